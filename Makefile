@@ -1,0 +1,53 @@
+# batchplane — the targets users and CI call.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: install lint typecheck unit test template build deploy bench demo clean
+
+$(BIN)/.installed: pyproject.toml layers/batchplane/requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PY) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.150,<2'
+	touch $@
+
+install: $(BIN)/.installed $(SAM_VENV)/.installed
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+template: install
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml
+
+test: install lint typecheck template
+	$(BIN)/pytest
+
+build: $(SAM_VENV)/.installed
+	$(SAM) build --template template.yaml
+
+deploy: build
+	$(SAM) deploy --guided
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m tests.perf.bench
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

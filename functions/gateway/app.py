@@ -1,0 +1,188 @@
+"""Submission gateway: the HTTP API of batchplane (API Gateway HTTP API, payload format 2.0).
+
+Thin by design: each route parses (Powertools validates the pydantic models), calls one service function, and shapes
+the answer. Errors become RFC 9457 problem+json in one place (batchplane.http.problems)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from batchplane import wiring
+from batchplane.domain.errors import BadRequestError, BatchplaneError, FieldError, InvalidRequestError, NotFoundError
+from batchplane.domain.ids import is_job_id
+from batchplane.domain.models import JobRequest, JobStatus
+from batchplane.domain.ports import JobFilter
+from batchplane.http.guard import reject_oversize
+from batchplane.http.identity import tenant_of
+from batchplane.http.problems import (
+    PROBLEM_CONTENT_TYPE,
+    dumps,
+    field_errors_from_pydantic,
+    from_error,
+    problem_body,
+)
+from batchplane.http.views import CancelRequest, CancelView, JobList, JobSummary, JobView, QueueList, QueueView
+from batchplane.settings import settings
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayHttpResolver(enable_validation=True)
+app.enable_swagger(path="/docs", title="batchplane", version="0.1.0")
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _tenant() -> str:
+    return tenant_of(app.current_event.raw_event, settings().tenant_claim)
+
+
+def _problem(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type=PROBLEM_CONTENT_TYPE, body=dumps(body), headers=headers or {})
+
+
+@app.post("/jobs", responses={202: {"description": "accepted", "content": {"application/json": {"model": JobView}}}})
+def submit_job(job: Annotated[JobRequest, Body()]) -> Response[JobView]:
+    key = app.current_event.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        raise InvalidRequestError(
+            "invalid Idempotency-Key",
+            errors=[FieldError("Idempotency-Key", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")],
+        )
+    outcome = wiring.job_service().submit(_tenant(), job, key)
+    view = JobView.of(outcome.job)
+    if outcome.batch_job_id:
+        view.batch_job_id = outcome.batch_job_id
+        view.attempts[-1].batch_job_id = outcome.batch_job_id
+    if not outcome.replayed:
+        metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+    headers = {"Location": f"/jobs/{view.job_id}"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(status_code=202, content_type="application/json", body=view, headers=headers)
+
+
+@app.get("/jobs")
+def list_jobs(
+    status: Annotated[JobStatus | None, Query()] = None,
+    name: Annotated[str | None, Query(max_length=128)] = None,
+    tag: Annotated[str | None, Query(max_length=400, description="key=value")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+) -> JobList:
+    tag_filter = None
+    if tag is not None:
+        k, sep, v = tag.partition("=")
+        if not sep or not k:
+            raise BadRequestError("tag filter must be key=value", errors=[FieldError("tag", "expected key=value")])
+        tag_filter = (k, v)
+    page = wiring.job_service().list(
+        _tenant(), JobFilter(status=status.value if status else None, name=name, tag=tag_filter), limit, next_token
+    )
+    return JobList(jobs=[JobSummary.of(j) for j in page.jobs], next_token=page.next_token)
+
+
+@app.get("/jobs/<jobId>")
+def get_job(job_id: Annotated[str, Path(alias="jobId")]) -> JobView:
+    if not is_job_id(job_id):
+        raise NotFoundError(f"no job {job_id[:64]}")
+    return JobView.of(wiring.job_service().get(_tenant(), job_id))
+
+
+@app.post("/jobs/<jobId>/cancel")
+def cancel_job(
+    job_id: Annotated[str, Path(alias="jobId")], body: Annotated[CancelRequest | None, Body()] = None
+) -> CancelView:
+    if not is_job_id(job_id):
+        raise NotFoundError(f"no job {job_id[:64]}")
+    outcome = wiring.job_service().cancel(_tenant(), job_id, body.reason if body else None)
+    return CancelView(job_id=job_id, action=outcome.action, status=outcome.job.status.value)
+
+
+@app.get("/queues")
+def list_queues() -> QueueList:
+    _tenant()
+    return QueueList(
+        queues=[
+            QueueView(
+                priority=q.priority,
+                capacity=q.capacity.value,
+                queue=q.queue_name,
+                queue_arn=q.queue_arn,
+                max_vcpus=q.max_vcpus,
+                max_memory_mi_b=q.max_memory_mib,
+                max_gpus=q.max_gpus,
+                multi_node=q.multi_node,
+            )
+            for q in wiring.catalogue().queues
+        ]
+    )
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=app.get_openapi_json_schema(title="batchplane", version="0.1.0"),
+    )
+
+
+@app.exception_handler(BatchplaneError)
+def on_batchplane_error(err: BatchplaneError) -> Response[Any]:
+    status, body, headers = from_error(err, app.current_event.path)
+    if status >= 500:
+        logger.warning("upstream failure", extra={"problem": body["type"]})
+    return _problem(status, body, headers)
+
+
+@app.exception_handler(RequestValidationError)
+def on_validation_error(err: RequestValidationError) -> Response[Any]:
+    errors = field_errors_from_pydantic(err.errors())
+    malformed = any(e.field == "body" and "JSON" in e.message for e in errors)
+    status, slug, title = (400, "bad-request", "Bad request") if malformed else (422, "validation", "Invalid request")
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or "invalid request"
+    return _problem(
+        status,
+        problem_body(
+            status=status, slug=slug, title=title, detail=detail, instance=app.current_event.path, errors=errors
+        ),
+    )
+
+
+@app.not_found
+def on_not_found(_: Exception) -> Response[Any]:
+    return _problem(
+        404,
+        problem_body(
+            status=404, slug="not-found", title="Not found", detail="no such route", instance=app.current_event.path
+        ),
+    )
+
+
+@app.exception_handler(Exception)
+def on_unexpected(err: Exception) -> Response[Any]:
+    logger.exception("unhandled error")
+    return _problem(
+        500,
+        problem_body(
+            status=500,
+            slug="internal",
+            title="Internal error",
+            detail="an internal error occurred; it has been logged",
+            instance=app.current_event.path,
+        ),
+    )
+
+
+@reject_oversize(lambda: settings().max_body_bytes)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,59 @@
+"""The one place that makes boto3 clients. Clients are made once per container and honour AWS_ENDPOINT_URL
+(boto3 reads it natively), so the same code reaches AWS or the local stack. SDK retries cover throttling and 5xx
+only (botocore's "standard" mode); batchplane's own retries are classified (see README, "Who retries what")."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    connect_timeout=3,
+    read_timeout=10,
+    tcp_keepalive=True,
+)
+_lock = threading.Lock()
+_session: boto3.Session | None = None
+_clients: dict[str, Any] = {}
+
+
+def session() -> boto3.Session:
+    """The boto3 session all clients come from (tests register botocore event hooks on its event system)."""
+    global _session  # noqa: PLW0603 - one session per container, made on first use
+    with _lock:
+        if _session is None:
+            _session = boto3.Session()
+        return _session
+
+
+def client(service: str) -> Any:
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    made = session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    with _lock:
+        return _clients.setdefault(service, made)
+
+
+def dynamodb() -> DynamoDBClient:
+    return client("dynamodb")  # type: ignore[no-any-return]
+
+
+def batch() -> BatchClient:
+    return client("batch")  # type: ignore[no-any-return]
+
+
+def reset() -> None:
+    """Forget the session and clients (tests, and the local stack when it re-points the endpoint)."""
+    global _session  # noqa: PLW0603
+    with _lock:
+        _session = None
+        _clients.clear()

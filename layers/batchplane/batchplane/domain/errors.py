@@ -1,0 +1,87 @@
+"""One error taxonomy. Every error a client can cause is a `BatchplaneError` with an HTTP status and a problem type;
+`batchplane.http.problems` maps them to RFC 9457 answers in one place. Names end in ``Error`` so Step Functions
+``ErrorEquals`` can match them by class name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One offending field: ``field`` is the request field's name as the client sent it (dotted for nested)."""
+
+    field: str
+    message: str
+
+
+class BatchplaneError(Exception):
+    status: int = 500
+    slug: str = "internal"
+    title: str = "Internal error"
+
+    def __init__(
+        self, detail: str, *, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors: list[FieldError] = errors or []
+        self.headers: dict[str, str] = headers or {}
+
+
+class BadRequestError(BatchplaneError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class UnauthenticatedError(BatchplaneError):
+    status, slug, title = 401, "unauthenticated", "No caller identity"
+
+
+class NotFoundError(BatchplaneError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class ConflictError(BatchplaneError):
+    status, slug, title = 409, "conflict", "Conflict with the resource's state"
+
+
+class PayloadTooLargeError(BatchplaneError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class InvalidRequestError(BatchplaneError):
+    status, slug, title = 422, "validation", "The request is not valid"
+
+
+class IdempotencyKeyReusedError(BatchplaneError):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency-Key reused with a different request"
+
+
+class UnschedulableError(BatchplaneError):
+    """No queue class of this deployment can ever run the job as asked."""
+
+    status, slug, title = 422, "unschedulable", "No queue can run this job"
+
+
+class SubmissionRejectedError(BatchplaneError):
+    """AWS Batch refused the submission for a reason in the request (ClientException)."""
+
+    status, slug, title = 422, "submission-rejected", "AWS Batch rejected the job"
+
+
+class UpstreamUnavailableError(BatchplaneError):
+    """AWS throttled or failed after the SDK's own retries: the client may retry with the same Idempotency-Key."""
+
+    status, slug, title = 503, "upstream-unavailable", "AWS is not available right now"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An RFC 9457 problem document."""
+
+    status: int
+    title: str
+    detail: str
+    type: str
+    instance: str | None = None
+    errors: list[FieldError] = field(default_factory=list)

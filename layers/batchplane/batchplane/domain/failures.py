@@ -1,0 +1,295 @@
+"""Why an attempt did not succeed: a pure classifier from AWS Batch's own strings to a `FailureClass`.
+
+Every string matched here is AWS's, quoted from the page named beside it; a class is chosen by ordered rules
+(`classify`), the first match wins. The inputs are the fields AWS Batch reports on a job (statusReason, the last
+attempt's container reason and exit code) plus two facts only batchplane knows: the capacity type of the queue the
+attempt ran on, and whether a cancel was asked for through our API.
+
+Sources (AWS documentation unless marked otherwise):
+  [EVENTS]   https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html
+  [STUCK]    https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html
+  [CAPACITY] https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_capacity.html
+  [MISCONF]  https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_misconfiguration.html
+  [INVALID]  https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_invalid_ce.html
+  [RETRIES]  https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
+  [TIMEOUTS] https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html
+  [DEPS]     https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
+  [TERMINATE] https://docs.aws.amazon.com/batch/latest/APIReference/API_TerminateJob.html (and API_CancelJob.html)
+  [CDK]      https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_batch.Reason.html
+             (Reason.SPOT_INSTANCE_RECLAIMED = onStatusReason "Host EC2*")
+  [ECS-STOP] https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
+  [ECS-OOM]  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/out-of-memory.html
+  [ECS-PULL] https://repost.aws/knowledge-center/ecs-fargate-pull-container-error ("cannotpullcontainererror"); the
+             agent's full text, e.g. "CannotPullContainerError: pull image manifest has been retried 5 time(s): …",
+             is quoted in user reports (ActionIQ/terraform-aws-retool-ecs-fargate#20)
+  [ECS-START] https://docs.aws.amazon.com/AmazonECS/latest/developerguide/cannot-start-container.html
+  [ECS-INSPECT] https://docs.aws.amazon.com/AmazonECS/latest/developerguide/cannot-inspect-container.html
+  [ECS-FSPOT] https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html
+             ("Handling Fargate Spot termination notices": "stoppedReason": "Your Spot Task was interrupted.",
+             "stopCode": "TerminationNotice")
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+CapacityType = Literal["spot", "on-demand"]
+Platform = Literal["EC2", "FARGATE"]
+BlockedKind = Literal["CAPACITY", "MISCONFIGURATION", "ACTION_REQUIRED", "UNDETERMINED"]
+_BLOCKED_KINDS: dict[str, BlockedKind] = {
+    "CAPACITY": "CAPACITY",
+    "MISCONFIGURATION": "MISCONFIGURATION",
+    "ACTION_REQUIRED": "ACTION_REQUIRED",
+    "UNDETERMINED": "UNDETERMINED",
+}
+
+# --- AWS strings ------------------------------------------------------------------------------------------------
+# [CDK] Reason.SPOT_INSTANCE_RECLAIMED matches onStatusReason "Host EC2*"; the full statusReason reads
+# "Host EC2 (instance i-0123456789abcdef0) terminated." ([RETRIES] blog "Introducing retry strategies for AWS Batch",
+# https://aws.amazon.com/blogs/compute/introducing-retry-strategies-for-aws-batch/). ECS also reports
+# "Host EC2 (instance i-…) stopped." for a stopped host. Which of the two it is tells nothing about Spot: only the
+# capacity type of the queue does, so the same text is a Spot reclaim on Spot and a host failure on On-Demand.
+HOST_EC2_PREFIX = "Host EC2"
+# [ECS-FSPOT] Fargate Spot interruption.
+FARGATE_SPOT_INTERRUPTED = "Your Spot Task was interrupted."
+# [ECS-OOM] "OutOfMemoryError: Container killed due to memory usage" (container reason, exit code 137).
+OUT_OF_MEMORY = "OutOfMemoryError"
+# [EVENTS]/[ECS-STOP] the reason for an essential container that exited by itself.
+ESSENTIAL_CONTAINER_EXITED = "Essential container in task exited"
+# [TIMEOUTS] Batch terminates the attempt (SIGTERM, then SIGKILL after 30 s, so exit 137 is common); the job's
+# statusReason is "Job attempt duration exceeded timeout".
+TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+# [ECS-PULL] "CannotPullContainerError: pull image manifest has been retried 5 time(s): …" and other pull errors.
+CANNOT_PULL = "CannotPullContainerError"
+# [ECS-STOP] task resources (ENI, secrets, registry auth, log driver) could not be set up: a configuration problem.
+RESOURCE_INITIALIZATION = "ResourceInitializationError"
+# [ECS-START] the container could not be started (entrypoint, mounts, user, …).
+CANNOT_START = "CannotStartContainerError"
+# [ECS-STOP] host-side container runtime trouble; [ECS-INSPECT] "CannotInspectContainerError: Could not transition to
+# inspecting"; DockerTimeoutError / CannotCreateContainerError come from the Docker daemon of the host.
+HOST_RUNTIME_ERRORS = ("CannotInspectContainerError", "DockerTimeoutError", "CannotCreateContainerError")
+# [RETRIES] AWS's own evaluateOnExit example retries onStatusReason "Task failed to start".
+TASK_FAILED_TO_START = "Task failed to start"
+# [DEPS] "If any of the job dependencies fail, the dependent job automatically transitions from PENDING to FAILED."
+# The statusReason Batch sets then is "Dependent Job failed" (observed in AWS users' code; the page does not quote
+# it), so it is matched case-insensitively on its start.
+DEPENDENT_JOB_FAILED = "dependent job failed"
+# [CAPACITY]/[MISCONF]: "statusReason message after the job is canceled by jobStateTimeLimitActions".
+JOB_STATE_TIME_LIMIT = "Canceled by JobStateTimeLimit action due to reason: "
+# batchplane's own CancelJob/TerminateJob calls pass reasons starting with this; [TERMINATE] says the reason "is
+# returned by future DescribeJobs operations on the job", i.e. it becomes the statusReason.
+BATCHPLANE_REASON_PREFIX = "batchplane:"
+
+# [STUCK] blocked-queue reasons: "<KIND>:<CODE> - <message>" or "<KIND> - <message>".
+#   CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type […]
+#   MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot meet the CPU
+#       requirement of the job.
+#   MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that
+#       can be met by the CE(s) attached to the job queue.
+#   MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED - Your compute environment associated with this job queue
+#       has an unsupported instance type configuration.
+#   MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS - Batch service role has a permission issue.  (AWS writes an en dash)
+#   ACTION_REQUIRED - CE(s) associated with the job queue are invalid.                    ([INVALID])
+#   UNDETERMINED - Batch job is blocked, root cause is undetermined.
+_BLOCKED_RE = re.compile(
+    r"^\s*(?P<kind>CAPACITY|MISCONFIGURATION|ACTION_REQUIRED|UNDETERMINED)"
+    r"(?::(?P<code>[A-Z0-9_]+))?\s*(?:[-\u2013\u2014]\s*(?P<message>.*))?$",
+    re.DOTALL,
+)
+
+# The maxvCpus of a compute environment is its own: an On-Demand queue whose CE is sized differently may hold a job
+# that the Spot CE's maxvCpus cannot ([MISCONF] "Compute environment maximum resource too small").
+_FIXABLE_ON_DEMAND = frozenset({"COMPUTE_ENVIRONMENT_MAX_RESOURCE"})
+
+
+class FailureClass(StrEnum):
+    """Why an attempt did not succeed, in the terms that decide what to do next."""
+
+    SPOT_RECLAIM = "spot-reclaim"  # EC2 reclaimed the Spot host / Fargate Spot interrupted the task
+    HOST_FAILURE = "host-failure"  # the host or its container runtime failed (not the job's fault)
+    OOM = "oom"  # the container was killed for exceeding its memory
+    IMAGE_PULL = "image-pull"  # the image could not be pulled
+    MISCONFIGURATION = "misconfiguration"  # the job or the environment cannot work as configured
+    TIMEOUT = "timeout"  # Batch stopped the attempt at its attemptDurationSeconds
+    APP_ERROR = "app-error"  # the container exited non-zero by itself
+    UNSCHEDULABLE = "unschedulable"  # the job cannot be placed (capacity or configuration), see decide_stuck_runnable
+    CANCELLED = "cancelled"  # stopped on purpose (our API, or a cancel the caller knows about)
+    DEPENDENCY = "dependency"  # a job it depends on failed
+    UNKNOWN = "unknown"  # none of the above; the reason is kept for a human
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSignal:
+    """What AWS Batch reported about the attempt, plus the two facts only batchplane knows."""
+
+    status: str  # Batch job status (FAILED, RUNNABLE, …)
+    status_reason: str | None  # the job's statusReason
+    container_reason: str | None  # the last attempt's container.reason
+    exit_code: int | None  # the last attempt's container.exitCode
+    capacity: CapacityType  # capacity type of the queue the attempt ran on
+    platform: Platform = "EC2"
+    cancelled_by_user: bool = False  # a cancel was asked for through batchplane's API
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedReason:
+    """A RUNNABLE job's blocked-queue reason, parsed ([STUCK])."""
+
+    kind: BlockedKind
+    code: str | None  # e.g. INSUFFICIENT_INSTANCE_CAPACITY, JOB_RESOURCE_REQUIREMENT
+    message: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.code}" if self.code else self.kind
+
+
+def parse_blocked_reason(status_reason: str | None) -> BlockedReason | None:
+    """The blocked-queue reason in ``status_reason``, or None when it is not one of AWS's blocked reasons."""
+    if not status_reason:
+        return None
+    match = _BLOCKED_RE.match(status_reason)
+    if match is None:
+        return None
+    kind = _BLOCKED_KINDS[match["kind"]]
+    code: str | None = match["code"]
+    if kind in ("CAPACITY", "MISCONFIGURATION") and code is None:
+        return None  # AWS always names the code for these two kinds
+    message = (match["message"] or "").strip() or None
+    return BlockedReason(kind=kind, code=code, message=message)
+
+
+def is_misconfiguration_fixable_on_demand(status_reason: str | None) -> bool:
+    """True when the reason is a MISCONFIGURATION that a different (On-Demand) queue's compute environments may not
+    have: only COMPUTE_ENVIRONMENT_MAX_RESOURCE (maxvCpus is per CE). JOB_RESOURCE_REQUIREMENT, SERVICE_ROLE_PERMISSIONS
+    and EC2_INSTANCE_CONFIGURATION_UNSUPPORTED are the job's or the account's, and moving the job does not fix them."""
+    blocked = parse_blocked_reason(status_reason)
+    return blocked is not None and blocked.kind == "MISCONFIGURATION" and blocked.code in _FIXABLE_ON_DEMAND
+
+
+def _has(text: str, needle: str) -> bool:
+    return needle.casefold() in text.casefold()
+
+
+def classify(signal: FailureSignal) -> FailureClass:
+    """The class of an attempt's failure (or of a RUNNABLE job's blocked reason). Rules, first match wins:
+
+    1. CANCELLED: ``cancelled_by_user``, or a statusReason starting "batchplane:" (our own CancelJob/TerminateJob).
+    2. "Canceled by JobStateTimeLimit action due to reason: X" (Batch gave up placing it): MISCONFIGURATION when X is a
+       MISCONFIGURATION reason, else UNSCHEDULABLE.
+    3. A blocked-queue reason (CAPACITY:/MISCONFIGURATION:/ACTION_REQUIRED/UNDETERMINED): UNSCHEDULABLE.
+    4. DEPENDENCY: "Dependent Job failed".
+    5. TIMEOUT: "Job attempt duration exceeded timeout" — before OOM, because the timeout's SIGKILL exits 137.
+    6. "Host EC2 (instance …) …": SPOT_RECLAIM on Spot capacity, HOST_FAILURE on On-Demand.
+       "Your Spot Task was interrupted." (Fargate Spot): SPOT_RECLAIM — the text itself says Spot. Both come before
+       the exit-code rules, since reclaimed tasks may report 137/143.
+    7. OOM: "OutOfMemoryError" in the container reason or the statusReason, whatever the exit code.
+    8. IMAGE_PULL: "CannotPullContainerError".
+    9. MISCONFIGURATION: "ResourceInitializationError", "CannotStartContainerError".
+    10. HOST_FAILURE: "CannotInspectContainerError", "DockerTimeoutError", "CannotCreateContainerError", then
+        "Task failed to start" (after 7-9, since a pull or init error often carries that generic statusReason).
+    11. APP_ERROR: a non-zero exit code, with no statusReason or "Essential container in task exited".
+        A bare exit 137 (SIGKILL) without "OutOfMemoryError" is an APP_ERROR, not OOM: memory is escalated only on
+        AWS's evidence of OOM, because escalation doubles what every later attempt costs; a timeout's SIGKILL was
+        caught by rule 5. Users who know better can list 137 in retryExitCodes / neverRetryExitCodes.
+    12. UNKNOWN: anything else — including a non-zero exit under a statusReason AWS does not use for an app exit,
+        which is what a TerminateJob/CancelJob by someone else looks like ([TERMINATE]: the caller's free text becomes
+        the statusReason); such an attempt is not retried blindly.
+    """
+    status_reason = signal.status_reason or ""
+    container_reason = signal.container_reason or ""
+    both = f"{status_reason}\n{container_reason}"
+
+    # 1. our own cancel / terminate, or one the caller knows about
+    if signal.cancelled_by_user or status_reason.startswith(BATCHPLANE_REASON_PREFIX):
+        return FailureClass.CANCELLED
+    # 2. Batch's jobStateTimeLimitActions cancelled a job it could not place
+    if status_reason.startswith(JOB_STATE_TIME_LIMIT):
+        limited = parse_blocked_reason(status_reason[len(JOB_STATE_TIME_LIMIT) :])
+        if limited is not None and limited.kind == "MISCONFIGURATION":
+            return FailureClass.MISCONFIGURATION
+        return FailureClass.UNSCHEDULABLE
+    # 3. blocked in RUNNABLE
+    if parse_blocked_reason(status_reason) is not None:
+        return FailureClass.UNSCHEDULABLE
+    # 4. an upstream job failed
+    if status_reason.casefold().startswith(DEPENDENT_JOB_FAILED):
+        return FailureClass.DEPENDENCY
+    # 5. our timeout (before OOM: the SIGKILL exits 137)
+    if _has(status_reason, TIMEOUT_REASON):
+        return FailureClass.TIMEOUT
+    # 6. the host went away
+    if status_reason.startswith(HOST_EC2_PREFIX) or container_reason.startswith(HOST_EC2_PREFIX):
+        return FailureClass.SPOT_RECLAIM if signal.capacity == "spot" else FailureClass.HOST_FAILURE
+    if _has(both, FARGATE_SPOT_INTERRUPTED.rstrip(".")):
+        return FailureClass.SPOT_RECLAIM
+    # 7. out of memory
+    if OUT_OF_MEMORY in both:
+        return FailureClass.OOM
+    # 8. image
+    if CANNOT_PULL in both:
+        return FailureClass.IMAGE_PULL
+    # 9. task or container configuration
+    if RESOURCE_INITIALIZATION in both or CANNOT_START in both:
+        return FailureClass.MISCONFIGURATION
+    # 10. host-side runtime trouble
+    if any(err in both for err in HOST_RUNTIME_ERRORS) or _has(status_reason, TASK_FAILED_TO_START):
+        return FailureClass.HOST_FAILURE
+    # 11. the container exited non-zero by itself
+    if signal.exit_code not in (None, 0) and (
+        not status_reason or status_reason.startswith(ESSENTIAL_CONTAINER_EXITED)
+    ):
+        return FailureClass.APP_ERROR
+    # 12.
+    return FailureClass.UNKNOWN
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def signal_from_detail(
+    detail: Mapping[str, Any],
+    capacity: CapacityType,
+    *,
+    cancelled_by_user: bool = False,
+) -> FailureSignal:
+    """A `FailureSignal` from the ``detail`` of a "Batch Job State Change" (or "Batch Job Queue Blocked") event.
+
+    statusReason is the job's, falling back to the last attempt's; container reason and exit code are the last
+    attempt's ``container``, falling back to the job's ``container`` (a job that never produced an attempt).
+    The platform is FARGATE when ``platformCapabilities`` says so. Unknown or ill-typed fields are ignored."""
+    attempts = detail.get("attempts")
+    last: Mapping[str, Any] = _mapping(attempts[-1]) if isinstance(attempts, list) and attempts else {}
+    attempt_container = _mapping(last.get("container"))
+    job_container = _mapping(detail.get("container"))
+
+    status_reason = _text(detail.get("statusReason")) or _text(last.get("statusReason"))
+    container_reason = _text(attempt_container.get("reason")) or _text(job_container.get("reason"))
+    exit_code = _int(attempt_container.get("exitCode"))
+    if exit_code is None:
+        exit_code = _int(job_container.get("exitCode"))
+    capabilities = detail.get("platformCapabilities")
+    platform: Platform = "FARGATE" if isinstance(capabilities, list) and "FARGATE" in capabilities else "EC2"
+    status = detail.get("status")
+    return FailureSignal(
+        status=status if isinstance(status, str) else "",
+        status_reason=status_reason,
+        container_reason=container_reason,
+        exit_code=exit_code,
+        capacity=capacity,
+        platform=platform,
+        cancelled_by_user=cancelled_by_user,
+    )

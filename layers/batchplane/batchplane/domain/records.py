@@ -1,0 +1,61 @@
+"""What batchplane records: a Job, and each Attempt (one AWS Batch job) that carries it out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchplane.domain.models import Capacity, JobStatus
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    attempt: int
+    reason: str  # why the attempt exists: initial | retry | spot-fallback | capacity-fallback | memory-escalation
+    queue_arn: str
+    capacity: Capacity
+    batch_job_name: str
+    status: JobStatus = JobStatus.SUBMITTED
+    replaces: int | None = None
+    batch_job_id: str | None = None
+    memory_mib: int | None = None
+    vcpus: int | None = None
+    status_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    log_stream: str | None = None
+    failure_class: str | None = None
+    created_at: int | None = None  # epoch milliseconds, as Batch reports times
+    started_at: int | None = None
+    stopped_at: int | None = None
+    runnable_at: int | None = None
+    explanation: str | None = None
+
+
+@dataclass(slots=True)
+class JobRecord:
+    job_id: str
+    tenant: str
+    name: str
+    status: JobStatus
+    created_at: str  # ISO 8601, UTC
+    updated_at: str
+    request: dict[str, Any]  # the canonical request (camelCase), as validated
+    request_hash: str
+    priority: str
+    preference: str
+    queue_arn: str  # the current attempt's queue
+    capacity: Capacity
+    placement_reason: str
+    job_definition: str  # resolved ARN (or name) given to SubmitJob
+    current_attempt: int = 1
+    status_reason: str | None = None
+    idempotency_key: str | None = None
+    cancel_requested: bool = False
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    version: int = 1
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue_arn.rsplit("/", 1)[-1]

@@ -1,0 +1,39 @@
+"""Checks that run before the resolver parses anything."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from batchplane.domain.errors import PayloadTooLargeError
+from batchplane.http.problems import PROBLEM_CONTENT_TYPE, dumps, from_error
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def reject_oversize(limit: Callable[[], int]) -> Callable[[Handler], Handler]:
+    """Answer 413 problem+json for a body over the limit, before it is parsed or validated."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def guarded(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            body = event.get("body") or ""
+            size = len(body) if isinstance(body, str) else 0
+            if event.get("isBase64Encoded"):
+                size = size * 3 // 4
+            max_bytes = limit()
+            if size > max_bytes:
+                err = PayloadTooLargeError(f"the body has {size} bytes; the limit is {max_bytes}")
+                status, problem, headers = from_error(err, event.get("rawPath"))
+                return {
+                    "statusCode": status,
+                    "headers": {"Content-Type": PROBLEM_CONTENT_TYPE, **headers},
+                    "body": dumps(problem),
+                    "isBase64Encoded": False,
+                }
+            return handler(event, context)
+
+        return guarded
+
+    return wrap

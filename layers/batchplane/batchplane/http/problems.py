@@ -1,0 +1,52 @@
+"""RFC 9457 problem+json answers, made in one place from the error taxonomy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from batchplane.domain.errors import BatchplaneError, FieldError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://batchplane.dev/problems/"
+
+
+def problem_body(
+    *, status: int, slug: str, title: str, detail: str, instance: str | None, errors: Iterable[FieldError] = ()
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    errs = [{"field": e.field, "pointer": "#/" + e.field.replace(".", "/"), "message": e.message} for e in errors]
+    if errs:
+        body["errors"] = errs
+    return body
+
+
+def from_error(err: BatchplaneError, instance: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    body = problem_body(
+        status=err.status, slug=err.slug, title=err.title, detail=err.detail, instance=instance, errors=err.errors
+    )
+    return err.status, body, dict(err.headers)
+
+
+def field_errors_from_pydantic(errors: Sequence[Mapping[str, Any]]) -> list[FieldError]:
+    """Pydantic / Powertools validation errors → field names as the client wrote them (``memoryMiB``,
+    ``retry.attempts``, ``tags``), without the ``body``/``query`` location prefix."""
+    out: list[FieldError] = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        if e.get("type") == "json_invalid":
+            out.append(FieldError("body", "the body is not valid JSON"))
+            continue
+        field = ".".join(loc) or "body"
+        msg = str(e.get("msg", "invalid"))
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        out.append(FieldError(field, msg.removeprefix("Value error, ")))
+    return out
+
+
+def dumps(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"))

@@ -1,0 +1,160 @@
+"""What the API answers: response models (they also make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from batchplane.domain.records import AttemptRecord, JobRecord
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class AttemptView(_View):
+    attempt: int
+    reason: str = Field(description="why the attempt exists: initial, retry, spot-fallback, capacity-fallback, ...")
+    replaces: int | None = None
+    batch_job_id: str | None = None
+    batch_job_name: str
+    queue: str
+    capacity: str
+    status: str
+    status_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    failure_class: str | None = None
+    memory_mi_b: int | None = Field(default=None, alias="memoryMiB")
+    vcpus: int | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    log_stream_name: str | None = None
+    explanation: str | None = None
+
+    @classmethod
+    def of(cls, a: AttemptRecord) -> AttemptView:
+        return cls(
+            attempt=a.attempt,
+            reason=a.reason,
+            replaces=a.replaces,
+            batch_job_id=a.batch_job_id,
+            batch_job_name=a.batch_job_name,
+            queue=a.queue_arn.rsplit("/", 1)[-1],
+            capacity=a.capacity.value,
+            status=a.status.value,
+            status_reason=a.status_reason,
+            exit_code=a.exit_code,
+            container_reason=a.container_reason,
+            failure_class=a.failure_class,
+            memory_mi_b=a.memory_mib,
+            vcpus=a.vcpus,
+            created_at=_iso(a.created_at),
+            started_at=_iso(a.started_at),
+            stopped_at=_iso(a.stopped_at),
+            log_stream_name=a.log_stream,
+            explanation=a.explanation,
+        )
+
+
+class JobView(_View):
+    job_id: str
+    name: str
+    status: str
+    status_reason: str | None = None
+    priority: str
+    capacity: str = Field(description="the capacity preference asked for")
+    queue: str = Field(description="the current attempt's job queue")
+    placement_reason: str
+    created_at: str
+    updated_at: str
+    attempts: list[AttemptView]
+    tags: dict[str, str] = Field(default_factory=dict)
+    inputs: list[str] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    batch_job_id: str | None = Field(default=None, description="the current attempt's AWS Batch job id, once known")
+    cancel_requested: bool = False
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobView:
+        req: dict[str, Any] = job.request
+        attempts = [AttemptView.of(a) for a in job.attempts]
+        return cls(
+            job_id=job.job_id,
+            name=job.name,
+            status=job.status.value,
+            status_reason=job.status_reason,
+            priority=job.priority,
+            capacity=job.preference,
+            queue=job.queue_name,
+            placement_reason=job.placement_reason,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            attempts=attempts,
+            tags=job.tags,
+            inputs=list(req.get("inputs", [])),
+            outputs=list(req.get("outputs", [])),
+            batch_job_id=attempts[-1].batch_job_id if attempts else None,
+            cancel_requested=job.cancel_requested,
+        )
+
+
+class JobSummary(_View):
+    job_id: str
+    name: str
+    status: str
+    priority: str
+    queue: str
+    created_at: str
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobSummary:
+        return cls(
+            job_id=job.job_id,
+            name=job.name,
+            status=job.status.value,
+            priority=job.priority,
+            queue=job.queue_name,
+            created_at=job.created_at,
+        )
+
+
+class JobList(_View):
+    jobs: list[JobSummary]
+    next_token: str | None = None
+
+
+class CancelRequest(_View):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=512)
+
+
+class CancelView(_View):
+    job_id: str
+    action: str = Field(description="cancel (before STARTING), terminate (STARTING/RUNNING) or none")
+    status: str
+
+
+class QueueView(_View):
+    priority: str
+    capacity: str
+    queue: str
+    queue_arn: str
+    max_vcpus: int
+    max_memory_mi_b: int = Field(alias="maxMemoryMiB")
+    max_gpus: int
+    multi_node: bool
+
+
+class QueueList(_View):
+    queues: list[QueueView]

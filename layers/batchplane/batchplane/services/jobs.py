@@ -1,0 +1,165 @@
+"""The job service: what the gateway's routes do, over the JobStore and Batch ports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from batchplane.domain.arbiter import Demand, QueueCatalogue
+from batchplane.domain.errors import ConflictError, IdempotencyKeyReusedError, NotFoundError
+from batchplane.domain.ids import batch_job_name, idempotent_job_id, new_job_id
+from batchplane.domain.models import JobRequest, JobStatus
+from batchplane.domain.ports import BatchPort, JobFilter, JobPage, JobStore
+from batchplane.domain.records import AttemptRecord, JobRecord
+from batchplane.domain.submit_request import JobDefinitions, submit_job_request
+
+CANCELLABLE = {JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE}
+TERMINABLE = {JobStatus.STARTING, JobStatus.RUNNING}
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: JobRecord
+    batch_job_id: str | None
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    job: JobRecord
+    action: str  # "cancel" (before STARTING) | "terminate" (STARTING/RUNNING) | "none" (already terminal)
+
+
+def request_hash(request: JobRequest) -> str:
+    body = json.dumps(request.canonical(), separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class JobService:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        batch: BatchPort,
+        catalogue: QueueCatalogue,
+        definitions: JobDefinitions,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        entropy: Callable[[int], bytes],
+    ) -> None:
+        self._store = store
+        self._batch = batch
+        self._catalogue = catalogue
+        self._definitions = definitions
+        self._clock = clock
+        self._entropy = entropy
+
+    def submit(self, tenant: str, request: JobRequest, idempotency_key: str | None) -> Submitted:
+        """Validate, place, claim (one conditional write), SubmitJob: two AWS calls on the happy path."""
+        definition = self._definitions.resolve(request)
+        placement = self._catalogue.place(Demand.of(request))
+        now = self._clock()
+        job_id = (
+            idempotent_job_id(tenant, idempotency_key)
+            if idempotency_key
+            else new_job_id(int(now.timestamp() * 1000), self._entropy(10))
+        )
+        stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        attempt = AttemptRecord(
+            attempt=1,
+            reason="initial",
+            queue_arn=placement.queue.queue_arn,
+            capacity=placement.capacity,
+            batch_job_name=batch_job_name(job_id, 1, request.name),
+            memory_mib=request.memory_mi_b,
+            vcpus=request.vcpus,
+            created_at=int(now.timestamp() * 1000),
+            explanation=placement.reason,
+        )
+        held = bool(request.depends_on)
+        job = JobRecord(
+            job_id=job_id,
+            tenant=tenant,
+            name=request.name,
+            status=JobStatus.PENDING if held else JobStatus.SUBMITTED,
+            status_reason=(
+                f"waiting for {len(request.depends_on)} dependenc{'y' if len(request.depends_on) == 1 else 'ies'}"
+                if held
+                else None
+            ),
+            created_at=stamp,
+            updated_at=stamp,
+            request=request.canonical(),
+            request_hash=request_hash(request),
+            priority=request.priority.value,
+            preference=request.capacity.value,
+            queue_arn=placement.queue.queue_arn,
+            capacity=placement.capacity,
+            placement_reason=placement.reason,
+            job_definition=definition,
+            idempotency_key=idempotency_key,
+            tags=dict(request.tags),
+            attempts=[attempt],
+        )
+        existing = self._store.create_job(job)
+        if existing is not None:
+            if existing.tenant != tenant or existing.request_hash != job.request_hash:
+                raise IdempotencyKeyReusedError(
+                    "this Idempotency-Key was used for a different request",
+                    errors=[],
+                )
+            return Submitted(existing, None, replayed=True)
+        if held:
+            return Submitted(job, None, replayed=False)
+        try:
+            batch_job_id = self._batch.submit(
+                submit_job_request(
+                    request=request,
+                    job_id=job_id,
+                    attempt=1,
+                    tenant=tenant,
+                    queue_arn=placement.queue.queue_arn,
+                    job_definition=definition,
+                    memory_mib=request.memory_mi_b,
+                )
+            )
+        except Exception:
+            # Nothing ran: give the key back so the client's retry (same Idempotency-Key) starts clean. If this
+            # delete is lost too, the sweeper finds a record with no Batch job and repairs it.
+            self._store.release_job(job_id)
+            raise
+        attempt.batch_job_id = batch_job_id
+        return Submitted(job, batch_job_id, replayed=False)
+
+    def get(self, tenant: str, job_id: str) -> JobRecord:
+        job = self._store.get_job(job_id)
+        if job is None or job.tenant != tenant:
+            raise NotFoundError(f"no job {job_id}")
+        return job
+
+    def list(self, tenant: str, flt: JobFilter, limit: int, next_token: str | None) -> JobPage:
+        return self._store.jobs_of_tenant(tenant, flt, limit, next_token)
+
+    def cancel(self, tenant: str, job_id: str, reason: str | None) -> CancelOutcome:
+        """Cancel before STARTING, terminate while STARTING/RUNNING (AWS Batch's distinction)."""
+        job = self.get(tenant, job_id)
+        if job.status.terminal:
+            raise ConflictError(f"job {job_id} is already {job.status.value}")
+        why = f"batchplane: cancelled by {tenant}" + (f": {reason}" if reason else "")
+        marked = self._store.request_cancel(job_id, tenant, why[:1024])
+        if marked is None:
+            raise NotFoundError(f"no job {job_id}")
+        current = job.attempts[-1] if job.attempts else None
+        held = job.status is JobStatus.PENDING and bool(job.request.get("dependsOn"))
+        if current is None or (held and current.batch_job_id is None):
+            return CancelOutcome(marked, "none")  # held for its dependencies: no Batch job exists yet
+        batch_id = current.batch_job_id or self._batch.find_job_id(current.queue_arn, current.batch_job_name)
+        if batch_id is None:
+            return CancelOutcome(marked, "none")
+        if job.status in TERMINABLE:
+            self._batch.terminate(batch_id, why[:1024])
+            return CancelOutcome(marked, "terminate")
+        self._batch.cancel(batch_id, why[:1024])
+        return CancelOutcome(marked, "cancel")

@@ -1,0 +1,87 @@
+"""Configuration: read once from the environment (set by template.yaml), validated, then passed down.
+
+Nothing below the handlers reads ``os.environ``: this module is the only place that does."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from batchplane.domain.arbiter import ANY_PRIORITY, QueueCatalogue, QueueClass
+from batchplane.domain.models import Capacity
+
+
+class QueueEntry(BaseModel):
+    """One QUEUE_CATALOGUE entry as the template writes it (short keys keep Lambda's 4 KB environment small)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    p: str  # priority class, or "*"
+    c: Capacity
+    q: str = Field(min_length=1)  # job queue ARN
+    v: int = 256  # largest vCPUs one job may ask on this queue
+    m: int = 1_000_000  # largest memory (MiB) one job may ask on this queue
+    g: int = 0  # GPUs
+    mnp: bool = False
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str
+    queues: tuple[QueueEntry, ...]
+    job_definitions: dict[str, str]
+    multinode_job_definitions: frozenset[str] = frozenset()
+    default_job_definition: str = "sample"
+    tenant_claim: str = "sub"
+    max_body_bytes: int = 262_144
+
+    @field_validator("queues")
+    @classmethod
+    def _some_queue(cls, value: tuple[QueueEntry, ...]) -> tuple[QueueEntry, ...]:
+        if not value:
+            msg = "QUEUE_CATALOGUE declares no queue"
+            raise ValueError(msg)
+        return value
+
+    def catalogue(self) -> QueueCatalogue:
+        return QueueCatalogue(
+            QueueClass(
+                priority=e.p if e.p != ANY_PRIORITY else ANY_PRIORITY,
+                capacity=e.c,
+                queue_arn=e.q,
+                max_vcpus=e.v,
+                max_memory_mib=e.m,
+                max_gpus=e.g,
+                multi_node=e.mnp,
+            )
+            for e in self.queues
+        )
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> Settings:
+        def js(name: str, default: str) -> Any:
+            return json.loads(env.get(name) or default)
+
+        return cls(
+            table_name=env.get("TABLE_NAME", ""),
+            queues=tuple(QueueEntry.model_validate(e) for e in js("QUEUE_CATALOGUE", "[]")),
+            job_definitions=js("JOB_DEFINITIONS", "{}"),
+            multinode_job_definitions=frozenset(
+                n for n in (env.get("MULTINODE_JOB_DEFINITIONS") or "").split(",") if n.strip()
+            ),
+            default_job_definition=env.get("DEFAULT_JOB_DEFINITION") or "sample",
+            tenant_claim=env.get("TENANT_CLAIM") or "sub",
+            max_body_bytes=int(env.get("MAX_BODY_BYTES") or 262_144),
+        )
+
+
+@cache
+def settings() -> Settings:
+    """The settings of this container (read on first use, once)."""
+    return Settings.from_environ(os.environ)

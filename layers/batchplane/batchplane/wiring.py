@@ -1,0 +1,43 @@
+"""The composition root: builds services from settings and adapters, once per container."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from batchplane.adapters import aws
+from batchplane.adapters.batch import BatchAdapter
+from batchplane.adapters.dynamo import DynamoJobStore
+from batchplane.domain.arbiter import QueueCatalogue
+from batchplane.domain.submit_request import JobDefinitions
+from batchplane.services.jobs import JobService
+from batchplane.settings import settings
+
+
+@cache
+def catalogue() -> QueueCatalogue:
+    return settings().catalogue()
+
+
+@cache
+def job_service() -> JobService:
+    cfg = settings()
+    return JobService(
+        store=DynamoJobStore(aws.dynamodb(), cfg.table_name),
+        batch=BatchAdapter(aws.batch()),
+        catalogue=catalogue(),
+        definitions=JobDefinitions(
+            by_name=dict(cfg.job_definitions),
+            multi_node=cfg.multinode_job_definitions,
+            default=cfg.default_job_definition,
+        ),
+        entropy=os.urandom,
+    )
+
+
+def reset() -> None:
+    """Forget everything built (tests and the local stack change the environment between runs)."""
+    catalogue.cache_clear()
+    job_service.cache_clear()
+    settings.cache_clear()
+    aws.reset()

@@ -1,0 +1,326 @@
+"""The gateway handler invoked as Lambda invokes it, with API Gateway HTTP API v2 events, against moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.apigw import ALICE, BOB, content_type, http_event, response_json
+from tests.conftest import REGION, Stack
+from tests.eventdata import load_event
+from tests.handlers import FakeLambdaContext, load_handler
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gateway(stack: Stack) -> Any:
+    return load_handler("gateway")
+
+
+def call(gateway: Any, event: dict[str, Any]) -> dict[str, Any]:
+    return gateway.lambda_handler(event, FakeLambdaContext())
+
+
+def submit(gateway: Any, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    return call(gateway, http_event("POST", "/jobs", body=body, **kwargs))
+
+
+def batch_job(job_id: str) -> dict[str, Any]:
+    return boto3.client("batch", region_name=REGION).describe_jobs(jobs=[job_id])["jobs"][0]
+
+
+def job_item(stack: Stack, job_id: str) -> dict[str, Any]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    return ddb.get_item(TableName=stack.table_name, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}})["Item"]
+
+
+def test_sample_event_submits_to_the_high_spot_queue_with_overrides_tags_and_name(gateway: Any, stack: Stack) -> None:
+    # GIVEN the sample POST /jobs event (high priority, spot-first by default, 2 vCPU, 4096 MiB)
+    event = load_event("http-api-post-jobs")
+    # WHEN API Gateway invokes the gateway
+    response = call(gateway, event)
+    # THEN it answers 202 with the job, its queue and why
+    assert response["statusCode"] == 202, response["body"]
+    body = response_json(response)
+    assert body["status"] == "SUBMITTED"
+    assert body["queue"] == "batchplane-test-high-spot"
+    assert "Spot first" in body["placementReason"]
+    assert body["batchJobId"]
+    # AND the Batch job is in the chosen queue with our overrides, tags and deterministic name
+    job = batch_job(body["batchJobId"])
+    assert job["jobQueue"] == stack.queue("high", "spot")
+    assert job["jobName"] == f"bp-{body['jobId']}-a1-align-sample-42"
+    assert job["jobDefinition"] == stack.job_definitions["sample"]
+    assert job["container"]["command"] == ["bwa", "mem", "ref.fa", "r1.fq"]
+    sent = stack.calls.last("batch.SubmitJob")
+    assert sent["containerOverrides"]["command"] == ["bwa", "mem", "ref.fa", "r1.fq"]
+    assert sent["retryStrategy"] == {"attempts": 1}  # batchplane owns retries
+    resources = {r["type"]: r["value"] for r in sent["containerOverrides"]["resourceRequirements"]}
+    assert resources["MEMORY"] == "4096"
+    assert resources["VCPU"] == "2"
+    assert job["tags"]["batchplane:jobId"] == body["jobId"]
+    assert job["tags"]["batchplane:attempt"] == "1"
+    assert job["tags"]["batchplane:tenant"] == "arn:aws:sts::123456789012:assumed-role/genomics-team"
+    # AND the DynamoDB record is the job, owned by the caller's role (not the session), active, listed under the tenant
+    item = job_item(stack, body["jobId"])
+    assert item["tenant"]["S"] == "arn:aws:sts::123456789012:assumed-role/genomics-team"
+    assert item["status"]["S"] == "SUBMITTED"
+    assert item["queueArn"]["S"] == stack.queue("high", "spot")
+    assert item["gsi1pk"]["S"] == "TENANT#arn:aws:sts::123456789012:assumed-role/genomics-team"
+    assert item["gsi2pk"]["S"] == "ACTIVE"
+    assert item["idempotencyKey"]["S"] == "nightly-align-2026-11-24"
+
+
+def test_submission_costs_two_aws_calls(gateway: Any, stack: Stack) -> None:
+    # GIVEN a warm gateway (clients made)
+    submit(gateway, {"name": "warmup"})
+    stack.calls.reset()
+    # WHEN a job is submitted
+    response = submit(gateway, {"name": "counted", "command": ["true"]}, headers={"Idempotency-Key": "k-1"})
+    # THEN exactly one conditional write and one SubmitJob were made
+    assert response["statusCode"] == 202
+    assert dict(stack.calls.counts) == {"dynamodb.PutItem": 1, "batch.SubmitJob": 1}
+
+
+@pytest.mark.parametrize(
+    ("priority", "capacity", "queue"),
+    [
+        ("low", "spot-first", ("low", "spot")),
+        ("normal", "spot", ("normal", "spot")),
+        ("urgent", "on-demand", ("urgent", "on-demand")),
+        ("high", "on-demand", ("high", "on-demand")),
+    ],
+)
+def test_priority_and_capacity_choose_the_queue(
+    gateway: Any, stack: Stack, priority: str, capacity: str, queue: tuple[str, str]
+) -> None:
+    # GIVEN a job with a priority class and capacity preference / WHEN submitted
+    response = submit(gateway, {"name": "q", "priority": priority, "capacity": capacity})
+    # THEN the Batch job sits in that class's queue
+    assert response["statusCode"] == 202
+    assert batch_job(response_json(response)["batchJobId"])["jobQueue"] == stack.queue(*queue)
+
+
+def test_multi_node_job_goes_to_the_multinode_queue_never_spot(gateway: Any, stack: Stack) -> None:
+    # GIVEN a multi-node parallel job (spot-first by default) / WHEN submitted
+    response = submit(gateway, {"name": "mpi", "nodes": {"count": 4}, "jobDefinition": "mnp-sample", "vcpus": 4})
+    # THEN it goes to the On-Demand multi-node queue with node overrides
+    assert response["statusCode"] == 202, response["body"]
+    body = response_json(response)
+    assert body["queue"] == "batchplane-test-multinode"
+    assert "never run on Spot" in body["placementReason"]
+    sent = stack.calls.last("batch.SubmitJob")
+    assert sent["nodeOverrides"]["numNodes"] == 4
+    assert "containerOverrides" not in sent
+    # AND a container definition is refused for nodes, naming jobDefinition
+    response = submit(gateway, {"name": "mpi", "nodes": {"count": 4}, "jobDefinition": "sample"})
+    assert response["statusCode"] == 422
+    assert response_json(response)["errors"][0]["field"] == "jobDefinition"
+    # AND asking Spot explicitly for a multi-node job is refused, naming capacity
+    response = submit(
+        gateway, {"name": "mpi", "nodes": {"count": 4}, "capacity": "spot", "jobDefinition": "mnp-sample"}
+    )
+    assert response["statusCode"] == 422
+    assert response_json(response)["errors"][0]["field"] == "capacity"
+
+
+def test_idempotency_key_replays_the_original_job(gateway: Any, stack: Stack) -> None:
+    # GIVEN a job submitted with an Idempotency-Key
+    body = {"name": "once", "command": ["echo", "1"]}
+    first = submit(gateway, body, headers={"Idempotency-Key": "abc-123"})
+    assert first["statusCode"] == 202
+    # WHEN the same key and body arrive again
+    stack.calls.reset()
+    again = submit(gateway, body, headers={"Idempotency-Key": "abc-123"})
+    # THEN the original job comes back, flagged as replayed, and no second Batch job is made
+    assert again["statusCode"] == 202
+    assert response_json(again)["jobId"] == response_json(first)["jobId"]
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    assert stack.calls.counts["batch.SubmitJob"] == 0
+    batch = boto3.client("batch", region_name=REGION)
+    listed = batch.list_jobs(jobQueue=stack.queue("normal", "spot"), jobStatus="SUCCEEDED")["jobSummaryList"]
+    assert len([j for j in listed if j["jobName"].startswith(f"bp-{response_json(first)['jobId']}")]) == 1
+
+
+def test_idempotency_key_with_another_body_is_422(gateway: Any, stack: Stack) -> None:
+    # GIVEN a key already used
+    submit(gateway, {"name": "once"}, headers={"Idempotency-Key": "same"})
+    # WHEN it is reused with a different body
+    response = submit(gateway, {"name": "twice"}, headers={"Idempotency-Key": "same"})
+    # THEN 422 problem+json says so
+    assert response["statusCode"] == 422
+    assert content_type(response) == "application/problem+json"
+    assert response_json(response)["type"].endswith("/idempotency-key-reused")
+
+
+def test_same_key_from_another_tenant_is_another_job(gateway: Any, stack: Stack) -> None:
+    # GIVEN alice used a key / WHEN bob uses the same key
+    a = submit(gateway, {"name": "x"}, headers={"Idempotency-Key": "shared"}, caller=ALICE)
+    b = submit(gateway, {"name": "x"}, headers={"Idempotency-Key": "shared"}, caller=BOB)
+    # THEN each has their own job
+    assert a["statusCode"] == b["statusCode"] == 202
+    assert response_json(a)["jobId"] != response_json(b)["jobId"]
+
+
+def test_tenant_sees_and_cancels_only_its_own_jobs(gateway: Any, stack: Stack) -> None:
+    # GIVEN alice's job
+    job_id = response_json(submit(gateway, {"name": "mine"}, caller=ALICE))["jobId"]
+    path = f"/jobs/{job_id}"
+    # WHEN bob reads, lists or cancels it THEN it does not exist for him
+    got = call(
+        gateway, http_event("GET", path, caller=BOB, route="GET /jobs/{jobId}", path_parameters={"jobId": job_id})
+    )
+    assert got["statusCode"] == 404
+    assert content_type(got) == "application/problem+json"
+    listed = response_json(call(gateway, http_event("GET", "/jobs", caller=BOB)))
+    assert listed["jobs"] == []
+    cancelled = call(
+        gateway,
+        http_event(
+            "POST", f"{path}/cancel", caller=BOB, route="POST /jobs/{jobId}/cancel", path_parameters={"jobId": job_id}
+        ),
+    )
+    assert cancelled["statusCode"] == 404
+    # AND alice still can
+    mine = call(
+        gateway, http_event("GET", path, caller=ALICE, route="GET /jobs/{jobId}", path_parameters={"jobId": job_id})
+    )
+    assert mine["statusCode"] == 200
+    assert response_json(mine)["attempts"][0]["reason"] == "initial"
+
+
+def test_get_job_shows_the_planned_attempt(gateway: Any, stack: Stack) -> None:
+    job_id = response_json(submit(gateway, {"name": "show", "memoryMiB": 1024}))["jobId"]
+    got = response_json(
+        call(
+            gateway, http_event("GET", f"/jobs/{job_id}", route="GET /jobs/{jobId}", path_parameters={"jobId": job_id})
+        )
+    )
+    assert got["jobId"] == job_id
+    assert got["attempts"][0]["memoryMiB"] == 1024
+    assert got["attempts"][0]["batchJobName"].startswith(f"bp-{job_id}-a1")
+    assert got["attempts"][0]["capacity"] == "spot"
+
+
+def test_list_is_paginated_with_an_opaque_token_and_filters(gateway: Any, stack: Stack) -> None:
+    # GIVEN five jobs, two tagged team=a
+    for i in range(5):
+        tags = {"team": "a"} if i < 2 else {"team": "b"}
+        submit(gateway, {"name": f"job-{i}", "tags": tags})
+    # WHEN listing two at a time
+    seen: list[str] = []
+    token = None
+    while True:
+        query = {"limit": "2"} | ({"nextToken": token} if token else {})
+        page = response_json(call(gateway, http_event("GET", "/jobs", query=query)))
+        seen += [j["name"] for j in page["jobs"]]
+        token = page.get("nextToken")
+        if not token:
+            break
+    # THEN every job comes once, newest first
+    assert sorted(seen) == [f"job-{i}" for i in range(5)]
+    assert len(seen) == 5
+    # AND filters narrow the list
+    tagged = response_json(call(gateway, http_event("GET", "/jobs", query={"tag": "team=a"})))
+    assert sorted(j["name"] for j in tagged["jobs"]) == ["job-0", "job-1"]
+    named = response_json(call(gateway, http_event("GET", "/jobs", query={"name": "job-3"})))
+    assert [j["name"] for j in named["jobs"]] == ["job-3"]
+    by_status = response_json(call(gateway, http_event("GET", "/jobs", query={"status": "SUCCEEDED"})))
+    assert by_status["jobs"] == []
+
+
+def test_forged_next_token_is_400(gateway: Any, stack: Stack) -> None:
+    response = call(gateway, http_event("GET", "/jobs", query={"nextToken": "eyJwayI6eyJTIjoiSk9CI3gifX0"}))
+    assert response["statusCode"] == 400
+    assert response_json(response)["errors"][0]["field"] == "nextToken"
+
+
+def test_cancel_before_running_uses_cancel_job(gateway: Any, stack: Stack) -> None:
+    # GIVEN a submitted job (no event has arrived yet, so its record is SUBMITTED)
+    job_id = response_json(submit(gateway, {"name": "c"}))["jobId"]
+    # WHEN its owner cancels it
+    stack.calls.reset()
+    response = call(
+        gateway,
+        http_event(
+            "POST",
+            f"/jobs/{job_id}/cancel",
+            body={"reason": "wrong input"},
+            route="POST /jobs/{jobId}/cancel",
+            path_parameters={"jobId": job_id},
+        ),
+    )
+    # THEN Batch's CancelJob is used (not TerminateJob) and the record says cancel was requested
+    assert response["statusCode"] == 200, response["body"]
+    assert response_json(response)["action"] == "cancel"
+    assert stack.calls.counts["batch.CancelJob"] == 1
+    assert stack.calls.counts["batch.TerminateJob"] == 0
+    assert job_item(stack, job_id)["cancelRequested"]["BOOL"] is True
+
+
+def test_cancel_while_running_uses_terminate_job(gateway: Any, stack: Stack) -> None:
+    # GIVEN a job whose record says RUNNING (as the job_events function records it)
+    job_id = response_json(submit(gateway, {"name": "t"}))["jobId"]
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.update_item(
+        TableName=stack.table_name,
+        Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}},
+        UpdateExpression="SET #s = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":r": {"S": "RUNNING"}},
+    )
+    stack.calls.reset()
+    # WHEN it is cancelled
+    response = call(
+        gateway,
+        http_event(
+            "POST", f"/jobs/{job_id}/cancel", route="POST /jobs/{jobId}/cancel", path_parameters={"jobId": job_id}
+        ),
+    )
+    # THEN TerminateJob is used
+    assert response_json(response)["action"] == "terminate"
+    assert stack.calls.counts["batch.TerminateJob"] == 1
+
+
+def test_queues_lists_the_catalogue(gateway: Any, stack: Stack) -> None:
+    body = response_json(call(gateway, http_event("GET", "/queues")))
+    names = {q["queue"] for q in body["queues"]}
+    assert "batchplane-test-urgent-on-demand" in names
+    assert any(q["multiNode"] for q in body["queues"])
+
+
+def test_openapi_and_swagger_are_served(gateway: Any, stack: Stack) -> None:
+    spec = response_json(call(gateway, http_event("GET", "/openapi.json")))
+    assert "/jobs" in spec["paths"]
+    assert "JobRequest" in json.dumps(spec)
+    docs = call(gateway, http_event("GET", "/docs"))
+    assert docs["statusCode"] == 200
+    assert "swagger" in docs["body"].lower()
+
+
+def test_unknown_route_is_problem_404(gateway: Any, stack: Stack) -> None:
+    response = call(gateway, http_event("GET", "/nope"))
+    assert response["statusCode"] == 404
+    assert content_type(response) == "application/problem+json"
+
+
+def test_no_identity_is_401(gateway: Any, stack: Stack) -> None:
+    response = submit(gateway, {"name": "anon"}, caller=None)
+    assert response["statusCode"] == 401
+    assert content_type(response) == "application/problem+json"
+
+
+def test_batch_rejection_is_a_4xx_and_releases_the_key(gateway: Any, stack: Stack) -> None:
+    # GIVEN a job definition ARN that does not exist in this account
+    arn = "arn:aws:batch:us-east-1:123456789012:job-definition/nope:1"
+    # WHEN submitted
+    response = submit(gateway, {"name": "bad", "jobDefinition": arn}, headers={"Idempotency-Key": "retry-me"})
+    # THEN a 4xx problem (never 5xx) and no record is left behind
+    assert 400 <= response["statusCode"] < 500, response["body"]
+    assert content_type(response) == "application/problem+json"
+    page = response_json(call(gateway, http_event("GET", "/jobs")))
+    assert page["jobs"] == []
