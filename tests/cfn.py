@@ -3,7 +3,6 @@ long form ({"Ref": ...}, {"Fn::Sub": ...}), so tests build resources from the te
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = Path(os.environ.get("BATCHPLANE_TEMPLATE") or ROOT / "template.yaml")
+TEMPLATE = ROOT / "template.yaml"
 
 
 class CfnLoader(yaml.SafeLoader):

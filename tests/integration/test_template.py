@@ -1,0 +1,524 @@
+"""template.yaml as data: the promises the rest of batchplane relies on (queue classes and their priorities, compute
+environment strategies, the table's shape, least-privilege IAM, IAM auth on every route, the gateway's configuration).
+
+Pure file reads, no AWS and no SAM CLI: cfn-lint, `sam validate --lint` and `sam build` check the rest."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.cfn import resources, template
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+CAPACITIES = {"spot": "Spot", "on-demand": "OnDemand"}
+QUEUE_PRIORITIES = {
+    "LowSpotQueue": 100,
+    "LowOnDemandQueue": 110,
+    "NormalSpotQueue": 200,
+    "NormalOnDemandQueue": 210,
+    "HighSpotQueue": 300,
+    "HighOnDemandQueue": 310,
+    "UrgentSpotQueue": 400,
+    "UrgentOnDemandQueue": 410,
+    "MultiNodeQueue": 250,
+    "GpuQueue": 260,
+}
+
+# Statements allowed to use "Resource": "*", keyed by (logical id, Sid), each with the reason AWS leaves no choice
+# (the action supports no resource-level permissions). Empty today: add an entry only with a reason.
+RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {}
+
+LAMBDA_ENV_LIMIT_BYTES = 4096
+
+
+def queue_id(priority: str, capacity: str) -> str:
+    return f"{priority.capitalize()}{CAPACITIES[capacity]}Queue"
+
+
+def props(logical_id: str) -> dict[str, Any]:
+    return resources()[logical_id]["Properties"]
+
+
+def ref_target(value: Any) -> str:
+    """The logical id a {"Ref": ...} names, or the managed-mode branch of a {"Fn::If": [UseManaged, Ref, Ref]}."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        condition, when_true, _ = value["Fn::If"]
+        assert condition == "UseManaged", value
+        return ref_target(when_true)
+    assert isinstance(value, dict), value
+    assert set(value) == {"Ref"}, value
+    return value["Ref"]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def iam_statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every IAM statement written in the template: roles (trust and inline), policies, and SAM function policies."""
+    for logical_id, resource in resources().items():
+        properties = resource.get("Properties", {})
+        documents: list[Any] = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents.append(properties["AssumeRolePolicyDocument"])
+            documents += [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            documents.append(properties["PolicyDocument"])
+        elif resource["Type"] == "AWS::Serverless::Function":
+            documents += [
+                p for p in as_list(properties.get("Policies", [])) if isinstance(p, dict) and "Statement" in p
+            ]
+        for document in documents:
+            for statement in as_list(document["Statement"]):
+                yield logical_id, statement
+
+
+def http_api_event_routes(api_id: str) -> set[tuple[str, str]]:
+    routes = set()
+    for function in resources("AWS::Serverless::Function").values():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi" and event["Properties"].get("ApiId") == {"Ref": api_id}:
+                routes.add((event["Properties"]["Method"].lower(), event["Properties"]["Path"]))
+    return routes
+
+
+def render_sub(text: str, values: dict[str, str]) -> str:
+    """Fn::Sub with every ${Name} taken from `values` (a KeyError means the template names something unexpected)."""
+    return re.sub(r"\$\{([^}!]+)\}", lambda m: values[m.group(1)], text)
+
+
+def long_stack_values() -> dict[str, str]:
+    """Worst-case values for the gateway's ${...}: a 100-character stack name (the documented limit), long ARNs."""
+    stack = "s" * 100
+    prefix = "arn:aws-us-gov:batch:ap-southeast-2:123456789012"
+    values = {name: str(p.get("Default", "")) for name, p in template()["Parameters"].items()}
+    values["MaxJobMemoryMiB"] = values["GpuMaxJobMemoryMiB"] = "9999999"
+    values["MaxJobVcpus"] = "9999"
+    for logical_id, resource in resources("AWS::Batch::JobQueue").items():
+        name = resource["Properties"]["JobQueueName"]["Fn::Sub"].replace("${AWS::StackName}", stack)
+        values[logical_id] = f"{prefix}:job-queue/{name}"
+    for logical_id in resources("AWS::Batch::JobDefinition"):
+        values[logical_id] = f"{prefix}:job-definition/{'d' * 128}:99999"
+    return values
+
+
+# ---- Batch: queues ----
+
+
+def test_every_priority_class_has_a_spot_and_an_on_demand_queue_in_priority_order() -> None:
+    # GIVEN the job queues of the template
+    queues = resources("AWS::Batch::JobQueue")
+
+    # WHEN they are read in the order low, normal, high, urgent with Spot before On-Demand in each class
+    ordered = [queue_id(p, c) for p in PRIORITIES for c in CAPACITIES]
+    priorities = [queues[q]["Properties"]["Priority"] for q in ordered]
+
+    # THEN all eight exist with the documented priorities, strictly increasing: a higher class always wins, and
+    # On-Demand sits above Spot within a class
+    assert {q: QUEUE_PRIORITIES[q] for q in ordered} == dict(zip(ordered, priorities, strict=True))
+    assert priorities == sorted(priorities)
+    assert len(set(priorities)) == len(priorities)
+
+
+def test_queue_logical_ids_priorities_and_names_are_the_documented_ones() -> None:
+    # GIVEN the job queues of the template
+    queues = resources("AWS::Batch::JobQueue")
+
+    # WHEN their priorities and names are read
+    found = {q: r["Properties"]["Priority"] for q, r in queues.items()}
+    names = {q: r["Properties"]["JobQueueName"]["Fn::Sub"] for q, r in queues.items()}
+
+    # THEN the logical ids are exactly the ones the code and the local stack rely on, names are deterministic,
+    # every queue is ENABLED and the GPU queue exists only when GPU instance types are given
+    assert found == QUEUE_PRIORITIES
+    for priority in PRIORITIES:
+        for capacity in CAPACITIES:
+            assert names[queue_id(priority, capacity)] == f"${{AWS::StackName}}-{priority}-{capacity}"
+    assert all(r["Properties"]["State"] == "ENABLED" for r in queues.values())
+    assert queues["GpuQueue"]["Condition"] == "HasGpu"
+    assert all("Condition" not in r for q, r in queues.items() if q != "GpuQueue")
+
+
+def test_queues_point_at_the_compute_environment_of_their_capacity() -> None:
+    # GIVEN the job queues of the template
+    queues = resources("AWS::Batch::JobQueue")
+    expected = {queue_id(p, "spot"): "SpotComputeEnvironment" for p in PRIORITIES}
+    expected |= {queue_id(p, "on-demand"): "OnDemandComputeEnvironment" for p in PRIORITIES}
+    expected |= {"MultiNodeQueue": "MultiNodeComputeEnvironment", "GpuQueue": "GpuComputeEnvironment"}
+
+    for logical_id, environment in expected.items():
+        # WHEN the first compute environment of each queue is read
+        first = queues[logical_id]["Properties"]["ComputeEnvironmentOrder"][0]
+        when_unmanaged = first["ComputeEnvironment"]["Fn::If"][2]
+
+        # THEN it is the capacity's managed environment, or the single unmanaged one in unmanaged mode
+        assert first["Order"] == 1
+        assert ref_target(first["ComputeEnvironment"]) == environment
+        assert when_unmanaged == {"Ref": "UnmanagedComputeEnvironment"}
+
+
+def test_spot_queues_overflow_to_on_demand_only_when_asked() -> None:
+    for priority in PRIORITIES:
+        # GIVEN a Spot queue and an On-Demand queue of one class
+        spot = props(queue_id(priority, "spot"))["ComputeEnvironmentOrder"]
+        on_demand = props(queue_id(priority, "on-demand"))["ComputeEnvironmentOrder"]
+
+        # WHEN the second compute environment of the Spot queue is read
+        condition, second, otherwise = spot[1]["Fn::If"]
+
+        # THEN it is the On-Demand environment under SpotOverflowToOnDemand and nothing otherwise; On-Demand queues
+        # never fall to Spot
+        assert condition == "SpotOverflowToOnDemand"
+        assert second == {"Order": 2, "ComputeEnvironment": {"Ref": "OnDemandComputeEnvironment"}}
+        assert otherwise == {"Ref": "AWS::NoValue"}
+        assert len(spot) == 2
+        assert len(on_demand) == 1
+    assert template()["Parameters"]["SpotQueueOverflowToOnDemand"]["Default"] == "false"
+
+
+# ---- Batch: compute environments ----
+
+
+def test_spot_compute_environment_uses_price_capacity_optimized_and_the_bid_parameter() -> None:
+    # GIVEN the Spot compute environment
+    resource = resources()["SpotComputeEnvironment"]
+
+    # WHEN its compute resources are read
+    compute = resource["Properties"]["ComputeResources"]
+
+    # THEN it is a managed SPOT environment that bids the parameter's percentage, with the service-linked role
+    assert resource["Condition"] == "UseManaged"
+    assert resource["Properties"]["Type"] == "MANAGED"
+    assert "ServiceRole" not in resource["Properties"]
+    assert compute["Type"] == "SPOT"
+    assert compute["AllocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
+    assert compute["BidPercentage"] == {"Ref": "SpotBidPercentage"}
+    assert compute["InstanceTypes"] == {"Ref": "InstanceTypes"}
+    assert compute["InstanceRole"] == {"Fn::GetAtt": ["EcsInstanceProfile", "Arn"]}
+
+
+@pytest.mark.parametrize("logical_id", ["OnDemandComputeEnvironment", "MultiNodeComputeEnvironment"])
+def test_on_demand_compute_environments_use_best_fit_progressive(logical_id: str) -> None:
+    # GIVEN an On-Demand compute environment
+    compute = props(logical_id)["ComputeResources"]
+
+    # WHEN its type and strategy are read
+    kind, strategy = compute["Type"], compute["AllocationStrategy"]
+
+    # THEN it is EC2 with BEST_FIT_PROGRESSIVE
+    assert (kind, strategy) == ("EC2", "BEST_FIT_PROGRESSIVE")
+
+
+def test_multi_node_compute_environment_runs_in_a_cluster_placement_group() -> None:
+    # GIVEN the multi-node compute environment
+    compute = props("MultiNodeComputeEnvironment")["ComputeResources"]
+
+    # WHEN its placement group is followed to its resource
+    group = resources()[ref_target(compute["PlacementGroup"])]
+
+    # THEN it is a cluster placement group, and the environment uses the multi-node instance types
+    assert group["Type"] == "AWS::EC2::PlacementGroup"
+    assert group["Properties"]["Strategy"] == "cluster"
+    assert compute["InstanceTypes"] == {"Ref": "MultiNodeInstanceTypes"}
+
+
+def test_gpu_and_unmanaged_environments_exist_only_in_their_mode() -> None:
+    # GIVEN the template's conditions and compute environments
+    conditions = template()["Conditions"]
+    environments = resources("AWS::Batch::ComputeEnvironment")
+
+    # WHEN the conditional environments are read
+    gpu, unmanaged = environments["GpuComputeEnvironment"], environments["UnmanagedComputeEnvironment"]
+
+    # THEN GPU needs GPU instance types (and managed mode), unmanaged mode has one UNMANAGED environment
+    assert conditions["HasGpu"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "GpuInstanceTypes"}, ""]}]}
+    assert gpu["Condition"] == "HasManagedGpu"
+    assert unmanaged["Condition"] == "UseUnmanaged"
+    assert unmanaged["Properties"]["Type"] == "UNMANAGED"
+    assert template()["Parameters"]["ComputeEnvironmentMode"]["AllowedValues"] == ["managed", "unmanaged"]
+
+
+# ---- Batch: job definitions ----
+
+
+def test_sample_job_definition_retries_host_failures_only() -> None:
+    # GIVEN the sample job definition
+    definition = props("SampleJobDefinition")
+
+    # WHEN its retry strategy is read
+    retry = definition["RetryStrategy"]
+
+    # THEN Batch retries an EC2 host failure (Spot reclaim) and exits on anything else, which the control plane
+    # classifies itself
+    assert retry["Attempts"] == 2
+    assert retry["EvaluateOnExit"] == [
+        {"OnStatusReason": "Host EC2*", "Action": "RETRY"},
+        {"OnReason": "*", "Action": "EXIT"},
+    ]
+    assert definition["Timeout"]["AttemptDurationSeconds"] == 3600
+    assert definition["PlatformCapabilities"] == ["EC2"]
+
+
+def test_multi_node_job_definition_is_multinode() -> None:
+    # GIVEN the multi-node sample job definition
+    definition = props("MultiNodeJobDefinition")
+
+    # WHEN its node properties are read
+    nodes = definition["NodeProperties"]
+
+    # THEN it is a two-node multinode definition whose range covers every node
+    assert definition["Type"] == "multinode"
+    assert (nodes["NumNodes"], nodes["MainNode"]) == (2, 0)
+    assert [r["TargetNodes"] for r in nodes["NodeRangeProperties"]] == ["0:"]
+
+
+# ---- Table ----
+
+
+def test_table_has_keys_indexes_recovery_encryption_and_ttl() -> None:
+    # GIVEN the table resource
+    table = resources()["BatchplaneTable"]
+    properties = table["Properties"]
+
+    # WHEN its key schema and indexes are read
+    keys = {k["AttributeName"]: k["KeyType"] for k in properties["KeySchema"]}
+    indexes = {
+        i["IndexName"]: ({k["AttributeName"]: k["KeyType"] for k in i["KeySchema"]}, i["Projection"]["ProjectionType"])
+        for i in properties["GlobalSecondaryIndexes"]
+    }
+
+    # THEN it is the documented single-table design, on demand, recoverable, encrypted, expiring, and retained
+    assert keys == {"pk": "HASH", "sk": "RANGE"}
+    assert indexes == {
+        "gsi1": ({"gsi1pk": "HASH", "gsi1sk": "RANGE"}, "ALL"),
+        "gsi2": ({"gsi2pk": "HASH", "gsi2sk": "RANGE"}, "ALL"),
+    }
+    assert all(a["AttributeType"] == "S" for a in properties["AttributeDefinitions"])
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+# ---- IAM ----
+
+
+def test_no_iam_statement_uses_a_wildcard_action() -> None:
+    # GIVEN every IAM statement in the template
+    statements = list(iam_statements())
+
+    # WHEN their actions are collected
+    wildcards = [(lid, a) for lid, s in statements for a in as_list(s.get("Action", [])) if "*" in str(a)]
+
+    # THEN none has a "*" in an action (statements were found at all)
+    assert statements
+    assert wildcards == []
+
+
+def test_resource_star_only_where_allow_listed() -> None:
+    # GIVEN every IAM statement in the template
+    statements = list(iam_statements())
+
+    # WHEN the statements granting on Resource "*" are collected
+    star = {(lid, s.get("Sid", "")) for lid, s in statements if "*" in as_list(s.get("Resource", []))}
+
+    # THEN each one is allow-listed with its reason
+    assert star <= set(RESOURCE_STAR_ALLOWED)
+
+
+def test_function_policy_statements_are_named_and_scoped_to_batchplane() -> None:
+    # GIVEN the gateway's policy statements
+    statements = [s for lid, s in iam_statements() if lid == "GatewayFunction"]
+    by_sid = {s["Sid"]: s for s in statements}
+
+    # WHEN the SubmitJob statement's resources are read
+    submit = as_list(by_sid["SubmitToBatchplaneQueues"]["Resource"])
+    queue_refs = {r["Ref"] for r in submit if "Ref" in r} | {
+        r["Fn::If"][1]["Ref"] for r in submit if "Fn::If" in r and r["Fn::If"][0] == "HasGpu"
+    }
+
+    # THEN every statement has a Sid and SubmitJob reaches exactly the template's queues
+    assert all(s.get("Sid") for s in statements)
+    assert len(by_sid) == len(statements)
+    assert queue_refs == set(resources("AWS::Batch::JobQueue"))
+
+
+# ---- HTTP API ----
+
+
+def test_http_api_defaults_to_aws_iam_on_every_route() -> None:
+    # GIVEN the HTTP API, its deploy-time AuthMode and the routes the functions declare as events
+    api = props("BatchplaneApi")
+    body = api["DefinitionBody"]
+    auth_mode = template()["Parameters"]["AuthMode"]
+    events = http_api_event_routes("BatchplaneApi")
+
+    # WHEN the one security scheme and every route's security are read
+    condition, jwt_scheme, iam_scheme = body["components"]["securitySchemes"]["batchplaneAuth"]["Fn::If"]
+    documented = {(m, p): d.get("security") for p, item in body["paths"].items() for m, d in item.items()}
+
+    # THEN by default (AuthMode IAM) the scheme is API Gateway's AWS_IAM (SigV4); JWT only when chosen; every event
+    # route is in the definition with that scheme (a route missing from the definition would have no auth at all)
+    assert (auth_mode["Default"], auth_mode["AllowedValues"]) == ("IAM", ["IAM", "JWT"])
+    assert condition == "UseJwt"
+    assert template()["Conditions"]["UseJwt"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "JWT"]}
+    assert iam_scheme == {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    }
+    assert jwt_scheme["x-amazon-apigateway-authorizer"]["type"] == "jwt"
+    assert set(documented) == events
+    assert all(security == [{"batchplaneAuth": []}] for security in documented.values())
+    assert "Auth" not in api
+
+
+def test_http_api_routes_are_the_gateway_routes() -> None:
+    # GIVEN the gateway function's HttpApi events
+    routes = http_api_event_routes("BatchplaneApi")
+
+    # WHEN compared with the routes the gateway serves
+    expected = {
+        ("post", "/jobs"),
+        ("get", "/jobs"),
+        ("get", "/jobs/{jobId}"),
+        ("post", "/jobs/{jobId}/cancel"),
+        ("get", "/queues"),
+        ("get", "/openapi.json"),
+        ("get", "/docs"),
+    }
+
+    # THEN they are the same
+    assert routes == expected
+
+
+def test_http_api_logs_throttles_and_fails_on_warnings() -> None:
+    # GIVEN the HTTP API
+    api = props("BatchplaneApi")
+
+    # WHEN its settings are read
+    throttle = api["DefaultRouteSettings"]
+
+    # THEN access logs go to a retained-for-N-days group, routes are throttled, import warnings fail the deploy
+    assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    assert props("ApiAccessLogs")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert (throttle["ThrottlingBurstLimit"], throttle["ThrottlingRateLimit"]) == (100, 50)
+    assert api["FailOnWarnings"] is True
+    assert api["StageName"] == {"Ref": "Stage"}
+
+
+# ---- Functions ----
+
+
+def test_no_function_has_active_tracing() -> None:
+    # GIVEN the function globals and every function
+    function_globals = template()["Globals"]["Function"]
+    functions = resources("AWS::Serverless::Function")
+
+    # WHEN their tracing settings are read
+    tracing = [function_globals.get("Tracing")] + [f["Properties"].get("Tracing") for f in functions.values()]
+
+    # THEN none is Active (no X-Ray SDK on the cold path)
+    assert functions
+    assert "Active" not in tracing
+
+
+def test_function_globals_and_layer() -> None:
+    # GIVEN the function globals and the layer
+    function_globals = template()["Globals"]["Function"]
+    layer = resources()["BatchplaneLayer"]
+
+    # WHEN they are read
+    variables = function_globals["Environment"]["Variables"]
+
+    # THEN every function runs python3.11 on x86_64 with the layer and the Powertools settings
+    assert (function_globals["Runtime"], function_globals["Architectures"]) == ("python3.11", ["x86_64"])
+    assert function_globals["Layers"] == [{"Ref": "BatchplaneLayer"}]
+    assert variables["TABLE_NAME"] == {"Ref": "BatchplaneTable"}
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "batchplane"
+    assert layer["Properties"]["ContentUri"] == "layers/batchplane/"
+    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+
+
+@pytest.mark.parametrize("with_gpu", [True, False])
+def test_queue_catalogue_names_every_queue_and_fits_lambda_environment(with_gpu: bool) -> None:
+    # GIVEN the gateway's environment, rendered with worst-case ARNs for a 100-character stack name
+    variables = (
+        props("GatewayFunction")["Environment"]["Variables"]
+        | template()["Globals"]["Function"]["Environment"]["Variables"]
+    )
+    values = long_stack_values() | {"AWS::StackName": "s" * 100}
+    condition, gpu_branch, plain_branch = variables["QUEUE_CATALOGUE"]["Fn::If"]
+
+    # WHEN the catalogue for this GPU setting and the job definitions are rendered and parsed
+    catalogue_text = render_sub((gpu_branch if with_gpu else plain_branch)["Fn::Sub"], values)
+    catalogue = json.loads(catalogue_text)
+    definitions = json.loads(render_sub(variables["JOB_DEFINITIONS"]["Fn::Sub"], values))
+    rendered = {
+        "QUEUE_CATALOGUE": catalogue_text,
+        "JOB_DEFINITIONS": json.dumps(definitions),
+        "TABLE_NAME": "t" * 255,
+        "STAGE": "s" * 32,
+    }
+    env = {k: v for k, v in variables.items() if isinstance(v, str)} | rendered
+    size = sum(len(k) + len(v) for k, v in env.items())
+
+    # THEN every priority x capacity class has its queue, the multi-node (and GPU) queues are marked, the limits
+    # are the parameters', the multi-node definition is declared, and the whole environment stays under 4 KB
+    classes = {(e["p"], e["c"]): e for e in catalogue if e["p"] != "*"}
+    assert condition == "HasGpu"
+    assert set(classes) == {(p, c) for p in PRIORITIES for c in CAPACITIES}
+    for (priority, capacity), entry in classes.items():
+        assert entry["q"] == values[queue_id(priority, capacity)]
+        assert (entry["v"], entry["m"], entry["g"]) == (9999, 9999999, 0)
+    multinode = [e for e in catalogue if e.get("mnp")]
+    gpu = [e for e in catalogue if e["g"] > 0]
+    assert [e["q"] for e in multinode] == [values["MultiNodeQueue"]]
+    assert [e["q"] for e in gpu] == ([values["GpuQueue"]] if with_gpu else [])
+    assert set(definitions) == {"sample", "mnp-sample"}
+    assert variables["MULTINODE_JOB_DEFINITIONS"] == "mnp-sample"
+    assert variables["DEFAULT_JOB_DEFINITION"] in definitions
+    assert size < LAMBDA_ENV_LIMIT_BYTES
+
+
+def test_gateway_logs_json_to_its_own_retained_group() -> None:
+    # GIVEN the gateway function
+    function = props("GatewayFunction")
+
+    # WHEN its logging configuration is read
+    logging = function["LoggingConfig"]
+
+    # THEN it logs JSON to a log group with the configured retention
+    assert logging == {"LogFormat": "JSON", "LogGroup": {"Ref": "GatewayLogGroup"}}
+    assert props("GatewayLogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# ---- Outputs ----
+
+
+def test_outputs_name_the_api_table_queues_and_definitions() -> None:
+    # GIVEN the template's outputs
+    outputs = template()["Outputs"]
+
+    # WHEN the output names are collected
+    names = set(outputs)
+
+    # THEN a user or a test finds every URL and ARN it needs
+    expected = {f"{q}Arn" for q in QUEUE_PRIORITIES} | {
+        "ApiUrl",
+        "TableName",
+        "GatewayFunctionName",
+        "LayerArn",
+        "SampleJobDefinitionArn",
+        "MultiNodeJobDefinitionArn",
+    }
+    assert expected <= names
+    assert outputs["GpuQueueArn"]["Condition"] == "HasGpu"
+    assert outputs["ApiUrl"]["Value"]["Fn::Sub"].endswith("/${Stage}")
