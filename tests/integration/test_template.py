@@ -31,7 +31,13 @@ QUEUE_PRIORITIES = {
 
 # Statements allowed to use "Resource": "*", keyed by (logical id, Sid), each with the reason AWS leaves no choice
 # (the action supports no resource-level permissions). Empty today: add an entry only with a reason.
-RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {}
+RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
+    ("GatewayFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
+    ("SweeperFunction", "DescribeBatchState"): (
+        "batch:ListJobs, DescribeJobs, DescribeJobQueues and DescribeComputeEnvironments support no resource-level "
+        "permissions (AWS Service Authorization Reference for AWS Batch)"
+    ),
+}
 
 LAMBDA_ENV_LIMIT_BYTES = 4096
 
@@ -522,3 +528,23 @@ def test_outputs_name_the_api_table_queues_and_definitions() -> None:
     assert expected <= names
     assert outputs["GpuQueueArn"]["Condition"] == "HasGpu"
     assert outputs["ApiUrl"]["Value"]["Fn::Sub"].endswith("/${Stage}")
+
+
+def test_batch_events_reach_job_events_with_dead_letters_on_every_async_path() -> None:
+    # GIVEN the template
+    resources = template()["Resources"]
+    fn = resources["JobEventsFunction"]["Properties"]
+    rule = fn["Events"]["BatchJobEvents"]["Properties"]
+    # THEN the rule takes AWS Batch's two event types, narrowed to this stack's queues
+    assert rule["Pattern"]["source"] == ["aws.batch"]
+    assert set(rule["Pattern"]["detail-type"]) == {"Batch Job State Change", "Batch Job Queue Blocked"}
+    queues = {q["Ref"] for q in rule["Pattern"]["detail"]["jobQueue"] if isinstance(q, dict) and "Ref" in q}
+    assert {"LowSpotQueue", "UrgentOnDemandQueue", "MultiNodeQueue"} <= queues
+    # AND undeliverable events, failed invocations and poison events all reach the dead-letter queue
+    assert rule["DeadLetterConfig"]["Type"] == "SQS"
+    assert rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert fn["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    assert "DEAD_LETTER_QUEUE_URL" in fn["Environment"]["Variables"]
+    # AND the sweeper runs every minute
+    sweeper = resources["SweeperFunction"]["Properties"]
+    assert sweeper["Events"]["EveryMinute"]["Properties"]["Schedule"] == "rate(1 minute)"

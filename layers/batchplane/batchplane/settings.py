@@ -40,6 +40,10 @@ class Settings(BaseModel):
     default_job_definition: str = "sample"
     tenant_claim: str = "sub"
     max_body_bytes: int = 262_144
+    default_memory_mib: int = 2048  # memory of an attempt whose events did not say (the sample definition's)
+    repair_after_seconds: float = 120.0  # an attempt with no event and no Batch job after this is resubmitted
+    reconcile_after_seconds: float = 900.0  # an active job silent this long is described (lost events)
+    dead_letter_queue_url: str | None = None
 
     @field_validator("queues")
     @classmethod
@@ -78,6 +82,10 @@ class Settings(BaseModel):
             default_job_definition=env.get("DEFAULT_JOB_DEFINITION") or "sample",
             tenant_claim=env.get("TENANT_CLAIM") or "sub",
             max_body_bytes=int(env.get("MAX_BODY_BYTES") or 262_144),
+            default_memory_mib=int(env.get("DEFAULT_MEMORY_MIB") or 2048),
+            repair_after_seconds=float(env.get("REPAIR_AFTER_SECONDS") or 120),
+            reconcile_after_seconds=float(env.get("RECONCILE_AFTER_SECONDS") or 900),
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
         )
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import random
+from collections.abc import Callable
 from functools import cache
 
 from batchplane.adapters import aws
 from batchplane.adapters.batch import BatchAdapter
-from batchplane.adapters.dynamo import DynamoJobStore
+from batchplane.adapters.dynamo import DynamoJobStore, DynamoLifecycleStore
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.submit_request import JobDefinitions
 from batchplane.services.jobs import JobService
+from batchplane.services.lifecycle import LifecycleService
 from batchplane.settings import settings
 
 
@@ -35,9 +38,25 @@ def job_service() -> JobService:
     )
 
 
+@cache
+def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> LifecycleService:
+    cfg = settings()
+    return LifecycleService(
+        store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name),
+        batch=BatchAdapter(aws.batch()),
+        catalogue=catalogue(),
+        jitter=random.random,
+        default_memory_mib=cfg.default_memory_mib,
+        repair_after_seconds=cfg.repair_after_seconds,
+        reconcile_after_seconds=cfg.reconcile_after_seconds,
+        on_metric=on_metric or (lambda _n, _v: None),
+    )
+
+
 def reset() -> None:
     """Forget everything built (tests and the local stack change the environment between runs)."""
     catalogue.cache_clear()
     job_service.cache_clear()
+    lifecycle_service.cache_clear()
     settings.cache_clear()
     aws.reset()

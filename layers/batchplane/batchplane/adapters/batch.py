@@ -65,3 +65,24 @@ class BatchAdapter:
         except (ClientError, BotoCoreError) as err:
             raise _translate(err, "ListJobs") from err
         return None
+
+    def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
+        """DescribeJobs: only the sweeper's reconciliation calls this, never normal running."""
+        if not batch_job_ids:
+            return []
+        try:
+            out = self._batch.describe_jobs(jobs=batch_job_ids[:100])
+        except (ClientError, BotoCoreError) as err:
+            raise _translate(err, "DescribeJobs") from err
+        return [dict(j) for j in out.get("jobs", [])]
+
+    def scaling_up(self, queue_arn: str) -> bool:
+        try:
+            queues = self._batch.describe_job_queues(jobQueues=[queue_arn]).get("jobQueues", [])
+            envs = [e["computeEnvironment"] for q in queues for e in q.get("computeEnvironmentOrder", [])]
+            if not envs:
+                return False
+            described = self._batch.describe_compute_environments(computeEnvironments=envs)
+        except (ClientError, BotoCoreError):
+            return True  # unknown: assume it may be scaling (no false kills)
+        return any(ce.get("status") == "UPDATING" for ce in described.get("computeEnvironments", []))

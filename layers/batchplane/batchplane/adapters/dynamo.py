@@ -1,10 +1,11 @@
 """The lineage table (single-table design) behind the JobStore port.
 
 Keys (see README, "Data model"):
-  job        pk=JOB#<jobId>            sk=JOB
-  attempt    pk=JOB#<jobId>            sk=ATTEMPT#<0001>
+  job        pk=JOB#<jobId>            sk=JOB       the job and, in map ``att``, every attempt ("1", "2", ...):
+                                                    one item, so an event is one guarded write and a read one get
   gsi1       gsi1pk=TENANT#<tenant>    gsi1sk=<createdAt>#<jobId>    the tenant's jobs, newest first
-  gsi2       gsi2pk=ACTIVE             gsi2sk=<createdAt>#<jobId>    jobs not yet terminal (sparse; for the sweeper)
+  gsi2       gsi2pk=ACTIVE|RUNNABLE|RETRY  gsi2sk=<createdAt>|<runnable since ms>|<due ms>#<jobId>
+             jobs not yet terminal, by what the sweeper watches them for (sparse: terminal jobs leave the index)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from batchplane.domain.errors import BadRequestError, FieldError
+from batchplane.domain.lifecycle import Applied, Observation
 from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.ports import JobFilter, JobPage
 from batchplane.domain.records import AttemptRecord, JobRecord
@@ -30,10 +32,6 @@ ACTIVE = "ACTIVE"
 
 def job_pk(job_id: str) -> str:
     return f"JOB#{job_id}"
-
-
-def attempt_sk(attempt: int) -> str:
-    return f"ATTEMPT#{attempt:04d}"
 
 
 def _put(item: Item, key: str, value: Any) -> None:
@@ -67,6 +65,10 @@ def _get(item: Item, key: str) -> Any:
     return None
 
 
+def _key(job_id: str) -> Item:
+    return {"pk": {"S": job_pk(job_id)}, "sk": {"S": "JOB"}}
+
+
 def job_to_item(job: JobRecord) -> Item:
     item: Item = {}
     for key, value in (
@@ -93,22 +95,25 @@ def job_to_item(job: JobRecord) -> Item:
         ("cancelRequested", job.cancel_requested),
         ("tags", job.tags or None),
         ("version", job.version),
+        ("ownFailures", job.own_failures),
+        ("infraFailures", job.infrastructure_failures),
+        ("spotReclaims", job.spot_reclaims),
+        ("awaiting", job.awaiting_decision),
         ("gsi1pk", f"TENANT#{job.tenant}"),
         ("gsi1sk", f"{job.created_at}#{job.job_id}"),
     ):
         _put(item, key, value)
     if not job.status.terminal:
         _put(item, "gsi2pk", ACTIVE)
-        _put(item, "gsi2sk", f"{job.created_at}#{job.job_id}")
-    if job.attempts:
-        first = job.attempts[-1]
-        item["plan"] = {"M": attempt_to_item(first)}
+        _put(item, "gsi2sk", job.created_at)
+    item["att"] = {"M": {str(a.attempt): {"M": attempt_to_item(a)} for a in job.attempts}}
     return item
 
 
-def job_from_item(item: Item, attempts: list[AttemptRecord] | None = None) -> JobRecord:
-    plan = item.get("plan", {}).get("M")
-    planned = [attempt_from_item(plan)] if plan else []
+def job_from_item(item: Item) -> JobRecord:
+    attempts = sorted(
+        (attempt_from_item(v["M"]) for v in item.get("att", {}).get("M", {}).values()), key=lambda a: a.attempt
+    )
     return JobRecord(
         job_id=_get(item, "jobId"),
         tenant=_get(item, "tenant"),
@@ -130,15 +135,12 @@ def job_from_item(item: Item, attempts: list[AttemptRecord] | None = None) -> Jo
         cancel_requested=bool(_get(item, "cancelRequested")),
         tags=_get(item, "tags") or {},
         version=_get(item, "version") or 1,
-        attempts=_merge_attempts(planned, attempts or []),
+        own_failures=_get(item, "ownFailures") or 0,
+        infrastructure_failures=_get(item, "infraFailures") or 0,
+        spot_reclaims=_get(item, "spotReclaims") or 0,
+        awaiting_decision=_get(item, "awaiting"),
+        attempts=attempts,
     )
-
-
-def _merge_attempts(planned: list[AttemptRecord], recorded: list[AttemptRecord]) -> list[AttemptRecord]:
-    """Recorded attempts win; a planned attempt no event has recorded yet is shown as SUBMITTED."""
-    by_number = {a.attempt: a for a in planned}
-    by_number.update({a.attempt: a for a in recorded})
-    return [by_number[n] for n in sorted(by_number)]
 
 
 _ATTEMPT_FIELDS: tuple[tuple[str, str], ...] = (
@@ -160,6 +162,8 @@ _ATTEMPT_FIELDS: tuple[tuple[str, str], ...] = (
     ("stoppedAt", "stopped_at"),
     ("runnableAt", "runnable_at"),
     ("explanation", "explanation"),
+    ("rk", "rank_key"),
+    ("notBefore", "not_before"),
 )
 
 
@@ -233,23 +237,9 @@ class DynamoJobStore:
         self._db.delete_item(TableName=self._table, Key={"pk": {"S": job_pk(job_id)}, "sk": {"S": "JOB"}})
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        items: list[Item] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk <= :job",
-            "ExpressionAttributeValues": {":pk": {"S": job_pk(job_id)}, ":job": {"S": "JOB"}},
-        }
-        while True:
-            page = self._db.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        job_item = next((i for i in items if i["sk"]["S"] == "JOB"), None)
-        if job_item is None:
-            return None
-        attempts = [attempt_from_item(i) for i in items if i["sk"]["S"].startswith("ATTEMPT#")]
-        return job_from_item(job_item, attempts)
+        out = self._db.get_item(TableName=self._table, Key=_key(job_id), ConsistentRead=True)
+        item = out.get("Item")
+        return job_from_item(item) if item else None
 
     def jobs_of_tenant(self, tenant: str, flt: JobFilter, limit: int, next_token: str | None) -> JobPage:
         gsi1pk = f"TENANT#{tenant}"
@@ -308,3 +298,275 @@ class DynamoJobStore:
                 return None
             raise
         return job_from_item(out["Attributes"])
+
+
+# ---- lifecycle: applying events and acting on them --------------------------------------------------------------
+
+RETRY = "RETRY"
+RUNNABLE_BUCKET = "RUNNABLE"
+SUPERSEDED_RANK = "99"  # above every Batch status rank: events of a superseded attempt can never overwrite it
+
+_OBS_FIELDS: tuple[tuple[str, str], ...] = (
+    ("statusReason", "status_reason"),
+    ("exitCode", "exit_code"),
+    ("containerReason", "container_reason"),
+    ("logStream", "log_stream"),
+    ("startedAt", "started_at"),
+    ("stoppedAt", "stopped_at"),
+)
+
+
+def _value(value: Any) -> Item:
+    item: Item = {}
+    _put(item, "v", value)
+    out: Item = item["v"]
+    return out
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+class DynamoLifecycleStore(DynamoJobStore):
+    """The writes of the lifecycle engine. Each is one conditional UpdateItem on the job's single item."""
+
+    def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied:
+        n = str(obs.ref.attempt)
+        names = {"#att": "att", "#n": n, "#st": "status"}
+        values: dict[str, Any] = {
+            ":n": {"N": n},
+            ":st": {"S": obs.status.value},
+            ":rk": {"S": obs.rank_key},
+            ":bid": {"S": obs.batch_job_id},
+            ":now": {"S": now_iso},
+        }
+        sets = ["#att.#n.#st = :st", "#att.#n.rk = :rk", "#att.#n.batchJobId = :bid", "updatedAt = :now"]
+        removes: list[str] = []
+        for i, (key, attr) in enumerate(_OBS_FIELDS):
+            value = getattr(obs, attr)
+            names[f"#f{i}"] = key
+            if value is None:
+                removes.append(f"#att.#n.#f{i}")
+            else:
+                values[f":f{i}"] = _value(value)
+                sets.append(f"#att.#n.#f{i} = :f{i}")
+        if obs.memory_mib is not None:
+            values[":mem"] = {"N": str(obs.memory_mib)}
+            sets.append("#att.#n.memoryMiB = :mem")
+        if obs.status is JobStatus.RUNNABLE:
+            values[":rt"] = {"N": str(event_time_ms)}
+            values[":rb"] = {"S": RUNNABLE_BUCKET}
+            values[":rs"] = {"S": f"{event_time_ms:013d}"}
+            sets += ["#att.#n.runnableAt = if_not_exists(#att.#n.runnableAt, :rt)", "gsi2pk = :rb", "gsi2sk = :rs"]
+        else:
+            removes.append("#att.#n.runnableAt")
+        if obs.status is JobStatus.FAILED:
+            sets.append("awaiting = :n")  # the job's outcome waits for the decision (LifecycleService.act)
+        else:
+            sets.append("#st = :st")
+            if obs.status_reason:
+                values[":sr"] = {"S": obs.status_reason}
+                sets.append("statusReason = :sr")
+            else:
+                removes.append("statusReason")
+        if obs.status is JobStatus.SUCCEEDED:
+            removes += ["gsi2pk", "gsi2sk"]
+        elif obs.status is not JobStatus.RUNNABLE:
+            values[":ab"] = {"S": ACTIVE}
+            sets += ["gsi2pk = :ab", "gsi2sk = createdAt"]
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=_key(obs.ref.job_id),
+                UpdateExpression=expression,
+                ConditionExpression=(
+                    "attribute_exists(pk) AND currentAttempt = :n AND "
+                    "(attribute_not_exists(#att.#n.rk) OR #att.#n.rk < :rk)"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if _code(err) != "ConditionalCheckFailedException":
+                raise
+            old: Item | None = err.response.get("Item")  # type: ignore[assignment]
+            return Applied(False, job_from_item(old) if old else None)
+        return Applied(True, job_from_item(out["Attributes"]))
+
+    def give_up(
+        self, job: JobRecord, *, attempt: int, failure_class: str, reason: str, counters: tuple[int, int, int], now: str
+    ) -> bool:
+        """The job ends FAILED with the reason of its last attempt (only once: conditional on the pending decision)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                UpdateExpression=(
+                    "SET #st = :failed, statusReason = :r, updatedAt = :now, att.#n.failureClass = :fc, "
+                    "att.#n.explanation = :r, ownFailures = :o, infraFailures = :i, spotReclaims = :s "
+                    "REMOVE awaiting, gsi2pk, gsi2sk"
+                ),
+                ConditionExpression="awaiting = :an AND currentAttempt = :an",
+                ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":failed": {"S": JobStatus.FAILED.value},
+                    ":r": {"S": reason[:2048]},
+                    ":now": {"S": now},
+                    ":fc": {"S": failure_class},
+                    ":o": {"N": str(counters[0])},
+                    ":i": {"N": str(counters[1])},
+                    ":s": {"N": str(counters[2])},
+                    ":an": {"N": str(attempt)},
+                },
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def claim_next_attempt(
+        self,
+        job: JobRecord,
+        *,
+        previous: int,
+        failure_class: str | None,
+        new: AttemptRecord,
+        counters: tuple[int, int, int],
+        now: str,
+        supersede_reason: str | None = None,
+    ) -> bool:
+        """Record the next attempt (before SubmitJob, so a crash in between is repairable and a retry never
+        duplicates). From a failed attempt it is conditional on the pending decision; with ``supersede_reason`` (a
+        stuck RUNNABLE attempt moved elsewhere) on the previous attempt being still RUNNABLE."""
+        delayed = new.not_before is not None
+        names = {"#st": "status", "#p": str(previous), "#m": str(new.attempt), "#cap": "capacity"}
+        values: dict[str, Any] = {
+            ":prev": {"N": str(previous)},
+            ":m": {"N": str(new.attempt)},
+            ":att": {"M": attempt_to_item(new)},
+            ":st": {"S": (JobStatus.PENDING if delayed else JobStatus.SUBMITTED).value},
+            ":now": {"S": now},
+            ":q": {"S": new.queue_arn},
+            ":cap": {"S": new.capacity.value},
+            ":o": {"N": str(counters[0])},
+            ":i": {"N": str(counters[1])},
+            ":s": {"N": str(counters[2])},
+            ":why": {"S": (new.explanation or new.reason)[:2048]},
+            ":bucket": {"S": RETRY if delayed else ACTIVE},
+            ":bsk": {"S": f"{new.not_before:013d}#{job.job_id}" if delayed else job.created_at},
+        }
+        sets = [
+            "att.#m = :att",
+            "currentAttempt = :m",
+            "#st = :st",
+            "statusReason = :why",
+            "updatedAt = :now",
+            "queueArn = :q",
+            "#cap = :cap",
+            "ownFailures = :o",
+            "infraFailures = :i",
+            "spotReclaims = :s",
+            "gsi2pk = :bucket",
+            "gsi2sk = :bsk",
+        ]
+        if failure_class:
+            values[":fc"] = {"S": failure_class}
+            sets.append("att.#p.failureClass = :fc")
+        if supersede_reason is not None:
+            values[":failed"] = {"S": JobStatus.FAILED.value}
+            values[":runnable"] = {"S": JobStatus.RUNNABLE.value}
+            values[":rk"] = {"S": f"{SUPERSEDED_RANK}#{now}"}
+            values[":sr"] = {"S": supersede_reason[:2048]}
+            sets += ["att.#p.#st = :failed", "att.#p.rk = :rk", "att.#p.statusReason = :sr"]
+            condition = "currentAttempt = :prev AND att.#p.#st = :runnable AND attribute_not_exists(awaiting)"
+            remove = ""
+        else:
+            condition = "currentAttempt = :prev AND awaiting = :prev"
+            remove = " REMOVE awaiting"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                UpdateExpression="SET " + ", ".join(sets) + remove,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_due(self, job: JobRecord, attempt: int, now: str) -> bool:
+        """A delayed retry is due: move it from the RETRY bucket to SUBMITTED (once), before SubmitJob."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :sk, updatedAt = :now, att.#n.notBefore = :z",
+                ConditionExpression="currentAttempt = :n AND gsi2pk = :retry",
+                ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":sub": {"S": JobStatus.SUBMITTED.value},
+                    ":ab": {"S": ACTIVE},
+                    ":sk": {"S": job.created_at},
+                    ":now": {"S": now},
+                    ":z": {"N": "0"},
+                    ":n": {"N": str(attempt)},
+                    ":retry": {"S": RETRY},
+                },
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool:
+        """Claim the repair of an attempt that never reached Batch (one sweeper wins)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                UpdateExpression="SET att.#n.repairedAt = :now, att.#n.explanation = :why, updatedAt = :now",
+                ConditionExpression="currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND updatedAt = :seen",
+                ExpressionAttributeNames={"#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":now": {"S": now},
+                    ":why": {"S": reason},
+                    ":n": {"N": str(attempt)},
+                    ":seen": {"S": job.updated_at},
+                },
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]:
+        """Jobs in a gsi2 bucket (ACTIVE, RUNNABLE, RETRY), oldest first; ``upto`` bounds the sort key."""
+        values: dict[str, Any] = {":b": {"S": name}}
+        condition = "gsi2pk = :b"
+        if upto is not None:
+            values[":u"] = {"S": upto}
+            condition += " AND gsi2sk <= :u"
+        jobs: list[JobRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi2",
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        while len(jobs) < limit:
+            page = self._db.query(**kwargs)
+            jobs += [job_from_item(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return jobs[:limit]

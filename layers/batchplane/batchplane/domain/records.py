@@ -30,6 +30,8 @@ class AttemptRecord:
     stopped_at: int | None = None
     runnable_at: int | None = None
     explanation: str | None = None
+    rank_key: str | None = None  # "<status rank>#<event time>#<event id>" of the event that set this state
+    not_before: int | None = None  # epoch ms: a delayed retry is submitted at or after this time
 
 
 @dataclass(slots=True)
@@ -55,6 +57,14 @@ class JobRecord:
     attempts: list[AttemptRecord] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     version: int = 1
+    own_failures: int = 0  # failed attempts counted against retry.attempts
+    infrastructure_failures: int = 0  # reclaims, host failures, capacity fallbacks
+    spot_reclaims: int = 0
+    awaiting_decision: int | None = None  # attempt whose failure is recorded but not yet acted upon
+
+    @property
+    def current(self) -> AttemptRecord:
+        return next(a for a in reversed(self.attempts) if a.attempt == self.current_attempt)
 
     @property
     def queue_name(self) -> str:

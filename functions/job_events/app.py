@@ -1,0 +1,41 @@
+"""job_events: AWS Batch "Batch Job State Change" / "Batch Job Queue Blocked" events from EventBridge.
+
+Each event is parsed at the edge, applied to its attempt with one guarded write, then acted on (finish, retry, fall
+back to On-Demand, escalate memory, give up). A malformed event goes to the dead-letter queue at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from batchplane import wiring
+from batchplane.adapters.deadletter import dead_letter
+from batchplane.domain.events import BatchEvent
+from batchplane.settings import settings
+from pydantic import ValidationError
+
+logger = Logger()
+metrics = Metrics()
+
+
+def _metric(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = BatchEvent.model_validate(event)
+    except ValidationError as err:
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in err.errors()})
+        logger.warning("malformed event dead-lettered", extra={"fields": fields})
+        dead_letter(settings().dead_letter_queue_url, event, f"malformed event: {', '.join(fields)}")
+        _metric("EventsDeadLettered", 1)
+        return {"outcome": "dead-lettered"}
+    logger.append_keys(batch_job_id=parsed.detail.job_id, batch_job_name=parsed.detail.job_name)
+    outcome = wiring.lifecycle_service(_metric).on_event(event)
+    logger.info("event applied", extra={"outcome": outcome, "status": parsed.detail.status.value})
+    return {"outcome": outcome}

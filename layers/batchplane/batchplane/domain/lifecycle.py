@@ -1,0 +1,195 @@
+"""From a "Batch Job State Change" event to what batchplane records and does next: pure functions of data.
+
+Delivery is at-least-once and unordered. Each event is reduced to an `Observation` of one attempt; the store applies
+it only if its rank key is higher than the attempt's (status rank, then event time, then event id), so the final
+record is a function of the highest-ranked event alone, whatever the arrival order, and a duplicate is a failed
+conditional write."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from batchplane.domain.arbiter import QueueCatalogue, QueueClass
+from batchplane.domain.failures import FailureClass, classify, signal_from_detail
+from batchplane.domain.ids import TAG_ATTEMPT, TAG_JOB_ID, AttemptRef, is_job_id, parse_batch_job_name
+from batchplane.domain.models import STATUS_RANK, Capacity, JobStatus
+from batchplane.domain.records import JobRecord
+from batchplane.domain.retry import AttemptHistory, RetryDecision, RetrySpec, decide_retry
+
+STATE_CHANGE = "Batch Job State Change"
+QUEUE_BLOCKED = "Batch Job Queue Blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One attempt's state as one event reports it."""
+
+    ref: AttemptRef
+    status: JobStatus
+    rank_key: str
+    batch_job_id: str
+    queue_arn: str
+    status_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    log_stream: str | None = None
+    started_at: int | None = None
+    stopped_at: int | None = None
+    memory_mib: int | None = None
+    event_time_ms: int | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+
+def rank_key(status: JobStatus, event_time: str, event_id: str) -> str:
+    """Orders observations of one attempt: a later state always wins; among events of the same state, the later
+    event, then the greater id (so two different same-state events still resolve the same way in any order)."""
+    return f"{STATUS_RANK[status]:02d}#{event_time}#{event_id}"
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _memory(detail: Mapping[str, Any]) -> int | None:
+    container = detail.get("container") or {}
+    for req in container.get("resourceRequirements") or []:
+        if req.get("type") == "MEMORY":
+            try:
+                return int(req.get("value"))
+            except (TypeError, ValueError):
+                return None
+    memory = container.get("memory")
+    return memory if isinstance(memory, int) else None
+
+
+def attempt_ref(detail: Mapping[str, Any]) -> AttemptRef | None:
+    """Our job and attempt, from the deterministic jobName (tags as a cross-check), with no lookup."""
+    ref = parse_batch_job_name(str(detail.get("jobName") or ""))
+    if ref is not None:
+        return ref
+    tags = detail.get("tags") or {}
+    job_id, attempt = tags.get(TAG_JOB_ID), tags.get(TAG_ATTEMPT)
+    if isinstance(job_id, str) and is_job_id(job_id) and isinstance(attempt, str) and attempt.isdigit():
+        return AttemptRef(job_id, int(attempt))
+    return None
+
+
+def is_child(detail: Mapping[str, Any]) -> bool:
+    """An array child ("<parent>:<index>") or a multi-node node ("<job>#<node>"): the parent's event decides."""
+    job_id = str(detail.get("jobId") or "")
+    return ":" in job_id or "#" in job_id
+
+
+def observe(event: Mapping[str, Any]) -> Observation | None:
+    """The observation an EventBridge event carries, or None if it is not about one of our attempts."""
+    detail = event.get("detail") or {}
+    if is_child(detail):
+        return None
+    ref = attempt_ref(detail)
+    if ref is None:
+        return None
+    status = JobStatus(detail["status"])
+    attempts = detail.get("attempts") or []
+    last = attempts[-1] if attempts else {}
+    container = last.get("container") or {}
+    top = detail.get("container") or {}
+    return Observation(
+        ref=ref,
+        status=status,
+        rank_key=rank_key(status, str(event.get("time") or ""), str(event.get("id") or "")),
+        batch_job_id=str(detail.get("jobId") or ""),
+        queue_arn=str(detail.get("jobQueue") or ""),
+        status_reason=detail.get("statusReason") or None,
+        exit_code=_int(container.get("exitCode", top.get("exitCode"))),
+        container_reason=container.get("reason") or top.get("reason") or None,
+        log_stream=container.get("logStreamName") or top.get("logStreamName") or None,
+        started_at=_int(detail.get("startedAt")),
+        stopped_at=_int(detail.get("stoppedAt")),
+        memory_mib=_memory(detail),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The outcome of a guarded write: the job after it (applied) or as it was (not applied); None: no such job."""
+
+    applied: bool
+    job: JobRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class NextAttempt:
+    """A decided retry: where and how the next attempt runs."""
+
+    attempt: int
+    queue: QueueClass
+    memory_mib: int | None
+    reason: str
+    delay_seconds: float
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to do with a job whose current attempt failed."""
+
+    failure_class: FailureClass
+    decision: RetryDecision
+    next_attempt: NextAttempt | None  # None: give up
+    own_failures: int
+    infrastructure_failures: int
+    spot_reclaims: int
+
+
+INFRA = {FailureClass.SPOT_RECLAIM, FailureClass.HOST_FAILURE, FailureClass.UNSCHEDULABLE}
+OWN = {FailureClass.APP_ERROR, FailureClass.OOM, FailureClass.TIMEOUT}
+
+
+def judge_failure(
+    job: JobRecord, detail: Mapping[str, Any], catalogue: QueueCatalogue, jitter: float, default_memory_mib: int
+) -> Verdict:
+    """Classify the failed current attempt and decide: retry where, with what memory, after how long; or give up."""
+    attempt = job.current
+    capacity = attempt.capacity.value
+    failure = classify(signal_from_detail(detail, capacity, cancelled_by_user=job.cancel_requested))  # type: ignore[arg-type]
+    own = job.own_failures + (1 if failure in OWN else 0)
+    infra = job.infrastructure_failures + (1 if failure in INFRA else 0)
+    reclaims = job.spot_reclaims + (1 if failure is FailureClass.SPOT_RECLAIM else 0)
+    queue = catalogue.by_arn(attempt.queue_arn)
+    on_demand = catalogue.on_demand_peer(queue) if queue is not None else None
+    memory = attempt.memory_mib or default_memory_mib
+    spec = RetrySpec.model_validate(job.request.get("retry") or {})
+    history = AttemptHistory(
+        attempt_number=attempt.attempt,
+        own_failures=own,
+        infrastructure_failures=infra,
+        spot_reclaims=reclaims,
+        capacity=capacity,  # type: ignore[arg-type]
+        preference=job.preference,  # type: ignore[arg-type]
+        memory_mib=memory,
+        max_memory_mib=queue.max_memory_mib if queue is not None else max(memory, catalogue.max_memory_mib),
+        on_demand_available=on_demand is not None and on_demand is not queue,
+    )
+    exit_code = _int(((detail.get("attempts") or [{}])[-1].get("container") or {}).get("exitCode"))
+    if exit_code is None:
+        exit_code = _int((detail.get("container") or {}).get("exitCode"))
+    decision = decide_retry(spec, history, failure, exit_code, jitter)
+    next_attempt = None
+    if decision.retry and queue is not None:
+        target = queue
+        if decision.capacity == Capacity.ON_DEMAND.value and queue.capacity is not Capacity.ON_DEMAND:
+            target = on_demand or queue
+        next_attempt = NextAttempt(
+            attempt=attempt.attempt + 1,
+            queue=target,
+            memory_mib=decision.memory_mib if (attempt.memory_mib or decision.memory_mib != memory) else None,
+            reason=(decision.reason.value if decision.reason else "retry"),
+            delay_seconds=decision.delay_seconds,
+            explanation=decision.explanation,
+        )
+    return Verdict(failure, decision, next_attempt, own, infra, reclaims)

@@ -1,0 +1,348 @@
+"""The lifecycle engine: apply a Batch event to its attempt with one guarded write, then act (finish, retry, fall
+back, escalate, give up); and the sweeper (due retries, stuck RUNNABLE, reconciliation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from batchplane.domain.arbiter import QueueCatalogue
+from batchplane.domain.failures import FailureClass
+from batchplane.domain.ids import batch_job_name
+from batchplane.domain.lifecycle import Applied, Observation, judge_failure, observe
+from batchplane.domain.models import Capacity, JobRequest, JobStatus
+from batchplane.domain.ports import BatchPort
+from batchplane.domain.records import AttemptRecord, JobRecord
+from batchplane.domain.retry import CapacityAction, RetrySpec, decide_stuck_runnable, infrastructure_budget_left
+from batchplane.domain.submit_request import submit_job_request
+
+
+class LifecycleStore(Protocol):
+    def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied: ...
+
+    def give_up(
+        self, job: JobRecord, *, attempt: int, failure_class: str, reason: str, counters: tuple[int, int, int], now: str
+    ) -> bool: ...
+
+    def claim_next_attempt(
+        self,
+        job: JobRecord,
+        *,
+        previous: int,
+        failure_class: str | None,
+        new: AttemptRecord,
+        counters: tuple[int, int, int],
+        now: str,
+        supersede_reason: str | None = None,
+    ) -> bool: ...
+
+    def release_due(self, job: JobRecord, attempt: int, now: str) -> bool: ...
+
+    def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool: ...
+
+    def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
+
+    def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]: ...
+
+
+class BatchOps(BatchPort, Protocol):
+    def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
+        """DescribeJobs (at most 100 ids a call)."""
+        ...
+
+    def scaling_up(self, queue_arn: str) -> bool:
+        """Whether a compute environment behind the queue is scaling (so a RUNNABLE job is merely waiting)."""
+        ...
+
+
+def iso(now: datetime) -> str:
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_ms(now: datetime) -> int:
+    return int(now.timestamp() * 1000)
+
+
+def event_time_ms(value: str, fallback: int) -> int:
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return fallback
+
+
+@dataclass
+class SweepReport:
+    released: list[str] = field(default_factory=list)
+    moved_to_on_demand: list[str] = field(default_factory=list)
+    failed_fast: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    reconciled: list[str] = field(default_factory=list)
+    describe_calls: int = 0
+
+
+class LifecycleService:
+    def __init__(
+        self,
+        *,
+        store: LifecycleStore,
+        batch: BatchOps,
+        catalogue: QueueCatalogue,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jitter: Callable[[], float],
+        default_memory_mib: int = 2048,
+        repair_after_seconds: float = 120.0,
+        reconcile_after_seconds: float = 900.0,
+        on_metric: Callable[[str, float], None] = lambda _name, _value: None,
+    ) -> None:
+        self._store = store
+        self._batch = batch
+        self._catalogue = catalogue
+        self._clock = clock
+        self._jitter = jitter
+        self._default_memory = default_memory_mib
+        self._repair_after = repair_after_seconds
+        self._reconcile_after = reconcile_after_seconds
+        self._metric = on_metric
+
+    # ---- events ----------------------------------------------------------------------------------------------
+
+    def on_event(self, event: Mapping[str, Any]) -> str:
+        """Apply one event; returns what happened (for logs, metrics and tests)."""
+        obs = observe(event)
+        if obs is None:
+            return "ignored"
+        now = self._clock()
+        when = event_time_ms(str(event.get("time") or ""), epoch_ms(now))
+        result = self._store.apply_observation(obs, iso(now), when)
+        job = result.job
+        if job is None:
+            return "orphan"
+        if not result.applied:
+            # A duplicate or stale event: one failed conditional write, nothing else; unless it is the redelivery of
+            # a failure whose decision was never carried out (the handler died after the write): finish it now.
+            if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
+                return self._act_on_failure(job, event.get("detail") or {})
+            return "stale"
+        if obs.status is JobStatus.FAILED:
+            return self._act_on_failure(job, event.get("detail") or {})
+        if obs.status is JobStatus.SUCCEEDED:
+            self._metric("JobsSucceeded", 1)
+            return "succeeded"
+        return "recorded"
+
+    def _act_on_failure(self, job: JobRecord, detail: Mapping[str, Any]) -> str:
+        now = self._clock()
+        verdict = judge_failure(job, detail, self._catalogue, self._jitter(), self._default_memory)
+        counters = (verdict.own_failures, verdict.infrastructure_failures, verdict.spot_reclaims)
+        current = job.current
+        self._metric(f"Failures.{verdict.failure_class.value}", 1)
+        if verdict.next_attempt is None:
+            last_reason = current.status_reason or current.container_reason or "failed"
+            reason = f"{last_reason} ({verdict.decision.explanation})"
+            self._store.give_up(
+                job,
+                attempt=current.attempt,
+                failure_class=verdict.failure_class.value,
+                reason=reason,
+                counters=counters,
+                now=iso(now),
+            )
+            self._metric("JobsFailed", 1)
+            return "gave-up"
+        nxt = verdict.next_attempt
+        delayed = nxt.delay_seconds > 0
+        new = AttemptRecord(
+            attempt=nxt.attempt,
+            reason=nxt.reason,
+            replaces=current.attempt,
+            queue_arn=nxt.queue.queue_arn,
+            capacity=nxt.queue.capacity,
+            batch_job_name=batch_job_name(job.job_id, nxt.attempt, job.name),
+            memory_mib=nxt.memory_mib,
+            vcpus=current.vcpus,
+            created_at=epoch_ms(now),
+            explanation=nxt.explanation,
+            not_before=epoch_ms(now) + int(nxt.delay_seconds * 1000) if delayed else None,
+        )
+        if not self._store.claim_next_attempt(
+            job,
+            previous=current.attempt,
+            failure_class=verdict.failure_class.value,
+            new=new,
+            counters=counters,
+            now=iso(now),
+        ):
+            return "raced"
+        self._metric(f"Retries.{nxt.reason}", 1)
+        if delayed:
+            return f"{nxt.reason}-scheduled"
+        return self._submit(job, new, nxt.reason)
+
+    def _submit(self, job: JobRecord, attempt: AttemptRecord, outcome: str) -> str:
+        request = JobRequest.model_validate(job.request)
+        try:
+            self._batch.submit(
+                submit_job_request(
+                    request=request,
+                    job_id=job.job_id,
+                    attempt=attempt.attempt,
+                    tenant=job.tenant,
+                    queue_arn=attempt.queue_arn,
+                    job_definition=job.job_definition,
+                    memory_mib=attempt.memory_mib,
+                )
+            )
+        except Exception:  # noqa: BLE001 - the attempt is recorded; the sweeper resubmits it (no duplicate: by name)
+            self._metric("SubmitDeferred", 1)
+            return f"{outcome}-deferred"
+        return outcome
+
+    # ---- the sweeper -----------------------------------------------------------------------------------------
+
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        now = self._clock()
+        self._release_due(now, report)
+        self._stuck_runnable(now, report)
+        self._reconcile(now, report)
+        return report
+
+    def _release_due(self, now: datetime, report: SweepReport) -> None:
+        for job in self._store.bucket("RETRY", upto=f"{epoch_ms(now):013d}~"):
+            attempt = job.current
+            if self._store.release_due(job, attempt.attempt, iso(now)):
+                self._submit(job, attempt, "released")
+                report.released.append(job.job_id)
+
+    def _stuck_runnable(self, now: datetime, report: SweepReport) -> None:
+        for job in self._store.bucket("RUNNABLE"):
+            attempt = job.current
+            if attempt.status is not JobStatus.RUNNABLE or attempt.runnable_at is None or job.cancel_requested:
+                continue
+            spec = RetrySpec.model_validate(job.request.get("retry") or {})
+            runnable_for = (epoch_ms(now) - attempt.runnable_at) / 1000
+            if runnable_for < spec.stuck_runnable_seconds:
+                continue
+            queue = self._catalogue.by_arn(attempt.queue_arn)
+            on_demand = self._catalogue.on_demand_peer(queue) if queue is not None else None
+            decision = decide_stuck_runnable(
+                status_reason=attempt.status_reason,
+                runnable_for_seconds=runnable_for,
+                dwell_seconds=spec.stuck_runnable_seconds,
+                capacity=attempt.capacity.value,
+                preference=job.preference,  # type: ignore[arg-type]
+                scaling_up=self._batch.scaling_up(attempt.queue_arn),
+                on_demand_available=on_demand is not None and on_demand is not queue,
+                infra_budget_left=infrastructure_budget_left(spec, job.infrastructure_failures),
+            )
+            if decision.action is CapacityAction.MOVE_TO_ON_DEMAND and on_demand is not None:
+                self._move_to_on_demand(job, attempt, on_demand.queue_arn, decision.reason_text, now, report)
+            elif decision.action is CapacityAction.FAIL:
+                reason = f"batchplane: {decision.reason_text}"
+                if self._store.request_cancel(job.job_id, job.tenant, reason) is not None and attempt.batch_job_id:
+                    self._batch.cancel(attempt.batch_job_id, reason[:1024])
+                report.failed_fast.append(job.job_id)
+
+    def _move_to_on_demand(  # noqa: PLR0917
+        self, job: JobRecord, attempt: AttemptRecord, queue_arn: str, why: str, now: datetime, report: SweepReport
+    ) -> None:
+        new = AttemptRecord(
+            attempt=attempt.attempt + 1,
+            reason="capacity-fallback",
+            replaces=attempt.attempt,
+            queue_arn=queue_arn,
+            capacity=Capacity.ON_DEMAND,
+            batch_job_name=batch_job_name(job.job_id, attempt.attempt + 1, job.name),
+            memory_mib=attempt.memory_mib,
+            vcpus=attempt.vcpus,
+            created_at=epoch_ms(now),
+            explanation=why,
+        )
+        superseded = f"batchplane: moved to On-Demand: {why}"
+        counters = (job.own_failures, job.infrastructure_failures + 1, job.spot_reclaims)
+        if not self._store.claim_next_attempt(
+            job,
+            previous=attempt.attempt,
+            failure_class=FailureClass.UNSCHEDULABLE.value,
+            new=new,
+            counters=counters,
+            now=iso(now),
+            supersede_reason=superseded,
+        ):
+            return
+        if attempt.batch_job_id:
+            try:
+                self._batch.cancel(attempt.batch_job_id, superseded[:1024])
+            except Exception:  # noqa: BLE001 - the old attempt is already superseded in the record
+                self._metric("CancelFailed", 1)
+        self._submit(job, new, "capacity-fallback")
+        self._metric("Fallbacks.capacity", 1)
+        report.moved_to_on_demand.append(job.job_id)
+
+    def _reconcile(self, now: datetime, report: SweepReport) -> None:
+        """Repair what events did not tell us: an attempt that never reached Batch (a crash between the write and
+        SubmitJob) is resubmitted once (found by its deterministic name first, so never twice); an attempt whose
+        events were lost is described (DescribeJobs, 100 ids a call) and the description applied as an event."""
+        stale: dict[str, JobRecord] = {}
+        for job in self._store.bucket("ACTIVE") + self._store.bucket("RUNNABLE"):
+            attempt = job.current
+            age = (now - _parse_iso(job.updated_at)).total_seconds()
+            if job.awaiting_decision is not None:
+                if age >= self._repair_after:  # the handler died between recording a failure and acting on it
+                    self._act_on_failure(job, _detail_of(attempt))
+                    report.repaired.append(job.job_id)
+                continue
+            if attempt.rank_key is None and not attempt.batch_job_id:
+                if age < self._repair_after or (attempt.not_before or 0) > epoch_ms(now):
+                    continue
+                found = self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
+                if found is not None:
+                    stale[found] = job
+                elif self._store.mark_repaired(job, attempt.attempt, iso(now), "resubmitted by the sweeper"):
+                    self._submit(job, attempt, "repaired")
+                    report.repaired.append(job.job_id)
+            elif attempt.batch_job_id and age >= self._reconcile_after:
+                stale[attempt.batch_job_id] = job
+        ids = list(stale)
+        for chunk in _chunks(ids, 100):
+            report.describe_calls += 1
+            for detail in self._batch.describe(chunk):
+                outcome = self.on_event(
+                    {
+                        "id": f"reconcile-{detail.get('jobId')}-{detail.get('status')}",
+                        "time": iso(now),
+                        "detail-type": "Batch Job State Change",
+                        "source": "aws.batch",
+                        "detail": detail,
+                    }
+                )
+                if outcome != "stale":
+                    report.reconciled.append(stale[str(detail.get("jobId"))].job_id)
+
+
+def _detail_of(attempt: AttemptRecord) -> dict[str, Any]:
+    """A JobDetail-shaped view of a recorded attempt (what the classifier reads)."""
+    container: dict[str, Any] = {}
+    if attempt.exit_code is not None:
+        container["exitCode"] = attempt.exit_code
+    if attempt.container_reason:
+        container["reason"] = attempt.container_reason
+    return {
+        "jobName": attempt.batch_job_name,
+        "jobId": attempt.batch_job_id or "",
+        "jobQueue": attempt.queue_arn,
+        "status": attempt.status.value,
+        "statusReason": attempt.status_reason,
+        "attempts": [{"container": container}] if container else [],
+    }
+
+
+def _parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

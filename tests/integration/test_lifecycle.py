@@ -1,0 +1,278 @@
+"""job_events and sweeper handlers, invoked as Lambda invokes them, with real-shaped Batch events, against moto."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.apigw import http_event, response_json
+from tests.batchevents import batch_event
+from tests.conftest import REGION, Stack
+from tests.handlers import FakeLambdaContext, load_handler
+
+pytestmark = pytest.mark.integration
+
+
+class Plane:
+    """The deployed functions of one stack, driven as Lambda drives them."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.gateway = load_handler("gateway")
+        self.events = load_handler("job_events")
+        self.sweeper = load_handler("sweeper")
+        self.ctx = FakeLambdaContext()
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.gateway.lambda_handler(http_event("POST", "/jobs", body=body), self.ctx)
+        assert response["statusCode"] == 202, response["body"]
+        return response_json(response)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        event = http_event("GET", f"/jobs/{job_id}", route="GET /jobs/{jobId}", path_parameters={"jobId": job_id})
+        return response_json(self.gateway.lambda_handler(event, self.ctx))
+
+    def deliver(self, event: dict[str, Any]) -> str:
+        return self.events.lambda_handler(event, self.ctx)["outcome"]
+
+    def sweep(self) -> dict[str, Any]:
+        return self.sweeper.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, self.ctx)
+
+    def event(self, kind: str, job: dict[str, Any], attempt: int = 1, **kw: Any) -> dict[str, Any]:
+        current = job["attempts"][attempt - 1]
+        queue = self.stack.queues_by_name[current["queue"]]
+        return batch_event(
+            kind,
+            job_id=job["jobId"],
+            attempt=attempt,
+            batch_job_id=current["batchJobId"] or f"batch-{job['jobId']}-{attempt}",
+            queue_arn=queue,
+            name=job["name"],
+            **kw,
+        )
+
+
+@pytest.fixture
+def plane(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Plane:
+    stack.queues_by_name = {arn.rsplit("/", 1)[-1]: arn for arn in [*stack.queues.values(), stack.multi_node_queue]}
+    return Plane(stack)
+
+
+def submit_calls(stack: Stack) -> list[dict[str, Any]]:
+    return [p for op, p in stack.calls.requests if op == "batch.SubmitJob"]
+
+
+def test_a_successful_run_is_recorded_with_one_write_per_event(plane: Plane, stack: Stack) -> None:
+    # GIVEN a submitted job
+    job = plane.submit({"name": "ok", "memoryMiB": 2048})
+    stack.calls.reset()
+    # WHEN Batch reports RUNNABLE, STARTING, RUNNING, SUCCEEDED
+    for i, kind in enumerate(["RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]):
+        assert plane.deliver(plane.event(kind, job, seconds=i)) in {"recorded", "succeeded"}
+    # THEN each event cost exactly one guarded write, and nothing polled Batch
+    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 4}
+    # AND the job and its attempt show the outcome
+    shown = plane.job(job["jobId"])
+    assert shown["status"] == "SUCCEEDED"
+    attempt = shown["attempts"][0]
+    assert attempt["status"] == "SUCCEEDED"
+    assert attempt["exitCode"] == 0
+    assert attempt["startedAt"]
+    assert attempt["stoppedAt"]
+    assert attempt["logStreamName"]
+
+
+def test_duplicate_and_stale_events_cost_one_failed_write_and_change_nothing(plane: Plane, stack: Stack) -> None:
+    job = plane.submit({"name": "dup"})
+    done = plane.event("SUCCEEDED", job, seconds=10)
+    plane.deliver(done)
+    before = plane.job(job["jobId"])
+    stack.calls.reset()
+    # WHEN the same event comes again, and an older RUNNING arrives late
+    assert plane.deliver(done) == "stale"
+    assert plane.deliver(plane.event("RUNNING", job, seconds=5)) == "stale"
+    # THEN each was one (failed) conditional write, no read, and the record did not move
+    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 2}
+    after = plane.job(job["jobId"])
+    assert after == before
+    assert after["status"] == "SUCCEEDED"
+
+
+def test_spot_reclaim_falls_back_to_on_demand_exactly_once(plane: Plane, stack: Stack) -> None:
+    # GIVEN a spot-first job running on Spot
+    job = plane.submit({"name": "reclaimed", "priority": "high"})
+    plane.deliver(plane.event("RUNNING", job, seconds=1))
+    stack.calls.reset()
+    # WHEN its instance is reclaimed, and the event is delivered twice
+    reclaim = plane.event("RECLAIM", job, seconds=2)
+    assert plane.deliver(reclaim) == "spot-fallback"
+    assert plane.deliver(reclaim) == "stale"
+    # THEN exactly one new Batch job was submitted, to the On-Demand queue of the same class, as attempt 2
+    subs = submit_calls(stack)
+    assert len(subs) == 1
+    assert subs[0]["jobQueue"] == stack.queue("high", "on-demand")
+    assert subs[0]["jobName"].startswith(f"bp-{job['jobId']}-a2")
+    assert subs[0]["tags"]["batchplane:attempt"] == "2"
+    shown = plane.job(job["jobId"])
+    assert [a["reason"] for a in shown["attempts"]] == ["initial", "spot-fallback"]
+    assert shown["attempts"][0]["failureClass"] == "spot-reclaim"
+    assert shown["attempts"][1]["replaces"] == 1
+    assert shown["attempts"][1]["capacity"] == "on-demand"
+    assert shown["status"] == "SUBMITTED"
+
+
+def test_oom_is_retried_once_with_doubled_memory(plane: Plane, stack: Stack) -> None:
+    job = plane.submit({"name": "hungry", "memoryMiB": 2048, "retry": {"attempts": 3}})
+    stack.calls.reset()
+    assert plane.deliver(plane.event("OOM", job, seconds=3, memory_mib=2048)) == "memory-escalation"
+    subs = submit_calls(stack)
+    assert len(subs) == 1
+    memory = {r["type"]: r["value"] for r in subs[0]["containerOverrides"]["resourceRequirements"]}["MEMORY"]
+    assert memory == "4096"
+    assert plane.job(job["jobId"])["attempts"][1]["memoryMiB"] == 4096
+
+
+def test_app_error_backs_off_then_the_sweeper_releases_it(plane: Plane, stack: Stack) -> None:
+    # GIVEN a job allowed 3 attempts with a short backoff
+    job = plane.submit({"name": "flaky", "retry": {"attempts": 3, "backoff": {"baseSeconds": 0.2, "maxSeconds": 0.4}}})
+    stack.calls.reset()
+    # WHEN it exits 3
+    assert plane.deliver(plane.event("FAILED", job, seconds=3)) == "retry-scheduled"
+    # THEN nothing is submitted yet: the retry waits (PENDING) for its time
+    assert submit_calls(stack) == []
+    waiting = plane.job(job["jobId"])
+    assert waiting["status"] == "PENDING"
+    # WHEN the sweeper runs after the delay
+    import time
+
+    time.sleep(0.45)
+    report = plane.sweep()
+    # THEN the retry is released exactly once
+    assert report["released"] == [job["jobId"]]
+    assert len(submit_calls(stack)) == 1
+    assert plane.sweep()["released"] == []
+    assert len(submit_calls(stack)) == 1
+
+
+def test_attempt_budget_then_give_up_with_the_last_reason(plane: Plane, stack: Stack) -> None:
+    job = plane.submit({"name": "bad", "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}}})
+    assert plane.deliver(plane.event("FAILED", job, seconds=1)) == "retry"
+    job = plane.job(job["jobId"])
+    assert plane.deliver(plane.event("FAILED", job, attempt=2, seconds=2)) == "gave-up"
+    shown = plane.job(job["jobId"])
+    assert shown["status"] == "FAILED"
+    assert "Essential container in task exited" in shown["statusReason"]
+    assert len(shown["attempts"]) == 2
+
+
+def test_never_retry_exit_codes_give_up_at_once(plane: Plane, stack: Stack) -> None:
+    job = plane.submit({"name": "fatal", "retry": {"attempts": 5, "neverRetryExitCodes": [3]}})
+    stack.calls.reset()
+    assert plane.deliver(plane.event("FAILED", job, seconds=1)) == "gave-up"
+    assert submit_calls(stack) == []
+    assert plane.job(job["jobId"])["status"] == "FAILED"
+
+
+def test_cancelled_job_is_never_retried(plane: Plane, stack: Stack) -> None:
+    job = plane.submit({"name": "stopme", "retry": {"attempts": 5}})
+    cancel = http_event(
+        "POST",
+        f"/jobs/{job['jobId']}/cancel",
+        route="POST /jobs/{jobId}/cancel",
+        path_parameters={"jobId": job["jobId"]},
+    )
+    plane.gateway.lambda_handler(cancel, plane.ctx)
+    stack.calls.reset()
+    assert plane.deliver(plane.event("CANCELLED", job, seconds=1)) == "gave-up"
+    assert submit_calls(stack) == []
+
+
+def test_crash_between_write_and_submit_is_repaired_once(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a job whose record was written but whose SubmitJob never happened (the gateway died in between)
+    from batchplane import wiring
+
+    svc = wiring.job_service()
+
+    class Died(BaseException):
+        pass
+
+    def die(_request: dict[str, Any]) -> str:
+        raise Died
+
+    real_submit = svc._batch.submit
+    svc._batch.submit = die  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Died):
+            plane.submit({"name": "orphan"})
+    finally:
+        svc._batch.submit = real_submit  # type: ignore[method-assign]
+    monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
+    wiring.lifecycle_service.cache_clear()
+    wiring.settings.cache_clear()
+    stack.calls.reset()
+    # WHEN the sweeper runs (twice)
+    first = plane.sweep()
+    second = plane.sweep()
+    # THEN the attempt was submitted exactly once, under its deterministic name
+    assert len(first["repaired"]) == 1
+    assert second["repaired"] == []
+    subs = submit_calls(stack)
+    assert len(subs) == 1
+    assert subs[0]["jobName"].startswith("bp-")
+    assert subs[0]["jobName"].endswith("-a1-orphan")
+
+
+def test_stuck_runnable_on_spot_moves_to_on_demand_but_a_waiting_job_is_left_alone(plane: Plane, stack: Stack) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    # GIVEN one spot-first job blocked for capacity for 10 minutes, and one merely RUNNABLE (no blocked reason)
+    stuck = plane.submit({"name": "stuck", "retry": {"stuckRunnableSeconds": 60}})
+    waiting = plane.submit({"name": "waiting", "retry": {"stuckRunnableSeconds": 60}})
+    plane.deliver(plane.event("CAPACITY", stuck, when=long_ago))
+    plane.deliver(plane.event("RUNNABLE", waiting, when=long_ago))
+    stack.calls.reset()
+    # WHEN the sweeper runs
+    report = plane.sweep()
+    # THEN only the blocked job moves: its Spot attempt is cancelled and an On-Demand attempt submitted
+    assert report["moved_to_on_demand"] == [stuck["jobId"]]
+    subs = submit_calls(stack)
+    assert len(subs) == 1
+    assert subs[0]["jobQueue"] == stack.queue("normal", "on-demand")
+    assert stack.calls.counts["batch.CancelJob"] == 1
+    shown = plane.job(stuck["jobId"])
+    assert [a["reason"] for a in shown["attempts"]] == ["initial", "capacity-fallback"]
+    assert shown["attempts"][0]["status"] == "FAILED"
+    # AND the cancelled Spot attempt's own FAILED event changes nothing later
+    assert plane.deliver(plane.event("CANCELLED", stuck, seconds=900)) == "stale"
+    assert plane.job(waiting["jobId"])["attempts"][0]["status"] == "RUNNABLE"
+
+
+def test_malformed_event_goes_to_the_dead_letter_queue(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="batchplane-test-dlq")["QueueUrl"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
+    from batchplane import wiring
+
+    wiring.reset()
+    outcome = plane.events.lambda_handler({"detail-type": "Batch Job State Change", "detail": {}}, plane.ctx)
+    assert outcome == {"outcome": "dead-lettered"}
+    messages = sqs.receive_message(QueueUrl=url)["Messages"]
+    assert "malformed event" in json.loads(messages[0]["Body"])["reason"]
+
+
+def test_events_of_jobs_not_ours_are_ignored(plane: Plane, stack: Stack) -> None:
+    event = batch_event(
+        "SUCCEEDED", job_id="X", attempt=1, batch_job_id="b", queue_arn=stack.queue("low", "spot"), name="n"
+    )
+    event["detail"]["jobName"] = "someone-elses-job"
+    event["detail"]["tags"] = {}
+    stack.calls.reset()
+    assert plane.deliver(event) == "ignored"
+    assert stack.calls.total == 0
