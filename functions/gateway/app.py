@@ -82,7 +82,7 @@ def list_jobs(
         if not sep or not k:
             raise BadRequestError("tag filter must be key=value", errors=[FieldError("tag", "expected key=value")])
         tag_filter = (k, v)
-    page = wiring.job_service().list(
+    page = wiring.job_service().list_jobs(
         _tenant(), JobFilter(status=status.value if status else None, name=name, tag=tag_filter), limit, next_token
     )
     return JobList(jobs=[JobSummary.of(j) for j in page.jobs], next_token=page.next_token)
@@ -103,6 +103,30 @@ def cancel_job(
         raise NotFoundError(f"no job {job_id[:64]}")
     outcome = wiring.job_service().cancel(_tenant(), job_id, body.reason if body else None)
     return CancelView(job_id=job_id, action=outcome.action, status=outcome.job.status.value)
+
+
+@app.get("/jobs/<jobId>/lineage")
+def job_lineage(job_id: Annotated[str, Path(alias="jobId")]) -> dict[str, Any]:
+    """The job's attempts and artifacts as a graph (nodes and edges)."""
+    if not is_job_id(job_id):
+        raise NotFoundError(f"no job {job_id[:64]}")
+    return wiring.job_service().lineage(_tenant(), job_id)
+
+
+@app.get("/jobs/<jobId>/logs")
+def job_logs(
+    job_id: Annotated[str, Path(alias="jobId")], limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+) -> dict[str, Any]:
+    """The latest attempt's log lines (CloudWatch Logs, from the attempt's logStreamName)."""
+    if not is_job_id(job_id):
+        raise NotFoundError(f"no job {job_id[:64]}")
+    return wiring.job_service().logs(_tenant(), job_id, limit)
+
+
+@app.get("/artifacts")
+def artifact_lineage(uri: Annotated[str, Query(min_length=3, max_length=2048)]) -> dict[str, Any]:
+    """What used or produced an artifact (the caller's jobs)."""
+    return {"uri": uri, "jobs": wiring.job_service().artifacts(_tenant(), uri)}
 
 
 @app.get("/queues")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,54 +13,9 @@ import pytest
 from tests.apigw import http_event, response_json
 from tests.batchevents import batch_event
 from tests.conftest import REGION, Stack
-from tests.handlers import FakeLambdaContext, load_handler
+from tests.integration.conftest import Plane
 
 pytestmark = pytest.mark.integration
-
-
-class Plane:
-    """The deployed functions of one stack, driven as Lambda drives them."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.gateway = load_handler("gateway")
-        self.events = load_handler("job_events")
-        self.sweeper = load_handler("sweeper")
-        self.ctx = FakeLambdaContext()
-
-    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.gateway.lambda_handler(http_event("POST", "/jobs", body=body), self.ctx)
-        assert response["statusCode"] == 202, response["body"]
-        return response_json(response)
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        event = http_event("GET", f"/jobs/{job_id}", route="GET /jobs/{jobId}", path_parameters={"jobId": job_id})
-        return response_json(self.gateway.lambda_handler(event, self.ctx))
-
-    def deliver(self, event: dict[str, Any]) -> str:
-        return self.events.lambda_handler(event, self.ctx)["outcome"]
-
-    def sweep(self) -> dict[str, Any]:
-        return self.sweeper.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, self.ctx)
-
-    def event(self, kind: str, job: dict[str, Any], attempt: int = 1, **kw: Any) -> dict[str, Any]:
-        current = job["attempts"][attempt - 1]
-        queue = self.stack.queues_by_name[current["queue"]]
-        return batch_event(
-            kind,
-            job_id=job["jobId"],
-            attempt=attempt,
-            batch_job_id=current["batchJobId"] or f"batch-{job['jobId']}-{attempt}",
-            queue_arn=queue,
-            name=job["name"],
-            **kw,
-        )
-
-
-@pytest.fixture
-def plane(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Plane:
-    stack.queues_by_name = {arn.rsplit("/", 1)[-1]: arn for arn in [*stack.queues.values(), stack.multi_node_queue]}
-    return Plane(stack)
 
 
 def submit_calls(stack: Stack) -> list[dict[str, Any]]:
@@ -276,3 +232,59 @@ def test_events_of_jobs_not_ours_are_ignored(plane: Plane, stack: Stack) -> None
     stack.calls.reset()
     assert plane.deliver(event) == "ignored"
     assert stack.calls.total == 0
+
+
+def test_lineage_graph_links_attempts_and_artifacts(plane: Plane, stack: Stack) -> None:
+    # GIVEN a job with artifacts whose Spot attempt was reclaimed and whose On-Demand attempt succeeded
+    job = plane.submit({"name": "lin", "inputs": ["s3://b/in.fq"], "outputs": ["s3://b/out.bam"]})
+    plane.deliver(plane.event("RECLAIM", job, seconds=1))
+    job = plane.job(job["jobId"])
+    plane.deliver(plane.event("SUCCEEDED", job, attempt=2, seconds=2))
+    # WHEN its lineage is asked
+    route = "GET /jobs/{jobId}/lineage"
+    event = http_event("GET", f"/jobs/{job['jobId']}/lineage", route=route, path_parameters={"jobId": job["jobId"]})
+    graph = response_json(plane.gateway.lambda_handler(event, plane.ctx))
+    # THEN attempts are linked with why, and the artifacts hang off the job
+    kinds = Counter(n["kind"] for n in graph["nodes"])
+    assert kinds == {"job": 1, "attempt": 2, "artifact": 2}
+    replaces = [e for e in graph["edges"] if e["kind"] == "replaces"]
+    assert replaces == [
+        {
+            "from": f"attempt:{job['jobId']}:2",
+            "to": f"attempt:{job['jobId']}:1",
+            "kind": "replaces",
+            "reason": "spot-fallback",
+        }
+    ]
+    # AND "what produced s3://b/out.bam?" is answered (for the owner only)
+    asked = http_event("GET", "/artifacts", query={"uri": "s3://b/out.bam"})
+    produced = response_json(plane.gateway.lambda_handler(asked, plane.ctx))
+    assert produced["jobs"] == [{"uri": "s3://b/out.bam", "role": "output", "jobId": job["jobId"], "name": "lin"}]
+    other = http_event(
+        "GET", "/artifacts", query={"uri": "s3://b/out.bam"}, caller="arn:aws:iam::123456789012:user/eve"
+    )
+    assert response_json(plane.gateway.lambda_handler(other, plane.ctx))["jobs"] == []
+
+
+def test_logs_route_reads_the_attempts_log_stream(plane: Plane, stack: Stack) -> None:
+    # GIVEN a finished job whose container wrote to CloudWatch Logs
+    job = plane.submit({"name": "logged"})
+    done = plane.event("SUCCEEDED", job, seconds=1)
+    stream = done["detail"]["attempts"][-1]["container"]["logStreamName"]
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="/aws/batch/job")
+    logs.create_log_stream(logGroupName="/aws/batch/job", logStreamName=stream)
+    logs.put_log_events(
+        logGroupName="/aws/batch/job",
+        logStreamName=stream,
+        logEvents=[{"timestamp": 1795435200000, "message": "hello"}, {"timestamp": 1795435200001, "message": "bye"}],
+    )
+    plane.deliver(done)
+    # WHEN its logs are asked
+    event = http_event(
+        "GET", f"/jobs/{job['jobId']}/logs", route="GET /jobs/{jobId}/logs", path_parameters={"jobId": job["jobId"]}
+    )
+    got = response_json(plane.gateway.lambda_handler(event, plane.ctx))
+    # THEN the lines come back
+    assert got["lines"] == ["hello", "bye"]
+    assert got["logStreamName"] == stream

@@ -9,7 +9,8 @@ from functools import cache
 
 from batchplane.adapters import aws
 from batchplane.adapters.batch import BatchAdapter
-from batchplane.adapters.dynamo import DynamoJobStore, DynamoLifecycleStore
+from batchplane.adapters.dynamo import DynamoArtifacts, DynamoJobStore, DynamoLifecycleStore
+from batchplane.adapters.logs import LogsAdapter
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.submit_request import JobDefinitions
 from batchplane.services.jobs import JobService
@@ -35,6 +36,8 @@ def job_service() -> JobService:
             default=cfg.default_job_definition,
         ),
         entropy=os.urandom,
+        logs=LogsAdapter(aws.client("logs")),
+        artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
     )
 
 
@@ -50,6 +53,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         repair_after_seconds=cfg.repair_after_seconds,
         reconcile_after_seconds=cfg.reconcile_after_seconds,
         on_metric=on_metric or (lambda _n, _v: None),
+        artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
     )
 
 

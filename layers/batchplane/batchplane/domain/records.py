@@ -69,3 +69,49 @@ class JobRecord:
     @property
     def queue_name(self) -> str:
         return self.queue_arn.rsplit("/", 1)[-1]
+
+
+def lineage_graph(job: JobRecord) -> dict[str, object]:
+    """The job's attempts and artifacts as a graph: nodes and edges, JSON-ready.
+
+    Edges: job -attempt-> attempt; attempt(n+1) -replaces-> attempt(n) (with the reason); artifact -input-> job;
+    job -output-> artifact."""
+    job_node = f"job:{job.job_id}"
+    nodes: list[dict[str, object]] = [
+        {"id": job_node, "kind": "job", "label": job.name, "status": job.status.value, "jobId": job.job_id}
+    ]
+    edges: list[dict[str, object]] = []
+    for a in job.attempts:
+        node = f"attempt:{job.job_id}:{a.attempt}"
+        nodes.append(
+            {
+                "id": node,
+                "kind": "attempt",
+                "label": f"a{a.attempt}",
+                "attempt": a.attempt,
+                "reason": a.reason,
+                "capacity": a.capacity.value,
+                "queue": a.queue_arn.rsplit("/", 1)[-1],
+                "status": a.status.value,
+                "statusReason": a.status_reason,
+                "failureClass": a.failure_class,
+                "memoryMiB": a.memory_mib,
+                "batchJobId": a.batch_job_id,
+                "replaces": a.replaces,
+            }
+        )
+        edges.append({"from": job_node, "to": node, "kind": "attempt"})
+        if a.replaces is not None:
+            edges.append(
+                {"from": node, "to": f"attempt:{job.job_id}:{a.replaces}", "kind": "replaces", "reason": a.reason}
+            )
+    for role, uris in (("input", job.request.get("inputs") or []), ("output", job.request.get("outputs") or [])):
+        for uri in uris:
+            art = f"artifact:{uri}"
+            nodes.append({"id": art, "kind": "artifact", "label": uri, "role": role})
+            edges.append(
+                {"from": art, "to": job_node, "kind": "input"}
+                if role == "input"
+                else {"from": job_node, "to": art, "kind": "output"}
+            )
+    return {"jobId": job.job_id, "nodes": nodes, "edges": edges}

@@ -7,14 +7,24 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue
 from batchplane.domain.errors import ConflictError, IdempotencyKeyReusedError, NotFoundError
 from batchplane.domain.ids import batch_job_name, idempotent_job_id, new_job_id
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort, JobFilter, JobPage, JobStore
-from batchplane.domain.records import AttemptRecord, JobRecord
+from batchplane.domain.records import AttemptRecord, JobRecord, lineage_graph
 from batchplane.domain.submit_request import JobDefinitions, submit_job_request
+
+
+class LogLines(Protocol):
+    def lines(self, log_stream: str, limit: int = 1000) -> list[str]: ...
+
+
+class ArtifactIndex(Protocol):
+    def of_uri(self, uri: str, tenant: str) -> list[dict[str, str]]: ...
+
 
 CANCELLABLE = {JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE}
 TERMINABLE = {JobStatus.STARTING, JobStatus.RUNNING}
@@ -48,7 +58,11 @@ class JobService:
         definitions: JobDefinitions,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         entropy: Callable[[int], bytes],
+        logs: LogLines | None = None,
+        artifacts: ArtifactIndex | None = None,
     ) -> None:
+        self._logs = logs
+        self._artifacts = artifacts
         self._store = store
         self._batch = batch
         self._catalogue = catalogue
@@ -139,8 +153,29 @@ class JobService:
             raise NotFoundError(f"no job {job_id}")
         return job
 
-    def list(self, tenant: str, flt: JobFilter, limit: int, next_token: str | None) -> JobPage:
+    def list_jobs(self, tenant: str, flt: JobFilter, limit: int, next_token: str | None) -> JobPage:
         return self._store.jobs_of_tenant(tenant, flt, limit, next_token)
+
+    def lineage(self, tenant: str, job_id: str) -> dict[str, object]:
+        return lineage_graph(self.get(tenant, job_id))
+
+    def logs(self, tenant: str, job_id: str, limit: int = 1000) -> dict[str, object]:
+        """The latest attempt's log lines (CloudWatch Logs, from the attempt's logStreamName)."""
+        job = self.get(tenant, job_id)
+        streams = [a for a in job.attempts if a.log_stream]
+        if not streams or self._logs is None:
+            return {"jobId": job_id, "attempt": job.current_attempt, "logStreamName": None, "lines": []}
+        latest = streams[-1]
+        return {
+            "jobId": job_id,
+            "attempt": latest.attempt,
+            "logStreamName": latest.log_stream,
+            "lines": self._logs.lines(latest.log_stream or "", limit),
+        }
+
+    def artifacts(self, tenant: str, uri: str) -> list[dict[str, str]]:
+        """What used or produced ``uri`` (the caller's jobs only)."""
+        return self._artifacts.of_uri(uri, tenant) if self._artifacts is not None else []
 
     def cancel(self, tenant: str, job_id: str, reason: str | None) -> CancelOutcome:
         """Cancel before STARTING, terminate while STARTING/RUNNING (AWS Batch's distinction)."""

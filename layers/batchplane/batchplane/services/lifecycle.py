@@ -47,6 +47,10 @@ class LifecycleStore(Protocol):
     def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]: ...
 
 
+class ArtifactRecorder(Protocol):
+    def record(self, job: JobRecord) -> None: ...
+
+
 class BatchOps(BatchPort, Protocol):
     def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
         """DescribeJobs (at most 100 ids a call)."""
@@ -95,7 +99,9 @@ class LifecycleService:
         repair_after_seconds: float = 120.0,
         reconcile_after_seconds: float = 900.0,
         on_metric: Callable[[str, float], None] = lambda _name, _value: None,
+        artifacts: ArtifactRecorder | None = None,
     ) -> None:
+        self._artifacts = artifacts
         self._store = store
         self._batch = batch
         self._catalogue = catalogue
@@ -129,6 +135,8 @@ class LifecycleService:
             return self._act_on_failure(job, event.get("detail") or {})
         if obs.status is JobStatus.SUCCEEDED:
             self._metric("JobsSucceeded", 1)
+            if self._artifacts is not None and (job.request.get("inputs") or job.request.get("outputs")):
+                self._artifacts.record(job)  # lineage: what this job used and made
             return "succeeded"
         return "recorded"
 

@@ -1,0 +1,1 @@
+"""batchplane on your machine: the user CLI, its HTTP client and the local stack."""
