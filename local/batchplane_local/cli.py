@@ -548,3 +548,51 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _find_root(start: Path) -> Path:
+    for folder in (start, *start.parents):
+        if (folder / "template.yaml").exists() and (folder / "functions").is_dir():
+            return folder
+    raise typer.BadParameter("no template.yaml here or above: run from a batchplane checkout, or pass --root")
+
+
+@local_app.command("up")
+def local_up(
+    port: Annotated[int, typer.Option(help="port of the HTTP API on 127.0.0.1")] = 8080,
+    root: Annotated[Path | None, typer.Option(help="the checkout holding template.yaml")] = None,
+    sweep_interval: Annotated[
+        float, typer.Option(help="seconds between sweeper runs (AWS: the template's rate(1 minute))")
+    ] = 2.0,
+    spot_vcpus: Annotated[int | None, typer.Option(help="vCPU slots of each local Spot environment")] = None,
+    on_demand_vcpus: Annotated[int | None, typer.Option(help="vCPU slots of each On-Demand environment")] = None,
+    verbose: Annotated[bool, typer.Option(help="show the functions' INFO logs")] = False,
+) -> None:
+    """Run the whole control plane on this machine: the template's functions, routes, rules and schedules, AWS
+    emulated by moto, and AWS Batch emulated by local compute environments that really run jobs."""
+    from batchplane_local.stack.runtime import LocalStack
+
+    vcpus: dict[str, int] = {}
+    if spot_vcpus is not None:
+        vcpus["spot"] = spot_vcpus
+    if on_demand_vcpus is not None:
+        vcpus["on-demand"] = on_demand_vcpus
+    stack = LocalStack(
+        (root or _find_root(Path.cwd())).resolve(),
+        sweep_interval=sweep_interval,
+        vcpus=vcpus,
+        log=lambda line: err_console.print(line, markup=False, highlight=False),
+        function_log_level="INFO" if verbose else "WARNING",
+    )
+    stack.start()
+    url = stack.serve_api(port)
+    console.print(f"[bold green]batchplane local stack[/] serving {url}  (Ctrl-C to stop)")
+    for ce in stack.capacity():
+        console.print(f"  compute environment {ce['name']}: {ce['capacity']}, {ce['maxVcpus']} vCPUs")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        stack.stop()

@@ -32,6 +32,13 @@ def reject_oversize(limit: Callable[[], int]) -> Callable[[Handler], Handler]:
                     "body": dumps(problem),
                     "isBase64Encoded": False,
                 }
+            headers = event.get("headers")
+            if body and isinstance(headers, dict):
+                # The API speaks JSON only: a body sent without (or with another) content type is read as JSON,
+                # so `curl -d '{...}'` works and the answer names fields, not form keys.
+                kind = str(headers.get("content-type", "")).split(";")[0].strip().lower()
+                if kind != "application/json" and not kind.endswith("+json"):
+                    event = {**event, "headers": {**headers, "content-type": "application/json"}}
             return handler(event, context)
 
         return guarded

@@ -253,7 +253,7 @@ class LifecycleService:
                     self._batch.cancel(attempt.batch_job_id, reason[:1024])
                 report.failed_fast.append(job.job_id)
 
-    def _move_to_on_demand(  # noqa: PLR0917
+    def _move_to_on_demand(
         self, job: JobRecord, attempt: AttemptRecord, queue_arn: str, why: str, now: datetime, report: SweepReport
     ) -> None:
         new = AttemptRecord(

@@ -1,0 +1,54 @@
+"""Every moto-specific thing the local stack relies on, in one place (moto is pinned in pyproject.toml; the tests in
+tests/local/test_moto_glue.py fail loudly when moto changes under us).
+
+What moto gives: DynamoDB, SQS, CloudWatch Logs, IAM, EventBridge pattern matching (and Step Functions' ASL
+interpreter), over a real HTTP server, so our handlers reach it through AWS_ENDPOINT_URL like any AWS endpoint.
+What it does not (see shared/notes/offline-aws.md) the local stack provides itself: Batch that runs jobs and emits
+events (batchplane_local.batch), delivery of events to functions, schedules that fire."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import moto
+from moto.events.models import EventPattern
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+SUPPORTED = ("5.2",)  # the moto minor versions this glue was written against
+
+
+def check_version() -> str:
+    version = moto.__version__
+    if not version.startswith(SUPPORTED):
+        msg = f"moto {version} is not a version batchplane's local stack supports ({', '.join(SUPPORTED)}.x)"
+        raise RuntimeError(msg)
+    return version
+
+
+@dataclass
+class MotoServer:
+    server: ThreadedMotoServer
+    endpoint: str
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
+    check_version()
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    real_host, real_port = server.get_host_and_port()
+    return MotoServer(server, f"http://{real_host}:{real_port}")
+
+
+class Pattern:
+    """An EventBridge event pattern, matched as EventBridge matches (moto's implementation)."""
+
+    def __init__(self, pattern: dict[str, Any]) -> None:
+        self._pattern = EventPattern.load(json.dumps(pattern))
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        return bool(self._pattern.matches_event(event))
