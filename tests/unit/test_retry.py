@@ -129,7 +129,7 @@ def test_retry_spec_round_trips_camel_case() -> None:
         pytest.param({"memoryFactor": 8.5}, ("memoryFactor",), "less than or equal to 8", id="memory-factor-big"),
         pytest.param({"retryExitCodes": [0]}, ("retryExitCodes", 0), "greater than or equal to 1", id="exit-zero"),
         pytest.param({"neverRetryExitCodes": [256]}, ("neverRetryExitCodes", 0), "less than", id="exit-256"),
-        pytest.param({"stuckRunnableSeconds": 29}, ("stuckRunnableSeconds",), "greater", id="dwell-too-short"),
+        pytest.param({"stuckRunnableSeconds": 4}, ("stuckRunnableSeconds",), "greater", id="dwell-too-short"),
         pytest.param({"backoff": {"multiplier": 0.5}}, ("backoff", "multiplier"), "greater", id="multiplier-below-1"),
         pytest.param({"backoff": {"baseSeconds": -1}}, ("backoff", "baseSeconds"), "greater", id="base-negative"),
         pytest.param(

@@ -9,7 +9,7 @@ from functools import cache
 
 from batchplane.adapters import aws
 from batchplane.adapters.batch import BatchAdapter
-from batchplane.adapters.dynamo import DynamoArtifacts, DynamoJobStore, DynamoLifecycleStore
+from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoJobStore, DynamoLifecycleStore
 from batchplane.adapters.logs import LogsAdapter
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.submit_request import JobDefinitions
@@ -54,6 +54,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         reconcile_after_seconds=cfg.reconcile_after_seconds,
         on_metric=on_metric or (lambda _n, _v: None),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
+        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name),
     )
 
 

@@ -2,19 +2,20 @@
 
 What it mirrors from AWS Batch (each point checked against the AWS docs or the botocore service model):
 
-- Job lifecycle SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED, each transition published as
-  an EventBridge "Batch Job State Change" event whose ``detail`` is the JobDetail that DescribeJobs returns at that moment.
-  AWS sends no event for the initial SUBMITTED state ("Events aren't created for the initial job submission"), so neither
-  do we. A job with no dependency goes SUBMITTED -> RUNNABLE (PENDING is published only while a job waits on another
-  job, or always with ``publish_pending=True``).
-- Scheduling: compute environments (CEs) have ``max_vcpus`` of capacity; job queues are served in descending priority,
-  FIFO within a queue, each queue trying its CEs in order. A RUNNABLE job that cannot fit for a structural reason carries
-  the statusReason AWS gives (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY / MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE)
-  and a RUNNABLE event is re-published whenever that reason changes.
-- An attempt runs the container command (``Ref::name`` parameters substituted) as a subprocess in its own process group,
-  with the variables Batch sets (AWS_BATCH_JOB_ID, AWS_BATCH_JOB_ATTEMPT, AWS_BATCH_JQ_NAME, AWS_BATCH_CE_NAME, array and
-  multi-node variables) plus the container environment. stdout+stderr are the attempt's log stream
-  ``<jobDefinitionName>/default/<task id>``.
+- Job lifecycle SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED, each transition
+  published as an EventBridge "Batch Job State Change" event whose ``detail`` is the JobDetail that DescribeJobs
+  returns at that moment. AWS sends no event for the initial SUBMITTED state ("Events aren't created for the initial
+  job submission"), so neither do we. A job with no dependency goes SUBMITTED -> RUNNABLE (PENDING is published only
+  while a job waits on another job, or always with ``publish_pending=True``).
+- Scheduling: compute environments (CEs) have ``max_vcpus`` of capacity; job queues are served in descending
+  priority, FIFO within a queue, each queue trying its CEs in order. A RUNNABLE job that cannot fit for a structural
+  reason carries the statusReason AWS gives (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY when every CE has no capacity,
+  MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE when the job is bigger than every CE) and a RUNNABLE event is
+  re-published whenever that reason changes.
+- An attempt runs the container command (``Ref::name`` parameters substituted) as a subprocess in its own process
+  group, with the variables Batch sets (AWS_BATCH_JOB_ID, AWS_BATCH_JOB_ATTEMPT, AWS_BATCH_JQ_NAME,
+  AWS_BATCH_CE_NAME, array and multi-node variables) plus the container environment. stdout+stderr are the attempt's
+  log stream ``<jobDefinitionName>/default/<task id>``.
 - Memory (MEMORY requirement, MiB) is enforced on the process tree's RSS: exitCode 137, container.reason
   "OutOfMemoryError: Container killed due to memory usage", statusReason "Essential container in task exited".
 - Timeout (attemptDurationSeconds; any positive value is accepted locally) sends SIGTERM then SIGKILL after a grace
@@ -435,7 +436,7 @@ class LocalBatch:
         self,
         name: str,
         *,
-        type: Literal["container", "multinode"] = "container",  # noqa: A002 - the Batch API's own member name
+        type: Literal["container", "multinode"] = "container",
         container_properties: Mapping[str, Any] | None = None,
         node_properties: Mapping[str, Any] | None = None,
         parameters: Mapping[str, str] | None = None,
@@ -541,6 +542,12 @@ class LocalBatch:
         unknown = sorted(set(request) - known)
         if unknown:
             raise BatchClientError(f"Unknown parameter(s) in SubmitJob: {', '.join(unknown)}")
+        self._validate_request(request)
+        name = str(request["jobName"])
+        with self._cond:
+            return self._submit(name, request)
+
+    def _validate_request(self, request: Mapping[str, Any]) -> None:
         for required in ("jobName", "jobQueue", "jobDefinition"):
             if not request.get(required):
                 raise BatchClientError(f"{required} is required")
@@ -550,72 +557,71 @@ class LocalBatch:
                 "Job name should be between 1 and 128 characters, can contain uppercase and lowercase letters, "
                 "numbers, hyphens and underscores, and must start with a letter or number"
             )
-        with self._cond:
-            jq = self._queue(str(request["jobQueue"]))
-            jd = self._definition(str(request["jobDefinition"]))
-            size = (request.get("arrayProperties") or {}).get("size")
-            if size is not None and not 2 <= int(size) <= 10000:
-                raise BatchClientError("Array job size must be between 2 and 10000")
-            if size is not None and jd.type == "multinode":
-                raise BatchClientError("Array jobs are not supported for multi-node parallel job definitions")
-            timeout = request.get("timeout") or jd.timeout
-            if timeout and float(timeout.get("attemptDurationSeconds", 1)) <= 0:
-                raise BatchClientError("timeout.attemptDurationSeconds must be positive")
-            retry = copy.deepcopy(request.get("retryStrategy") or jd.retry_strategy or {"attempts": 1})
-            retry.setdefault("attempts", 1)
-            retry.setdefault("evaluateOnExit", [])
-            if not 1 <= int(retry["attempts"]) <= 10:
-                raise BatchClientError("retryStrategy.attempts must be between 1 and 10")
-            depends_on = [dict(d) for d in request.get("dependsOn") or []]
-            if len(depends_on) > 20:
-                raise BatchClientError("A job can depend on at most 20 jobs")
-            for dep in depends_on:
-                dep_type = dep.get("type")
-                if dep_type not in (None, "N_TO_N", "SEQUENTIAL"):
-                    raise BatchClientError(f"Invalid dependency type {dep_type}")
-                if dep_type in ("N_TO_N", "SEQUENTIAL") and size is None:
-                    raise BatchClientError(f"{dep_type} dependencies are only valid for array jobs")
-                if dep_type != "SEQUENTIAL" and dep.get("jobId") not in self._jobs:
-                    raise BatchClientError(f"Dependency job {dep.get('jobId')} does not exist")
-            parameters = {**jd.parameters, **(request.get("parameters") or {})}
-            propagate = bool(request.get("propagateTags", jd.propagate_tags))
-            tags = {**(jd.tags if propagate else {}), **(request.get("tags") or {})}
-            container = None
-            if jd.type == "container":
-                assert jd.container_properties is not None
-                container = _merge_container(jd.container_properties, request.get("containerOverrides"))
-                if container.get("command"):
-                    container["command"] = _substitute(container["command"], parameters)
-            self._seq += 1
-            job_id = str(uuid.uuid4())
-            job = Job(
-                job_id=job_id,
-                name=name,
-                queue=jq,
-                definition=jd,
-                seq=self._seq,
-                created_at=_now_ms(),
-                parameters=parameters,
-                container=container,
-                retry_strategy=retry,
-                timeout=dict(timeout) if timeout else None,
-                tags=tags,
-                propagate_tags=propagate,
-                depends_on=depends_on,
-                wait_on=[d["jobId"] for d in depends_on if d.get("type") not in ("N_TO_N", "SEQUENTIAL")],
-                share_identifier=request.get("shareIdentifier"),
-                scheduling_priority=request.get("schedulingPriorityOverride"),
-                array_size=int(size) if size is not None else None,
-            )
-            if jd.type == "multinode":
-                self._init_nodes(job, request.get("nodeOverrides"))
-            self._jobs[job_id] = job
-            self._kick()
-            return {"jobArn": job.arn, "jobName": name, "jobId": job_id}
+
+    def _submit(self, name: str, request: Mapping[str, Any]) -> dict[str, str]:
+        jq = self._queue(str(request["jobQueue"]))
+        jd = self._definition(str(request["jobDefinition"]))
+        size = (request.get("arrayProperties") or {}).get("size")
+        if size is not None and not 2 <= int(size) <= 10000:
+            raise BatchClientError("Array job size must be between 2 and 10000")
+        if size is not None and jd.type == "multinode":
+            raise BatchClientError("Array jobs are not supported for multi-node parallel job definitions")
+        timeout = request.get("timeout") or jd.timeout
+        if timeout and float(timeout.get("attemptDurationSeconds", 1)) <= 0:
+            raise BatchClientError("timeout.attemptDurationSeconds must be positive")
+        retry = copy.deepcopy(request.get("retryStrategy") or jd.retry_strategy or {"attempts": 1})
+        retry.setdefault("attempts", 1)
+        retry.setdefault("evaluateOnExit", [])
+        if not 1 <= int(retry["attempts"]) <= 10:
+            raise BatchClientError("retryStrategy.attempts must be between 1 and 10")
+        depends_on = [dict(d) for d in request.get("dependsOn") or []]
+        if len(depends_on) > 20:
+            raise BatchClientError("A job can depend on at most 20 jobs")
+        for dep in depends_on:
+            dep_type = dep.get("type")
+            if dep_type not in (None, "N_TO_N", "SEQUENTIAL"):
+                raise BatchClientError(f"Invalid dependency type {dep_type}")
+            if dep_type in ("N_TO_N", "SEQUENTIAL") and size is None:
+                raise BatchClientError(f"{dep_type} dependencies are only valid for array jobs")
+            if dep_type != "SEQUENTIAL" and dep.get("jobId") not in self._jobs:
+                raise BatchClientError(f"Dependency job {dep.get('jobId')} does not exist")
+        parameters = {**jd.parameters, **(request.get("parameters") or {})}
+        propagate = bool(request.get("propagateTags", jd.propagate_tags))
+        tags = {**(jd.tags if propagate else {}), **(request.get("tags") or {})}
+        container = None
+        if jd.container_properties is not None:
+            container = _merge_container(jd.container_properties, request.get("containerOverrides"))
+            if container.get("command"):
+                container["command"] = _substitute(container["command"], parameters)
+        self._seq += 1
+        job_id = str(uuid.uuid4())
+        job = Job(
+            job_id=job_id,
+            name=name,
+            queue=jq,
+            definition=jd,
+            seq=self._seq,
+            created_at=_now_ms(),
+            parameters=parameters,
+            container=container,
+            retry_strategy=retry,
+            timeout=dict(timeout) if timeout else None,
+            tags=tags,
+            propagate_tags=propagate,
+            depends_on=depends_on,
+            wait_on=[d["jobId"] for d in depends_on if d.get("type") not in ("N_TO_N", "SEQUENTIAL")],
+            share_identifier=request.get("shareIdentifier"),
+            scheduling_priority=request.get("schedulingPriorityOverride"),
+            array_size=int(size) if size is not None else None,
+        )
+        if jd.type == "multinode":
+            self._init_nodes(job, request.get("nodeOverrides"))
+        self._jobs[job_id] = job
+        self._kick()
+        return {"jobArn": job.arn, "jobName": name, "jobId": job_id}
 
     def _init_nodes(self, job: Job, overrides: Mapping[str, Any] | None) -> None:
-        assert job.definition.node_properties is not None
-        props = copy.deepcopy(job.definition.node_properties)
+        props = copy.deepcopy(job.definition.node_properties or {})
         num_nodes = int((overrides or {}).get("numNodes") or props["numNodes"])
         props["numNodes"] = num_nodes
         main = int(props.get("mainNode", 0))
@@ -669,6 +675,7 @@ class LocalBatch:
             if job is None:
                 return
             if job.is_array_parent:
+                job.terminate_reason = reason
                 for child in job.children:
                     if child.status in WAITING:
                         child.is_cancelled = True
@@ -676,7 +683,6 @@ class LocalBatch:
             if job.status in WAITING:
                 job.is_cancelled = True
                 if job.is_array_parent and job.children:
-                    job.status_reason = reason
                     self._refresh_array_parent(job)
                 else:
                     self._fail(job, reason)
@@ -691,6 +697,8 @@ class LocalBatch:
             if job.node_index is not None and job.parent is not None:
                 job = job.parent
             targets = [*job.children, job] if job.is_array_parent else [job]
+            if job.is_array_parent and job.status not in TERMINAL:
+                job.terminate_reason = reason
             for target in targets:
                 if target.status in TERMINAL:
                     continue
@@ -700,7 +708,6 @@ class LocalBatch:
                     for proc in self._procs_of(target):
                         self._request_kill(proc, "terminate", hard=False)
                 elif target.is_array_parent and target.children:
-                    target.status_reason = reason
                     self._refresh_array_parent(target)
                 else:
                     self._fail(target, reason)
@@ -1017,14 +1024,13 @@ class LocalBatch:
             "status": job.status,
             "jobDefinition": job.definition.arn,
         }
-        for key, value in (
-            ("statusReason", job.status_reason),
-            ("startedAt", job.started_at),
-            ("stoppedAt", job.stopped_at),
-            ("shareIdentifier", job.share_identifier),
-        ):
-            if value is not None:
-                s[key] = value
+        optional = {
+            "statusReason": job.status_reason,
+            "startedAt": job.started_at,
+            "stoppedAt": job.stopped_at,
+            "shareIdentifier": job.share_identifier,
+        }
+        s.update({key: value for key, value in optional.items() if value is not None})
         if job.container is not None and job.attempts:
             last = job.attempts[-1].get("container", {})
             s["container"] = {k: last[k] for k in ("exitCode", "reason") if k in last}
@@ -1096,7 +1102,7 @@ class LocalBatch:
         if started:
             parent.started_at = min(started)
         if _RANK[new] > _RANK[parent.status]:
-            reason = parent.status_reason if new == "FAILED" else None
+            reason = parent.terminate_reason if new == "FAILED" else None
             self._set_status(parent, new, reason)
 
     # ------------------------------------------------------------------ scheduler
@@ -1121,10 +1127,10 @@ class LocalBatch:
         for job in sorted(self._jobs.values(), key=lambda j: j.seq):
             if job.status not in ("SUBMITTED", "PENDING") or job.node_index is not None:
                 continue
-            deps = [self._jobs[d] for d in job.wait_on if d in self._jobs]
-            if any(d.status == "FAILED" for d in deps):
+            deps = [self._dep_status(d) for d in job.wait_on]
+            if "FAILED" in deps:
                 self._fail(job, DEPENDENCY_FAILED)
-            elif all(d.status == "SUCCEEDED" for d in deps):
+            elif all(d == "SUCCEEDED" for d in deps):
                 if job.is_array_parent:
                     if job.status == "SUBMITTED":
                         self._set_status(job, "PENDING")
@@ -1135,6 +1141,16 @@ class LocalBatch:
                     self._set_status(job, "RUNNABLE")
             elif job.status == "SUBMITTED":
                 self._set_status(job, "PENDING")
+
+    def _dep_status(self, job_id: str) -> str:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            return job.status
+        parent_id, sep, _ = job_id.rpartition(":")
+        parent = self._jobs.get(parent_id) if sep else None
+        if parent is not None:  # an N_TO_N child of an array job whose children do not exist yet
+            return "FAILED" if parent.status == "FAILED" else "PENDING"
+        return "SUCCEEDED"
 
     def _spawn_children(self, parent: Job) -> None:
         if parent.children or parent.array_size is None:
@@ -1182,7 +1198,11 @@ class LocalBatch:
 
     def _place_runnable(self) -> None:
         runnable = sorted(
-            (j for j in self._jobs.values() if j.status == "RUNNABLE" and not j.is_array_parent and j.node_index is None),
+            (
+                j
+                for j in self._jobs.values()
+                if j.status == "RUNNABLE" and not j.is_array_parent and j.node_index is None
+            ),
             key=lambda j: (-j.queue.priority, j.queue.seq, j.seq),
         )
         for job in runnable:
@@ -1255,7 +1275,8 @@ class LocalBatch:
         reqs = _requirements(container)
         memory = reqs.get("MEMORY")
         timeout_s = float(job.timeout["attemptDurationSeconds"]) if job.timeout else None
-        assert self._work_dir is not None, "LocalBatch.start() was not called"
+        if self._work_dir is None:
+            raise RuntimeError("LocalBatch.start() was not called")
         cwd = tempfile.mkdtemp(prefix=job.job_id.replace(":", "_").replace("#", "_") + "-", dir=self._work_dir)
         lines: list[str] = []
         self._logs[log_stream] = lines
@@ -1313,20 +1334,19 @@ class LocalBatch:
             self._on_running(proc)
             if proc.kill_reason is not None and proc.hard_kill:
                 self._killpg(proc, signal.SIGKILL)
-        assert popen.stdout is not None
         reader = threading.Thread(target=self._read_output, args=(proc, popen.stdout), daemon=True)
         reader.start()
         deadline = time.monotonic() + proc.timeout_s if proc.timeout_s else None
         ps = psutil.Process(popen.pid) if proc.mem_limit else None
         while popen.poll() is None:
             now = time.monotonic()
+            over = ps is not None and proc.mem_limit is not None and _tree_rss(ps) > proc.mem_limit
             with self._lock:
                 if deadline is not None and now >= deadline and proc.kill_reason is None:
                     proc.kill_reason = "timeout"
-                if ps is not None and proc.kill_reason is None and proc.mem_limit is not None:
-                    if _tree_rss(ps) > proc.mem_limit:
-                        proc.kill_reason = "oom"
-                        proc.hard_kill = True
+                if over and proc.kill_reason is None:
+                    proc.kill_reason = "oom"
+                    proc.hard_kill = True
                 reason, hard = proc.kill_reason, proc.hard_kill
             if reason is not None:
                 if hard:
@@ -1342,7 +1362,9 @@ class LocalBatch:
         reader.join(2.0)
         self._proc_finished(proc, popen.returncode)
 
-    def _read_output(self, proc: _Proc, stream: IO[bytes]) -> None:
+    def _read_output(self, proc: _Proc, stream: IO[bytes] | None) -> None:
+        if stream is None:
+            return
         log_file: IO[str] | None = None
         if self.log_dir is not None:
             path = self.log_dir / f"{proc.log_stream}.log"
@@ -1414,12 +1436,12 @@ class LocalBatch:
             }
             success = start_error is None and kind is None and exit_code == 0
             if job.node_index is not None and job.parent is not None:
-                self._node_finished(job, job.parent, proc, success, status_reason, attempt)
+                self._node_finished(job, job.parent, proc, success=success, reason=status_reason, attempt=attempt)
             else:
                 self._attempt_finished(job, success, status_reason, attempt, kind)
 
     def _node_finished(
-        self, node: Job, parent: Job, proc: _Proc, success: bool, reason: str, attempt: dict[str, Any]
+        self, node: Job, parent: Job, proc: _Proc, *, success: bool, reason: str, attempt: dict[str, Any]
     ) -> None:
         node.attempts.append(attempt)
         node.procs = []
@@ -1436,8 +1458,7 @@ class LocalBatch:
         parent.live_nodes -= 1
         if parent.live_nodes <= 0 and parent.main_outcome is not None:
             ok, main_reason, main_attempt, kind = parent.main_outcome
-            if parent.container is None:
-                main_attempt.pop("container", None)
+            # The parent's attempt is the main node's (its container carries the exit code that decided the job).
             self._attempt_finished(parent, ok, main_reason, main_attempt, kind)
 
     def _attempt_finished(

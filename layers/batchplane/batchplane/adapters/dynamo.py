@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 Item = dict[str, Any]
 ACTIVE = "ACTIVE"
+HELD = "HELD"  # waiting for its dependencies (batchplane holds the job; Batch never sees it until they succeed)
 
 
 def job_pk(job_id: str) -> str:
@@ -104,7 +105,10 @@ def job_to_item(job: JobRecord) -> Item:
     ):
         _put(item, key, value)
     if not job.status.terminal:
-        _put(item, "gsi2pk", ACTIVE)
+        held = (
+            job.status is JobStatus.PENDING and bool(job.request.get("dependsOn")) and not job.attempts[-1].batch_job_id
+        )
+        _put(item, "gsi2pk", HELD if held else ACTIVE)
         _put(item, "gsi2sk", job.created_at)
     item["att"] = {"M": {str(a.attempt): {"M": attempt_to_item(a)} for a in job.attempts}}
     return item
@@ -615,3 +619,74 @@ class DynamoArtifacts:
             ExpressionAttributeValues={":pk": {"S": f"ARTIFACT#{uri}"}, ":t": {"S": tenant}},
         )
         return [{k: str(_get(i, k)) for k in ("uri", "role", "jobId", "name")} for i in out.get("Items", [])]
+
+
+class DynamoDependencies:
+    """The held-job half of the lifecycle store: release a job whose dependencies are done."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """jobId -> (status, tenant), one BatchGetItem per 100 ids."""
+        out: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(job_ids), 100):
+            keys = [_key(j) for j in dict.fromkeys(job_ids[i : i + 100])]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "jobId, #st, tenant",
+                    "ExpressionAttributeNames": {"#st": "status"},
+                }
+            }
+            while request:
+                page = self._db.batch_get_item(RequestItems=request)
+                for item in page.get("Responses", {}).get(self._table, []):
+                    out[_get(item, "jobId")] = (_get(item, "status"), _get(item, "tenant"))
+                request = page.get("UnprocessedKeys") or {}
+        return out
+
+    def release(self, job: JobRecord, now: str) -> bool:
+        """Held → SUBMITTED, once (conditional on still being held), before SubmitJob."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                UpdateExpression="SET #st = :sub, gsi2pk = :ab, updatedAt = :now, statusReason = :why",
+                ConditionExpression="gsi2pk = :held",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":sub": {"S": JobStatus.SUBMITTED.value},
+                    ":ab": {"S": ACTIVE},
+                    ":now": {"S": now},
+                    ":held": {"S": HELD},
+                    ":why": {"S": "dependencies succeeded"},
+                },
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def fail_held(self, job: JobRecord, reason: str, now: str) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                UpdateExpression="SET #st = :failed, statusReason = :why, updatedAt = :now REMOVE gsi2pk, gsi2sk",
+                ConditionExpression="gsi2pk = :held",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":failed": {"S": JobStatus.FAILED.value},
+                    ":now": {"S": now},
+                    ":held": {"S": HELD},
+                    ":why": {"S": reason},
+                },
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

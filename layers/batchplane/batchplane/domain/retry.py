@@ -126,7 +126,7 @@ class RetrySpec(_Wire):
     stuck_runnable_seconds: int = Field(
         strict=True,
         default=300,
-        ge=30,
+        ge=5,
         le=86_400,
         description="dwell before a Spot attempt stuck RUNNABLE moves to On-Demand",
     )

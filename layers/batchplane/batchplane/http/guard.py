@@ -25,10 +25,10 @@ def reject_oversize(limit: Callable[[], int]) -> Callable[[Handler], Handler]:
             max_bytes = limit()
             if size > max_bytes:
                 err = PayloadTooLargeError(f"the body has {size} bytes; the limit is {max_bytes}")
-                status, problem, headers = from_error(err, event.get("rawPath"))
+                status, problem, extra = from_error(err, event.get("rawPath"))
                 return {
                     "statusCode": status,
-                    "headers": {"Content-Type": PROBLEM_CONTENT_TYPE, **headers},
+                    "headers": {"Content-Type": PROBLEM_CONTENT_TYPE, **extra},
                     "body": dumps(problem),
                     "isBase64Encoded": False,
                 }

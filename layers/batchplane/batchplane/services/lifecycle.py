@@ -47,6 +47,14 @@ class LifecycleStore(Protocol):
     def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]: ...
 
 
+class DependencyStore(Protocol):
+    def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]: ...
+
+    def release(self, job: JobRecord, now: str) -> bool: ...
+
+    def fail_held(self, job: JobRecord, reason: str, now: str) -> bool: ...
+
+
 class ArtifactRecorder(Protocol):
     def record(self, job: JobRecord) -> None: ...
 
@@ -100,8 +108,10 @@ class LifecycleService:
         reconcile_after_seconds: float = 900.0,
         on_metric: Callable[[str, float], None] = lambda _name, _value: None,
         artifacts: ArtifactRecorder | None = None,
+        dependencies: DependencyStore | None = None,
     ) -> None:
         self._artifacts = artifacts
+        self._deps = dependencies
         self._store = store
         self._batch = batch
         self._catalogue = catalogue
@@ -213,6 +223,7 @@ class LifecycleService:
         report = SweepReport()
         now = self._clock()
         self._release_due(now, report)
+        self._release_held(now, report)
         self._stuck_runnable(now, report)
         self._reconcile(now, report)
         return report
@@ -222,6 +233,29 @@ class LifecycleService:
             attempt = job.current
             if self._store.release_due(job, attempt.attempt, iso(now)):
                 self._submit(job, attempt, "released")
+                report.released.append(job.job_id)
+
+    def _release_held(self, now: datetime, report: SweepReport) -> None:
+        """Jobs held for their dependencies (batchplane's dependsOn: retries of a dependency never fail the
+        dependent, unlike Batch's own dependsOn on one Batch job id): submit when all succeeded, fail as Batch does
+        ("Dependent Job failed") when one failed."""
+        if self._deps is None:
+            return
+        held = self._store.bucket("HELD")
+        wanted = [d["jobId"] for job in held for d in job.request.get("dependsOn") or []]
+        statuses = self._deps.statuses(wanted) if wanted else {}
+        for job in held:
+            deps = [d["jobId"] for d in job.request.get("dependsOn") or []]
+            states = [statuses.get(d) for d in deps]
+            missing = [d for d, st in zip(deps, states, strict=True) if st is None or st[1] != job.tenant]
+            failed = [d for d, st in zip(deps, states, strict=True) if st is not None and st[0] == "FAILED"]
+            if missing or failed:
+                which = ", ".join(missing or failed)
+                why = f"Dependent Job failed: {which}" if failed else f"dependency not found: {which}"
+                if self._deps.fail_held(job, why, iso(now)):
+                    report.failed_fast.append(job.job_id)
+            elif all(st is not None and st[0] == "SUCCEEDED" for st in states) and self._deps.release(job, iso(now)):
+                self._submit(job, job.current, "released")
                 report.released.append(job.job_id)
 
     def _stuck_runnable(self, now: datetime, report: SweepReport) -> None:

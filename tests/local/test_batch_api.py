@@ -1,0 +1,125 @@
+"""An unmodified boto3 batch client drives LocalBatch over AWS Batch's REST-JSON protocol."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from batchplane_local.batch.api import BatchApi
+from botocore.exceptions import ClientError
+from werkzeug.serving import make_server
+
+from tests.local.conftest import JOB_DEF, Env
+
+
+@pytest.fixture
+def endpoint(env: Env) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, BatchApi(env.batch), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture
+def client(endpoint: str) -> Any:
+    return boto3.client(
+        "batch",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - fake credentials for a local server
+    )
+
+
+def test_submit_describe_list_terminate_round_trip(env: Env, client: Any) -> None:
+    # GIVEN a job submitted through boto3
+    submitted = client.submit_job(
+        jobName="api-job",
+        jobQueue="arn:aws:batch:us-east-1:123456789012:job-queue/normal-spot",
+        jobDefinition=f"{JOB_DEF}:1",
+        containerOverrides={"command": ["sleep", "30"]},
+        tags={"batchplane:jobId": "01TEST"},
+    )
+    job_id = submitted["jobId"]
+    assert submitted["jobArn"] == f"arn:aws:batch:us-east-1:123456789012:job/{job_id}"
+    env.batch.wait_for(job_id, {"RUNNING"})
+
+    # WHEN it is described and listed
+    (described,) = client.describe_jobs(jobs=[job_id, "unknown-id"])["jobs"]
+    listed = client.list_jobs(jobQueue="normal-spot")["jobSummaryList"]
+    # THEN boto3 parsed AWS's shapes (unknown ids are just absent; ListJobs defaults to RUNNING)
+    assert described["status"] == "RUNNING"
+    assert described["tags"] == {"batchplane:jobId": "01TEST"}
+    assert [j["jobId"] for j in listed] == [job_id]
+    by_name = client.list_jobs(jobQueue="normal-spot", filters=[{"name": "JOB_NAME", "values": ["api-*"]}])
+    assert [j["jobName"] for j in by_name["jobSummaryList"]] == ["api-job"]
+
+    # WHEN it is terminated
+    client.terminate_job(jobId=job_id, reason="stop it")
+    # THEN it FAILED with that reason
+    detail = env.batch.wait_for(job_id, timeout=5)
+    assert (detail["status"], detail["statusReason"]) == ("FAILED", "stop it")
+    assert client.describe_jobs(jobs=[job_id])["jobs"][0]["statusReason"] == "stop it"
+
+
+def test_update_compute_environment_changes_capacity(env: Env, client: Any) -> None:
+    # GIVEN the Spot compute environment
+    # WHEN its maxvCpus is updated to 0 through the API
+    out = client.update_compute_environment(computeEnvironment="spot-ce", computeResources={"maxvCpus": 0})
+    # THEN the engine's capacity followed and DescribeComputeEnvironments says so
+    assert out["computeEnvironmentName"] == "spot-ce"
+    (ce,) = client.describe_compute_environments(computeEnvironments=["spot-ce"])["computeEnvironments"]
+    assert ce["computeResources"]["maxvCpus"] == 0
+    assert ce["computeResources"]["type"] == "SPOT"
+    # AND a job now waits with the capacity reason
+    job_id = client.submit_job(jobName="wait", jobQueue="normal-spot", jobDefinition=JOB_DEF)["jobId"]
+    env.batch.wait_for(job_id, {"RUNNABLE"})
+    client.update_compute_environment(computeEnvironment=ce["computeEnvironmentArn"], computeResources={"maxvCpus": 2})
+    assert env.batch.wait_for(job_id)["status"] == "SUCCEEDED"
+
+
+def test_queues_definitions_and_tags(client: Any) -> None:
+    # GIVEN the registered resources
+    queues = client.describe_job_queues()["jobQueues"]
+    definitions = client.describe_job_definitions(jobDefinitionName=JOB_DEF)["jobDefinitions"]
+    # THEN they are described in AWS's shapes
+    assert {q["jobQueueName"] for q in queues} == {"normal-spot", "normal-od"}
+    assert definitions[0]["jobDefinitionArn"].endswith(f":job-definition/{JOB_DEF}:1")
+    # WHEN a queue is tagged and untagged
+    arn = queues[0]["jobQueueArn"]
+    client.tag_resource(resourceArn=arn, tags={"team": "a", "env": "dev"})
+    client.untag_resource(resourceArn=arn, tagKeys=["env"])
+    # THEN ListTagsForResource shows what is left
+    assert client.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "a"}
+
+
+def test_bad_request_is_a_client_exception(client: Any) -> None:
+    # GIVEN / WHEN a job is submitted to a queue that does not exist
+    with pytest.raises(ClientError) as raised:
+        client.submit_job(jobName="x", jobQueue="no-such-queue", jobDefinition=JOB_DEF)
+    # THEN botocore raises ClientException with HTTP 400
+    error = raised.value.response
+    assert error["Error"]["Code"] == "ClientException"
+    assert "no-such-queue" in error["Error"]["Message"]
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_unknown_operation_is_a_400_with_a_clear_message(endpoint: str) -> None:
+    # GIVEN / WHEN an operation this local Batch does not implement is called
+    request = urllib.request.Request(f"{endpoint}/v1/createjobqueue", data=b"{}", method="POST")  # noqa: S310
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=5)  # noqa: S310 - a local test server
+    # THEN it is refused with AWS's JSON error shape
+    assert raised.value.code == 400
+    assert raised.value.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+    assert "/v1/createjobqueue" in json.loads(raised.value.read())["message"]
