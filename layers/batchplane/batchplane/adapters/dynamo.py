@@ -166,6 +166,7 @@ _ATTEMPT_FIELDS: tuple[tuple[str, str], ...] = (
     ("stoppedAt", "stopped_at"),
     ("runnableAt", "runnable_at"),
     ("explanation", "explanation"),
+    ("arraySummary", "array_summary"),
     ("rk", "rank_key"),
     ("notBefore", "not_before"),
 )
@@ -317,6 +318,7 @@ _OBS_FIELDS: tuple[tuple[str, str], ...] = (
     ("logStream", "log_stream"),
     ("startedAt", "started_at"),
     ("stoppedAt", "stopped_at"),
+    ("arraySummary", "array_summary"),
 )
 
 

@@ -7,6 +7,7 @@ conditional write."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,16 +40,19 @@ class Observation:
     stopped_at: int | None = None
     memory_mib: int | None = None
     event_time_ms: int | None = None
+    array_summary: str | None = None  # JSON of arrayProperties.statusSummary (array parents)
 
     @property
     def terminal(self) -> bool:
         return self.status.terminal
 
 
-def rank_key(status: JobStatus, event_time: str, event_id: str) -> str:
+def rank_key(status: JobStatus, event_time: str, event_id: str, *, has_reason: bool = False) -> str:
     """Orders observations of one attempt: a later state always wins; among events of the same state, the later
-    event, then the greater id (so two different same-state events still resolve the same way in any order)."""
-    return f"{STATUS_RANK[status]:02d}#{event_time}#{event_id}"
+    event (EventBridge times have second resolution), then one that carries a statusReason (a RUNNABLE job's blocked
+    reason arrives in a second RUNNABLE event), then the greater id, so two different same-state events resolve the
+    same way in any order."""
+    return f"{STATUS_RANK[status]:02d}#{event_time}#{int(has_reason)}#{event_id}"
 
 
 def _int(value: Any) -> int | None:
@@ -101,7 +105,12 @@ def observe(event: Mapping[str, Any]) -> Observation | None:
     return Observation(
         ref=ref,
         status=status,
-        rank_key=rank_key(status, str(event.get("time") or ""), str(event.get("id") or "")),
+        rank_key=rank_key(
+            status,
+            str(event.get("time") or ""),
+            str(event.get("id") or ""),
+            has_reason=bool(detail.get("statusReason")),
+        ),
         batch_job_id=str(detail.get("jobId") or ""),
         queue_arn=str(detail.get("jobQueue") or ""),
         status_reason=detail.get("statusReason") or None,
@@ -111,7 +120,15 @@ def observe(event: Mapping[str, Any]) -> Observation | None:
         started_at=_int(detail.get("startedAt")),
         stopped_at=_int(detail.get("stoppedAt")),
         memory_mib=_memory(detail),
+        array_summary=_array_summary(detail),
     )
+
+
+def _array_summary(detail: Mapping[str, Any]) -> str | None:
+    summary = (detail.get("arrayProperties") or {}).get("statusSummary")
+    if not isinstance(summary, dict) or not summary:
+        return None
+    return json.dumps({str(k): int(v) for k, v in sorted(summary.items()) if isinstance(v, int)})
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ class AttemptRecord:
     explanation: str | None = None
     rank_key: str | None = None  # "<status rank>#<event time>#<event id>" of the event that set this state
     not_before: int | None = None  # epoch ms: a delayed retry is submitted at or after this time
+    array_summary: str | None = None  # JSON {status: count} of an array job's children
 
 
 @dataclass(slots=True)

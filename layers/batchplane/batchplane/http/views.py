@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ class AttemptView(_View):
     stopped_at: str | None = None
     log_stream_name: str | None = None
     explanation: str | None = None
+    array_summary: dict[str, int] | None = Field(default=None, description="array job: children by status")
 
     @classmethod
     def of(cls, a: AttemptRecord) -> AttemptView:
@@ -64,6 +66,7 @@ class AttemptView(_View):
             stopped_at=_iso(a.stopped_at),
             log_stream_name=a.log_stream,
             explanation=a.explanation,
+            array_summary=json.loads(a.array_summary) if a.array_summary else None,
         )
 
 

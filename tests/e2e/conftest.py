@@ -1,0 +1,125 @@
+"""The local stack, started as users start it (`batchplane local up`), driven over HTTP only."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Api:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = httpx.Client(base_url=base, timeout=30)
+
+    def submit(self, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+        r = self.http.post("/jobs", json=body, headers=headers)
+        assert r.status_code == 202, r.text
+        return r.json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        r = self.http.get(f"/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wait(self, job_id: str, statuses: set[str], timeout: float = 60, attempts: int | None = None) -> dict[str, Any]:
+        """Poll until the job is in one of ``statuses`` (and has ``attempts`` attempts, if given)."""
+        deadline = time.monotonic() + timeout
+        job: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in statuses and (attempts is None or len(job["attempts"]) >= attempts):
+                return job
+            time.sleep(0.2)
+        msg = f"job {job_id} did not reach {statuses} in {timeout}s: {job}"
+        raise AssertionError(msg)
+
+    def wait_until(self, job_id: str, check: Any, what: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        job: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if check(job):
+                return job
+            time.sleep(0.2)
+        msg = f"job {job_id}: {what} did not happen in {timeout}s: {job}"
+        raise AssertionError(msg)
+
+    def wait_attempt(self, job_id: str, attempt: int, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        job: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if len(job["attempts"]) >= attempt and job["attempts"][attempt - 1]["status"] in statuses:
+                return job
+            time.sleep(0.2)
+        msg = f"attempt {attempt} of {job_id} did not reach {statuses} in {timeout}s: {job}"
+        raise AssertionError(msg)
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("local-stack") / "stack.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "local"), str(ROOT / "layers" / "batchplane")])
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "batchplane_local",
+                "local",
+                "up",
+                "--port",
+                str(port),
+                "--sweep-interval",
+                "0.5",
+                "--spot-vcpus",
+                "4",
+                "--on-demand-vcpus",
+                "4",
+                "--root",
+                str(ROOT),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/_local/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the local stack did not start:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
+    try:
+        yield Api(base)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
