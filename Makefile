@@ -47,7 +47,10 @@ deploy: build
 	$(SAM) deploy --guided
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m tests.perf.bench
+	PYTHONPATH=layers/batchplane:local:. $(BIN)/python -m tests.perf.bench
+
+demo: $(BIN)/.installed
+	$(BIN)/python -m batchplane_local local demo --root .
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -399,7 +399,9 @@ def lineage_tree(data: dict[str, Any]) -> Tree:
     """job → attempts (reason, capacity, status, what each replaces) → artifacts (inputs / outputs)."""
     nodes: dict[str, dict[str, Any]] = {str(n.get("id")): n for n in data.get("nodes") or []}
     edges: list[dict[str, Any]] = list(data.get("edges") or [])
-    root_id = str(data.get("jobId") or next((i for i, n in nodes.items() if n.get("kind") == "job"), ""))
+    job_nodes = [i for i, n in nodes.items() if n.get("kind") == "job"]
+    wanted = str(data.get("jobId") or "")
+    root_id = next((i for i in job_nodes if i in (wanted, f"job:{wanted}")), job_nodes[0] if job_nodes else wanted)
     root = nodes.get(root_id, {"id": root_id, "label": root_id})
     tree = Tree(f"[bold]{_s(root.get('label') or root_id)}[/bold]  {_status(root.get('status'))}")
 
@@ -596,3 +598,13 @@ def local_up(
         console.print("stopping")
     finally:
         stack.stop()
+
+
+@local_app.command("demo")
+def local_demo(
+    root: Annotated[Path | None, typer.Option(help="the checkout holding template.yaml")] = None,
+) -> None:
+    """Start the local stack and show the control plane at work (make demo)."""
+    from batchplane_local.demo import run
+
+    raise typer.Exit(run((root or _find_root(Path.cwd())).resolve()))
