@@ -79,6 +79,7 @@ def _interrupt_when_running(client: BatchplaneClient, job: dict[str, Any]) -> No
 def run(stack_root: Path, timeout: float = 150.0) -> int:
     marker = Path(tempfile.mkdtemp(prefix="batchplane-demo-")) / "flaky-once"
     hog = "x = bytearray(150 * 1024 * 1024); print('allocated 150 MiB')"
+    flaky = f"if [ -e {marker} ]; then echo second time lucky; else touch {marker}; exit 3; fi"
     console.rule("[bold]batchplane local demo")
     console.print("starting the local stack from template.yaml …")
     stack = LocalStack(stack_root, sweep_interval=0.5, vcpus={"spot": 4, "on-demand": 4})
@@ -112,11 +113,7 @@ def run(stack_root: Path, timeout: float = 150.0) -> int:
                 "app error → retry with backoff",
                 {
                     "name": "flaky",
-                    "command": [
-                        "sh",
-                        "-c",
-                        f"if [ -e {marker} ]; then echo second time lucky; else touch {marker}; exit 3; fi",
-                    ],
+                    "command": ["sh", "-c", flaky],
                     "retry": {"attempts": 3, "backoff": {"baseSeconds": 1, "maxSeconds": 2}},
                 },
                 _expect("SUCCEEDED", ["initial", "retry"]),
