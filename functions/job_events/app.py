@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
 from batchplane.adapters.deadletter import dead_letter
 from batchplane.domain.events import BatchEvent
+from batchplane.domain.lifecycle import attempt_ref
 from batchplane.settings import settings
 from pydantic import ValidationError
 
@@ -22,6 +23,12 @@ metrics = Metrics()
 
 def _metric(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def _event_ms(event: dict[str, Any]) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).timestamp() * 1000)
 
 
 @logger.inject_lambda_context
@@ -35,7 +42,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dead_letter(settings().dead_letter_queue_url, event, f"malformed event: {', '.join(fields)}")
         _metric("EventsDeadLettered", 1)
         return {"outcome": "dead-lettered"}
-    logger.append_keys(batch_job_id=parsed.detail.job_id, batch_job_name=parsed.detail.job_name)
+    ref = attempt_ref(event["detail"])
+    logger.append_keys(
+        batch_job_id=parsed.detail.job_id,
+        job_id=ref.job_id if ref else None,
+        attempt=ref.attempt if ref else None,
+    )
     outcome = wiring.lifecycle_service(_metric).on_event(event)
+    detail = event["detail"]
+    if parsed.detail.status.value == "STARTING" and detail.get("createdAt") and outcome == "recorded":
+        # time a job waited in the queue (created -> starting), the signal for capacity and priority tuning
+        waited = max(0.0, (_event_ms(event) - int(detail["createdAt"])) / 1000)
+        metrics.add_metric(name="TimeInQueueSeconds", unit=MetricUnit.Seconds, value=waited)
     logger.info("event applied", extra={"outcome": outcome, "status": parsed.detail.status.value})
     return {"outcome": outcome}

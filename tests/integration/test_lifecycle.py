@@ -288,3 +288,23 @@ def test_logs_route_reads_the_attempts_log_stream(plane: Plane, stack: Stack) ->
     # THEN the lines come back
     assert got["lines"] == ["hello", "bye"]
     assert got["logStreamName"] == stream
+
+
+def test_a_batch_job_with_our_tags_but_no_record_is_adopted(plane: Plane, stack: Stack) -> None:
+    # GIVEN a Batch job named and tagged by batchplane whose record does not exist
+    event = batch_event(
+        "RUNNING",
+        job_id="01JDEM00000000000000000000",
+        attempt=1,
+        batch_job_id="b-lost",
+        queue_arn=stack.queue("high", "spot"),
+        name="lost",
+    )
+    event["detail"]["tags"]["batchplane:tenant"] = "arn:aws:sts::123456789012:assumed-role/genomics-team"
+    # WHEN its event arrives
+    assert plane.deliver(event) == "adopted"
+    # THEN the job is tracked like any other, for its tenant
+    shown = plane.job("01JDEM00000000000000000000")
+    assert shown["status"] == "RUNNING"
+    assert shown["attempts"][0]["reason"] == "adopted"
+    assert shown["queue"] == "batchplane-test-high-spot"

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.failures import FailureClass
-from batchplane.domain.ids import batch_job_name
+from batchplane.domain.ids import TAG_TENANT, batch_job_name
 from batchplane.domain.lifecycle import Applied, Observation, judge_failure, observe
 from batchplane.domain.models import Capacity, JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort
@@ -20,6 +20,8 @@ from batchplane.domain.submit_request import submit_job_request
 
 
 class LifecycleStore(Protocol):
+    def create_job(self, job: JobRecord) -> JobRecord | None: ...
+
     def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied: ...
 
     def give_up(
@@ -134,7 +136,7 @@ class LifecycleService:
         result = self._store.apply_observation(obs, iso(now), when)
         job = result.job
         if job is None:
-            return "orphan"
+            return self._adopt(obs, event.get("detail") or {}, now)
         if not result.applied:
             # A duplicate or stale event: one failed conditional write, nothing else; unless it is the redelivery of
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
@@ -149,6 +151,57 @@ class LifecycleService:
                 self._artifacts.record(job)  # lineage: what this job used and made
             return "succeeded"
         return "recorded"
+
+    def _adopt(self, obs: Observation, detail: Mapping[str, Any], now: datetime) -> str:
+        """A Batch job that carries our name and tags but has no record (its record was lost, or it was submitted
+        around the gateway): adopt it, so it is tracked like any job (one conditional write)."""
+        tenant = (detail.get("tags") or {}).get(TAG_TENANT)
+        queue = self._catalogue.by_arn(obs.queue_arn)
+        if not tenant or queue is None or obs.ref.attempt != 1:
+            return "orphan"
+        name = str(detail.get("jobName", "")).partition(f"-a{obs.ref.attempt}-")[2] or obs.ref.job_id
+        stamp = iso(now)
+        attempt = AttemptRecord(
+            attempt=1,
+            reason="adopted",
+            queue_arn=queue.queue_arn,
+            capacity=queue.capacity,
+            batch_job_name=str(detail.get("jobName")),
+            status=obs.status,
+            batch_job_id=obs.batch_job_id,
+            memory_mib=obs.memory_mib,
+            status_reason=obs.status_reason,
+            exit_code=obs.exit_code,
+            container_reason=obs.container_reason,
+            log_stream=obs.log_stream,
+            started_at=obs.started_at,
+            stopped_at=obs.stopped_at,
+            rank_key=obs.rank_key,
+            created_at=epoch_ms(now),
+            explanation="adopted: a Batch job with batchplane's name and tags but no record",
+        )
+        job = JobRecord(
+            job_id=obs.ref.job_id,
+            tenant=str(tenant),
+            name=name[:128] or "adopted",
+            status=obs.status,
+            status_reason=obs.status_reason,
+            created_at=stamp,
+            updated_at=stamp,
+            request={"name": name[:128] or "adopted", "retry": {"attempts": 1}},
+            request_hash="adopted",
+            priority=queue.priority,
+            preference=queue.capacity.value,
+            queue_arn=queue.queue_arn,
+            capacity=queue.capacity,
+            placement_reason="adopted from AWS Batch",
+            job_definition=str(detail.get("jobDefinition") or ""),
+            attempts=[attempt],
+        )
+        if self._store.create_job(job) is not None:
+            return "stale"  # someone created it meanwhile: the event will be applied on redelivery or reconcile
+        self._metric("JobsAdopted", 1)
+        return "adopted"
 
     def _act_on_failure(self, job: JobRecord, detail: Mapping[str, Any]) -> str:
         now = self._clock()

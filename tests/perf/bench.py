@@ -1,0 +1,245 @@
+"""batchplane's benchmarks: `make bench` (PYTHONPATH=layers/batchplane:local:. python -m tests.perf.bench).
+
+Measures, in one run, the call budgets (against moto, counted with a botocore before-call hook) and the times (cold
+imports in fresh interpreters, the gateway's own time with AWS stubbed out, submissions per second against moto, queue
+arbitration); prints a table and writes bench/results.json. Exits 0 when a timing goal is missed (benchmarks are not
+tests) and 1 when a call-count budget is broken (those are the design's budgets, also asserted by
+tests/perf/test_budgets.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.handlers import FakeLambdaContext
+from tests.perf import measures
+from tests.perf.harness import FAKE_AWS_ENV, environ, moto_plane, stubbed_gateway
+
+OUT = measures.ROOT / "bench" / "results.json"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A budget (a count the design promises: breaking it fails the run) or a goal (a time we aim for)."""
+
+    key: str
+    op: str  # "<=" or ">="
+    limit: float
+    budget: bool
+    why: str
+
+    def met(self, value: float) -> bool:
+        return value <= self.limit if self.op == "<=" else value >= self.limit
+
+
+TARGETS = {
+    t.key: t
+    for t in (
+        Target("calls_per_submit", "<=", 2, True, "DESIGN: a submission costs at most 2 AWS calls"),
+        Target("writes_per_event", "<=", 1, True, "DESIGN: one guarded write per event (+ the action it triggers)"),
+        Target("describe_jobs_calls_normal_run", "<=", 0, True, "DESIGN: nothing polls DescribeJobs in normal running"),
+        Target("cold_import_ratio_max", "<=", 1.2, False, "issue #6 goal: worst handler <= 1.2x boto3 + one client"),
+        Target("gateway_overhead_ms_p50", "<=", 0.5, False, "issue #6 goal: our code + Powertools, AWS stubbed"),
+        Target("gateway_jobs_per_s", ">=", 300, False, "issue #6 goal: in-process against moto, one thread"),
+        Target("arbitration_decisions_per_s", ">=", 100_000, False, "placing is a few dict lookups (<10 us)"),
+    )
+}
+# Keys of later work (pipelines on Step Functions, the local stack's DAG runner): written as null until measured.
+NOT_MEASURED_YET = (
+    "sfn_transitions_per_job",
+    "local_dag_1000_s",
+    "local_dag_1000_make_s",
+    "local_dag_1000_snakemake_s",
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    submits: int = 200
+    event_jobs: int = 100
+    run_jobs: int = 100
+    throughput: int = 500
+    overhead: int = 3000
+    arbitration_queues: int = 50
+    arbitration_jobs: int = 1_000_000
+    import_runs: int = 7
+
+
+QUICK = Sizes(
+    submits=20, event_jobs=10, run_jobs=20, throughput=60, overhead=300, arbitration_jobs=50_000, import_runs=5
+)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every measurement, once. Returns (results, details): results is what bench/results.json holds."""
+    results: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+
+    _log(f"cold imports: {sizes.import_runs} fresh interpreters per handler + baseline")
+    per_handler, baseline = measures.cold_imports_ms(sizes.import_runs)
+    results["cold_import_ms"] = {k: round(v, 1) for k, v in per_handler.items()}
+    results["cold_import_baseline_ms"] = round(baseline, 1)
+    results["cold_import_ratio_max"] = round(max(per_handler.values()) / baseline, 2)
+
+    _log(f"calls per submission: {sizes.submits} submissions on moto")
+    with moto_plane() as plane:
+        submits = measures.calls_per_submit(plane, sizes.submits)
+    results["calls_per_submit"] = round(submits.per_unit, 3)
+    details["calls_per_submit"] = submits
+
+    _log(f"writes per event: {sizes.event_jobs} jobs x 7 events (duplicates, late and stale included)")
+    with moto_plane() as plane:
+        writes = measures.writes_per_event(plane, sizes.event_jobs)
+    results["writes_per_event"] = round(writes.per_unit, 3)
+    details["writes_per_event"] = writes
+
+    _log(f"normal run: {sizes.run_jobs} jobs to completion, sweeper between the waves")
+    with moto_plane() as plane:
+        normal = measures.describe_jobs_normal_run(plane, sizes.run_jobs)
+    results["describe_jobs_calls_normal_run"] = normal.counted
+    details["describe_jobs_calls_normal_run"] = normal
+
+    _log(f"gateway overhead: {sizes.overhead} submissions, AWS stubbed (before-send)")
+    with stubbed_gateway() as (gateway, calls):
+        times = measures.handler_times_ms(gateway, FakeLambdaContext(), sizes.overhead)
+        stubbed_calls = dict(calls.counts)
+    results["gateway_overhead_ms_p50"] = round(statistics.median(times), 3)
+    details["gateway_overhead"] = {
+        "p90_ms": round(statistics.quantiles(times, n=10)[-1], 3),
+        "stubbed_calls": stubbed_calls,
+    }
+
+    _log(f"gateway throughput: {sizes.throughput} submissions on moto, one thread")
+    with moto_plane(count_calls=False) as plane:
+        results["gateway_jobs_per_s"] = round(measures.submissions_per_second(plane, sizes.throughput), 1)
+
+    _log(f"arbitration: {sizes.arbitration_queues} queues, {sizes.arbitration_jobs:,} pending jobs")
+    rate, refused = measures.arbitration_decisions_per_s(sizes.arbitration_queues, sizes.arbitration_jobs)
+    results["arbitration_decisions_per_s"] = round(rate)
+    details["arbitration_refused"] = refused
+
+    for key in NOT_MEASURED_YET:
+        results[key] = None
+    return results, details
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def report(
+    results: dict[str, Any], details: dict[str, Any], info: dict[str, Any], elapsed: float, out: Path
+) -> list[str]:
+    """Print the table; return the broken budgets."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if console.width < 140:  # not a terminal (make, CI): wide enough for one line per row
+        console = Console(width=140)
+    table = Table(
+        title=f"batchplane benchmarks: {info['cores']} cores, Python {info['python']}, {info['cpu']}",
+        caption=f"{elapsed:.0f} s; written to {out}",
+    )
+    for column in ("key", "value", "budget / goal", "verdict", "why"):
+        table.add_column(column, overflow="fold")
+    broken: list[str] = []
+    order = [
+        "calls_per_submit",
+        "writes_per_event",
+        "describe_jobs_calls_normal_run",
+        "cold_import_ms",
+        "cold_import_baseline_ms",
+        "cold_import_ratio_max",
+        "gateway_overhead_ms_p50",
+        "gateway_jobs_per_s",
+        "arbitration_decisions_per_s",
+        *NOT_MEASURED_YET,
+    ]
+    for key in order:
+        value = results[key]
+        if key == "cold_import_ms":
+            for name, ms in value.items():
+                table.add_row(f"cold_import_ms.{name}", _fmt(ms), "", "", "median, fresh interpreter")
+            continue
+        target = TARGETS.get(key)
+        if value is None:
+            table.add_row(key, "—", "", "[dim]not measured yet[/]", "later work")
+        elif target is None:
+            table.add_row(key, _fmt(value), "", "", "import boto3 + a DynamoDB client")
+        else:
+            ok = target.met(value)
+            kind = "budget" if target.budget else "goal"
+            verdict = "[green]PASS[/]" if ok else ("[red bold]BROKEN[/]" if target.budget else "[yellow]MISS[/]")
+            table.add_row(key, _fmt(value), f"{kind} {target.op} {_fmt(target.limit)}", verdict, target.why)
+            if target.budget and not ok:
+                broken.append(key)
+    console.print(table)
+    for key in ("calls_per_submit", "writes_per_event", "describe_jobs_calls_normal_run"):
+        found = details[key]
+        console.print(f"[dim]{key}: units={found.units} calls={found.calls} outcomes={found.outcomes}[/]")
+    console.print(f"[dim]gateway overhead: {details['gateway_overhead']}[/]")
+    console.print(
+        f"[dim]arbitration: {details['arbitration_refused']:,} refusals (unschedulable) among the decisions[/]"
+    )
+    return broken
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.perf.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, numbers not comparable)")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT})")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    started = time.monotonic()
+    with environ(FAKE_AWS_ENV):
+        results, details = run(QUICK if args.quick else Sizes())
+    info = machine()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**results, "machine": info}, indent=2) + "\n")
+    broken = report(results, details, info, time.monotonic() - started, args.out)
+    if broken:
+        print(f"call budget broken: {', '.join(broken)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

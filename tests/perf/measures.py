@@ -1,0 +1,303 @@
+"""The measuring functions, shared by the benchmark (tests/perf/bench.py, large N) and the budget tests
+(tests/perf/test_budgets.py, small N). Counts come from the botocore before-call hook of the stack; times from
+time.perf_counter_ns. Nothing here asserts a budget: callers compare."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.apigw import http_event
+from tests.integration.conftest import Plane
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = ("gateway", "job_events", "sweeper")
+DYNAMODB_WRITES = frozenset(
+    f"dynamodb.{op}" for op in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+)
+PRIORITIES = ("low", "normal", "high", "urgent")
+PREFERENCES = ("spot-first", "spot", "on-demand")
+
+
+@dataclass
+class CallCount:
+    """AWS calls made while ``units`` submissions/events/runs were handled."""
+
+    units: int
+    counted: int  # the calls the budget is about
+    calls: dict[str, int] = field(default_factory=dict)  # every call, by service.Operation
+    outcomes: dict[str, int] = field(default_factory=dict)  # what the handlers answered (sanity, for the report)
+
+    @property
+    def per_unit(self) -> float:
+        return self.counted / self.units if self.units else 0.0
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Powertools Metrics prints one EMF document per invocation: send stdout to /dev/null while measuring."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
+def job_body(i: int, rng: random.Random) -> dict[str, Any]:
+    """A valid submission, varied over priority classes, capacity preferences and sizes."""
+    return {
+        "name": f"bench-{i}",
+        "command": ["echo", str(i)],
+        "priority": rng.choice(PRIORITIES),
+        "capacity": rng.choice(PREFERENCES),
+        "vcpus": rng.randint(1, 8),
+        "memoryMiB": rng.choice((512, 2048, 4096, 16_384)),
+        "tags": {"team": "bench"},
+    }
+
+
+def submission(i: int, rng: random.Random) -> dict[str, Any]:
+    """A POST /jobs event; every other one carries an Idempotency-Key."""
+    headers = {"Idempotency-Key": f"bench-key-{i}-{rng.random()}"} if i % 2 else None
+    return http_event("POST", "/jobs", body=job_body(i, rng), headers=headers)
+
+
+def _delta(before: Counter[str], after: Counter[str]) -> Counter[str]:
+    return Counter({k: after[k] - before[k] for k in after if after[k] - before[k]})
+
+
+# ---- counts (moto) -------------------------------------------------------------------------------------------------
+
+
+def calls_per_submit(plane: Plane, n: int, seed: int = 1) -> CallCount:
+    """Every AWS call made by ``n`` submissions through the gateway handler."""
+    rng = random.Random(seed)
+    events = [submission(i, rng) for i in range(n)]
+    calls = plane.stack.calls
+    before = Counter(calls.counts)
+    statuses: Counter[str] = Counter()
+    with quiet():
+        for event in events:
+            statuses[str(plane.gateway.lambda_handler(event, plane.ctx)["statusCode"])] += 1
+    made = _delta(before, calls.counts)
+    return CallCount(units=n, counted=sum(made.values()), calls=dict(made), outcomes=dict(statuses))
+
+
+def _soon(offset: float) -> dict[str, datetime]:
+    return {"when": datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=offset)}
+
+
+def writes_per_event(plane: Plane, jobs: int, seed: int = 2) -> CallCount:
+    """DynamoDB writes per Batch state-change event through job_events, duplicates and stale events included.
+
+    Each job gets RUNNABLE, RUNNING, then STARTING late (out of order), RUNNING again (duplicate delivery), SUCCEEDED,
+    SUCCEEDED again (duplicate), and an older RUNNING with a new event id (stale): 7 events."""
+    rng = random.Random(seed)
+    with quiet():
+        submitted = [plane.submit(job_body(i, rng)) for i in range(jobs)]
+    base = -60.0
+    deliveries: list[dict[str, Any]] = []
+    for job in submitted:
+        runnable = plane.event("RUNNABLE", job, **_soon(base))
+        starting = plane.event("STARTING", job, **_soon(base + 1))
+        running = plane.event("RUNNING", job, **_soon(base + 2))
+        succeeded = plane.event("SUCCEEDED", job, **_soon(base + 3))
+        late_running = plane.event("RUNNING", job, **_soon(base + 2))
+        deliveries += [runnable, running, starting, running, succeeded, succeeded, late_running]
+    calls = plane.stack.calls
+    before = Counter(calls.counts)
+    outcomes: Counter[str] = Counter()
+    with quiet():
+        for event in deliveries:
+            outcomes[plane.deliver(event)] += 1
+    made = _delta(before, calls.counts)
+    writes = sum(v for k, v in made.items() if k in DYNAMODB_WRITES)
+    return CallCount(units=len(deliveries), counted=writes, calls=dict(made), outcomes=dict(outcomes))
+
+
+def describe_jobs_normal_run(plane: Plane, jobs: int, seed: int = 3) -> CallCount:
+    """DescribeJobs calls while ``jobs`` jobs run to completion with no faults: submit, then each state for every
+    job (RUNNABLE, STARTING, RUNNING, SUCCEEDED, as Batch reports them), with the sweeper run between the waves."""
+    rng = random.Random(seed)
+    calls = plane.stack.calls
+    before = Counter(calls.counts)
+    outcomes: Counter[str] = Counter()
+    with quiet():
+        submitted = [plane.submit(job_body(i, rng)) for i in range(jobs)]
+        for wave, kind in enumerate(("RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED")):
+            plane.sweep()
+            for job in submitted:
+                outcomes[plane.deliver(plane.event(kind, job, **_soon(wave - 10)))] += 1
+        for _ in range(2):
+            report = plane.sweep()
+            outcomes.update({f"sweep.{k}": len(v) for k, v in report.items() if isinstance(v, list) and v})
+    made = _delta(before, calls.counts)
+    with quiet():
+        finished = Counter(plane.job(job["jobId"])["status"] for job in submitted)
+    outcomes.update({f"final.{k}": v for k, v in finished.items()})
+    return CallCount(units=1, counted=made.get("batch.DescribeJobs", 0), calls=dict(made), outcomes=dict(outcomes))
+
+
+# ---- times ---------------------------------------------------------------------------------------------------------
+
+
+def submissions_per_second(plane: Plane, n: int, seed: int = 4) -> float:
+    """Submissions per second through the gateway handler in-process against moto, one thread."""
+    rng = random.Random(seed)
+    events = [submission(i, rng) for i in range(n)]
+    with quiet():
+        for event in events[:10]:  # warm: first client use resolves endpoints and loads service models
+            plane.gateway.lambda_handler(event, plane.ctx)
+        started = time.perf_counter_ns()
+        for event in events[10:]:
+            plane.gateway.lambda_handler(event, plane.ctx)
+        elapsed = time.perf_counter_ns() - started
+    return (n - 10) / (elapsed / 1e9)
+
+
+def handler_times_ms(gateway: Any, ctx: Any, n: int, warmup: int = 200, seed: int = 5) -> list[float]:
+    """Per-call wall time (ms) of the gateway handler for ``n`` submissions (AWS stubbed by the caller)."""
+    rng = random.Random(seed)
+    events = [submission(i, rng) for i in range(n + warmup)]
+    times: list[float] = []
+    with quiet():
+        for i, event in enumerate(events):
+            started = time.perf_counter_ns()
+            response = gateway.lambda_handler(event, ctx)
+            elapsed = time.perf_counter_ns() - started
+            if response["statusCode"] != 202:
+                msg = f"stubbed submission answered {response['statusCode']}: {response.get('body')}"
+                raise AssertionError(msg)
+            if i >= warmup:
+                times.append(elapsed / 1e6)
+    return times
+
+
+def arbitration_decisions_per_s(queues: int = 50, jobs: int = 1_000_000, seed: int = 6) -> tuple[float, int]:
+    """Place each of ``jobs`` pre-generated pending jobs once on a catalogue of ``queues`` queues; (decisions per
+    second, refusals). The catalogue: the 8 priority x capacity queues, a multi-node queue, and GPU queues for the
+    rest (the GPU path scans them); the demands: random priority, capacity preference, vCPUs and memory (1 % too
+    large: refused), 2 % GPU jobs, 1 % multi-node."""
+    from batchplane.domain.arbiter import ANY_PRIORITY, Demand, QueueCatalogue, QueueClass
+    from batchplane.domain.errors import UnschedulableError
+    from batchplane.domain.models import Capacity, CapacityPreference, Priority
+
+    rng = random.Random(seed)
+    arn = "arn:aws:batch:us-east-1:123456789012:job-queue/bench"
+    made = [
+        QueueClass(p.value, c, f"{arn}-{p.value}-{c.value}", max_vcpus=8, max_memory_mib=62_000)
+        for p in Priority
+        for c in Capacity
+    ]
+    made.append(QueueClass(ANY_PRIORITY, Capacity.ON_DEMAND, f"{arn}-mnp", 72, 180_000, multi_node=True))
+    gpu_priorities = [*(p.value for p in Priority), ANY_PRIORITY]
+    while len(made) < queues:
+        i = len(made)
+        made.append(
+            QueueClass(
+                gpu_priorities[i % len(gpu_priorities)],
+                (Capacity.SPOT, Capacity.ON_DEMAND)[i % 2],
+                f"{arn}-gpu-{i}",
+                max_vcpus=32,
+                max_memory_mib=240_000,
+                max_gpus=1 + i % 8,
+            )
+        )
+    catalogue = QueueCatalogue(made)
+    priorities = list(Priority)
+    preferences = list(CapacityPreference)
+    demands: list[Demand] = []
+
+    def memory() -> int:  # 1 % ask more than any plain queue offers: refused with a 422 (also a decision)
+        return rng.randint(128, 62_000) if rng.random() >= 0.01 else rng.randint(62_001, 250_000)
+
+    for _ in range(jobs):
+        kind = rng.random()
+        gpus = rng.randint(1, 4) if kind < 0.02 else 0
+        multi_node = 0.02 <= kind < 0.03
+        preference = rng.choice(preferences)
+        if (gpus or multi_node) and preference is CapacityPreference.SPOT:
+            preference = CapacityPreference.SPOT_FIRST
+        demands.append(
+            Demand(
+                priority=rng.choice(priorities),
+                preference=preference,
+                vcpus=rng.randint(1, 8),
+                memory_mib=memory(),
+                gpus=gpus,
+                multi_node=multi_node,
+            )
+        )
+    place = catalogue.place
+    refused = 0
+    started = time.perf_counter_ns()
+    for demand in demands:
+        try:
+            place(demand)
+        except UnschedulableError:
+            refused += 1
+    elapsed = time.perf_counter_ns() - started
+    return jobs / (elapsed / 1e9), refused
+
+
+# ---- cold imports (fresh interpreters) -----------------------------------------------------------------------------
+
+_IMPORT_HANDLER = """
+import importlib.util, sys, time
+t = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+print((time.perf_counter() - t) * 1000)
+"""
+_IMPORT_BASELINE = """
+import importlib.util, sys, time
+t = time.perf_counter()
+import boto3
+boto3.client("dynamodb", region_name="us-east-1")
+print((time.perf_counter() - t) * 1000)
+"""
+
+
+def _child_env() -> dict[str, str]:
+    from tests.perf.harness import FAKE_AWS_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in FAKE_AWS_ENV and k != "PYTHONPATH"}
+    env.update({k: v for k, v in FAKE_AWS_ENV.items() if v is not None})
+    env["PYTHONPATH"] = str(ROOT / "layers" / "batchplane")
+    return env
+
+
+def _import_ms(script: str, *args: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, env=_child_env(), cwd=ROOT
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_imports_ms(runs: int = 7) -> tuple[dict[str, float], float]:
+    """Median ms to import each functions/<name>/app.py in a fresh interpreter (PYTHONPATH=layers/batchplane), and
+    the baseline (import boto3 + one DynamoDB client) measured the same way, runs interleaved. One unmeasured run
+    of each first, so bytecode caches are written before timing."""
+    targets: dict[str, tuple[str, ...]] = {
+        name: (_IMPORT_HANDLER, str(ROOT / "functions" / name / "app.py")) for name in HANDLERS
+    }
+    targets["baseline"] = (_IMPORT_BASELINE,)
+    for script_and_args in targets.values():
+        _import_ms(*script_and_args)
+    samples: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(runs):
+        for name, script_and_args in targets.items():
+            samples[name].append(_import_ms(*script_and_args))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    baseline = medians.pop("baseline")
+    return medians, baseline

@@ -1,0 +1,50 @@
+"""The design's call budgets, asserted with the benchmark's own measuring functions (small N). Counts only: no
+timing is asserted anywhere in the tests (tests/perf/bench.py measures times)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Stack
+from tests.integration.conftest import Plane
+from tests.perf import measures
+from tests.perf.harness import plane_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def plane(stack: Stack) -> Plane:
+    return plane_of(stack)
+
+
+def test_a_submission_costs_two_aws_calls(plane: Plane) -> None:
+    # GIVEN a stack on moto
+    # WHEN 20 varied jobs are submitted through the gateway (half with an Idempotency-Key)
+    found = measures.calls_per_submit(plane, 20)
+    # THEN all were accepted, each with one conditional PutItem and one SubmitJob: 2 calls, the budget's ceiling
+    assert found.outcomes == {"202": 20}
+    assert found.calls == {"dynamodb.PutItem": 20, "batch.SubmitJob": 20}
+    assert found.per_unit == 2
+
+
+def test_an_event_costs_at_most_one_write_with_duplicates_and_stale_events(plane: Plane) -> None:
+    # GIVEN 5 submitted jobs
+    # WHEN each gets its states, one out of order, two duplicates and one stale event (7 events a job)
+    found = measures.writes_per_event(plane, 5)
+    # THEN every event cost at most one DynamoDB write, and the duplicates and the stale event changed nothing
+    assert found.units == 35
+    assert found.per_unit <= 1
+    assert found.outcomes == {"recorded": 10, "succeeded": 5, "stale": 20}
+    assert set(found.calls) <= measures.DYNAMODB_WRITES | {"dynamodb.GetItem", "dynamodb.Query"}
+
+
+def test_a_normal_run_never_calls_describe_jobs(plane: Plane) -> None:
+    # GIVEN 20 jobs submitted
+    # WHEN they run to completion with no faults, the sweeper running between the waves of events
+    found = measures.describe_jobs_normal_run(plane, 20)
+    # THEN all succeeded, the sweeper had nothing to do, and nothing called DescribeJobs
+    assert found.outcomes.get("final.SUCCEEDED") == 20
+    assert not any(k.startswith("sweep.") for k in found.outcomes)
+    assert found.counted == 0
+    assert "batch.DescribeJobs" not in found.calls
