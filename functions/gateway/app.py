@@ -5,7 +5,7 @@ the answer. Errors become RFC 9457 problem+json in one place (batchplane.http.pr
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -18,6 +18,7 @@ from batchplane import wiring
 from batchplane.domain.errors import BadRequestError, BatchplaneError, FieldError, InvalidRequestError, NotFoundError
 from batchplane.domain.ids import is_job_id
 from batchplane.domain.models import JobRequest, JobStatus
+from batchplane.domain.pipelines import PipelineRequest
 from batchplane.domain.ports import JobFilter
 from batchplane.http.guard import reject_oversize
 from batchplane.http.identity import tenant_of
@@ -28,7 +29,17 @@ from batchplane.http.problems import (
     from_error,
     problem_body,
 )
-from batchplane.http.views import CancelRequest, CancelView, JobList, JobSummary, JobView, QueueList, QueueView
+from batchplane.http.views import (
+    CancelRequest,
+    CancelView,
+    JobList,
+    JobSummary,
+    JobView,
+    PipelineList,
+    PipelineView,
+    QueueList,
+    QueueView,
+)
 from batchplane.settings import settings
 
 logger = Logger()
@@ -127,6 +138,59 @@ def job_logs(
 def artifact_lineage(uri: Annotated[str, Query(min_length=3, max_length=2048)]) -> dict[str, Any]:
     """What used or produced an artifact (the caller's jobs)."""
     return {"uri": uri, "jobs": wiring.job_service().artifacts(_tenant(), uri)}
+
+
+@app.post(
+    "/pipelines", responses={202: {"description": "accepted", "content": {"application/json": {"model": PipelineView}}}}
+)
+def create_pipeline(pipeline: Annotated[PipelineRequest, Body()]) -> Response[PipelineView]:
+    key = app.current_event.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        raise InvalidRequestError(
+            "invalid Idempotency-Key",
+            errors=[FieldError("Idempotency-Key", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")],
+        )
+    record, replayed = wiring.pipeline_service().create(_tenant(), pipeline, key)
+    headers = {"Location": f"/pipelines/{record.pipeline_id}"} | ({"Idempotent-Replayed": "true"} if replayed else {})
+    return Response(status_code=202, content_type="application/json", body=PipelineView.of(record), headers=headers)
+
+
+@app.get("/pipelines")
+def list_pipelines(limit: Annotated[int, Query(ge=1, le=100)] = 50) -> PipelineList:
+    return PipelineList(pipelines=[PipelineView.of(p) for p in wiring.pipeline_service().list(_tenant(), limit)])
+
+
+@app.get("/pipelines/<pipelineId>")
+def get_pipeline(pipeline_id: Annotated[str, Path(alias="pipelineId")]) -> PipelineView:
+    if not is_job_id(pipeline_id):
+        raise NotFoundError(f"no pipeline {pipeline_id[:64]}")
+    return PipelineView.of(wiring.pipeline_service().get(_tenant(), pipeline_id))
+
+
+@app.post("/pipelines/<pipelineId>/cancel")
+def cancel_pipeline(pipeline_id: Annotated[str, Path(alias="pipelineId")]) -> PipelineView:
+    if not is_job_id(pipeline_id):
+        raise NotFoundError(f"no pipeline {pipeline_id[:64]}")
+    return PipelineView.of(wiring.pipeline_service().cancel(_tenant(), pipeline_id))
+
+
+@app.post("/pipelines/<pipelineId>/resume")
+def resume_pipeline(pipeline_id: Annotated[str, Path(alias="pipelineId")]) -> PipelineView:
+    if not is_job_id(pipeline_id):
+        raise NotFoundError(f"no pipeline {pipeline_id[:64]}")
+    return PipelineView.of(wiring.pipeline_service().resume(_tenant(), pipeline_id))
+
+
+@app.get("/pipelines/<pipelineId>/graph")
+def pipeline_graph(
+    pipeline_id: Annotated[str, Path(alias="pipelineId")],
+    format: Annotated[Literal["mermaid", "dot"], Query()] = "mermaid",
+) -> Response[str]:
+    """The DAG with each job's state, as Mermaid (default) or Graphviz DOT."""
+    if not is_job_id(pipeline_id):
+        raise NotFoundError(f"no pipeline {pipeline_id[:64]}")
+    text = wiring.pipeline_service().graph(_tenant(), pipeline_id, format)
+    return Response(status_code=200, content_type="text/plain; charset=utf-8", body=text)
 
 
 @app.get("/queues")

@@ -9,6 +9,9 @@ events (batchplane_local.batch), delivery of events to functions, schedules that
 from __future__ import annotations
 
 import json
+import logging
+import os
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +40,21 @@ class MotoServer:
 
 
 def start_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
+    """moto's server, with Step Functions executing state machines (its ASL interpreter). Its service integrations
+    (sqs:sendMessage.waitForTaskToken...) call back into this server: moto finds it through MOTO_PORT."""
     check_version()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     real_host, real_port = server.get_host_and_port()
-    return MotoServer(server, f"http://{real_host}:{real_port}")
+    endpoint = f"http://{real_host}:{real_port}"
+    os.environ["MOTO_PORT"] = str(real_port)
+    body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+    request = urllib.request.Request(f"{endpoint}/moto-api/config", data=body, method="POST")  # noqa: S310 - loopback
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        answer.read()
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs failed executions as stack traces
+    return MotoServer(server, endpoint)
 
 
 class Pattern:

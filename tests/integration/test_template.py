@@ -33,6 +33,11 @@ QUEUE_PRIORITIES = {
 # (the action supports no resource-level permissions). Empty today: add an entry only with a reason.
 RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ("GatewayFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
+    ("JobEventsFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
+    ("JobEventsFunction", "FindBatchJobByNameForPipelines"): "batch:ListJobs supports no resource-level permissions",
+    ("PipelineTasksFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
+    ("PipelineTasksFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
+    ("PipelineStateMachine", "DeliverExecutionLogs"): "CloudWatch Logs vended log delivery requires Resource '*'",
     ("SweeperFunction", "DescribeBatchState"): (
         "batch:ListJobs, DescribeJobs, DescribeJobQueues and DescribeComputeEnvironments support no resource-level "
         "permissions (AWS Service Authorization Reference for AWS Batch)"
@@ -399,6 +404,12 @@ def test_http_api_routes_are_the_gateway_routes() -> None:
         ("get", "/jobs/{jobId}/lineage"),
         ("get", "/jobs/{jobId}/logs"),
         ("get", "/artifacts"),
+        ("post", "/pipelines"),
+        ("get", "/pipelines"),
+        ("get", "/pipelines/{pipelineId}"),
+        ("post", "/pipelines/{pipelineId}/cancel"),
+        ("post", "/pipelines/{pipelineId}/resume"),
+        ("get", "/pipelines/{pipelineId}/graph"),
         ("get", "/queues"),
         ("get", "/openapi.json"),
         ("get", "/docs"),

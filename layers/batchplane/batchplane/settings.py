@@ -44,6 +44,7 @@ class Settings(BaseModel):
     repair_after_seconds: float = 120.0  # an attempt with no event and no Batch job after this is resubmitted
     reconcile_after_seconds: float = 900.0  # an active job silent this long is described (lost events)
     dead_letter_queue_url: str | None = None
+    pipeline_state_machine_arn: str = ""
 
     @field_validator("queues")
     @classmethod
@@ -86,6 +87,7 @@ class Settings(BaseModel):
             repair_after_seconds=float(env.get("REPAIR_AFTER_SECONDS") or 120),
             reconcile_after_seconds=float(env.get("RECONCILE_AFTER_SECONDS") or 900),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+            pipeline_state_machine_arn=env.get("PIPELINE_STATE_MACHINE_ARN") or "",
         )
 
 

@@ -11,10 +11,13 @@ from batchplane.adapters import aws
 from batchplane.adapters.batch import BatchAdapter
 from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoJobStore, DynamoLifecycleStore
 from batchplane.adapters.logs import LogsAdapter
+from batchplane.adapters.pipelines import DynamoPipelineStore, StepFunctionsAdapter
 from batchplane.domain.arbiter import QueueCatalogue
+from batchplane.domain.records import JobRecord
 from batchplane.domain.submit_request import JobDefinitions
 from batchplane.services.jobs import JobService
 from batchplane.services.lifecycle import LifecycleService
+from batchplane.services.pipelines import PipelineService
 from batchplane.settings import settings
 
 
@@ -42,6 +45,23 @@ def job_service() -> JobService:
 
 
 @cache
+def pipeline_service() -> PipelineService:
+    cfg = settings()
+    return PipelineService(
+        store=DynamoPipelineStore(aws.dynamodb(), cfg.table_name),
+        executions=StepFunctionsAdapter(aws.client("stepfunctions"), cfg.pipeline_state_machine_arn),
+        jobs=job_service(),
+        entropy=os.urandom,
+    )
+
+
+def _pipeline_hook(job: JobRecord, status: str) -> None:
+    """A managed job of a pipeline ended: tell its pipeline."""
+    if job.pipeline_id and job.pipeline_key:
+        pipeline_service().on_job_terminal(job.pipeline_id, job.pipeline_key, job.job_id, status, job.cancel_requested)
+
+
+@cache
 def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> LifecycleService:
     cfg = settings()
     return LifecycleService(
@@ -55,6 +75,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         on_metric=on_metric or (lambda _n, _v: None),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
         dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name),
+        on_terminal=_pipeline_hook,
     )
 
 
@@ -63,5 +84,6 @@ def reset() -> None:
     catalogue.cache_clear()
     job_service.cache_clear()
     lifecycle_service.cache_clear()
+    pipeline_service.cache_clear()
     settings.cache_clear()
     aws.reset()

@@ -133,6 +133,7 @@ class LocalStack:
         self.routes: list[Route] = []
         self.rules: list[tuple[moto_glue.Pattern, str]] = []
         self.schedules: list[tuple[float, str, str]] = []
+        self.sqs_sources: list[tuple[str, str]] = []
         self.ce_capacity: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -176,6 +177,8 @@ class LocalStack:
             self._spawn(self._async_worker, fn, name=f"async-{fn.logical_id}")
         for period, logical_id, _expr in self.schedules:
             self._spawn(self._schedule_loop, period, logical_id, name=f"schedule-{logical_id}")
+        for queue_url, logical_id in self.sqs_sources:
+            self._spawn(self._sqs_poller, queue_url, logical_id, name=f"sqs-{logical_id}")
         self.ready.set()
         return self
 
@@ -285,6 +288,20 @@ class LocalStack:
                 propagate_tags=bool(props.get("PropagateTags", False)),
             )
             st.physical[logical] = {"Ref": arn, "Arn": arn}
+        sfn = self._client("stepfunctions")
+        for logical, res in st.resources("AWS::Serverless::StateMachine").items():
+            props = res["Properties"]
+            definition = (self.root / str(props["DefinitionUri"])).read_text()
+            for key, value in (st.resolve(props.get("DefinitionSubstitutions")) or {}).items():
+                definition = definition.replace("${" + key + "}", str(value))
+            name = f"{st.name}-{logical}"
+            arn = sfn.create_state_machine(
+                name=name,
+                definition=definition,
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
+                type=str(props.get("Type", "STANDARD")),
+            )["stateMachineArn"]
+            st.physical[logical] = {"Ref": arn, "Arn": arn, "Name": name}
         functions = st.resources("AWS::Serverless::Function")
         for logical in functions:
             st.physical[logical] = {
@@ -320,6 +337,8 @@ class LocalStack:
                     self.routes.append(_route(eprops["Method"], eprops["Path"], logical))
                 elif kind == "EventBridgeRule":
                     self.rules.append((moto_glue.Pattern(st.resolve(eprops["Pattern"])), logical))
+                elif kind == "SQS":
+                    self.sqs_sources.append((self._queue_url_of(str(st.resolve(eprops["Queue"]))) or "", logical))
                 elif kind in ("Schedule", "ScheduleV2"):
                     expression = str(st.resolve(eprops.get("Schedule") or eprops.get("ScheduleExpression")))
                     period = self.sweep_interval if self.sweep_interval else _rate_seconds(expression)
@@ -392,6 +411,48 @@ class LocalStack:
                 if fn.on_failure_queue:
                     body = {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": event}
                     self._client("sqs").send_message(QueueUrl=fn.on_failure_queue, MessageBody=json.dumps(body))
+
+    def _sqs_poller(self, queue_url: str, logical_id: str) -> None:
+        """Lambda's SQS event source mapping: batches of up to 10, partial batch failures (ReportBatchItemFailures)
+        left on the queue to be retried after the visibility timeout."""
+        fn = self.functions[logical_id]
+        sqs = self._client("sqs")
+        arn = next((p["Arn"] for p in self.stack.physical.values() if p.get("QueueUrl") == queue_url), "")
+        while not self._stopping.is_set():
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30
+                ).get("Messages", [])
+            except Exception:  # noqa: BLE001 - the server is stopping
+                if self._stopping.is_set():
+                    return
+                time.sleep(0.5)
+                continue
+            if not messages:
+                continue
+            records = [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+                    "messageAttributes": {},
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+            try:
+                result = fn.invoke({"Records": records}) or {}
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            except Exception:  # noqa: BLE001 - the whole batch returns to the queue
+                self.log(f"{fn.logical_id} failed:\n{traceback.format_exc()}")
+                continue
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
 
     def _schedule_loop(self, period: float, logical_id: str) -> None:
         fn = self.functions[logical_id]

@@ -100,6 +100,8 @@ def job_to_item(job: JobRecord) -> Item:
         ("infraFailures", job.infrastructure_failures),
         ("spotReclaims", job.spot_reclaims),
         ("awaiting", job.awaiting_decision),
+        ("pipelineId", job.pipeline_id),
+        ("pipelineKey", job.pipeline_key),
         ("gsi1pk", f"TENANT#{job.tenant}"),
         ("gsi1sk", f"{job.created_at}#{job.job_id}"),
     ):
@@ -143,6 +145,8 @@ def job_from_item(item: Item) -> JobRecord:
         infrastructure_failures=_get(item, "infraFailures") or 0,
         spot_reclaims=_get(item, "spotReclaims") or 0,
         awaiting_decision=_get(item, "awaiting"),
+        pipeline_id=_get(item, "pipelineId"),
+        pipeline_key=_get(item, "pipelineKey"),
         attempts=attempts,
     )
 

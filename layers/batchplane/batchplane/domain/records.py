@@ -62,6 +62,8 @@ class JobRecord:
     infrastructure_failures: int = 0  # reclaims, host failures, capacity fallbacks
     spot_reclaims: int = 0
     awaiting_decision: int | None = None  # attempt whose failure is recorded but not yet acted upon
+    pipeline_id: str | None = None  # the pipeline (and its job key) this job is a stage of
+    pipeline_key: str | None = None
 
     @property
     def current(self) -> AttemptRecord:

@@ -161,3 +161,41 @@ class QueueView(_View):
 
 class QueueList(_View):
     queues: list[QueueView]
+
+
+class PipelineJobView(_View):
+    id: str
+    state: str = Field(description="WAITING, SUBMITTED, RUNNING, SUCCEEDED, FAILED, SKIPPED or CANCELLED")
+    job_id: str | None = Field(default=None, description="the managed job (GET /jobs/{jobId})")
+
+
+class PipelineView(_View):
+    pipeline_id: str
+    name: str
+    status: str = Field(description="RUNNING, SUCCEEDED, FAILED or CANCELLED")
+    on_failure: str
+    run: int
+    created_at: str
+    updated_at: str
+    execution_arn: str | None = None
+    previous_runs: list[str] = Field(default_factory=list)
+    jobs: list[PipelineJobView] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, p: Any) -> PipelineView:
+        return cls(
+            pipeline_id=p.pipeline_id,
+            name=p.name,
+            status=p.status,
+            on_failure=p.on_failure,
+            run=p.run,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+            execution_arn=p.execution_arn,
+            previous_runs=list(p.previous_runs),
+            jobs=[PipelineJobView(id=j.key, state=j.state, job_id=j.job_id) for j in p.jobs.values()],
+        )
+
+
+class PipelineList(_View):
+    pipelines: list[PipelineView]

@@ -70,7 +70,9 @@ class JobService:
         self._clock = clock
         self._entropy = entropy
 
-    def submit(self, tenant: str, request: JobRequest, idempotency_key: str | None) -> Submitted:
+    def submit(
+        self, tenant: str, request: JobRequest, idempotency_key: str | None, pipeline: tuple[str, str] | None = None
+    ) -> Submitted:
         """Validate, place, claim (one conditional write), SubmitJob: two AWS calls on the happy path."""
         definition = self._definitions.resolve(request)
         placement = self._catalogue.place(Demand.of(request))
@@ -116,6 +118,8 @@ class JobService:
             idempotency_key=idempotency_key,
             tags=dict(request.tags),
             attempts=[attempt],
+            pipeline_id=pipeline[0] if pipeline else None,
+            pipeline_key=pipeline[1] if pipeline else None,
         )
         existing = self._store.create_job(job)
         if existing is not None:

@@ -111,7 +111,9 @@ class LifecycleService:
         on_metric: Callable[[str, float], None] = lambda _name, _value: None,
         artifacts: ArtifactRecorder | None = None,
         dependencies: DependencyStore | None = None,
+        on_terminal: Callable[[JobRecord, str], None] | None = None,
     ) -> None:
+        self._on_terminal = on_terminal
         self._artifacts = artifacts
         self._deps = dependencies
         self._store = store
@@ -149,6 +151,8 @@ class LifecycleService:
             self._metric("JobsSucceeded", 1)
             if self._artifacts is not None and (job.request.get("inputs") or job.request.get("outputs")):
                 self._artifacts.record(job)  # lineage: what this job used and made
+            if self._on_terminal is not None:
+                self._on_terminal(job, "SUCCEEDED")
             return "succeeded"
         return "recorded"
 
@@ -221,6 +225,8 @@ class LifecycleService:
                 now=iso(now),
             )
             self._metric("JobsFailed", 1)
+            if self._on_terminal is not None:
+                self._on_terminal(job, "FAILED")
             return "gave-up"
         nxt = verdict.next_attempt
         delayed = nxt.delay_seconds > 0

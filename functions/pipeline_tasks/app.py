@@ -1,0 +1,30 @@
+"""pipeline_tasks: task tokens from the pipeline state machine (SQS). Each message says that a pipeline job (or the
+pipeline's end) waits on the control plane; the control plane records the token and advances the pipeline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from batchplane import wiring
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> str:
+    body = json.loads(record.body)
+    outcome = wiring.pipeline_service().on_token(
+        str(body["pipelineId"]), int(body["run"]), str(body["key"]), str(body["taskToken"])
+    )
+    logger.info("task token", extra={"pipeline_id": body["pipelineId"], "key": body["key"], "outcome": outcome})
+    return outcome
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,334 @@
+"""Pipelines in the lineage table, and the Step Functions execution that waits on them.
+
+pipeline      pk=PIPELINE#<id>  sk=PIPELINE        gsi1pk=PIPELINES#<tenant>  gsi1sk=<createdAt>#<id>
+pipeline job  pk=PIPELINE#<id>  sk=PJOB#<key>      its state, managed jobId, spec hash, task token
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from batchplane.domain.errors import UpstreamUnavailableError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+FINISH = "__finish__"
+
+
+@dataclass
+class PipelineJobState:
+    key: str
+    state: str = "WAITING"
+    job_id: str | None = None
+    spec_hash: str = ""
+    token: str | None = None
+    reported: bool = False  # the task token has been answered
+
+
+@dataclass
+class PipelineRecord:
+    pipeline_id: str
+    tenant: str
+    name: str
+    status: str
+    on_failure: str
+    request: dict[str, Any]
+    created_at: str
+    updated_at: str
+    run: int = 1
+    execution_arn: str | None = None
+    finish_token: str | None = None
+    finished_reported: bool = False
+    previous_runs: list[str] = field(default_factory=list)
+    request_hash: str = ""
+    jobs: dict[str, PipelineJobState] = field(default_factory=dict)
+
+
+def _s(value: str) -> Item:
+    return {"S": value}
+
+
+def _key(pid: str, sk: str) -> Item:
+    return {"pk": _s(f"PIPELINE#{pid}"), "sk": _s(sk)}
+
+
+def _pipeline_item(p: PipelineRecord) -> Item:
+    item: Item = {
+        **_key(p.pipeline_id, "PIPELINE"),
+        "type": _s("pipeline"),
+        "pipelineId": _s(p.pipeline_id),
+        "tenant": _s(p.tenant),
+        "name": _s(p.name),
+        "status": _s(p.status),
+        "onFailure": _s(p.on_failure),
+        "request": _s(json.dumps(p.request, separators=(",", ":"), sort_keys=True)),
+        "requestHash": _s(p.request_hash),
+        "createdAt": _s(p.created_at),
+        "updatedAt": _s(p.updated_at),
+        "run": {"N": str(p.run)},
+        "previousRuns": _s(json.dumps(p.previous_runs)),
+        "gsi1pk": _s(f"PIPELINES#{p.tenant}"),
+        "gsi1sk": _s(f"{p.created_at}#{p.pipeline_id}"),
+    }
+    if p.execution_arn:
+        item["executionArn"] = _s(p.execution_arn)
+    return item
+
+
+def _job_item(pid: str, run: int, j: PipelineJobState) -> Item:
+    item: Item = {
+        **_key(pid, f"PJOB#{j.key}"),
+        "type": _s("pipeline-job"),
+        "key": _s(j.key),
+        "state": _s(j.state),
+        "specHash": _s(j.spec_hash),
+        "run": {"N": str(run)},
+    }
+    if j.job_id:
+        item["jobId"] = _s(j.job_id)
+    return item
+
+
+def _str(item: Item, key: str) -> str | None:
+    raw = item.get(key)
+    return raw.get("S") if raw else None
+
+
+def _record(items: list[Item]) -> PipelineRecord | None:
+    head = next((i for i in items if i["sk"]["S"] == "PIPELINE"), None)
+    if head is None:
+        return None
+    run = int(head["run"]["N"])
+    rec = PipelineRecord(
+        pipeline_id=_str(head, "pipelineId") or "",
+        tenant=_str(head, "tenant") or "",
+        name=_str(head, "name") or "",
+        status=_str(head, "status") or "RUNNING",
+        on_failure=_str(head, "onFailure") or "fail-fast",
+        request=json.loads(_str(head, "request") or "{}"),
+        created_at=_str(head, "createdAt") or "",
+        updated_at=_str(head, "updatedAt") or "",
+        run=run,
+        execution_arn=_str(head, "executionArn"),
+        finish_token=_str(head, f"finishToken{run}"),
+        finished_reported=bool(head.get(f"finishReported{run}", {}).get("BOOL")),
+        previous_runs=json.loads(_str(head, "previousRuns") or "[]"),
+        request_hash=_str(head, "requestHash") or "",
+    )
+    for i in items:
+        if i["sk"]["S"].startswith("PJOB#"):
+            key = _str(i, "key") or ""
+            rec.jobs[key] = PipelineJobState(
+                key=key,
+                state=_str(i, "state") or "WAITING",
+                job_id=_str(i, "jobId"),
+                spec_hash=_str(i, "specHash") or "",
+                token=_str(i, f"token{run}"),
+                reported=bool(i.get(f"reported{run}", {}).get("BOOL")),
+            )
+    return rec
+
+
+class DynamoPipelineStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    def create(self, p: PipelineRecord) -> PipelineRecord | None:
+        """Claim the pipeline id (one conditional write), then write its jobs. Returns the existing one if taken."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_pipeline_item(p),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return self.get(p.pipeline_id)
+            raise
+        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()))
+        return None
+
+    def _write_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None:
+        items = [{"PutRequest": {"Item": _job_item(pid, run, j)}} for j in jobs]
+        for i in range(0, len(items), 25):
+            request: Any = {self._table: items[i : i + 25]}
+            while request:
+                out = self._db.batch_write_item(RequestItems=request)
+                request = out.get("UnprocessedItems") or None
+
+    def get(self, pid: str) -> PipelineRecord | None:
+        items: list[Item] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(f"PIPELINE#{pid}")},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._db.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return _record(items)
+
+    def of_tenant(self, tenant: str, limit: int) -> list[PipelineRecord]:
+        out = self._db.query(
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :t",
+            ExpressionAttributeValues={":t": _s(f"PIPELINES#{tenant}")},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [r for r in (_record([i]) for i in out.get("Items", [])) if r is not None]
+
+    def transition(
+        self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
+    ) -> bool:
+        """Move a pipeline job's state, once (conditional on its current state)."""
+        values: dict[str, Any] = {":to": _s(to)}
+        names = {"#st": "state"}
+        conds = []
+        for i, state in enumerate(allowed_from):
+            values[f":f{i}"] = _s(state)
+            conds.append(f":f{i}")
+        expr = "SET #st = :to"
+        if job_id:
+            values[":jid"] = _s(job_id)
+            expr += ", jobId = :jid"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(pid, f"PJOB#{key}"),
+                UpdateExpression=expr,
+                ConditionExpression=f"#st IN ({', '.join(conds)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def save_token(self, pid: str, run: int, key: str, token: str) -> None:
+        sk = "PIPELINE" if key == "__finish__" else f"PJOB#{key}"
+        attr = f"finishToken{run}" if key == "__finish__" else f"token{run}"
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(pid, sk),
+            UpdateExpression="SET #t = :t",
+            ExpressionAttributeNames={"#t": attr},
+            ExpressionAttributeValues={":t": _s(token)},
+        )
+
+    def mark_reported(self, pid: str, run: int, key: str) -> bool:
+        """Claim the answer to a task token (so it is sent once)."""
+        sk = "PIPELINE" if key == "__finish__" else f"PJOB#{key}"
+        attr = f"finishReported{run}" if key == "__finish__" else f"reported{run}"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(pid, sk),
+                UpdateExpression="SET #r = :t",
+                ConditionExpression="attribute_not_exists(#r)",
+                ExpressionAttributeNames={"#r": attr},
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool:
+        values: dict[str, Any] = {":s": _s(status), ":now": _s(now)}
+        cond = None
+        if only_if:
+            values[":if"] = _s(only_if)
+            cond = "#st = :if"
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(pid, "PIPELINE"),
+            "UpdateExpression": "SET #st = :s, updatedAt = :now",
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": values,
+        }
+        if cond:
+            kwargs["ConditionExpression"] = cond
+        try:
+            self._db.update_item(**kwargs)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def new_run(self, p: PipelineRecord, now: str) -> None:
+        """Start run ``p.run`` (resume): the pipeline's run and status, and every job's state for this run."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(p.pipeline_id, "PIPELINE"),
+            UpdateExpression="SET #st = :r, #run = :n, updatedAt = :now, previousRuns = :prev",
+            ExpressionAttributeNames={"#st": "status", "#run": "run"},
+            ExpressionAttributeValues={
+                ":r": _s("RUNNING"),
+                ":n": {"N": str(p.run)},
+                ":now": _s(now),
+                ":prev": _s(json.dumps(p.previous_runs)),
+            },
+        )
+        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()))
+
+    def set_execution(self, pid: str, arn: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(pid, "PIPELINE"),
+            UpdateExpression="SET executionArn = :a",
+            ExpressionAttributeValues={":a": _s(arn)},
+        )
+
+
+class StepFunctionsAdapter:
+    def __init__(self, client: Any, state_machine_arn: str) -> None:
+        self._sfn = client
+        self._arn = state_machine_arn
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        try:
+            out = self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(payload))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"  # idempotent start
+            raise UpstreamUnavailableError("Step Functions is unavailable") from err
+        except BotoCoreError as err:
+            raise UpstreamUnavailableError("Step Functions is unavailable") from err
+        return str(out["executionArn"])
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        try:
+            self._sfn.stop_execution(executionArn=execution_arn, error="batchplane.Cancelled", cause=cause[:32768])
+        except ClientError:
+            return  # already finished
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        try:
+            self._sfn.send_task_success(taskToken=token, output=json.dumps(output))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+                raise
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        try:
+            self._sfn.send_task_failure(taskToken=token, error=error, cause=cause[:32768])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+                raise

@@ -1,0 +1,266 @@
+"""Pipelines: a DAG of managed jobs, run by one Step Functions execution per run.
+
+The execution is a Map with one iteration per job; each iteration is one Task that hands a task token to the control
+plane (SQS) and waits. The control plane decides everything else with the pure `step` of domain.pipelines: it submits
+each job as soon as its own dependencies are satisfied (a managed job: same arbitration, classified retries, fallback,
+escalation and lineage as a standalone job), answers the job's token when the job ends, and answers the final
+"Finish" token with the pipeline's outcome. So a stage's retries live in one place, never in ASL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from batchplane.adapters.pipelines import FINISH, PipelineJobState, PipelineRecord
+from batchplane.domain.errors import ConflictError, NotFoundError
+from batchplane.domain.ids import idempotent_job_id, new_job_id
+from batchplane.domain.pipelines import (
+    Dag,
+    ExpandedJob,
+    JobState,
+    PipelineRequest,
+    expand_maps,
+    expanded_dag,
+    resume_plan,
+    spec_hash,
+    step,
+    to_dot,
+    to_mermaid,
+)
+from batchplane.services.jobs import JobService
+
+TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
+
+
+class PipelineStore(Protocol):
+    def create(self, p: PipelineRecord) -> PipelineRecord | None: ...
+    def get(self, pid: str) -> PipelineRecord | None: ...
+    def of_tenant(self, tenant: str, limit: int) -> list[PipelineRecord]: ...
+    def transition(
+        self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
+    ) -> bool: ...
+    def save_token(self, pid: str, run: int, key: str, token: str) -> None: ...
+    def mark_reported(self, pid: str, run: int, key: str) -> bool: ...
+    def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool: ...
+    def new_run(self, p: PipelineRecord, now: str) -> None: ...
+    def set_execution(self, pid: str, arn: str) -> None: ...
+
+
+class Executions(Protocol):
+    def start(self, name: str, payload: dict[str, Any]) -> str: ...
+    def stop(self, execution_arn: str, cause: str) -> None: ...
+    def succeed(self, token: str, output: dict[str, Any]) -> None: ...
+    def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    request: PipelineRequest
+    jobs: dict[str, ExpandedJob]
+    dag: Dag
+
+
+def plan_of(request: PipelineRequest) -> Plan:
+    jobs = expand_maps(request)
+    return Plan(request, {j.id: j for j in jobs}, expanded_dag(jobs))
+
+
+def _iso(now: datetime) -> str:
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_state_of(status: str, cancel_requested: bool) -> JobState:
+    if status == "SUCCEEDED":
+        return "SUCCEEDED"
+    if status == "FAILED":
+        return "CANCELLED" if cancel_requested else "FAILED"
+    if status in ("STARTING", "RUNNING"):
+        return "RUNNING"
+    return "SUBMITTED"
+
+
+class PipelineService:
+    def __init__(
+        self,
+        *,
+        store: PipelineStore,
+        executions: Executions,
+        jobs: JobService,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        entropy: Callable[[int], bytes],
+    ) -> None:
+        self._store = store
+        self._sfn = executions
+        self._jobs = jobs
+        self._clock = clock
+        self._entropy = entropy
+
+    # ---- API ---------------------------------------------------------------------------------------------------
+
+    def create(self, tenant: str, request: PipelineRequest, idempotency_key: str | None) -> tuple[PipelineRecord, bool]:
+        plan = plan_of(request)  # validates: 4xx naming the field before anything runs
+        now = self._clock()
+        pid = (
+            idempotent_job_id(tenant, f"pipeline:{idempotency_key}")
+            if idempotency_key
+            else new_job_id(int(now.timestamp() * 1000), self._entropy(10))
+        )
+        body = request.model_dump(mode="json", by_alias=True)
+        record = PipelineRecord(
+            pipeline_id=pid,
+            tenant=tenant,
+            name=request.name,
+            status="RUNNING",
+            on_failure=request.on_failure,
+            request=body,
+            created_at=_iso(now),
+            updated_at=_iso(now),
+            request_hash=spec_hash_of(body),
+            jobs={k: PipelineJobState(key=k, spec_hash=spec_hash(j)) for k, j in plan.jobs.items()},
+        )
+        existing = self._store.create(record)
+        if existing is not None:
+            if existing.tenant != tenant or existing.request_hash != record.request_hash:
+                from batchplane.domain.errors import IdempotencyKeyReusedError
+
+                raise IdempotencyKeyReusedError("this Idempotency-Key was used for a different pipeline")
+            return existing, True
+        self._start_run(record, list(plan.jobs))
+        return record, False
+
+    def _start_run(self, record: PipelineRecord, keys: list[str]) -> None:
+        name = f"{record.pipeline_id}-r{record.run}"  # the execution name makes the start idempotent
+        arn = self._sfn.start(
+            name, {"pipelineId": record.pipeline_id, "run": record.run, "jobs": [{"key": k} for k in keys]}
+        )
+        record.execution_arn = arn
+        self._store.set_execution(record.pipeline_id, arn)
+
+    def get(self, tenant: str, pid: str) -> PipelineRecord:
+        record = self._store.get(pid)
+        if record is None or record.tenant != tenant:
+            raise NotFoundError(f"no pipeline {pid}")
+        return record
+
+    def list(self, tenant: str, limit: int) -> list[PipelineRecord]:
+        return self._store.of_tenant(tenant, limit)
+
+    def graph(self, tenant: str, pid: str, fmt: str) -> str:
+        record = self.get(tenant, pid)
+        plan = plan_of(PipelineRequest.model_validate(record.request))
+        states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
+        return to_dot(plan.dag, states) if fmt == "dot" else to_mermaid(plan.dag, states)
+
+    def cancel(self, tenant: str, pid: str) -> PipelineRecord:
+        record = self.get(tenant, pid)
+        if record.status != "RUNNING":
+            raise ConflictError(f"pipeline {pid} is already {record.status}")
+        now = _iso(self._clock())
+        self._store.set_status(pid, "CANCELLED", now)
+        if record.execution_arn:
+            self._sfn.stop(record.execution_arn, "cancelled by its owner")
+        for j in record.jobs.values():
+            if j.state in ("SUBMITTED", "RUNNING") and j.job_id:
+                with contextlib.suppress(ConflictError, NotFoundError):
+                    self._jobs.cancel(tenant, j.job_id, "pipeline cancelled")
+            elif j.state == "WAITING":
+                self._store.transition(pid, j.key, "SKIPPED", allowed_from=("WAITING",))
+        return self.get(tenant, pid)
+
+    def resume(self, tenant: str, pid: str) -> PipelineRecord:
+        """A new run that re-runs only what did not succeed (and what depends on it)."""
+        record = self.get(tenant, pid)
+        if record.status == "RUNNING":
+            raise ConflictError(f"pipeline {pid} is still RUNNING")
+        plan = plan_of(PipelineRequest.model_validate(record.request))
+        prev: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
+        hashes = {k: j.spec_hash for k, j in record.jobs.items()}
+        redo = resume_plan(plan.dag, prev, hashes, {k: spec_hash(j) for k, j in plan.jobs.items()})
+        record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"]
+        record.run += 1
+        record.jobs = {
+            k: PipelineJobState(
+                key=k,
+                state="WAITING" if k in redo else "SUCCEEDED",
+                job_id=None if k in redo else record.jobs[k].job_id,
+                spec_hash=record.jobs[k].spec_hash,
+            )
+            for k in plan.jobs
+        }
+        self._store.new_run(record, _iso(self._clock()))
+        self._start_run(record, [k for k in plan.dag.order if k in redo])
+        return self.get(tenant, pid)
+
+    # ---- the control plane's side of the execution ---------------------------------------------------------------
+
+    def on_token(self, pid: str, run: int, key: str, token: str) -> str:
+        """An execution's task is waiting on us (from the stage queue)."""
+        record = self._store.get(pid)
+        if record is None or record.run != run:
+            return "stale"
+        self._store.save_token(pid, run, key, token)
+        return self.advance(pid)
+
+    def on_job_terminal(self, pid: str, key: str, job_id: str, status: str, cancel_requested: bool) -> str:
+        """A managed job of the pipeline ended (from job_events)."""
+        state = job_state_of(status, cancel_requested)
+        self._store.transition(pid, key, state, allowed_from=("SUBMITTED", "RUNNING"), job_id=job_id)
+        return self.advance(pid)
+
+    def advance(self, pid: str) -> str:
+        """Carry out the next `step`: submit what is ready, skip what never will run, cancel on fail-fast, answer the
+        tokens of finished jobs, finish the execution. Idempotent: every change is a conditional write."""
+        record = self._store.get(pid)
+        if record is None:
+            return "missing"
+        plan = plan_of(PipelineRequest.model_validate(record.request))
+        states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
+        if record.status == "RUNNING":
+            decided = step(plan.dag, states, record.on_failure)  # type: ignore[arg-type]
+            for key in decided.skip:
+                if self._store.transition(pid, key, "SKIPPED", allowed_from=("WAITING",)):
+                    record.jobs[key].state = "SKIPPED"
+            for key in decided.start:
+                self._start_job(record, plan, key)
+            for key in decided.cancel:
+                job_id = record.jobs[key].job_id
+                if job_id:
+                    with contextlib.suppress(ConflictError, NotFoundError):
+                        self._jobs.cancel(record.tenant, job_id, "pipeline failing fast")
+            if decided.done and decided.outcome and self._store.set_status(pid, decided.outcome, _iso(self._clock())):
+                record.status = decided.outcome
+        for j in record.jobs.values():
+            if j.state in TERMINAL and j.token and not j.reported and self._store.mark_reported(pid, record.run, j.key):
+                self._sfn.succeed(j.token, {"key": j.key, "jobId": j.job_id, "status": j.state})
+        finish = record.finish_token
+        if (
+            record.status != "RUNNING"
+            and finish
+            and not record.finished_reported
+            and self._store.mark_reported(pid, record.run, FINISH)
+        ):
+            if record.status == "SUCCEEDED":
+                self._sfn.succeed(finish, {"pipelineId": pid, "status": record.status})
+            else:
+                self._sfn.fail(finish, "batchplane.PipelineFailed", f"pipeline {pid} {record.status}")
+        return record.status
+
+    def _start_job(self, record: PipelineRecord, plan: Plan, key: str) -> None:
+        job = plan.jobs[key]
+        ikey = f"pipeline:{record.pipeline_id}:r{record.run}:{key}"
+        submitted = self._jobs.submit(record.tenant, job.request, ikey, pipeline=(record.pipeline_id, key))
+        if self._store.transition(
+            record.pipeline_id, key, "SUBMITTED", allowed_from=("WAITING",), job_id=submitted.job.job_id
+        ):
+            record.jobs[key].state = "SUBMITTED"
+            record.jobs[key].job_id = submitted.job.job_id
+
+
+def spec_hash_of(body: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
