@@ -35,7 +35,10 @@ RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ("GatewayFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
     ("JobEventsFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("JobEventsFunction", "FindBatchJobByNameForPipelines"): "batch:ListJobs supports no resource-level permissions",
-    ("PipelineTasksFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
+    (
+        "PipelineTasksFunction",
+        "AnswerPipelineTaskTokens",
+    ): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("PipelineTasksFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
     ("PipelineStateMachine", "DeliverExecutionLogs"): "CloudWatch Logs vended log delivery requires Resource '*'",
     ("SweeperFunction", "DescribeBatchState"): (

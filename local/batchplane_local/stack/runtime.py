@@ -501,6 +501,28 @@ class LocalStack:
                     return str(job["jobId"])
         return None
 
+    def execution_history(self, pipeline_id: str) -> dict[str, Any] | None:
+        """The Step Functions history of a pipeline's runs: events by type and states entered (billed transitions)."""
+        sfn = self._client("stepfunctions")
+        arns = [
+            p["Arn"]
+            for k, p in self.stack.physical.items()
+            if self.stack.resources().get(k, {}).get("Type") == "AWS::Serverless::StateMachine"
+        ]
+        runs = []
+        for arn in arns:
+            for ex in sfn.list_executions(stateMachineArn=arn).get("executions", []):
+                if ex["name"].startswith(f"{pipeline_id}-r"):
+                    events = sfn.get_execution_history(executionArn=ex["executionArn"], maxResults=1000)["events"]
+                    by_type: dict[str, int] = {}
+                    for e in events:
+                        by_type[e["type"]] = by_type.get(e["type"], 0) + 1
+                    entered = sum(v for k, v in by_type.items() if k.endswith("StateEntered"))
+                    runs.append(
+                        {"name": ex["name"], "status": ex["status"], "stateEntered": entered, "events": by_type}
+                    )
+        return {"pipelineId": pipeline_id, "runs": runs} if runs else None
+
     def _queue_arns(self) -> list[str]:
         return [q["jobQueueArn"] for q in self.batch.describe_job_queues()]
 

@@ -88,6 +88,12 @@ class LocalApi:
             if found is None:
                 return _problem(409, "Conflict", f"job {job_id} has no running attempt to interrupt")
             return _json(200, {"jobId": job_id, "interrupted": found})
+        if path.startswith("/_local/pipelines/") and path.endswith("/history") and method == "GET":
+            pid = path.split("/")[3]
+            found = self.stack.execution_history(pid)
+            if found is None:
+                return _problem(404, "Not found", f"no execution for pipeline {pid}")
+            return _json(200, found)
         if path == "/_local/sweep" and method == "POST":
             return _json(200, self.stack.sweep_now())
         return _problem(404, "Not found", "no such local route")

@@ -1,0 +1,240 @@
+"""Pipelines end to end on the local stack: Step Functions (moto's interpreter) waiting on managed jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Api
+
+pytestmark = pytest.mark.e2e
+DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+def create(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    r = api.http.post("/pipelines", json=body)
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def wait_pipeline(api: Api, pid: str, statuses: set[str] = DONE, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    p: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        p = api.http.get(f"/pipelines/{pid}").json()
+        if p["status"] in statuses:
+            return p
+        time.sleep(0.3)
+    msg = f"pipeline {pid} did not reach {statuses}: {p}"
+    raise AssertionError(msg)
+
+
+def jobs_of(api: Api, pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {j["id"]: (api.job(j["jobId"]) if j["jobId"] else {"status": j["state"]}) for j in pipeline["jobs"]}
+
+
+def states(pipeline: dict[str, Any]) -> dict[str, str]:
+    return {j["id"]: j["state"] for j in pipeline["jobs"]}
+
+
+def sh(text: str) -> list[str]:
+    return ["sh", "-c", text]
+
+
+def test_a_diamond_runs_b_and_c_together_and_d_after_both(api: Api) -> None:
+    p = create(
+        api,
+        {
+            "name": "diamond",
+            "jobs": [
+                {"id": "a", "command": sh("echo a")},
+                {"id": "b", "command": sh("sleep 1.5"), "dependsOn": ["a"]},
+                {"id": "c", "command": sh("sleep 1.5"), "dependsOn": ["a"]},
+                {"id": "d", "command": sh("echo d"), "dependsOn": ["b", "c"]},
+            ],
+        },
+    )
+    done = wait_pipeline(api, p["pipelineId"])
+    assert done["status"] == "SUCCEEDED", done
+    j = {k: v["attempts"][-1] for k, v in jobs_of(api, done).items()}
+    # b and c overlap in time; d starts only after both ended; both after a
+    assert j["b"]["startedAt"] < j["c"]["stoppedAt"]
+    assert j["c"]["startedAt"] < j["b"]["stoppedAt"]
+    assert j["d"]["startedAt"] >= max(j["b"]["stoppedAt"], j["c"]["stoppedAt"])
+    assert min(j["b"]["startedAt"], j["c"]["startedAt"]) >= j["a"]["stoppedAt"]
+    # at most 3 state transitions per pipeline job, counted from the execution history
+    history = api.http.get(f"/_local/pipelines/{p['pipelineId']}/history").json()
+    assert history["runs"][0]["status"] == "SUCCEEDED"
+    assert history["runs"][0]["stateEntered"] / 4 <= 3
+    graph = api.http.get(f"/pipelines/{p['pipelineId']}/graph").text
+    assert graph.startswith("flowchart TD")
+    assert "SUCCEEDED" in graph
+
+
+def test_fail_fast_skips_what_has_not_started(api: Api) -> None:
+    p = create(
+        api,
+        {
+            "name": "failfast",
+            "jobs": [
+                {"id": "bad", "command": sh("exit 2")},
+                {"id": "slow", "command": sh("sleep 20")},
+                {"id": "after", "command": sh("echo never"), "dependsOn": ["bad"]},
+                {"id": "later", "command": sh("echo never"), "dependsOn": ["slow"]},
+            ],
+        },
+    )
+    done = wait_pipeline(api, p["pipelineId"], timeout=60)
+    assert done["status"] == "FAILED"
+    st = states(done)
+    assert st["bad"] == "FAILED"
+    assert st["after"] == "SKIPPED"
+    assert st["later"] == "SKIPPED"
+    assert st["slow"] == "CANCELLED"
+    history = api.http.get(f"/_local/pipelines/{p['pipelineId']}/history").json()
+    assert history["runs"][0]["status"] == "FAILED"
+
+
+def test_continue_lets_independent_branches_finish(api: Api) -> None:
+    p = create(
+        api,
+        {
+            "name": "continue",
+            "onFailure": "continue",
+            "jobs": [
+                {"id": "bad", "command": sh("exit 2")},
+                {"id": "after-bad", "command": sh("echo never"), "dependsOn": ["bad"]},
+                {"id": "cleanup", "command": sh("echo cleanup"), "dependsOn": [{"id": "bad", "condition": "finished"}]},
+                {"id": "good", "command": sh("sleep 1")},
+                {"id": "after-good", "command": sh("echo fine"), "dependsOn": ["good"]},
+            ],
+        },
+    )
+    done = wait_pipeline(api, p["pipelineId"])
+    assert done["status"] == "FAILED"
+    assert states(done) == {
+        "bad": "FAILED",
+        "after-bad": "SKIPPED",
+        "cleanup": "SUCCEEDED",
+        "good": "SUCCEEDED",
+        "after-good": "SUCCEEDED",
+    }
+
+
+def test_an_interrupted_spot_stage_completes_through_fallback(api: Api) -> None:
+    p = create(
+        api,
+        {
+            "name": "spotstage",
+            "jobs": [
+                {"id": "work", "command": sh("sleep 2")},
+                {"id": "next", "command": sh("true"), "dependsOn": ["work"]},
+            ],
+        },
+    )
+    pid = p["pipelineId"]
+    deadline = time.monotonic() + 30
+    job_id = None
+    while time.monotonic() < deadline:
+        job_id = next(j["jobId"] for j in api.http.get(f"/pipelines/{pid}").json()["jobs"] if j["id"] == "work")
+        if job_id and api.job(job_id)["attempts"][0]["status"] == "RUNNING":
+            break
+        time.sleep(0.2)
+    assert job_id
+    assert api.http.post("/_local/interrupt", json={"jobId": job_id}).status_code == 200
+    done = wait_pipeline(api, pid)
+    assert done["status"] == "SUCCEEDED"
+    work = api.job(job_id)
+    assert [a["reason"] for a in work["attempts"]] == ["initial", "spot-fallback"]
+
+
+def test_resume_reruns_only_the_failed_and_downstream_jobs(api: Api, tmp_path: Any) -> None:
+    flag = tmp_path / "fixed"
+    p = create(
+        api,
+        {
+            "name": "resumable",
+            "jobs": [
+                {"id": "a", "command": sh("echo a")},
+                {"id": "b", "command": sh(f"test -e {flag}"), "dependsOn": ["a"]},
+                {"id": "c", "command": sh("echo c"), "dependsOn": ["b"]},
+                {"id": "x", "command": sh("echo x")},
+            ],
+        },
+    )
+    first = wait_pipeline(api, p["pipelineId"])
+    assert first["status"] == "FAILED"
+    before = {j["id"]: j["jobId"] for j in first["jobs"]}
+    flag.write_text("ok")
+    r = api.http.post(f"/pipelines/{p['pipelineId']}/resume")
+    assert r.status_code == 200, r.text
+    second = wait_pipeline(api, p["pipelineId"])
+    assert second["status"] == "SUCCEEDED"
+    assert second["run"] == 2
+    after = {j["id"]: j["jobId"] for j in second["jobs"]}
+    assert after["a"] == before["a"]  # carried over, not re-run
+    assert after["x"] == before["x"]
+    assert after["b"] != before["b"]
+    assert after["c"] is not None
+    assert len(second["previousRuns"]) == 1
+
+
+def test_cancel_stops_everything(api: Api) -> None:
+    p = create(
+        api,
+        {
+            "name": "cancelme",
+            "jobs": [
+                {"id": "long", "command": sh("sleep 30")},
+                {"id": "next", "command": sh("true"), "dependsOn": ["long"]},
+            ],
+        },
+    )
+    pid = p["pipelineId"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        long = next(j for j in api.http.get(f"/pipelines/{pid}").json()["jobs"] if j["id"] == "long")
+        if long["jobId"] and api.job(long["jobId"])["status"] == "RUNNING":
+            break
+        time.sleep(0.2)
+    r = api.http.post(f"/pipelines/{pid}/cancel")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "CANCELLED"
+    job = api.wait(long["jobId"], {"FAILED"})
+    assert job["cancelRequested"]
+    assert states(api.http.get(f"/pipelines/{pid}").json())["next"] == "SKIPPED"
+
+
+def test_a_fan_out_of_50_stages_completes(api: Api) -> None:
+    p = create(
+        api,
+        {
+            "name": "fanout",
+            "jobs": [
+                {"id": "split", "command": sh("echo split")},
+                {
+                    "id": "work",
+                    "command": sh("echo shard $SHARD"),
+                    "dependsOn": ["split"],
+                    "map": [{"shard": str(i)} for i in range(50)],
+                },
+                {"id": "merge", "command": sh("echo merge"), "dependsOn": ["work"]},
+            ],
+        },
+    )
+    done = wait_pipeline(api, p["pipelineId"], timeout=120)
+    assert done["status"] == "SUCCEEDED", done
+    assert len(done["jobs"]) == 52
+    assert all(j["state"] == "SUCCEEDED" for j in done["jobs"])
+
+
+def test_bad_pipelines_are_refused_before_anything_runs(api: Api) -> None:
+    r = api.http.post(
+        "/pipelines",
+        json={"name": "cyclic", "jobs": [{"id": "a", "dependsOn": ["b"]}, {"id": "b", "dependsOn": ["a"]}]},
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "cycle" in r.text
