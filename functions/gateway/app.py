@@ -20,6 +20,7 @@ from batchplane.domain.ids import is_job_id
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.pipelines import PipelineRequest
 from batchplane.domain.ports import JobFilter
+from batchplane.domain.schedules import ScheduleRequest
 from batchplane.http.guard import reject_oversize
 from batchplane.http.identity import tenant_of
 from batchplane.http.problems import (
@@ -39,6 +40,8 @@ from batchplane.http.views import (
     PipelineView,
     QueueList,
     QueueView,
+    ScheduleList,
+    ScheduleView,
 )
 from batchplane.settings import settings
 
@@ -191,6 +194,45 @@ def pipeline_graph(
         raise NotFoundError(f"no pipeline {pipeline_id[:64]}")
     text = wiring.pipeline_service().graph(_tenant(), pipeline_id, format)
     return Response(status_code=200, content_type="text/plain; charset=utf-8", body=text)
+
+
+@app.post("/schedules", responses={201: {"description": "created"}})
+def create_schedule(schedule: Annotated[ScheduleRequest, Body()]) -> Response[ScheduleView]:
+    record = wiring.schedule_service().create(_tenant(), schedule)
+    return Response(
+        status_code=201,
+        content_type="application/json",
+        body=_schedule_view(record),
+        headers={"Location": f"/schedules/{record.name}"},
+    )
+
+
+@app.get("/schedules")
+def list_schedules() -> ScheduleList:
+    return ScheduleList(schedules=[_schedule_view(s) for s in wiring.schedule_service().list(_tenant())])
+
+
+@app.get("/schedules/<name>")
+def get_schedule(name: Annotated[str, Path(max_length=64)]) -> ScheduleView:
+    return _schedule_view(wiring.schedule_service().get(_tenant(), name))
+
+
+@app.delete("/schedules/<name>")
+def delete_schedule(name: Annotated[str, Path(max_length=64)]) -> Response[str]:
+    wiring.schedule_service().delete(_tenant(), name)
+    return Response(status_code=204, content_type="application/json", body="")
+
+
+def _schedule_view(record: Any) -> ScheduleView:
+    return ScheduleView(
+        name=record.name,
+        expression=record.expression,
+        timezone=record.timezone,
+        enabled=record.enabled,
+        target=record.target,
+        created_at=record.created_at,
+        scheduler_name=record.scheduler_name,
+    )
 
 
 @app.get("/queues")

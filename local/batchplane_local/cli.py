@@ -569,6 +569,9 @@ def local_up(
     spot_vcpus: Annotated[int | None, typer.Option(help="vCPU slots of each local Spot environment")] = None,
     on_demand_vcpus: Annotated[int | None, typer.Option(help="vCPU slots of each On-Demand environment")] = None,
     verbose: Annotated[bool, typer.Option(help="show the functions' INFO logs")] = False,
+    schedule_scale: Annotated[
+        float, typer.Option(help="divide schedules' rate() periods by this (1 = on time; 60 = a minute per second)")
+    ] = 1.0,
 ) -> None:
     """Run the whole control plane on this machine: the template's functions, routes, rules and schedules, AWS
     emulated by moto, and AWS Batch emulated by local compute environments that really run jobs."""
@@ -585,6 +588,7 @@ def local_up(
         vcpus=vcpus,
         log=lambda line: err_console.print(line, markup=False, highlight=False),
         function_log_level="INFO" if verbose else "WARNING",
+        schedule_scale=schedule_scale,
     )
     stack.start()
     url = stack.serve_api(port)

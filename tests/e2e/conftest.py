@@ -97,6 +97,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
                 "4",
                 "--root",
                 str(ROOT),
+                "--schedule-scale",
+                "30",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -12,12 +12,14 @@ from batchplane.adapters.batch import BatchAdapter
 from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoJobStore, DynamoLifecycleStore
 from batchplane.adapters.logs import LogsAdapter
 from batchplane.adapters.pipelines import DynamoPipelineStore, StepFunctionsAdapter
+from batchplane.adapters.schedules import DynamoScheduleStore, SchedulerAdapter
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.records import JobRecord
 from batchplane.domain.submit_request import JobDefinitions
 from batchplane.services.jobs import JobService
 from batchplane.services.lifecycle import LifecycleService
 from batchplane.services.pipelines import PipelineService
+from batchplane.services.schedules import ScheduleService
 from batchplane.settings import settings
 
 
@@ -55,6 +57,22 @@ def pipeline_service() -> PipelineService:
     )
 
 
+@cache
+def schedule_service() -> ScheduleService:
+    cfg = settings()
+    return ScheduleService(
+        store=DynamoScheduleStore(aws.dynamodb(), cfg.table_name),
+        scheduler=SchedulerAdapter(
+            aws.client("scheduler"),
+            target_arn=cfg.scheduled_submit_function_arn,
+            role_arn=cfg.scheduler_role_arn,
+            dead_letter_arn=cfg.schedule_dead_letter_arn or None,
+        ),
+        jobs=job_service,
+        pipelines=pipeline_service,
+    )
+
+
 def _pipeline_hook(job: JobRecord, status: str) -> None:
     """A managed job of a pipeline ended: tell its pipeline."""
     if job.pipeline_id and job.pipeline_key:
@@ -85,5 +103,6 @@ def reset() -> None:
     job_service.cache_clear()
     lifecycle_service.cache_clear()
     pipeline_service.cache_clear()
+    schedule_service.cache_clear()
     settings.cache_clear()
     aws.reset()

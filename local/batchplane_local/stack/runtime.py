@@ -20,9 +20,11 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 
@@ -120,7 +122,9 @@ class LocalStack:
         log: Callable[[str], None] = lambda _line: None,
         kill_grace_seconds: float = 2.0,
         function_log_level: str = "WARNING",
+        schedule_scale: float = 1.0,
     ) -> None:
+        self.schedule_scale = schedule_scale
         self.function_log_level = function_log_level
         self.root = root
         self.stack_name = stack_name
@@ -134,6 +138,7 @@ class LocalStack:
         self.rules: list[tuple[moto_glue.Pattern, str]] = []
         self.schedules: list[tuple[float, str, str]] = []
         self.sqs_sources: list[tuple[str, str]] = []
+        self._scheduler_schedules: list[tuple[str, dict[str, Any]]] = []
         self.ce_capacity: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -177,6 +182,7 @@ class LocalStack:
             self._spawn(self._async_worker, fn, name=f"async-{fn.logical_id}")
         for period, logical_id, _expr in self.schedules:
             self._spawn(self._schedule_loop, period, logical_id, name=f"schedule-{logical_id}")
+        self._spawn(self._scheduler_loop, name="eventbridge-scheduler")
         for queue_url, logical_id in self.sqs_sources:
             self._spawn(self._sqs_poller, queue_url, logical_id, name=f"sqs-{logical_id}")
         self.ready.set()
@@ -339,7 +345,9 @@ class LocalStack:
                     self.rules.append((moto_glue.Pattern(st.resolve(eprops["Pattern"])), logical))
                 elif kind == "SQS":
                     self.sqs_sources.append((self._queue_url_of(str(st.resolve(eprops["Queue"]))) or "", logical))
-                elif kind in ("Schedule", "ScheduleV2"):
+                elif kind == "ScheduleV2":
+                    self._scheduler_schedules.append((logical, st.resolve(eprops)))
+                elif kind == "Schedule":
                     expression = str(st.resolve(eprops.get("Schedule") or eprops.get("ScheduleExpression")))
                     period = self.sweep_interval if self.sweep_interval else _rate_seconds(expression)
                     self.schedules.append((period, logical, expression))
@@ -357,6 +365,20 @@ class LocalStack:
                 sys.path.insert(0, str(layer))
         for fn in self.functions.values():
             fn.load()
+        scheduler = self._client("scheduler")
+        for logical, props in self._scheduler_schedules:  # ScheduleV2 events: EventBridge Scheduler schedules
+            scheduler.create_schedule(
+                Name=f"{st.name}-{logical}"[:64],
+                ScheduleExpression=str(props["ScheduleExpression"]),
+                ScheduleExpressionTimezone=str(props.get("ScheduleExpressionTimezone") or "UTC"),
+                FlexibleTimeWindow={"Mode": "OFF"},
+                State=str(props.get("State") or "ENABLED"),
+                Target={
+                    "Arn": st.physical[logical]["Arn"],
+                    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/{st.name}-{logical}-scheduler",
+                    "Input": str(props.get("Input") or "{}"),
+                },
+            )
 
     def _queue_url_of(self, arn: str) -> str | None:
         for phys in self.stack.physical.values():
@@ -411,6 +433,48 @@ class LocalStack:
                 if fn.on_failure_queue:
                     body = {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": event}
                     self._client("sqs").send_message(QueueUrl=fn.on_failure_queue, MessageBody=json.dumps(body))
+
+    def _scheduler_loop(self) -> None:
+        """EventBridge Scheduler, which moto only stores: fire each ENABLED schedule on time (rate(...) periods are
+        divided by --schedule-scale locally), invoking its target function asynchronously with its Input, the
+        ``<aws.scheduler.scheduled-time>`` context attribute filled in."""
+        scheduler = self._client("scheduler")
+        by_arn = {self.stack.physical[k]["Arn"]: fn for k, fn in self.functions.items()}
+        seen: dict[str, dict[str, Any]] = {}
+        last: dict[str, datetime] = {}
+        while not self._stopping.wait(0.25):
+            try:
+                names = [s["Name"] for s in scheduler.list_schedules().get("Schedules", [])]
+                for name in names:
+                    if name not in seen:
+                        seen[name] = scheduler.get_schedule(Name=name)
+                        last[name] = datetime.now(UTC)
+                for gone in set(seen) - set(names):
+                    seen.pop(gone)
+                now = datetime.now(UTC)
+                for name, sched in seen.items():
+                    if sched.get("State") != "ENABLED":
+                        continue
+                    due = next_fire(
+                        sched["ScheduleExpression"],
+                        sched.get("ScheduleExpressionTimezone") or "UTC",
+                        last[name],
+                        self.schedule_scale,
+                    )
+                    if due is None or due > now:
+                        continue
+                    last[name] = due
+                    target = sched["Target"]
+                    fn = by_arn.get(target["Arn"])
+                    if fn is None:
+                        continue
+                    stamp = due.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    text = str(target.get("Input") or "{}").replace("<aws.scheduler.scheduled-time>", stamp)
+                    fn.inbox.put(json.loads(text))
+            except Exception:  # noqa: BLE001 - keep the clock ticking; the stack may be stopping
+                if self._stopping.is_set():
+                    return
+                self.log(f"scheduler: {traceback.format_exc()}")
 
     def _sqs_poller(self, queue_url: str, logical_id: str) -> None:
         """Lambda's SQS event source mapping: batches of up to 10, partial batch failures (ReportBatchItemFailures)
@@ -604,6 +668,27 @@ class LocalStack:
         if text is not None:
             event["body"] = text
         return event
+
+
+def next_fire(expression: str, timezone: str, after: datetime, scale: float = 1.0) -> datetime | None:
+    """The first fire time of an EventBridge Scheduler expression strictly after ``after`` (None: never again)."""
+    rate = re.match(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$", expression)
+    if rate:
+        return after + timedelta(seconds=_rate_seconds(expression) / max(scale, 1e-6))
+    at = re.match(r"^at\((.+)\)$", expression)
+    if at:
+        when = datetime.fromisoformat(at.group(1)).replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+        return when if when > after else None
+    cron = re.match(r"^cron\((.+)\)$", expression)
+    if cron:
+        from croniter import croniter
+
+        fields = cron.group(1).split()
+        five = " ".join(f.replace("?", "*") for f in fields[:5])
+        base = after.astimezone(ZoneInfo(timezone))
+        nxt: datetime = croniter(five, base).get_next(datetime)
+        return nxt.astimezone(UTC)
+    return None
 
 
 def _rate_seconds(expression: str) -> float:

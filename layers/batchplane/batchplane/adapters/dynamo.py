@@ -102,6 +102,7 @@ def job_to_item(job: JobRecord) -> Item:
         ("awaiting", job.awaiting_decision),
         ("pipelineId", job.pipeline_id),
         ("pipelineKey", job.pipeline_key),
+        ("origin", job.origin),
         ("gsi1pk", f"TENANT#{job.tenant}"),
         ("gsi1sk", f"{job.created_at}#{job.job_id}"),
     ):
@@ -147,6 +148,7 @@ def job_from_item(item: Item) -> JobRecord:
         awaiting_decision=_get(item, "awaiting"),
         pipeline_id=_get(item, "pipelineId"),
         pipeline_key=_get(item, "pipelineKey"),
+        origin=_get(item, "origin"),
         attempts=attempts,
     )
 

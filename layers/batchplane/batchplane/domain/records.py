@@ -64,6 +64,7 @@ class JobRecord:
     awaiting_decision: int | None = None  # attempt whose failure is recorded but not yet acted upon
     pipeline_id: str | None = None  # the pipeline (and its job key) this job is a stage of
     pipeline_key: str | None = None
+    origin: str | None = None  # what submitted it: "schedule:<name>@<fire time>", "api"
 
     @property
     def current(self) -> AttemptRecord:

@@ -87,6 +87,8 @@ class JobView(_View):
     outputs: list[str] = Field(default_factory=list)
     batch_job_id: str | None = Field(default=None, description="the current attempt's AWS Batch job id, once known")
     cancel_requested: bool = False
+    origin: str | None = Field(default=None, description="what submitted it: api, pipeline:<id>, schedule:<name>@<t>")
+    pipeline_id: str | None = None
 
     @classmethod
     def of(cls, job: JobRecord) -> JobView:
@@ -109,6 +111,8 @@ class JobView(_View):
             outputs=list(req.get("outputs", [])),
             batch_job_id=attempts[-1].batch_job_id if attempts else None,
             cancel_requested=job.cancel_requested,
+            origin=job.origin,
+            pipeline_id=job.pipeline_id,
         )
 
 
@@ -199,3 +203,17 @@ class PipelineView(_View):
 
 class PipelineList(_View):
     pipelines: list[PipelineView]
+
+
+class ScheduleView(_View):
+    name: str
+    expression: str
+    timezone: str
+    enabled: bool
+    target: dict[str, Any]
+    created_at: str
+    scheduler_name: str = Field(description="the EventBridge Scheduler schedule")
+
+
+class ScheduleList(_View):
+    schedules: list[ScheduleView]

@@ -71,7 +71,12 @@ class JobService:
         self._entropy = entropy
 
     def submit(
-        self, tenant: str, request: JobRequest, idempotency_key: str | None, pipeline: tuple[str, str] | None = None
+        self,
+        tenant: str,
+        request: JobRequest,
+        idempotency_key: str | None,
+        pipeline: tuple[str, str] | None = None,
+        origin: str | None = None,
     ) -> Submitted:
         """Validate, place, claim (one conditional write), SubmitJob: two AWS calls on the happy path."""
         definition = self._definitions.resolve(request)
@@ -120,6 +125,7 @@ class JobService:
             attempts=[attempt],
             pipeline_id=pipeline[0] if pipeline else None,
             pipeline_key=pipeline[1] if pipeline else None,
+            origin=origin or (f"pipeline:{pipeline[0]}" if pipeline else "api"),
         )
         existing = self._store.create_job(job)
         if existing is not None:

@@ -1,0 +1,141 @@
+"""Schedules: the definition in the lineage table, the timer in EventBridge Scheduler.
+
+schedule  pk=SCHEDULE#<scheduler name>  sk=SCHEDULE  gsi1pk=SCHEDULES#<tenant>  gsi1sk=<name>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from batchplane.domain.errors import ConflictError, UpstreamUnavailableError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def scheduler_name(tenant: str, name: str) -> str:
+    """EventBridge Scheduler names are per account (64 characters): the tenant's hash keeps tenants apart."""
+    return f"bp-{hashlib.sha256(tenant.encode()).hexdigest()[:10]}-{name}"[:64]
+
+
+@dataclass
+class ScheduleRecord:
+    tenant: str
+    name: str
+    expression: str
+    timezone: str
+    enabled: bool
+    target: dict[str, Any]
+    created_at: str
+
+    @property
+    def scheduler_name(self) -> str:
+        return scheduler_name(self.tenant, self.name)
+
+
+def _item(s: ScheduleRecord) -> dict[str, Any]:
+    return {
+        "pk": {"S": f"SCHEDULE#{s.scheduler_name}"},
+        "sk": {"S": "SCHEDULE"},
+        "type": {"S": "schedule"},
+        "tenant": {"S": s.tenant},
+        "name": {"S": s.name},
+        "expression": {"S": s.expression},
+        "timezone": {"S": s.timezone},
+        "enabled": {"BOOL": s.enabled},
+        "target": {"S": json.dumps(s.target, separators=(",", ":"))},
+        "createdAt": {"S": s.created_at},
+        "gsi1pk": {"S": f"SCHEDULES#{s.tenant}"},
+        "gsi1sk": {"S": s.name},
+    }
+
+
+def _record(i: dict[str, Any]) -> ScheduleRecord:
+    return ScheduleRecord(
+        tenant=i["tenant"]["S"],
+        name=i["name"]["S"],
+        expression=i["expression"]["S"],
+        timezone=i["timezone"]["S"],
+        enabled=i["enabled"]["BOOL"],
+        target=json.loads(i["target"]["S"]),
+        created_at=i["createdAt"]["S"],
+    )
+
+
+class DynamoScheduleStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    def create(self, s: ScheduleRecord) -> None:
+        try:
+            self._db.put_item(TableName=self._table, Item=_item(s), ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConflictError(f"a schedule named {s.name!r} exists; delete it first") from None
+            raise
+
+    def get(self, sched_name: str) -> ScheduleRecord | None:
+        out = self._db.get_item(
+            TableName=self._table, Key={"pk": {"S": f"SCHEDULE#{sched_name}"}, "sk": {"S": "SCHEDULE"}}
+        )
+        return _record(out["Item"]) if "Item" in out else None
+
+    def of_tenant(self, tenant: str) -> list[ScheduleRecord]:
+        out = self._db.query(
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :t",
+            ExpressionAttributeValues={":t": {"S": f"SCHEDULES#{tenant}"}},
+        )
+        return [_record(i) for i in out.get("Items", [])]
+
+    def delete(self, sched_name: str) -> None:
+        self._db.delete_item(
+            TableName=self._table, Key={"pk": {"S": f"SCHEDULE#{sched_name}"}, "sk": {"S": "SCHEDULE"}}
+        )
+
+
+class SchedulerAdapter:
+    """EventBridge Scheduler: one schedule per batchplane schedule, targeting the scheduled_submit function."""
+
+    def __init__(self, client: Any, *, target_arn: str, role_arn: str, dead_letter_arn: str | None) -> None:
+        self._scheduler = client
+        self._target = target_arn
+        self._role = role_arn
+        self._dlq = dead_letter_arn
+
+    def put(self, s: ScheduleRecord) -> None:
+        target: dict[str, Any] = {
+            "Arn": self._target,
+            "RoleArn": self._role,
+            # the fire time comes from Scheduler's context attribute: it makes each firing's Idempotency-Key
+            "Input": json.dumps({"scheduleName": s.scheduler_name, "scheduledTime": "<aws.scheduler.scheduled-time>"}),
+            "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
+        }
+        if self._dlq:
+            target["DeadLetterConfig"] = {"Arn": self._dlq}
+        try:
+            self._scheduler.create_schedule(
+                Name=s.scheduler_name,
+                ScheduleExpression=s.expression,
+                ScheduleExpressionTimezone=s.timezone,
+                FlexibleTimeWindow={"Mode": "OFF"},
+                State="ENABLED" if s.enabled else "DISABLED",
+                Target=target,
+                Description=f"batchplane schedule {s.name}",
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise UpstreamUnavailableError("EventBridge Scheduler is unavailable") from err
+
+    def delete(self, sched_name: str) -> None:
+        try:
+            self._scheduler.delete_schedule(Name=sched_name)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise UpstreamUnavailableError("EventBridge Scheduler is unavailable") from err

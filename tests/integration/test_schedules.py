@@ -1,0 +1,75 @@
+"""Schedules on moto: EventBridge Scheduler holds the timer, scheduled_submit submits each firing once."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from tests.apigw import BOB, http_event, response_json
+from tests.conftest import REGION, Stack
+from tests.handlers import FakeLambdaContext, load_handler
+
+pytestmark = pytest.mark.integration
+FN_ARN = "arn:aws:lambda:us-east-1:123456789012:function:batchplane-test-ScheduledSubmitFunction"
+
+
+@pytest.fixture
+def env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    monkeypatch.setenv("SCHEDULED_SUBMIT_FUNCTION_ARN", FN_ARN)
+    monkeypatch.setenv("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/scheduler")
+    from batchplane import wiring
+
+    wiring.schedule_service.cache_clear()
+    wiring.settings.cache_clear()
+    return stack
+
+
+def test_a_schedule_is_an_eventbridge_schedule_and_each_firing_submits_once(env: Stack) -> None:
+    gateway, fire = load_handler("gateway"), load_handler("scheduled_submit")
+    ctx = FakeLambdaContext()
+    body = {"name": "nightly", "expression": "cron(0 3 * * ? *)", "timezone": "Europe/Paris", "job": {"name": "n"}}
+    # GIVEN a schedule created through the API
+    created = gateway.lambda_handler(http_event("POST", "/schedules", body=body), ctx)
+    assert created["statusCode"] == 201, created["body"]
+    name = response_json(created)["schedulerName"]
+    # THEN EventBridge Scheduler holds it, targeting scheduled_submit with the fire time in the input
+    sched = boto3.client("scheduler", region_name=REGION).get_schedule(Name=name)
+    assert sched["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert sched["ScheduleExpressionTimezone"] == "Europe/Paris"
+    assert sched["Target"]["Arn"] == FN_ARN
+    assert "<aws.scheduler.scheduled-time>" in sched["Target"]["Input"]
+    # WHEN one firing is delivered twice (at-least-once)
+    firing = {"scheduleName": name, "scheduledTime": "2026-11-25T02:00:00Z"}
+    env.calls.reset()
+    first = fire.lambda_handler(firing, ctx)
+    second = fire.lambda_handler(firing, ctx)
+    # THEN one job was submitted, and the job says which schedule and firing made it
+    assert first["outcome"] == "submitted"
+    assert second == {**first, "outcome": "replayed"}
+    assert env.calls.counts["batch.SubmitJob"] == 1
+    job = response_json(
+        gateway.lambda_handler(
+            http_event(
+                "GET", f"/jobs/{first['jobId']}", route="GET /jobs/{jobId}", path_parameters={"jobId": first["jobId"]}
+            ),
+            ctx,
+        )
+    )
+    assert job["origin"] == "schedule:nightly@2026-11-25T02:00:00Z"
+    # AND another tenant sees none of it
+    other = gateway.lambda_handler(
+        http_event(
+            "GET", "/schedules/nightly", caller=BOB, route="GET /schedules/{name}", path_parameters={"name": "nightly"}
+        ),
+        ctx,
+    )
+    assert other["statusCode"] == 404
+    # AND deleting removes the timer
+    gone = gateway.lambda_handler(
+        http_event(
+            "DELETE", "/schedules/nightly", route="DELETE /schedules/{name}", path_parameters={"name": "nightly"}
+        ),
+        ctx,
+    )
+    assert gone["statusCode"] == 204
+    assert boto3.client("scheduler", region_name=REGION).list_schedules()["Schedules"] == []
