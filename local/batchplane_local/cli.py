@@ -612,3 +612,80 @@ def local_demo(
     from batchplane_local.demo import run
 
     raise typer.Exit(run((root or _find_root(Path.cwd())).resolve()))
+
+
+# --- pipelines ----------------------------------------------------------------------------------------------------
+
+pipeline_app = typer.Typer(help="Run multi-job pipelines (DAGs)")
+app.add_typer(pipeline_app, name="pipeline")
+
+
+def _pipeline_table(p: dict[str, Any]) -> Table:
+    table = Table(title=f"{p.get('name')} ({p.get('pipelineId')}): {p.get('status')}, run {p.get('run')}")
+    for col in ("job", "state", "jobId"):
+        table.add_column(col)
+    for j in p.get("jobs", []):
+        table.add_row(_s(j.get("id")), _status(j.get("state")), _s(j.get("jobId") or ""))
+    return table
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="the pipeline, JSON or YAML", exists=True, dir_okay=False)],
+    idempotency_key: Annotated[str | None, typer.Option(help="submit at most once with this key")] = None,
+    wait: Annotated[bool, typer.Option(help="follow it until it ends (exit 0 on SUCCEEDED)")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0,
+) -> None:
+    """Submit a pipeline (POST /pipelines)."""
+    text = file.read_text()
+    body = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    p = _call(ctx, "create_pipeline", body, idempotency_key)
+    console.print(f"pipeline [bold]{p['pipelineId']}[/bold] {p['status']}")
+    if not wait:
+        return
+    while p.get("status") == "RUNNING":
+        time.sleep(interval)
+        p = _call(ctx, "pipeline", p["pipelineId"])
+    console.print(_pipeline_table(p))
+    raise typer.Exit(0 if p.get("status") == "SUCCEEDED" else 1)
+
+
+@pipeline_app.command("status")
+def pipeline_status(
+    ctx: typer.Context,
+    pipeline_id: Annotated[str, typer.Argument()],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A pipeline and every job's state."""
+    p = _call(ctx, "pipeline", pipeline_id)
+    if as_json:
+        _print_json(p)
+    else:
+        console.print(_pipeline_table(p))
+
+
+@pipeline_app.command("graph")
+def pipeline_graph(
+    ctx: typer.Context,
+    pipeline_id: Annotated[str, typer.Argument()],
+    fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] = "mermaid",
+) -> None:
+    """The DAG with states, as Mermaid or Graphviz DOT."""
+    try:
+        typer.echo(_client(ctx).pipeline_graph(pipeline_id, fmt))
+    except ApiError as exc:
+        _print_problem(exc)
+        raise typer.Exit(EXIT_API_ERROR) from exc
+
+
+@pipeline_app.command("cancel")
+def pipeline_cancel(ctx: typer.Context, pipeline_id: Annotated[str, typer.Argument()]) -> None:
+    """Stop the execution and cancel / terminate its running jobs."""
+    console.print(_pipeline_table(_call(ctx, "pipeline_action", pipeline_id, "cancel")))
+
+
+@pipeline_app.command("resume")
+def pipeline_resume(ctx: typer.Context, pipeline_id: Annotated[str, typer.Argument()]) -> None:
+    """A new run that re-runs only what did not succeed (and what depends on it)."""
+    console.print(_pipeline_table(_call(ctx, "pipeline_action", pipeline_id, "resume")))

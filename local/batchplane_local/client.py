@@ -189,6 +189,27 @@ class BatchplaneClient:
     def lineage(self, job_id: str) -> dict[str, Any]:
         return self._request("GET", f"/jobs/{quote(job_id, safe='')}/lineage")
 
+    # -- pipelines -------------------------------------------------------------------------------------------------
+
+    def create_pipeline(self, pipeline: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
+        return self._request("POST", "/pipelines", body=pipeline, headers=headers)
+
+    def pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/pipelines/{quote(pipeline_id, safe='')}")
+
+    def pipeline_action(self, pipeline_id: str, action: str) -> dict[str, Any]:
+        return self._request("POST", f"/pipelines/{quote(pipeline_id, safe='')}/{action}", body={})
+
+    def pipeline_graph(self, pipeline_id: str, fmt: str = "mermaid") -> str:
+        try:
+            response = self._http.get(f"/pipelines/{quote(pipeline_id, safe='')}/graph?format={fmt}")
+        except httpx.TransportError as exc:
+            raise ApiConnectionError(self.base_url, exc) from exc
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _problem_of(response))
+        return response.text
+
     def queues(self) -> dict[str, Any]:
         return self._request("GET", "/queues")
 
