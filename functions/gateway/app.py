@@ -5,6 +5,7 @@ the answer. Errors become RFC 9457 problem+json in one place (batchplane.http.pr
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,6 +24,7 @@ from batchplane.domain.ports import JobFilter
 from batchplane.domain.schedules import ScheduleRequest
 from batchplane.http.guard import reject_oversize
 from batchplane.http.identity import tenant_of
+from batchplane.http.openapi import with_problems
 from batchplane.http.problems import (
     PROBLEM_CONTENT_TYPE,
     dumps,
@@ -86,7 +88,7 @@ def submit_job(job: Annotated[JobRequest, Body()]) -> Response[JobView]:
 def list_jobs(
     status: Annotated[JobStatus | None, Query()] = None,
     name: Annotated[str | None, Query(max_length=128)] = None,
-    tag: Annotated[str | None, Query(max_length=400, description="key=value")] = None,
+    tag: Annotated[str | None, Query(max_length=400, pattern=r"^[^=]+=", description="key=value")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
 ) -> JobList:
@@ -184,7 +186,10 @@ def resume_pipeline(pipeline_id: Annotated[str, Path(alias="pipelineId")]) -> Pi
     return PipelineView.of(wiring.pipeline_service().resume(_tenant(), pipeline_id))
 
 
-@app.get("/pipelines/<pipelineId>/graph")
+@app.get(
+    "/pipelines/<pipelineId>/graph",
+    responses={200: {"description": "Mermaid or DOT text", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def pipeline_graph(
     pipeline_id: Annotated[str, Path(alias="pipelineId")],
     format: Annotated[Literal["mermaid", "dot"], Query()] = "mermaid",
@@ -217,7 +222,7 @@ def get_schedule(name: Annotated[str, Path(max_length=64)]) -> ScheduleView:
     return _schedule_view(wiring.schedule_service().get(_tenant(), name))
 
 
-@app.delete("/schedules/<name>")
+@app.delete("/schedules/<name>", responses={204: {"description": "deleted"}})
 def delete_schedule(name: Annotated[str, Path(max_length=64)]) -> Response[str]:
     wiring.schedule_service().delete(_tenant(), name)
     return Response(status_code=204, content_type="application/json", body="")
@@ -257,11 +262,8 @@ def list_queues() -> QueueList:
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
-    return Response(
-        status_code=200,
-        content_type="application/json",
-        body=app.get_openapi_json_schema(title="batchplane", version="0.1.0"),
-    )
+    schema = json.loads(app.get_openapi_json_schema(title="batchplane", version="0.1.0"))
+    return Response(status_code=200, content_type="application/json", body=json.dumps(with_problems(schema)))
 
 
 @app.exception_handler(BatchplaneError)

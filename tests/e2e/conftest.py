@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -73,38 +74,16 @@ class Api:
         raise AssertionError(msg)
 
 
-@pytest.fixture(scope="session")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+@contextlib.contextmanager
+def local_stack(tmp: Path, *extra: str) -> Iterator[Api]:
+    """`batchplane local up` in a subprocess, on a free port, until the block ends."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("local-stack") / "stack.log"
+    log = tmp / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "local"), str(ROOT / "layers" / "batchplane")])
+    args = [sys.executable, "-m", "batchplane_local", "local", "up", "--port", str(port), "--root", str(ROOT), *extra]
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "batchplane_local",
-                "local",
-                "up",
-                "--port",
-                str(port),
-                "--sweep-interval",
-                "0.5",
-                "--spot-vcpus",
-                "4",
-                "--on-demand-vcpus",
-                "4",
-                "--root",
-                str(ROOT),
-                "--schedule-scale",
-                "30",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -125,3 +104,19 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with local_stack(
+        tmp_path_factory.mktemp("local-stack"),
+        "--sweep-interval",
+        "0.5",
+        "--spot-vcpus",
+        "4",
+        "--on-demand-vcpus",
+        "4",
+        "--schedule-scale",
+        "30",
+    ) as api:
+        yield api
