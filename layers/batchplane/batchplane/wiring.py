@@ -33,7 +33,7 @@ def job_service() -> JobService:
     cfg = settings()
     return JobService(
         store=DynamoJobStore(aws.dynamodb(), cfg.table_name),
-        batch=BatchAdapter(aws.batch()),
+        batch=BatchAdapter(aws.batch(), aws.batch_submit()),
         catalogue=catalogue(),
         definitions=JobDefinitions(
             by_name=dict(cfg.job_definitions),
@@ -84,7 +84,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
     cfg = settings()
     return LifecycleService(
         store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name),
-        batch=BatchAdapter(aws.batch()),
+        batch=BatchAdapter(aws.batch(), aws.batch_submit()),
         catalogue=catalogue(),
         jitter=random.random,
         default_memory_mib=cfg.default_memory_mib,

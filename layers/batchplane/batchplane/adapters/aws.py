@@ -34,13 +34,19 @@ def session() -> boto3.Session:
         return _session
 
 
-def client(service: str) -> Any:
-    found = _clients.get(service)
+_NO_RETRY = _CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+
+
+def client(service: str, *, sdk_retries: bool = True) -> Any:
+    """The container's client for ``service``. ``sdk_retries=False`` gives a client that never retries by itself,
+    for calls that are not idempotent (SubmitJob: a retry after a lost answer would make a second Batch job)."""
+    key = service if sdk_retries else f"{service}:no-retry"
+    found = _clients.get(key)
     if found is not None:
         return found
-    made = session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    made = session().client(service, config=_CONFIG if sdk_retries else _NO_RETRY)  # type: ignore[call-overload]
     with _lock:
-        return _clients.setdefault(service, made)
+        return _clients.setdefault(key, made)
 
 
 def dynamodb() -> DynamoDBClient:
@@ -49,6 +55,10 @@ def dynamodb() -> DynamoDBClient:
 
 def batch() -> BatchClient:
     return client("batch")  # type: ignore[no-any-return]
+
+
+def batch_submit() -> BatchClient:
+    return client("batch", sdk_retries=False)  # type: ignore[no-any-return]
 
 
 def reset() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,16 +32,39 @@ def _translate(err: ClientError | BotoCoreError, op: str) -> Exception:
     )
 
 
+SUBMIT_ATTEMPTS = 4
+
+
 class BatchAdapter:
-    def __init__(self, client: BatchClient) -> None:
+    def __init__(self, client: BatchClient, submit_client: BatchClient | None = None) -> None:
         self._batch = client
+        self._submit = submit_client or client
 
     def submit(self, request: dict[str, Any]) -> str:
-        try:
-            out = self._batch.submit_job(**request)
-        except (ClientError, BotoCoreError) as err:
-            raise _translate(err, "SubmitJob") from err
-        return out["jobId"]
+        """SubmitJob, retried safely. SubmitJob has no idempotency token, so the SDK must not retry it blindly (an
+        answer lost after Batch applied the call would make a second job): after a throttle, 5xx or lost answer we
+        look the job up by its deterministic name first, and submit again only if Batch does not have it."""
+        last: ClientError | BotoCoreError | None = None
+        for attempt in range(SUBMIT_ATTEMPTS):
+            if attempt:
+                found = self.find_job_id(request["jobQueue"], request["jobName"])
+                if found is not None:
+                    return found
+                time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random() / 2))  # noqa: S311 - jitter
+            try:
+                out = self._submit.submit_job(**request)
+            except ClientError as err:
+                code = err.response.get("Error", {}).get("Code", "")
+                if code in _CLIENT_CODES:
+                    raise _translate(err, "SubmitJob") from err
+                last = err
+                continue
+            except BotoCoreError as err:
+                last = err
+                continue
+            return out["jobId"]
+        assert last is not None  # noqa: S101 - the loop ran at least once
+        raise _translate(last, "SubmitJob") from last
 
     def cancel(self, batch_job_id: str, reason: str) -> None:
         try:

@@ -103,6 +103,7 @@ def job_to_item(job: JobRecord) -> Item:
         ("pipelineId", job.pipeline_id),
         ("pipelineKey", job.pipeline_key),
         ("origin", job.origin),
+        ("claimToken", job.claim_token),
         ("gsi1pk", f"TENANT#{job.tenant}"),
         ("gsi1sk", f"{job.created_at}#{job.job_id}"),
     ):
@@ -149,6 +150,7 @@ def job_from_item(item: Item) -> JobRecord:
         pipeline_id=_get(item, "pipelineId"),
         pipeline_key=_get(item, "pipelineKey"),
         origin=_get(item, "origin"),
+        claim_token=_get(item, "claimToken"),
         attempts=attempts,
     )
 
@@ -237,7 +239,10 @@ class DynamoJobStore:
                 raise
             old: Item | None = err.response.get("Item")  # type: ignore[assignment]
             if old:
-                return job_from_item(old)
+                existing = job_from_item(old)
+                if job.claim_token and existing.claim_token == job.claim_token:
+                    return None  # our own write, whose answer was lost and retried by the SDK
+                return existing
             found = self.get_job(job.job_id)  # pragma: no cover - DynamoDB always returns ALL_OLD here
             if found is None:  # pragma: no cover
                 raise

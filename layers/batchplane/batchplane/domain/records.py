@@ -65,6 +65,7 @@ class JobRecord:
     pipeline_id: str | None = None  # the pipeline (and its job key) this job is a stage of
     pipeline_key: str | None = None
     origin: str | None = None  # what submitted it: "schedule:<name>@<fire time>", "api"
+    claim_token: str | None = None  # unique to the request that created the record (a retried write knows itself)
 
     @property
     def current(self) -> AttemptRecord:

@@ -126,6 +126,7 @@ class JobService:
             pipeline_id=pipeline[0] if pipeline else None,
             pipeline_key=pipeline[1] if pipeline else None,
             origin=origin or (f"pipeline:{pipeline[0]}" if pipeline else "api"),
+            claim_token=self._entropy(8).hex(),
         )
         existing = self._store.create_job(job)
         if existing is not None:

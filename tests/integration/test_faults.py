@@ -1,0 +1,144 @@
+"""Faults: 20% of DynamoDB and Batch calls fail with throttling or 5xx (injected with a botocore hook, not by editing
+code paths). Every job still reaches a terminal state; none is lost, none duplicated (Batch jobs counted against the
+recorded attempts).
+
+moto applies a call before a before-send hook can answer for it, so every injected fault here is the hard case: AWS
+did the work and the answer was lost. That is what found that SubmitJob (no idempotency token) must never be retried
+blindly by the SDK, and that a conditional write retried after a lost answer must recognise itself."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from tests.conftest import REGION, Stack
+from tests.integration.conftest import Plane
+
+pytestmark = pytest.mark.integration
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+class Faults:
+    """A botocore before-send hook: a seeded share of calls answered by a throttle or a 5xx instead of AWS."""
+
+    def __init__(self, rate: float, seed: int) -> None:
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.on = True
+        self.injected: Counter[str] = Counter()
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if not self.on or self.rng.random() >= self.rate:
+            return None
+        service = request.url.split("//")[1].split(".")[0]
+        kind = self.rng.choice(["throttle", "5xx"])
+        self.injected[f"{service}:{kind}"] += 1
+        if kind == "5xx":
+            return AWSResponse(request.url, 503, {}, _Raw(b""))
+        if "X-Amz-Target" in request.headers:  # JSON protocol (DynamoDB)
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body))
+        headers = {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"}
+        return AWSResponse(request.url, 429, headers, _Raw(b'{"message": "Too Many Requests"}'))
+
+
+def deliver(plane: Plane, event: dict[str, Any], tries: int = 3) -> None:
+    """Lambda's async invoke: the event is retried when the handler raises."""
+    for _ in range(tries):
+        try:
+            plane.deliver(event)
+            return
+        except Exception:  # noqa: BLE001, S112 - Lambda retries whatever the handler raised
+            continue
+
+
+def test_jobs_survive_throttling_and_5xx(plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchplane import wiring
+    from batchplane.adapters import aws as aws_clients
+
+    monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
+    wiring.reset()
+    aws_clients.session().events.register("before-call.*.*", stack.calls.hook)
+    faults = Faults(rate=0.2, seed=7)
+    aws_clients.session().events.register_first("before-send.*.*", faults)
+    rng = random.Random(11)
+    batch = boto3.client("batch", region_name=REGION)
+
+    def in_batch(name: str) -> bool:
+        queues = [*stack.queues.values(), stack.multi_node_queue]
+        filters = [{"name": "JOB_NAME", "values": [name]}]
+        return any(batch.list_jobs(jobQueue=q, filters=filters)["jobSummaryList"] for q in queues)
+
+    # GIVEN 30 jobs submitted by a client that retries a 5xx with the same Idempotency-Key
+    job_ids = []
+    for i in range(30):
+        for _ in range(10):
+            response = plane.gateway.lambda_handler(
+                __import__("tests.apigw", fromlist=["http_event"]).http_event(
+                    "POST",
+                    "/jobs",
+                    body={"name": f"f{i}", "retry": {"attempts": 2}},
+                    headers={"Idempotency-Key": f"k{i}"},
+                ),
+                plane.ctx,
+            )
+            assert response["statusCode"] < 500 or response["statusCode"] == 503, response["body"]
+            if response["statusCode"] == 202:
+                job_ids.append(json.loads(response["body"])["jobId"])
+                break
+    assert len(job_ids) == 30
+    # WHEN Batch reports on them (a third are reclaimed once), and the sweeper runs, all under faults
+    for round_ in range(6):
+        for job_id in job_ids:
+            faults.on = False
+            job = plane.job(job_id)
+            faults.on = True
+            if job["status"] in ("SUCCEEDED", "FAILED"):
+                continue
+            current = job["attempts"][-1]
+            if current["status"] != "SUBMITTED" and round_ == 0:
+                continue
+            if not in_batch(current["batchJobName"]):
+                continue  # not in Batch (yet): no events; the sweeper repairs it
+            outcome = "RECLAIM" if current["attempt"] == 1 and rng.random() < 0.33 else "SUCCEEDED"
+            for i, kind in enumerate(["RUNNABLE", "RUNNING", outcome]):
+                deliver(plane, plane.event(kind, job, attempt=current["attempt"], seconds=100 * round_ + i))
+        for _ in range(2):
+            try:
+                plane.sweep()
+            except Exception:  # noqa: BLE001, S112 - the next minute's run tries again
+                continue
+    faults.on = False
+    # THEN every job is terminal
+    finals = {j: plane.job(j) for j in job_ids}
+    assert {j["status"] for j in finals.values()} <= {"SUCCEEDED", "FAILED"}, {
+        k: (v["status"], [a["status"] for a in v["attempts"]])
+        for k, v in finals.items()
+        if v["status"] not in ("SUCCEEDED", "FAILED")
+    }
+    # AND every recorded attempt is exactly one Batch job, and every batchplane Batch job is a recorded attempt
+    names: Counter[str] = Counter()
+    seen: set[str] = set()
+    for queue in [*stack.queues.values(), stack.multi_node_queue]:
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
+            for summary in batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]:
+                if summary["jobId"] not in seen:  # moto may list a job under more than one status
+                    seen.add(summary["jobId"])
+                    names[summary["jobName"]] += 1
+    recorded = {a["batchJobName"] for j in finals.values() for a in j["attempts"]}
+    assert all(n == 1 for n in names.values()), [n for n, c in names.items() if c > 1]
+    assert set(names) == recorded
+    assert sum(faults.injected.values()) > 50, faults.injected
