@@ -324,3 +324,17 @@ def test_batch_rejection_is_a_4xx_and_releases_the_key(gateway: Any, stack: Stac
     assert content_type(response) == "application/problem+json"
     page = response_json(call(gateway, http_event("GET", "/jobs")))
     assert page["jobs"] == []
+
+
+def test_logs_carry_no_job_environment_and_errors_no_internals(gateway: Any, stack: Stack, capsys: Any) -> None:
+    # GIVEN a job whose environment holds a secret
+    secret = "s3cr3t-token-value"
+    response = submit(gateway, {"name": "env", "environment": {"API_TOKEN": secret}})
+    assert response["statusCode"] == 202
+    # WHEN the gateway has logged what it logs
+    out = capsys.readouterr()
+    # THEN the secret appears nowhere in its logs, nor in an error answer
+    assert secret not in out.out + out.err
+    bad = submit(gateway, {"name": "bad name", "environment": {"API_TOKEN": secret}})
+    assert secret not in bad["body"]
+    assert "Traceback" not in bad["body"]

@@ -308,3 +308,42 @@ def test_a_batch_job_with_our_tags_but_no_record_is_adopted(plane: Plane, stack:
     assert shown["status"] == "RUNNING"
     assert shown["attempts"][0]["reason"] == "adopted"
     assert shown["queue"] == "batchplane-test-high-spot"
+
+
+def test_crash_between_recording_a_retry_and_submitting_it_is_repaired_once(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a reclaim whose handler dies after recording attempt 2 and before its SubmitJob
+    from batchplane import wiring
+
+    job = plane.submit({"name": "crashy"})
+    svc = wiring.lifecycle_service(plane.events._metric)
+
+    class Died(BaseException):
+        pass
+
+    def die(_request: dict[str, Any]) -> str:
+        raise Died
+
+    real = svc._batch.submit
+    svc._batch.submit = die  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Died):
+            plane.deliver(plane.event("RECLAIM", job, seconds=1))
+    finally:
+        svc._batch.submit = real  # type: ignore[method-assign]
+    recorded = plane.job(job["jobId"])
+    assert [a["reason"] for a in recorded["attempts"]] == ["initial", "spot-fallback"]
+    # WHEN Lambda retries the event, and the sweeper runs twice
+    monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
+    wiring.lifecycle_service.cache_clear()
+    wiring.settings.cache_clear()
+    stack.calls.reset()
+    assert plane.deliver(plane.event("RECLAIM", job, seconds=1)) == "stale"
+    plane.sweep()
+    plane.sweep()
+    # THEN attempt 2 was submitted exactly once, to On-Demand
+    subs = submit_calls(stack)
+    assert len(subs) == 1
+    assert subs[0]["jobName"].startswith(f"bp-{job['jobId']}-a2")
+    assert subs[0]["jobQueue"] == stack.queue("normal", "on-demand")

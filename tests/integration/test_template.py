@@ -569,3 +569,32 @@ def test_batch_events_reach_job_events_with_dead_letters_on_every_async_path() -
     # AND the sweeper runs every minute
     sweeper = resources["SweeperFunction"]["Properties"]
     assert sweeper["Events"]["EveryMinute"]["Properties"]["Schedule"] == "rate(1 minute)"
+
+
+def test_data_at_rest_is_encrypted_and_async_paths_have_dead_letters() -> None:
+    # GIVEN the template
+    res = template()["Resources"]
+    # THEN every queue is encrypted, and every work queue redrives to a dead-letter queue
+    for name, r in res.items():
+        if r["Type"] == "AWS::SQS::Queue":
+            props = r.get("Properties") or {}
+            assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, name
+    assert "RedrivePolicy" in res["StageQueue"]["Properties"]
+    # AND every function invoked asynchronously (events, schedules) has an on-failure destination or a DLQ
+    for name, r in res.items():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        events = (r["Properties"].get("Events") or {}).values()
+        kinds = {e["Type"] for e in events}
+        if kinds & {"EventBridgeRule", "ScheduleV2"}:
+            on_failure = ((r["Properties"].get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get(
+                "OnFailure"
+            )
+            assert on_failure, name
+        for e in events:
+            if e["Type"] in ("EventBridgeRule", "ScheduleV2"):
+                assert "DeadLetterConfig" in e["Properties"], name
+    # AND the table keeps point-in-time recovery and encryption
+    table = res["BatchplaneTable"]["Properties"]
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
