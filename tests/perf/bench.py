@@ -51,11 +51,11 @@ TARGETS = {
         Target("gateway_overhead_ms_p50", "<=", 0.5, False, "issue #6 goal: our code + Powertools, AWS stubbed"),
         Target("gateway_jobs_per_s", ">=", 300, False, "issue #6 goal: in-process against moto, one thread"),
         Target("arbitration_decisions_per_s", ">=", 100_000, False, "placing is a few dict lookups (<10 us)"),
+        Target("sfn_transitions_per_job", "<=", 3, False, "issue #5 goal: from the pipeline's execution history"),
     )
 }
 # Keys of later work (pipelines on Step Functions, the local stack's DAG runner): written as null until measured.
 NOT_MEASURED_YET = (
-    "sfn_transitions_per_job",
     "local_dag_1000_s",
     "local_dag_1000_make_s",
     "local_dag_1000_snakemake_s",
@@ -72,10 +72,18 @@ class Sizes:
     arbitration_queues: int = 50
     arbitration_jobs: int = 1_000_000
     import_runs: int = 7
+    quick: bool = False
 
 
 QUICK = Sizes(
-    submits=20, event_jobs=10, run_jobs=20, throughput=60, overhead=300, arbitration_jobs=50_000, import_runs=5
+    submits=20,
+    event_jobs=10,
+    run_jobs=20,
+    throughput=60,
+    overhead=300,
+    arbitration_jobs=50_000,
+    import_runs=5,
+    quick=True,
 )
 
 
@@ -148,6 +156,18 @@ def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
     results["arbitration_decisions_per_s"] = round(rate)
     details["arbitration_refused"] = refused
 
+    if not getattr(sizes, "quick", False):
+        _log("local DAG: 100 trivial jobs (fan-out, fan-in) on the local stack, and on make -j2")
+        from tests.perf.local_dag import local_stack_run, make_run
+
+        run = local_stack_run(100)
+        results["sfn_transitions_per_job"] = run["transitions_per_job"]
+        results["local_dag_100_s"] = run["seconds"]
+        results["local_dag_100_make_s"] = make_run(100)
+    else:
+        results["sfn_transitions_per_job"] = None
+        results["local_dag_100_s"] = None
+        results["local_dag_100_make_s"] = None
     for key in NOT_MEASURED_YET:
         results[key] = None
     return results, details
@@ -190,6 +210,9 @@ def report(
         "gateway_overhead_ms_p50",
         "gateway_jobs_per_s",
         "arbitration_decisions_per_s",
+        "sfn_transitions_per_job",
+        "local_dag_100_s",
+        "local_dag_100_make_s",
         *NOT_MEASURED_YET,
     ]
     for key in order:

@@ -9,9 +9,11 @@ escalation and lineage as a standalone job), answers the job's token when the jo
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from batchplane.adapters.pipelines import FINISH, PipelineJobState, PipelineRecord
@@ -66,6 +68,16 @@ class Plan:
 def plan_of(request: PipelineRequest) -> Plan:
     jobs = expand_maps(request)
     return Plan(request, {j.id: j for j in jobs}, expanded_dag(jobs))
+
+
+@lru_cache(maxsize=64)
+def _cached_plan(pipeline_id: str, request_hash: str, body: str) -> Plan:
+    """A pipeline's plan, parsed once per container (its request never changes after creation)."""
+    return plan_of(PipelineRequest.model_validate_json(body))
+
+
+def plan_of_record(record: PipelineRecord) -> Plan:
+    return _cached_plan(record.pipeline_id, record.request_hash, json.dumps(record.request, sort_keys=True))
 
 
 def _iso(now: datetime) -> str:
@@ -216,7 +228,7 @@ class PipelineService:
         record = self._store.get(pid)
         if record is None:
             return "missing"
-        plan = plan_of(PipelineRequest.model_validate(record.request))
+        plan = plan_of_record(record)
         states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
         if record.status == "RUNNING":
             decided = step(plan.dag, states, record.on_failure)  # type: ignore[arg-type]

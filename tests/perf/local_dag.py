@@ -1,0 +1,71 @@
+"""The same DAG of trivial commands (fan-out then fan-in) on the local stack and on `make -j2`, and the Step Functions
+state transitions per pipeline job counted from the execution history. Run by tests.perf.bench."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dag(n: int) -> dict[str, Any]:
+    return {
+        "name": f"dag{n}",
+        "onFailure": "fail-fast",
+        "jobs": [
+            {"id": "split", "command": ["true"]},
+            {"id": "work", "command": ["true"], "dependsOn": ["split"], "map": [{"i": str(i)} for i in range(n - 2)]},
+            {"id": "merge", "command": ["true"], "dependsOn": ["work"]},
+        ],
+    }
+
+
+def local_stack_run(n: int, timeout: float = 900.0) -> dict[str, float | None]:
+    """Wall seconds for an n-job DAG on the local stack, and state transitions per job of its execution."""
+    from batchplane_local.stack.runtime import LocalStack
+
+    stack = LocalStack(ROOT, sweep_interval=1.0, vcpus={"spot": 2, "on-demand": 2})
+    stack.start()
+    try:
+        base = stack.serve_api(0)
+        client = httpx.Client(base_url=base, timeout=60)
+        started = time.perf_counter()
+        pid = client.post("/pipelines", json=dag(n)).json()["pipelineId"]
+        status = "RUNNING"
+        while status == "RUNNING" and time.perf_counter() - started < timeout:
+            time.sleep(0.5)
+            status = client.get(f"/pipelines/{pid}").json()["status"]
+        elapsed = time.perf_counter() - started
+        if status != "SUCCEEDED":
+            return {"seconds": None, "transitions_per_job": None}
+        history = stack.execution_history(pid) or {"runs": []}
+        entered = sum(r["stateEntered"] for r in history["runs"])
+        return {"seconds": round(elapsed, 2), "transitions_per_job": round(entered / n, 3)}
+    finally:
+        stack.stop()
+
+
+def make_run(n: int) -> float:
+    """The floor: the same DAG as a Makefile, `make -j2`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = ["all: merge", "split:\n\t@true\n\ttouch split"]
+        works = [f"w{i}" for i in range(n - 2)]
+        lines += [f"{w}: split\n\t@true\n\ttouch {w}" for w in works]
+        lines.append(f"merge: {' '.join(works)}\n\t@true\n\ttouch merge")
+        (Path(tmp) / "Makefile").write_text("\n".join(lines) + "\n")
+        started = time.perf_counter()
+        subprocess.run(["make", "-s", "-j2"], cwd=tmp, check=True, capture_output=True)
+        return round(time.perf_counter() - started, 3)
+
+
+if __name__ == "__main__":
+    import sys
+
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    print(size, local_stack_run(size), make_run(size))
