@@ -77,3 +77,13 @@ def test_another_tenants_pipeline_does_not_exist(gateway: Any, stack: Stack, mon
     ]:
         assert call(gateway, method, path, route, caller=BOB)["statusCode"] == 404, path
     assert call(gateway, "GET", f"/pipelines/{pid}", "GET /pipelines/{pipelineId}")["statusCode"] == 200
+
+
+def test_a_pipeline_larger_than_one_execution_is_refused(gateway: Any, stack: Stack) -> None:
+    # GIVEN a map that expands past what one Step Functions execution's history holds
+    body = {"name": "huge", "jobs": [{"id": "a", "command": ["true"], "map": [{"i": str(i)} for i in range(1000)]}] * 1}
+    body["jobs"] = [{**body["jobs"][0], "id": f"a{k}"} for k in range(3)]
+    # WHEN submitted THEN it is a 422 naming jobs, before anything runs
+    answer = call(gateway, "POST", "/pipelines", body=body)
+    assert answer["statusCode"] == 422, answer["body"]
+    assert response_json(answer)["errors"][0]["field"] == "jobs"

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from batchplane.adapters.pipelines import FINISH, PipelineJobState, PipelineRecord
-from batchplane.domain.errors import ConflictError, NotFoundError
+from batchplane.domain.errors import ConflictError, FieldError, InvalidRequestError, NotFoundError
 from batchplane.domain.ids import idempotent_job_id, new_job_id
 from batchplane.domain.pipelines import (
     Dag,
@@ -35,6 +35,9 @@ from batchplane.domain.pipelines import (
 from batchplane.services.jobs import JobService
 
 TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
+# One Standard execution keeps 25,000 history events; a job costs about 8 (Map iteration + one waiting Task), so one run
+# takes at most 2,500 jobs after map expansion. Beyond that needs child executions / a Distributed Map (not built yet).
+MAX_JOBS_PER_RUN = 2500
 
 
 class PipelineStore(Protocol):
@@ -114,6 +117,13 @@ class PipelineService:
 
     def create(self, tenant: str, request: PipelineRequest, idempotency_key: str | None) -> tuple[PipelineRecord, bool]:
         plan = plan_of(request)  # validates: 4xx naming the field before anything runs
+        if len(plan.jobs) > MAX_JOBS_PER_RUN:
+            raise InvalidRequestError(
+                f"{len(plan.jobs)} jobs after map expansion; one run takes at most {MAX_JOBS_PER_RUN}",
+                errors=[
+                    FieldError("jobs", f"at most {MAX_JOBS_PER_RUN} jobs after map expansion (Step Functions history)")
+                ],
+            )
         now = self._clock()
         pid = (
             idempotent_job_id(tenant, f"pipeline:{idempotency_key}")
