@@ -59,18 +59,23 @@ def _tenant() -> str:
     return tenant_of(app.current_event.raw_event, settings().tenant_claim)
 
 
-def _problem(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(status_code=status, content_type=PROBLEM_CONTENT_TYPE, body=dumps(body), headers=headers or {})
-
-
-@app.post("/jobs", responses={202: {"description": "accepted", "content": {"application/json": {"model": JobView}}}})
-def submit_job(job: Annotated[JobRequest, Body()]) -> Response[JobView]:
+def _idempotency_key() -> str | None:
     key = app.current_event.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
         raise InvalidRequestError(
             "invalid Idempotency-Key",
             errors=[FieldError("Idempotency-Key", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")],
         )
+    return key
+
+
+def _problem(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type=PROBLEM_CONTENT_TYPE, body=dumps(body), headers=headers or {})
+
+
+@app.post("/jobs", responses={202: {"description": "accepted", "content": {"application/json": {"model": JobView}}}})
+def submit_job(job: Annotated[JobRequest, Body()]) -> Response[JobView]:
+    key = _idempotency_key()
     outcome = wiring.job_service().submit(_tenant(), job, key)
     view = JobView.of(outcome.job)
     if outcome.batch_job_id:
@@ -149,12 +154,7 @@ def artifact_lineage(uri: Annotated[str, Query(min_length=3, max_length=2048)]) 
     "/pipelines", responses={202: {"description": "accepted", "content": {"application/json": {"model": PipelineView}}}}
 )
 def create_pipeline(pipeline: Annotated[PipelineRequest, Body()]) -> Response[PipelineView]:
-    key = app.current_event.headers.get("idempotency-key")
-    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
-        raise InvalidRequestError(
-            "invalid Idempotency-Key",
-            errors=[FieldError("Idempotency-Key", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")],
-        )
+    key = _idempotency_key()
     record, replayed = wiring.pipeline_service().create(_tenant(), pipeline, key)
     headers = {"Location": f"/pipelines/{record.pipeline_id}"} | ({"Idempotent-Replayed": "true"} if replayed else {})
     return Response(status_code=202, content_type="application/json", body=PipelineView.of(record), headers=headers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -29,6 +30,17 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 ACTIVE = "ACTIVE"
 HELD = "HELD"  # waiting for its dependencies (batchplane holds the job; Batch never sees it until they succeed)
+
+
+def conditional(call: Callable[[], object]) -> bool:
+    """Run one conditional write: True when it was applied, False when its condition did not hold."""
+    try:
+        call()
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def job_pk(job_id: str) -> str:
@@ -417,8 +429,8 @@ class DynamoLifecycleStore(DynamoJobStore):
         self, job: JobRecord, *, attempt: int, failure_class: str, reason: str, counters: tuple[int, int, int], now: str
     ) -> bool:
         """The job ends FAILED with the reason of its last attempt (only once: conditional on the pending decision)."""
-        try:
-            self._db.update_item(
+        return conditional(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression=(
@@ -439,11 +451,7 @@ class DynamoLifecycleStore(DynamoJobStore):
                     ":an": {"N": str(attempt)},
                 },
             )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def claim_next_attempt(
         self,
@@ -504,8 +512,8 @@ class DynamoLifecycleStore(DynamoJobStore):
         else:
             condition = "currentAttempt = :prev AND awaiting = :prev"
             remove = " REMOVE awaiting"
-        try:
-            self._db.update_item(
+        return conditional(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression="SET " + ", ".join(sets) + remove,
@@ -513,16 +521,12 @@ class DynamoLifecycleStore(DynamoJobStore):
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def release_due(self, job: JobRecord, attempt: int, now: str) -> bool:
         """A delayed retry is due: move it from the RETRY bucket to SUBMITTED (once), before SubmitJob."""
-        try:
-            self._db.update_item(
+        return conditional(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :sk, updatedAt = :now, att.#n.notBefore = :z",
@@ -538,16 +542,12 @@ class DynamoLifecycleStore(DynamoJobStore):
                     ":retry": {"S": RETRY},
                 },
             )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool:
         """Claim the repair of an attempt that never reached Batch (one sweeper wins)."""
-        try:
-            self._db.update_item(
+        return conditional(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression="SET att.#n.repairedAt = :now, att.#n.explanation = :why, updatedAt = :now",
@@ -560,11 +560,7 @@ class DynamoLifecycleStore(DynamoJobStore):
                     ":seen": {"S": job.updated_at},
                 },
             )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]:
         """Jobs in a gsi2 bucket (ACTIVE, RUNNABLE, RETRY), oldest first; ``upto`` bounds the sort key."""
@@ -662,8 +658,8 @@ class DynamoDependencies:
 
     def release(self, job: JobRecord, now: str) -> bool:
         """Held → SUBMITTED, once (conditional on still being held), before SubmitJob."""
-        try:
-            self._db.update_item(
+        return conditional(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression="SET #st = :sub, gsi2pk = :ab, updatedAt = :now, statusReason = :why",
@@ -677,15 +673,11 @@ class DynamoDependencies:
                     ":why": {"S": "dependencies succeeded"},
                 },
             )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def fail_held(self, job: JobRecord, reason: str, now: str) -> bool:
-        try:
-            self._db.update_item(
+        return conditional(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression="SET #st = :failed, statusReason = :why, updatedAt = :now REMOVE gsi2pk, gsi2sk",
@@ -698,8 +690,4 @@ class DynamoDependencies:
                     ":why": {"S": reason},
                 },
             )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )

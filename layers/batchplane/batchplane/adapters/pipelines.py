@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from batchplane.adapters.dynamo import conditional
 from batchplane.domain.errors import UpstreamUnavailableError
 
 if TYPE_CHECKING:
@@ -204,8 +205,8 @@ class DynamoPipelineStore:
         if job_id:
             values[":jid"] = _s(job_id)
             expr += ", jobId = :jid"
-        try:
-            self._db.update_item(
+        return conditional(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(pid, f"PJOB#{key}"),
                 UpdateExpression=expr,
@@ -213,11 +214,7 @@ class DynamoPipelineStore:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def save_token(self, pid: str, run: int, key: str, token: str) -> None:
         sk = "PIPELINE" if key == "__finish__" else f"PJOB#{key}"
@@ -234,8 +231,8 @@ class DynamoPipelineStore:
         """Claim the answer to a task token (so it is sent once)."""
         sk = "PIPELINE" if key == "__finish__" else f"PJOB#{key}"
         attr = f"finishReported{run}" if key == "__finish__" else f"reported{run}"
-        try:
-            self._db.update_item(
+        return conditional(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(pid, sk),
                 UpdateExpression="SET #r = :t",
@@ -243,11 +240,7 @@ class DynamoPipelineStore:
                 ExpressionAttributeNames={"#r": attr},
                 ExpressionAttributeValues={":t": {"BOOL": True}},
             )
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool:
         values: dict[str, Any] = {":s": _s(status), ":now": _s(now)}
@@ -264,13 +257,7 @@ class DynamoPipelineStore:
         }
         if cond:
             kwargs["ConditionExpression"] = cond
-        try:
-            self._db.update_item(**kwargs)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional(lambda: self._db.update_item(**kwargs))
 
     def new_run(self, p: PipelineRecord, now: str) -> None:
         """Start run ``p.run`` (resume): the pipeline's run and status, and every job's state for this run."""
