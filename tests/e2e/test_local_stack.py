@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,27 @@ def test_cancel_while_runnable_and_terminate_while_running(api: Api) -> None:
     done = api.wait(running["jobId"], TERMINAL)
     assert done["status"] == "FAILED"
     assert len(done["attempts"]) == 1  # a cancelled job is never retried
+
+
+def test_an_array_retries_only_its_failed_children(api: Api, tmp_path: Any) -> None:
+    # GIVEN an array of 6 whose odd children fail once; each child finds its original index
+    script = (
+        "i=$AWS_BATCH_JOB_ARRAY_INDEX; "
+        'if [ -n "$BATCHPLANE_ARRAY_INDEXES" ]; then i=$(echo "$BATCHPLANE_ARRAY_INDEXES" | cut -d, -f$((i + 1))); fi; '
+        f"if [ $((i % 2)) -eq 1 ] && [ ! -e {tmp_path}/m$i ]; then touch {tmp_path}/m$i; exit 1; fi; echo ok $i"
+    )
+    job = api.submit(
+        {
+            "name": "children",
+            "command": ["sh", "-c", script],
+            "arraySize": 6,
+            "retry": {"attempts": 2, "arrayRetry": "failed-children", "backoff": {"baseSeconds": 0}},
+        }
+    )
+    # WHEN it runs THEN the second attempt runs only the 3 failed children, and the job succeeds
+    done = api.wait(job["jobId"], TERMINAL, timeout=90, attempts=2)
+    assert done["status"] == "SUCCEEDED", done
+    first, second = done["attempts"]
+    assert first["failedChildren"] == [1, 3, 5]
+    assert second["arrayIndexes"] == "1,3,5"
+    assert second["arraySummary"]["SUCCEEDED"] == 3

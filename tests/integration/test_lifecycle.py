@@ -347,3 +347,49 @@ def test_crash_between_recording_a_retry_and_submitting_it_is_repaired_once(
     assert len(subs) == 1
     assert subs[0]["jobName"].startswith(f"bp-{job['jobId']}-a2")
     assert subs[0]["jobQueue"] == stack.queue("normal", "on-demand")
+
+
+@pytest.mark.parametrize("parent_first", [True, False], ids=["parent-event-first", "children-events-first"])
+def test_an_array_retries_only_its_failed_children(plane: Plane, stack: Stack, parent_first: bool) -> None:
+    # GIVEN an array of 5 that retries only failed children
+    job = plane.submit(
+        {
+            "name": "arr",
+            "arraySize": 5,
+            "retry": {"attempts": 2, "arrayRetry": "failed-children", "backoff": {"baseSeconds": 0}},
+        }
+    )
+    parent = plane.event("FAILED", job, seconds=5)
+    parent["detail"]["arrayProperties"] = {"statusSummary": {"SUCCEEDED": 3, "FAILED": 2}, "size": 5}
+    children = []
+    for index in (1, 3):
+        child = plane.event("FAILED", job, seconds=4)
+        child["detail"]["jobId"] = f"{parent['detail']['jobId']}:{index}"
+        child["detail"]["arrayProperties"] = {"index": index}
+        children.append(child)
+    stack.calls.reset()
+    # WHEN the parent's and the children's FAILED events arrive, in either order, and again
+    order = [parent, *children] if parent_first else [*children, parent]
+    outcomes = [plane.deliver(e) for e in [*order, *order]]
+    # THEN one new attempt runs only indexes 1 and 3: an array of 2 that knows their original indexes
+    assert "children-retry" in outcomes
+    subs = submit_calls(stack)
+    assert len(subs) == 1
+    assert subs[0]["arrayProperties"] == {"size": 2}
+    env = {e["name"]: e["value"] for e in subs[0]["containerOverrides"]["environment"]}
+    assert env["BATCHPLANE_ARRAY_INDEXES"] == "1,3"
+    shown = plane.job(job["jobId"])
+    assert shown["attempts"][0]["failedChildren"] == [1, 3]
+    assert (shown["attempts"][1]["reason"], shown["attempts"][1]["arrayIndexes"]) == ("retry", "1,3")
+    # AND when child 0 of the retry (original index 3) fails again, its original index is what is retried or reported
+    job2 = plane.job(job["jobId"])
+    parent2 = plane.event("FAILED", job2, attempt=2, seconds=20)
+    parent2["detail"]["arrayProperties"] = {"statusSummary": {"SUCCEEDED": 1, "FAILED": 1}, "size": 2}
+    child2 = plane.event("FAILED", job2, attempt=2, seconds=19)
+    child2["detail"]["jobId"] = f"{parent2['detail']['jobId']}:1"
+    child2["detail"]["arrayProperties"] = {"index": 1}
+    plane.deliver(child2)
+    assert plane.deliver(parent2) == "gave-up"
+    final = plane.job(job["jobId"])
+    assert final["status"] == "FAILED"
+    assert "indexes 3" in final["statusReason"]

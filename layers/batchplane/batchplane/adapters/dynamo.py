@@ -187,6 +187,7 @@ _ATTEMPT_FIELDS: tuple[tuple[str, str], ...] = (
     ("runnableAt", "runnable_at"),
     ("explanation", "explanation"),
     ("arraySummary", "array_summary"),
+    ("arrayIndexes", "array_indexes"),
     ("rk", "rank_key"),
     ("notBefore", "not_before"),
 )
@@ -203,7 +204,9 @@ def attempt_to_item(attempt: AttemptRecord) -> Item:
 
 def attempt_from_item(item: Item) -> AttemptRecord:
     values = {attr: _get(item, key) for key, attr in _ATTEMPT_FIELDS}
+    failed = tuple(sorted(int(n) for n in item.get("failedChildren", {}).get("NS", [])))
     return AttemptRecord(
+        failed_children=failed,
         capacity=Capacity(_get(item, "capacity")),
         status=JobStatus(_get(item, "status") or "SUBMITTED"),
         **values,
@@ -415,6 +418,26 @@ class DynamoLifecycleStore(DynamoJobStore):
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if _code(err) != "ConditionalCheckFailedException":
+                raise
+            old: Item | None = err.response.get("Item")  # type: ignore[assignment]
+            return Applied(False, job_from_item(old) if old else None)
+        return Applied(True, job_from_item(out["Attributes"]))
+
+    def record_failed_child(self, job_id: str, attempt: int, index: int) -> Applied:
+        """An array child of the attempt failed: add its index to a set (idempotent, order-free: one write)."""
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=_key(job_id),
+                UpdateExpression="ADD #att.#n.failedChildren :i",
+                ConditionExpression="currentAttempt = :n AND attribute_exists(#att.#n)",
+                ExpressionAttributeNames={"#att": "att", "#n": str(attempt)},
+                ExpressionAttributeValues={":i": {"NS": [str(index)]}, ":n": {"N": str(attempt)}},
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

@@ -89,6 +89,22 @@ def is_child(detail: Mapping[str, Any]) -> bool:
     return ":" in job_id or "#" in job_id
 
 
+def failed_child(event: Mapping[str, Any]) -> tuple[AttemptRef, int] | None:
+    """A FAILED array child ("<parent>:<index>") of one of our attempts: the attempt and the child's index."""
+    detail = event.get("detail") or {}
+    job_id = str(detail.get("jobId") or "")
+    if detail.get("status") != "FAILED" or ":" not in job_id:
+        return None
+    ref = attempt_ref(detail)
+    index = (detail.get("arrayProperties") or {}).get("index")
+    if ref is None or not isinstance(index, int):
+        tail = job_id.rsplit(":", 1)[-1]
+        if ref is None or not tail.isdigit():
+            return None
+        index = int(tail)
+    return ref, index
+
+
 def observe(event: Mapping[str, Any]) -> Observation | None:
     """The observation an EventBridge event carries, or None if it is not about one of our attempts."""
     detail = event.get("detail") or {}

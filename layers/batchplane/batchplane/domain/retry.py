@@ -131,6 +131,13 @@ class RetrySpec(_Wire):
         description="dwell before a Spot attempt stuck RUNNABLE moves to On-Demand",
     )
     per_class: dict[FailureClass, ClassAction] = Field(default_factory=dict, description="per failure class override")
+    array_retry: Literal["whole", "failed-children"] = Field(
+        default="whole",
+        description=(
+            "array jobs: retry the whole array, or only the children that failed (a new array over those indexes; "
+            "each child finds its original index in BATCHPLANE_ARRAY_INDEXES[AWS_BATCH_JOB_ARRAY_INDEX])"
+        ),
+    )
 
     @field_validator("never_retry_exit_codes")
     @classmethod

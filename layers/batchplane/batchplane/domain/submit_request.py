@@ -7,7 +7,9 @@ from typing import Any
 
 from batchplane.domain.errors import FieldError, InvalidRequestError
 from batchplane.domain.ids import attempt_tags, batch_job_name
-from batchplane.domain.models import JobRequest
+from batchplane.domain.models import ARRAY_SIZE_MIN, JobRequest
+
+ARRAY_INDEXES_ENV = "BATCHPLANE_ARRAY_INDEXES"  # the original array indexes of a retry over some children
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ def submit_job_request(
     queue_arn: str,
     job_definition: str,
     memory_mib: int | None,
+    array_indexes: str | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for batch.submit_job. batchplane owns retries, so Batch's own retryStrategy is pinned to one
     attempt (README: "Who retries what"); the name and tags carry our ids so any Batch job maps back to its attempt."""
@@ -85,9 +88,15 @@ def submit_job_request(
         out["parameters"] = dict(request.parameters)
     if request.timeout_seconds is not None:
         out["timeout"] = {"attemptDurationSeconds": request.timeout_seconds}
-    if request.array_size is not None:
-        out["arrayProperties"] = {"size": request.array_size}
     overrides = container_overrides(request, memory_mib)
+    if array_indexes:  # a retry of some children only: an array over them (or one job), with their original indexes
+        count = len(array_indexes.split(","))
+        if count >= ARRAY_SIZE_MIN:
+            out["arrayProperties"] = {"size": count}
+        env = [e for e in overrides.get("environment", []) if e["name"] != ARRAY_INDEXES_ENV]
+        overrides["environment"] = [*env, {"name": ARRAY_INDEXES_ENV, "value": array_indexes}]
+    elif request.array_size is not None:
+        out["arrayProperties"] = {"size": request.array_size}
     if request.nodes is not None:
         node_overrides: dict[str, Any] = {"numNodes": request.nodes.count}
         if overrides:

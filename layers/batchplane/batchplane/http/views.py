@@ -43,6 +43,8 @@ class AttemptView(_View):
     log_stream_name: str | None = None
     explanation: str | None = None
     array_summary: dict[str, int] | None = Field(default=None, description="array job: children by status")
+    failed_children: list[int] = Field(default_factory=list, description="array job: indexes of failed children")
+    array_indexes: str | None = Field(default=None, description="a retry over some children: their original indexes")
 
     @classmethod
     def of(cls, a: AttemptRecord) -> AttemptView:
@@ -67,6 +69,8 @@ class AttemptView(_View):
             log_stream_name=a.log_stream,
             explanation=a.explanation,
             array_summary=json.loads(a.array_summary) if a.array_summary else None,
+            failed_children=list(a.failed_children),
+            array_indexes=a.array_indexes,
         )
 
 

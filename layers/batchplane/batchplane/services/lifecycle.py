@@ -3,6 +3,7 @@ back, escalate, give up); and the sweeper (due retries, stuck RUNNABLE, reconcil
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,12 +11,19 @@ from typing import Any, Protocol
 
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.failures import FailureClass
-from batchplane.domain.ids import TAG_TENANT, batch_job_name
-from batchplane.domain.lifecycle import Applied, Observation, judge_failure, observe
+from batchplane.domain.ids import TAG_TENANT, AttemptRef, batch_job_name
+from batchplane.domain.lifecycle import Applied, Observation, failed_child, judge_failure, observe
 from batchplane.domain.models import Capacity, JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort
 from batchplane.domain.records import AttemptRecord, JobRecord
-from batchplane.domain.retry import CapacityAction, RetrySpec, decide_stuck_runnable, infrastructure_budget_left
+from batchplane.domain.retry import (
+    AttemptHistory,
+    CapacityAction,
+    RetrySpec,
+    decide_retry,
+    decide_stuck_runnable,
+    infrastructure_budget_left,
+)
 from batchplane.domain.submit_request import submit_job_request
 
 
@@ -23,6 +31,8 @@ class LifecycleStore(Protocol):
     def create_job(self, job: JobRecord) -> JobRecord | None: ...
 
     def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied: ...
+
+    def record_failed_child(self, job_id: str, attempt: int, index: int) -> Applied: ...
 
     def give_up(
         self, job: JobRecord, *, attempt: int, failure_class: str, reason: str, counters: tuple[int, int, int], now: str
@@ -130,6 +140,9 @@ class LifecycleService:
 
     def on_event(self, event: Mapping[str, Any]) -> str:
         """Apply one event; returns what happened (for logs, metrics and tests)."""
+        child = failed_child(event)
+        if child is not None:
+            return self._on_failed_child(*child)
         obs = observe(event)
         if obs is None:
             return "ignored"
@@ -155,6 +168,15 @@ class LifecycleService:
                 self._on_terminal(job, "SUCCEEDED")
             return "succeeded"
         return "recorded"
+
+    def _on_failed_child(self, ref: AttemptRef, index: int) -> str:
+        applied = self._store.record_failed_child(ref.job_id, ref.attempt, index)
+        job = applied.job
+        if job is None or not applied.applied:
+            return "stale"
+        if job.awaiting_decision == ref.attempt and _children_known(job):
+            return self._act_on_failure(job, _detail_of(job.current))  # the parent's failure was waiting for us
+        return "child-recorded"
 
     def _adopt(self, obs: Observation, detail: Mapping[str, Any], now: datetime) -> str:
         """A Batch job that carries our name and tags but has no record (its record was lost, or it was submitted
@@ -207,8 +229,12 @@ class LifecycleService:
         self._metric("JobsAdopted", 1)
         return "adopted"
 
-    def _act_on_failure(self, job: JobRecord, detail: Mapping[str, Any]) -> str:
+    def _act_on_failure(self, job: JobRecord, detail: Mapping[str, Any], *, whole: bool = False) -> str:
         now = self._clock()
+        if _retries_failed_children(job) and not whole:
+            if not _children_known(job):
+                return "waiting-for-children"  # children's FAILED events still on their way (the sweeper backs this)
+            return self._retry_failed_children(job, now)
         verdict = judge_failure(job, detail, self._catalogue, self._jitter(), self._default_memory)
         counters = (verdict.own_failures, verdict.infrastructure_failures, verdict.spot_reclaims)
         current = job.current
@@ -257,6 +283,55 @@ class LifecycleService:
             return f"{nxt.reason}-scheduled"
         return self._submit(job, new, nxt.reason)
 
+    def _retry_failed_children(self, job: JobRecord, now: datetime) -> str:
+        """An array whose children partly failed: a new attempt over the failed indexes only, in the same queue."""
+        current = job.current
+        spec = RetrySpec.model_validate(job.request.get("retry") or {})
+        history = AttemptHistory(
+            attempt_number=current.attempt,
+            own_failures=job.own_failures + 1,
+            infrastructure_failures=job.infrastructure_failures,
+            spot_reclaims=job.spot_reclaims,
+            capacity=current.capacity.value,
+            preference=job.preference,  # type: ignore[arg-type]
+            memory_mib=current.memory_mib or self._default_memory,
+            max_memory_mib=max(current.memory_mib or self._default_memory, self._catalogue.max_memory_mib),
+            on_demand_available=False,
+        )
+        decision = decide_retry(spec, history, FailureClass.APP_ERROR, None, self._jitter())
+        counters = (job.own_failures + 1, job.infrastructure_failures, job.spot_reclaims)
+        before = [int(i) for i in current.array_indexes.split(",")] if current.array_indexes else None
+        original = [before[i] if before else i for i in current.failed_children]
+        if not decision.retry:
+            reason = f"{len(original)} array children failed (indexes {_short(original)}): {decision.explanation}"
+            self._store.give_up(
+                job, attempt=current.attempt, failure_class="app-error", reason=reason, counters=counters, now=iso(now)
+            )
+            if self._on_terminal is not None:
+                self._on_terminal(job, "FAILED")
+            return "gave-up"
+        delayed = decision.delay_seconds > 0
+        new = AttemptRecord(
+            attempt=current.attempt + 1,
+            reason="retry",
+            replaces=current.attempt,
+            queue_arn=current.queue_arn,
+            capacity=current.capacity,
+            batch_job_name=batch_job_name(job.job_id, current.attempt + 1, job.name),
+            memory_mib=current.memory_mib,
+            vcpus=current.vcpus,
+            created_at=epoch_ms(now),
+            explanation=f"retrying only the {len(original)} failed array children (indexes {_short(original)})",
+            not_before=epoch_ms(now) + int(decision.delay_seconds * 1000) if delayed else None,
+            array_indexes=",".join(str(i) for i in original),
+        )
+        if not self._store.claim_next_attempt(
+            job, previous=current.attempt, failure_class="app-error", new=new, counters=counters, now=iso(now)
+        ):
+            return "raced"
+        self._metric("Retries.failed-children", 1)
+        return "children-retry-scheduled" if delayed else self._submit(job, new, "children-retry")
+
     def _submit(self, job: JobRecord, attempt: AttemptRecord, outcome: str) -> str:
         request = JobRequest.model_validate(job.request)
         try:
@@ -269,6 +344,7 @@ class LifecycleService:
                     queue_arn=attempt.queue_arn,
                     job_definition=job.job_definition,
                     memory_mib=attempt.memory_mib,
+                    array_indexes=attempt.array_indexes,
                 )
             )
         except Exception:  # noqa: BLE001 - the attempt is recorded; the sweeper resubmits it (no duplicate: by name)
@@ -392,7 +468,8 @@ class LifecycleService:
             age = (now - _parse_iso(job.updated_at)).total_seconds()
             if job.awaiting_decision is not None:
                 if age >= self._repair_after:  # the handler died between recording a failure and acting on it
-                    self._act_on_failure(job, _detail_of(attempt))
+                    # (an array still missing some children's events is retried whole rather than waiting forever)
+                    self._act_on_failure(job, _detail_of(attempt), whole=not _children_known(job))
                     report.repaired.append(job.job_id)
                 continue
             if attempt.rank_key is None and not attempt.batch_job_id:
@@ -421,6 +498,22 @@ class LifecycleService:
                 )
                 if outcome != "stale":
                     report.reconciled.append(stale[str(detail.get("jobId"))].job_id)
+
+
+def _retries_failed_children(job: JobRecord) -> bool:
+    retry = job.request.get("retry") or {}
+    return bool(job.request.get("arraySize")) and retry.get("arrayRetry") == "failed-children"
+
+
+def _children_known(job: JobRecord) -> bool:
+    """Every failed child the parent's summary counts has been recorded (events arrive in any order)."""
+    summary = json.loads(job.current.array_summary) if job.current.array_summary else {}
+    return len(job.current.failed_children) >= int(summary.get("FAILED", 0)) > 0
+
+
+def _short(indexes: list[int]) -> str:
+    text = ",".join(str(i) for i in indexes[:20])
+    return text + (f",… ({len(indexes)})" if len(indexes) > 20 else "")
 
 
 def _detail_of(attempt: AttemptRecord) -> dict[str, Any]:
