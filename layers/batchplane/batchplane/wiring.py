@@ -6,21 +6,19 @@ import os
 import random
 from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
 
 from batchplane.adapters import aws
-from batchplane.adapters.batch import BatchAdapter
-from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoJobStore, DynamoLifecycleStore
-from batchplane.adapters.logs import LogsAdapter
-from batchplane.adapters.pipelines import DynamoPipelineStore, StepFunctionsAdapter
-from batchplane.adapters.schedules import DynamoScheduleStore, SchedulerAdapter
-from batchplane.domain.arbiter import QueueCatalogue
-from batchplane.domain.records import JobRecord
-from batchplane.domain.submit_request import JobDefinitions
-from batchplane.services.jobs import JobService
-from batchplane.services.lifecycle import LifecycleService
-from batchplane.services.pipelines import PipelineService
-from batchplane.services.schedules import ScheduleService
 from batchplane.settings import settings
+
+# Each function imports only what it uses: the services are imported when first built, not at cold start.
+if TYPE_CHECKING:
+    from batchplane.domain.arbiter import QueueCatalogue
+    from batchplane.domain.records import JobRecord
+    from batchplane.services.jobs import JobService
+    from batchplane.services.lifecycle import LifecycleService
+    from batchplane.services.pipelines import PipelineService
+    from batchplane.services.schedules import ScheduleService
 
 
 @cache
@@ -30,6 +28,12 @@ def catalogue() -> QueueCatalogue:
 
 @cache
 def job_service() -> JobService:
+    from batchplane.adapters.batch import BatchAdapter
+    from batchplane.adapters.dynamo import DynamoArtifacts, DynamoJobStore
+    from batchplane.adapters.logs import LogsAdapter
+    from batchplane.domain.submit_request import JobDefinitions
+    from batchplane.services.jobs import JobService
+
     cfg = settings()
     return JobService(
         store=DynamoJobStore(aws.dynamodb(), cfg.table_name),
@@ -48,6 +52,9 @@ def job_service() -> JobService:
 
 @cache
 def pipeline_service() -> PipelineService:
+    from batchplane.adapters.pipelines import DynamoPipelineStore, StepFunctionsAdapter
+    from batchplane.services.pipelines import PipelineService
+
     cfg = settings()
     return PipelineService(
         store=DynamoPipelineStore(aws.dynamodb(), cfg.table_name),
@@ -59,6 +66,9 @@ def pipeline_service() -> PipelineService:
 
 @cache
 def schedule_service() -> ScheduleService:
+    from batchplane.adapters.schedules import DynamoScheduleStore, SchedulerAdapter
+    from batchplane.services.schedules import ScheduleService
+
     cfg = settings()
     return ScheduleService(
         store=DynamoScheduleStore(aws.dynamodb(), cfg.table_name),
@@ -81,6 +91,10 @@ def _pipeline_hook(job: JobRecord, status: str) -> None:
 
 @cache
 def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> LifecycleService:
+    from batchplane.adapters.batch import BatchAdapter
+    from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoLifecycleStore
+    from batchplane.services.lifecycle import LifecycleService
+
     cfg = settings()
     return LifecycleService(
         store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name),
