@@ -92,7 +92,11 @@ def test_fail_fast_skips_what_has_not_started(api: Api) -> None:
     assert st["bad"] == "FAILED"
     assert st["after"] == "SKIPPED"
     assert st["later"] == "SKIPPED"
-    assert st["slow"] == "CANCELLED"
+    # "slow" never finishes: cancelled if it had started by the time "bad" failed, skipped if it had not
+    assert st["slow"] in {"CANCELLED", "SKIPPED"}
+    slow = next(j for j in done["jobs"] if j["id"] == "slow")
+    if slow["jobId"]:
+        assert api.wait(slow["jobId"], {"FAILED"})["cancelRequested"]
     history = api.http.get(f"/_local/pipelines/{p['pipelineId']}/history").json()
     assert history["runs"][0]["status"] == "FAILED"
 

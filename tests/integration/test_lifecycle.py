@@ -393,3 +393,23 @@ def test_an_array_retries_only_its_failed_children(plane: Plane, stack: Stack, p
     final = plane.job(job["jobId"])
     assert final["status"] == "FAILED"
     assert "indexes 3" in final["statusReason"]
+
+
+def test_a_held_job_fails_when_its_dependency_fails(plane: Plane, stack: Stack) -> None:
+    # GIVEN a job held for a dependency that will fail for good
+    first = plane.submit({"name": "upstream", "retry": {"neverRetryExitCodes": [3]}})
+    second = plane.submit({"name": "downstream", "dependsOn": [{"jobId": first["jobId"]}]})
+    assert second["status"] == "PENDING"
+    stack.calls.reset()
+    plane.sweep()
+    # THEN while the dependency runs, nothing is submitted for the held job
+    assert submit_calls(stack) == []
+    # WHEN the dependency fails and the sweeper runs
+    assert plane.deliver(plane.event("FAILED", first, seconds=1)) == "gave-up"
+    report = plane.sweep()
+    # THEN the held job fails as Batch fails a dependent, and never reaches Batch
+    assert report["failed_fast"] == [second["jobId"]]
+    shown = plane.job(second["jobId"])
+    assert shown["status"] == "FAILED"
+    assert shown["statusReason"].startswith("Dependent Job failed")
+    assert submit_calls(stack) == []

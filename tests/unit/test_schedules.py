@@ -55,4 +55,5 @@ def test_next_fire_follows_the_expression() -> None:
 
 
 def test_a_firing_key_names_schedule_and_time() -> None:
-    assert firing_key("n", "2026-11-25T02:00:00Z") == "schedule:n@2026-11-25T02:00:00Z".replace("@", ":")
+    assert firing_key("n", "2026-11-25T02:00:00Z") == "schedule:n:2026-11-25T02:00:00Z"
+    assert firing_key("n", "2026-11-25T02:00:00Z") != firing_key("n", "2026-11-25T02:01:00Z")

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from batchplane.domain.arbiter import ANY_PRIORITY, QueueCatalogue, QueueClass
+from batchplane.domain.arbiter import QueueCatalogue, QueueClass
 from batchplane.domain.models import Capacity
 
 
@@ -60,7 +60,7 @@ class Settings(BaseModel):
     def catalogue(self) -> QueueCatalogue:
         return QueueCatalogue(
             QueueClass(
-                priority=e.p if e.p != ANY_PRIORITY else ANY_PRIORITY,
+                priority=e.p,
                 capacity=e.c,
                 queue_arn=e.q,
                 max_vcpus=e.v,

@@ -7,7 +7,6 @@ gives for its type (a job queue's Ref is its ARN, a table's Ref its name...)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,7 +184,3 @@ def function_property(stack: Stack, logical_id: str, name: str, default: Any = N
     glob = (stack.template.get("Globals") or {}).get("Function") or {}
     own = stack.resources()[logical_id].get("Properties") or {}
     return own.get(name, glob.get(name, default))
-
-
-def parameter_overrides(values: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(values)

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +73,3 @@ class UpstreamUnavailableError(BatchplaneError):
     """AWS throttled or failed after the SDK's own retries: the client may retry with the same Idempotency-Key."""
 
     status, slug, title = 503, "upstream-unavailable", "AWS is not available right now"
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """An RFC 9457 problem document."""
-
-    status: int
-    title: str
-    detail: str
-    type: str
-    instance: str | None = None
-    errors: list[FieldError] = field(default_factory=list)

@@ -39,7 +39,6 @@ class Observation:
     started_at: int | None = None
     stopped_at: int | None = None
     memory_mib: int | None = None
-    event_time_ms: int | None = None
     array_summary: str | None = None  # JSON of arrayProperties.statusSummary (array parents)
 
     @property

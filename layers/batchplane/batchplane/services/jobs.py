@@ -26,7 +26,6 @@ class ArtifactIndex(Protocol):
     def of_uri(self, uri: str, tenant: str) -> list[dict[str, str]]: ...
 
 
-CANCELLABLE = {JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE}
 TERMINABLE = {JobStatus.STARTING, JobStatus.RUNNING}
 
 

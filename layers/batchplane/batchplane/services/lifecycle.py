@@ -242,18 +242,7 @@ class LifecycleService:
         if verdict.next_attempt is None:
             last_reason = current.status_reason or current.container_reason or "failed"
             reason = f"{last_reason} ({verdict.decision.explanation})"
-            self._store.give_up(
-                job,
-                attempt=current.attempt,
-                failure_class=verdict.failure_class.value,
-                reason=reason,
-                counters=counters,
-                now=iso(now),
-            )
-            self._metric("JobsFailed", 1)
-            if self._on_terminal is not None:
-                self._on_terminal(job, "FAILED")
-            return "gave-up"
+            return self._give_up(job, verdict.failure_class.value, reason, counters, now)
         nxt = verdict.next_attempt
         delayed = nxt.delay_seconds > 0
         new = AttemptRecord(
@@ -283,6 +272,24 @@ class LifecycleService:
             return f"{nxt.reason}-scheduled"
         return self._submit(job, new, nxt.reason)
 
+    def _give_up(
+        self, job: JobRecord, failure_class: str, reason: str, counters: tuple[int, int, int], now: datetime
+    ) -> str:
+        """The job ends FAILED (once: a raced duplicate neither counts it nor tells its pipeline again)."""
+        if not self._store.give_up(
+            job,
+            attempt=job.current.attempt,
+            failure_class=failure_class,
+            reason=reason,
+            counters=counters,
+            now=iso(now),
+        ):
+            return "raced"
+        self._metric("JobsFailed", 1)
+        if self._on_terminal is not None:
+            self._on_terminal(job, "FAILED")
+        return "gave-up"
+
     def _retry_failed_children(self, job: JobRecord, now: datetime) -> str:
         """An array whose children partly failed: a new attempt over the failed indexes only, in the same queue."""
         current = job.current
@@ -304,12 +311,7 @@ class LifecycleService:
         original = [before[i] if before else i for i in current.failed_children]
         if not decision.retry:
             reason = f"{len(original)} array children failed (indexes {_short(original)}): {decision.explanation}"
-            self._store.give_up(
-                job, attempt=current.attempt, failure_class="app-error", reason=reason, counters=counters, now=iso(now)
-            )
-            if self._on_terminal is not None:
-                self._on_terminal(job, "FAILED")
-            return "gave-up"
+            return self._give_up(job, FailureClass.APP_ERROR.value, reason, counters, now)
         delayed = decision.delay_seconds > 0
         new = AttemptRecord(
             attempt=current.attempt + 1,

@@ -9,6 +9,7 @@ escalation and lineage as a standalone job), answers the job's token when the jo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,13 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from batchplane.adapters.pipelines import FINISH, PipelineJobState, PipelineRecord
-from batchplane.domain.errors import ConflictError, FieldError, InvalidRequestError, NotFoundError
+from batchplane.domain.errors import (
+    ConflictError,
+    FieldError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from batchplane.domain.ids import idempotent_job_id, new_job_id
 from batchplane.domain.pipelines import (
     Dag,
@@ -146,8 +153,6 @@ class PipelineService:
         existing = self._store.create(record)
         if existing is not None:
             if existing.tenant != tenant or existing.request_hash != record.request_hash:
-                from batchplane.domain.errors import IdempotencyKeyReusedError
-
                 raise IdempotencyKeyReusedError("this Idempotency-Key was used for a different pipeline")
             return existing, True
         self._start_run(record, list(plan.jobs))
@@ -172,7 +177,7 @@ class PipelineService:
 
     def graph(self, tenant: str, pid: str, fmt: str) -> str:
         record = self.get(tenant, pid)
-        plan = plan_of(PipelineRequest.model_validate(record.request))
+        plan = plan_of_record(record)
         states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
         return to_dot(plan.dag, states) if fmt == "dot" else to_mermaid(plan.dag, states)
 
@@ -197,7 +202,7 @@ class PipelineService:
         record = self.get(tenant, pid)
         if record.status == "RUNNING":
             raise ConflictError(f"pipeline {pid} is still RUNNING")
-        plan = plan_of(PipelineRequest.model_validate(record.request))
+        plan = plan_of_record(record)
         prev: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
         hashes = {k: j.spec_hash for k, j in record.jobs.items()}
         redo = resume_plan(plan.dag, prev, hashes, {k: spec_hash(j) for k, j in plan.jobs.items()})
@@ -282,7 +287,4 @@ class PipelineService:
 
 
 def spec_hash_of(body: dict[str, Any]) -> str:
-    import hashlib
-    import json
-
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
