@@ -572,6 +572,11 @@ def local_up(
     schedule_scale: Annotated[
         float, typer.Option(help="divide schedules' rate() periods by this (1 = on time; 60 = a minute per second)")
     ] = 1.0,
+    faults: Annotated[
+        float,
+        typer.Option(help="chaos: this share (0-0.5) of the functions' AWS calls fail with a throttle or a 5xx"),
+    ] = 0.0,
+    fault_seed: Annotated[int, typer.Option(help="seed of --faults, to replay a run")] = 0,
 ) -> None:
     """Run the whole control plane on this machine: the template's functions, routes, rules and schedules, AWS
     emulated by moto, and AWS Batch emulated by local compute environments that really run jobs."""
@@ -589,10 +594,14 @@ def local_up(
         log=lambda line: err_console.print(line, markup=False, highlight=False),
         function_log_level="INFO" if verbose else "WARNING",
         schedule_scale=schedule_scale,
+        fault_rate=min(max(faults, 0.0), 0.5),
+        fault_seed=fault_seed,
     )
     stack.start()
     url = stack.serve_api(port)
     console.print(f"[bold green]batchplane local stack[/] serving {url}  (Ctrl-C to stop)")
+    if faults > 0:
+        console.print(f"  chaos: {min(faults, 0.5):.0%} of the functions' AWS calls fail (seed {fault_seed})")
     for ce in stack.capacity():
         console.print(f"  compute environment {ce['name']}: {ce['capacity']}, {ce['maxVcpus']} vCPUs")
     try:

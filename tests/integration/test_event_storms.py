@@ -33,10 +33,12 @@ class RecordingBatch:
     def __init__(self) -> None:
         self.submitted: Counter[str] = Counter()
 
-    def submit(self, request: dict[str, Any]) -> str:
+    def submit(self, request: dict[str, Any], **_: Any) -> str:
         self.submitted[request["jobName"]] += 1
         return f"b-{request['jobName']}"
 
+    def admit(self, tenant: str) -> None: ...
+    def refund(self, tenant: str) -> None: ...
     def cancel(self, batch_job_id: str, reason: str) -> None: ...
     def terminate(self, batch_job_id: str, reason: str) -> None: ...
     def find_job_id(self, queue_arn: str, job_name: str) -> str | None:

@@ -338,3 +338,72 @@ def test_logs_carry_no_job_environment_and_errors_no_internals(gateway: Any, sta
     bad = submit(gateway, {"name": "bad name", "environment": {"API_TOKEN": secret}})
     assert secret not in bad["body"]
     assert "Traceback" not in bad["body"]
+
+
+def test_submissions_over_the_rate_are_429_and_leave_nothing_behind(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+
+    # GIVEN a container allowed 2 SubmitJob calls per second
+    monkeypatch.setenv("SUBMIT_JOBS_PER_SECOND", "2")
+    wiring.reset()
+    wiring.aws.session().events.register("before-call.*.*", stack.calls.hook)
+    gateway = load_handler("gateway")
+    clock = [1000.0]
+    gate = wiring.batch_adapter()._gate
+    assert gate is not None
+    gate._clock = lambda: clock[0]
+    gate._sleep = lambda seconds: clock.__setitem__(0, clock[0] + seconds)
+    gate._max_wait = 0.0  # answer at once instead of waiting for a token
+    # WHEN alice submits three jobs in the same instant
+    answers = [submit(gateway, {"name": f"r{i}"}, headers={"Idempotency-Key": f"r{i}"}) for i in range(3)]
+    # THEN two are accepted and the third is a 429 problem with Retry-After, having written nothing
+    assert [a["statusCode"] for a in answers] == [202, 202, 429]
+    problem = response_json(answers[2])
+    assert content_type(answers[2]) == "application/problem+json"
+    assert problem["status"] == 429
+    assert "Idempotency-Key" in problem["detail"]
+    assert int(answers[2]["headers"]["Retry-After"]) >= 1
+    assert stack.calls.counts["batch.SubmitJob"] == 2
+    assert stack.calls.counts["dynamodb.PutItem"] == 2
+    # AND while alice is over her share, bob's first job still goes through once a token is back
+    clock[0] += 0.5
+    assert submit(gateway, {"name": "b"}, caller=BOB)["statusCode"] == 202
+    assert submit(gateway, {"name": "r2"}, headers={"Idempotency-Key": "r2"})["statusCode"] == 429
+    # AND alice's retry with the same key is accepted once her share frees
+    clock[0] += 1.0
+    retried = submit(gateway, {"name": "r2"}, headers={"Idempotency-Key": "r2"})
+    assert retried["statusCode"] == 202, retried["body"]
+    assert stack.calls.counts["batch.SubmitJob"] == 4
+
+
+def test_batch_throttling_slows_the_container_down(stack: Stack) -> None:
+    from batchplane import wiring
+
+    gateway = load_handler("gateway")
+    throttle = {"left": 1}
+
+    def answer(**_: Any) -> None:
+        if throttle["left"]:
+            throttle["left"] -= 1
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Too Many Requests"}}, "x")
+
+    wiring.aws.session().events.register("before-call.batch.SubmitJob", answer)  # before the clients are made
+    adapter = wiring.batch_adapter()
+    assert adapter._gate is not None
+    limiter = adapter._gate._limiter
+    # WHEN Batch answers the first SubmitJob with TooManyRequestsException
+    response = submit(gateway, {"name": "t"})
+    # THEN the job is still submitted once (looked up by name, then resubmitted) and the rate was halved
+    assert response["statusCode"] == 202, response["body"]
+    assert throttle["left"] == 0
+    assert stack.calls.counts["batch.ListJobs"] == 1
+    assert stack.calls.counts["batch.SubmitJob"] == 2  # the throttled one and the one that went through
+    batch = boto3.client("batch", region_name=REGION)
+    queue = response_json(response)["attempts"][0]["queue"]
+    listed = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["*"]}])["jobSummaryList"]
+    assert len(listed) == 1
+    assert limiter.rate < limiter.ceiling

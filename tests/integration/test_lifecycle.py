@@ -158,7 +158,7 @@ def test_crash_between_write_and_submit_is_repaired_once(
     class Died(BaseException):
         pass
 
-    def die(_request: dict[str, Any]) -> str:
+    def die(_request: dict[str, Any], **_: Any) -> str:
         raise Died
 
     real_submit = svc._batch.submit
@@ -322,7 +322,7 @@ def test_crash_between_recording_a_retry_and_submitting_it_is_repaired_once(
     class Died(BaseException):
         pass
 
-    def die(_request: dict[str, Any]) -> str:
+    def die(_request: dict[str, Any], **_: Any) -> str:
         raise Died
 
     real = svc._batch.submit

@@ -13,6 +13,7 @@ from batchplane.settings import settings
 
 # Each function imports only what it uses: the services are imported when first built, not at cold start.
 if TYPE_CHECKING:
+    from batchplane.adapters.batch import BatchAdapter
     from batchplane.domain.arbiter import QueueCatalogue
     from batchplane.domain.records import JobRecord
     from batchplane.services.jobs import JobService
@@ -27,8 +28,17 @@ def catalogue() -> QueueCatalogue:
 
 
 @cache
+def batch_adapter() -> BatchAdapter:
+    """The container's one Batch adapter: every submission path shares its SubmitJob rate limiter."""
+    from batchplane.adapters.batch import BatchAdapter, SubmitGate
+    from batchplane.domain.ratelimit import FairRateLimiter
+
+    gate = SubmitGate(FairRateLimiter(ceiling=settings().submit_jobs_per_second))
+    return BatchAdapter(aws.batch(), aws.batch_submit(), gate)
+
+
+@cache
 def job_service() -> JobService:
-    from batchplane.adapters.batch import BatchAdapter
     from batchplane.adapters.dynamo import DynamoArtifacts, DynamoJobStore
     from batchplane.adapters.logs import LogsAdapter
     from batchplane.domain.submit_request import JobDefinitions
@@ -37,7 +47,7 @@ def job_service() -> JobService:
     cfg = settings()
     return JobService(
         store=DynamoJobStore(aws.dynamodb(), cfg.table_name),
-        batch=BatchAdapter(aws.batch(), aws.batch_submit()),
+        batch=batch_adapter(),
         catalogue=catalogue(),
         definitions=JobDefinitions(
             by_name=dict(cfg.job_definitions),
@@ -91,14 +101,13 @@ def _pipeline_hook(job: JobRecord, status: str) -> None:
 
 @cache
 def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> LifecycleService:
-    from batchplane.adapters.batch import BatchAdapter
     from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoLifecycleStore
     from batchplane.services.lifecycle import LifecycleService
 
     cfg = settings()
     return LifecycleService(
         store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name),
-        batch=BatchAdapter(aws.batch(), aws.batch_submit()),
+        batch=batch_adapter(),
         catalogue=catalogue(),
         jitter=random.random,
         default_memory_mib=cfg.default_memory_mib,
@@ -114,6 +123,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
 def reset() -> None:
     """Forget everything built (tests and the local stack change the environment between runs)."""
     catalogue.cache_clear()
+    batch_adapter.cache_clear()
     job_service.cache_clear()
     lifecycle_service.cache_clear()
     pipeline_service.cache_clear()

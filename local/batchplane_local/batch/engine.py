@@ -735,6 +735,15 @@ class LocalBatch:
 
     # ------------------------------------------------------------------ read
 
+    def submitted(self) -> list[dict[str, str]]:
+        """Every job SubmitJob made (not array children or nodes): id, name, status."""
+        with self._lock:
+            return [
+                {"jobId": j.job_id, "jobName": j.name, "status": j.status}
+                for j in self._jobs.values()
+                if j.parent is None and j.node_index is None
+            ]
+
     def describe_jobs(self, job_ids: Iterable[str]) -> list[dict[str, Any]]:
         ids = list(job_ids)
         if len(ids) > 100:

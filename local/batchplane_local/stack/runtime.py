@@ -123,8 +123,13 @@ class LocalStack:
         kill_grace_seconds: float = 2.0,
         function_log_level: str = "WARNING",
         schedule_scale: float = 1.0,
+        fault_rate: float = 0.0,
+        fault_seed: int = 0,
     ) -> None:
         self.schedule_scale = schedule_scale
+        self.fault_rate = fault_rate
+        self.fault_seed = fault_seed
+        self.faults: Any = None
         self.function_log_level = function_log_level
         self.root = root
         self.stack_name = stack_name
@@ -174,6 +179,14 @@ class LocalStack:
             os.environ[key] = value
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
+        if self.fault_rate > 0:
+            # chaos: a share of the functions' AWS calls fail (a botocore hook on the session their clients come from)
+            from batchplane.adapters import aws as function_clients
+
+            from batchplane_local.faults import Faults
+
+            self.faults = Faults(self.fault_rate, self.fault_seed)
+            function_clients.session().events.register_first("before-send.*.*", self.faults)
         self.stack = Stack(load(self.root / "template.yaml"), name=self.stack_name, region=REGION, account=ACCOUNT)
         self.stack.parameters.update(self.parameters)
         self._provision()

@@ -94,6 +94,12 @@ class LocalApi:
             if found is None:
                 return _problem(404, "Not found", f"no execution for pipeline {pid}")
             return _json(200, found)
+        if path == "/_local/batch/jobs" and method == "GET":
+            return _json(200, {"jobs": self.stack.batch.submitted()})
+        if path == "/_local/faults" and method == "GET":
+            faults = self.stack.faults
+            injected = dict(faults.injected) if faults is not None else {}
+            return _json(200, {"rate": self.stack.fault_rate, "injected": injected})
         if path == "/_local/sweep" and method == "POST":
             return _json(200, self.stack.sweep_now())
         return _problem(404, "Not found", "no such local route")

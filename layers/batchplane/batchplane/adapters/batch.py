@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import random
+import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batchplane.domain.errors import FieldError, SubmissionRejectedError, UpstreamUnavailableError
+from batchplane.domain.errors import (
+    FieldError,
+    SubmissionRejectedError,
+    SubmitRateLimitedError,
+    UpstreamUnavailableError,
+)
+from batchplane.domain.ids import TAG_TENANT
+from batchplane.domain.ratelimit import FairRateLimiter
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -33,17 +43,82 @@ def _translate(err: ClientError | BotoCoreError, op: str) -> Exception:
 
 
 SUBMIT_ATTEMPTS = 4
+_THROTTLE_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
+
+
+class SubmitGate:
+    """The container's SubmitJob admission: a FairRateLimiter behind a lock, waiting at most ``max_wait`` seconds
+    for a token before answering 429 (the caller retries with the same Idempotency-Key; nothing was written)."""
+
+    def __init__(
+        self,
+        limiter: FairRateLimiter,
+        *,
+        max_wait: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._limiter = limiter
+        self._max_wait = max_wait
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+
+    def acquire(self, tenant: str) -> None:
+        waited = 0.0
+        while True:
+            with self._lock:
+                wait = self._limiter.reserve(tenant, self._clock())
+            if wait <= 0:
+                return
+            if waited + wait > self._max_wait:
+                raise SubmitRateLimitedError(
+                    "too many job submissions right now (AWS Batch allows "
+                    f"{self._limiter.ceiling:g} per second, shared fairly between tenants); "
+                    "retry with the same Idempotency-Key",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            self._sleep(wait)
+            waited += wait
+
+    def refund(self, tenant: str) -> None:
+        with self._lock:
+            self._limiter.refund(tenant)
+
+    def throttled(self) -> None:
+        with self._lock:
+            self._limiter.throttled()
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._limiter.succeeded()
 
 
 class BatchAdapter:
-    def __init__(self, client: BatchClient, submit_client: BatchClient | None = None) -> None:
+    def __init__(
+        self, client: BatchClient, submit_client: BatchClient | None = None, gate: SubmitGate | None = None
+    ) -> None:
         self._batch = client
         self._submit = submit_client or client
+        self._gate = gate
 
-    def submit(self, request: dict[str, Any]) -> str:
-        """SubmitJob, retried safely. SubmitJob has no idempotency token, so the SDK must not retry it blindly (an
-        answer lost after Batch applied the call would make a second job): after a throttle, 5xx or lost answer we
-        look the job up by its deterministic name first, and submit again only if Batch does not have it."""
+    def admit(self, tenant: str) -> None:
+        """Take a SubmitJob token for ``tenant`` now (before anything is written), or raise SubmitRateLimitedError."""
+        if self._gate is not None:
+            self._gate.acquire(tenant)
+
+    def refund(self, tenant: str) -> None:
+        """An admitted submission turned out to have nothing to submit (an idempotent replay)."""
+        if self._gate is not None:
+            self._gate.refund(tenant)
+
+    def submit(self, request: dict[str, Any], *, admitted: bool = False) -> str:
+        """SubmitJob, rate-limited and retried safely. SubmitJob has no idempotency token, so the SDK must not retry
+        it blindly (an answer lost after Batch applied the call would make a second job): after a throttle, 5xx or
+        lost answer we look the job up by its deterministic name first, and submit again only if Batch does not
+        have it. ``admitted``: the caller already took this call's token (``admit``)."""
+        if not admitted:
+            self.admit(str(request.get("tags", {}).get(TAG_TENANT, "")))
         last: ClientError | BotoCoreError | None = None
         for attempt in range(SUBMIT_ATTEMPTS):
             if attempt:
@@ -57,11 +132,15 @@ class BatchAdapter:
                 code = err.response.get("Error", {}).get("Code", "")
                 if code in _CLIENT_CODES:
                     raise _translate(err, "SubmitJob") from err
+                if code in _THROTTLE_CODES and self._gate is not None:
+                    self._gate.throttled()
                 last = err
                 continue
             except BotoCoreError as err:
                 last = err
                 continue
+            if self._gate is not None:
+                self._gate.succeeded()
             return out["jobId"]
         assert last is not None  # noqa: S101 - the loop ran at least once
         raise _translate(last, "SubmitJob") from last

@@ -69,6 +69,13 @@ class SubmissionRejectedError(BatchplaneError):
     status, slug, title = 422, "submission-rejected", "AWS Batch rejected the job"
 
 
+class SubmitRateLimitedError(BatchplaneError):
+    """Over the SubmitJob rate this deployment keeps to (AWS Batch: 50 per second per account), or over the caller's
+    fair share of it while other tenants are submitting. Nothing was written: retry with the same Idempotency-Key."""
+
+    status, slug, title = 429, "rate-limited", "Too many submissions"
+
+
 class UpstreamUnavailableError(BatchplaneError):
     """AWS throttled or failed after the SDK's own retries: the client may retry with the same Idempotency-Key."""
 

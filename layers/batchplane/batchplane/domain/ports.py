@@ -42,8 +42,16 @@ class JobStore(Protocol):
 
 
 class BatchPort(Protocol):
-    def submit(self, request: dict[str, Any]) -> str:
-        """SubmitJob; returns the Batch job id."""
+    def admit(self, tenant: str) -> None:
+        """Take one SubmitJob token for ``tenant`` (fair rate limit), or raise SubmitRateLimitedError."""
+        ...
+
+    def refund(self, tenant: str) -> None:
+        """Give back a token taken by ``admit`` that no SubmitJob used."""
+        ...
+
+    def submit(self, request: dict[str, Any], *, admitted: bool = False) -> str:
+        """SubmitJob (taking a token first unless ``admitted``); returns the Batch job id."""
         ...
 
     def cancel(self, batch_job_id: str, reason: str) -> None: ...

@@ -35,6 +35,7 @@ _ERRORS = {
     "409": "conflict with the resource's state",
     "413": "body too large",
     "422": "invalid or unschedulable request",
+    "429": "too many submissions (SubmitJob rate, fair share between tenants): retry with the same Idempotency-Key",
     "503": "AWS unavailable: retry with the same Idempotency-Key",
 }
 

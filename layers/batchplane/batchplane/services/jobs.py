@@ -127,8 +127,12 @@ class JobService:
             origin=origin or (f"pipeline:{pipeline[0]}" if pipeline else "api"),
             claim_token=self._entropy(8).hex(),
         )
+        if not held:
+            self._batch.admit(tenant)  # before anything is written: a 429 here leaves nothing behind
         existing = self._store.create_job(job)
         if existing is not None:
+            if not held:
+                self._batch.refund(tenant)
             if existing.tenant != tenant or existing.request_hash != job.request_hash:
                 raise IdempotencyKeyReusedError(
                     "this Idempotency-Key was used for a different request",
@@ -147,7 +151,8 @@ class JobService:
                     queue_arn=placement.queue.queue_arn,
                     job_definition=definition,
                     memory_mib=request.memory_mi_b,
-                )
+                ),
+                admitted=True,
             )
         except Exception:
             # Nothing ran: give the key back so the client's retry (same Idempotency-Key) starts clean. If this
