@@ -43,7 +43,7 @@ def local_stack_run(n: int, timeout: float = 900.0) -> dict[str, float | None]:
         pid = client.post("/pipelines", json=dag(n)).json()["pipelineId"]
         status = "RUNNING"
         while status == "RUNNING" and time.perf_counter() - started < timeout:
-            time.sleep(0.2)
+            time.sleep(0.5)
             # The list reads pipeline items only; GET /pipelines/{id} reads every job of it (n items per poll).
             listed = client.get("/pipelines", params={"limit": 10}).json()["pipelines"]
             status = next((p["status"] for p in listed if p["pipelineId"] == pid), "RUNNING")
