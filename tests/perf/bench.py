@@ -182,14 +182,14 @@ DAG_KEYS = (
 
 def dag_measures() -> dict[str, Any]:
     """The same DAG on the local stack, make -j2 and Snakemake; the local stack's ratios to both."""
-    from tests.perf.local_dag import local_stack_run, make_run, snakemake_bin, snakemake_run
+    from tests.perf.local_dag import local_stack_run_fresh, make_run, snakemake_bin, snakemake_run
 
     results: dict[str, Any] = dict.fromkeys(DAG_KEYS)
     _log("local DAG: 100 trivial jobs (fan-out, fan-in) on the local stack, and on make -j2")
-    results["local_dag_100_s"] = local_stack_run(100)["seconds"]
+    results["local_dag_100_s"] = local_stack_run_fresh(100)["seconds"]
     results["local_dag_100_make_s"] = make_run(100)
     _log(f"local DAG: {DAG_SIZE:,} trivial jobs on the local stack, make -j2 and Snakemake ({snakemake_bin()})")
-    dag_run = local_stack_run(DAG_SIZE)
+    dag_run = local_stack_run_fresh(DAG_SIZE)
     results["sfn_transitions_per_job"] = dag_run["transitions_per_job"]
     results["local_dag_1000_s"] = dag_run["seconds"]
     results["local_dag_1000_make_s"] = make_run(DAG_SIZE)

@@ -108,8 +108,31 @@ def snakemake_run(n: int) -> float | None:
         return round(time.perf_counter() - started, 3)
 
 
+def local_stack_run_fresh(n: int, timeout: float = 900.0) -> dict[str, float | None]:
+    """`local_stack_run` in a fresh interpreter: a local stack is one per process (moto's state and the functions'
+    warm clients live in it), as one deployment is one per account."""
+    import json
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.perf.local_dag", str(n), "--local-only"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 60,
+    )
+    line = next(x for x in reversed(out.stdout.splitlines()) if x.startswith("RESULT "))
+    result: dict[str, float | None] = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
 if __name__ == "__main__":
+    import json
     import sys
 
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    print(size, local_stack_run(size), make_run(size), snakemake_run(size))
+    if "--local-only" in sys.argv:
+        print("RESULT " + json.dumps(local_stack_run(size)), flush=True)
+    else:
+        print(size, local_stack_run(size), make_run(size), snakemake_run(size))
