@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+# The bench's peers (Snakemake) live in their own virtualenv: never needed by `make test`, never in the dev extras.
+BENCH_VENV := .venv-bench
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
@@ -22,6 +24,12 @@ $(SAM_VENV)/.installed:
 	test -x $(SAM_VENV)/bin/python || $(PY) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.150,<2'
+	touch $@
+
+$(BENCH_VENV)/.installed:
+	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet 'snakemake>=8,<10'
 	touch $@
 
 install: $(BIN)/.installed $(SAM_VENV)/.installed
@@ -46,8 +54,8 @@ build: $(SAM_VENV)/.installed
 deploy: build
 	$(SAM) deploy --guided
 
-bench: $(BIN)/.installed
-	PYTHONPATH=layers/batchplane:local:. $(BIN)/python -m tests.perf.bench
+bench: $(BIN)/.installed $(BENCH_VENV)/.installed
+	SNAKEMAKE=$(BENCH_VENV)/bin/snakemake PYTHONPATH=layers/batchplane:local:. $(BIN)/python -m tests.perf.bench
 
 demo: $(BIN)/.installed
 	$(BIN)/python -m batchplane_local local demo --root .

@@ -39,10 +39,27 @@ class MotoServer:
         self.server.stop()
 
 
+def _speed_up_moto() -> None:
+    """moto's server lists its own package directory on every request to route it (os.listdir + isdir per service):
+    the list never changes while it runs, so it is read once."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "_batchplane_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def cached() -> tuple[str, ...]:
+        return modules
+
+    cached._batchplane_cached = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = cached  # type: ignore[assignment]
+
+
 def start_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
     """moto's server, with Step Functions executing state machines (its ASL interpreter). Its service integrations
     (sqs:sendMessage.waitForTaskToken...) call back into this server: moto finds it through MOTO_PORT."""
     check_version()
+    _speed_up_moto()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     real_host, real_port = server.get_host_and_port()

@@ -1,8 +1,11 @@
-"""The same DAG of trivial commands (fan-out then fan-in) on the local stack and on `make -j2`, and the Step Functions
-state transitions per pipeline job counted from the execution history. Run by tests.perf.bench."""
+"""The same DAG of trivial commands (fan-out then fan-in: split, n-2 work jobs, merge) on the local stack, on
+`make -j2` (the floor) and on Snakemake (a peer, from the bench's own virtualenv), and the Step Functions state
+transitions per pipeline job counted from the execution history. Run by tests.perf.bench."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -30,7 +33,8 @@ def local_stack_run(n: int, timeout: float = 900.0) -> dict[str, float | None]:
     """Wall seconds for an n-job DAG on the local stack, and state transitions per job of its execution."""
     from batchplane_local.stack.runtime import LocalStack
 
-    stack = LocalStack(ROOT, sweep_interval=1.0, vcpus={"spot": 2, "on-demand": 2})
+    # The sweeper at the template's own rate (it is a safety net: a pipeline never waits on it).
+    stack = LocalStack(ROOT, sweep_interval=None, vcpus={"spot": 2, "on-demand": 2})
     stack.start()
     try:
         base = stack.serve_api(0)
@@ -40,7 +44,9 @@ def local_stack_run(n: int, timeout: float = 900.0) -> dict[str, float | None]:
         status = "RUNNING"
         while status == "RUNNING" and time.perf_counter() - started < timeout:
             time.sleep(0.5)
-            status = client.get(f"/pipelines/{pid}").json()["status"]
+            # The list reads pipeline items only; GET /pipelines/{id} reads every job of it (n items per poll).
+            listed = client.get("/pipelines", params={"limit": 10}).json()["pipelines"]
+            status = next((p["status"] for p in listed if p["pipelineId"] == pid), "RUNNING")
         elapsed = time.perf_counter() - started
         if status != "SUCCEEDED":
             return {"seconds": None, "transitions_per_job": None}
@@ -64,8 +70,69 @@ def make_run(n: int) -> float:
         return round(time.perf_counter() - started, 3)
 
 
+SNAKEFILE = """\
+N = {works}
+rule all:
+    input: "merge"
+rule split:
+    output: "split"
+    shell: "true; touch {{output}}"
+rule work:
+    input: "split"
+    output: "w/{{i}}"
+    shell: "true; touch {{output}}"
+rule merge:
+    input: expand("w/{{i}}", i=range(N))
+    output: "merge"
+    shell: "true; touch {{output}}"
+"""
+
+
+def snakemake_bin() -> str | None:
+    """Snakemake from the bench's virtualenv (`make bench` installs it there), or SNAKEMAKE, or None."""
+    for candidate in (os.environ.get("SNAKEMAKE"), str(ROOT / ".venv-bench" / "bin" / "snakemake")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return shutil.which("snakemake")
+
+
+def snakemake_run(n: int) -> float | None:
+    """A peer: the same DAG as a Snakefile, `snakemake -j2 --quiet` (None when Snakemake is not installed)."""
+    exe = snakemake_bin()
+    if exe is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "Snakefile").write_text(SNAKEFILE.format(works=n - 2))
+        started = time.perf_counter()
+        subprocess.run([exe, "all", "-j2", "--quiet"], cwd=tmp, check=True, capture_output=True)
+        return round(time.perf_counter() - started, 3)
+
+
+def local_stack_run_fresh(n: int, timeout: float = 900.0) -> dict[str, float | None]:
+    """`local_stack_run` in a fresh interpreter: a local stack is one per process (moto's state and the functions'
+    warm clients live in it), as one deployment is one per account."""
+    import json
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.perf.local_dag", str(n), "--local-only"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 60,
+    )
+    line = next(x for x in reversed(out.stdout.splitlines()) if x.startswith("RESULT "))
+    result: dict[str, float | None] = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
 if __name__ == "__main__":
+    import json
     import sys
 
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    print(size, local_stack_run(size), make_run(size))
+    if "--local-only" in sys.argv:
+        print("RESULT " + json.dumps(local_stack_run(size)), flush=True)
+    else:
+        print(size, local_stack_run(size), make_run(size), snakemake_run(size))

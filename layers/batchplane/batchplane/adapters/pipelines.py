@@ -2,6 +2,11 @@
 
 pipeline      pk=PIPELINE#<id>  sk=PIPELINE        gsi1pk=PIPELINES#<tenant>  gsi1sk=<createdAt>#<id>
 pipeline job  pk=PIPELINE#<id>  sk=PJOB#<key>      its state, managed jobId, spec hash, task token
+
+Advancing a pipeline costs O(degree) per event while every job succeeds (``mode<run>`` = ``counted``): each pipeline
+job holds ``left``, the number of its dependencies not yet met in this run, lowered once per dependency (a marker
+attribute ``m<i>`` per met dependency makes the decrement idempotent), and starts when it reaches 0. The first job
+that ends otherwise switches the run to ``full`` mode: the whole pipeline is read and the pure `step` decides.
 """
 
 from __future__ import annotations
@@ -30,6 +35,21 @@ class PipelineJobState:
     spec_hash: str = ""
     token: str | None = None
     reported: bool = False  # the task token has been answered
+    left: int | None = None  # dependencies not yet met in this run (None: not counted)
+    propagated: bool = False  # its success has been passed on to the jobs that depend on it
+    run: int = 0
+
+
+@dataclass(frozen=True)
+class PipelineHead:
+    """What an event needs of the pipeline item: small, read with one GetItem."""
+
+    pipeline_id: str
+    tenant: str
+    status: str
+    run: int
+    mode: str  # "counted" (advance by counters) or "full" (read everything, `step` decides)
+    request_hash: str
 
 
 @dataclass
@@ -48,6 +68,7 @@ class PipelineRecord:
     finished_reported: bool = False
     previous_runs: list[str] = field(default_factory=list)
     request_hash: str = ""
+    mode: str = "full"
     jobs: dict[str, PipelineJobState] = field(default_factory=dict)
 
 
@@ -79,6 +100,7 @@ def _pipeline_item(p: PipelineRecord) -> Item:
     }
     if p.execution_arn:
         item["executionArn"] = _s(p.execution_arn)
+    item[f"mode{p.run}"] = _s(p.mode)
     return item
 
 
@@ -93,6 +115,8 @@ def _job_item(pid: str, run: int, j: PipelineJobState) -> Item:
     }
     if j.job_id:
         item["jobId"] = _s(j.job_id)
+    if j.left is not None:
+        item["left"] = {"N": str(j.left)}
     return item
 
 
@@ -121,19 +145,29 @@ def _record(items: list[Item]) -> PipelineRecord | None:
         finished_reported=bool(head.get(f"finishReported{run}", {}).get("BOOL")),
         previous_runs=json.loads(_str(head, "previousRuns") or "[]"),
         request_hash=_str(head, "requestHash") or "",
+        mode=_str(head, f"mode{run}") or "full",
     )
     for i in items:
         if i["sk"]["S"].startswith("PJOB#"):
-            key = _str(i, "key") or ""
-            rec.jobs[key] = PipelineJobState(
-                key=key,
-                state=_str(i, "state") or "WAITING",
-                job_id=_str(i, "jobId"),
-                spec_hash=_str(i, "specHash") or "",
-                token=_str(i, f"token{run}"),
-                reported=bool(i.get(f"reported{run}", {}).get("BOOL")),
-            )
+            job = _job_state(i)
+            rec.jobs[job.key] = job
     return rec
+
+
+def _job_state(i: Item) -> PipelineJobState:
+    run = int(i.get("run", {}).get("N", "0"))
+    left = i.get("left", {}).get("N")
+    return PipelineJobState(
+        key=_str(i, "key") or "",
+        state=_str(i, "state") or "WAITING",
+        job_id=_str(i, "jobId"),
+        spec_hash=_str(i, "specHash") or "",
+        token=_str(i, f"token{run}"),
+        reported=bool(i.get(f"reported{run}", {}).get("BOOL")),
+        left=int(left) if left is not None else None,
+        propagated=bool(i.get(f"propagated{run}", {}).get("BOOL")),
+        run=run,
+    )
 
 
 class DynamoPipelineStore:
@@ -216,15 +250,136 @@ class DynamoPipelineStore:
             )
         )
 
-    def save_token(self, pid: str, run: int, key: str, token: str) -> None:
-        sk = "PIPELINE" if key == "__finish__" else f"PJOB#{key}"
-        attr = f"finishToken{run}" if key == "__finish__" else f"token{run}"
+    def save_token(self, pid: str, run: int, key: str, token: str) -> PipelineJobState | None:
+        """Record a task token; returns the pipeline job as it is now (None for the pipeline's own Finish token)."""
+        if key == FINISH:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(pid, "PIPELINE"),
+                UpdateExpression="SET #t = :t",
+                ExpressionAttributeNames={"#t": f"finishToken{run}"},
+                ExpressionAttributeValues={":t": _s(token)},
+            )
+            return None
+        out = self._db.update_item(
+            TableName=self._table,
+            Key=_key(pid, f"PJOB#{key}"),
+            UpdateExpression="SET #t = :t",
+            ExpressionAttributeNames={"#t": f"token{run}"},
+            ExpressionAttributeValues={":t": _s(token)},
+            ReturnValues="ALL_NEW",
+        )
+        return _job_state(out["Attributes"]) if "key" in out.get("Attributes", {}) else None
+
+    def head(self, pid: str, run: int) -> PipelineHead | None:
+        """The pipeline item without its request and history (``run``: whose mode to read)."""
+        out = self._db.get_item(
+            TableName=self._table,
+            Key=_key(pid, "PIPELINE"),
+            ConsistentRead=True,
+            ProjectionExpression="#pid, #tenant, #st, #run, #mode, #hash",
+            ExpressionAttributeNames={
+                "#pid": "pipelineId",
+                "#tenant": "tenant",
+                "#st": "status",
+                "#run": "run",
+                "#mode": f"mode{run}",
+                "#hash": "requestHash",
+            },
+        )
+        item = out.get("Item")
+        if not item:
+            return None
+        return PipelineHead(
+            pipeline_id=_str(item, "pipelineId") or pid,
+            tenant=_str(item, "tenant") or "",
+            status=_str(item, "status") or "RUNNING",
+            run=int(item["run"]["N"]),
+            mode=_str(item, f"mode{run}") or "full",
+            request_hash=_str(item, "requestHash") or "",
+        )
+
+    def request_of(self, pid: str) -> dict[str, Any] | None:
+        out = self._db.get_item(
+            TableName=self._table,
+            Key=_key(pid, "PIPELINE"),
+            ProjectionExpression="#rq",
+            ExpressionAttributeNames={"#rq": "request"},
+        )
+        text = _str(out.get("Item") or {}, "request")
+        return json.loads(text) if text else None
+
+    def settle(
+        self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
+    ) -> tuple[bool, PipelineJobState | None]:
+        """`transition`, returning whether it applied and the pipeline job as it is now (None: no such job)."""
+        values: dict[str, Any] = {":to": _s(to)}
+        conds = []
+        for i, state in enumerate(allowed_from):
+            values[f":f{i}"] = _s(state)
+            conds.append(f":f{i}")
+        expr = "SET #st = :to"
+        if job_id:
+            values[":jid"] = _s(job_id)
+            expr += ", jobId = :jid"
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=_key(pid, f"PJOB#{key}"),
+                UpdateExpression=expr,
+                ConditionExpression=f"#st IN ({', '.join(conds)})",
+                ExpressionAttributeNames={"#st": "state"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Item | None = err.response.get("Item")  # type: ignore[assignment]
+            return False, _job_state(old) if old else None
+        return True, _job_state(out["Attributes"])
+
+    def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None:
+        """One dependency (its index in the pipeline's order) of a WAITING job is met: lower the job's ``left``, once
+        per dependency. Returns what is left, or None when already counted, not WAITING or not counted in this run."""
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=_key(pid, f"PJOB#{key}"),
+                UpdateExpression="SET #m = :t, #left = #left - :one",
+                ConditionExpression="attribute_not_exists(#m) AND #st = :w AND #run = :run",
+                ExpressionAttributeNames={"#m": f"m{dependency}", "#left": "left", "#st": "state", "#run": "run"},
+                ExpressionAttributeValues={
+                    ":t": {"BOOL": True},
+                    ":one": {"N": "1"},
+                    ":w": _s("WAITING"),
+                    ":run": {"N": str(run)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return int(out["Attributes"]["left"]["N"])
+
+    def mark_propagated(self, pid: str, run: int, key: str) -> None:
         self._db.update_item(
             TableName=self._table,
-            Key=_key(pid, sk),
-            UpdateExpression="SET #t = :t",
-            ExpressionAttributeNames={"#t": attr},
-            ExpressionAttributeValues={":t": _s(token)},
+            Key=_key(pid, f"PJOB#{key}"),
+            UpdateExpression="SET #p = :t",
+            ExpressionAttributeNames={"#p": f"propagated{run}"},
+            ExpressionAttributeValues={":t": {"BOOL": True}},
+        )
+
+    def set_mode(self, pid: str, run: int, mode: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(pid, "PIPELINE"),
+            UpdateExpression="SET #m = :m",
+            ExpressionAttributeNames={"#m": f"mode{run}"},
+            ExpressionAttributeValues={":m": _s(mode)},
         )
 
     def mark_reported(self, pid: str, run: int, key: str) -> bool:
@@ -264,9 +419,10 @@ class DynamoPipelineStore:
         self._db.update_item(
             TableName=self._table,
             Key=_key(p.pipeline_id, "PIPELINE"),
-            UpdateExpression="SET #st = :r, #run = :n, updatedAt = :now, previousRuns = :prev",
-            ExpressionAttributeNames={"#st": "status", "#run": "run"},
+            UpdateExpression="SET #st = :r, #run = :n, updatedAt = :now, previousRuns = :prev, #mode = :mode",
+            ExpressionAttributeNames={"#st": "status", "#run": "run", "#mode": f"mode{p.run}"},
             ExpressionAttributeValues={
+                ":mode": _s(p.mode),
                 ":r": _s("RUNNING"),
                 ":n": {"N": str(p.run)},
                 ":now": _s(now),

@@ -1,23 +1,31 @@
 """Pipelines: a DAG of managed jobs, run by one Step Functions execution per run.
 
 The execution is a Map with one iteration per job; each iteration is one Task that hands a task token to the control
-plane (SQS) and waits. The control plane decides everything else with the pure `step` of domain.pipelines: it submits
-each job as soon as its own dependencies are satisfied (a managed job: same arbitration, classified retries, fallback,
-escalation and lineage as a standalone job), answers the job's token when the job ends, and answers the final
-"Finish" token with the pipeline's outcome. So a stage's retries live in one place, never in ASL."""
+plane (SQS) and waits. The control plane submits each job as soon as its own dependencies are satisfied (a managed job:
+same arbitration, classified retries, fallback, escalation and lineage as a standalone job), answers the job's token
+when the job ends, and answers the final "Finish" token with the pipeline's outcome. So a stage's retries live in one
+place, never in ASL.
+
+Two ways to advance, both idempotent (every change is a conditional write):
+- counted (while every job succeeds): an event touches only the job it is about and the jobs that depend on it. A job
+  that succeeds lowers the ``left`` counter of each dependent once, and starts those that reach 0; a token is answered
+  as soon as both the token and the job's end are recorded. O(degree) per event, never a read of the whole pipeline.
+- full (a job failed, was cancelled or skipped, an edge can never be met, the pipeline was cancelled, the Finish token
+  arrived): the whole pipeline is read and the pure `step` of domain.pipelines decides. Once a run needs it, it
+  stays."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, Protocol
 
-from batchplane.adapters.pipelines import FINISH, PipelineJobState, PipelineRecord
+from batchplane.adapters.pipelines import FINISH, PipelineHead, PipelineJobState, PipelineRecord
 from batchplane.domain.errors import (
     ConflictError,
     FieldError,
@@ -31,6 +39,7 @@ from batchplane.domain.pipelines import (
     ExpandedJob,
     JobState,
     PipelineRequest,
+    edge_met,
     expand_maps,
     expanded_dag,
     resume_plan,
@@ -54,7 +63,15 @@ class PipelineStore(Protocol):
     def transition(
         self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
     ) -> bool: ...
-    def save_token(self, pid: str, run: int, key: str, token: str) -> None: ...
+    def save_token(self, pid: str, run: int, key: str, token: str) -> PipelineJobState | None: ...
+    def head(self, pid: str, run: int) -> PipelineHead | None: ...
+    def request_of(self, pid: str) -> dict[str, Any] | None: ...
+    def settle(
+        self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
+    ) -> tuple[bool, PipelineJobState | None]: ...
+    def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None: ...
+    def mark_propagated(self, pid: str, run: int, key: str) -> None: ...
+    def set_mode(self, pid: str, run: int, mode: str) -> None: ...
     def mark_reported(self, pid: str, run: int, key: str) -> bool: ...
     def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool: ...
     def new_run(self, p: PipelineRecord, now: str) -> None: ...
@@ -73,21 +90,62 @@ class Plan:
     request: PipelineRequest
     jobs: dict[str, ExpandedJob]
     dag: Dag
+    index: dict[str, int]  # a job's position in dag.order (names its marker when it meets a dependent's edge)
+
+    def dependencies(self, key: str) -> int:
+        return len({e.id for e in self.dag.deps[key]})
 
 
 def plan_of(request: PipelineRequest) -> Plan:
     jobs = expand_maps(request)
-    return Plan(request, {j.id: j for j in jobs}, expanded_dag(jobs))
+    dag = expanded_dag(jobs)
+    return Plan(request, {j.id: j for j in jobs}, dag, {k: i for i, k in enumerate(dag.order)})
 
 
-@lru_cache(maxsize=64)
-def _cached_plan(pipeline_id: str, request_hash: str, body: str) -> Plan:
-    """A pipeline's plan, parsed once per container (its request never changes after creation)."""
-    return plan_of(PipelineRequest.model_validate_json(body))
+_PLANS: OrderedDict[tuple[str, str], Plan] = OrderedDict()
+_PLANS_KEPT = 64
+
+
+def _cached_plan(pipeline_id: str, request_hash: str, body: Callable[[], dict[str, Any] | None]) -> Plan | None:
+    """A pipeline's plan, parsed once per container (its request never changes after creation); ``body`` is read only
+    when the plan is not known yet."""
+    key = (pipeline_id, request_hash)
+    plan = _PLANS.get(key)
+    if plan is None:
+        request = body()
+        if request is None:
+            return None
+        plan = plan_of(PipelineRequest.model_validate(request))
+        _PLANS[key] = plan
+        while len(_PLANS) > _PLANS_KEPT:
+            _PLANS.popitem(last=False)
+    _PLANS.move_to_end(key)
+    return plan
 
 
 def plan_of_record(record: PipelineRecord) -> Plan:
-    return _cached_plan(record.pipeline_id, record.request_hash, json.dumps(record.request, sort_keys=True))
+    plan = _cached_plan(record.pipeline_id, record.request_hash, lambda: record.request)
+    assert plan is not None  # noqa: S101 - the record carries its request
+    return plan
+
+
+def initial_left(plan: Plan, states: dict[str, str]) -> tuple[dict[str, int], bool]:
+    """Each WAITING job's dependencies not met yet at the start of a run, and whether the run can be counted (no
+    WAITING job has an edge on a job already ended that can never be met)."""
+    left: dict[str, int] = {}
+    counted = True
+    for key in plan.dag.order:
+        if states.get(key, "WAITING") != "WAITING":
+            continue
+        pending = set()
+        for e in plan.dag.deps[key]:
+            met = edge_met(e.condition, states.get(e.id, "WAITING"))  # type: ignore[arg-type]
+            if met is None:
+                pending.add(e.id)
+            elif met is False:
+                counted = False
+        left[key] = len(pending)
+    return left, counted
 
 
 def _iso(now: datetime) -> str:
@@ -148,7 +206,11 @@ class PipelineService:
             created_at=_iso(now),
             updated_at=_iso(now),
             request_hash=spec_hash_of(body),
-            jobs={k: PipelineJobState(key=k, spec_hash=spec_hash(j)) for k, j in plan.jobs.items()},
+            mode="counted",
+            jobs={
+                k: PipelineJobState(key=k, spec_hash=spec_hash(j), left=plan.dependencies(k))
+                for k, j in plan.jobs.items()
+            },
         )
         existing = self._store.create(record)
         if existing is not None:
@@ -208,12 +270,16 @@ class PipelineService:
         redo = resume_plan(plan.dag, prev, hashes, {k: spec_hash(j) for k, j in plan.jobs.items()})
         record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"]
         record.run += 1
+        states = {k: "WAITING" if k in redo else "SUCCEEDED" for k in plan.jobs}
+        left, counted = initial_left(plan, states)
+        record.mode = "counted" if counted else "full"
         record.jobs = {
             k: PipelineJobState(
                 key=k,
-                state="WAITING" if k in redo else "SUCCEEDED",
+                state=states[k],
                 job_id=None if k in redo else record.jobs[k].job_id,
                 spec_hash=record.jobs[k].spec_hash,
+                left=left.get(k),
             )
             for k in plan.jobs
         }
@@ -225,17 +291,65 @@ class PipelineService:
 
     def on_token(self, pid: str, run: int, key: str, token: str) -> str:
         """An execution's task is waiting on us (from the stage queue)."""
-        record = self._store.get(pid)
-        if record is None or record.run != run:
+        head = self._store.head(pid, run)
+        if head is None or head.run != run:
             return "stale"
-        self._store.save_token(pid, run, key, token)
-        return self.advance(pid)
+        job = self._store.save_token(pid, run, key, token)
+        if job is None or job.left is None or not _counted(head):
+            return self.advance(pid)  # the Finish token (every job has ended), or a run that needs the full read
+        if job.state in TERMINAL:
+            self._answer(pid, job)
+        elif job.state == "WAITING" and job.left == 0:  # nothing to wait for: a root, or a job resumed after its deps
+            plan = self._plan(head)
+            if plan is None:
+                return "missing"
+            self._start_job(head, plan, key)
+        return head.status
 
     def on_job_terminal(self, pid: str, key: str, job_id: str, status: str, cancel_requested: bool) -> str:
         """A managed job of the pipeline ended (from job_events)."""
         state = job_state_of(status, cancel_requested)
-        self._store.transition(pid, key, state, allowed_from=("SUBMITTED", "RUNNING"), job_id=job_id)
-        return self.advance(pid)
+        _, job = self._store.settle(pid, key, state, allowed_from=("SUBMITTED", "RUNNING"), job_id=job_id)
+        if job is None or job.left is None:
+            return self.advance(pid)
+        head = self._store.head(pid, job.run)
+        if head is None or head.run != job.run:
+            return "stale"
+        if not _counted(head) or job.state not in TERMINAL:
+            return self.advance(pid)
+        plan = self._plan(head)
+        if plan is None:
+            return "missing"
+        if job.state != "SUCCEEDED" or not all(
+            edge_met(e.condition, "SUCCEEDED")
+            for child in plan.dag.children[key]
+            for e in plan.dag.deps[child]
+            if e.id == key
+        ):
+            self._store.set_mode(pid, head.run, "full")  # from now on this run reads everything, `step` decides
+            return self.advance(pid)
+        if plan.dag.children[key] and not job.propagated:
+            for child in plan.dag.children[key]:
+                if plan.dependencies(child) == 1:
+                    self._start_job(head, plan, child)  # its only dependency: no counter to lower
+                elif self._store.meet(pid, head.run, child, plan.index[key]) == 0:
+                    self._start_job(head, plan, child)
+            self._store.mark_propagated(pid, head.run, key)
+        self._answer(pid, job)
+        return head.status
+
+    def _answer(self, pid: str, job: PipelineJobState) -> None:
+        """Answer an ended job's task token, once."""
+        if (
+            job.state in TERMINAL
+            and job.token
+            and not job.reported
+            and self._store.mark_reported(pid, job.run, job.key)
+        ):
+            self._sfn.succeed(job.token, {"key": job.key, "jobId": job.job_id, "status": job.state})
+
+    def _plan(self, head: PipelineHead) -> Plan | None:
+        return _cached_plan(head.pipeline_id, head.request_hash, lambda: self._store.request_of(head.pipeline_id))
 
     def advance(self, pid: str) -> str:
         """Carry out the next `step`: submit what is ready, skip what never will run, cancel on fail-fast, answer the
@@ -251,7 +365,10 @@ class PipelineService:
                 if self._store.transition(pid, key, "SKIPPED", allowed_from=("WAITING",)):
                     record.jobs[key].state = "SKIPPED"
             for key in decided.start:
-                self._start_job(record, plan, key)
+                job_id = self._start_job(record, plan, key)
+                if job_id is not None:
+                    record.jobs[key].state = "SUBMITTED"
+                    record.jobs[key].job_id = job_id
             for key in decided.cancel:
                 job_id = record.jobs[key].job_id
                 if job_id:
@@ -275,15 +392,21 @@ class PipelineService:
                 self._sfn.fail(finish, "batchplane.PipelineFailed", f"pipeline {pid} {record.status}")
         return record.status
 
-    def _start_job(self, record: PipelineRecord, plan: Plan, key: str) -> None:
+    def _start_job(self, pipeline: PipelineRecord | PipelineHead, plan: Plan, key: str) -> str | None:
+        """Submit one pipeline job (idempotent: its Idempotency-Key is the pipeline's, the run's and the job's); its
+        job id if this call moved it from WAITING."""
         job = plan.jobs[key]
-        ikey = f"pipeline:{record.pipeline_id}:r{record.run}:{key}"
-        submitted = self._jobs.submit(record.tenant, job.request, ikey, pipeline=(record.pipeline_id, key))
-        if self._store.transition(
-            record.pipeline_id, key, "SUBMITTED", allowed_from=("WAITING",), job_id=submitted.job.job_id
-        ):
-            record.jobs[key].state = "SUBMITTED"
-            record.jobs[key].job_id = submitted.job.job_id
+        pid = pipeline.pipeline_id
+        ikey = f"pipeline:{pid}:r{pipeline.run}:{key}"
+        submitted = self._jobs.submit(pipeline.tenant, job.request, ikey, pipeline=(pid, key))
+        job_id = submitted.job.job_id
+        if self._store.transition(pid, key, "SUBMITTED", allowed_from=("WAITING",), job_id=job_id):
+            return job_id
+        return None
+
+
+def _counted(head: PipelineHead) -> bool:
+    return head.status == "RUNNING" and head.mode == "counted"
 
 
 def spec_hash_of(body: dict[str, Any]) -> str:

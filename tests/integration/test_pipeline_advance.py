@@ -1,0 +1,134 @@
+"""Advancing a pipeline on moto: while every job succeeds an event touches only its job and the jobs that depend on it
+(no read of the whole pipeline until the Finish token); duplicates change nothing; the first failure hands the run to
+the full read and the pure `step`. Step Functions is stubbed (moto in-process does not execute it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+DIAMOND = {
+    "name": "diamond",
+    "jobs": [
+        {"id": "a", "command": ["true"]},
+        {"id": "b", "command": ["true"], "dependsOn": ["a"]},
+        {"id": "c", "command": ["true"], "dependsOn": ["a"]},
+        {"id": "d", "command": ["true"], "dependsOn": ["b", "c"]},
+    ],
+}
+
+
+class FakeExecutions:
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, str]] = []  # (token, outcome)
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        return f"arn:aws:states:us-east-1:123456789012:execution:p:{name}"
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        return None
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        self.answers.append((token, str(output.get("status"))))
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self.answers.append((token, error))
+
+
+@pytest.fixture
+def service(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeExecutions, list[str]]:
+    from batchplane import wiring
+
+    svc = wiring.pipeline_service()
+    fake = FakeExecutions()
+    monkeypatch.setattr(svc, "_sfn", fake)
+    full_reads: list[str] = []  # the full path: read the whole pipeline, let `step` decide
+    real_advance = svc.advance
+
+    def counted_advance(pid: str) -> str:
+        full_reads.append(pid)
+        return str(real_advance(pid))
+
+    monkeypatch.setattr(svc, "advance", counted_advance)
+    return svc, fake, full_reads
+
+
+def _states(svc: Any, pid: str) -> dict[str, str]:
+    return {k: j.state for k, j in svc._store.get(pid).jobs.items()}
+
+
+def _create(svc: Any) -> str:
+    from batchplane.domain.pipelines import PipelineRequest
+
+    record, _ = svc.create("alice", PipelineRequest.model_validate(DIAMOND), None)
+    return str(record.pipeline_id)
+
+
+def test_a_diamond_that_succeeds_never_reads_the_whole_pipeline_before_finish(service: Any) -> None:
+    svc, sfn, full_reads = service
+    # GIVEN a diamond whose tokens have all arrived
+    pid = _create(svc)
+    for key in "abcd":
+        svc.on_token(pid, 1, key, f"t-{key}")
+    record = svc._store.get(pid)
+    assert record.jobs["a"].state == "SUBMITTED"  # the root starts when its token arrives
+    assert {record.jobs[k].state for k in "bcd"} == {"WAITING"}
+    # WHEN a succeeds (twice: events are at-least-once)
+    for _ in range(2):
+        svc.on_job_terminal(pid, "a", record.jobs["a"].job_id, "SUCCEEDED", False)
+    # THEN b and c are submitted, d waits on both, a's token is answered once
+    assert _states(svc, pid) == {"a": "SUCCEEDED", "b": "SUBMITTED", "c": "SUBMITTED", "d": "WAITING"}
+    # WHEN b succeeds, then c (twice)
+    jobs = svc._store.get(pid).jobs
+    svc.on_job_terminal(pid, "b", jobs["b"].job_id, "SUCCEEDED", False)
+    assert svc._store.get(pid).jobs["d"].state == "WAITING"
+    for _ in range(2):
+        svc.on_job_terminal(pid, "c", jobs["c"].job_id, "SUCCEEDED", False)
+    # THEN d starts once both met; none of it read the whole pipeline
+    jobs = svc._store.get(pid).jobs
+    assert jobs["d"].state == "SUBMITTED"
+    svc.on_job_terminal(pid, "d", jobs["d"].job_id, "SUCCEEDED", False)
+    assert full_reads == []
+    assert sorted(sfn.answers) == [(f"t-{k}", "SUCCEEDED") for k in "abcd"]
+    # WHEN the Finish token arrives THEN one full read decides the outcome and answers it
+    assert svc.on_token(pid, 1, "__finish__", "t-finish") == "SUCCEEDED"
+    assert full_reads == [pid]
+    assert sfn.answers[-1] == ("t-finish", "SUCCEEDED")
+
+
+def test_a_token_after_its_job_ended_is_answered_at_once(service: Any) -> None:
+    svc, sfn, _ = service
+    # GIVEN a diamond where only a's token has arrived, and a succeeded
+    pid = _create(svc)
+    svc.on_token(pid, 1, "a", "t-a")
+    svc.on_job_terminal(pid, "a", svc._store.get(pid).jobs["a"].job_id, "SUCCEEDED", False)
+    jobs = svc._store.get(pid).jobs
+    svc.on_job_terminal(pid, "b", jobs["b"].job_id, "SUCCEEDED", False)
+    # WHEN b's token arrives late THEN it is answered then, once
+    svc.on_token(pid, 1, "b", "t-b")
+    svc.on_token(pid, 1, "b", "t-b")
+    assert sorted(sfn.answers) == [("t-a", "SUCCEEDED"), ("t-b", "SUCCEEDED")]
+
+
+def test_a_failure_hands_the_run_to_step(service: Any) -> None:
+    svc, sfn, full_reads = service
+    # GIVEN a diamond (fail-fast) whose tokens have all arrived, a running
+    pid = _create(svc)
+    for key in "abcd":
+        svc.on_token(pid, 1, key, f"t-{key}")
+    job_id = svc._store.get(pid).jobs["a"].job_id
+    assert full_reads == []
+    # WHEN a fails
+    status = svc.on_job_terminal(pid, "a", job_id, "FAILED", False)
+    # THEN the run reads everything from now on: what can never run is skipped, the pipeline fails, every token is
+    # answered
+    assert full_reads
+    assert status == "FAILED"
+    assert _states(svc, pid) == {"a": "FAILED", "b": "SKIPPED", "c": "SKIPPED", "d": "SKIPPED"}
+    assert sorted(sfn.answers) == [("t-a", "FAILED"), ("t-b", "SKIPPED"), ("t-c", "SKIPPED"), ("t-d", "SKIPPED")]
+    assert svc._store.head(pid, 1).mode == "full"
