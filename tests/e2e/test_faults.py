@@ -107,6 +107,9 @@ def test_jobs_pipelines_and_schedules_survive_20_percent_faults(chaos: Api, tmp_
     ]
     schedule = {"name": "tick", "expression": "rate(1 minute)", "job": {"name": "tick", "command": ["true"]}}
     call(chaos, "POST", "/schedules", {201}, json=schedule, headers={"Idempotency-Key": "tick"})
+    yearly = [{"name": f"y{i}", "expression": f"cron(0 {i} 1 1 ? *)", "job": {"name": "y"}} for i in range(10)]
+    for body in yearly:  # Scheduler calls enough for faults to hit them
+        call(chaos, "POST", "/schedules", {201}, json=body, headers={"Idempotency-Key": body["name"]})
     for job_id in jobs[::3]:  # reclaim a Spot instance under a third of them
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -117,6 +120,9 @@ def test_jobs_pipelines_and_schedules_survive_20_percent_faults(chaos: Api, tmp_
             time.sleep(0.1)
     time.sleep(6)
     call(chaos, "DELETE", "/schedules/tick", {204, 404})
+    for body in yearly:
+        call(chaos, "DELETE", f"/schedules/{body['name']}", {204, 404})
+    assert call(chaos, "GET", "/schedules", {200}).json()["schedules"] == []
     # THEN every job and pipeline reaches a terminal state
     finals = [wait_for(chaos, f"/jobs/{j}", DONE, 180) for j in jobs]
     assert {j["status"] for j in finals} == {"SUCCEEDED"}, [(j["name"], j["status"]) for j in finals]

@@ -132,3 +132,43 @@ def test_a_failure_hands_the_run_to_step(service: Any) -> None:
     assert _states(svc, pid) == {"a": "FAILED", "b": "SKIPPED", "c": "SKIPPED", "d": "SKIPPED"}
     assert sorted(sfn.answers) == [("t-a", "FAILED"), ("t-b", "SKIPPED"), ("t-c", "SKIPPED"), ("t-d", "SKIPPED")]
     assert svc._store.head(pid, 1).mode == "full"
+
+
+def test_a_redelivered_last_event_tells_a_pipeline_that_missed_it(
+    service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+
+    from tests.batchevents import batch_event
+    from tests.handlers import FakeLambdaContext, load_handler
+
+    svc, _sfn, _ = service
+    events = load_handler("job_events")
+    pid = _create(svc)
+    for key in "abcd":
+        svc.on_token(pid, 1, key, f"t-{key}")
+    job = wiring.job_service()._store.get_job(svc._store.get(pid).jobs["a"].job_id)
+    succeeded = batch_event(
+        "SUCCEEDED",
+        job_id=job.job_id,
+        attempt=1,
+        batch_job_id=f"batch-{job.job_id}",
+        queue_arn=job.attempts[0].queue_arn,
+        name=job.name,
+    )
+    # GIVEN the job's SUCCEEDED event was recorded but the handler died before its pipeline heard
+    real = svc.on_job_terminal
+
+    def died(*_: Any) -> str:
+        raise RuntimeError("the container died")
+
+    monkeypatch.setattr(svc, "on_job_terminal", died)
+    with pytest.raises(RuntimeError):
+        events.lambda_handler(succeeded, FakeLambdaContext())
+    monkeypatch.setattr(svc, "on_job_terminal", real)
+    assert _states(svc, pid)["a"] == "SUBMITTED"
+    # WHEN Lambda delivers the event again (a duplicate for the job's record)
+    outcome = events.lambda_handler(succeeded, FakeLambdaContext())
+    # THEN the pipeline hears it: a succeeded, b and c start
+    assert outcome["outcome"] == "stale-retold"
+    assert _states(svc, pid) == {"a": "SUCCEEDED", "b": "SUBMITTED", "c": "SUBMITTED", "d": "WAITING"}

@@ -73,3 +73,42 @@ def test_a_schedule_is_an_eventbridge_schedule_and_each_firing_submits_once(env:
     )
     assert gone["statusCode"] == 204
     assert boto3.client("scheduler", region_name=REGION).list_schedules()["Schedules"] == []
+
+
+def test_a_schedule_created_through_lost_answers_is_created_once(env: Stack) -> None:
+    from batchplane.adapters import aws as aws_clients
+    from botocore.awsrequest import AWSResponse
+
+    class _Raw:
+        def stream(self, **_: object) -> object:
+            yield b""
+
+    lost: list[str] = []
+
+    def lose_first_answers(request: object, **_: object) -> AWSResponse | None:
+        # moto in-process has applied the call before this hook runs: a 503 here is an answer lost on the way back
+        headers = request.headers  # type: ignore[attr-defined]
+        target = headers.get("X-Amz-Target") or b""
+        op = "PutItem" if bytes(target).endswith(b".PutItem") else None
+        if op is None and request.method == "POST" and "/schedules/" in request.url:  # type: ignore[attr-defined]
+            op = "CreateSchedule"
+        if op is None or op in lost:
+            return None
+        lost.append(op)
+        return AWSResponse(request.url, 503, {}, _Raw())  # type: ignore[attr-defined]
+
+    aws_clients.session().events.register_first("before-send.*.*", lose_first_answers)
+    gateway = load_handler("gateway")
+    body = {"name": "lossy", "expression": "rate(5 minutes)", "job": {"name": "n"}}
+    # WHEN the table's and Scheduler's first answers are lost after they did the work (the SDK retries)
+    created = gateway.lambda_handler(http_event("POST", "/schedules", body=body), FakeLambdaContext())
+    # THEN the creation still succeeds, once, with exactly the schedule asked for
+    assert created["statusCode"] == 201, created["body"]
+    assert lost == ["PutItem", "CreateSchedule"]
+    schedules = boto3.client("scheduler", region_name=REGION).list_schedules()["Schedules"]
+    assert [s["Name"] for s in schedules] == [response_json(created)["schedulerName"]]
+    # AND a different schedule under the same name is still a conflict
+    other = gateway.lambda_handler(
+        http_event("POST", "/schedules", body={**body, "expression": "rate(1 hour)"}), FakeLambdaContext()
+    )
+    assert other["statusCode"] == 409

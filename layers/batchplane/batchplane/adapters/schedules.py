@@ -67,16 +67,37 @@ def _record(i: dict[str, Any]) -> ScheduleRecord:
     )
 
 
+def _same(a: ScheduleRecord, b: ScheduleRecord) -> bool:
+    """The same schedule asked for again (the creation time aside)."""
+    return (a.tenant, a.name, a.expression, a.timezone, a.enabled, a.target) == (
+        b.tenant,
+        b.name,
+        b.expression,
+        b.timezone,
+        b.enabled,
+        b.target,
+    )
+
+
 class DynamoScheduleStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._db = client
         self._table = table_name
 
     def create(self, s: ScheduleRecord) -> None:
+        """Claim the name (conditional put). A retry after a lost answer finds its own record and is not a conflict."""
         try:
-            self._db.put_item(TableName=self._table, Item=_item(s), ConditionExpression="attribute_not_exists(pk)")
+            self._db.put_item(
+                TableName=self._table,
+                Item=_item(s),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                old: dict[str, Any] | None = err.response.get("Item")  # type: ignore[assignment]
+                if old and _same(_record(old), s):
+                    return
                 raise ConflictError(f"a schedule named {s.name!r} exists; delete it first") from None
             raise
 
@@ -120,16 +141,24 @@ class SchedulerAdapter:
         }
         if self._dlq:
             target["DeadLetterConfig"] = {"Arn": self._dlq}
+        spec: dict[str, Any] = {
+            "Name": s.scheduler_name,
+            "ScheduleExpression": s.expression,
+            "ScheduleExpressionTimezone": s.timezone,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED" if s.enabled else "DISABLED",
+            "Target": target,
+            "Description": f"batchplane schedule {s.name}",
+        }
         try:
-            self._scheduler.create_schedule(
-                Name=s.scheduler_name,
-                ScheduleExpression=s.expression,
-                ScheduleExpressionTimezone=s.timezone,
-                FlexibleTimeWindow={"Mode": "OFF"},
-                State="ENABLED" if s.enabled else "DISABLED",
-                Target=target,
-                Description=f"batchplane schedule {s.name}",
-            )
+            try:
+                self._scheduler.create_schedule(**spec)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "ConflictException":
+                    raise
+                # The name is ours (the record's conditional write claimed it): an earlier try of this very call
+                # created the schedule and its answer was lost. Make it exactly what we asked for.
+                self._scheduler.update_schedule(**{k: v for k, v in spec.items() if k != "Description"})
         except (ClientError, BotoCoreError) as err:
             raise UpstreamUnavailableError("EventBridge Scheduler is unavailable") from err
 

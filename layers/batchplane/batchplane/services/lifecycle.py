@@ -157,6 +157,11 @@ class LifecycleService:
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
                 return self._act_on_failure(job, event.get("detail") or {})
+            if obs.status.terminal and job.status.terminal and job.pipeline_id and self._on_terminal is not None:
+                # the redelivery of a pipeline job's last event: its pipeline may not have heard (the handler died
+                # after the write), so tell it again; idempotent, every pipeline change is conditional
+                self._on_terminal(job, job.status.value)
+                return "stale-retold"
             return "stale"
         if obs.status is JobStatus.FAILED:
             return self._act_on_failure(job, event.get("detail") or {})
