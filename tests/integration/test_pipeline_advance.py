@@ -172,3 +172,35 @@ def test_a_redelivered_last_event_tells_a_pipeline_that_missed_it(
     # THEN the pipeline hears it: a succeeded, b and c start
     assert outcome["outcome"] == "stale-retold"
     assert _states(svc, pid) == {"a": "SUCCEEDED", "b": "SUBMITTED", "c": "SUBMITTED", "d": "WAITING"}
+
+
+def test_a_creation_interrupted_before_its_execution_is_finished_by_the_retry(service: Any) -> None:
+    from batchplane.domain.errors import UpstreamUnavailableError
+    from batchplane.domain.pipelines import PipelineRequest
+
+    svc, sfn, _ = service
+    started: list[str] = []
+    real_start = sfn.start
+
+    def start_once_failing(name: str, payload: dict[str, Any]) -> str:
+        started.append(name)
+        if len(started) == 1:
+            raise UpstreamUnavailableError("Step Functions is unavailable")
+        return real_start(name, payload)
+
+    sfn.start = start_once_failing
+    request = PipelineRequest.model_validate(DIAMOND)
+    # GIVEN a creation whose StartExecution failed after the pipeline id was claimed
+    with pytest.raises(UpstreamUnavailableError):
+        svc.create("alice", request, "k1")
+    # WHEN the client retries with the same Idempotency-Key
+    record, replayed = svc.create("alice", request, "k1")
+    # THEN the creation is finished: every job recorded, the execution started (by the same name), not a new pipeline
+    assert replayed
+    assert record.execution_arn is not None
+    assert started == [started[0], started[0]]
+    assert _states(svc, record.pipeline_id) == dict.fromkeys("abcd", "WAITING")
+    # AND a third try changes nothing
+    again, _ = svc.create("alice", request, "k1")
+    assert len(started) == 2
+    assert again.execution_arn == record.execution_arn

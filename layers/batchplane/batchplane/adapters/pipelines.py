@@ -190,6 +190,10 @@ class DynamoPipelineStore:
         self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()))
         return None
 
+    def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None:
+        """Write job items that do not exist yet (finishing an interrupted creation)."""
+        self._write_jobs(pid, run, jobs)
+
     def _write_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None:
         items = [{"PutRequest": {"Item": _job_item(pid, run, j)}} for j in jobs]
         for i in range(0, len(items), 25):
