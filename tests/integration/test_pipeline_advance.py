@@ -204,3 +204,31 @@ def test_a_creation_interrupted_before_its_execution_is_finished_by_the_retry(se
     again, _ = svc.create("alice", request, "k1")
     assert len(started) == 2
     assert again.execution_arn == record.execution_arn
+
+
+def test_a_job_started_while_fail_fast_skipped_it_is_cancelled(service: Any) -> None:
+    from batchplane import wiring
+    from batchplane.domain.pipelines import PipelineRequest
+    from batchplane.services.pipelines import plan_of
+
+    svc, _sfn, _ = service
+    body = {
+        "name": "ff",
+        "jobs": [{"id": "bad", "command": ["false"]}, {"id": "slow", "command": ["sleep", "20"]}],
+    }
+    request = PipelineRequest.model_validate(body)
+    record, _ = svc.create("alice", request, None)
+    pid = record.pipeline_id
+    svc.on_token(pid, 1, "bad", "t-bad")
+    bad = svc._store.get(pid).jobs["bad"]
+    # GIVEN bad failed and fail-fast skipped slow, whose token was being handled at the same moment
+    svc.on_job_terminal(pid, "bad", bad.job_id, "FAILED", False)
+    assert _states(svc, pid)["slow"] == "SKIPPED"
+    # WHEN that token's handler submits slow anyway (it read the pipeline before the skip)
+    started = svc._start_job(svc._store.get(pid), plan_of(request), "slow")
+    # THEN the pipeline keeps it skipped and the submitted job is cancelled, never left to run
+    assert started is None
+    assert _states(svc, pid)["slow"] == "SKIPPED"
+    jobs = wiring.job_service().list_jobs("alice", JobFilter(), 10, None).jobs
+    slow = next(j for j in jobs if j.name == "slow")
+    assert slow.cancel_requested

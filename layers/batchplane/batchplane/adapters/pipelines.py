@@ -233,26 +233,7 @@ class DynamoPipelineStore:
         self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
     ) -> bool:
         """Move a pipeline job's state, once (conditional on its current state)."""
-        values: dict[str, Any] = {":to": _s(to)}
-        names = {"#st": "state"}
-        conds = []
-        for i, state in enumerate(allowed_from):
-            values[f":f{i}"] = _s(state)
-            conds.append(f":f{i}")
-        expr = "SET #st = :to"
-        if job_id:
-            values[":jid"] = _s(job_id)
-            expr += ", jobId = :jid"
-        return conditional(
-            lambda: self._db.update_item(
-                TableName=self._table,
-                Key=_key(pid, f"PJOB#{key}"),
-                UpdateExpression=expr,
-                ConditionExpression=f"#st IN ({', '.join(conds)})",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        )
+        return self.settle(pid, key, to, allowed_from=allowed_from, job_id=job_id)[0]
 
     def save_token(self, pid: str, run: int, key: str, token: str) -> PipelineJobState | None:
         """Record a task token; returns the pipeline job as it is now (None for the pipeline's own Finish token)."""

@@ -366,15 +366,22 @@ class PipelineService:
         states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
         if record.status == "RUNNING":
             decided = step(plan.dag, states, record.on_failure)  # type: ignore[arg-type]
+            cancel = list(decided.cancel)
             for key in decided.skip:
-                if self._store.transition(pid, key, "SKIPPED", allowed_from=("WAITING",)):
+                skipped, now_job = self._store.settle(pid, key, "SKIPPED", allowed_from=("WAITING",))
+                if skipped:
                     record.jobs[key].state = "SKIPPED"
+                elif now_job is not None and now_job.state in ("SUBMITTED", "RUNNING") and now_job.job_id:
+                    # started by a token handled at the same moment: it must not run either
+                    record.jobs[key] = now_job
+                    if record.on_failure == "fail-fast":
+                        cancel.append(key)
             for key in decided.start:
                 job_id = self._start_job(record, plan, key)
                 if job_id is not None:
                     record.jobs[key].state = "SUBMITTED"
                     record.jobs[key].job_id = job_id
-            for key in decided.cancel:
+            for key in cancel:
                 job_id = record.jobs[key].job_id
                 if job_id:
                     with contextlib.suppress(ConflictError, NotFoundError):
@@ -402,8 +409,13 @@ class PipelineService:
         ikey = f"pipeline:{pid}:r{pipeline.run}:{key}"
         submitted = self._jobs.submit(pipeline.tenant, job.request, ikey, pipeline=(pid, key))
         job_id = submitted.job.job_id
-        if self._store.transition(pid, key, "SUBMITTED", allowed_from=("WAITING",), job_id=job_id):
+        moved, now = self._store.settle(pid, key, "SUBMITTED", allowed_from=("WAITING",), job_id=job_id)
+        if moved:
             return job_id
+        if now is not None and now.state in ("SKIPPED", "CANCELLED"):
+            # skipped (fail-fast, a cancel) while we submitted: the job must not run
+            with contextlib.suppress(ConflictError, NotFoundError):
+                self._jobs.cancel(pipeline.tenant, job_id, "pipeline no longer runs this job")
         return None
 
 
