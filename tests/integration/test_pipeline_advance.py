@@ -209,6 +209,7 @@ def test_a_creation_interrupted_before_its_execution_is_finished_by_the_retry(se
 def test_a_job_started_while_fail_fast_skipped_it_is_cancelled(service: Any) -> None:
     from batchplane import wiring
     from batchplane.domain.pipelines import PipelineRequest
+    from batchplane.domain.ports import JobFilter
     from batchplane.services.pipelines import plan_of
 
     svc, _sfn, _ = service
