@@ -42,20 +42,12 @@ def service_of(url: str) -> str:
 
 
 class Faults:
-    """A botocore before-send hook: ``rate`` of calls (to ``services``, all when None) fail, half of them after AWS
-    applied them (when ``send`` can reach AWS)."""
+    """A botocore before-send hook: ``rate`` of calls fail, half of them after AWS applied them (unless
+    ``send_lost_answers`` is off: moto in-process has applied every call already)."""
 
-    def __init__(
-        self,
-        rate: float,
-        seed: int,
-        *,
-        services: set[str] | None = None,
-        send_lost_answers: bool = True,
-    ) -> None:
+    def __init__(self, rate: float, seed: int, *, send_lost_answers: bool = True) -> None:
         self.rate = rate
         self.rng = random.Random(seed)  # noqa: S311 - reproducible chaos, not cryptography
-        self.services = services
         self.on = True
         self.send_lost_answers = send_lost_answers
         self.injected: Counter[str] = Counter()
@@ -76,9 +68,7 @@ class Faults:
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
         service = self._service(request)
         with self._lock:
-            if not self.on or (self.services is not None and service not in self.services):
-                return None
-            if self.rng.random() >= self.rate:
+            if not self.on or self.rng.random() >= self.rate:
                 return None
             kind = self.rng.choice(["throttle", "5xx"])
             lost_answer = self.send_lost_answers and self.rng.random() < 0.5

@@ -106,17 +106,11 @@ def local_stack(tmp: Path, *extra: str) -> Iterator[Api]:
             proc.kill()
 
 
+# The e2e stack: a fast sweeper, 4 vCPUs per capacity type, schedules 30x faster than their expressions say.
+E2E_STACK_ARGS = ("--sweep-interval", "0.5", "--spot-vcpus", "4", "--on-demand-vcpus", "4", "--schedule-scale", "30")
+
+
 @pytest.fixture(scope="session")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with local_stack(
-        tmp_path_factory.mktemp("local-stack"),
-        "--sweep-interval",
-        "0.5",
-        "--spot-vcpus",
-        "4",
-        "--on-demand-vcpus",
-        "4",
-        "--schedule-scale",
-        "30",
-    ) as api:
+    with local_stack(tmp_path_factory.mktemp("local-stack"), *E2E_STACK_ARGS) as api:
         yield api

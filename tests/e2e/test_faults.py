@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Api, local_stack
+from tests.e2e.conftest import E2E_STACK_ARGS, Api, local_stack
 
 pytestmark = pytest.mark.e2e
 TENANT = {"X-Batchplane-Tenant": "chaos"}
@@ -23,21 +23,7 @@ DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with local_stack(
-        tmp_path_factory.mktemp("chaos"),
-        "--faults",
-        "0.2",
-        "--fault-seed",
-        "5",
-        "--sweep-interval",
-        "0.5",
-        "--spot-vcpus",
-        "4",
-        "--on-demand-vcpus",
-        "4",
-        "--schedule-scale",
-        "30",
-    ) as api:
+    with local_stack(tmp_path_factory.mktemp("chaos"), *E2E_STACK_ARGS, "--faults", "0.2", "--fault-seed", "5") as api:
         yield api
 
 

@@ -233,3 +233,30 @@ def test_a_job_started_while_fail_fast_skipped_it_is_cancelled(service: Any) -> 
     jobs = wiring.job_service().list_jobs("alice", JobFilter(), 10, None).jobs
     slow = next(j for j in jobs if j.name == "slow")
     assert slow.cancel_requested
+
+
+def test_an_answer_that_failed_to_send_is_sent_by_the_next_try(service: Any) -> None:
+    svc, sfn, _ = service
+    pid = _create(svc)
+    for key in "abcd":
+        svc.on_token(pid, 1, key, f"t-{key}")
+    a = svc._store.get(pid).jobs["a"]
+    real_succeed = sfn.succeed
+    calls: list[str] = []
+
+    def lost_once(token: str, output: dict[str, Any]) -> None:
+        calls.append(token)
+        if len(calls) == 1:
+            raise RuntimeError("SendTaskSuccess failed after the SDK's retries")
+        real_succeed(token, output)
+
+    sfn.succeed = lost_once
+    # GIVEN a's end reached its pipeline but answering its task token failed (the handler raised)
+    with pytest.raises(RuntimeError):
+        svc.on_job_terminal(pid, "a", a.job_id, "SUCCEEDED", False)
+    # WHEN the event is delivered again
+    svc.on_job_terminal(pid, "a", a.job_id, "SUCCEEDED", False)
+    # THEN the token is answered (it was not marked answered before it was sent), and only once after that
+    assert sfn.answers == [("t-a", "SUCCEEDED")]
+    svc.on_job_terminal(pid, "a", a.job_id, "SUCCEEDED", False)
+    assert sfn.answers == [("t-a", "SUCCEEDED")]

@@ -191,8 +191,16 @@ class DynamoPipelineStore:
         return None
 
     def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None:
-        """Write job items that do not exist yet (finishing an interrupted creation)."""
-        self._write_jobs(pid, run, jobs)
+        """Write job items that do not exist yet (finishing an interrupted creation). Each put is conditional: an item
+        written meanwhile by the first try may already hold progress (a token) that must not be overwritten."""
+        for job in jobs:
+            conditional(
+                lambda job=job: self._db.put_item(  # type: ignore[misc]
+                    TableName=self._table,
+                    Item=_job_item(pid, run, job),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            )
 
     def _write_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None:
         items = [{"PutRequest": {"Item": _job_item(pid, run, j)}} for j in jobs]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -67,18 +67,6 @@ def _record(i: dict[str, Any]) -> ScheduleRecord:
     )
 
 
-def _same(a: ScheduleRecord, b: ScheduleRecord) -> bool:
-    """The same schedule asked for again (the creation time aside)."""
-    return (a.tenant, a.name, a.expression, a.timezone, a.enabled, a.target) == (
-        b.tenant,
-        b.name,
-        b.expression,
-        b.timezone,
-        b.enabled,
-        b.target,
-    )
-
-
 class DynamoScheduleStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._db = client
@@ -96,7 +84,7 @@ class DynamoScheduleStore:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 old: dict[str, Any] | None = err.response.get("Item")  # type: ignore[assignment]
-                if old and _same(_record(old), s):
+                if old and replace(_record(old), created_at=s.created_at) == s:  # the same schedule asked again
                     return
                 raise ConflictError(f"a schedule named {s.name!r} exists; delete it first") from None
             raise

@@ -346,9 +346,9 @@ class PipelineService:
         return head.status
 
     def _answer(self, pid: str, job: PipelineJobState) -> None:
-        """Answer an ended job's task token: send, then remember it was sent. At least once: if the process dies in
-        between, the next event sends again and Step Functions answers TaskTimedOut for a closed task (ignored);
-        remembering first would lose the answer for good."""
+        """Answer an ended job's task token (if it has not been): send, then remember it was sent. At least once: if
+        the process dies in between, the next event sends again and Step Functions answers TaskTimedOut for a closed
+        task (ignored); remembering first would lose the answer for good."""
         if job.state in TERMINAL and job.token and not job.reported:
             self._sfn.succeed(job.token, {"key": job.key, "jobId": job.job_id, "status": job.state})
             self._store.mark_reported(pid, job.run, job.key)
@@ -388,10 +388,8 @@ class PipelineService:
                         self._jobs.cancel(record.tenant, job_id, "pipeline failing fast")
             if decided.done and decided.outcome and self._store.set_status(pid, decided.outcome, _iso(self._clock())):
                 record.status = decided.outcome
-        for j in record.jobs.values():  # send, then remember (at least once; see _answer)
-            if j.state in TERMINAL and j.token and not j.reported:
-                self._sfn.succeed(j.token, {"key": j.key, "jobId": j.job_id, "status": j.state})
-                self._store.mark_reported(pid, record.run, j.key)
+        for j in record.jobs.values():
+            self._answer(pid, j)
         finish = record.finish_token
         if record.status != "RUNNING" and finish and not record.finished_reported:
             if record.status == "SUCCEEDED":
