@@ -239,7 +239,7 @@ def test_forged_next_token_is_400(gateway: Any, stack: Stack) -> None:
     assert response_json(response)["errors"][0]["field"] == "nextToken"
 
 
-def test_cancel_before_running_uses_cancel_job(gateway: Any, stack: Stack) -> None:
+def test_cancel_before_running_terminates_through_batch(gateway: Any, stack: Stack) -> None:
     # GIVEN a submitted job (no event has arrived yet, so its record is SUBMITTED)
     job_id = response_json(submit(gateway, {"name": "c"}))["jobId"]
     # WHEN its owner cancels it
@@ -254,11 +254,12 @@ def test_cancel_before_running_uses_cancel_job(gateway: Any, stack: Stack) -> No
             path_parameters={"jobId": job_id},
         ),
     )
-    # THEN Batch's CancelJob is used (not TerminateJob) and the record says cancel was requested
+    # THEN the answer says the job had not started (by our record), and Batch's TerminateJob is used, not CancelJob:
+    # CancelJob is accepted and does nothing for a job that reached STARTING since our record was written
     assert response["statusCode"] == 200, response["body"]
     assert response_json(response)["action"] == "cancel"
-    assert stack.calls.counts["batch.CancelJob"] == 1
-    assert stack.calls.counts["batch.TerminateJob"] == 0
+    assert stack.calls.counts["batch.TerminateJob"] == 1
+    assert stack.calls.counts["batch.CancelJob"] == 0
     assert job_item(stack, job_id)["cancelRequested"]["BOOL"] is True
 
 

@@ -199,7 +199,8 @@ def test_stuck_runnable_on_spot_moves_to_on_demand_but_a_waiting_job_is_left_alo
     subs = submit_calls(stack)
     assert len(subs) == 1
     assert subs[0]["jobQueue"] == stack.queue("normal", "on-demand")
-    assert stack.calls.counts["batch.CancelJob"] == 1
+    assert stack.calls.counts["batch.TerminateJob"] == 1  # stops it even if it started since the record was written
+    assert stack.calls.counts["batch.CancelJob"] == 0
     shown = plane.job(stuck["jobId"])
     assert [a["reason"] for a in shown["attempts"]] == ["initial", "capacity-fallback"]
     assert shown["attempts"][0]["status"] == "FAILED"

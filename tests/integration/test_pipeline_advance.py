@@ -260,3 +260,64 @@ def test_an_answer_that_failed_to_send_is_sent_by_the_next_try(service: Any) -> 
     assert sfn.answers == [("t-a", "SUCCEEDED")]
     svc.on_job_terminal(pid, "a", a.job_id, "SUCCEEDED", False)
     assert sfn.answers == [("t-a", "SUCCEEDED")]
+
+
+def test_a_join_whose_start_failed_is_started_when_its_last_dependency_is_told_again(
+    service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane.domain.errors import UpstreamUnavailableError
+
+    svc, _sfn, _ = service
+    pid = _create(svc)
+    for key in "abcd":
+        svc.on_token(pid, 1, key, f"t-{key}")
+    svc.on_job_terminal(pid, "a", svc._store.get(pid).jobs["a"].job_id, "SUCCEEDED", False)
+    jobs = svc._store.get(pid).jobs
+    svc.on_job_terminal(pid, "b", jobs["b"].job_id, "SUCCEEDED", False)
+    real_submit = svc._jobs.submit
+    # GIVEN c's end lowered d's counter to 0, then submitting d failed (the handler raised; Lambda retries the event)
+    monkeypatch.setattr(svc._jobs, "submit", lambda *a, **k: (_ for _ in ()).throw(UpstreamUnavailableError("x")))
+    with pytest.raises(UpstreamUnavailableError):
+        svc.on_job_terminal(pid, "c", jobs["c"].job_id, "SUCCEEDED", False)
+    assert _states(svc, pid)["d"] == "WAITING"
+    monkeypatch.setattr(svc._jobs, "submit", real_submit)
+    # WHEN the event is delivered again (c's dependency is already counted)
+    svc.on_job_terminal(pid, "c", jobs["c"].job_id, "SUCCEEDED", False)
+    # THEN d starts: a retried count is not taken for "someone else already started it"
+    assert _states(svc, pid)["d"] == "SUBMITTED"
+
+
+def test_a_count_whose_answer_was_lost_tells_the_retry_what_is_left(service: Any) -> None:
+    svc, _sfn, _ = service
+    pid = _create(svc)
+    # GIVEN d's first dependency counted (and the SDK retries the call because the answer was lost)
+    assert svc._store.meet(pid, 1, "d", 1) == 1
+    # THEN the retry learns what is left instead of nothing; the count is lowered once
+    assert svc._store.meet(pid, 1, "d", 1) == 1
+    assert svc._store.meet(pid, 1, "d", 2) == 0
+    assert svc._store.meet(pid, 1, "d", 2) == 0
+    # AND a job that is no longer waiting is not counted (None)
+    assert svc._store.meet(pid, 2, "d", 1) is None
+
+
+def test_a_final_status_whose_answer_was_lost_still_answers_the_finish_token(
+    service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc, sfn, _ = service
+    pid = _create(svc)
+    for key in "abcd":
+        svc.on_token(pid, 1, key, f"t-{key}")
+    for key in "abcd":
+        job = svc._store.get(pid).jobs[key]
+        svc.on_job_terminal(pid, key, job.job_id, "SUCCEEDED", False)
+    real_set = svc._store.set_status
+
+    def applied_but_lost(*args: Any, **kwargs: Any) -> bool:
+        real_set(*args, **kwargs)  # the write lands, its answer is lost, the SDK's retry fails the condition
+        return bool(real_set(*args, **kwargs))
+
+    monkeypatch.setattr(svc._store, "set_status", applied_but_lost)
+    # WHEN the Finish token arrives and the final status write is retried that way
+    assert svc.on_token(pid, 1, "__finish__", "t-finish") == "SUCCEEDED"
+    # THEN the Finish token is answered all the same
+    assert sfn.answers[-1] == ("t-finish", "SUCCEEDED")

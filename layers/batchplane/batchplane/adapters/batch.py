@@ -145,12 +145,6 @@ class BatchAdapter:
         assert last is not None  # noqa: S101 - the loop ran at least once
         raise _translate(last, "SubmitJob") from last
 
-    def cancel(self, batch_job_id: str, reason: str) -> None:
-        try:
-            self._batch.cancel_job(jobId=batch_job_id, reason=reason)
-        except (ClientError, BotoCoreError) as err:
-            raise _translate(err, "CancelJob") from err
-
     def terminate(self, batch_job_id: str, reason: str) -> None:
         try:
             self._batch.terminate_job(jobId=batch_job_id, reason=reason)

@@ -335,7 +335,9 @@ class DynamoPipelineStore:
 
     def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None:
         """One dependency (its index in the pipeline's order) of a WAITING job is met: lower the job's ``left``, once
-        per dependency. Returns what is left, or None when already counted, not WAITING or not counted in this run."""
+        per dependency. Returns what is left, also when this dependency was already counted (a retried event, or a
+        retried call whose first answer was lost: the job must still start when it reaches 0); None when the job is
+        no longer WAITING or not counted in this run."""
         try:
             out = self._db.update_item(
                 TableName=self._table,
@@ -350,11 +352,21 @@ class DynamoPipelineStore:
                     ":run": {"N": str(run)},
                 },
                 ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Item | None = err.response.get("Item")  # type: ignore[assignment]
+            if (
+                old is None
+                or f"m{dependency}" not in old
+                or old.get("state", {}).get("S") != "WAITING"
+                or old.get("run", {}).get("N") != str(run)
+                or "left" not in old
+            ):
                 return None
-            raise
+            return int(old["left"]["N"])  # counted before: what is left now
         return int(out["Attributes"]["left"]["N"])
 
     def mark_propagated(self, pid: str, run: int, key: str) -> None:

@@ -193,7 +193,8 @@ class JobService:
         return self._artifacts.of_uri(uri, tenant) if self._artifacts is not None else []
 
     def cancel(self, tenant: str, job_id: str, reason: str | None) -> CancelOutcome:
-        """Cancel before STARTING, terminate while STARTING/RUNNING (AWS Batch's distinction)."""
+        """Cancel the job: mark it cancel-requested, then TerminateJob its current attempt (cancelled before STARTING,
+        stopped while STARTING/RUNNING)."""
         job = self.get(tenant, job_id)
         if job.status.terminal:
             raise ConflictError(f"job {job_id} is already {job.status.value}")
@@ -208,8 +209,8 @@ class JobService:
         batch_id = current.batch_job_id or self._batch.find_job_id(current.queue_arn, current.batch_job_name)
         if batch_id is None:
             return CancelOutcome(marked, "none")
-        if job.status in TERMINABLE:
-            self._batch.terminate(batch_id, why[:1024])
-            return CancelOutcome(marked, "terminate")
-        self._batch.cancel(batch_id, why[:1024])
-        return CancelOutcome(marked, "cancel")
+        # Always TerminateJob: it cancels a job that has not reached STARTING and stops one that has. Our record lags
+        # Batch (events are asynchronous), so choosing CancelJob from it would, for a job that started meanwhile, be
+        # accepted by Batch and do nothing. `action` says what our record knew.
+        self._batch.terminate(batch_id, why[:1024])
+        return CancelOutcome(marked, "terminate" if job.status in TERMINABLE else "cancel")

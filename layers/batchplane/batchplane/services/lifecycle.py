@@ -426,7 +426,7 @@ class LifecycleService:
             elif decision.action is CapacityAction.FAIL:
                 reason = f"batchplane: {decision.reason_text}"
                 if self._store.request_cancel(job.job_id, job.tenant, reason) is not None and attempt.batch_job_id:
-                    self._batch.cancel(attempt.batch_job_id, reason[:1024])
+                    self._batch.terminate(attempt.batch_job_id, reason[:1024])
                 report.failed_fast.append(job.job_id)
 
     def _move_to_on_demand(
@@ -458,7 +458,7 @@ class LifecycleService:
             return
         if attempt.batch_job_id:
             try:
-                self._batch.cancel(attempt.batch_job_id, superseded[:1024])
+                self._batch.terminate(attempt.batch_job_id, superseded[:1024])
             except Exception:  # noqa: BLE001 - the old attempt is already superseded in the record
                 self._metric("CancelFailed", 1)
         self._submit(job, new, "capacity-fallback")

@@ -386,7 +386,7 @@ class PipelineService:
                 if job_id:
                     with contextlib.suppress(ConflictError, NotFoundError):
                         self._jobs.cancel(record.tenant, job_id, "pipeline failing fast")
-            if decided.done and decided.outcome and self._store.set_status(pid, decided.outcome, _iso(self._clock())):
+            if decided.done and decided.outcome and self._settled_as(pid, record.run, decided.outcome):
                 record.status = decided.outcome
         for j in record.jobs.values():
             self._answer(pid, j)
@@ -398,6 +398,15 @@ class PipelineService:
                 self._sfn.fail(finish, "batchplane.PipelineFailed", f"pipeline {pid} {record.status}")
             self._store.mark_reported(pid, record.run, FINISH)
         return record.status
+
+    def _settled_as(self, pid: str, run: int, outcome: str) -> bool:
+        """Set the pipeline's final status; also true when it already is that (a concurrent advance, or our own
+        earlier write whose answer was lost and whose retry then failed its condition), so the Finish token is
+        still answered."""
+        if self._store.set_status(pid, outcome, _iso(self._clock())):
+            return True
+        head = self._store.head(pid, run)
+        return head is not None and head.status == outcome
 
     def _start_job(self, pipeline: PipelineRecord | PipelineHead, plan: Plan, key: str) -> str | None:
         """Submit one pipeline job (idempotent: its Idempotency-Key is the pipeline's, the run's and the job's); its
