@@ -147,6 +147,8 @@ class LocalStack:
         self.ce_capacity: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         self._logged_streams: dict[str, int] = {}
         self._servers: list[Any] = []
         self.ready = threading.Event()
@@ -239,7 +241,14 @@ class LocalStack:
     # ---- provisioning from the template ------------------------------------------------------------------------
 
     def _client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=self.moto.endpoint)
+        """The stack's own client for a service, made once (a client costs milliseconds to make and is thread-safe
+        to use; making one is not)."""
+        with self._clients_lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = boto3.client(service, region_name=REGION, endpoint_url=self.moto.endpoint)
+                self._clients[service] = client
+            return client
 
     def _provision(self) -> None:  # noqa: PLR0915 - one pass over the template's resource types
         st = self.stack
