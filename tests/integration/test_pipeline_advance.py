@@ -321,3 +321,26 @@ def test_a_final_status_whose_answer_was_lost_still_answers_the_finish_token(
     assert svc.on_token(pid, 1, "__finish__", "t-finish") == "SUCCEEDED"
     # THEN the Finish token is answered all the same
     assert sfn.answers[-1] == ("t-finish", "SUCCEEDED")
+
+
+def test_an_ended_job_costs_its_own_item_two_writes(service: Any, stack: Stack) -> None:
+    svc, sfn, _ = service
+    pid = _create(svc)
+    for key in "abcd":
+        svc.on_token(pid, 1, key, f"t-{key}")
+    a = svc._store.get(pid).jobs["a"]
+    stack.calls.requests.clear()
+    # WHEN a succeeds
+    svc.on_job_terminal(pid, "a", a.job_id, "SUCCEEDED", False)
+    # THEN its own item is written twice: its state, then (in one write) "dependants told" and "token answered"
+    own = [p for name, p in stack.calls.requests if name == "dynamodb.UpdateItem" and p["Key"]["sk"]["S"] == "PJOB#a"]
+    assert len(own) == 2
+    assert set(own[1]["ExpressionAttributeNames"].values()) == {"propagated1", "reported1"}
+    assert ("t-a", "SUCCEEDED") in sfn.answers
+    # AND a duplicate of the event only tries its state write (which fails its condition) and answers nothing again
+    answered = len(sfn.answers)
+    stack.calls.requests.clear()
+    svc.on_job_terminal(pid, "a", a.job_id, "SUCCEEDED", False)
+    again = [n for n, p in stack.calls.requests if n == "dynamodb.UpdateItem" and p["Key"]["sk"]["S"] == "PJOB#a"]
+    assert len(again) == 1
+    assert len(sfn.answers) == answered

@@ -48,3 +48,16 @@ def test_a_normal_run_never_calls_describe_jobs(plane: Plane) -> None:
     assert not any(k.startswith("sweep.") for k in found.outcomes)
     assert found.counted == 0
     assert "batch.DescribeJobs" not in found.calls
+
+
+def test_an_event_on_the_way_reads_nothing_back(plane: Plane) -> None:
+    # GIVEN a submitted job
+    job = plane.submit({"name": "quiet"})
+    plane.stack.calls.requests.clear()
+    # WHEN it goes RUNNABLE, STARTING, RUNNING and SUCCEEDED
+    for kind in ("RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"):
+        plane.deliver(plane.event(kind, job))
+    # THEN only the write for its end returns the job (it is acted on); the writes on its way return nothing
+    returned = [p.get("ReturnValues") for name, p in plane.stack.calls.requests if name == "dynamodb.UpdateItem"]
+    assert returned == ["NONE", "NONE", "NONE", "ALL_NEW"]
+    assert plane.job(job["jobId"])["status"] == "SUCCEEDED"

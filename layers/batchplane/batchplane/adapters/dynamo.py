@@ -418,7 +418,8 @@ class DynamoLifecycleStore(DynamoJobStore):
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
+                # the job after the write is acted on only when it ended; on the way there, nothing is sent back
+                ReturnValues="ALL_NEW" if obs.status.terminal else "NONE",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
@@ -426,7 +427,7 @@ class DynamoLifecycleStore(DynamoJobStore):
                 raise
             old: Item | None = err.response.get("Item")  # type: ignore[assignment]
             return Applied(False, job_from_item(old) if old else None)
-        return Applied(True, job_from_item(out["Attributes"]))
+        return Applied(True, job_from_item(out["Attributes"]) if obs.status.terminal else None)
 
     def record_failed_child(self, job_id: str, attempt: int, index: int) -> Applied:
         """An array child of the attempt failed: add its index to a set (idempotent, order-free: one write)."""

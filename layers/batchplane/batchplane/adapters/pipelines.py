@@ -369,12 +369,20 @@ class DynamoPipelineStore:
             return int(old["left"]["N"])  # counted before: what is left now
         return int(out["Attributes"]["left"]["N"])
 
-    def mark_propagated(self, pid: str, run: int, key: str) -> None:
+    def mark_done(self, pid: str, run: int, key: str, *, propagated: bool, reported: bool) -> None:
+        """Remember, in one write, that an ended job's dependants were told and/or its task token answered."""
+        names = {}
+        if propagated:
+            names["#p"] = f"propagated{run}"
+        if reported:
+            names["#r"] = f"reported{run}"
+        if not names:
+            return
         self._db.update_item(
             TableName=self._table,
             Key=_key(pid, f"PJOB#{key}"),
-            UpdateExpression="SET #p = :t",
-            ExpressionAttributeNames={"#p": f"propagated{run}"},
+            UpdateExpression="SET " + ", ".join(f"{n} = :t" for n in names),
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues={":t": {"BOOL": True}},
         )
 

@@ -30,7 +30,10 @@ from batchplane.domain.submit_request import submit_job_request
 class LifecycleStore(Protocol):
     def create_job(self, job: JobRecord) -> JobRecord | None: ...
 
-    def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied: ...
+    def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied:
+        """One guarded write. Applied: the job after it when ``obs`` is terminal (None otherwise: nothing acts on a
+        job on its way). Not applied: the job as it was, None when there is no such job."""
+        ...
 
     def record_failed_child(self, job_id: str, attempt: int, index: int) -> Applied: ...
 
@@ -150,6 +153,8 @@ class LifecycleService:
         when = event_time_ms(str(event.get("time") or ""), epoch_ms(now))
         result = self._store.apply_observation(obs, iso(now), when)
         job = result.job
+        if result.applied and not obs.status.terminal:
+            return "recorded"
         if job is None:
             return self._adopt(obs, event.get("detail") or {}, now)
         if not result.applied:

@@ -70,7 +70,7 @@ class PipelineStore(Protocol):
         self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
     ) -> tuple[bool, PipelineJobState | None]: ...
     def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None: ...
-    def mark_propagated(self, pid: str, run: int, key: str) -> None: ...
+    def mark_done(self, pid: str, run: int, key: str, *, propagated: bool, reported: bool) -> None: ...
     def set_mode(self, pid: str, run: int, mode: str) -> None: ...
     def mark_reported(self, pid: str, run: int, key: str) -> bool: ...
     def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None: ...
@@ -335,14 +335,18 @@ class PipelineService:
         ):
             self._store.set_mode(pid, head.run, "full")  # from now on this run reads everything, `step` decides
             return self.advance(pid)
-        if plan.dag.children[key] and not job.propagated:
+        propagate = bool(plan.dag.children[key]) and not job.propagated
+        if propagate:
             for child in plan.dag.children[key]:
                 if plan.dependencies(child) == 1:
                     self._start_job(head, plan, child)  # its only dependency: no counter to lower
                 elif self._store.meet(pid, head.run, child, plan.index[key]) == 0:
                     self._start_job(head, plan, child)
-            self._store.mark_propagated(pid, head.run, key)
-        self._answer(pid, job)
+        answer = bool(job.token) and not job.reported
+        if answer:
+            self._send(job)
+        if propagate or answer:  # both remembered in one write, each only after it was done
+            self._store.mark_done(pid, head.run, key, propagated=propagate, reported=answer)
         return head.status
 
     def _answer(self, pid: str, job: PipelineJobState) -> None:
@@ -350,8 +354,11 @@ class PipelineService:
         the process dies in between, the next event sends again and Step Functions answers TaskTimedOut for a closed
         task (ignored); remembering first would lose the answer for good."""
         if job.state in TERMINAL and job.token and not job.reported:
-            self._sfn.succeed(job.token, {"key": job.key, "jobId": job.job_id, "status": job.state})
+            self._send(job)
             self._store.mark_reported(pid, job.run, job.key)
+
+    def _send(self, job: PipelineJobState) -> None:
+        self._sfn.succeed(str(job.token), {"key": job.key, "jobId": job.job_id, "status": job.state})
 
     def _plan(self, head: PipelineHead) -> Plan | None:
         return _cached_plan(head.pipeline_id, head.request_hash, lambda: self._store.request_of(head.pipeline_id))
