@@ -27,6 +27,7 @@ from batchplane.http.identity import tenant_of
 from batchplane.http.openapi import with_problems
 from batchplane.http.problems import (
     PROBLEM_CONTENT_TYPE,
+    aws_transient,
     dumps,
     field_errors_from_pydantic,
     from_error,
@@ -46,6 +47,7 @@ from batchplane.http.views import (
     ScheduleView,
 )
 from batchplane.settings import settings
+from botocore.exceptions import ClientError, HTTPClientError
 
 logger = Logger()
 metrics = Metrics()
@@ -295,6 +297,39 @@ def on_not_found(_: Exception) -> Response[Any]:
         problem_body(
             status=404, slug="not-found", title="Not found", detail="no such route", instance=app.current_event.path
         ),
+    )
+
+
+@app.exception_handler(ClientError)
+def on_aws_error(err: ClientError) -> Response[Any]:
+    """AWS failed or throttled on its side after the SDK's retries: 503, the client retries with the same
+    Idempotency-Key. Any other AWS error is ours (permissions, a bug): 500, logged."""
+    error = err.response.get("Error", {})
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if not aws_transient(str(error.get("Code", "")), status):
+        return on_unexpected(err)
+    return _upstream_unavailable(f"{err.operation_name}: {error.get('Code', '')}")
+
+
+@app.exception_handler(HTTPClientError)
+def on_aws_unreachable(err: HTTPClientError) -> Response[Any]:
+    """AWS could not be reached (connection refused, reset or timed out) after the SDK's retries."""
+    return _upstream_unavailable(type(err).__name__)
+
+
+def _upstream_unavailable(what: str) -> Response[Any]:
+    logger.warning("upstream failure", extra={"aws": what})
+    metrics.add_metric(name="UpstreamUnavailable", unit=MetricUnit.Count, value=1)
+    return _problem(
+        503,
+        problem_body(
+            status=503,
+            slug="upstream-unavailable",
+            title="AWS is not available right now",
+            detail="an AWS service batchplane relies on failed or throttled; retry with the same Idempotency-Key",
+            instance=app.current_event.path,
+        ),
+        {"Retry-After": "2"},
     )
 
 

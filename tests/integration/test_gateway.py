@@ -408,3 +408,60 @@ def test_batch_throttling_slows_the_container_down(stack: Stack) -> None:
     listed = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["*"]}])["jobSummaryList"]
     assert len(listed) == 1
     assert limiter.rate < limiter.ceiling
+
+
+def test_a_claim_write_that_fails_gives_its_submission_token_back(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+    from botocore.exceptions import ClientError
+
+    # GIVEN a container allowed 1 SubmitJob call per second, whose next claim write DynamoDB fails with a 5xx
+    monkeypatch.setenv("SUBMIT_JOBS_PER_SECOND", "1")
+    wiring.reset()
+    failing = {"left": 1}
+
+    def put(**_: Any) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutItem")
+
+    wiring.aws.session().events.register("before-call.dynamodb.PutItem", put)
+    gateway = load_handler("gateway")
+    gate = wiring.batch_adapter()._gate
+    assert gate is not None
+    gate._clock = lambda: 1000.0
+    gate._max_wait = 0.0
+    # WHEN alice submits, the claim write fails, and she retries in the same instant
+    first = submit(gateway, {"name": "k"}, headers={"Idempotency-Key": "k"})
+    retried = submit(gateway, {"name": "k"}, headers={"Idempotency-Key": "k"})
+    # THEN the failure is a 5xx of ours, and the retry is not refused for a token nothing used
+    assert first["statusCode"] == 503, first["body"]
+    assert retried["statusCode"] == 202, retried["body"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("ProvisionedThroughputExceededException", 503), ("ThrottlingException", 503), ("AccessDeniedException", 500)],
+)
+def test_an_aws_failure_is_503_when_passing_and_500_when_ours(stack: Stack, code: str, status: int) -> None:
+    from batchplane import wiring
+    from botocore.exceptions import ClientError
+
+    def get(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": code, "Message": "secret internals"}}, "GetItem")
+
+    wiring.aws.session().events.register("before-call.dynamodb.GetItem", get)
+    wiring.aws.session().events.register("before-call.dynamodb.Query", get)
+    gateway = load_handler("gateway")
+    job_id = "01JCDEFGHJKMNPQRSTVWXYZ012"
+    # WHEN DynamoDB fails a read with that code after the SDK's retries
+    answer = call(
+        gateway, http_event("GET", f"/jobs/{job_id}", route="GET /jobs/{jobId}", path_parameters={"jobId": job_id})
+    )
+    # THEN a passing failure is 503 with Retry-After and our own (permissions, a bug) is 500; neither leaks AWS's text
+    assert answer["statusCode"] == status, answer["body"]
+    assert content_type(answer) == "application/problem+json"
+    assert "secret internals" not in answer["body"]
+    if status == 503:
+        assert answer["headers"]["Retry-After"] == "2"

@@ -8,6 +8,31 @@ from typing import Any
 
 from batchplane.domain.errors import BatchplaneError, FieldError
 
+# AWS error codes that mean "not now" rather than "never": the service throttled or failed on its side, after the
+# SDK's own retries. A client retrying with the same Idempotency-Key is the right answer to them (503, Retry-After).
+TRANSIENT_AWS_CODES = frozenset(
+    {
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServerException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "TransactionConflictException",
+    }
+)
+
+
+def aws_transient(code: str, http_status: int | None) -> bool:
+    """Whether an AWS error (after the SDK's retries) is the service's own passing failure, not our mistake."""
+    return code in TRANSIENT_AWS_CODES or (http_status is not None and http_status >= 500)
+
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://batchplane.dev/problems/"
 

@@ -129,7 +129,12 @@ class JobService:
         )
         if not held:
             self._batch.admit(tenant)  # before anything is written: a 429 here leaves nothing behind
-        existing = self._store.create_job(job)
+        try:
+            existing = self._store.create_job(job)
+        except Exception:
+            if not held:
+                self._batch.refund(tenant)  # nothing was claimed: no SubmitJob will use the token
+            raise
         if existing is not None:
             if not held:
                 self._batch.refund(tenant)
