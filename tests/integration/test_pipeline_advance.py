@@ -26,12 +26,16 @@ DIAMOND = {
 class FakeExecutions:
     def __init__(self) -> None:
         self.answers: list[tuple[str, str]] = []  # (token, outcome)
+        self.stopped: list[str] = []
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
+        return self.execution_arn(name)
+
+    def execution_arn(self, name: str) -> str:
         return f"arn:aws:states:us-east-1:123456789012:execution:p:{name}"
 
     def stop(self, execution_arn: str, cause: str) -> None:
-        return None
+        self.stopped.append(execution_arn)
 
     def succeed(self, token: str, output: dict[str, Any]) -> None:
         self.answers.append((token, str(output.get("status"))))
@@ -344,3 +348,22 @@ def test_an_ended_job_costs_its_own_item_two_writes(service: Any, stack: Stack) 
     again = [n for n, p in stack.calls.requests if n == "dynamodb.UpdateItem" and p["Key"]["sk"]["S"] == "PJOB#a"]
     assert len(again) == 1
     assert len(sfn.answers) == answered
+
+
+def test_a_creation_without_a_key_that_fails_midway_does_not_stay_running(service: Any) -> None:
+    from batchplane.domain.errors import UpstreamUnavailableError
+    from batchplane.domain.pipelines import PipelineRequest
+
+    svc, sfn, _ = service
+
+    def start_lost(name: str, payload: dict[str, Any]) -> str:
+        raise UpstreamUnavailableError("Step Functions is unavailable")  # it may have started: its answer was lost
+
+    sfn.start = start_lost
+    # GIVEN a creation without an Idempotency-Key whose StartExecution failed after the pipeline id was claimed
+    with pytest.raises(UpstreamUnavailableError):
+        svc.create("alice", PipelineRequest.model_validate(DIAMOND), None)
+    # THEN no retry can ever find it, so it is not left RUNNING: it ended FAILED and its execution, if any, is stopped
+    [record] = svc.list("alice", 10)
+    assert record.status == "FAILED"
+    assert sfn.stopped == [sfn.execution_arn(f"{record.pipeline_id}-r1")]

@@ -463,11 +463,15 @@ class StepFunctionsAdapter:
             out = self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(payload))
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"  # idempotent start
+                return self.execution_arn(name)  # idempotent start
             raise UpstreamUnavailableError("Step Functions is unavailable") from err
         except BotoCoreError as err:
             raise UpstreamUnavailableError("Step Functions is unavailable") from err
         return str(out["executionArn"])
+
+    def execution_arn(self, name: str) -> str:
+        """The ARN of this state machine's execution of that name (AWS derives it; no call)."""
+        return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
     def stop(self, execution_arn: str, cause: str) -> None:
         try:

@@ -82,6 +82,7 @@ class PipelineStore(Protocol):
 class Executions(Protocol):
     def start(self, name: str, payload: dict[str, Any]) -> str: ...
     def stop(self, execution_arn: str, cause: str) -> None: ...
+    def execution_arn(self, name: str) -> str: ...
     def succeed(self, token: str, output: dict[str, Any]) -> None: ...
     def fail(self, token: str, error: str, cause: str) -> None: ...
 
@@ -224,8 +225,22 @@ class PipelineService:
                 self._start_run(existing, list(plan.jobs))
                 return self._store.get(pid) or existing, True
             return existing, True
-        self._start_run(record, list(plan.jobs))
+        try:
+            self._start_run(record, list(plan.jobs))
+        except Exception:
+            if idempotency_key is None:
+                self._abandon(record)  # no retry can find it: do not leave it RUNNING with nothing running it
+            raise
         return record, False
+
+    def _abandon(self, record: PipelineRecord) -> None:
+        """A creation without an Idempotency-Key failed after its id was claimed; the client got an error and no id,
+        so no retry will finish it. Best effort: stop an execution that may have started (its answer lost), and end
+        the pipeline FAILED. If these fail too, the pipeline stays RUNNING (listed, cancellable by its owner)."""
+        with contextlib.suppress(Exception):
+            self._sfn.stop(self._sfn.execution_arn(f"{record.pipeline_id}-r{record.run}"), "creation interrupted")
+        with contextlib.suppress(Exception):
+            self._store.set_status(record.pipeline_id, "FAILED", _iso(self._clock()))
 
     def _start_run(self, record: PipelineRecord, keys: list[str]) -> None:
         name = f"{record.pipeline_id}-r{record.run}"  # the execution name makes the start idempotent
