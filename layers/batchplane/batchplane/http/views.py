@@ -152,7 +152,10 @@ class CancelRequest(_View):
 
 class CancelView(_View):
     job_id: str
-    action: str = Field(description="cancel (before STARTING), terminate (STARTING/RUNNING) or none")
+    action: str = Field(
+        description="cancel (not yet STARTING by batchplane's record), terminate (STARTING/RUNNING) or none (no Batch "
+        "job yet); either way batchplane calls TerminateJob, which cancels or stops the job as Batch sees it"
+    )
     status: str
 
 
