@@ -16,7 +16,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
-from batchplane.domain.errors import BadRequestError, BatchplaneError, FieldError, InvalidRequestError, NotFoundError
+from batchplane.domain.errors import (
+    BadRequestError,
+    BatchplaneError,
+    FieldError,
+    InvalidRequestError,
+    NotFoundError,
+    UpstreamUnavailableError,
+)
 from batchplane.domain.ids import is_job_id
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.pipelines import PipelineRequest
@@ -304,11 +311,10 @@ def on_not_found(_: Exception) -> Response[Any]:
 def on_aws_error(err: ClientError) -> Response[Any]:
     """AWS failed or throttled on its side after the SDK's retries: 503, the client retries with the same
     Idempotency-Key. Any other AWS error is ours (permissions, a bug): 500, logged."""
-    error = err.response.get("Error", {})
-    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if not aws_transient(str(error.get("Code", "")), status):
+    code = str(err.response.get("Error", {}).get("Code", ""))
+    if not aws_transient(code, err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")):
         return on_unexpected(err)
-    return _upstream_unavailable(f"{err.operation_name}: {error.get('Code', '')}")
+    return _upstream_unavailable(f"{err.operation_name}: {code}")
 
 
 @app.exception_handler(HTTPClientError)
@@ -318,18 +324,12 @@ def on_aws_unreachable(err: HTTPClientError) -> Response[Any]:
 
 
 def _upstream_unavailable(what: str) -> Response[Any]:
-    logger.warning("upstream failure", extra={"aws": what})
-    metrics.add_metric(name="UpstreamUnavailable", unit=MetricUnit.Count, value=1)
-    return _problem(
-        503,
-        problem_body(
-            status=503,
-            slug="upstream-unavailable",
-            title="AWS is not available right now",
-            detail="an AWS service batchplane relies on failed or throttled; retry with the same Idempotency-Key",
-            instance=app.current_event.path,
-        ),
-        {"Retry-After": "2"},
+    logger.warning("AWS unavailable", extra={"aws": what})  # the answer names no AWS detail
+    return on_batchplane_error(
+        UpstreamUnavailableError(
+            "an AWS service batchplane relies on failed or throttled; retry with the same Idempotency-Key",
+            headers={"Retry-After": "2"},
+        )
     )
 
 

@@ -73,12 +73,18 @@ def _create(svc: Any) -> str:
     return str(record.pipeline_id)
 
 
-def test_a_diamond_that_succeeds_never_reads_the_whole_pipeline_before_finish(service: Any) -> None:
-    svc, sfn, full_reads = service
-    # GIVEN a diamond whose tokens have all arrived
+def _started(svc: Any) -> str:
+    """A diamond whose every task token has arrived (so its root is submitted)."""
     pid = _create(svc)
     for key in "abcd":
         svc.on_token(pid, 1, key, f"t-{key}")
+    return pid
+
+
+def test_a_diamond_that_succeeds_never_reads_the_whole_pipeline_before_finish(service: Any) -> None:
+    svc, sfn, full_reads = service
+    # GIVEN a diamond whose tokens have all arrived
+    pid = _started(svc)
     record = svc._store.get(pid)
     assert record.jobs["a"].state == "SUBMITTED"  # the root starts when its token arrives
     assert {record.jobs[k].state for k in "bcd"} == {"WAITING"}
@@ -122,9 +128,7 @@ def test_a_token_after_its_job_ended_is_answered_at_once(service: Any) -> None:
 def test_a_failure_hands_the_run_to_step(service: Any) -> None:
     svc, sfn, full_reads = service
     # GIVEN a diamond (fail-fast) whose tokens have all arrived, a running
-    pid = _create(svc)
-    for key in "abcd":
-        svc.on_token(pid, 1, key, f"t-{key}")
+    pid = _started(svc)
     job_id = svc._store.get(pid).jobs["a"].job_id
     assert full_reads == []
     # WHEN a fails
@@ -148,9 +152,7 @@ def test_a_redelivered_last_event_tells_a_pipeline_that_missed_it(
 
     svc, _sfn, _ = service
     events = load_handler("job_events")
-    pid = _create(svc)
-    for key in "abcd":
-        svc.on_token(pid, 1, key, f"t-{key}")
+    pid = _started(svc)
     job = wiring.job_service()._store.get_job(svc._store.get(pid).jobs["a"].job_id)
     succeeded = batch_event(
         "SUCCEEDED",
@@ -241,9 +243,7 @@ def test_a_job_started_while_fail_fast_skipped_it_is_cancelled(service: Any) -> 
 
 def test_an_answer_that_failed_to_send_is_sent_by_the_next_try(service: Any) -> None:
     svc, sfn, _ = service
-    pid = _create(svc)
-    for key in "abcd":
-        svc.on_token(pid, 1, key, f"t-{key}")
+    pid = _started(svc)
     a = svc._store.get(pid).jobs["a"]
     real_succeed = sfn.succeed
     calls: list[str] = []
@@ -272,9 +272,7 @@ def test_a_join_whose_start_failed_is_started_when_its_last_dependency_is_told_a
     from batchplane.domain.errors import UpstreamUnavailableError
 
     svc, _sfn, _ = service
-    pid = _create(svc)
-    for key in "abcd":
-        svc.on_token(pid, 1, key, f"t-{key}")
+    pid = _started(svc)
     svc.on_job_terminal(pid, "a", svc._store.get(pid).jobs["a"].job_id, "SUCCEEDED", False)
     jobs = svc._store.get(pid).jobs
     svc.on_job_terminal(pid, "b", jobs["b"].job_id, "SUCCEEDED", False)
@@ -308,9 +306,7 @@ def test_a_final_status_whose_answer_was_lost_still_answers_the_finish_token(
     service: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     svc, sfn, _ = service
-    pid = _create(svc)
-    for key in "abcd":
-        svc.on_token(pid, 1, key, f"t-{key}")
+    pid = _started(svc)
     for key in "abcd":
         job = svc._store.get(pid).jobs[key]
         svc.on_job_terminal(pid, key, job.job_id, "SUCCEEDED", False)
@@ -329,9 +325,7 @@ def test_a_final_status_whose_answer_was_lost_still_answers_the_finish_token(
 
 def test_an_ended_job_costs_its_own_item_two_writes(service: Any, stack: Stack) -> None:
     svc, sfn, _ = service
-    pid = _create(svc)
-    for key in "abcd":
-        svc.on_token(pid, 1, key, f"t-{key}")
+    pid = _started(svc)
     a = svc._store.get(pid).jobs["a"]
     stack.calls.requests.clear()
     # WHEN a succeeds

@@ -395,19 +395,14 @@ class DynamoPipelineStore:
             ExpressionAttributeValues={":m": _s(mode)},
         )
 
-    def mark_reported(self, pid: str, run: int, key: str) -> bool:
-        """Claim the answer to a task token (so it is sent once)."""
-        sk = "PIPELINE" if key == "__finish__" else f"PJOB#{key}"
-        attr = f"finishReported{run}" if key == "__finish__" else f"reported{run}"
-        return conditional(
-            lambda: self._db.update_item(
-                TableName=self._table,
-                Key=_key(pid, sk),
-                UpdateExpression="SET #r = :t",
-                ConditionExpression="attribute_not_exists(#r)",
-                ExpressionAttributeNames={"#r": attr},
-                ExpressionAttributeValues={":t": {"BOOL": True}},
-            )
+    def mark_finish_reported(self, pid: str, run: int) -> None:
+        """Remember that the run's Finish token was answered (after it was sent; a job's answer: ``mark_done``)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(pid, "PIPELINE"),
+            UpdateExpression="SET #r = :t",
+            ExpressionAttributeNames={"#r": f"finishReported{run}"},
+            ExpressionAttributeValues={":t": {"BOOL": True}},
         )
 
     def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool:

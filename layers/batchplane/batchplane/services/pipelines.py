@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from batchplane.adapters.pipelines import FINISH, PipelineHead, PipelineJobState, PipelineRecord
+from batchplane.adapters.pipelines import PipelineHead, PipelineJobState, PipelineRecord
 from batchplane.domain.errors import (
     ConflictError,
     FieldError,
@@ -72,7 +72,7 @@ class PipelineStore(Protocol):
     def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None: ...
     def mark_done(self, pid: str, run: int, key: str, *, propagated: bool, reported: bool) -> None: ...
     def set_mode(self, pid: str, run: int, mode: str) -> None: ...
-    def mark_reported(self, pid: str, run: int, key: str) -> bool: ...
+    def mark_finish_reported(self, pid: str, run: int) -> None: ...
     def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None: ...
     def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool: ...
     def new_run(self, p: PipelineRecord, now: str) -> None: ...
@@ -357,7 +357,7 @@ class PipelineService:
                     self._start_job(head, plan, child)  # its only dependency: no counter to lower
                 elif self._store.meet(pid, head.run, child, plan.index[key]) == 0:
                     self._start_job(head, plan, child)
-        answer = bool(job.token) and not job.reported
+        answer = _unanswered(job)
         if answer:
             self._send(job)
         if propagate or answer:  # both remembered in one write, each only after it was done
@@ -368,9 +368,9 @@ class PipelineService:
         """Answer an ended job's task token (if it has not been): send, then remember it was sent. At least once: if
         the process dies in between, the next event sends again and Step Functions answers TaskTimedOut for a closed
         task (ignored); remembering first would lose the answer for good."""
-        if job.state in TERMINAL and job.token and not job.reported:
+        if _unanswered(job):
             self._send(job)
-            self._store.mark_reported(pid, job.run, job.key)
+            self._store.mark_done(pid, job.run, job.key, propagated=False, reported=True)
 
     def _send(self, job: PipelineJobState) -> None:
         self._sfn.succeed(str(job.token), {"key": job.key, "jobId": job.job_id, "status": job.state})
@@ -418,7 +418,7 @@ class PipelineService:
                 self._sfn.succeed(finish, {"pipelineId": pid, "status": record.status})
             else:
                 self._sfn.fail(finish, "batchplane.PipelineFailed", f"pipeline {pid} {record.status}")
-            self._store.mark_reported(pid, record.run, FINISH)
+            self._store.mark_finish_reported(pid, record.run)
         return record.status
 
     def _settled_as(self, pid: str, run: int, outcome: str) -> bool:
@@ -446,6 +446,11 @@ class PipelineService:
             with contextlib.suppress(ConflictError, NotFoundError):
                 self._jobs.cancel(pipeline.tenant, job_id, "pipeline no longer runs this job")
         return None
+
+
+def _unanswered(job: PipelineJobState) -> bool:
+    """An ended job whose task token has arrived and has not been answered."""
+    return job.state in TERMINAL and bool(job.token) and not job.reported
 
 
 def _counted(head: PipelineHead) -> bool:
