@@ -38,3 +38,88 @@ def table_definition(resource_id: str = "BatchplaneTable") -> dict[str, Any]:
     if props.get("GlobalSecondaryIndexes"):
         kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     return kwargs
+
+
+# ---- the template as CloudFormation deploys it (after the SAM transform) ----------------------------------------
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+@cache
+def deployed_template(stack_name: str = "batchplane-test") -> dict[str, Any]:
+    """template.yaml after the SAM transform, offline (what CloudFormation would create)."""
+    from batchplane_local.stack.template import transformed
+
+    return transformed(template(), region=REGION, account=ACCOUNT, stack_name=stack_name)
+
+
+def deployed_resources(kind: str | None = None, stack_name: str = "batchplane-test") -> dict[str, dict[str, Any]]:
+    out = deployed_template(stack_name)["Resources"]
+    return {k: v for k, v in out.items() if kind is None or v["Type"] == kind}
+
+
+def _default_physical(logical: str, kind: str, stack_name: str) -> dict[str, str]:
+    """What CloudFormation would name a resource of ``kind`` (without its random suffix) and the ARN AWS gives it."""
+    name = f"{stack_name}-{logical}"
+    arn = {
+        "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}",
+        "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+        "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+        "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+        "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
+        "AWS::Batch::JobQueue": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{name}",
+        "AWS::Batch::JobDefinition": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{name}:1",
+        "AWS::Batch::ComputeEnvironment": f"arn:aws:batch:{REGION}:{ACCOUNT}:compute-environment/{name}",
+        "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+        "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}",
+        "AWS::Scheduler::ScheduleGroup": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{name}",
+    }.get(kind, f"arn:aws:local:{REGION}:{ACCOUNT}:{name}")
+    ref = {
+        "AWS::SQS::Queue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}",
+        "AWS::Batch::JobQueue": arn,
+        "AWS::Batch::JobDefinition": arn,
+        "AWS::Batch::ComputeEnvironment": arn,
+        "AWS::StepFunctions::StateMachine": arn,
+    }.get(kind, name)
+    return {"Ref": ref, "Arn": arn, "Name": name, "QueueName": name, "QueueUrl": ref}
+
+
+def deployed_stack(physical: dict[str, dict[str, str]], stack_name: str = "batchplane-test") -> Any:
+    """The transformed template with every resource's physical identity: the given ones, CloudFormation's defaults
+    for the rest. Resolves anything in it (a role's policies, a function's environment) as CloudFormation would."""
+    from batchplane_local.stack.template import Stack
+
+    cfn = deployed_template(stack_name)
+    names = {
+        logical: {**_default_physical(logical, res["Type"], stack_name), **physical.get(logical, {})}
+        for logical, res in cfn["Resources"].items()
+    }
+    return Stack(cfn, name=stack_name, region=REGION, account=ACCOUNT, physical=names)
+
+
+def function_principals(stack: Any) -> dict[str, Any]:
+    """Each function's IAM principal (its role's resolved policies), by the function's code folder name."""
+    from batchplane_local import iam
+
+    out = {}
+    for logical, res in stack.resources("AWS::Lambda::Function").items():
+        props = res["Properties"]
+        role_logical = props["Role"]["Fn::GetAtt"][0]
+        role_props = stack.resolve(stack.resources()[role_logical]["Properties"])
+        folder = str(props["Code"]["S3Key"]).rstrip("/").rsplit("/", 1)[-1]
+        out[folder] = iam.principal_of(logical, stack.physical[role_logical]["Ref"], role_props)
+    return out
+
+
+def deployed_environment(stack: Any) -> dict[str, str]:
+    """Every function's environment variables, resolved (Powertools' own settings left to the tests' defaults)."""
+    env: dict[str, str] = {}
+    for logical, res in stack.resources("AWS::Lambda::Function").items():
+        for name, value in ((res["Properties"].get("Environment") or {}).get("Variables") or {}).items():
+            resolved = str(stack.resolve(value))
+            if env.get(name, resolved) != resolved:
+                msg = f"{logical} disagrees with another function on {name}"
+                raise AssertionError(msg)
+            env[name] = resolved
+    return {k: v for k, v in env.items() if not k.startswith("POWERTOOLS_")}

@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.cfn import table_definition
+from tests import handlers
+from tests.cfn import deployed_environment, deployed_resources, deployed_stack, function_principals, table_definition
 
 REGION = "us-east-1"
 STACK = "batchplane-test"
@@ -61,6 +62,15 @@ class AwsCalls:
         self.requests.clear()
 
 
+def _harness() -> Any:
+    from batchplane_local import iam
+
+    return iam.Principal("test-harness", "test-harness", ({"Effect": "Allow", "Action": "*", "Resource": "*"},))
+
+
+HARNESS = _harness()
+
+
 @dataclass
 class Stack:
     """What a deployed stack gives the functions: the table, the queues, the job definitions, as environment."""
@@ -71,9 +81,26 @@ class Stack:
     job_definitions: dict[str, str]
     env: dict[str, str]
     calls: AwsCalls
+    principals: dict[str, Any] = field(default_factory=dict)
+    enforcer: Any = None
+    sqs_queues: dict[str, str] = field(default_factory=dict)  # logical id -> queue URL
 
     def queue(self, priority: str, capacity: str) -> str:
         return self.queues[(priority, capacity)]
+
+    def acting_as(self, function: str) -> Any:
+        """Run a block as the deployed function ``function`` (its code folder: gateway, job_events, ...): every AWS
+        call in it is authorised against that function's role."""
+        from batchplane_local import iam
+
+        return iam.acting_as(self.principals[function])
+
+    def observing(self) -> Any:
+        """Run a block as the test harness looking at what the functions did (reads a test makes to check a record):
+        an administrator, not a function. Code under test runs as its function inside ``acting_as``."""
+        from batchplane_local import iam
+
+        return iam.acting_as(HARNESS)
 
 
 @pytest.fixture
@@ -139,35 +166,89 @@ def _make_batch(batch: Any, iam: Any) -> tuple[dict[tuple[str, str], str], str, 
     return queues, mnp, {"sample": sample, "mnp-sample": mnp_definition}
 
 
+class _MotoBatchFacts:
+    """What IAM reads of existing Batch resources (a job's tags, a definition's latest revision), from moto."""
+
+    def __init__(self) -> None:
+        self.batch = boto3.client("batch", region_name=REGION)
+
+    def job_tags(self, job_id: str) -> dict[str, str]:
+        arn = f"arn:aws:batch:{REGION}:123456789012:job/{job_id}"
+        try:
+            return dict(self.batch.list_tags_for_resource(resourceArn=arn).get("tags") or {})
+        except Exception:  # noqa: BLE001 - a job Batch does not know has no tags
+            return {}
+
+    def job_definition_arn(self, ref: str) -> str:
+        if ref.startswith("arn:"):
+            return ref
+        name, _, revision = ref.partition(":")
+        found = self.batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]
+        found = [d for d in found if not revision or str(d["revision"]) == revision]
+        best = max(found, key=lambda d: d["revision"], default=None)
+        return best["jobDefinitionArn"] if best else f"arn:aws:batch:{REGION}:123456789012:job-definition/{ref}"
+
+
+def _template_queue_ids(queues: dict[tuple[str, str], str], mnp: str) -> dict[str, dict[str, str]]:
+    """The template's job queue logical ids (LowSpotQueue, ...) mapped to the queues made on moto."""
+    out = {}
+    for (priority, capacity), arn in queues.items():
+        logical = f"{priority.title()}{'Spot' if capacity == 'spot' else 'OnDemand'}Queue"
+        out[logical] = {"Ref": arn, "Arn": arn, "JobQueueArn": arn}
+    out["MultiNodeQueue"] = {"Ref": mnp, "Arn": mnp, "JobQueueArn": mnp}
+    return out
+
+
 @pytest.fixture
 def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """A provisioned stack on moto, the functions' environment set as the template sets it, calls counted."""
+    """A provisioned stack on moto, the functions' environment set as the template sets it, calls counted, and each
+    function's calls authorised against its own role from the SAM-transformed template (handlers loaded with
+    tests.handlers.load_handler run as their function; other code runs as one with ``stack.acting_as(...)``)."""
     from batchplane import wiring
     from batchplane.adapters import aws as aws_clients
+    from batchplane_local import iam
 
     ddb = boto3.client("dynamodb", region_name=REGION)
     ddb.create_table(TableName=f"{STACK}-table", **table_definition())
     queues, mnp, definitions = _make_batch(
         boto3.client("batch", region_name=REGION), boto3.client("iam", region_name=REGION)
     )
-    catalogue = [
-        {"p": p, "c": c, "q": arn, "v": MAX_JOB_VCPUS, "m": MAX_JOB_MEMORY_MIB, "g": 0}
-        for (p, c), arn in queues.items()
-    ]
-    catalogue.append({"p": "*", "c": "on-demand", "q": mnp, "v": 72, "m": 180_000, "g": 0, "mnp": True})
-    env = {
-        "TABLE_NAME": f"{STACK}-table",
-        "QUEUE_CATALOGUE": json.dumps(catalogue),
-        "JOB_DEFINITIONS": json.dumps(definitions),
-        "DEFAULT_JOB_DEFINITION": "sample",
-        "MULTINODE_JOB_DEFINITIONS": "mnp-sample",
-        "TENANT_CLAIM": "sub",
+    sqs = boto3.client("sqs", region_name=REGION)
+    sqs_queues = {
+        logical: sqs.create_queue(QueueName=f"{STACK}-{logical}")["QueueUrl"]
+        for logical in deployed_resources("AWS::SQS::Queue")
     }
+    physical = {
+        "BatchplaneTable": {
+            "Ref": f"{STACK}-table",
+            "Arn": f"arn:aws:dynamodb:{REGION}:123456789012:table/{STACK}-table",
+        },
+        "SampleJobDefinition": {"Ref": definitions["sample"], "Arn": definitions["sample"]},
+        "MultiNodeJobDefinition": {"Ref": definitions["mnp-sample"], "Arn": definitions["mnp-sample"]},
+        **_template_queue_ids(queues, mnp),
+        **{logical: {"Ref": url, "QueueUrl": url} for logical, url in sqs_queues.items()},
+    }
+    deployed = deployed_stack(physical, STACK)
+    principals = function_principals(deployed)
+    enforcer = iam.Enforcer(resolver=_MotoBatchFacts())  # type: ignore[arg-type]
+    original_session = aws_clients.session
+
+    def enforced_session() -> Any:
+        made = original_session()
+        if not getattr(made, "_batchplane_iam", False):
+            enforcer.register(made.events)
+            made._batchplane_iam = True  # type: ignore[attr-defined]
+        return made
+
+    monkeypatch.setattr(aws_clients, "session", enforced_session)
+    monkeypatch.setattr(handlers, "PRINCIPALS", principals)
+    # the functions' environment as CloudFormation resolves it for this stack's resources (one process: they agree)
+    env = deployed_environment(deployed)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     wiring.reset()
     calls = AwsCalls()
     aws_clients.session().events.register("before-call.*.*", calls.hook)
     aws_clients.session().events.register("provide-client-params.*.*", calls.capture)
-    yield Stack(f"{STACK}-table", queues, mnp, definitions, env, calls)
+    yield Stack(f"{STACK}-table", queues, mnp, definitions, env, calls, principals, enforcer, sqs_queues)
     wiring.reset()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Set by the integration `stack` fixture: each function's IAM principal, by its code folder
+PRINCIPALS: dict[str, Any] = {}
+
+
 def load_handler(function: str) -> ModuleType:
+    """The function's module; its lambda_handler runs as the function's IAM principal when a stack enforces IAM."""
     name = f"batchplane_fn_{function}"
     path = ROOT / "functions" / function / "app.py"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -19,6 +26,18 @@ def load_handler(function: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    principal = PRINCIPALS.get(function)
+    if principal is not None:
+        from batchplane_local import iam
+
+        handler = module.lambda_handler
+
+        @functools.wraps(handler)
+        def as_function(event: Any, context: Any) -> Any:
+            with iam.acting_as(principal):
+                return handler(event, context)
+
+        module.lambda_handler = as_function
     return module
 
 

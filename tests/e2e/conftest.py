@@ -75,8 +75,9 @@ class Api:
 
 
 @contextlib.contextmanager
-def local_stack(tmp: Path, *extra: str) -> Iterator[Api]:
-    """`batchplane local up` in a subprocess, on a free port, until the block ends."""
+def local_stack(tmp: Path, *extra: str, allow_access_denied: bool = False) -> Iterator[Api]:
+    """`batchplane local up` in a subprocess, on a free port, until the block ends. Every function runs under its own
+    enforced IAM role: a call its role refused anywhere in the block fails the test (unless the test expects it)."""
     port = _free_port()
     log = tmp / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -97,7 +98,13 @@ def local_stack(tmp: Path, *extra: str) -> Iterator[Api]:
             pytest.fail(f"the local stack did not start:\n{log.read_text()[-4000:]}")
         time.sleep(0.2)
     try:
-        yield Api(base)
+        api = Api(base)
+        yield api
+        report = api.http.get("/_local/iam").json()
+        assert report["enforced"], "the local stack ran without IAM enforcement"
+        if not allow_access_denied:
+            refused = sorted({(d["function"], d["action"], d["resource"]) for d in report["denied"]})
+            assert refused == [], f"calls the functions' roles refused (function, action, resource): {refused}"
     finally:
         proc.terminate()
         try:

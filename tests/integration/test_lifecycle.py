@@ -213,7 +213,7 @@ def test_malformed_event_goes_to_the_dead_letter_queue(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sqs = boto3.client("sqs", region_name=REGION)
-    url = sqs.create_queue(QueueName="batchplane-test-dlq")["QueueUrl"]
+    url = stack.sqs_queues["JobEventsDeadLetterQueue"]  # the queue the template gives job_events (and its role)
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
     from batchplane import wiring
 

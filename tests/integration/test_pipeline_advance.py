@@ -4,6 +4,7 @@ the full read and the pure `step`. Step Functions is stubbed (moto in-process do
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -44,11 +45,17 @@ class FakeExecutions:
         self.answers.append((token, error))
 
 
+# The pipeline service's entry points, by the function that calls each in the deployed stack
+ENTRY_POINTS = {"create": "gateway", "list": "gateway", "on_token": "pipeline_tasks", "on_job_terminal": "job_events"}
+
+
 @pytest.fixture
-def service(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeExecutions, list[str]]:
+def service(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeExecutions, list[str]]]:
     from batchplane import wiring
 
     svc = wiring.pipeline_service()
+    for method, function in ENTRY_POINTS.items():  # each runs under its function's role; the test body observes
+        monkeypatch.setattr(svc, method, _as(stack, function, getattr(svc, method)))
     fake = FakeExecutions()
     monkeypatch.setattr(svc, "_sfn", fake)
     full_reads: list[str] = []  # the full path: read the whole pipeline, let `step` decide
@@ -59,7 +66,16 @@ def service(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeExe
         return str(real_advance(pid))
 
     monkeypatch.setattr(svc, "advance", counted_advance)
-    return svc, fake, full_reads
+    with stack.observing():
+        yield svc, fake, full_reads
+
+
+def _as(stack: Stack, function: str, method: Any) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with stack.acting_as(function):
+            return method(*args, **kwargs)
+
+    return run
 
 
 def _states(svc: Any, pid: str) -> dict[str, str]:

@@ -15,8 +15,6 @@ FN_ARN = "arn:aws:lambda:us-east-1:123456789012:function:batchplane-test-Schedul
 
 @pytest.fixture
 def env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    monkeypatch.setenv("SCHEDULED_SUBMIT_FUNCTION_ARN", FN_ARN)
-    monkeypatch.setenv("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/scheduler")
     from batchplane import wiring
 
     wiring.schedule_service.cache_clear()

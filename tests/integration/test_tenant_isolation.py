@@ -16,8 +16,6 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def gateway(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("SCHEDULED_SUBMIT_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:f")
-    monkeypatch.setenv("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/r")
     return load_handler("gateway")
 
 

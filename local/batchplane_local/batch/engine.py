@@ -516,6 +516,20 @@ class LocalBatch:
             raise BatchClientError(f"Job definition {ref} does not exist")
         return revisions[-1]
 
+    def job_definition_arn(self, ref: str) -> str | None:
+        """The ARN a definition name (or name:revision) resolves to, as Batch resolves it for IAM (None: unknown)."""
+        with self._lock:
+            try:
+                return self._definition(ref).arn
+            except BatchClientError:
+                return None
+
+    def job_tags(self, job_id: str) -> dict[str, str]:
+        """A job's tags (what IAM's aws:ResourceTag reads); none for a job Batch does not know."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return dict(job.tags) if job else {}
+
     # ------------------------------------------------------------------ submit
 
     def submit_job(self, **request: Any) -> dict[str, str]:

@@ -1,9 +1,11 @@
-"""The local stack: template.yaml provisioned on this machine, handlers invoked in-process exactly as Lambda invokes
-them, AWS emulated by moto over HTTP, AWS Batch emulated by batchplane_local.batch (jobs really run).
+"""The local stack: template.yaml provisioned on this machine as CloudFormation would deploy it (after the SAM
+transform), handlers invoked in-process exactly as Lambda invokes them, each under its own IAM role enforced on every
+AWS call, AWS emulated by moto over HTTP, AWS Batch emulated by batchplane_local.batch (jobs really run).
 
-Wiring follows the template: HttpApi events become routes, EventBridgeRule events subscribe functions to the events
-the local Batch emits (matched by the template's own patterns), Schedule events fire on time, EventInvokeConfig gives
-async retries and the on-failure destination. Nothing is listed twice: change the template, the local stack follows."""
+Wiring follows the transformed template: the HTTP API's OpenAPI body becomes routes, event rules subscribe functions
+to the events the local Batch emits (matched by the rules' own patterns) or fire on their schedule, event source
+mappings poll SQS, EventInvokeConfig gives async retries and the on-failure destination, and Lambda permissions must
+allow each source as AWS requires. Nothing is listed twice: change the template, the local stack follows."""
 
 from __future__ import annotations
 
@@ -28,10 +30,10 @@ from zoneinfo import ZoneInfo
 
 import boto3
 
-from batchplane_local import moto_glue
+from batchplane_local import iam, moto_glue
 from batchplane_local.batch.api import BatchApi
 from batchplane_local.batch.engine import LocalBatch
-from batchplane_local.stack.template import Stack, function_property, load, merged_environment
+from batchplane_local.stack.template import Stack, UnsupportedTemplate, artifact_path, load, transformed
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -80,6 +82,7 @@ class LocalFunction:
     timeout: float
     memory: int
     environment: dict[str, str]
+    principal: iam.Principal
     max_retries: int = 2
     on_failure_queue: str | None = None
     module: ModuleType | None = None
@@ -105,7 +108,7 @@ class LocalFunction:
         if self.module is None:
             self.load()
         fn = getattr(self.module, self.handler.rpartition(".")[2])
-        with self.lock:
+        with self.lock, iam.acting_as(self.principal):
             self.invocations += 1
             return fn(event, LambdaContext(self.name, self.timeout, self.memory))
 
@@ -141,9 +144,13 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.routes: list[Route] = []
         self.rules: list[tuple[moto_glue.Pattern, str]] = []
-        self.schedules: list[tuple[float, str, str]] = []
-        self.sqs_sources: list[tuple[str, str]] = []
-        self._scheduler_schedules: list[tuple[str, dict[str, Any]]] = []
+        self.schedules: list[tuple[float, str, str]] = []  # (period, function, rule ARN)
+        self.sqs_sources: list[SqsSource] = []
+        self.roles: dict[str, tuple[str, dict[str, Any]]] = {}  # logical id -> (role name, properties)
+        self.permissions: list[tuple[str, str, str]] = []  # (function, principal, source ARN pattern)
+        self.rule_targets: list[tuple[str, str]] = []  # (rule ARN, function)
+        self.apis: list[str] = []
+        self.iam: iam.Enforcer | None = None
         self.ce_capacity: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -189,17 +196,23 @@ class LocalStack:
 
             self.faults = Faults(self.fault_rate, self.fault_seed)
             function_clients.session().events.register_first("before-send.*.*", self.faults)
-        self.stack = Stack(load(self.root / "template.yaml"), name=self.stack_name, region=REGION, account=ACCOUNT)
-        self.stack.parameters.update(self.parameters)
+        cfn = transformed(
+            load(self.root / "template.yaml"),
+            parameters=self.parameters,
+            region=REGION,
+            account=ACCOUNT,
+            stack_name=self.stack_name,
+        )
+        self.stack = Stack(cfn, name=self.stack_name, region=REGION, account=ACCOUNT, parameters=dict(self.parameters))
         self._provision()
         self.batch.start()
         for fn in self.functions.values():
             self._spawn(self._async_worker, fn, name=f"async-{fn.logical_id}")
-        for period, logical_id, _expr in self.schedules:
-            self._spawn(self._schedule_loop, period, logical_id, name=f"schedule-{logical_id}")
+        for period, logical_id, rule_arn in self.schedules:
+            self._spawn(self._schedule_loop, period, logical_id, rule_arn, name=f"schedule-{logical_id}")
         self._spawn(self._scheduler_loop, name="eventbridge-scheduler")
-        for queue_url, logical_id in self.sqs_sources:
-            self._spawn(self._sqs_poller, queue_url, logical_id, name=f"sqs-{logical_id}")
+        for source in self.sqs_sources:
+            self._spawn(self._sqs_poller, source, name=f"sqs-{source.function}")
         self.ready.set()
         return self
 
@@ -250,157 +263,317 @@ class LocalStack:
                 self._clients[service] = client
             return client
 
-    def _provision(self) -> None:  # noqa: PLR0915 - one pass over the template's resource types
+    def _provision(self) -> None:
+        """Create every resource of the transformed template in CloudFormation's order (references first), each by
+        its type's provisioner; a type with none fails loudly, naming it. Then wire the functions: environment,
+        layers, event sources, and each function's IAM role enforced on every call its clients make."""
         st = self.stack
-        ddb, sqs, logs = self._client("dynamodb"), self._client("sqs"), self._client("logs")
-        for logical, res in st.resources("AWS::DynamoDB::Table").items():
-            props = res["Properties"]
-            name = (props.get("TableName") and st.resolve(props["TableName"])) or f"{st.name}-{logical}"
-            kwargs = {
-                "TableName": name,
-                "KeySchema": props["KeySchema"],
-                "AttributeDefinitions": props["AttributeDefinitions"],
-                "BillingMode": "PAY_PER_REQUEST",
-            }
-            if props.get("GlobalSecondaryIndexes"):
-                kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-            out = ddb.create_table(**kwargs)["TableDescription"]
-            st.physical[logical] = {"Ref": name, "Arn": out["TableArn"], "StreamArn": ""}
-        for logical in st.resources("AWS::SQS::Queue"):
-            name = f"{st.name}-{logical}"
-            url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-            st.physical[logical] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
-        logs.create_log_group(logGroupName=BATCH_LOG_GROUP)
-        for logical in st.resources("AWS::Logs::LogGroup"):
-            st.physical[logical] = {"Ref": f"/aws/lambda/{st.name}-{logical}", "Arn": ""}
-        for logical in st.resources("AWS::IAM::Role"):
-            st.physical[logical] = {"Ref": logical, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{st.name}-{logical}"}
-        for logical in st.resources("AWS::IAM::InstanceProfile"):
-            st.physical[logical] = {"Ref": logical, "Arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{logical}"}
-        for logical in st.resources("AWS::EC2::PlacementGroup"):
-            st.physical[logical] = {"Ref": f"{st.name}-{logical}"}
-        for logical in st.resources("AWS::Serverless::LayerVersion"):
-            st.physical[logical] = {"Ref": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{logical}:1"}
-        for logical in st.resources("AWS::Serverless::HttpApi"):
-            st.physical[logical] = {"Ref": "local"}
-        cores = os.cpu_count() or 2
-        for logical, res in st.resources("AWS::Batch::ComputeEnvironment").items():
-            props = res["Properties"]
-            name = st.resolve(props.get("ComputeEnvironmentName") or f"{st.name}-{logical}")
-            resources = props.get("ComputeResources") or {}
-            capacity = "spot" if st.resolve(resources.get("Type")) in ("SPOT", "FARGATE_SPOT") else "on-demand"
-            max_vcpus = self.vcpus.get(capacity, self.vcpus.get(logical, cores))
-            types = st.resolve(resources.get("InstanceTypes")) or ["optimal"]
-            arn = self.batch.add_compute_environment(name, capacity=capacity, max_vcpus=max_vcpus, instance_types=types)
-            self.ce_capacity[name] = capacity
-            st.physical[logical] = {"Ref": arn, "Arn": arn, "ComputeEnvironmentArn": arn}
-        for logical, res in st.resources("AWS::Batch::JobQueue").items():
-            props = res["Properties"]
-            name = st.resolve(props.get("JobQueueName") or f"{st.name}-{logical}")
-            order = sorted(st.resolve(props["ComputeEnvironmentOrder"]), key=lambda o: int(o["Order"]))
-            ces = [str(o["ComputeEnvironment"]).rsplit("/", 1)[-1] for o in order]
-            arn = self.batch.add_job_queue(name, priority=int(st.resolve(props["Priority"])), compute_environments=ces)
-            st.physical[logical] = {"Ref": arn, "Arn": arn, "JobQueueArn": arn}
-        for logical, res in st.resources("AWS::Batch::JobDefinition").items():
-            props = st.resolve(res["Properties"])
-            name = props.get("JobDefinitionName") or f"{st.name}-{logical}"
-            arn = self.batch.register_job_definition(
-                name,
-                type=str(props.get("Type", "container")).lower(),  # type: ignore[arg-type]
-                container_properties=_camel(props.get("ContainerProperties")),
-                node_properties=_camel(props.get("NodeProperties")),
-                parameters=props.get("Parameters"),
-                timeout=_camel(props.get("Timeout")),
-                retry_strategy=_camel(props.get("RetryStrategy")),
-                propagate_tags=bool(props.get("PropagateTags", False)),
+        # Batch's awslogs driver writes to this group in every account (AWS's own, not the template's)
+        self._client("logs").create_log_group(logGroupName=BATCH_LOG_GROUP)
+        order = _creation_order(st)
+        for logical in order:
+            res = st.resources()[logical]
+            kind = res["Type"]
+            if kind in _RECORDED_ONLY:
+                st.physical[logical] = {"Ref": f"{st.name}-{logical}", "Arn": f"arn:aws:local:::{logical}"}
+                continue
+            provision = _PROVISIONERS.get(kind)
+            if provision is None:
+                msg = f"{logical}: resource type {kind} has no local provisioner (batchplane_local.stack.runtime)"
+                raise UnsupportedTemplate(msg)
+            provision(self, logical, res.get("Properties") or {})
+        self._wire_functions()
+
+    # ---- one provisioner per CloudFormation type ----------------------------------------------------------------
+
+    def _table(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = st.resolve(props.get("TableName")) if props.get("TableName") else f"{st.name}-{logical}"
+        kwargs = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        ddb = self._client("dynamodb")
+        out = ddb.create_table(**kwargs)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification") or {}
+        if st.resolve(ttl.get("Enabled")):
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
             )
-            st.physical[logical] = {"Ref": arn, "Arn": arn}
-        sfn = self._client("stepfunctions")
-        for logical, res in st.resources("AWS::Serverless::StateMachine").items():
-            props = res["Properties"]
-            definition = (self.root / str(props["DefinitionUri"])).read_text()
-            for key, value in (st.resolve(props.get("DefinitionSubstitutions")) or {}).items():
-                definition = definition.replace("${" + key + "}", str(value))
-            name = f"{st.name}-{logical}"
-            arn = sfn.create_state_machine(
-                name=name,
-                definition=definition,
-                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
-                type=str(props.get("Type", "STANDARD")),
-            )["stateMachineArn"]
-            st.physical[logical] = {"Ref": arn, "Arn": arn, "Name": name}
-        functions = st.resources("AWS::Serverless::Function")
-        for logical in functions:
-            st.physical[logical] = {
-                "Ref": f"{st.name}-{logical}",
-                "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{st.name}-{logical}",
-            }
+        st.physical[logical] = {"Ref": name, "Arn": out["TableArn"], "StreamArn": ""}
+
+    def _queue(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = str(st.resolve(props["QueueName"])) if props.get("QueueName") else f"{st.name}-{logical}"
+        attributes: dict[str, str] = {}
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "DelaySeconds"):
+            if props.get(key) is not None:
+                attributes[key] = str(st.resolve(props[key]))
+        if props.get("RedrivePolicy"):
+            attributes["RedrivePolicy"] = json.dumps(st.resolve(props["RedrivePolicy"]))
+        url = self._client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        visibility = attributes.get("VisibilityTimeout", "30")
+        st.physical[logical] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url, "Visibility": visibility}
+
+    def _queue_policy(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        policy = json.dumps(st.resolve(props["PolicyDocument"]))
+        for url in st.resolve(props["Queues"]):
+            self._client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+        st.physical[logical] = {"Ref": logical}
+
+    def _log_group(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = str(st.resolve(props["LogGroupName"])) if props.get("LogGroupName") else f"{st.name}-{logical}"
+        with contextlib.suppress(self._client("logs").exceptions.ResourceAlreadyExistsException):
+            self._client("logs").create_log_group(logGroupName=name)
+        st.physical[logical] = {"Ref": name, "Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"}
+
+    def _role(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = str(st.resolve(props["RoleName"])) if props.get("RoleName") else f"{st.name}-{logical}"[:64]
+        st.physical[logical] = {"Ref": name, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "RoleId": name}
+        self.roles[logical] = (name, props)
+
+    def _named(self, logical: str, props: dict[str, Any]) -> None:
+        """A resource the local stack only names (instance profiles, placement groups, launch templates)."""
+        st = self.stack
+        kind = st.resources()[logical]["Type"]
+        if kind == "AWS::IAM::InstanceProfile":
+            st.physical[logical] = {"Ref": logical, "Arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{logical}"}
+        elif kind == "AWS::EC2::LaunchTemplate":
+            st.physical[logical] = {"Ref": f"lt-{logical}", "LatestVersionNumber": "1", "DefaultVersionNumber": "1"}
+        else:
+            st.physical[logical] = {"Ref": f"{st.name}-{logical}"}
+
+    def _layer(self, logical: str, props: dict[str, Any]) -> None:
+        path = artifact_path(self.root, props["Content"])
+        if str(path) not in sys.path:  # what Lambda mounts at /opt/python
+            sys.path.insert(0, str(path))
+        self.stack.physical[logical] = {"Ref": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{logical}:1"}
+
+    def _compute_environment(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = st.resolve(props.get("ComputeEnvironmentName") or f"{st.name}-{logical}")
+        resources = props.get("ComputeResources") or {}
+        capacity = "spot" if st.resolve(resources.get("Type")) in ("SPOT", "FARGATE_SPOT") else "on-demand"
+        max_vcpus = self.vcpus.get(capacity, self.vcpus.get(logical, os.cpu_count() or 2))
+        types = st.resolve(resources.get("InstanceTypes")) or ["optimal"]
+        arn = self.batch.add_compute_environment(name, capacity=capacity, max_vcpus=max_vcpus, instance_types=types)
+        self.ce_capacity[name] = capacity
+        st.physical[logical] = {"Ref": arn, "Arn": arn, "ComputeEnvironmentArn": arn}
+
+    def _job_queue(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = st.resolve(props.get("JobQueueName") or f"{st.name}-{logical}")
+        order = sorted(st.resolve(props["ComputeEnvironmentOrder"]), key=lambda o: int(o["Order"]))
+        ces = [str(o["ComputeEnvironment"]).rsplit("/", 1)[-1] for o in order]
+        arn = self.batch.add_job_queue(name, priority=int(st.resolve(props["Priority"])), compute_environments=ces)
+        st.physical[logical] = {"Ref": arn, "Arn": arn, "JobQueueArn": arn}
+
+    def _job_definition(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        props = st.resolve(props)
+        name = props.get("JobDefinitionName") or f"{st.name}-{logical}"
+        arn = self.batch.register_job_definition(
+            name,
+            type=str(props.get("Type", "container")).lower(),  # type: ignore[arg-type]
+            container_properties=_camel(props.get("ContainerProperties")),
+            node_properties=_camel(props.get("NodeProperties")),
+            parameters=props.get("Parameters"),
+            timeout=_camel(props.get("Timeout")),
+            retry_strategy=_camel(props.get("RetryStrategy")),
+            propagate_tags=bool(props.get("PropagateTags", False)),
+        )
+        st.physical[logical] = {"Ref": arn, "Arn": arn}
+
+    def _state_machine(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        if props.get("DefinitionS3Location"):
+            definition = artifact_path(self.root, props["DefinitionS3Location"]).read_text()
+        elif props.get("DefinitionString"):
+            definition = str(st.resolve(props["DefinitionString"]))
+        else:
+            definition = json.dumps(st.resolve(props["Definition"]))
+        for key, value in (st.resolve(props.get("DefinitionSubstitutions")) or {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        name = str(st.resolve(props.get("StateMachineName") or f"{st.name}-{logical}"))
+        arn = self._client("stepfunctions").create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=str(st.resolve(props["RoleArn"])),
+            type=str(props.get("StateMachineType", "STANDARD")),
+        )["stateMachineArn"]
+        st.physical[logical] = {"Ref": arn, "Arn": arn, "Name": name}
+
+    def _function(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = str(st.resolve(props["FunctionName"])) if props.get("FunctionName") else f"{st.name}-{logical}"[:64]
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        st.physical[logical] = {"Ref": name, "Arn": arn}
+        role = props["Role"]
+        role_logical = role["Fn::GetAtt"][0] if isinstance(role, dict) and "Fn::GetAtt" in role else None
+        if role_logical not in self.roles:
+            msg = f"{logical}: its Role must be a role of this template (got {role!r}) for the local IAM to enforce it"
+            raise UnsupportedTemplate(msg)
+        role_name, role_props = self.roles[role_logical]
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        self.functions[logical] = LocalFunction(
+            logical_id=logical,
+            name=name,
+            code_dir=artifact_path(self.root, props["Code"]),
+            handler=str(props["Handler"]),
+            timeout=float(st.resolve(props.get("Timeout", 3))),
+            memory=int(st.resolve(props.get("MemorySize", 128))),
+            environment={k: str(st.resolve(v)) for k, v in variables.items()},
+            principal=iam.principal_of(logical, role_name, st.resolve(role_props), session_name=name),
+        )
+
+    def _function_of(self, reference: Any) -> LocalFunction:
+        """The function a FunctionName / target Arn names (its Ref, its Arn, or an alias/version of it)."""
+        value = str(self.stack.resolve(reference))
+        for logical, fn in self.functions.items():
+            phys = self.stack.physical[logical]
+            if value in (phys["Ref"], phys["Arn"]) or value.startswith(phys["Arn"] + ":"):
+                return fn
+        msg = f"{reference!r} names no function of this stack"
+        raise UnsupportedTemplate(msg)
+
+    def _invoke_config(self, logical: str, props: dict[str, Any]) -> None:
+        fn = self._function_of(props["FunctionName"])
+        fn.max_retries = int(props.get("MaximumRetryAttempts", 2))
+        failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        fn.on_failure_queue = self._queue_url_of(str(self.stack.resolve(failure))) if failure else None
+        self.stack.physical[logical] = {"Ref": logical}
+
+    def _permission(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        fn = self._function_of(props["FunctionName"])
+        source = str(st.resolve(props["SourceArn"])) if props.get("SourceArn") else "*"
+        self.permissions.append((fn.logical_id, str(props["Principal"]), source))
+        st.physical[logical] = {"Ref": logical}
+
+    def _event_source_mapping(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        fn = self._function_of(props["FunctionName"])
+        source = str(st.resolve(props["EventSourceArn"]))
+        url = self._queue_url_of(source)
+        if url is None:
+            msg = f"{logical}: event source {source} is not an SQS queue of this stack (the only kind modelled)"
+            raise UnsupportedTemplate(msg)
+        batch = int(st.resolve(props.get("BatchSize", 10)))
+        partial = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
+        self.sqs_sources.append(SqsSource(url, source, fn.logical_id, batch, partial))
+        st.physical[logical] = {"Ref": logical}
+
+    def _rule(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = str(st.resolve(props["Name"])) if props.get("Name") else f"{st.name}-{logical}"[:64]
+        arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}"
+        st.physical[logical] = {"Ref": name, "Arn": arn}
+        if str(st.resolve(props.get("State", "ENABLED"))) != "ENABLED":
+            return
+        targets = [self._function_of(t["Arn"]) for t in props.get("Targets") or []]
+        for fn in targets:
+            self.rule_targets.append((arn, fn.logical_id))
+        if props.get("EventPattern") is not None:
+            pattern = moto_glue.Pattern(st.resolve(props["EventPattern"]))
+            self.rules.extend((pattern, fn.logical_id) for fn in targets)
+        if props.get("ScheduleExpression") is not None:
+            expression = str(st.resolve(props["ScheduleExpression"]))
+            period = self.sweep_interval if self.sweep_interval else _rate_seconds(expression)
+            self.schedules.extend((period, fn.logical_id, arn) for fn in targets)
+
+    def _schedule_group(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        name = str(st.resolve(props["Name"])) if props.get("Name") else f"{st.name}-{logical}"
+        arn = self._client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+        st.physical[logical] = {"Ref": name, "Arn": arn}
+
+    def _schedule(self, logical: str, props: dict[str, Any]) -> None:
+        st = self.stack
+        props = st.resolve(props)
+        name = str(props.get("Name") or f"{st.name}-{logical}")[:64]
+        kwargs = {
+            "Name": name,
+            "ScheduleExpression": str(props["ScheduleExpression"]),
+            "ScheduleExpressionTimezone": str(props.get("ScheduleExpressionTimezone") or "UTC"),
+            "FlexibleTimeWindow": props["FlexibleTimeWindow"],
+            "State": str(props.get("State") or "ENABLED"),
+            "Target": {k: v for k, v in props["Target"].items() if k in ("Arn", "RoleArn", "Input", "RetryPolicy")},
+        }
+        if props.get("GroupName"):
+            kwargs["GroupName"] = props["GroupName"]
+        try:
+            arn = self._client("scheduler").create_schedule(**kwargs)["ScheduleArn"]
+        except self._client("scheduler").exceptions.ConflictException as exc:
+            msg = f"{logical}: a schedule named {name!r} already exists in its group (two stacks would collide)"
+            raise UnsupportedTemplate(msg) from exc
+        st.physical[logical] = {"Ref": name, "Arn": arn}
+
+    def _http_api(self, logical: str, props: dict[str, Any]) -> None:
+        """API Gateway HTTP API from its OpenAPI body: each path's integration names the function it invokes."""
+        st = self.stack
+        api_id = f"local{len(self.apis)}"
+        st.physical[logical] = {"Ref": api_id, "ApiEndpoint": "http://127.0.0.1"}
+        self.apis.append(logical)
+        body = props.get("Body")
+        if body is None:
+            msg = f"{logical}: an HTTP API without an inline OpenAPI Body (routes as resources) is not modelled"
+            raise UnsupportedTemplate(msg)
+        for path, methods in (st.resolve(body).get("paths") or {}).items():
+            for method, operation in methods.items():
+                integration = (
+                    (operation or {}).get("x-amazon-apigateway-integration") if isinstance(operation, dict) else None
+                )
+                if not integration:
+                    continue
+                uri = str(integration["uri"])
+                function_arn = uri.split("/functions/", 1)[1].removesuffix("/invocations")
+                fn = self._function_of(function_arn)
+                self.routes.append(
+                    _route("ANY" if method == "x-amazon-apigateway-any-method" else method, path, fn.logical_id)
+                )
+
+    def _wire_functions(self) -> None:
         env: dict[str, str] = {}
-        for logical, res in functions.items():
-            props = res["Properties"]
-            fn_env = merged_environment(st, logical)
-            for key, value in fn_env.items():
+        for fn in self.functions.values():
+            for key, value in fn.environment.items():
                 if key in env and env[key] != value:
                     msg = f"functions disagree on {key}: the local stack runs them in one process"
                     raise RuntimeError(msg)
                 env[key] = value
-            invoke = props.get("EventInvokeConfig") or {}
-            failure = ((invoke.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            fn = LocalFunction(
-                logical_id=logical,
-                name=f"{st.name}-{logical}",
-                code_dir=self.root / str(props["CodeUri"]).rstrip("/"),
-                handler=str(function_property(st, logical, "Handler")),
-                timeout=float(function_property(st, logical, "Timeout", 3)),
-                memory=int(function_property(st, logical, "MemorySize", 128)),
-                environment=fn_env,
-                max_retries=int(invoke.get("MaximumRetryAttempts", 2)),
-                on_failure_queue=self._queue_url_of(st.resolve(failure)) if failure else None,
-            )
-            self.functions[logical] = fn
-            for event in (props.get("Events") or {}).values():
-                kind, eprops = event.get("Type"), event.get("Properties") or {}
-                if kind == "HttpApi":
-                    self.routes.append(_route(eprops["Method"], eprops["Path"], logical))
-                elif kind == "EventBridgeRule":
-                    self.rules.append((moto_glue.Pattern(st.resolve(eprops["Pattern"])), logical))
-                elif kind == "SQS":
-                    self.sqs_sources.append((self._queue_url_of(str(st.resolve(eprops["Queue"]))) or "", logical))
-                elif kind == "ScheduleV2":
-                    self._scheduler_schedules.append((logical, st.resolve(eprops)))
-                elif kind == "Schedule":
-                    expression = str(st.resolve(eprops.get("Schedule") or eprops.get("ScheduleExpression")))
-                    period = self.sweep_interval if self.sweep_interval else _rate_seconds(expression)
-                    self.schedules.append((period, logical, expression))
+        # Lambda invokes a function for a source only if the function's resource policy allows that source
+        for rule_arn, function in self.rule_targets:
+            self._require_permission(function, "events.amazonaws.com", rule_arn)
+        for route in self.routes:
+            api = self.stack.physical[self.apis[0]]["Ref"]
+            source = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/$default/{route.method}{route.path}"
+            self._require_permission(route.function, "apigateway.amazonaws.com", source)
         os.environ.update(env)
         # Locally, the functions' logs go to this terminal: quieter than in AWS unless asked, and no EMF metrics.
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.function_log_level
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         os.environ["POWERTOOLS_DEV"] = "false"
-        layers = [
-            self.root / str(r["Properties"]["ContentUri"]).rstrip("/")
-            for r in st.resources("AWS::Serverless::LayerVersion").values()
-        ]
-        for layer in layers:  # what Lambda mounts at /opt/python
-            if str(layer) not in sys.path:
-                sys.path.insert(0, str(layer))
         for fn in self.functions.values():
             fn.load()
-        scheduler = self._client("scheduler")
-        for logical, props in self._scheduler_schedules:  # ScheduleV2 events: EventBridge Scheduler schedules
-            scheduler.create_schedule(
-                Name=f"{st.name}-{logical}"[:64],
-                ScheduleExpression=str(props["ScheduleExpression"]),
-                ScheduleExpressionTimezone=str(props.get("ScheduleExpressionTimezone") or "UTC"),
-                FlexibleTimeWindow={"Mode": "OFF"},
-                State=str(props.get("State") or "ENABLED"),
-                Target={
-                    "Arn": st.physical[logical]["Arn"],
-                    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/{st.name}-{logical}-scheduler",
-                    "Input": str(props.get("Input") or "{}"),
-                },
-            )
+        from batchplane.adapters import aws as function_clients
+
+        self.iam = iam.Enforcer(resolver=_BatchFacts(self.batch))
+        self.iam.register(function_clients.session().events)
+
+    def _require_permission(self, function: str, principal: str, source_arn: str) -> None:
+        path_pattern = re.sub(r"\{[^}]+\}", "*", source_arn)
+        for fn, who, allowed in self.permissions:
+            if fn == function and who == principal and (allowed == "*" or iam.glob(allowed, path_pattern)):
+                return
+        msg = f"{function} has no Lambda permission for {principal} from {source_arn}: AWS would not invoke it"
+        raise UnsupportedTemplate(msg)
 
     def _queue_url_of(self, arn: str) -> str | None:
         for phys in self.stack.physical.values():
@@ -466,10 +639,11 @@ class LocalStack:
         last: dict[str, datetime] = {}
         while not self._stopping.wait(0.25):
             try:
-                names = [s["Name"] for s in scheduler.list_schedules().get("Schedules", [])]
-                for name in names:
+                listed = scheduler.list_schedules().get("Schedules", [])
+                names = [f"{s.get('GroupName') or 'default'}/{s['Name']}" for s in listed]
+                for s, name in zip(listed, names, strict=True):
                     if name not in seen:
-                        seen[name] = scheduler.get_schedule(Name=name)
+                        seen[name] = scheduler.get_schedule(Name=s["Name"], GroupName=s.get("GroupName") or "default")
                         last[name] = datetime.now(UTC)
                 for gone in set(seen) - set(names):
                     seen.pop(gone)
@@ -488,7 +662,7 @@ class LocalStack:
                     last[name] = due
                     target = sched["Target"]
                     fn = by_arn.get(target["Arn"])
-                    if fn is None:
+                    if fn is None or not self._role_allows(target.get("RoleArn", ""), "lambda:InvokeFunction", fn):
                         continue
                     stamp = due.strftime("%Y-%m-%dT%H:%M:%SZ")
                     text = str(target.get("Input") or "{}").replace("<aws.scheduler.scheduled-time>", stamp)
@@ -498,16 +672,29 @@ class LocalStack:
                     return
                 self.log(f"scheduler: {traceback.format_exc()}")
 
-    def _sqs_poller(self, queue_url: str, logical_id: str) -> None:
-        """Lambda's SQS event source mapping: batches of up to 10, partial batch failures (ReportBatchItemFailures)
-        left on the queue to be retried after the visibility timeout."""
-        fn = self.functions[logical_id]
+    def _role_allows(self, role_arn: str, action: str, fn: LocalFunction) -> bool:
+        """Scheduler invokes its target as the schedule's role: that role must allow the call (else AWS fails it)."""
+        for name, props in self.roles.values():
+            if role_arn == f"arn:aws:iam::{ACCOUNT}:role/{name}":
+                principal = iam.principal_of(name, name, self.stack.resolve(props))
+                arn = self.stack.physical[fn.logical_id]["Arn"]
+                if iam.decide(principal.statements, iam.Request(action, arn)) == "Allow":
+                    return True
+        self.log(f"scheduler: role {role_arn} may not {action} {fn.name}: the schedule's invocation fails")
+        return False
+
+    def _sqs_poller(self, source: SqsSource) -> None:
+        """Lambda's SQS event source mapping: batches of up to BatchSize, the queue's own visibility timeout, partial
+        batch failures (ReportBatchItemFailures) left on the queue to be retried once the message is visible again."""
+        fn = self.functions[source.function]
         sqs = self._client("sqs")
-        arn = next((p["Arn"] for p in self.stack.physical.values() if p.get("QueueUrl") == queue_url), "")
         while not self._stopping.is_set():
             try:
                 messages = sqs.receive_message(
-                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30
+                    QueueUrl=source.url,
+                    MaxNumberOfMessages=min(source.batch_size, 10),
+                    WaitTimeSeconds=1,
+                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 ).get("Messages", [])
             except Exception:  # noqa: BLE001 - the server is stopping
                 if self._stopping.is_set():
@@ -521,26 +708,29 @@ class LocalStack:
                     "messageId": m["MessageId"],
                     "receiptHandle": m["ReceiptHandle"],
                     "body": m["Body"],
-                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+                    "attributes": {
+                        "ApproximateReceiveCount": (m.get("Attributes") or {}).get("ApproximateReceiveCount", "1"),
+                        "SentTimestamp": (m.get("Attributes") or {}).get("SentTimestamp", str(int(time.time() * 1000))),
+                    },
                     "messageAttributes": {},
                     "md5OfBody": m.get("MD5OfBody", ""),
                     "eventSource": "aws:sqs",
-                    "eventSourceARN": arn,
+                    "eventSourceARN": source.arn,
                     "awsRegion": REGION,
                 }
                 for m in messages
             ]
             try:
                 result = fn.invoke({"Records": records}) or {}
-                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])} if source.partial else set()
             except Exception:  # noqa: BLE001 - the whole batch returns to the queue
                 self.log(f"{fn.logical_id} failed:\n{traceback.format_exc()}")
                 continue
             for m in messages:
                 if m["MessageId"] not in failed:
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+                    sqs.delete_message(QueueUrl=source.url, ReceiptHandle=m["ReceiptHandle"])
 
-    def _schedule_loop(self, period: float, logical_id: str) -> None:
+    def _schedule_loop(self, period: float, logical_id: str, rule_arn: str) -> None:
         fn = self.functions[logical_id]
         while not self._stopping.wait(period):
             event = {
@@ -551,7 +741,7 @@ class LocalStack:
                 "account": ACCOUNT,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "region": REGION,
-                "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{fn.name}-schedule"],
+                "resources": [rule_arn],
                 "detail": {},
             }
             fn.inbox.put(event)
@@ -593,7 +783,7 @@ class LocalStack:
         arns = [
             p["Arn"]
             for k, p in self.stack.physical.items()
-            if self.stack.resources().get(k, {}).get("Type") == "AWS::Serverless::StateMachine"
+            if self.stack.resources().get(k, {}).get("Type") == "AWS::StepFunctions::StateMachine"
         ]
         runs = []
         for arn in arns:
@@ -609,11 +799,28 @@ class LocalStack:
                     )
         return {"pipelineId": pipeline_id, "runs": runs} if runs else None
 
+    def iam_report(self) -> dict[str, Any]:
+        """What each function was seen doing (action, resource), and every call IAM refused, as AWS words it."""
+        enforcer = self.iam
+        seen: dict[str, list[list[str]]] = {}
+        for function, action, resource in sorted(enforcer.seen if enforcer else ()):
+            seen.setdefault(function, []).append([action, resource])
+        denied = [
+            {
+                "function": d.principal.function if d.principal else None,
+                "action": d.request.action,
+                "resource": d.request.resource,
+                "message": str(d),
+            }
+            for d in (enforcer.denied if enforcer else [])
+        ]
+        return {"enforced": enforcer is not None, "seen": seen, "denied": denied}
+
     def _queue_arns(self) -> list[str]:
         return [q["jobQueueArn"] for q in self.batch.describe_job_queues()]
 
     def sweep_now(self) -> dict[str, Any]:
-        for _period, logical, _expr in self.schedules:
+        for _period, logical, _rule in self.schedules:
             fn = self.functions[logical]
             return {"swept": logical, "report": fn.invoke({"source": "aws.events", "detail-type": "Scheduled Event"})}
         return {"swept": None}
@@ -690,6 +897,109 @@ class LocalStack:
         if text is not None:
             event["body"] = text
         return event
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    """An event source mapping from an SQS queue to a function."""
+
+    url: str
+    arn: str
+    function: str
+    batch_size: int
+    partial: bool
+
+
+class _BatchFacts(iam.Resolver):
+    """What IAM needs to know of existing Batch resources, read from the local Batch (not through the functions'
+    clients: these are AWS's own lookups)."""
+
+    def __init__(self, batch: LocalBatch) -> None:
+        self.batch = batch
+
+    def job_tags(self, job_id: str) -> dict[str, str]:
+        return self.batch.job_tags(job_id)
+
+    def job_definition_arn(self, name_or_arn: str) -> str:
+        if name_or_arn.startswith("arn:"):
+            return name_or_arn
+        return self.batch.job_definition_arn(name_or_arn) or super().job_definition_arn(name_or_arn)
+
+
+def _references(value: Any) -> set[str]:
+    """The logical ids a property value refers to (Ref, Fn::GetAtt, ${...} in Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for v in value:
+            found |= _references(v)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0] if isinstance(arg, list) else str(arg).split(".", 1)[0])
+            elif key == "Fn::Sub":
+                text = arg[0] if isinstance(arg, list) else arg
+                found |= {m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
+                if isinstance(arg, list):
+                    found |= _references(arg[1])
+            else:
+                found |= _references(arg)
+    return found
+
+
+def _creation_order(stack: Stack) -> list[str]:
+    """Resources in an order CloudFormation could create them: everything a resource refers to (or DependsOn) first."""
+    resources = stack.resources()
+    deps = {
+        k: ((_references(v.get("Properties")) | set(_as_list(v.get("DependsOn")))) & set(resources)) - {k}
+        for k, v in resources.items()
+    }
+    order: list[str] = []
+    done: set[str] = set()
+    while len(order) < len(resources):
+        ready = sorted(k for k in resources if k not in done and deps[k] <= done)
+        if not ready:
+            msg = f"circular references between {sorted(set(resources) - done)}"
+            raise UnsupportedTemplate(msg)
+        order.extend(ready)
+        done.update(ready)
+    return order
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+_PROVISIONERS: dict[str, Callable[[LocalStack, str, dict[str, Any]], None]] = {
+    "AWS::DynamoDB::Table": LocalStack._table,
+    "AWS::SQS::Queue": LocalStack._queue,
+    "AWS::SQS::QueuePolicy": LocalStack._queue_policy,
+    "AWS::Logs::LogGroup": LocalStack._log_group,
+    "AWS::IAM::Role": LocalStack._role,
+    "AWS::IAM::InstanceProfile": LocalStack._named,
+    "AWS::EC2::PlacementGroup": LocalStack._named,
+    "AWS::EC2::LaunchTemplate": LocalStack._named,
+    "AWS::Lambda::LayerVersion": LocalStack._layer,
+    "AWS::Batch::ComputeEnvironment": LocalStack._compute_environment,
+    "AWS::Batch::JobQueue": LocalStack._job_queue,
+    "AWS::Batch::JobDefinition": LocalStack._job_definition,
+    "AWS::StepFunctions::StateMachine": LocalStack._state_machine,
+    "AWS::Lambda::Function": LocalStack._function,
+    "AWS::Lambda::EventInvokeConfig": LocalStack._invoke_config,
+    "AWS::Lambda::Permission": LocalStack._permission,
+    "AWS::Lambda::EventSourceMapping": LocalStack._event_source_mapping,
+    "AWS::Events::Rule": LocalStack._rule,
+    "AWS::Scheduler::ScheduleGroup": LocalStack._schedule_group,
+    "AWS::Scheduler::Schedule": LocalStack._schedule,
+    "AWS::ApiGatewayV2::Api": LocalStack._http_api,
+}
+# Resources that change nothing the local stack runs: named, not emulated (the README lists them)
+_RECORDED_ONLY = frozenset(
+    {"AWS::ApiGatewayV2::Stage", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::SNS::Topic"}
+)
 
 
 def next_fire(expression: str, timezone: str, after: datetime, scale: float = 1.0) -> datetime | None:

@@ -100,6 +100,8 @@ class LocalApi:
             faults = self.stack.faults
             injected = dict(faults.injected) if faults is not None else {}
             return _json(200, {"rate": self.stack.fault_rate, "injected": injected})
+        if path == "/_local/iam" and method == "GET":
+            return _json(200, self.stack.iam_report())
         if path == "/_local/sweep" and method == "POST":
             return _json(200, self.stack.sweep_now())
         return _problem(404, "Not found", "no such local route")

@@ -1,11 +1,20 @@
-"""Read template.yaml and evaluate it as CloudFormation would, for the resources the local stack provisions.
+"""template.yaml as CloudFormation deploys it: the SAM transform run offline, then evaluated as CloudFormation would.
 
-Supports the intrinsics the template uses: Ref (parameters, resources, pseudo parameters), Fn::Sub, Fn::GetAtt,
-Fn::If / Equals / Not / And / Or, Condition, Fn::Join, Fn::Select, Fn::Split. A resource's Ref / Arn is what AWS
-gives for its type (a job queue's Ref is its ARN, a table's Ref its name...)."""
+:func:`transformed` runs aws-sam-translator (the library behind `sam validate` and cfn-lint) with no AWS call: local
+code paths become ``s3://`` placeholders first (as `sam validate` does), managed policy names come from a static map,
+the pseudo parameters are passed. What comes out is what CloudFormation would create: generated roles with policy
+templates expanded, event rules with their real dead-letter config, Lambda permissions, event source mappings,
+generated schedule names. The local stack and the integration tests provision from that, never from SAM's own types.
+
+:class:`Stack` evaluates it. Supported intrinsics, and only these (anything else fails loudly, naming it): Ref
+(parameters, resources, pseudo parameters), Fn::Sub, Fn::GetAtt, Fn::If / Equals / Not / And / Or, Condition,
+Fn::Join, Fn::Select, Fn::Split. A resource's Ref / Arn is what AWS gives for its type (a job queue's Ref is its ARN,
+a table's Ref its name...)."""
 
 from __future__ import annotations
 
+import copy
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +23,33 @@ from typing import Any
 import yaml
 
 NO_VALUE = object()
+ARTIFACTS_BUCKET = "batchplane-local-artifacts"
+SUPPORTED_INTRINSICS = frozenset(
+    {
+        "Ref",
+        "Condition",
+        "Fn::GetAtt",
+        "Fn::Sub",
+        "Fn::If",
+        "Fn::Equals",
+        "Fn::Not",
+        "Fn::And",
+        "Fn::Or",
+        "Fn::Join",
+        "Fn::Select",
+        "Fn::Split",
+    }
+)
+# The AWS managed policies SAM may be asked for by name (SAM's loader would call IAM to list them)
+MANAGED_POLICY_ARNS = {
+    "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "AWSBatchServiceRole": "arn:aws:iam::aws:policy/service-role/AWSBatchServiceRole",
+    "AmazonEC2ContainerServiceforEC2Role": "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
+}
+
+
+class UnsupportedTemplate(Exception):  # noqa: N818 - a template feature the local stack refuses to guess about
+    """Something in the template this loader cannot evaluate or provision: named, never skipped silently."""
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -41,6 +77,56 @@ CfnLoader.add_multi_constructor("!", _tag)
 
 def load(path: Path) -> dict[str, Any]:
     return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+class _ManagedPolicies:
+    def load(self) -> dict[str, str]:
+        return MANAGED_POLICY_ARNS
+
+
+_LOCAL_PATHS = {
+    "AWS::Serverless::Function": "CodeUri",
+    "AWS::Serverless::LayerVersion": "ContentUri",
+    "AWS::Serverless::StateMachine": "DefinitionUri",
+}
+
+
+def transformed(
+    template: dict[str, Any], *, parameters: dict[str, Any] | None = None, region: str, account: str, stack_name: str
+) -> dict[str, Any]:
+    """The CloudFormation template SAM makes of ``template`` (offline). Local code paths become
+    ``s3://batchplane-local-artifacts/<relative path>`` (see :func:`artifact_path`)."""
+    from samtranslator.translator.transform import transform
+
+    source = copy.deepcopy(template)
+    for resource in (source.get("Resources") or {}).values():
+        key = _LOCAL_PATHS.get(resource.get("Type", ""))
+        props = resource.get("Properties") or {}
+        if key and isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+            props[key] = f"s3://{ARTIFACTS_BUCKET}/{props[key]}"
+    values = {
+        **{k: v for k, v in (parameters or {}).items() if v is not None},
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::Partition": "aws",
+        "AWS::StackName": stack_name,
+    }
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)  # samtranslator reads the region for ARNs it builds
+    out: dict[str, Any] = transform(source, values, _ManagedPolicies())
+    return out
+
+
+def artifact_path(root: Path, location: Any) -> Path:
+    """The local folder or file behind a placeholder location SAM wrote (Code, Content, DefinitionS3Location)."""
+    if isinstance(location, dict):
+        bucket = location.get("S3Bucket") or location.get("Bucket")
+        key = location.get("S3Key") or location.get("Key")
+    else:
+        bucket, _, key = str(location).removeprefix("s3://").partition("/")
+    if bucket != ARTIFACTS_BUCKET or not key:
+        msg = f"artifact {location!r} is not a local path the transform replaced"
+        raise UnsupportedTemplate(msg)
+    return root / str(key).rstrip("/")
 
 
 @dataclass
@@ -148,6 +234,9 @@ class Stack:
             if key == "Fn::Split":
                 sep, text = arg
                 return str(self.resolve(text)).split(sep)
+            if key.startswith("Fn::") and key not in SUPPORTED_INTRINSICS:
+                msg = f"intrinsic {key} is not supported by the local evaluator ({sorted(SUPPORTED_INTRINSICS)} are)"
+                raise UnsupportedTemplate(msg)
         out = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not NO_VALUE}
 
@@ -170,17 +259,3 @@ class Stack:
             return ",".join(value) if isinstance(value, list) else str(value)
 
         return re.sub(r"\$\{([^}]+)\}", one, text)
-
-
-def merged_environment(stack: Stack, logical_id: str) -> dict[str, str]:
-    """A function's environment: Globals.Function.Environment merged with its own, resolved."""
-    glob = ((stack.template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
-    own = (stack.resources()[logical_id].get("Properties") or {}).get("Environment") or {}
-    merged: dict[str, Any] = {**(glob.get("Variables") or {}), **(own.get("Variables") or {})}
-    return {k: str(stack.resolve(v)) for k, v in merged.items()}
-
-
-def function_property(stack: Stack, logical_id: str, name: str, default: Any = None) -> Any:
-    glob = (stack.template.get("Globals") or {}).get("Function") or {}
-    own = stack.resources()[logical_id].get("Properties") or {}
-    return own.get(name, glob.get(name, default))
