@@ -1,0 +1,57 @@
+"""template.yaml's security and multi-stack promises: roles each mode needs, instance metadata closed to containers,
+IAM scoped to this stack's own queues, definitions, jobs and schedules, dead letters that reach their queue.
+
+Pure file reads, plus the SAM transform (offline, aws-sam-translator) where what matters is what SAM generates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.cfn import resources
+
+pytestmark = pytest.mark.integration
+
+MANAGED_ENVIRONMENTS = (
+    "SpotComputeEnvironment",
+    "OnDemandComputeEnvironment",
+    "MultiNodeComputeEnvironment",
+    "GpuComputeEnvironment",
+)
+
+
+def props(logical_id: str) -> dict[str, Any]:
+    return resources()[logical_id]["Properties"]
+
+
+def function_statements(logical_id: str) -> dict[str, dict[str, Any]]:
+    """A SAM function's inline policy statements by Sid."""
+    out: dict[str, dict[str, Any]] = {}
+    for policy in props(logical_id).get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            out.update({s["Sid"]: s for s in policy["Statement"]})
+    return out
+
+
+# ---- Batch: roles and instances ----
+
+
+def test_unmanaged_environment_names_its_service_role_and_only_in_unmanaged_mode() -> None:
+    # GIVEN the unmanaged compute environment (AWS creates the service-linked role for managed environments only)
+    env = resources()["UnmanagedComputeEnvironment"]
+    # WHEN its service role is read
+    role_ref = env["Properties"]["ServiceRole"]
+    role = resources()[role_ref["Fn::GetAtt"][0]]
+    # THEN it is a role Batch can assume, with AWS's managed service-role policy, created only in unmanaged mode
+    assert role_ref["Fn::GetAtt"][1] == "Arn"
+    assert role["Type"] == "AWS::IAM::Role"
+    assert role["Condition"] == env["Condition"] == "UseUnmanaged"
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"]["Service"] for s in trust] == ["batch.amazonaws.com"]
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBatchServiceRole"}
+    ]
+    # AND the managed environments keep the service-linked role (no ServiceRole)
+    for logical_id in MANAGED_ENVIRONMENTS:
+        assert "ServiceRole" not in props(logical_id), logical_id
