@@ -55,3 +55,18 @@ def test_unmanaged_environment_names_its_service_role_and_only_in_unmanaged_mode
     # AND the managed environments keep the service-linked role (no ServiceRole)
     for logical_id in MANAGED_ENVIRONMENTS:
         assert "ServiceRole" not in props(logical_id), logical_id
+
+
+def test_managed_environments_launch_instances_with_imdsv2_and_hop_limit_one() -> None:
+    # GIVEN the job instances' launch template
+    template_resource = resources()["JobInstanceLaunchTemplate"]
+    metadata = template_resource["Properties"]["LaunchTemplateData"]["MetadataOptions"]
+    # THEN IMDSv2 is required and a container (one hop further) cannot reach the instance role's credentials
+    assert template_resource["Type"] == "AWS::EC2::LaunchTemplate"
+    assert template_resource["Condition"] == "UseManaged"
+    assert metadata == {"HttpEndpoint": "enabled", "HttpTokens": "required", "HttpPutResponseHopLimit": 1}
+    # AND every managed compute environment launches from it
+    for logical_id in MANAGED_ENVIRONMENTS:
+        launch = props(logical_id)["ComputeResources"]["LaunchTemplate"]
+        assert launch["LaunchTemplateId"] == {"Ref": "JobInstanceLaunchTemplate"}, logical_id
+        assert launch["Version"] == {"Fn::GetAtt": ["JobInstanceLaunchTemplate", "LatestVersionNumber"]}, logical_id
