@@ -7,10 +7,13 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 # The bench's peers (Snakemake) live in their own virtualenv: never needed by `make test`, never in the dev extras.
 BENCH_VENV := .venv-bench
-export AWS_DEFAULT_REGION ?= us-east-1
-export AWS_ACCESS_KEY_ID ?= testing
-export AWS_SECRET_ACCESS_KEY ?= testing
 export SAM_CLI_TELEMETRY := 0
+# Fake credentials and a fixed region only where nothing real is reached (moto, the local stack, offline linters):
+# `make build` and `make deploy` use your own profile, SSO session or environment.
+OFFLINE_TARGETS := test unit template bench demo
+$(OFFLINE_TARGETS): export AWS_DEFAULT_REGION ?= us-east-1
+$(OFFLINE_TARGETS): export AWS_ACCESS_KEY_ID ?= testing
+$(OFFLINE_TARGETS): export AWS_SECRET_ACCESS_KEY ?= testing
 
 .PHONY: install lint typecheck unit test template build deploy bench demo clean
 
