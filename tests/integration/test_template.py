@@ -562,7 +562,7 @@ def test_batch_events_reach_job_events_with_dead_letters_on_every_async_path() -
     queues = {q["Ref"] for q in rule["Pattern"]["detail"]["jobQueue"] if isinstance(q, dict) and "Ref" in q}
     assert {"LowSpotQueue", "UrgentOnDemandQueue", "MultiNodeQueue"} <= queues
     # AND undeliverable events, failed invocations and poison events all reach the dead-letter queue
-    assert rule["DeadLetterConfig"]["Type"] == "SQS"
+    assert rule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["JobEventsDeadLetterQueue", "Arn"]}}
     assert rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     assert fn["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
     assert "DEAD_LETTER_QUEUE_URL" in fn["Environment"]["Variables"]

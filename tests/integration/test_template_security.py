@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.cfn import resources
+from tests.samtransform import transformed
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +71,25 @@ def test_managed_environments_launch_instances_with_imdsv2_and_hop_limit_one() -
         launch = props(logical_id)["ComputeResources"]["LaunchTemplate"]
         assert launch["LaunchTemplateId"] == {"Ref": "JobInstanceLaunchTemplate"}, logical_id
         assert launch["Version"] == {"Fn::GetAtt": ["JobInstanceLaunchTemplate", "LatestVersionNumber"]}, logical_id
+
+
+# ---- Batch events: dead letters reach their queue ----
+
+
+def test_undeliverable_batch_events_reach_the_job_events_dead_letter_queue() -> None:
+    # GIVEN the template as CloudFormation receives it (after the SAM transform)
+    out = transformed()["Resources"]
+    # WHEN the Batch events rule SAM generates (<FunctionLogicalId><EventName>) is read
+    rule = out["JobEventsFunctionBatchJobEvents"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    (target,) = rule["Properties"]["Targets"]
+    # THEN its dead-letter queue is JobEventsDeadLetterQueue, and SAM made no second queue
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["JobEventsDeadLetterQueue", "Arn"]}}
+    queues = {k for k, v in out.items() if v["Type"] == "AWS::SQS::Queue"}
+    assert queues == {"JobEventsDeadLetterQueue", "StageQueue", "StageDeadLetterQueue", "ScheduleDeadLetterQueue"}
+    # AND the queue's policy lets only that rule send (aws:SourceArn), as EventBridge requires for a DLQ
+    (statement,) = out["JobEventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["JobEventsFunctionBatchJobEvents", "Arn"]}}
+    }
