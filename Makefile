@@ -7,6 +7,8 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 # The bench's peers (Snakemake) live in their own virtualenv: never needed by `make test`, never in the dev extras.
 BENCH_VENV := .venv-bench
+# checkov (the IaC scanner) has its own virtualenv too: its dependencies would pin ours.
+CHECKOV_VENV := .venv-checkov
 export SAM_CLI_TELEMETRY := 0
 # Fake credentials and a fixed region only where nothing real is reached (moto, the local stack, offline linters):
 # `make build` and `make deploy` use your own profile, SSO session or environment.
@@ -29,13 +31,19 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.150,<2'
 	touch $@
 
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
 $(BENCH_VENV)/.installed:
 	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/pip install --quiet 'snakemake>=8,<10'
 	touch $@
 
-install: $(BIN)/.installed $(SAM_VENV)/.installed
+install: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -47,6 +55,7 @@ typecheck: $(BIN)/.installed
 template: install
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
 test: install lint typecheck template
 	$(BIN)/pytest
