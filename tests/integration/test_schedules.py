@@ -147,3 +147,36 @@ def test_an_inline_firing_never_submits_as_a_tenant_named_in_its_payload(env: St
     # THEN the job belongs to the template's own tenant, not bob
     assert out["outcome"] == "submitted"
     assert _job_tenant(out["jobId"]) == "template"
+
+
+def test_schedules_are_created_and_deleted_in_the_stacks_own_group(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchplane import wiring
+
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    # GIVEN a stack whose schedule group is its own (as the template's ScheduleGroup gives it)
+    scheduler.create_schedule_group(Name="batchplane-test")
+    monkeypatch.setenv("SCHEDULE_GROUP_NAME", "batchplane-test")
+    wiring.schedule_service.cache_clear()
+    wiring.settings.cache_clear()
+    gateway, ctx = load_handler("gateway"), FakeLambdaContext()
+    body = {"name": "grouped", "expression": "rate(1 hour)", "job": {"name": "n"}}
+    # WHEN a schedule is created through the API
+    created = gateway.lambda_handler(http_event("POST", "/schedules", body=body), ctx)
+    assert created["statusCode"] == 201, created["body"]
+    name = response_json(created)["schedulerName"]
+    # THEN EventBridge Scheduler holds it in that group, and the default group holds nothing of ours
+    assert scheduler.get_schedule(Name=name, GroupName="batchplane-test")["GroupName"] == "batchplane-test"
+    assert scheduler.list_schedules(GroupName="default")["Schedules"] == []
+    # AND every Scheduler call named the group
+    calls = [(op, params) for op, params in env.calls.requests if op.startswith("scheduler.")]
+    assert calls
+    assert all(params.get("GroupName") == "batchplane-test" for _op, params in calls), calls
+    # AND deleting removes it from that group
+    gone = gateway.lambda_handler(
+        http_event(
+            "DELETE", "/schedules/grouped", route="DELETE /schedules/{name}", path_parameters={"name": "grouped"}
+        ),
+        ctx,
+    )
+    assert gone["statusCode"] == 204
+    assert scheduler.list_schedules(GroupName="batchplane-test")["Schedules"] == []

@@ -5,11 +5,13 @@ Pure file reads, plus the SAM transform (offline, aws-sam-translator) where what
 
 from __future__ import annotations
 
+import shlex
+import tomllib
 from typing import Any
 
 import pytest
 
-from tests.cfn import resources
+from tests.cfn import ROOT, resources, template
 from tests.samtransform import transformed
 
 pytestmark = pytest.mark.integration
@@ -93,3 +95,48 @@ def test_undeliverable_batch_events_reach_the_job_events_dead_letter_queue() -> 
     assert statement["Condition"] == {
         "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["JobEventsFunctionBatchJobEvents", "Arn"]}}
     }
+
+
+# ---- Schedules: one group per stack ----
+
+
+def test_schedules_live_in_the_stacks_own_group_and_the_gateway_manages_only_that_group() -> None:
+    # GIVEN the stack's schedule group, named after the stack
+    group = resources()["ScheduleGroup"]
+    assert group["Type"] == "AWS::Scheduler::ScheduleGroup"
+    assert group["Properties"]["Name"] == {"Ref": "AWS::StackName"}
+    # THEN the gateway is told the group, and may create, update and delete batchplane schedules in it only
+    gateway = props("GatewayFunction")
+    assert gateway["Environment"]["Variables"]["SCHEDULE_GROUP_NAME"] == {"Ref": "ScheduleGroup"}
+    manage = function_statements("GatewayFunction")["ManageSchedules"]
+    assert sorted(manage["Action"]) == [
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:UpdateSchedule",
+    ]
+    assert manage["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/bp-*"
+    }
+    # AND the template's own schedules are in that group too (their names are fixed: the group keeps stacks apart)
+    for logical_id, fn in resources("AWS::Serverless::Function").items():
+        for name, event in (fn["Properties"].get("Events") or {}).items():
+            if event["Type"] == "ScheduleV2":
+                assert event["Properties"]["GroupName"] == {"Ref": "ScheduleGroup"}, (logical_id, name)
+
+
+def test_samconfig_environments_override_only_parameters_the_template_declares() -> None:
+    # GIVEN samconfig.toml's deploy environments
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    declared = set(template()["Parameters"])
+    required = {name for name, p in template()["Parameters"].items() if "Default" not in p}
+    for env_name in ("default", "prod"):
+        deploy = config[env_name]["deploy"]["parameters"]
+        # WHEN its parameter overrides are read
+        overrides = dict(pair.split("=", 1) for pair in shlex.split(deploy["parameter_overrides"]))
+        # THEN each names a parameter of the template, and the stack name fits the schedule group's 64 characters
+        assert set(overrides) <= declared, env_name
+        assert len(config[env_name]["global"]["parameters"]["stack_name"]) <= 64
+        assert "CAPABILITY_IAM" in deploy["capabilities"]
+        # AND what it leaves out is either defaulted or asked by --guided (and said so in the file)
+        assert required - set(overrides) <= {"SubnetIds", "SecurityGroupIds"}, env_name
+    assert "--guided --config-env prod" in (ROOT / "samconfig.toml").read_text()

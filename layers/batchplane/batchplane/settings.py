@@ -48,6 +48,7 @@ class Settings(BaseModel):
     scheduled_submit_function_arn: str = ""
     scheduler_role_arn: str = ""
     schedule_dead_letter_arn: str = ""
+    schedule_group_name: str = "default"  # the stack's EventBridge Scheduler group (template: ScheduleGroup)
     submit_jobs_per_second: float = Field(default=50.0, gt=0)  # AWS Batch: SubmitJob 50/s per account
 
     @field_validator("queues")
@@ -95,6 +96,7 @@ class Settings(BaseModel):
             scheduled_submit_function_arn=env.get("SCHEDULED_SUBMIT_FUNCTION_ARN") or "",
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or "",
             schedule_dead_letter_arn=env.get("SCHEDULE_DEAD_LETTER_ARN") or "",
+            schedule_group_name=env.get("SCHEDULE_GROUP_NAME") or "default",
             submit_jobs_per_second=float(env.get("SUBMIT_JOBS_PER_SECOND") or 50),
         )
 

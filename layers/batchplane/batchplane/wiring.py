@@ -87,6 +87,7 @@ def schedule_service() -> ScheduleService:
             target_arn=cfg.scheduled_submit_function_arn,
             role_arn=cfg.scheduler_role_arn,
             dead_letter_arn=cfg.schedule_dead_letter_arn or None,
+            group_name=cfg.schedule_group_name,
         ),
         jobs=job_service,
         pipelines=pipeline_service,

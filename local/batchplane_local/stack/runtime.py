@@ -284,6 +284,10 @@ class LocalStack:
             st.physical[logical] = {"Ref": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{logical}:1"}
         for logical in st.resources("AWS::Serverless::HttpApi"):
             st.physical[logical] = {"Ref": "local"}
+        for logical, res in st.resources("AWS::Scheduler::ScheduleGroup").items():
+            group = str(st.resolve(res["Properties"].get("Name") or f"{st.name}-{logical}"))
+            self._client("scheduler").create_schedule_group(Name=group)
+            st.physical[logical] = {"Ref": group, "Arn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{group}"}
         cores = os.cpu_count() or 2
         for logical, res in st.resources("AWS::Batch::ComputeEnvironment").items():
             props = res["Properties"]
@@ -391,6 +395,7 @@ class LocalStack:
         for logical, props in self._scheduler_schedules:  # ScheduleV2 events: EventBridge Scheduler schedules
             scheduler.create_schedule(
                 Name=f"{st.name}-{logical}"[:64],
+                GroupName=str(props.get("GroupName") or "default"),
                 ScheduleExpression=str(props["ScheduleExpression"]),
                 ScheduleExpressionTimezone=str(props.get("ScheduleExpressionTimezone") or "UTC"),
                 FlexibleTimeWindow={"Mode": "OFF"},
@@ -466,10 +471,11 @@ class LocalStack:
         last: dict[str, datetime] = {}
         while not self._stopping.wait(0.25):
             try:
-                names = [s["Name"] for s in scheduler.list_schedules().get("Schedules", [])]
+                groups = {s["Name"]: s.get("GroupName") or "default" for s in scheduler.list_schedules()["Schedules"]}
+                names = list(groups)
                 for name in names:
                     if name not in seen:
-                        seen[name] = scheduler.get_schedule(Name=name)
+                        seen[name] = scheduler.get_schedule(Name=name, GroupName=groups[name])
                         last[name] = datetime.now(UTC)
                 for gone in set(seen) - set(names):
                     seen.pop(gone)
