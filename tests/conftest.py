@@ -157,6 +157,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     catalogue.append({"p": "*", "c": "on-demand", "q": mnp, "v": 72, "m": 180_000, "g": 0, "mnp": True})
     env = {
         "TABLE_NAME": f"{STACK}-table",
+        "STACK_NAME": STACK,
         "QUEUE_CATALOGUE": json.dumps(catalogue),
         "JOB_DEFINITIONS": json.dumps(definitions),
         "DEFAULT_JOB_DEFINITION": "sample",

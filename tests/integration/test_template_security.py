@@ -140,3 +140,46 @@ def test_samconfig_environments_override_only_parameters_the_template_declares()
         # AND what it leaves out is either defaulted or asked by --guided (and said so in the file)
         assert required - set(overrides) <= {"SubnetIds", "SecurityGroupIds"}, env_name
     assert "--guided --config-env prod" in (ROOT / "samconfig.toml").read_text()
+
+
+# ---- IAM: only this stack's jobs ----
+
+STACK_TAG_CONDITION = {"aws:ResourceTag/batchplane:stack": {"Ref": "AWS::StackName"}}
+
+
+def test_functions_stop_and_tag_only_jobs_tagged_with_their_own_stack() -> None:
+    # GIVEN every function's policy statements that terminate or tag Batch jobs
+    found = []
+    for logical_id in resources("AWS::Serverless::Function"):
+        for sid, statement in function_statements(logical_id).items():
+            actions = set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+            if not actions & {"batch:TerminateJob", "batch:TagResource"}:
+                continue
+            found.append((logical_id, sid))
+            condition = statement.get("Condition") or {}
+            # THEN TerminateJob needs the job's batchplane:stack tag to be this stack's name
+            if "batch:TerminateJob" in actions:
+                assert actions == {"batch:TerminateJob"}, (logical_id, sid)
+                assert condition == {"StringEquals": STACK_TAG_CONDITION}, (logical_id, sid)
+            # AND TagResource (SubmitJob's tag-on-create) needs the request to tag the job with this stack's name,
+            # and an existing job to carry it already
+            else:
+                assert condition == {
+                    "StringEquals": {"aws:RequestTag/batchplane:stack": {"Ref": "AWS::StackName"}},
+                    "StringEqualsIfExists": STACK_TAG_CONDITION,
+                }, (logical_id, sid)
+    functions_found = {lid for lid, _ in found}
+    assert {"GatewayFunction", "JobEventsFunction", "SweeperFunction", "PipelineTasksFunction"} <= functions_found
+    assert "ScheduledSubmitFunction" in functions_found
+    # AND the functions know the stack's name, which the code puts on every job
+    assert template()["Globals"]["Function"]["Environment"]["Variables"]["STACK_NAME"] == {"Ref": "AWS::StackName"}
+
+
+def test_job_logs_are_read_from_batchs_log_group_only() -> None:
+    # GIVEN the gateway's log statement
+    logs = function_statements("GatewayFunction")["ReadBatchJobLogs"]
+    # THEN it reads log events of Batch's job log group only (its streams are named only once a job runs)
+    assert logs["Action"] == "logs:GetLogEvents"
+    assert logs["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/batch/job:log-stream:*"
+    }

@@ -34,6 +34,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     table_name: str
+    stack_name: str = ""  # tags every Batch job batchplane:stack (template: AWS::StackName)
     queues: tuple[QueueEntry, ...]
     job_definitions: dict[str, str]
     multinode_job_definitions: frozenset[str] = frozenset()
@@ -80,6 +81,7 @@ class Settings(BaseModel):
 
         return cls(
             table_name=env.get("TABLE_NAME", ""),
+            stack_name=env.get("STACK_NAME") or "",
             queues=tuple(QueueEntry.model_validate(e) for e in js("QUEUE_CATALOGUE", "[]")),
             job_definitions=js("JOB_DEFINITIONS", "{}"),
             multinode_job_definitions=frozenset(

@@ -34,7 +34,7 @@ def batch_adapter() -> BatchAdapter:
     from batchplane.domain.ratelimit import FairRateLimiter
 
     gate = SubmitGate(FairRateLimiter(ceiling=settings().submit_jobs_per_second))
-    return BatchAdapter(aws.batch(), aws.batch_submit(), gate)
+    return BatchAdapter(aws.batch(), aws.batch_submit(), gate, stack_name=settings().stack_name)
 
 
 @cache

@@ -16,6 +16,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 TAG_JOB_ID = "batchplane:jobId"
 TAG_ATTEMPT = "batchplane:attempt"
 TAG_TENANT = "batchplane:tenant"
+TAG_STACK = "batchplane:stack"  # IAM lets the functions stop and tag only jobs with their own stack's tag
+# Every tag batchplane itself puts on a Batch job (attempt_tags, plus the stack's tag added at SubmitJob).
+BATCHPLANE_JOB_TAG_KEYS = (TAG_JOB_ID, TAG_ATTEMPT, TAG_TENANT, TAG_STACK)
 RESERVED_TAG_PREFIXES = ("aws:", "batchplane:")
 
 
