@@ -5,6 +5,7 @@ Pure file reads, plus the SAM transform (offline, aws-sam-translator) where what
 
 from __future__ import annotations
 
+import re
 import shlex
 import tomllib
 from typing import Any
@@ -33,7 +34,8 @@ def function_statements(logical_id: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for policy in props(logical_id).get("Policies", []):
         if isinstance(policy, dict) and "Statement" in policy:
-            out.update({s["Sid"]: s for s in policy["Statement"]})
+            statements = [s["Fn::If"][1] if "Fn::If" in s else s for s in policy["Statement"]]
+            out.update({s["Sid"]: s for s in statements})
     return out
 
 
@@ -183,3 +185,70 @@ def test_job_logs_are_read_from_batchs_log_group_only() -> None:
     assert logs["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/batch/job:log-stream:*"
     }
+
+
+# ---- IAM: SubmitJob on this stack's queues and usable job definitions only ----
+
+SUBMITTERS = (
+    "GatewayFunction",
+    "JobEventsFunction",
+    "SweeperFunction",
+    "PipelineTasksFunction",
+    "ScheduledSubmitFunction",
+)
+PSEUDO_VALUES = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+
+
+def evaluate(value: Any, params: dict[str, str]) -> Any:
+    """CloudFormation's Ref (parameters, pseudo parameters), Fn::Sub, Fn::Join and Fn::Split, as CloudFormation does."""
+    if isinstance(value, list):
+        return [evaluate(v, params) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "Ref" in value:
+        return params[value["Ref"]]
+    if "Fn::Sub" in value:
+        text, local = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+        names = {**params, **{k: evaluate(v, params) for k, v in local.items()}}
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: names[m.group(1)], text)
+    if "Fn::Join" in value:
+        sep, items = value["Fn::Join"]
+        return evaluate(sep, params).join(evaluate(items, params))
+    if "Fn::Split" in value:
+        sep, text = value["Fn::Split"]
+        return evaluate(text, params).split(sep)
+    raise AssertionError(value)
+
+
+def test_submit_job_reaches_only_the_stacks_queues_and_usable_job_definitions() -> None:
+    queues = set(resources("AWS::Batch::JobQueue"))
+    definitions = set(resources("AWS::Batch::JobDefinition"))
+    for logical_id in SUBMITTERS:
+        # GIVEN a submitting function's SubmitJob statements
+        statements = function_statements(logical_id)
+        own = statements["SubmitToBatchplaneQueues"]
+        refs = {r["Ref"] for r in own["Resource"] if "Ref" in r} | {
+            r["Fn::If"][1]["Ref"] for r in own["Resource"] if "Fn::If" in r
+        }
+        # THEN they reach exactly the stack's queues and its own definitions (no job-definition/* wildcard)
+        assert refs == queues | definitions, logical_id
+        assert all(set(r) <= {"Ref", "Fn::If"} for r in own["Resource"]), logical_id
+        # AND the operator's definitions only under HasAllowedJobDefinitions, by name and any revision
+        policy = next(p for p in props(logical_id)["Policies"] if isinstance(p, dict) and "Statement" in p)
+        (conditional,) = [s for s in policy["Statement"] if "Fn::If" in s]
+        condition, statement, otherwise = conditional["Fn::If"]
+        assert (condition, otherwise) == ("HasAllowedJobDefinitions", {"Ref": "AWS::NoValue"})
+        assert statement["Action"] == "batch:SubmitJob"
+        prefix = "arn:aws:batch:eu-west-1:123456789012:job-definition/"
+        resolved = evaluate(statement["Resource"], {**PSEUDO_VALUES, "AllowedJobDefinitions": "etl,train-gpu"})
+        assert sorted(resolved) == sorted(
+            f"{prefix}{name}{rev}" for name in ("etl", "train-gpu") for rev in ("", ":*")
+        ), logical_id
+    # AND the parameter defaults to none, admits names only, and reaches the functions
+    parameter = template()["Parameters"]["AllowedJobDefinitions"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert all(pattern.match(v) for v in ("", "etl", "etl,train-gpu"))
+    assert not any(pattern.match(v) for v in ("etl, x", "arn:aws:batch:x", "etl:3", "*"))
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["ALLOWED_JOB_DEFINITIONS"] == {"Ref": "AllowedJobDefinitions"}

@@ -38,6 +38,7 @@ class Settings(BaseModel):
     queues: tuple[QueueEntry, ...]
     job_definitions: dict[str, str]
     multinode_job_definitions: frozenset[str] = frozenset()
+    allowed_job_definitions: frozenset[str] = frozenset()  # AllowedJobDefinitions: operator-listed names
     default_job_definition: str = "sample"
     tenant_claim: str = "sub"
     max_body_bytes: int = 262_144
@@ -86,6 +87,9 @@ class Settings(BaseModel):
             job_definitions=js("JOB_DEFINITIONS", "{}"),
             multinode_job_definitions=frozenset(
                 n for n in (env.get("MULTINODE_JOB_DEFINITIONS") or "").split(",") if n.strip()
+            ),
+            allowed_job_definitions=frozenset(
+                n.strip() for n in (env.get("ALLOWED_JOB_DEFINITIONS") or "").split(",") if n.strip()
             ),
             default_job_definition=env.get("DEFAULT_JOB_DEFINITION") or "sample",
             tenant_claim=env.get("TENANT_CLAIM") or "sub",

@@ -53,6 +53,7 @@ def job_service() -> JobService:
             by_name=dict(cfg.job_definitions),
             multi_node=cfg.multinode_job_definitions,
             default=cfg.default_job_definition,
+            allowed=cfg.allowed_job_definitions,
         ),
         entropy=os.urandom,
         logs=LogsAdapter(aws.client("logs")),
