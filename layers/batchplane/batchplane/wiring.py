@@ -119,6 +119,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
         dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name),
         on_terminal=_pipeline_hook,
+        lease_owner=os.urandom(8).hex(),  # this container, as the sweeper lease's holder
     )
 
 

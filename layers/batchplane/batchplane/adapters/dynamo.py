@@ -362,6 +362,38 @@ def _code(err: ClientError) -> str:
 class DynamoLifecycleStore(DynamoJobStore):
     """The writes of the lifecycle engine. Each is one conditional UpdateItem on the job's single item."""
 
+    def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool:
+        """Single flight: hold ``LEASE#<name>`` until ``until_ms`` if it is free, expired or already ours (a retry
+        after a lost answer). The item expires by TTL a day after the lease."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"LEASE#{name}"}, "sk": {"S": "LEASE"}},
+                UpdateExpression="SET #o = :o, #u = :u, expiresAt = :e",
+                ConditionExpression="attribute_not_exists(pk) OR #u < :now OR #o = :o",
+                ExpressionAttributeNames={"#o": "owner", "#u": "leaseUntil"},
+                ExpressionAttributeValues={
+                    ":o": {"S": owner},
+                    ":u": {"N": str(until_ms)},
+                    ":now": {"N": str(now_ms)},
+                    ":e": {"N": str(until_ms // 1000 + 86_400)},
+                },
+            )
+        )
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease back early (only if still ours)."""
+        conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"LEASE#{name}"}, "sk": {"S": "LEASE"}},
+                UpdateExpression="SET #u = :zero",
+                ConditionExpression="#o = :o",
+                ExpressionAttributeNames={"#o": "owner", "#u": "leaseUntil"},
+                ExpressionAttributeValues={":o": {"S": owner}, ":zero": {"N": "0"}},
+            )
+        )
+
     def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied:
         n = str(obs.ref.attempt)
         names = {"#att": "att", "#n": n, "#st": "status"}
