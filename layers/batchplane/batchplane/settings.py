@@ -51,6 +51,7 @@ class Settings(BaseModel):
     scheduler_role_arn: str = ""
     schedule_dead_letter_arn: str = ""
     schedule_group_name: str = "default"  # the stack's EventBridge Scheduler group (template: ScheduleGroup)
+    retention_days: int = Field(default=90, ge=1)  # an ended job or pipeline expires (TTL) this long after
     submit_jobs_per_second: float = Field(default=50.0, gt=0)  # AWS Batch: SubmitJob 50/s per account
 
     @field_validator("queues")
@@ -103,6 +104,7 @@ class Settings(BaseModel):
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or "",
             schedule_dead_letter_arn=env.get("SCHEDULE_DEAD_LETTER_ARN") or "",
             schedule_group_name=env.get("SCHEDULE_GROUP_NAME") or "default",
+            retention_days=int(env.get("RETENTION_DAYS") or 90),
             submit_jobs_per_second=float(env.get("SUBMIT_JOBS_PER_SECOND") or 50),
         )
 

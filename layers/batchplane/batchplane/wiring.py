@@ -46,7 +46,7 @@ def job_service() -> JobService:
 
     cfg = settings()
     return JobService(
-        store=DynamoJobStore(aws.dynamodb(), cfg.table_name),
+        store=DynamoJobStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         batch=batch_adapter(),
         catalogue=catalogue(),
         definitions=JobDefinitions(
@@ -68,7 +68,7 @@ def pipeline_service() -> PipelineService:
 
     cfg = settings()
     return PipelineService(
-        store=DynamoPipelineStore(aws.dynamodb(), cfg.table_name),
+        store=DynamoPipelineStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         executions=StepFunctionsAdapter(aws.client("stepfunctions"), cfg.pipeline_state_machine_arn),
         jobs=job_service(),
         entropy=os.urandom,
@@ -108,7 +108,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
 
     cfg = settings()
     return LifecycleService(
-        store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name),
+        store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         batch=batch_adapter(),
         catalogue=catalogue(),
         jitter=random.random,
@@ -117,7 +117,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         reconcile_after_seconds=cfg.reconcile_after_seconds,
         on_metric=on_metric or (lambda _n, _v: None),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
-        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name),
+        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         on_terminal=_pipeline_hook,
         lease_owner=os.urandom(8).hex(),  # this container, as the sweeper lease's holder
     )

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -41,6 +42,15 @@ def conditional(call: Callable[[], object]) -> bool:
             return False
         raise
     return True
+
+
+DEFAULT_RETENTION_DAYS = 90
+
+
+def expires_at(now_iso: str, retention_days: int) -> str:
+    """The table's TTL attribute (expiresAt, epoch seconds) for a record that ends at ``now_iso``."""
+    ended = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))
+    return str(int(ended.timestamp()) + retention_days * 86_400)
 
 
 def job_pk(job_id: str) -> str:
@@ -237,9 +247,12 @@ def decode_token(token: str, expected_gsi1pk: str) -> Item:
 class DynamoJobStore:
     """JobStore over one DynamoDB table."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> None:
         self._db = client
         self._table = table_name
+        self._retention_days = retention_days  # a finished job expires (TTL) this long after it ended
 
     def create_job(self, job: JobRecord) -> JobRecord | None:
         try:
@@ -435,6 +448,8 @@ class DynamoLifecycleStore(DynamoJobStore):
                 removes.append("statusReason")
         if obs.status is JobStatus.SUCCEEDED:
             removes += ["gsi2pk", "gsi2sk"]
+            values[":exp"] = {"N": expires_at(now_iso, self._retention_days)}
+            sets.append("expiresAt = :exp")  # the job ended: it expires after the retention (table TTL)
         elif obs.status is not JobStatus.RUNNABLE:
             values[":ab"] = {"S": ACTIVE}
             sets += ["gsi2pk = :ab", "gsi2sk = createdAt"]
@@ -491,8 +506,8 @@ class DynamoLifecycleStore(DynamoJobStore):
                 Key=_key(job.job_id),
                 UpdateExpression=(
                     "SET #st = :failed, statusReason = :r, updatedAt = :now, att.#n.failureClass = :fc, "
-                    "att.#n.explanation = :r, ownFailures = :o, infraFailures = :i, spotReclaims = :s "
-                    "REMOVE awaiting, gsi2pk, gsi2sk"
+                    "att.#n.explanation = :r, ownFailures = :o, infraFailures = :i, spotReclaims = :s, "
+                    "expiresAt = :exp REMOVE awaiting, gsi2pk, gsi2sk"
                 ),
                 ConditionExpression="awaiting = :an AND currentAttempt = :an",
                 ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
@@ -505,6 +520,7 @@ class DynamoLifecycleStore(DynamoJobStore):
                     ":i": {"N": str(counters[1])},
                     ":s": {"N": str(counters[2])},
                     ":an": {"N": str(attempt)},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
                 },
             )
         )
@@ -689,9 +705,12 @@ class DynamoArtifacts:
 class DynamoDependencies:
     """The held-job half of the lifecycle store: release a job whose dependencies are done."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> None:
         self._db = client
         self._table = table_name
+        self._retention_days = retention_days
 
     def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
         """jobId -> (status, tenant), one BatchGetItem per 100 ids."""
@@ -736,12 +755,15 @@ class DynamoDependencies:
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
-                UpdateExpression="SET #st = :failed, statusReason = :why, updatedAt = :now REMOVE gsi2pk, gsi2sk",
+                UpdateExpression=(
+                    "SET #st = :failed, statusReason = :why, updatedAt = :now, expiresAt = :exp REMOVE gsi2pk, gsi2sk"
+                ),
                 ConditionExpression="gsi2pk = :held",
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
                     ":failed": {"S": JobStatus.FAILED.value},
                     ":now": {"S": now},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
                     ":held": {"S": HELD},
                     ":why": {"S": reason},
                 },
