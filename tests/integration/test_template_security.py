@@ -5,6 +5,7 @@ Pure file reads, plus the SAM transform (offline, aws-sam-translator) where what
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import tomllib
@@ -252,3 +253,16 @@ def test_submit_job_reaches_only_the_stacks_queues_and_usable_job_definitions() 
     assert not any(pattern.match(v) for v in ("etl, x", "arn:aws:batch:x", "etl:3", "*"))
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["ALLOWED_JOB_DEFINITIONS"] == {"Ref": "AllowedJobDefinitions"}
+
+
+def test_each_job_definitions_propagated_tag_count_is_what_the_functions_are_told() -> None:
+    # GIVEN the functions' view of the declared definitions: name -> logical id, and name -> tag count
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    names = {name: ref.strip("${}") for name, ref in json.loads(variables["JOB_DEFINITIONS"]["Fn::Sub"]).items()}
+    counts = json.loads(variables["JOB_DEFINITION_TAGS"])
+    # THEN every declared definition's count is its Tags' (they propagate to each job and count in its 50)
+    assert set(counts) == set(names)
+    for name, logical_id in names.items():
+        definition = props(logical_id)
+        assert definition.get("PropagateTags") is True, logical_id
+        assert counts[name] == len(definition.get("Tags") or {}), name

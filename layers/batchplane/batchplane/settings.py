@@ -39,6 +39,7 @@ class Settings(BaseModel):
     job_definitions: dict[str, str]
     multinode_job_definitions: frozenset[str] = frozenset()
     allowed_job_definitions: frozenset[str] = frozenset()  # AllowedJobDefinitions: operator-listed names
+    job_definition_tags: dict[str, int] = Field(default_factory=dict)  # declared name -> its propagated tags
     default_job_definition: str = "sample"
     tenant_claim: str = "sub"
     max_body_bytes: int = 262_144
@@ -86,6 +87,7 @@ class Settings(BaseModel):
             stack_name=env.get("STACK_NAME") or "",
             queues=tuple(QueueEntry.model_validate(e) for e in js("QUEUE_CATALOGUE", "[]")),
             job_definitions=js("JOB_DEFINITIONS", "{}"),
+            job_definition_tags=js("JOB_DEFINITION_TAGS", "{}"),
             multinode_job_definitions=frozenset(
                 n for n in (env.get("MULTINODE_JOB_DEFINITIONS") or "").split(",") if n.strip()
             ),

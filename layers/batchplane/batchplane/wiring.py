@@ -54,6 +54,7 @@ def job_service() -> JobService:
             multi_node=cfg.multinode_job_definitions,
             default=cfg.default_job_definition,
             allowed=cfg.allowed_job_definitions,
+            tag_counts=dict(cfg.job_definition_tags),
         ),
         entropy=os.urandom,
         logs=LogsAdapter(aws.client("logs")),

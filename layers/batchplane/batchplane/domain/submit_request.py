@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchplane.domain.errors import FieldError, InvalidRequestError
 from batchplane.domain.ids import attempt_tags, batch_job_name
-from batchplane.domain.models import ARRAY_SIZE_MIN, JobRequest
+from batchplane.domain.models import ARRAY_SIZE_MIN, MAX_TAGS, RESERVED_TAG_COUNT, JobRequest
 
 ARRAY_INDEXES_ENV = "BATCHPLANE_ARRAY_INDEXES"  # the original array indexes of a retry over some children
 
@@ -27,6 +27,7 @@ class JobDefinitions:
     multi_node: frozenset[str]
     default: str
     allowed: frozenset[str] = frozenset()
+    tag_counts: dict[str, int] = field(default_factory=dict)  # declared name -> tags it propagates to the job
 
     def _refuse(self, given: str) -> InvalidRequestError:
         usable = ", ".join(sorted({*self.by_name, *self.allowed})) or "none"
@@ -52,9 +53,27 @@ class JobDefinitions:
             return given, None
         raise self._refuse(given)
 
+    def user_tag_limit(self, declared: str | None) -> int:
+        """How many tags a request may carry with this definition: 50 on the job, batchplane's own and the
+        definition's propagated tags included. An operator's definition's tags are not known here (that would be
+        a DescribeJobDefinitions call per submission): keep them few, Batch fails a job over 50."""
+        return MAX_TAGS - RESERVED_TAG_COUNT - self.tag_counts.get(declared or "", 0)
+
     def resolve(self, request: JobRequest) -> str:
         given = request.job_definition or self.default
         arn, declared = self._usable(given)
+        limit = self.user_tag_limit(declared)
+        if len(request.tags) > limit:
+            raise InvalidRequestError(
+                f"too many tags: {len(request.tags)}",
+                errors=[
+                    FieldError(
+                        "tags",
+                        f"at most {limit} with this job definition (AWS Batch allows {MAX_TAGS} on a job, including "
+                        f"batchplane's {RESERVED_TAG_COUNT} and the definition's propagated tags)",
+                    )
+                ],
+            )
         if declared is None:
             return arn  # an operator's definition: Batch checks its type against nodes
         is_mnp = declared in self.multi_node
