@@ -7,10 +7,15 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 # The bench's peers (Snakemake) live in their own virtualenv: never needed by `make test`, never in the dev extras.
 BENCH_VENV := .venv-bench
-export AWS_DEFAULT_REGION ?= us-east-1
-export AWS_ACCESS_KEY_ID ?= testing
-export AWS_SECRET_ACCESS_KEY ?= testing
+# checkov (the IaC scanner) has its own virtualenv too: its dependencies would pin ours.
+CHECKOV_VENV := .venv-checkov
 export SAM_CLI_TELEMETRY := 0
+# Fake credentials and a fixed region only where nothing real is reached (moto, the local stack, offline linters):
+# `make build` and `make deploy` use your own profile, SSO session or environment.
+OFFLINE_TARGETS := test unit template bench demo
+$(OFFLINE_TARGETS): export AWS_DEFAULT_REGION ?= us-east-1
+$(OFFLINE_TARGETS): export AWS_ACCESS_KEY_ID ?= testing
+$(OFFLINE_TARGETS): export AWS_SECRET_ACCESS_KEY ?= testing
 
 .PHONY: install lint typecheck unit test template build deploy bench demo clean
 
@@ -26,13 +31,19 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.150,<2'
 	touch $@
 
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
 $(BENCH_VENV)/.installed:
 	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/pip install --quiet 'snakemake>=8,<10'
 	touch $@
 
-install: $(BIN)/.installed $(SAM_VENV)/.installed
+install: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -44,6 +55,7 @@ typecheck: $(BIN)/.installed
 template: install
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
 test: install lint typecheck template
 	$(BIN)/pytest

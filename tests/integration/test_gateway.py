@@ -65,6 +65,7 @@ def test_sample_event_submits_to_the_high_spot_queue_with_overrides_tags_and_nam
     assert job["tags"]["batchplane:jobId"] == body["jobId"]
     assert job["tags"]["batchplane:attempt"] == "1"
     assert job["tags"]["batchplane:tenant"] == "arn:aws:sts::123456789012:assumed-role/genomics-team"
+    assert job["tags"]["batchplane:stack"] == "batchplane-test"  # IAM lets only this stack stop or tag it
     # AND the DynamoDB record is the job, owned by the caller's role (not the session), active, listed under the tenant
     item = job_item(stack, body["jobId"])
     assert item["tenant"]["S"] == "arn:aws:sts::123456789012:assumed-role/genomics-team"

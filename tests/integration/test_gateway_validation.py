@@ -31,6 +31,12 @@ BAD_INPUTS: list[tuple[str, Any, int, str]] = [
     ("vcpus over any instance", {"name": "x", "vcpus": 64}, 422, "vcpus"),
     ("gpus with no GPU queue", {"name": "x", "gpus": 1}, 422, "gpus"),
     ("unknown job definition", {"name": "x", "jobDefinition": "nope"}, 422, "jobDefinition"),
+    (
+        "another job definition's ARN",
+        {"name": "x", "jobDefinition": "arn:aws:batch:us-east-1:123456789012:job-definition/someone-elses:1"},
+        422,
+        "jobDefinition",
+    ),
     ("retry attempts 0", {"name": "x", "retry": {"attempts": 0}}, 422, "retry.attempts"),
     ("retry unknown key", {"name": "x", "retry": {"tries": 3}}, 422, "retry.tries"),
     ("bad artifact uri", {"name": "x", "inputs": ["not a uri"]}, 422, "inputs"),

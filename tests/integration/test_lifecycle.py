@@ -73,6 +73,7 @@ def test_spot_reclaim_falls_back_to_on_demand_exactly_once(plane: Plane, stack: 
     assert subs[0]["jobQueue"] == stack.queue("high", "on-demand")
     assert subs[0]["jobName"].startswith(f"bp-{job['jobId']}-a2")
     assert subs[0]["tags"]["batchplane:attempt"] == "2"
+    assert subs[0]["tags"]["batchplane:stack"] == "batchplane-test"  # retries are this stack's jobs too
     shown = plane.job(job["jobId"])
     assert [a["reason"] for a in shown["attempts"]] == ["initial", "spot-fallback"]
     assert shown["attempts"][0]["failureClass"] == "spot-reclaim"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import boto3
 import pytest
 
@@ -110,3 +112,69 @@ def test_a_schedule_created_through_lost_answers_is_created_once(env: Stack) -> 
         http_event("POST", "/schedules", body={**body, "expression": "rate(1 hour)"}), FakeLambdaContext()
     )
     assert other["statusCode"] == 409
+
+
+def _job_tenant(job_id: str) -> str:
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=os.environ["TABLE_NAME"], Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}
+    )["Item"]
+    return str(item["tenant"]["S"])
+
+
+def test_a_firing_submits_as_the_stored_schedules_tenant_whatever_its_payload_claims(env: Stack) -> None:
+    gateway, fire = load_handler("gateway"), load_handler("scheduled_submit")
+    ctx = FakeLambdaContext()
+    body = {"name": "owned", "expression": "rate(1 hour)", "job": {"name": "n"}}
+    # GIVEN alice's schedule
+    created = gateway.lambda_handler(http_event("POST", "/schedules", body=body), ctx)
+    assert created["statusCode"] == 201, created["body"]
+    name = response_json(created)["schedulerName"]
+    # WHEN a firing of it claims to be bob's
+    out = fire.lambda_handler({"scheduleName": name, "scheduledTime": "2026-11-25T02:00:00Z", "tenant": BOB}, ctx)
+    # THEN the job is alice's (the stored schedule's tenant)
+    assert out["outcome"] == "submitted"
+    assert _job_tenant(out["jobId"]) == "arn:aws:sts::123456789012:assumed-role/genomics-team"
+
+
+def test_an_inline_firing_never_submits_as_a_tenant_named_in_its_payload(env: Stack) -> None:
+    fire = load_handler("scheduled_submit")
+    # GIVEN a firing in the inline form of template schedules, claiming bob as its tenant
+    event = {"schedule": "sneaky", "tenant": BOB, "scheduledTime": "2026-11-25T02:00:00Z", "job": {"name": "n"}}
+    # WHEN it is delivered
+    out = fire.lambda_handler(event, FakeLambdaContext())
+    # THEN the job belongs to the template's own tenant, not bob
+    assert out["outcome"] == "submitted"
+    assert _job_tenant(out["jobId"]) == "template"
+
+
+def test_schedules_are_created_and_deleted_in_the_stacks_own_group(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchplane import wiring
+
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    # GIVEN a stack whose schedule group is its own (as the template's ScheduleGroup gives it)
+    scheduler.create_schedule_group(Name="batchplane-test")
+    monkeypatch.setenv("SCHEDULE_GROUP_NAME", "batchplane-test")
+    wiring.schedule_service.cache_clear()
+    wiring.settings.cache_clear()
+    gateway, ctx = load_handler("gateway"), FakeLambdaContext()
+    body = {"name": "grouped", "expression": "rate(1 hour)", "job": {"name": "n"}}
+    # WHEN a schedule is created through the API
+    created = gateway.lambda_handler(http_event("POST", "/schedules", body=body), ctx)
+    assert created["statusCode"] == 201, created["body"]
+    name = response_json(created)["schedulerName"]
+    # THEN EventBridge Scheduler holds it in that group, and the default group holds nothing of ours
+    assert scheduler.get_schedule(Name=name, GroupName="batchplane-test")["GroupName"] == "batchplane-test"
+    assert scheduler.list_schedules(GroupName="default")["Schedules"] == []
+    # AND every Scheduler call named the group
+    calls = [(op, params) for op, params in env.calls.requests if op.startswith("scheduler.")]
+    assert calls
+    assert all(params.get("GroupName") == "batchplane-test" for _op, params in calls), calls
+    # AND deleting removes it from that group
+    gone = gateway.lambda_handler(
+        http_event(
+            "DELETE", "/schedules/grouped", route="DELETE /schedules/{name}", path_parameters={"name": "grouped"}
+        ),
+        ctx,
+    )
+    assert gone["statusCode"] == 204
+    assert scheduler.list_schedules(GroupName="batchplane-test")["Schedules"] == []

@@ -90,6 +90,8 @@ def iam_statements() -> Iterator[tuple[str, dict[str, Any]]]:
             ]
         for document in documents:
             for statement in as_list(document["Statement"]):
+                if "Fn::If" in statement:  # a statement only under a condition: check the statement it adds
+                    statement = statement["Fn::If"][1]  # noqa: PLW2901
                 yield logical_id, statement
 
 
@@ -358,10 +360,11 @@ def test_function_policy_statements_are_named_and_scoped_to_batchplane() -> None
         r["Fn::If"][1]["Ref"] for r in submit if "Fn::If" in r and r["Fn::If"][0] == "HasGpu"
     }
 
-    # THEN every statement has a Sid and SubmitJob reaches exactly the template's queues
+    # THEN every statement has a Sid and SubmitJob reaches exactly the template's queues and job definitions
     assert all(s.get("Sid") for s in statements)
     assert len(by_sid) == len(statements)
-    assert queue_refs == set(resources("AWS::Batch::JobQueue"))
+    assert queue_refs == set(resources("AWS::Batch::JobQueue")) | set(resources("AWS::Batch::JobDefinition"))
+    assert not [r for r in submit if "Fn::Sub" in r]  # no job-definition/* wildcard
 
 
 # ---- HTTP API ----
@@ -563,7 +566,7 @@ def test_batch_events_reach_job_events_with_dead_letters_on_every_async_path() -
     queues = {q["Ref"] for q in rule["Pattern"]["detail"]["jobQueue"] if isinstance(q, dict) and "Ref" in q}
     assert {"LowSpotQueue", "UrgentOnDemandQueue", "MultiNodeQueue"} <= queues
     # AND undeliverable events, failed invocations and poison events all reach the dead-letter queue
-    assert rule["DeadLetterConfig"]["Type"] == "SQS"
+    assert rule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["JobEventsDeadLetterQueue", "Arn"]}}
     assert rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     assert fn["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
     assert "DEAD_LETTER_QUEUE_URL" in fn["Environment"]["Variables"]

@@ -34,9 +34,12 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     table_name: str
+    stack_name: str = ""  # tags every Batch job batchplane:stack (template: AWS::StackName)
     queues: tuple[QueueEntry, ...]
     job_definitions: dict[str, str]
     multinode_job_definitions: frozenset[str] = frozenset()
+    allowed_job_definitions: frozenset[str] = frozenset()  # AllowedJobDefinitions: operator-listed names
+    job_definition_tags: dict[str, int] = Field(default_factory=dict)  # declared name -> its propagated tags
     default_job_definition: str = "sample"
     tenant_claim: str = "sub"
     max_body_bytes: int = 262_144
@@ -48,6 +51,8 @@ class Settings(BaseModel):
     scheduled_submit_function_arn: str = ""
     scheduler_role_arn: str = ""
     schedule_dead_letter_arn: str = ""
+    schedule_group_name: str = "default"  # the stack's EventBridge Scheduler group (template: ScheduleGroup)
+    retention_days: int = Field(default=90, ge=1)  # an ended job or pipeline expires (TTL) this long after
     submit_jobs_per_second: float = Field(default=50.0, gt=0)  # AWS Batch: SubmitJob 50/s per account
 
     @field_validator("queues")
@@ -79,10 +84,15 @@ class Settings(BaseModel):
 
         return cls(
             table_name=env.get("TABLE_NAME", ""),
+            stack_name=env.get("STACK_NAME") or "",
             queues=tuple(QueueEntry.model_validate(e) for e in js("QUEUE_CATALOGUE", "[]")),
             job_definitions=js("JOB_DEFINITIONS", "{}"),
+            job_definition_tags=js("JOB_DEFINITION_TAGS", "{}"),
             multinode_job_definitions=frozenset(
                 n for n in (env.get("MULTINODE_JOB_DEFINITIONS") or "").split(",") if n.strip()
+            ),
+            allowed_job_definitions=frozenset(
+                n.strip() for n in (env.get("ALLOWED_JOB_DEFINITIONS") or "").split(",") if n.strip()
             ),
             default_job_definition=env.get("DEFAULT_JOB_DEFINITION") or "sample",
             tenant_claim=env.get("TENANT_CLAIM") or "sub",
@@ -95,6 +105,8 @@ class Settings(BaseModel):
             scheduled_submit_function_arn=env.get("SCHEDULED_SUBMIT_FUNCTION_ARN") or "",
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or "",
             schedule_dead_letter_arn=env.get("SCHEDULE_DEAD_LETTER_ARN") or "",
+            schedule_group_name=env.get("SCHEDULE_GROUP_NAME") or "default",
+            retention_days=int(env.get("RETENTION_DAYS") or 90),
             submit_jobs_per_second=float(env.get("SUBMIT_JOBS_PER_SECOND") or 50),
         )
 

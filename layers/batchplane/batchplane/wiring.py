@@ -34,7 +34,7 @@ def batch_adapter() -> BatchAdapter:
     from batchplane.domain.ratelimit import FairRateLimiter
 
     gate = SubmitGate(FairRateLimiter(ceiling=settings().submit_jobs_per_second))
-    return BatchAdapter(aws.batch(), aws.batch_submit(), gate)
+    return BatchAdapter(aws.batch(), aws.batch_submit(), gate, stack_name=settings().stack_name)
 
 
 @cache
@@ -46,13 +46,15 @@ def job_service() -> JobService:
 
     cfg = settings()
     return JobService(
-        store=DynamoJobStore(aws.dynamodb(), cfg.table_name),
+        store=DynamoJobStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         batch=batch_adapter(),
         catalogue=catalogue(),
         definitions=JobDefinitions(
             by_name=dict(cfg.job_definitions),
             multi_node=cfg.multinode_job_definitions,
             default=cfg.default_job_definition,
+            allowed=cfg.allowed_job_definitions,
+            tag_counts=dict(cfg.job_definition_tags),
         ),
         entropy=os.urandom,
         logs=LogsAdapter(aws.client("logs")),
@@ -67,7 +69,7 @@ def pipeline_service() -> PipelineService:
 
     cfg = settings()
     return PipelineService(
-        store=DynamoPipelineStore(aws.dynamodb(), cfg.table_name),
+        store=DynamoPipelineStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         executions=StepFunctionsAdapter(aws.client("stepfunctions"), cfg.pipeline_state_machine_arn),
         jobs=job_service(),
         entropy=os.urandom,
@@ -87,6 +89,7 @@ def schedule_service() -> ScheduleService:
             target_arn=cfg.scheduled_submit_function_arn,
             role_arn=cfg.scheduler_role_arn,
             dead_letter_arn=cfg.schedule_dead_letter_arn or None,
+            group_name=cfg.schedule_group_name,
         ),
         jobs=job_service,
         pipelines=pipeline_service,
@@ -106,7 +109,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
 
     cfg = settings()
     return LifecycleService(
-        store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name),
+        store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         batch=batch_adapter(),
         catalogue=catalogue(),
         jitter=random.random,
@@ -115,8 +118,9 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         reconcile_after_seconds=cfg.reconcile_after_seconds,
         on_metric=on_metric or (lambda _n, _v: None),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
-        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name),
+        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         on_terminal=_pipeline_hook,
+        lease_owner=os.urandom(8).hex(),  # this container, as the sweeper lease's holder
     )
 
 

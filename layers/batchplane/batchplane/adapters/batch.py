@@ -17,7 +17,7 @@ from batchplane.domain.errors import (
     SubmitRateLimitedError,
     UpstreamUnavailableError,
 )
-from batchplane.domain.ids import TAG_TENANT
+from batchplane.domain.ids import TAG_STACK, TAG_TENANT
 from batchplane.domain.ratelimit import FairRateLimiter
 
 if TYPE_CHECKING:
@@ -96,11 +96,17 @@ class SubmitGate:
 
 class BatchAdapter:
     def __init__(
-        self, client: BatchClient, submit_client: BatchClient | None = None, gate: SubmitGate | None = None
+        self,
+        client: BatchClient,
+        submit_client: BatchClient | None = None,
+        gate: SubmitGate | None = None,
+        *,
+        stack_name: str = "",
     ) -> None:
         self._batch = client
         self._submit = submit_client or client
         self._gate = gate
+        self._stack = stack_name
 
     def admit(self, tenant: str) -> None:
         """Take a SubmitJob token for ``tenant`` now (before anything is written), or raise SubmitRateLimitedError."""
@@ -119,6 +125,8 @@ class BatchAdapter:
         have it. ``admitted``: the caller already took this call's token (``admit``)."""
         if not admitted:
             self.admit(str(request.get("tags", {}).get(TAG_TENANT, "")))
+        if self._stack:  # every path submits here: every job carries its stack's tag (IAM conditions rely on it)
+            request = {**request, "tags": {**request.get("tags", {}), TAG_STACK: self._stack}}
         last: ClientError | BotoCoreError | None = None
         for attempt in range(SUBMIT_ATTEMPTS):
             if attempt:

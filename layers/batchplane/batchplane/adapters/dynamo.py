@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -41,6 +42,15 @@ def conditional(call: Callable[[], object]) -> bool:
             return False
         raise
     return True
+
+
+DEFAULT_RETENTION_DAYS = 90
+
+
+def expires_at(now_iso: str, retention_days: int) -> str:
+    """The table's TTL attribute (expiresAt, epoch seconds) for a record that ends at ``now_iso``."""
+    ended = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))
+    return str(int(ended.timestamp()) + retention_days * 86_400)
 
 
 def job_pk(job_id: str) -> str:
@@ -237,9 +247,12 @@ def decode_token(token: str, expected_gsi1pk: str) -> Item:
 class DynamoJobStore:
     """JobStore over one DynamoDB table."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> None:
         self._db = client
         self._table = table_name
+        self._retention_days = retention_days  # a finished job expires (TTL) this long after it ended
 
     def create_job(self, job: JobRecord) -> JobRecord | None:
         try:
@@ -362,6 +375,38 @@ def _code(err: ClientError) -> str:
 class DynamoLifecycleStore(DynamoJobStore):
     """The writes of the lifecycle engine. Each is one conditional UpdateItem on the job's single item."""
 
+    def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool:
+        """Single flight: hold ``LEASE#<name>`` until ``until_ms`` if it is free, expired or already ours (a retry
+        after a lost answer). The item expires by TTL a day after the lease."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"LEASE#{name}"}, "sk": {"S": "LEASE"}},
+                UpdateExpression="SET #o = :o, #u = :u, expiresAt = :e",
+                ConditionExpression="attribute_not_exists(pk) OR #u < :now OR #o = :o",
+                ExpressionAttributeNames={"#o": "owner", "#u": "leaseUntil"},
+                ExpressionAttributeValues={
+                    ":o": {"S": owner},
+                    ":u": {"N": str(until_ms)},
+                    ":now": {"N": str(now_ms)},
+                    ":e": {"N": str(until_ms // 1000 + 86_400)},
+                },
+            )
+        )
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease back early (only if still ours)."""
+        conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"LEASE#{name}"}, "sk": {"S": "LEASE"}},
+                UpdateExpression="SET #u = :zero",
+                ConditionExpression="#o = :o",
+                ExpressionAttributeNames={"#o": "owner", "#u": "leaseUntil"},
+                ExpressionAttributeValues={":o": {"S": owner}, ":zero": {"N": "0"}},
+            )
+        )
+
     def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied:
         n = str(obs.ref.attempt)
         names = {"#att": "att", "#n": n, "#st": "status"}
@@ -403,6 +448,8 @@ class DynamoLifecycleStore(DynamoJobStore):
                 removes.append("statusReason")
         if obs.status is JobStatus.SUCCEEDED:
             removes += ["gsi2pk", "gsi2sk"]
+            values[":exp"] = {"N": expires_at(now_iso, self._retention_days)}
+            sets.append("expiresAt = :exp")  # the job ended: it expires after the retention (table TTL)
         elif obs.status is not JobStatus.RUNNABLE:
             values[":ab"] = {"S": ACTIVE}
             sets += ["gsi2pk = :ab", "gsi2sk = createdAt"]
@@ -459,8 +506,8 @@ class DynamoLifecycleStore(DynamoJobStore):
                 Key=_key(job.job_id),
                 UpdateExpression=(
                     "SET #st = :failed, statusReason = :r, updatedAt = :now, att.#n.failureClass = :fc, "
-                    "att.#n.explanation = :r, ownFailures = :o, infraFailures = :i, spotReclaims = :s "
-                    "REMOVE awaiting, gsi2pk, gsi2sk"
+                    "att.#n.explanation = :r, ownFailures = :o, infraFailures = :i, spotReclaims = :s, "
+                    "expiresAt = :exp REMOVE awaiting, gsi2pk, gsi2sk"
                 ),
                 ConditionExpression="awaiting = :an AND currentAttempt = :an",
                 ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
@@ -473,6 +520,7 @@ class DynamoLifecycleStore(DynamoJobStore):
                     ":i": {"N": str(counters[1])},
                     ":s": {"N": str(counters[2])},
                     ":an": {"N": str(attempt)},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
                 },
             )
         )
@@ -657,9 +705,12 @@ class DynamoArtifacts:
 class DynamoDependencies:
     """The held-job half of the lifecycle store: release a job whose dependencies are done."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> None:
         self._db = client
         self._table = table_name
+        self._retention_days = retention_days
 
     def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
         """jobId -> (status, tenant), one BatchGetItem per 100 ids."""
@@ -704,12 +755,15 @@ class DynamoDependencies:
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
-                UpdateExpression="SET #st = :failed, statusReason = :why, updatedAt = :now REMOVE gsi2pk, gsi2sk",
+                UpdateExpression=(
+                    "SET #st = :failed, statusReason = :why, updatedAt = :now, expiresAt = :exp REMOVE gsi2pk, gsi2sk"
+                ),
                 ConditionExpression="gsi2pk = :held",
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
                     ":failed": {"S": JobStatus.FAILED.value},
                     ":now": {"S": now},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
                     ":held": {"S": HELD},
                     ":why": {"S": reason},
                 },

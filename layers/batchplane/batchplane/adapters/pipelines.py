@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batchplane.adapters.dynamo import conditional
+from batchplane.adapters.dynamo import DEFAULT_RETENTION_DAYS, conditional, expires_at
 from batchplane.domain.errors import UpstreamUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+TERMINAL_PIPELINE_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
 Item = dict[str, Any]
 FINISH = "__finish__"
@@ -171,9 +173,12 @@ def _job_state(i: Item) -> PipelineJobState:
 
 
 class DynamoPipelineStore:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> None:
         self._db = client
         self._table = table_name
+        self._retention_days = retention_days  # an ended pipeline expires (TTL) this long after it ended
 
     def create(self, p: PipelineRecord) -> PipelineRecord | None:
         """Claim the pipeline id (one conditional write), then write its jobs. Returns the existing one if taken."""
@@ -411,10 +416,14 @@ class DynamoPipelineStore:
         if only_if:
             values[":if"] = _s(only_if)
             cond = "#st = :if"
+        update = "SET #st = :s, updatedAt = :now"
+        if status in TERMINAL_PIPELINE_STATUSES:  # the pipeline ended: it expires after the retention (table TTL)
+            values[":exp"] = {"N": expires_at(now, self._retention_days)}
+            update += ", expiresAt = :exp"
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "Key": _key(pid, "PIPELINE"),
-            "UpdateExpression": "SET #st = :s, updatedAt = :now",
+            "UpdateExpression": update,
             "ExpressionAttributeNames": {"#st": "status"},
             "ExpressionAttributeValues": values,
         }

@@ -111,13 +111,23 @@ class DynamoScheduleStore:
 
 
 class SchedulerAdapter:
-    """EventBridge Scheduler: one schedule per batchplane schedule, targeting the scheduled_submit function."""
+    """EventBridge Scheduler: one schedule per batchplane schedule, targeting the scheduled_submit function, in the
+    stack's own schedule group (names are unique per group: two stacks in one account never collide)."""
 
-    def __init__(self, client: Any, *, target_arn: str, role_arn: str, dead_letter_arn: str | None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        target_arn: str,
+        role_arn: str,
+        dead_letter_arn: str | None,
+        group_name: str = "default",
+    ) -> None:
         self._scheduler = client
         self._target = target_arn
         self._role = role_arn
         self._dlq = dead_letter_arn
+        self._group = group_name
 
     def put(self, s: ScheduleRecord) -> None:
         target: dict[str, Any] = {
@@ -131,6 +141,7 @@ class SchedulerAdapter:
             target["DeadLetterConfig"] = {"Arn": self._dlq}
         spec: dict[str, Any] = {
             "Name": s.scheduler_name,
+            "GroupName": self._group,
             "ScheduleExpression": s.expression,
             "ScheduleExpressionTimezone": s.timezone,
             "FlexibleTimeWindow": {"Mode": "OFF"},
@@ -152,7 +163,7 @@ class SchedulerAdapter:
 
     def delete(self, sched_name: str) -> None:
         try:
-            self._scheduler.delete_schedule(Name=sched_name)
+            self._scheduler.delete_schedule(Name=sched_name, GroupName=self._group)
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise UpstreamUnavailableError("EventBridge Scheduler is unavailable") from err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -16,6 +17,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 TAG_JOB_ID = "batchplane:jobId"
 TAG_ATTEMPT = "batchplane:attempt"
 TAG_TENANT = "batchplane:tenant"
+TAG_STACK = "batchplane:stack"  # IAM lets the functions stop and tag only jobs with their own stack's tag
+# Every tag batchplane itself puts on a Batch job (attempt_tags, plus the stack's tag added at SubmitJob).
+BATCHPLANE_JOB_TAG_KEYS = (TAG_JOB_ID, TAG_ATTEMPT, TAG_TENANT, TAG_STACK)
 RESERVED_TAG_PREFIXES = ("aws:", "batchplane:")
 
 
@@ -66,5 +70,19 @@ def parse_batch_job_name(job_name: str) -> AttemptRef | None:
     return AttemptRef(job_id=match["job"], attempt=int(match["attempt"]))
 
 
+TAG_PUNCTUATION = frozenset("_.:/=+-@")  # with letters, numbers and spaces: what ECS allows in a tag (propagated)
+
+
+def tag_char_ok(ch: str) -> bool:
+    """ECS's tag pattern ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$, one character at a time."""
+    return ch in TAG_PUNCTUATION or unicodedata.category(ch)[0] in "LNZ"
+
+
+def tag_safe(value: str) -> str:
+    """A value of batchplane's own as a valid tag value: each character ECS refuses becomes "_" (a JWT ``sub`` such
+    as ``auth0|123`` must not fail the job when its tags propagate to the ECS task), at most 256 characters."""
+    return "".join(ch if tag_char_ok(ch) else "_" for ch in value)[:256]
+
+
 def attempt_tags(job_id: str, attempt: int, tenant: str) -> dict[str, str]:
-    return {TAG_JOB_ID: job_id, TAG_ATTEMPT: str(attempt), TAG_TENANT: tenant[:256]}
+    return {TAG_JOB_ID: job_id, TAG_ATTEMPT: str(attempt), TAG_TENANT: tag_safe(tenant)}

@@ -11,14 +11,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from batchplane.domain.ids import RESERVED_TAG_PREFIXES
+from batchplane.domain.ids import BATCHPLANE_JOB_TAG_KEYS, RESERVED_TAG_PREFIXES, tag_char_ok
 from batchplane.domain.retry import RetrySpec
 
 # AWS Batch limits (SubmitJob API reference and service quotas).
 MAX_DEPENDENCIES = 20
 ARRAY_SIZE_MIN, ARRAY_SIZE_MAX = 2, 10_000
-MAX_TAGS = 50  # per AWS resource
-RESERVED_TAG_COUNT = 3  # batchplane:jobId, batchplane:attempt, batchplane:tenant
+# SubmitJob: at most 50 tags on the job, and with propagateTags the job's and its definition's together (or the job
+# FAILS), so a request's own tags may be 50 minus batchplane's minus the definition's (checked per definition in
+# JobDefinitions.resolve; this is the bound before any definition's).
+MAX_TAGS = 50
+RESERVED_TAG_COUNT = len(BATCHPLANE_JOB_TAG_KEYS)
 MAX_USER_TAGS = MAX_TAGS - RESERVED_TAG_COUNT
 MIN_TIMEOUT_SECONDS = 60  # Batch's minimum attemptDurationSeconds
 MAX_NODES = 1000
@@ -152,6 +155,17 @@ class JobRequest(_Wire):
         reserved = sorted(k for k in value if k.lower().startswith(RESERVED_TAG_PREFIXES))
         if reserved:
             msg = f"tag keys starting with aws: or batchplane: are reserved: {', '.join(reserved)}"
+            raise ValueError(msg)
+        bad = sorted(k for k, v in value.items() if not all(tag_char_ok(ch) for ch in k + v))
+        if bad:
+            msg = (
+                "tag keys and values may hold only letters, numbers, spaces and + - = . _ : / @ "
+                f"(they propagate to ECS): {', '.join(bad)}"
+            )
+            raise ValueError(msg)
+        aws_values = sorted(k for k, v in value.items() if v.lower().startswith("aws:"))
+        if aws_values:
+            msg = f"tag values starting with aws: are reserved: {', '.join(aws_values)}"
             raise ValueError(msg)
         return value
 

@@ -2,45 +2,90 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchplane.domain.errors import FieldError, InvalidRequestError
 from batchplane.domain.ids import attempt_tags, batch_job_name
-from batchplane.domain.models import ARRAY_SIZE_MIN, JobRequest
+from batchplane.domain.models import ARRAY_SIZE_MIN, MAX_TAGS, RESERVED_TAG_COUNT, JobRequest
 
 ARRAY_INDEXES_ENV = "BATCHPLANE_ARRAY_INDEXES"  # the original array indexes of a retry over some children
 
 
+def _arn_parts(arn: str) -> tuple[str, str]:
+    """A job-definition ARN's (prefix up to "job-definition/", definition name without revision)."""
+    prefix, _, rest = arn.partition("job-definition/")
+    return prefix, rest.split(":", 1)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class JobDefinitions:
-    """The job definitions declared in the template: name → ARN, and which of them are multi-node."""
+    """The job definitions a caller may use: those declared in the template (name → ARN, and which are multi-node),
+    plus the names an operator lists in AllowedJobDefinitions. Nothing else runs, whatever ARN a caller sends."""
 
     by_name: dict[str, str]
     multi_node: frozenset[str]
     default: str
+    allowed: frozenset[str] = frozenset()
+    tag_counts: dict[str, int] = field(default_factory=dict)  # declared name -> tags it propagates to the job
+
+    def _refuse(self, given: str) -> InvalidRequestError:
+        usable = ", ".join(sorted({*self.by_name, *self.allowed})) or "none"
+        return InvalidRequestError(
+            f"job definition {given!r} is not usable in this deployment",
+            errors=[FieldError("jobDefinition", f"not declared nor allowed in this deployment (usable: {usable})")],
+        )
+
+    def _usable(self, given: str) -> tuple[str, str | None]:
+        """(what SubmitJob is given, the declared name it is, if declared), or 422 naming jobDefinition."""
+        if not given.startswith("arn:"):
+            if given in self.by_name:
+                return self.by_name[given], given
+            if given in self.allowed:
+                return given, None  # Batch runs its latest ACTIVE revision
+            raise self._refuse(given)
+        for name, arn in self.by_name.items():
+            if given == arn:
+                return given, name
+        prefix, name = _arn_parts(given)
+        home = {_arn_parts(arn)[0] for arn in self.by_name.values()}
+        if name in self.allowed and prefix in home:  # an operator-listed definition, any revision, this account
+            return given, None
+        raise self._refuse(given)
+
+    def user_tag_limit(self, declared: str | None) -> int:
+        """How many tags a request may carry with this definition: 50 on the job, batchplane's own and the
+        definition's propagated tags included. An operator's definition's tags are not known here (that would be
+        a DescribeJobDefinitions call per submission): keep them few, Batch fails a job over 50."""
+        return MAX_TAGS - RESERVED_TAG_COUNT - self.tag_counts.get(declared or "", 0)
 
     def resolve(self, request: JobRequest) -> str:
-        name = request.job_definition or self.default
-        if name.startswith("arn:"):
-            return name
-        arn = self.by_name.get(name)
-        if arn is None:
-            known = ", ".join(sorted(self.by_name)) or "none"
+        given = request.job_definition or self.default
+        arn, declared = self._usable(given)
+        limit = self.user_tag_limit(declared)
+        if len(request.tags) > limit:
             raise InvalidRequestError(
-                f"unknown job definition {name!r}",
-                errors=[FieldError("jobDefinition", f"not declared in this deployment (declared: {known})")],
+                f"too many tags: {len(request.tags)}",
+                errors=[
+                    FieldError(
+                        "tags",
+                        f"at most {limit} with this job definition (AWS Batch allows {MAX_TAGS} on a job, including "
+                        f"batchplane's {RESERVED_TAG_COUNT} and the definition's propagated tags)",
+                    )
+                ],
             )
-        is_mnp = name in self.multi_node
+        if declared is None:
+            return arn  # an operator's definition: Batch checks its type against nodes
+        is_mnp = declared in self.multi_node
         if request.nodes is not None and not is_mnp:
             raise InvalidRequestError(
                 "multi-node parallel jobs need a multinode job definition",
-                errors=[FieldError("jobDefinition", f"{name!r} is not a multinode job definition")],
+                errors=[FieldError("jobDefinition", f"{declared!r} is not a multinode job definition")],
             )
         if request.nodes is None and is_mnp:
             raise InvalidRequestError(
                 "a multinode job definition needs `nodes`",
-                errors=[FieldError("nodes", f"required with the multinode job definition {name!r}")],
+                errors=[FieldError("nodes", f"required with the multinode job definition {declared!r}")],
             )
         return arn
 

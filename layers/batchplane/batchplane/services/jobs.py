@@ -69,6 +69,10 @@ class JobService:
         self._clock = clock
         self._entropy = entropy
 
+    def check_definition(self, request: JobRequest) -> None:
+        """422 naming jobDefinition unless the request's job definition is usable here (declared or allowed)."""
+        self._definitions.resolve(request)
+
     def submit(
         self,
         tenant: str,

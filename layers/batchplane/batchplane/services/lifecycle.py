@@ -30,6 +30,10 @@ from batchplane.domain.submit_request import submit_job_request
 class LifecycleStore(Protocol):
     def create_job(self, job: JobRecord) -> JobRecord | None: ...
 
+    def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
     def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied:
         """One guarded write. Applied: the job after it when ``obs`` is terminal (None otherwise: nothing acts on a
         job on its way). Not applied: the job as it was, None when there is no such job."""
@@ -107,6 +111,7 @@ class SweepReport:
     repaired: list[str] = field(default_factory=list)
     reconciled: list[str] = field(default_factory=list)
     describe_calls: int = 0
+    skipped: bool = False  # another sweep holds the lease: this one did nothing
 
 
 class LifecycleService:
@@ -125,7 +130,11 @@ class LifecycleService:
         artifacts: ArtifactRecorder | None = None,
         dependencies: DependencyStore | None = None,
         on_terminal: Callable[[JobRecord, str], None] | None = None,
+        lease_owner: str = "",
+        sweep_lease_seconds: float = 90.0,
     ) -> None:
+        self._lease_owner = lease_owner
+        self._lease_seconds = sweep_lease_seconds
         self._on_terminal = on_terminal
         self._artifacts = artifacts
         self._deps = dependencies
@@ -367,12 +376,22 @@ class LifecycleService:
     # ---- the sweeper -----------------------------------------------------------------------------------------
 
     def sweep(self) -> SweepReport:
+        """One sweep, single-flight across containers: a lease item taken with one conditional write (held longer
+        than the sweeper's timeout, so a crashed sweep frees it at the latest one lease later), given back at the
+        end. A sweep that finds the lease held does nothing. No reserved concurrency needed."""
         report = SweepReport()
         now = self._clock()
-        self._release_due(now, report)
-        self._release_held(now, report)
-        self._stuck_runnable(now, report)
-        self._reconcile(now, report)
+        now_ms = epoch_ms(now)
+        if not self._store.take_lease("sweeper", self._lease_owner, now_ms, now_ms + int(self._lease_seconds * 1000)):
+            report.skipped = True
+            return report
+        try:
+            self._release_due(now, report)
+            self._release_held(now, report)
+            self._stuck_runnable(now, report)
+            self._reconcile(now, report)
+        finally:
+            self._store.release_lease("sweeper", self._lease_owner)
         return report
 
     def _release_due(self, now: datetime, report: SweepReport) -> None:

@@ -184,6 +184,13 @@ class PipelineService:
 
     def create(self, tenant: str, request: PipelineRequest, idempotency_key: str | None) -> tuple[PipelineRecord, bool]:
         plan = plan_of(request)  # validates: 4xx naming the field before anything runs
+        position = {j.id: i for i, j in enumerate(request.jobs)}
+        for job in plan.jobs.values():
+            try:  # only declared or allowed job definitions: refused before anything runs
+                self._jobs.check_definition(job.request)
+            except InvalidRequestError as err:
+                err.errors = [FieldError(f"jobs.{position[job.source]}.{e.field}", e.message) for e in err.errors]
+                raise
         if len(plan.jobs) > MAX_JOBS_PER_RUN:
             raise InvalidRequestError(
                 f"{len(plan.jobs)} jobs after map expansion; one run takes at most {MAX_JOBS_PER_RUN}",

@@ -14,6 +14,10 @@ from batchplane.domain.schedules import ScheduleRequest, firing_key
 from batchplane.services.jobs import JobService
 from batchplane.services.pipelines import PipelineService
 
+# The tenant that owns what schedules declared in template.yaml submit. Never taken from a firing's payload: whoever
+# may invoke scheduled_submit could otherwise submit as any tenant.
+TEMPLATE_TENANT = "template"
+
 
 class ScheduleService:
     def __init__(
@@ -65,7 +69,8 @@ class ScheduleService:
 
     def fire(self, event: dict[str, Any]) -> dict[str, Any]:
         """One firing. From EventBridge Scheduler: {"scheduleName", "scheduledTime"}; a schedule declared in the
-        template carries its target inline: {"schedule", "tenant", "scheduledTime", "job"|"pipeline"}."""
+        template carries its target inline: {"schedule", "scheduledTime", "job"|"pipeline"}. The tenant is the stored
+        schedule's, or TEMPLATE_TENANT for a template schedule; a "tenant" in the payload is ignored."""
         fired_at = str(event.get("scheduledTime") or event.get("time") or "")
         if "scheduleName" in event:
             record = self._store.get(str(event["scheduleName"]))
@@ -73,7 +78,7 @@ class ScheduleService:
                 return {"outcome": "no-such-schedule"}
             tenant, name, target = record.tenant, record.name, record.target
         else:
-            tenant, name = str(event["tenant"]), str(event["schedule"])
+            tenant, name = TEMPLATE_TENANT, str(event["schedule"])
             target = {k: event[k] for k in ("job", "pipeline") if k in event}
         key = firing_key(name, fired_at)
         origin = f"schedule:{name}@{fired_at}"
