@@ -1,5 +1,7 @@
-"""pipeline_tasks: task tokens from the pipeline state machine (SQS). Each message says that a pipeline job (or the
-pipeline's end) waits on the control plane; the control plane records the token and advances the pipeline."""
+"""pipeline_tasks: the stage queue (SQS). A message is either a task token from the pipeline state machine (a pipeline
+job, or the pipeline's end, waits on the control plane: record the token and advance the pipeline), or release work
+from the control plane itself (start a pipeline job whose dependency succeeded: a wide fan-out is started here, ten
+messages an invocation, never in one long invocation). Failed records are retried alone (partial batch response)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> str:
     body = json.loads(record.body)
+    if "start" in body:
+        after = body.get("after")
+        outcome = wiring.pipeline_service().on_release(
+            str(body["pipelineId"]), int(body["run"]), str(body["start"]), str(after) if after is not None else None
+        )
+        logger.info("release", extra={"pipeline_id": body["pipelineId"], "key": body["start"], "outcome": outcome})
+        return outcome
     outcome = wiring.pipeline_service().on_token(
         str(body["pipelineId"]), int(body["run"]), str(body["key"]), str(body["taskToken"])
     )

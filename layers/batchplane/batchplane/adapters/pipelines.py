@@ -487,3 +487,38 @@ class StepFunctionsAdapter:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
                 raise
+
+
+SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
+
+
+class SqsReleases:
+    """Durable release work: one SQS message per pipeline job to start (after the named dependency was met), sent in
+    batches of 10 and consumed by the stage queue's consumer. Delivery is at-least-once: a duplicate costs one
+    idempotent dependency count and one idempotent submission."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._sqs = client
+        self._url = queue_url
+
+    def send(self, pid: str, run: int, starts: list[tuple[str, str | None]]) -> None:
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": json.dumps(
+                    {"pipelineId": pid, "run": run, "start": key, "after": after}, separators=(",", ":")
+                ),
+            }
+            for i, (key, after) in enumerate(starts)
+        ]
+        for i in range(0, len(entries), SQS_BATCH):
+            chunk = entries[i : i + SQS_BATCH]
+            for _ in range(3):
+                failed = {
+                    f["Id"] for f in self._sqs.send_message_batch(QueueUrl=self._url, Entries=chunk).get("Failed") or []
+                }
+                chunk = [e for e in chunk if e["Id"] in failed]
+                if not chunk:
+                    break
+            if chunk:  # still refused: fail the invocation, so the event is retried (duplicates are harmless)
+                raise UpstreamUnavailableError(f"SQS refused {len(chunk)} release messages")

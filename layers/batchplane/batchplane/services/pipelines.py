@@ -54,6 +54,10 @@ TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
 # One Standard execution keeps 25,000 history events; a job costs about 8 (Map iteration + one waiting Task), so one run
 # takes at most 2,500 jobs after map expansion. Beyond that needs child executions / a Distributed Map (not built yet).
 MAX_JOBS_PER_RUN = 2500
+# Starting more pipeline jobs than this from one invocation is handed to the stage queue as durable release work (one
+# message per job), so an invocation never does unbounded work: 1,000 dependants cannot be submitted in one Lambda's
+# 29 s at Batch's 50 SubmitJob/s, and work left undone when an invocation ends must not be lost.
+INLINE_STARTS = 10
 
 
 class PipelineStore(Protocol):
@@ -77,6 +81,12 @@ class PipelineStore(Protocol):
     def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool: ...
     def new_run(self, p: PipelineRecord, now: str) -> None: ...
     def set_execution(self, pid: str, arn: str) -> None: ...
+
+
+class Releases(Protocol):
+    def send(self, pid: str, run: int, starts: list[tuple[str, str | None]]) -> None:
+        """Durably hand over (job key, the dependency that was met or None) pairs to start; at-least-once."""
+        ...
 
 
 class Executions(Protocol):
@@ -173,7 +183,9 @@ class PipelineService:
         jobs: JobService,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         entropy: Callable[[int], bytes],
+        releases: Releases | None = None,
     ) -> None:
+        self._releases = releases
         self._store = store
         self._sfn = executions
         self._jobs = jobs
@@ -352,17 +364,48 @@ class PipelineService:
             return self.advance(pid)
         propagate = bool(plan.dag.children[key]) and not job.propagated
         if propagate:
-            for child in plan.dag.children[key]:
-                if plan.dependencies(child) == 1:
-                    self._start_job(head, plan, child)  # its only dependency: no counter to lower
-                elif self._store.meet(pid, head.run, child, plan.index[key]) == 0:
-                    self._start_job(head, plan, child)
+            children = plan.dag.children[key]
+            if self._releases is not None and len(children) > INLINE_STARTS:
+                # a wide fan-out: durable release work (the stage queue's consumer meets and starts each), sent
+                # before `propagated` is remembered, so an invocation that ends midway is retried and re-sends
+                self._releases.send(pid, head.run, [(child, key) for child in children])
+            else:
+                for child in children:
+                    self._meet_and_start(head, plan, child, key)
         answer = _unanswered(job)
         if answer:
             self._send(job)
         if propagate or answer:  # both remembered in one write, each only after it was done
             self._store.mark_done(pid, head.run, key, propagated=propagate, reported=answer)
         return head.status
+
+    def _meet_and_start(self, head: PipelineHead, plan: Plan, child: str, met: str) -> str:
+        if plan.dependencies(child) == 1:
+            self._start_job(head, plan, child)  # its only dependency: no counter to lower
+            return "started"
+        left = self._store.meet(head.pipeline_id, head.run, child, plan.index[met])
+        if left == 0:
+            self._start_job(head, plan, child)
+            return "started"
+        return "waiting" if left is not None else "not-waiting"
+
+    def on_release(self, pid: str, run: int, key: str, after: str | None) -> str:
+        """Release work from the stage queue (at-least-once): ``after`` (a dependency of ``key``) succeeded, so lower
+        ``key``'s count and start it at 0; or (``after`` None) the full path decided to start ``key``. Idempotent: the
+        count is lowered once per dependency, the submission is idempotent by key (one Batch job per pipeline job)."""
+        head = self._store.head(pid, run)
+        if head is None or head.run != run or head.status != "RUNNING":
+            return "stale"
+        plan = self._plan(head)
+        if plan is None or key not in plan.jobs:
+            return "missing"
+        if after is None:
+            return "started" if self._start_job(head, plan, key) is not None else "not-waiting"
+        if not _counted(head):
+            # the run switched to the full path after this was sent: the advance that switched it read the
+            # dependency's end (recorded before this was sent) and `step` decides this job (fail-fast may skip it)
+            return "full"
+        return self._meet_and_start(head, plan, key, after)
 
     def _answer(self, pid: str, job: PipelineJobState) -> None:
         """Answer an ended job's task token (if it has not been): send, then remember it was sent. At least once: if
@@ -398,11 +441,14 @@ class PipelineService:
                     record.jobs[key] = now_job
                     if record.on_failure == "fail-fast":
                         cancel.append(key)
-            for key in decided.start:
-                job_id = self._start_job(record, plan, key)
-                if job_id is not None:
-                    record.jobs[key].state = "SUBMITTED"
-                    record.jobs[key].job_id = job_id
+            if self._releases is not None and len(decided.start) > INLINE_STARTS:
+                self._releases.send(pid, record.run, [(key, None) for key in decided.start])  # durable, bounded
+            else:
+                for key in decided.start:
+                    job_id = self._start_job(record, plan, key)
+                    if job_id is not None:
+                        record.jobs[key].state = "SUBMITTED"
+                        record.jobs[key].job_id = job_id
             for key in cancel:
                 job_id = record.jobs[key].job_id
                 if job_id:
