@@ -18,6 +18,7 @@ The counters in `AttemptHistory` include the attempt that just ended (see `budge
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -465,6 +466,21 @@ class CapacityDecision:
     reason_text: str
 
 
+_QUEUE_WIDE = ("CAPACITY", "UNDETERMINED")  # blocked reasons that hold for every job of the queue, not just its head
+
+
+def blocked_queues(attempts: Iterable[tuple[str, str | None]]) -> dict[str, str]:
+    """Which queues are blocked for capacity, from the (queue ARN, statusReason) of RUNNABLE attempts: AWS puts the
+    reason only on the job at the head of a queue ("a RUNNABLE job at the head and blocking the queue"), so one
+    attempt carrying a CAPACITY / UNDETERMINED reason says its whole queue is blocked."""
+    out: dict[str, str] = {}
+    for queue_arn, reason in attempts:
+        parsed = parse_blocked_reason(reason)
+        if parsed is not None and parsed.kind in _QUEUE_WIDE and reason is not None:
+            out.setdefault(queue_arn, reason)
+    return out
+
+
 def decide_stuck_runnable(
     *,
     status_reason: str | None,
@@ -475,10 +491,14 @@ def decide_stuck_runnable(
     scaling_up: bool,
     on_demand_available: bool,
     infra_budget_left: int,
+    queue_reason: str | None = None,
 ) -> CapacityDecision:
     """What the sweeper does with an attempt that has been RUNNABLE for ``runnable_for_seconds``. No false kills:
 
-    1. No blocked-queue reason (AWS only sets one when the job blocks the head of the queue): WAIT, it is queued.
+    1. No blocked-queue reason (AWS only sets one on the job at the head of the queue): WAIT, it is queued; unless
+       its queue is blocked for capacity (``queue_reason``: the CAPACITY / UNDETERMINED reason its head carries, see
+       `blocked_queues`): the jobs behind a head that Spot cannot place cannot be placed either, so they are judged
+       by the head's reason (a MISCONFIGURATION is about the head job itself and never extends to the others).
     2. Below the dwell (the job's stuckRunnableSeconds): WAIT, whatever the reason.
     3. MISCONFIGURATION that On-Demand cannot fix (JOB_RESOURCE_REQUIREMENT, SERVICE_ROLE_PERMISSIONS,
        EC2_INSTANCE_CONFIGURATION_UNSUPPORTED, …): FAIL with AWS's reason. COMPUTE_ENVIRONMENT_MAX_RESOURCE (maxvCpus is
@@ -491,15 +511,19 @@ def decide_stuck_runnable(
        job's fault, and it is fixed without resubmitting.
     """
     blocked = parse_blocked_reason(status_reason)
+    behind_head = False
     if blocked is None:
-        return CapacityDecision(CapacityAction.WAIT, "RUNNABLE without a blocked reason: waiting its turn")
+        head = parse_blocked_reason(queue_reason)
+        if head is None or head.kind not in _QUEUE_WIDE:
+            return CapacityDecision(CapacityAction.WAIT, "RUNNABLE without a blocked reason: waiting its turn")
+        blocked, behind_head = head, True
     if runnable_for_seconds < dwell_seconds:
         return CapacityDecision(
             CapacityAction.WAIT,
             f"{blocked.label} for {runnable_for_seconds:.0f}s, below the {dwell_seconds:.0f}s dwell",
         )
     may_move = capacity == "spot" and preference == "spot-first" and on_demand_available and infra_budget_left > 0
-    aws_says = status_reason or blocked.label
+    aws_says = f"queue blocked at its head: {queue_reason}" if behind_head else status_reason or blocked.label
 
     if blocked.kind == "MISCONFIGURATION":
         if is_misconfiguration_fixable_on_demand(status_reason) and may_move:
