@@ -12,6 +12,7 @@ that ends otherwise switches the run to ``full`` mode: the whole pipeline is rea
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,36 @@ class PipelineRecord:
     jobs: dict[str, PipelineJobState] = field(default_factory=dict)
 
 
+# DynamoDB's item limit is 400 KB (names and values, UTF-8). A pipeline's request is its largest attribute: stored as
+# compact JSON (defaults left out), compressed beyond COMPRESS_OVER; a request whose stored form is still over
+# MAX_STORED_REQUEST is refused before anything is written (the rest of the item stays under a few KB: previous runs
+# are capped at MAX_PREVIOUS_RUNS).
+ITEM_LIMIT_BYTES = 400 * 1024
+COMPRESS_OVER = 32 * 1024
+MAX_STORED_REQUEST = 300 * 1024
+MAX_PREVIOUS_RUNS = 20
+
+
+def encode_request(request: dict[str, Any]) -> tuple[str, Item]:
+    """The attribute (name, value) a pipeline's request is stored as: ``request`` (JSON) or ``requestZ`` (zlib)."""
+    text = json.dumps(request, separators=(",", ":"), sort_keys=True)
+    if len(text.encode()) <= COMPRESS_OVER:
+        return "request", {"S": text}
+    return "requestZ", {"B": zlib.compress(text.encode(), 6)}
+
+
+def stored_request_bytes(request: dict[str, Any]) -> int:
+    name, value = encode_request(request)
+    return len(name) + (len(value["S"].encode()) if "S" in value else len(value["B"]))
+
+
+def _decode_request(item: Item) -> dict[str, Any] | None:
+    if "requestZ" in item:
+        return json.loads(zlib.decompress(item["requestZ"]["B"]))  # type: ignore[no-any-return]
+    text = item.get("request", {}).get("S")
+    return json.loads(text) if text else None
+
+
 def _s(value: str) -> Item:
     return {"S": value}
 
@@ -89,7 +120,7 @@ def _pipeline_item(p: PipelineRecord) -> Item:
         "name": _s(p.name),
         "status": _s(p.status),
         "onFailure": _s(p.on_failure),
-        "request": _s(json.dumps(p.request, separators=(",", ":"), sort_keys=True)),
+        encode_request(p.request)[0]: encode_request(p.request)[1],
         "requestHash": _s(p.request_hash),
         "createdAt": _s(p.created_at),
         "updatedAt": _s(p.updated_at),
@@ -136,7 +167,7 @@ def _record(items: list[Item]) -> PipelineRecord | None:
         name=_str(head, "name") or "",
         status=_str(head, "status") or "RUNNING",
         on_failure=_str(head, "onFailure") or "fail-fast",
-        request=json.loads(_str(head, "request") or "{}"),
+        request=_decode_request(head) or {},
         created_at=_str(head, "createdAt") or "",
         updated_at=_str(head, "updatedAt") or "",
         run=run,
@@ -296,11 +327,10 @@ class DynamoPipelineStore:
         out = self._db.get_item(
             TableName=self._table,
             Key=_key(pid, "PIPELINE"),
-            ProjectionExpression="#rq",
-            ExpressionAttributeNames={"#rq": "request"},
+            ProjectionExpression="#rq, #rz",
+            ExpressionAttributeNames={"#rq": "request", "#rz": "requestZ"},
         )
-        text = _str(out.get("Item") or {}, "request")
-        return json.loads(text) if text else None
+        return _decode_request(out.get("Item") or {})
 
     def settle(
         self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None

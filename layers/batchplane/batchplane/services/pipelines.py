@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from batchplane.adapters.pipelines import PipelineHead, PipelineJobState, PipelineRecord
+from batchplane.adapters.pipelines import (
+    MAX_PREVIOUS_RUNS,
+    MAX_STORED_REQUEST,
+    PipelineHead,
+    PipelineJobState,
+    PipelineRecord,
+    stored_request_bytes,
+)
 from batchplane.domain.errors import (
     ConflictError,
     FieldError,
@@ -54,6 +61,10 @@ TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
 # One Standard execution keeps 25,000 history events; a job costs about 8 (Map iteration + one waiting Task), so one run
 # takes at most 2,500 jobs after map expansion. Beyond that needs child executions / a Distributed Map (not built yet).
 MAX_JOBS_PER_RUN = 2500
+# Step Functions: "The maximum input or output size for a task, state, or execution is 256 KiB" (UTF-8). The run's
+# input names each job (ids are at most 64 characters, so 2,500 jobs stay near 205 KB), and each Map iteration
+# outputs {} (OutputPath null in the ASL), so the Map's collected result stays a few KB.
+MAX_PAYLOAD_BYTES = 256 * 1024
 # Starting more pipeline jobs than this from one invocation is handed to the stage queue as durable release work (one
 # message per job), so an invocation never does unbounded work: 1,000 dependants cannot be submitted in one Lambda's
 # 29 s at Batch's 50 SubmitJob/s, and work left undone when an invocation ends must not be lost.
@@ -209,7 +220,19 @@ class PipelineService:
             if idempotency_key
             else new_job_id(int(now.timestamp() * 1000), self._entropy(10))
         )
-        body = request.model_dump(mode="json", by_alias=True)
+        body = request.model_dump(mode="json", by_alias=True, exclude_defaults=True)  # compact: it is stored
+        stored = stored_request_bytes(body)
+        if stored > MAX_STORED_REQUEST:
+            raise InvalidRequestError(
+                f"the pipeline's stored form is {stored:,} bytes; a DynamoDB item holds at most 400 KB",
+                errors=[FieldError("jobs", f"at most {MAX_STORED_REQUEST:,} bytes stored (DynamoDB's 400 KB item)")],
+            )
+        run_input = len(json.dumps(run_input_of(pid_placeholder(), 1, list(plan.jobs))).encode())
+        if run_input > MAX_PAYLOAD_BYTES:
+            raise InvalidRequestError(
+                f"the run's input would be {run_input:,} bytes; Step Functions takes at most 256 KiB",
+                errors=[FieldError("jobs", "at most 256 KiB of job ids per run (Step Functions' payload limit)")],
+            )
         record = PipelineRecord(
             pipeline_id=pid,
             tenant=tenant,
@@ -256,9 +279,7 @@ class PipelineService:
 
     def _start_run(self, record: PipelineRecord, keys: list[str]) -> None:
         name = f"{record.pipeline_id}-r{record.run}"  # the execution name makes the start idempotent
-        arn = self._sfn.start(
-            name, {"pipelineId": record.pipeline_id, "run": record.run, "jobs": [{"key": k} for k in keys]}
-        )
+        arn = self._sfn.start(name, run_input_of(record.pipeline_id, record.run, keys))
         record.execution_arn = arn
         self._store.set_execution(record.pipeline_id, arn)
 
@@ -302,7 +323,8 @@ class PipelineService:
         prev: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
         hashes = {k: j.spec_hash for k, j in record.jobs.items()}
         redo = resume_plan(plan.dag, prev, hashes, {k: spec_hash(j) for k, j in plan.jobs.items()})
-        record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"]
+        # the latest runs only: the pipeline item must stay under DynamoDB's 400 KB however often it is resumed
+        record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"][-MAX_PREVIOUS_RUNS:]
         record.run += 1
         states = {k: "WAITING" if k in redo else "SUCCEEDED" for k in plan.jobs}
         left, counted = initial_left(plan, states)
@@ -492,6 +514,15 @@ class PipelineService:
             with contextlib.suppress(ConflictError, NotFoundError):
                 self._jobs.cancel(pipeline.tenant, job_id, "pipeline no longer runs this job")
         return None
+
+
+def run_input_of(pid: str, run: int, keys: list[str]) -> dict[str, Any]:
+    """A run's StartExecution input: the Map iterates over ``jobs``."""
+    return {"pipelineId": pid, "run": run, "jobs": [{"key": k} for k in keys]}
+
+
+def pid_placeholder() -> str:
+    return "0" * 26  # a pipeline id's length (a ULID), for sizing before the id is known
 
 
 def _unanswered(job: PipelineJobState) -> bool:
