@@ -51,6 +51,7 @@ class PipelineHead:
     run: int
     mode: str  # "counted" (advance by counters) or "full" (read everything, `step` decides)
     request_hash: str
+    ready_released: bool = False  # this run's ready jobs (roots) were started without waiting for their tokens
 
 
 @dataclass
@@ -301,7 +302,7 @@ class DynamoPipelineStore:
             TableName=self._table,
             Key=_key(pid, "PIPELINE"),
             ConsistentRead=True,
-            ProjectionExpression="#pid, #tenant, #st, #run, #mode, #hash",
+            ProjectionExpression="#pid, #tenant, #st, #run, #mode, #hash, #ready",
             ExpressionAttributeNames={
                 "#pid": "pipelineId",
                 "#tenant": "tenant",
@@ -309,6 +310,7 @@ class DynamoPipelineStore:
                 "#run": "run",
                 "#mode": f"mode{run}",
                 "#hash": "requestHash",
+                "#ready": f"readyReleased{run}",
             },
         )
         item = out.get("Item")
@@ -321,6 +323,17 @@ class DynamoPipelineStore:
             run=int(item["run"]["N"]),
             mode=_str(item, f"mode{run}") or "full",
             request_hash=_str(item, "requestHash") or "",
+            ready_released=bool(item.get(f"readyReleased{run}", {}).get("BOOL")),
+        )
+
+    def mark_ready_released(self, pid: str, run: int) -> None:
+        """Remember that run ``run``'s ready jobs were started (after they were)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(pid, "PIPELINE"),
+            UpdateExpression="SET #r = :t",
+            ExpressionAttributeNames={"#r": f"readyReleased{run}"},
+            ExpressionAttributeValues={":t": {"BOOL": True}},
         )
 
     def request_of(self, pid: str) -> dict[str, Any] | None:

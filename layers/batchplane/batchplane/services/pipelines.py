@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -88,6 +88,7 @@ class PipelineStore(Protocol):
     def mark_done(self, pid: str, run: int, key: str, *, propagated: bool, reported: bool) -> None: ...
     def set_mode(self, pid: str, run: int, mode: str) -> None: ...
     def mark_finish_reported(self, pid: str, run: int) -> None: ...
+    def mark_ready_released(self, pid: str, run: int) -> None: ...
     def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None: ...
     def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool: ...
     def new_run(self, p: PipelineRecord, now: str) -> None: ...
@@ -257,11 +258,11 @@ class PipelineService:
                 # the first try died between claiming the id and starting its execution (the client retries with
                 # the same Idempotency-Key): finish the creation; the missing job items, then the start (by name)
                 self._store.add_jobs(pid, 1, [j for k, j in record.jobs.items() if k not in existing.jobs])
-                self._start_run(existing, list(plan.jobs))
+                self._start_run(existing, list(plan.dag.order))
                 return self._store.get(pid) or existing, True
             return existing, True
         try:
-            self._start_run(record, list(plan.jobs))
+            self._start_run(record, list(plan.dag.order))  # roots first
         except Exception:
             if idempotency_key is None:
                 self._abandon(record)  # no retry can find it: do not leave it RUNNING with nothing running it
@@ -350,6 +351,8 @@ class PipelineService:
         head = self._store.head(pid, run)
         if head is None or head.run != run:
             return "stale"
+        if _counted(head) and not head.ready_released:
+            self._release_ready(head)
         job = self._store.save_token(pid, run, key, token)
         if job is None or job.left is None or not _counted(head):
             return self.advance(pid)  # the Finish token (every job has ended), or a run that needs the full read
@@ -361,6 +364,29 @@ class PipelineService:
                 return "missing"
             self._start_job(head, plan, key)
         return head.status
+
+    def _release_ready(self, head: PipelineHead) -> None:
+        """Start every job of the run that waits on nothing (the roots; after a resume, what its dependencies no longer
+        hold back), at the run's first token, without waiting for each job's own token: an inline Map runs at most
+        40 iterations at once (MaxConcurrency 0 does not lift it), so a job's token may come only after 40 others have
+        ended, and a pipeline's jobs must never queue behind the Map. One read of the pipeline per run; started, then
+        remembered (a retry starts again: idempotent)."""
+        record = self._store.get(head.pipeline_id)
+        if record is None:
+            return
+        ready = [k for k, j in record.jobs.items() if j.state == "WAITING" and j.left == 0]
+        plan = plan_of_record(record)
+        order = {k: i for i, k in enumerate(plan.dag.order)}
+        self._start_many(head, plan, sorted(ready, key=lambda k: order.get(k, 0)))
+        self._store.mark_ready_released(head.pipeline_id, head.run)
+
+    def _start_many(self, head: PipelineHead, plan: Plan, keys: Sequence[str]) -> None:
+        """Start jobs that wait on nothing: inline when few, as durable release work when many."""
+        if self._releases is not None and len(keys) > INLINE_STARTS:
+            self._releases.send(head.pipeline_id, head.run, [(key, None) for key in keys])
+        else:
+            for key in keys:
+                self._start_job(head, plan, key)
 
     def on_job_terminal(self, pid: str, key: str, job_id: str, status: str, cancel_requested: bool) -> str:
         """A managed job of the pipeline ended (from job_events)."""
