@@ -457,3 +457,51 @@ def test_a_held_job_fails_when_its_dependency_fails(plane: Plane, stack: Stack) 
     assert shown["status"] == "FAILED"
     assert shown["statusReason"].startswith("Dependent Job failed")
     assert submit_calls(stack) == []
+
+
+def test_scaling_up_reads_a_scale_out_as_aws_reports_it() -> None:
+    from batchplane.adapters.batch import BatchAdapter
+
+    queue = "arn:aws:batch:us-east-1:123456789012:job-queue/q"
+
+    class Batch:
+        """DescribeJobQueues / DescribeComputeEnvironments as AWS answers them (botocore's shapes)."""
+
+        def __init__(self) -> None:
+            self.ce: dict[str, Any] = {
+                "computeEnvironmentName": "spot",
+                "computeEnvironmentArn": "arn:aws:batch:us-east-1:123456789012:compute-environment/spot",
+                "type": "MANAGED",
+                "state": "ENABLED",
+                "status": "UPDATING",
+                "computeResources": {"type": "SPOT", "minvCpus": 0, "maxvCpus": 64, "desiredvCpus": 0},
+            }
+
+        def describe_job_queues(self, jobQueues: list[str]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+            return {
+                "jobQueues": [
+                    {
+                        "jobQueueArn": queue,
+                        "computeEnvironmentOrder": [
+                            {"order": 1, "computeEnvironment": self.ce["computeEnvironmentArn"]}
+                        ],
+                    }
+                ]
+            }
+
+        def describe_compute_environments(self, computeEnvironments: list[str]) -> dict[str, Any]:  # noqa: N803
+            return {"computeEnvironments": [self.ce]}
+
+    batch = Batch()
+    adapter = BatchAdapter(batch)  # type: ignore[arg-type]
+    # GIVEN an environment being updated (UpdateComputeEnvironment: status UPDATING), its desiredvCpus unchanged
+    # THEN it is not scaling out: a job blocked for capacity behind it is not kept waiting for that
+    assert adapter.scaling_up(queue) is False
+    assert adapter.scaling_up(queue) is False
+    # WHEN it is VALID again and Batch raises desiredvCpus for the queue's demand THEN it is scaling out
+    batch.ce["status"] = "VALID"
+    assert adapter.scaling_up(queue) is False  # the first look at a VALID environment proves nothing
+    batch.ce["computeResources"]["desiredvCpus"] = 16
+    assert adapter.scaling_up(queue) is True
+    # AND once desiredvCpus holds steady (a starved Spot environment) it is no longer
+    assert adapter.scaling_up(queue) is False

@@ -178,6 +178,23 @@ def test_only_the_job_at_the_head_of_a_blocked_queue_carries_the_reason(env: Env
     assert len(blocked(second)) == 1
 
 
+def test_desired_vcpus_follow_queue_demand_while_the_environment_stays_valid(env: Env) -> None:
+    # GIVEN a job waiting RUNNABLE for the Spot environment (too big to be placed) and nothing running
+    env.submit(jobName="big", containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "16"}]})
+    deadline = time.monotonic() + 5
+    ce: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        ce = next(c for c in env.batch.describe_compute_environments(["spot-ce"]))
+        if ce["computeResources"]["desiredvCpus"]:  # type: ignore[index]
+            break
+        time.sleep(0.01)
+    # THEN, as AWS reports a managed environment scaling for its queue's demand, it stays VALID while desiredvCpus
+    # rises above what runs, up to maxvCpus (UPDATING is for UpdateComputeEnvironment, never a scale-out)
+    assert (ce["type"], ce["state"], ce["status"]) == ("MANAGED", "ENABLED", "VALID")
+    assert ce["computeResources"]["desiredvCpus"] == 4  # type: ignore[index]
+    assert next(c for c in env.batch.compute_environments() if c["name"] == "spot-ce")["usedvCpus"] == 0
+
+
 def test_job_bigger_than_every_compute_environment_is_a_misconfiguration(env: Env) -> None:
     # GIVEN a job asking 16 vCPUs of a 4-vCPU compute environment
     job_id = env.submit(containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "16"}]})

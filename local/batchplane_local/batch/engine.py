@@ -853,7 +853,8 @@ class LocalBatch:
                         ),
                         "minvCpus": 0,
                         "maxvCpus": ce.max_vcpus,
-                        "desiredvCpus": int(ce.used_vcpus + 0.999),
+                        # as Batch sets it from queue demand: what runs plus what waits RUNNABLE for it, up to max
+                        "desiredvCpus": min(ce.max_vcpus, int(ce.used_vcpus + self._waiting_vcpus(ce) + 0.999)),
                         "instanceTypes": list(ce.instance_types),
                         "subnets": [],
                         "securityGroupIds": [],
@@ -868,6 +869,17 @@ class LocalBatch:
                 }
                 for ce in ces
             ]
+
+    def _waiting_vcpus(self, ce: ComputeEnvironment) -> float:
+        """vCPUs of RUNNABLE jobs whose queue lists ``ce`` (the demand a managed environment scales out for)."""
+        return sum(
+            self._vcpus(j)
+            for j in self._jobs.values()
+            if j.status == "RUNNABLE"
+            and not j.is_array_parent
+            and j.node_index is None
+            and ce.name in j.queue.compute_environments
+        )
 
     def describe_job_definitions(
         self,

@@ -18,10 +18,10 @@ The counters in `AttemptHistory` include the attempt that just ended (see `budge
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
@@ -464,6 +464,29 @@ class CapacityAction(StrEnum):
 class CapacityDecision:
     action: CapacityAction
     reason_text: str
+
+
+def scaling_out(environments: Iterable[Mapping[str, Any]], seen: Mapping[str, int]) -> tuple[bool, dict[str, int]]:
+    """Whether a managed compute environment is scaling out, from DescribeComputeEnvironments as AWS reports it: a
+    scale-out leaves ``status`` VALID (UPDATING is an UpdateComputeEnvironment in progress, not a scale-out) and
+    raises ``computeResources.desiredvCpus`` (Batch "modifies this value between the minimum and maximum values based
+    on job queue demand"), while the launched instances catch up. So: an ENABLED, VALID, MANAGED environment whose
+    desiredvCpus rose since ``seen`` (the last look: environment ARN -> desiredvCpus). Returns the answer and what to
+    remember for the next look. A first look proves nothing (no false waits: a starved Spot environment's
+    desiredvCpus stays put)."""
+    now: dict[str, int] = dict(seen)
+    rising = False
+    for ce in environments:
+        arn = str(ce.get("computeEnvironmentArn") or ce.get("computeEnvironmentName") or "")
+        resources = ce.get("computeResources") or {}
+        if ce.get("type") != "MANAGED" or ce.get("state") != "ENABLED" or ce.get("status") != "VALID":
+            now.pop(arn, None)
+            continue
+        desired = int(resources.get("desiredvCpus") or 0)
+        before = seen.get(arn)
+        rising = rising or (before is not None and desired > before)
+        now[arn] = desired
+    return rising, now
 
 
 _QUEUE_WIDE = ("CAPACITY", "UNDETERMINED")  # blocked reasons that hold for every job of the queue, not just its head
