@@ -144,3 +144,19 @@ def test_a_job_item_stays_under_400_kb_over_ten_failed_children_retries_of_a_100
     assert job is not None
     assert [a.attempt for a in job.attempts if a.array_indexes] == [11]
     assert [a.attempt for a in job.attempts if a.failed_children] == []
+
+
+def test_a_pipeline_job_batch_would_refuse_is_refused_before_the_pipeline_runs(
+    service: tuple[Any, CapturingExecutions],
+) -> None:
+    from batchplane.domain.errors import InvalidRequestError
+    from batchplane.domain.pipelines import PipelineRequest
+
+    svc, sfn = service
+    # GIVEN a pipeline whose second job's SubmitJob would be over Batch's 30 KiB
+    body = {"name": "p", "jobs": [{"id": "a"}, {"id": "b", "dependsOn": ["a"], "command": ["echo", "c" * 31_000]}]}
+    # WHEN it is created THEN it is refused naming that job's field, and no execution starts
+    with pytest.raises(InvalidRequestError) as refused:
+        svc.create("alice", PipelineRequest.model_validate(body), None)
+    assert [e.field for e in refused.value.errors] == ["jobs.1.command"]
+    assert sfn.inputs == []

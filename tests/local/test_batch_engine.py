@@ -446,3 +446,11 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_submit_job_of_30_kib_or_more_is_refused_as_aws_refuses_it(env: Env) -> None:
+    # GIVEN a SubmitJob whose request is about 40 KiB (AWS: "Job size must be less than 30 KiB, got 47 KiB")
+    # WHEN it is submitted THEN Batch answers ClientException, and nothing was queued
+    with pytest.raises(BatchClientError, match=r"^Job size must be less than 30 KiB, got 4\d KiB$"):
+        env.submit(["echo", "x" * 40_000])
+    assert env.batch.submitted() == []

@@ -38,6 +38,7 @@ import contextlib
 import copy
 import datetime as dt
 import fnmatch
+import json
 import logging
 import os
 import queue
@@ -80,6 +81,8 @@ MAX_RESOURCE_REASON = (
     "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot meet the CPU "
     "requirement of the job."
 )
+
+MAX_JOB_SIZE_BYTES = 30 * 1024  # SubmitJob's request, as AWS Batch measures it (approximately: its JSON)
 
 Capacity = Literal["spot", "on-demand"]
 EventCallback = Callable[[dict[str, Any]], None]
@@ -524,6 +527,9 @@ class LocalBatch:
 
     def submit_job(self, **request: Any) -> dict[str, str]:
         """SubmitJob with the API's own request members; returns {"jobArn", "jobName", "jobId"}."""
+        size = len(json.dumps(request, separators=(",", ":")).encode())
+        if size > MAX_JOB_SIZE_BYTES:  # AWS: "Job size must be less than 30 KiB, got 47 KiB" (ClientException)
+            raise BatchClientError(f"Job size must be less than 30 KiB, got {(size + 1023) // 1024} KiB")
         known = {
             "jobName",
             "jobQueue",

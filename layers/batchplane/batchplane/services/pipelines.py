@@ -215,6 +215,16 @@ class PipelineService:
                     FieldError("jobs", f"at most {MAX_JOBS_PER_RUN} jobs after map expansion (Step Functions history)")
                 ],
             )
+        written = {j.id: i for i, j in enumerate(request.jobs)}
+        for job in plan.jobs.values():  # each job's SubmitJob must fit Batch's 30 KiB, known before anything runs
+            try:
+                self._jobs.check_size(tenant, job.request)
+            except InvalidRequestError as err:
+                where = f"jobs.{written.get(job.source, 0)}"
+                raise InvalidRequestError(
+                    f"job {job.id}: {err.detail}",
+                    errors=[FieldError(f"{where}.{e.field}", e.message) for e in err.errors],
+                ) from err
         now = self._clock()
         pid = (
             idempotent_job_id(tenant, f"pipeline:{idempotency_key}")
