@@ -165,3 +165,21 @@ def test_a_fan_out_cut_off_midway_still_submits_every_dependant_exactly_once(
     sweeper.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, ctx)
     assert len(submissions()) == CHILDREN
     assert set(submissions().values()) == {1}
+
+
+def test_a_queued_start_of_a_job_skipped_meanwhile_submits_nothing(
+    plane: tuple[Any, Budget, str], stack: Stack
+) -> None:
+    from batchplane.domain.pipelines import PipelineRequest
+
+    svc, _budget, _url = plane
+    # GIVEN a start of b handed over as release work, and b skipped (fail-fast) before it is consumed
+    body = {"name": "p", "jobs": [{"id": "a", "command": ["true"]}, {"id": "b", "command": ["true"]}]}
+    record, _ = svc.create("alice", PipelineRequest.model_validate(body), None)
+    assert svc._store.transition(record.pipeline_id, "b", "SKIPPED", allowed_from=("WAITING",))
+    stack.calls.reset()
+    # WHEN the release is consumed (twice: at-least-once) THEN nothing is submitted
+    assert svc.on_release(record.pipeline_id, 1, "b", None) == "not-waiting"
+    assert svc.on_release(record.pipeline_id, 1, "b", None) == "not-waiting"
+    assert stack.calls.counts["batch.SubmitJob"] == 0
+    assert stack.calls.counts["dynamodb.PutItem"] == 0

@@ -326,6 +326,17 @@ class DynamoPipelineStore:
             ready_released=bool(item.get(f"readyReleased{run}", {}).get("BOOL")),
         )
 
+    def state_of(self, pid: str, key: str) -> str | None:
+        """A pipeline job's state (one small read), None when there is no such job."""
+        out = self._db.get_item(
+            TableName=self._table,
+            Key=_key(pid, f"PJOB#{key}"),
+            ConsistentRead=True,
+            ProjectionExpression="#st",
+            ExpressionAttributeNames={"#st": "state"},
+        )
+        return _str(out.get("Item") or {}, "state")
+
     def mark_ready_released(self, pid: str, run: int) -> None:
         """Remember that run ``run``'s ready jobs were started (after they were)."""
         self._db.update_item(
