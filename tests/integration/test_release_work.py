@@ -116,9 +116,9 @@ def test_a_fan_out_cut_off_midway_still_submits_every_dependant_exactly_once(
     )
     stack.calls.reset()
 
-    # WHEN the invocation that hears the root succeed is cut off after 6 AWS calls, and Lambda retries it twice with
-    # 40 calls each (a real 29 s invocation's worth of work at this scale)
-    for calls in (6, 40, 40):
+    # WHEN the invocation that hears the root succeed is cut off after 3 AWS calls (before it hands the dependants
+    # over), and Lambda retries it twice with 40 calls each (a real 29 s invocation's worth of work at this scale)
+    for calls in (3, 40, 40):
         _invoke(budget, calls, events.lambda_handler, succeeded, ctx)
     # AND the stage queue's consumer drains the release work, its first invocation cut off midway
     sqs = boto3.client("sqs", region_name=REGION)
@@ -179,7 +179,7 @@ def test_a_queued_start_of_a_job_skipped_meanwhile_submits_nothing(
     assert svc._store.transition(record.pipeline_id, "b", "SKIPPED", allowed_from=("WAITING",))
     stack.calls.reset()
     # WHEN the release is consumed (twice: at-least-once) THEN nothing is submitted
-    assert svc.on_release(record.pipeline_id, 1, "b", None) == "not-waiting"
-    assert svc.on_release(record.pipeline_id, 1, "b", None) == "not-waiting"
+    assert svc.on_release(record.pipeline_id, 1, ["b"], None) == "not-waiting=1"
+    assert svc.on_release(record.pipeline_id, 1, ["b"], None) == "not-waiting=1"
     assert stack.calls.counts["batch.SubmitJob"] == 0
     assert stack.calls.counts["dynamodb.PutItem"] == 0

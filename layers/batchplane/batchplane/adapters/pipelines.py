@@ -544,33 +544,34 @@ class StepFunctionsAdapter:
 
 
 SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
+KEYS_PER_MESSAGE = 10  # jobs one release message starts: a message costs its consumer about 4 calls per job
 
 
 class SqsReleases:
-    """Durable release work: one SQS message per pipeline job to start (after the named dependency was met), sent in
-    batches of 10 and consumed by the stage queue's consumer. Delivery is at-least-once: a duplicate costs one
-    idempotent dependency count and one idempotent submission."""
+    """Durable release work: SQS messages of up to 10 pipeline jobs to start (after the named dependency was met),
+    sent 10 messages per SendMessageBatch call and consumed by the stage queue's consumer. Delivery is at-least-once:
+    a duplicate costs idempotent dependency counts and idempotent submissions."""
 
     def __init__(self, client: Any, queue_url: str) -> None:
         self._sqs = client
         self._url = queue_url
 
-    def send(self, pid: str, run: int, starts: list[tuple[str, str | None]]) -> None:
+    def send(self, pid: str, run: int, keys: list[str], after: str | None) -> None:
         entries = [
             {
                 "Id": str(i),
                 "MessageBody": json.dumps(
-                    {"pipelineId": pid, "run": run, "start": key, "after": after}, separators=(",", ":")
+                    {"pipelineId": pid, "run": run, "start": keys[k : k + KEYS_PER_MESSAGE], "after": after},
+                    separators=(",", ":"),
                 ),
             }
-            for i, (key, after) in enumerate(starts)
+            for i, k in enumerate(range(0, len(keys), KEYS_PER_MESSAGE))
         ]
         for i in range(0, len(entries), SQS_BATCH):
             chunk = entries[i : i + SQS_BATCH]
             for _ in range(3):
-                failed = {
-                    f["Id"] for f in self._sqs.send_message_batch(QueueUrl=self._url, Entries=chunk).get("Failed") or []
-                }
+                out = self._sqs.send_message_batch(QueueUrl=self._url, Entries=chunk)
+                failed = {f["Id"] for f in out.get("Failed") or []}
                 chunk = [e for e in chunk if e["Id"] in failed]
                 if not chunk:
                     break

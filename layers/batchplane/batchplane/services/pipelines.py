@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,8 +97,9 @@ class PipelineStore(Protocol):
 
 
 class Releases(Protocol):
-    def send(self, pid: str, run: int, starts: list[tuple[str, str | None]]) -> None:
-        """Durably hand over (job key, the dependency that was met or None) pairs to start; at-least-once."""
+    def send(self, pid: str, run: int, keys: list[str], after: str | None) -> None:
+        """Durably hand over jobs to start (``after``: the dependency of theirs that was met, or None: they wait on
+        nothing); at-least-once."""
         ...
 
 
@@ -394,7 +395,7 @@ class PipelineService:
     def _start_many(self, head: PipelineHead, plan: Plan, keys: Sequence[str]) -> None:
         """Start jobs that wait on nothing: inline when few, as durable release work when many."""
         if self._releases is not None and len(keys) > INLINE_STARTS:
-            self._releases.send(head.pipeline_id, head.run, [(key, None) for key in keys])
+            self._releases.send(head.pipeline_id, head.run, list(keys), None)
         else:
             for key in keys:
                 self._start_job(head, plan, key)
@@ -427,7 +428,7 @@ class PipelineService:
             if self._releases is not None and len(children) > INLINE_STARTS:
                 # a wide fan-out: durable release work (the stage queue's consumer meets and starts each), sent
                 # before `propagated` is remembered, so an invocation that ends midway is retried and re-sends
-                self._releases.send(pid, head.run, [(child, key) for child in children])
+                self._releases.send(pid, head.run, list(children), key)
             else:
                 for child in children:
                     self._meet_and_start(head, plan, child, key)
@@ -448,16 +449,22 @@ class PipelineService:
             return "started"
         return "waiting" if left is not None else "not-waiting"
 
-    def on_release(self, pid: str, run: int, key: str, after: str | None) -> str:
-        """Release work from the stage queue (at-least-once): ``after`` (a dependency of ``key``) succeeded, so lower
-        ``key``'s count and start it at 0; or (``after`` None) the full path decided to start ``key``. Idempotent: the
-        count is lowered once per dependency, the submission is idempotent by key (one Batch job per pipeline job)."""
+    def on_release(self, pid: str, run: int, keys: Sequence[str], after: str | None) -> str:
+        """Release work from the stage queue (at-least-once): ``after`` (a dependency of each of ``keys``) succeeded,
+        so lower each one's count and start it at 0; or (``after`` None) they wait on nothing: start them. Idempotent:
+        a count is lowered once per dependency, a submission is idempotent by key (one Batch job per pipeline job), so
+        a message retried after some of its jobs were started only starts the rest."""
         head = self._store.head(pid, run)
         if head is None or head.run != run or head.status != "RUNNING":
             return "stale"
         plan = self._plan(head)
-        if plan is None or key not in plan.jobs:
+        if plan is None:
             return "missing"
+        outcomes = Counter(self._release_one(head, plan, key, after) for key in keys if key in plan.jobs)
+        return ",".join(f"{k}={n}" for k, n in sorted(outcomes.items())) or "missing"
+
+    def _release_one(self, head: PipelineHead, plan: Plan, key: str, after: str | None) -> str:
+        pid = head.pipeline_id
         if after is None:
             if self._store.state_of(pid, key) != "WAITING":  # skipped (fail-fast) or started since: submit nothing
                 return "not-waiting"
@@ -503,7 +510,7 @@ class PipelineService:
                     if record.on_failure == "fail-fast":
                         cancel.append(key)
             if self._releases is not None and len(decided.start) > INLINE_STARTS:
-                self._releases.send(pid, record.run, [(key, None) for key in decided.start])  # durable, bounded
+                self._releases.send(pid, record.run, list(decided.start), None)  # durable, bounded
             else:
                 for key in decided.start:
                     job_id = self._start_job(record, plan, key)
