@@ -1,5 +1,8 @@
-"""pipeline_tasks: task tokens from the pipeline state machine (SQS). Each message says that a pipeline job (or the
-pipeline's end) waits on the control plane; the control plane records the token and advances the pipeline."""
+"""pipeline_tasks: the stage queue (SQS). A message is either a task token from the pipeline state machine (a pipeline
+job, or the pipeline's end, waits on the control plane: record the token and advance the pipeline), or release work
+from the control plane itself (start pipeline jobs whose dependency succeeded: a wide fan-out is started here, ten
+messages of up to ten jobs an invocation, never in one long invocation). A failed record is retried alone (partial
+batch response)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,14 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> str:
     body = json.loads(record.body)
+    if "start" in body:
+        after = body.get("after")
+        keys = [str(k) for k in body["start"]]
+        outcome = wiring.pipeline_service().on_release(
+            str(body["pipelineId"]), int(body["run"]), keys, str(after) if after is not None else None
+        )
+        logger.info("release", extra={"pipeline_id": body["pipelineId"], "keys": len(keys), "outcome": outcome})
+        return outcome
     outcome = wiring.pipeline_service().on_token(
         str(body["pipelineId"]), int(body["run"]), str(body["key"]), str(body["taskToken"])
     )

@@ -55,11 +55,41 @@ def _speed_up_moto() -> None:
     backends.list_of_moto_modules = cached  # type: ignore[assignment]
 
 
+# AWS Step Functions: "In this mode [Inline], the Map state supports up to 40 concurrent iterations"; MaxConcurrency 0
+# means "as many as possible", which for an inline Map is still 40. moto's interpreter starts one worker per item.
+INLINE_MAP_MAX_CONCURRENCY = 40
+
+
+def cap_inline_map_concurrency(limit: int = INLINE_MAP_MAX_CONCURRENCY) -> None:
+    """Run at most ``limit`` iterations of an inline Map at once, as AWS does (moto: one thread per item when
+    MaxConcurrency is 0). Distributed Maps are left alone. Idempotent."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+        DistributedIterationComponent,
+    )
+
+    component = inline_iteration_component.InlineIterationComponent
+    real = component._eval_body
+    if getattr(real, "_batchplane_capped", False):
+        return
+
+    def capped(self: Any, env: Any) -> None:
+        if not isinstance(self, DistributedIterationComponent):
+            eval_input = env.stack[-1]
+            wanted = eval_input.max_concurrency
+            eval_input.max_concurrency = limit if wanted == 0 else min(wanted, limit)
+        real(self, env)
+
+    capped._batchplane_capped = True  # type: ignore[attr-defined]
+    component._eval_body = capped  # type: ignore[method-assign]
+
+
 def start_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
     """moto's server, with Step Functions executing state machines (its ASL interpreter). Its service integrations
     (sqs:sendMessage.waitForTaskToken...) call back into this server: moto finds it through MOTO_PORT."""
     check_version()
     _speed_up_moto()
+    cap_inline_map_concurrency()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     real_host, real_port = server.get_host_and_port()

@@ -242,3 +242,36 @@ def test_bad_pipelines_are_refused_before_anything_runs(api: Api) -> None:
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "cycle" in r.text
+
+
+def test_more_roots_than_the_inline_map_runs_at_once_all_start_without_waiting_for_it(api: Api) -> None:
+    # GIVEN a pipeline of 60 independent long jobs (an inline Map runs at most 40 iterations at once, and the local
+    # stack's Step Functions caps it as AWS does), with a job after all of them
+    roots = 60
+    p = create(
+        api,
+        {
+            "name": "wide-roots",
+            "onFailure": "continue",
+            "jobs": [
+                {"id": "root", "command": sh("sleep 30"), "map": [{"i": str(i)} for i in range(roots)]},
+                {"id": "after", "command": sh("true"), "dependsOn": ["root"]},
+            ],
+        },
+    )
+    pid = p["pipelineId"]
+    # WHEN the execution starts (no root can end for 30 s, so no Map iteration frees its place before then)
+    deadline = time.monotonic() + 25
+    started: list[str] = []
+    while time.monotonic() < deadline:
+        jobs = api.http.get(f"/pipelines/{pid}").json()["jobs"]
+        started = [j["id"] for j in jobs if j["id"].startswith("root[") and j["jobId"]]
+        if len(started) == roots:
+            break
+        time.sleep(0.5)
+    try:
+        # THEN every root has been submitted: none waits for a Map iteration of its own
+        assert len(started) == roots, f"{len(started)} of {roots} roots started"
+        assert states(api.http.get(f"/pipelines/{pid}").json())["after"] == "WAITING"
+    finally:
+        api.http.post(f"/pipelines/{pid}/cancel")

@@ -43,6 +43,15 @@ BAD_INPUTS: list[tuple[str, Any, int, str]] = [
     ("mainNode out of range", {"name": "x", "nodes": {"count": 2, "mainNode": 2}}, 422, "nodes"),
     ("array and nodes", {"name": "x", "arraySize": 3, "nodes": {"count": 2}}, 422, "body"),
     ("body is a list", [1, 2], 422, "body"),
+    # AWS Batch refuses a SubmitJob of 30 KiB or more ("Job size must be less than 30 KiB"): refused before anything
+    # is written (a record nothing could ever submit), naming the largest field
+    (
+        "SubmitJob over 30 KiB",
+        {"name": "x", "environment": {f"V{i}": "v" * 8000 for i in range(4)}},
+        422,
+        "environment",
+    ),
+    ("command over 30 KiB", {"name": "x", "command": ["echo", "c" * 31_000]}, 422, "command"),
 ]
 
 
@@ -65,8 +74,9 @@ def test_bad_input_is_a_problem_naming_the_field(
     assert problem["type"].startswith("https://batchplane.dev/problems/")
     fields = [e["field"] for e in problem.get("errors", [])]
     assert any(f == field or f.startswith(field + ".") for f in fields), fields
-    # AND nothing was submitted
+    # AND nothing was submitted or written
     assert stack.calls.counts["batch.SubmitJob"] == 0
+    assert stack.calls.counts["dynamodb.PutItem"] == 0
 
 
 def test_malformed_json_is_400(gateway: Any, stack: Stack) -> None:

@@ -187,9 +187,10 @@ def test_crash_between_write_and_submit_is_repaired_once(
 
 def test_stuck_runnable_on_spot_moves_to_on_demand_but_a_waiting_job_is_left_alone(plane: Plane, stack: Stack) -> None:
     long_ago = datetime.now(UTC) - timedelta(minutes=10)
-    # GIVEN one spot-first job blocked for capacity for 10 minutes, and one merely RUNNABLE (no blocked reason)
+    # GIVEN one spot-first job blocked for capacity for 10 minutes, and one merely RUNNABLE (no blocked reason) on a
+    # queue that is not blocked
     stuck = plane.submit({"name": "stuck", "retry": {"stuckRunnableSeconds": 60}})
-    waiting = plane.submit({"name": "waiting", "retry": {"stuckRunnableSeconds": 60}})
+    waiting = plane.submit({"name": "waiting", "priority": "high", "retry": {"stuckRunnableSeconds": 60}})
     plane.deliver(plane.event("CAPACITY", stuck, when=long_ago))
     plane.deliver(plane.event("RUNNABLE", waiting, when=long_ago))
     stack.calls.reset()
@@ -208,6 +209,48 @@ def test_stuck_runnable_on_spot_moves_to_on_demand_but_a_waiting_job_is_left_alo
     # AND the cancelled Spot attempt's own FAILED event changes nothing later
     assert plane.deliver(plane.event("CANCELLED", stuck, seconds=900)) == "stale"
     assert plane.job(waiting["jobId"])["attempts"][0]["status"] == "RUNNABLE"
+
+
+def test_a_queue_blocked_at_its_head_moves_every_job_behind_it_past_the_dwell(plane: Plane, stack: Stack) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    # GIVEN a Spot queue whose head carries AWS's capacity reason (AWS gives it to the head only), three jobs behind
+    # it RUNNABLE for 10 minutes with no reason, and one that became RUNNABLE just now
+    spec = {"retry": {"stuckRunnableSeconds": 60}}
+    head = plane.submit({"name": "head", **spec})
+    behind = [plane.submit({"name": f"behind{i}", **spec}) for i in range(3)]
+    recent = plane.submit({"name": "recent", **spec})
+    plane.deliver(plane.event("BLOCKED", head, when=long_ago))
+    for job in behind:
+        plane.deliver(plane.event("RUNNABLE", job, when=long_ago))
+    plane.deliver(plane.event("RUNNABLE", recent, when=datetime.now(UTC)))
+    stack.calls.reset()
+    # WHEN the sweeper runs once
+    report = plane.sweep()
+    # THEN the head and every job behind it past the dwell move to On-Demand in that one sweep; the recent one waits
+    assert sorted(report["moved_to_on_demand"]) == sorted(j["jobId"] for j in [head, *behind])
+    assert {s["jobQueue"] for s in submit_calls(stack)} == {stack.queue("normal", "on-demand")}
+    assert plane.job(recent["jobId"])["attempts"][-1]["reason"] == "initial"
+    moved = plane.job(behind[0]["jobId"])["attempts"][-1]
+    assert moved["reason"] == "capacity-fallback"
+    assert "queue blocked at its head: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY" in moved["explanation"]
+    # AND the queue's compute environments were asked about scaling once, not once per job
+    assert stack.calls.counts["batch.DescribeJobQueues"] == 1
+
+
+def test_a_misconfigured_head_does_not_move_the_jobs_behind_it(plane: Plane, stack: Stack) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    # GIVEN a head too big for the Spot environment (a reason about that job alone) and a job behind it
+    spec = {"retry": {"stuckRunnableSeconds": 60}}
+    head, behind = (plane.submit({"name": n, **spec}) for n in ("head", "behind"))
+    event = plane.event("BLOCKED", head, when=long_ago)
+    event["detail"]["statusReason"] = (
+        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot meet the CPU "
+        "requirement of the job."
+    )
+    plane.deliver(event)
+    plane.deliver(plane.event("RUNNABLE", behind, when=long_ago))
+    # WHEN the sweeper runs THEN only the head moves (On-Demand may fit it); the job behind waits its turn
+    assert plane.sweep()["moved_to_on_demand"] == [head["jobId"]]
 
 
 def test_malformed_event_goes_to_the_dead_letter_queue(
@@ -415,3 +458,51 @@ def test_a_held_job_fails_when_its_dependency_fails(plane: Plane, stack: Stack) 
     assert shown["status"] == "FAILED"
     assert shown["statusReason"].startswith("Dependent Job failed")
     assert submit_calls(stack) == []
+
+
+def test_scaling_up_reads_a_scale_out_as_aws_reports_it() -> None:
+    from batchplane.adapters.batch import BatchAdapter
+
+    queue = "arn:aws:batch:us-east-1:123456789012:job-queue/q"
+
+    class Batch:
+        """DescribeJobQueues / DescribeComputeEnvironments as AWS answers them (botocore's shapes)."""
+
+        def __init__(self) -> None:
+            self.ce: dict[str, Any] = {
+                "computeEnvironmentName": "spot",
+                "computeEnvironmentArn": "arn:aws:batch:us-east-1:123456789012:compute-environment/spot",
+                "type": "MANAGED",
+                "state": "ENABLED",
+                "status": "UPDATING",
+                "computeResources": {"type": "SPOT", "minvCpus": 0, "maxvCpus": 64, "desiredvCpus": 0},
+            }
+
+        def describe_job_queues(self, jobQueues: list[str]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+            return {
+                "jobQueues": [
+                    {
+                        "jobQueueArn": queue,
+                        "computeEnvironmentOrder": [
+                            {"order": 1, "computeEnvironment": self.ce["computeEnvironmentArn"]}
+                        ],
+                    }
+                ]
+            }
+
+        def describe_compute_environments(self, computeEnvironments: list[str]) -> dict[str, Any]:  # noqa: N803
+            return {"computeEnvironments": [self.ce]}
+
+    batch = Batch()
+    adapter = BatchAdapter(batch)  # type: ignore[arg-type]
+    # GIVEN an environment being updated (UpdateComputeEnvironment: status UPDATING), its desiredvCpus unchanged
+    # THEN it is not scaling out: a job blocked for capacity behind it is not kept waiting for that
+    assert adapter.scaling_up(queue) is False
+    assert adapter.scaling_up(queue) is False
+    # WHEN it is VALID again and Batch raises desiredvCpus for the queue's demand THEN it is scaling out
+    batch.ce["status"] = "VALID"
+    assert adapter.scaling_up(queue) is False  # the first look at a VALID environment proves nothing
+    batch.ce["computeResources"]["desiredvCpus"] = 16
+    assert adapter.scaling_up(queue) is True
+    # AND once desiredvCpus holds steady (a starved Spot environment) it is no longer
+    assert adapter.scaling_up(queue) is False

@@ -242,6 +242,7 @@ def test_a_job_started_while_fail_fast_skipped_it_is_cancelled(service: Any) -> 
     request = PipelineRequest.model_validate(body)
     record, _ = svc.create("alice", request, None)
     pid = record.pipeline_id
+    svc._store.mark_ready_released(pid, 1)  # each root starts at its own token here (the run's release already done)
     svc.on_token(pid, 1, "bad", "t-bad")
     bad = svc._store.get(pid).jobs["bad"]
     # GIVEN bad failed and fail-fast skipped slow, whose token was being handled at the same moment

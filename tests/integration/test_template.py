@@ -602,3 +602,28 @@ def test_data_at_rest_is_encrypted_and_async_paths_have_dead_letters() -> None:
     table = res["BatchplaneTable"]["Properties"]
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_every_sqs_event_source_queue_outlasts_six_times_its_consumer() -> None:
+    """AWS Lambda: "set the source queue's visibility timeout to at least six times the configuration timeout on
+    your function" (a throttled or retried batch must not become visible to a second consumer meanwhile)."""
+    # GIVEN the template's functions and their SQS event sources
+    res = template()["Resources"]
+    default_timeout = (template().get("Globals") or {}).get("Function", {}).get("Timeout", 3)
+    sources = 0
+    for name, r in res.items():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        timeout = r["Properties"].get("Timeout", default_timeout)
+        for event_id, event in (r["Properties"].get("Events") or {}).items():
+            if event["Type"] != "SQS":
+                continue
+            sources += 1
+            queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+            queue = res[queue_id]["Properties"]
+            # THEN the queue hides a message for at least 6x the consumer's timeout (SQS's default is 30 s)
+            assert queue.get("VisibilityTimeout", 30) >= 6 * timeout, f"{name}.{event_id}: {queue_id}"
+            # AND failed records are retried alone, then dead-lettered
+            assert "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", []), name
+            assert "RedrivePolicy" in queue, queue_id
+    assert sources >= 1

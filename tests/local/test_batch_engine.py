@@ -142,6 +142,59 @@ def test_zero_capacity_keeps_job_runnable_with_the_capacity_reason_until_restore
     assert (ce["maxvCpus"], ce["usedvCpus"], ce["capacity"]) == (4, 0, "spot")
 
 
+def test_only_the_job_at_the_head_of_a_blocked_queue_carries_the_reason(env: Env) -> None:
+    # GIVEN a Spot compute environment with no capacity and three jobs queued on it
+    env.batch.set_capacity("spot-ce", 0)
+    first, second, third = (env.submit(jobName=f"j{i}") for i in range(3))
+
+    def reason(job_id: str) -> str | None:
+        return env.batch.describe_jobs([job_id])[0].get("statusReason")
+
+    deadline = time.monotonic() + 5
+    while reason(first) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # a few more scheduler passes
+    # THEN only the head carries AWS's capacity reason, with one "Batch Job Queue Blocked" event; the others wait
+    # RUNNABLE with neither (AWS: "a RUNNABLE job at the head and blocking the queue")
+    assert reason(first) == CAPACITY_REASON.format(instance_type="m5.large")
+    assert (reason(second), reason(third)) == (None, None)
+    env.batch.flush_events()
+
+    def blocked(job_id: str) -> list[dict[str, object]]:
+        return [e for e in env.recorder.of(job_id) if e["detail-type"] == "Batch Job Queue Blocked"]
+
+    assert len(blocked(first)) == 1
+    assert blocked(first)[0]["detail"]["status"] == "RUNNABLE"  # type: ignore[index]
+    assert blocked(first)[0]["resources"][1].endswith(":job-queue/normal-spot")  # type: ignore[index]
+    assert (blocked(second), blocked(third)) == ([], [])
+    # WHEN the head leaves the queue THEN the next job is the head and is judged in turn
+    env.batch.terminate_job(first, "moved")
+    deadline = time.monotonic() + 5
+    while reason(second) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert reason(second) == CAPACITY_REASON.format(instance_type="m5.large")
+    assert reason(third) is None
+    env.batch.flush_events()
+    assert len(blocked(second)) == 1
+
+
+def test_desired_vcpus_follow_queue_demand_while_the_environment_stays_valid(env: Env) -> None:
+    # GIVEN a job waiting RUNNABLE for the Spot environment (too big to be placed) and nothing running
+    env.submit(jobName="big", containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "16"}]})
+    deadline = time.monotonic() + 5
+    ce: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        ce = next(c for c in env.batch.describe_compute_environments(["spot-ce"]))
+        if ce["computeResources"]["desiredvCpus"]:  # type: ignore[index]
+            break
+        time.sleep(0.01)
+    # THEN, as AWS reports a managed environment scaling for its queue's demand, it stays VALID while desiredvCpus
+    # rises above what runs, up to maxvCpus (UPDATING is for UpdateComputeEnvironment, never a scale-out)
+    assert (ce["type"], ce["state"], ce["status"]) == ("MANAGED", "ENABLED", "VALID")
+    assert ce["computeResources"]["desiredvCpus"] == 4  # type: ignore[index]
+    assert next(c for c in env.batch.compute_environments() if c["name"] == "spot-ce")["usedvCpus"] == 0
+
+
 def test_job_bigger_than_every_compute_environment_is_a_misconfiguration(env: Env) -> None:
     # GIVEN a job asking 16 vCPUs of a 4-vCPU compute environment
     job_id = env.submit(containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "16"}]})
@@ -393,3 +446,11 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_submit_job_of_30_kib_or_more_is_refused_as_aws_refuses_it(env: Env) -> None:
+    # GIVEN a SubmitJob whose request is about 40 KiB (AWS: "Job size must be less than 30 KiB, got 47 KiB")
+    # WHEN it is submitted THEN Batch answers ClientException, and nothing was queued
+    with pytest.raises(BatchClientError, match=r"^Job size must be less than 30 KiB, got 4\d KiB$"):
+        env.submit(["echo", "x" * 40_000])
+    assert env.batch.submitted() == []

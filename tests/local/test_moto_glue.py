@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
 import boto3
 import pytest
 from batchplane_local import moto_glue
@@ -51,5 +55,92 @@ def test_the_moto_server_serves_dynamodb_and_sqs_over_http() -> None:
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody="x")
         assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "x"
+    finally:
+        server.stop()
+
+
+def _map_machine(queue_url: str) -> str:
+    return json.dumps(
+        {
+            "StartAt": "Jobs",
+            "States": {
+                "Jobs": {
+                    "Type": "Map",
+                    "ItemsPath": "$.items",
+                    "MaxConcurrency": 0,
+                    "ResultPath": None,
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "INLINE"},
+                        "StartAt": "Wait",
+                        "States": {
+                            "Wait": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                                "Parameters": {
+                                    "QueueUrl": queue_url,
+                                    "MessageBody": {"item.$": "$", "token.$": "$$.Task.Token"},
+                                },
+                                "OutputPath": None,
+                                "End": True,
+                            }
+                        },
+                    },
+                    "End": True,
+                }
+            },
+        }
+    )
+
+
+def _received(sqs: Any, url: str, want: int, seconds: float = 10) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while len(got) < want and time.monotonic() < deadline:
+        got += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    return got
+
+
+def test_an_inline_map_runs_at_most_40_iterations_at_once() -> None:
+    """AWS Step Functions: an inline Map "supports up to 40 concurrent iterations" (MaxConcurrency 0 included);
+    moto's interpreter would start all of them."""
+    server = moto_glue.start_server()
+    try:
+        kwargs = {
+            "endpoint_url": server.endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        sqs, sfn = boto3.client("sqs", **kwargs), boto3.client("stepfunctions", **kwargs)
+        url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        arn = sfn.create_state_machine(
+            name="map", definition=_map_machine(url), roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        # GIVEN a Map of 60 items, each waiting on a task token, MaxConcurrency 0
+        execution = sfn.start_execution(stateMachineArn=arn, name="wide", input=json.dumps({"items": list(range(60))}))
+        # WHEN its iterations start THEN 40 wait at once, and no 41st until one of them is answered
+        first = _received(sqs, url, 41, seconds=3)
+        assert len(first) == 40
+        sfn.send_task_success(taskToken=json.loads(first[0]["Body"])["token"], output="{}")
+        second = _received(sqs, url, 1)
+        assert len(second) == 1
+        # AND a Map smaller than the cap still runs every item and ends
+        small = sfn.start_execution(stateMachineArn=arn, name="small", input=json.dumps({"items": [1, 2, 3]}))
+        for m in first[1:] + second:
+            sfn.send_task_success(taskToken=json.loads(m["Body"])["token"], output="{}")
+        rest = _received(sqs, url, 18 + 3)
+        for m in rest:
+            sfn.send_task_success(taskToken=json.loads(m["Body"])["token"], output="{}")
+        deadline = time.monotonic() + 10
+        statuses = {}
+        while time.monotonic() < deadline:
+            statuses = {
+                e: sfn.describe_execution(executionArn=e)["status"]
+                for e in (execution["executionArn"], small["executionArn"])
+            }
+            if set(statuses.values()) == {"SUCCEEDED"}:
+                break
+            time.sleep(0.1)
+        assert set(statuses.values()) == {"SUCCEEDED"}, statuses
     finally:
         server.stop()

@@ -52,6 +52,13 @@ TARGETS = {
         Target("gateway_jobs_per_s", ">=", 300, False, "issue #6 goal: in-process against moto, one thread"),
         Target("arbitration_decisions_per_s", ">=", 100_000, False, "placing is a few dict lookups (<10 us)"),
         Target("sfn_transitions_per_job", "<=", 3, False, "issue #5 goal: from the pipeline's execution history"),
+        Target(
+            "spot_drain_100_s",
+            "<=",
+            30,
+            False,
+            "100 spot-first jobs, Spot max vCPUs 0: all on On-Demand (dwell 5 s, sweep every 2 s)",
+        ),
         Target("local_dag_1000_vs_make", "<=", 10, False, "DAG goal: the local stack within 10x of make -j2"),
         Target("local_dag_1000_vs_snakemake", "<=", 1, False, "DAG goal: the local stack faster than Snakemake"),
     )
@@ -163,7 +170,12 @@ def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
 
     if getattr(sizes, "quick", False):
         results.update(dict.fromkeys(DAG_KEYS))
+        results["spot_drain_100_s"] = None
     else:
+        from tests.perf.spot_drain import drain_run_fresh
+
+        _log("Spot drain: 100 spot-first jobs on a Spot environment with max vCPUs 0, until all are on On-Demand")
+        results["spot_drain_100_s"] = drain_run_fresh(100)["seconds"]
         results.update(dag_measures())
     return results, details
 
@@ -239,6 +251,7 @@ def report(
         "gateway_overhead_ms_p50",
         "gateway_jobs_per_s",
         "arbitration_decisions_per_s",
+        "spot_drain_100_s",
         *DAG_KEYS,
     ]
     for key in order:

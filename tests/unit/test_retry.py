@@ -664,3 +664,41 @@ def test_property_backoff_bounds(failures: int, jitter: float, backoff: BackoffS
     assert 0.0 <= delay <= backoff.max_seconds
     # AND one more failure never shortens it (same jitter)
     assert backoff_delay(backoff, failures + 1, jitter) >= delay
+
+
+# --- scaling out (what DescribeComputeEnvironments shows while a managed environment scales out) ---------------------
+
+
+def _ce(desired: int, *, status: str = "VALID", state: str = "ENABLED", kind: str = "MANAGED") -> dict[str, Any]:
+    return {
+        "computeEnvironmentArn": "arn:aws:batch:us-east-1:123456789012:compute-environment/spot",
+        "type": kind,
+        "state": state,
+        "status": status,
+        "computeResources": {"minvCpus": 0, "maxvCpus": 64, "desiredvCpus": desired},
+    }
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "scaling"),
+    [
+        pytest.param(None, _ce(16), False, id="first-look-proves-nothing"),
+        pytest.param(4, _ce(16), True, id="desired-rising-while-valid-is-scaling-out"),
+        pytest.param(16, _ce(16), False, id="desired-steady-is-not"),
+        pytest.param(16, _ce(8), False, id="scaling-in-is-not"),
+        pytest.param(16, _ce(16, status="UPDATING"), False, id="updating-is-an-update-not-a-scale-out"),
+        pytest.param(4, _ce(16, status="UPDATING"), False, id="nothing-while-updating"),
+        pytest.param(4, _ce(16, state="DISABLED"), False, id="disabled-does-not-scale-out"),
+        pytest.param(4, _ce(16, kind="UNMANAGED"), False, id="unmanaged-never-scales"),
+    ],
+)
+def test_scaling_out_is_desired_vcpus_rising_on_a_valid_managed_environment(
+    before: int | None, now: dict[str, Any], scaling: bool
+) -> None:
+    from batchplane.domain.retry import scaling_out
+
+    seen = {} if before is None else {now["computeEnvironmentArn"]: before}
+    rising, remembered = scaling_out([now], seen)
+    assert rising is scaling
+    if now["status"] == "VALID" and now["state"] == "ENABLED" and now["type"] == "MANAGED":
+        assert remembered == {now["computeEnvironmentArn"]: now["computeResources"]["desiredvCpus"]}

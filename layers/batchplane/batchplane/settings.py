@@ -48,6 +48,7 @@ class Settings(BaseModel):
     reconcile_after_seconds: float = 900.0  # an active job silent this long is described (lost events)
     dead_letter_queue_url: str | None = None
     pipeline_state_machine_arn: str = ""
+    stage_queue_url: str = ""  # where wide fan-outs are handed over as release work (empty: started inline)
     scheduled_submit_function_arn: str = ""
     scheduler_role_arn: str = ""
     schedule_dead_letter_arn: str = ""
@@ -102,6 +103,7 @@ class Settings(BaseModel):
             reconcile_after_seconds=float(env.get("RECONCILE_AFTER_SECONDS") or 900),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
             pipeline_state_machine_arn=env.get("PIPELINE_STATE_MACHINE_ARN") or "",
+            stage_queue_url=env.get("STAGE_QUEUE_URL") or "",
             scheduled_submit_function_arn=env.get("SCHEDULED_SUBMIT_FUNCTION_ARN") or "",
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or "",
             schedule_dead_letter_arn=env.get("SCHEDULE_DEAD_LETTER_ARN") or "",

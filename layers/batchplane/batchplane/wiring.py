@@ -64,7 +64,7 @@ def job_service() -> JobService:
 
 @cache
 def pipeline_service() -> PipelineService:
-    from batchplane.adapters.pipelines import DynamoPipelineStore, StepFunctionsAdapter
+    from batchplane.adapters.pipelines import DynamoPipelineStore, SqsReleases, StepFunctionsAdapter
     from batchplane.services.pipelines import PipelineService
 
     cfg = settings()
@@ -73,6 +73,7 @@ def pipeline_service() -> PipelineService:
         executions=StepFunctionsAdapter(aws.client("stepfunctions"), cfg.pipeline_state_machine_arn),
         jobs=job_service(),
         entropy=os.urandom,
+        releases=SqsReleases(aws.client("sqs"), cfg.stage_queue_url) if cfg.stage_queue_url else None,
     )
 
 

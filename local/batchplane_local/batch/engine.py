@@ -10,8 +10,12 @@ What it mirrors from AWS Batch (each point checked against the AWS docs or the b
 - Scheduling: compute environments (CEs) have ``max_vcpus`` of capacity; job queues are served in descending
   priority, FIFO within a queue, each queue trying its CEs in order. A RUNNABLE job that cannot fit for a structural
   reason carries the statusReason AWS gives (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY when every CE has no capacity,
-  MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE when the job is bigger than every CE) and a RUNNABLE event is
-  re-published whenever that reason changes.
+  MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE when the job is bigger than every CE) only when it is the job at
+  the head of its queue, as AWS does ("If AWS Batch detects that you have a RUNNABLE job at the head and blocking the
+  queue, you'll receive a Job queue blocked event ... The same reason is also updated into the statusReason field"):
+  the head gets the reason and a "Batch Job Queue Blocked" event, the jobs waiting behind it get neither, and when the
+  head leaves (placed, cancelled, terminated) the next job becomes the head and is judged in turn. Head-of-line
+  blocking itself is not modelled: a later job that fits is still placed.
 - An attempt runs the container command (``Ref::name`` parameters substituted) as a subprocess in its own process
   group, with the variables Batch sets (AWS_BATCH_JOB_ID, AWS_BATCH_JOB_ATTEMPT, AWS_BATCH_JQ_NAME,
   AWS_BATCH_CE_NAME, array and multi-node variables) plus the container environment. stdout+stderr are the attempt's
@@ -34,6 +38,7 @@ import contextlib
 import copy
 import datetime as dt
 import fnmatch
+import json
 import logging
 import os
 import queue
@@ -76,6 +81,8 @@ MAX_RESOURCE_REASON = (
     "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot meet the CPU "
     "requirement of the job."
 )
+
+MAX_JOB_SIZE_BYTES = 30 * 1024  # SubmitJob's request, as AWS Batch measures it (approximately: its JSON)
 
 Capacity = Literal["spot", "on-demand"]
 EventCallback = Callable[[dict[str, Any]], None]
@@ -534,6 +541,9 @@ class LocalBatch:
 
     def submit_job(self, **request: Any) -> dict[str, str]:
         """SubmitJob with the API's own request members; returns {"jobArn", "jobName", "jobId"}."""
+        size = len(json.dumps(request, separators=(",", ":")).encode())
+        if size > MAX_JOB_SIZE_BYTES:  # AWS: "Job size must be less than 30 KiB, got 47 KiB" (ClientException)
+            raise BatchClientError(f"Job size must be less than 30 KiB, got {(size + 1023) // 1024} KiB")
         known = {
             "jobName",
             "jobQueue",
@@ -863,7 +873,8 @@ class LocalBatch:
                         ),
                         "minvCpus": 0,
                         "maxvCpus": ce.max_vcpus,
-                        "desiredvCpus": int(ce.used_vcpus + 0.999),
+                        # as Batch sets it from queue demand: what runs plus what waits RUNNABLE for it, up to max
+                        "desiredvCpus": min(ce.max_vcpus, int(ce.used_vcpus + self._waiting_vcpus(ce) + 0.999)),
                         "instanceTypes": list(ce.instance_types),
                         "subnets": [],
                         "securityGroupIds": [],
@@ -878,6 +889,17 @@ class LocalBatch:
                 }
                 for ce in ces
             ]
+
+    def _waiting_vcpus(self, ce: ComputeEnvironment) -> float:
+        """vCPUs of RUNNABLE jobs whose queue lists ``ce`` (the demand a managed environment scales out for)."""
+        return sum(
+            self._vcpus(j)
+            for j in self._jobs.values()
+            if j.status == "RUNNABLE"
+            and not j.is_array_parent
+            and j.node_index is None
+            and ce.name in j.queue.compute_environments
+        )
 
     def describe_job_definitions(
         self,
@@ -1093,6 +1115,24 @@ class LocalBatch:
         }
         self._events.put(event)
 
+    def _publish_blocked(self, job: Job) -> None:
+        """AWS's "Batch Job Queue Blocked" event: the JobDetail of the RUNNABLE job blocking the head of its queue."""
+        if self._stopping:
+            return
+        self._events.put(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Batch Job Queue Blocked",
+                "source": "aws.batch",
+                "account": self.account,
+                "time": _iso_now(),
+                "region": self.region,
+                "resources": [job.arn, job.queue.arn],
+                "detail": self._detail(job),
+            }
+        )
+
     def _set_status(self, job: Job, status: str, reason: str | None = None) -> None:
         job.status = status
         job.status_reason = reason
@@ -1228,6 +1268,7 @@ class LocalBatch:
             ),
             key=lambda j: (-j.queue.priority, j.queue.seq, j.seq),
         )
+        judged: set[str] = set()  # queues whose head (first job not placed) has been judged in this pass
         for job in runnable:
             need = self._vcpus(job)
             ces = [self._ces[name] for name in job.queue.compute_environments]
@@ -1236,12 +1277,16 @@ class LocalBatch:
                 self._place(job, target)
                 continue
             reason = None
-            if ces and all(ce.max_vcpus <= 0 for ce in ces):
-                reason = CAPACITY_REASON.format(instance_type=ces[0].instance_types[0])
-            elif not ces or need > max(ce.max_vcpus for ce in ces):
-                reason = MAX_RESOURCE_REASON
+            if job.queue.arn not in judged:  # only the head of a queue carries a blocked reason
+                judged.add(job.queue.arn)
+                if ces and all(ce.max_vcpus <= 0 for ce in ces):
+                    reason = CAPACITY_REASON.format(instance_type=ces[0].instance_types[0])
+                elif not ces or need > max(ce.max_vcpus for ce in ces):
+                    reason = MAX_RESOURCE_REASON
             if reason != job.status_reason:
-                self._set_status(job, "RUNNABLE", reason)
+                job.status_reason = reason  # no status change: DescribeJobs shows it; a new reason is also an event
+                if reason is not None:
+                    self._publish_blocked(job)
 
     def _place(self, job: Job, ce: ComputeEnvironment) -> None:
         job.ce = ce

@@ -19,6 +19,7 @@ from batchplane.domain.errors import (
 )
 from batchplane.domain.ids import TAG_STACK, TAG_TENANT
 from batchplane.domain.ratelimit import FairRateLimiter
+from batchplane.domain.retry import scaling_out
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -107,6 +108,7 @@ class BatchAdapter:
         self._submit = submit_client or client
         self._gate = gate
         self._stack = stack_name
+        self._desired: dict[str, int] = {}  # compute environment -> desiredvCpus at the last look (scaling_up)
 
     def admit(self, tenant: str) -> None:
         """Take a SubmitJob token for ``tenant`` now (before anything is written), or raise SubmitRateLimitedError."""
@@ -183,6 +185,8 @@ class BatchAdapter:
         return [dict(j) for j in out.get("jobs", [])]
 
     def scaling_up(self, queue_arn: str) -> bool:
+        """Whether a compute environment behind the queue is scaling out (desiredvCpus rising while it stays VALID:
+        `domain.retry.scaling_out`), compared with what this container saw at its last look."""
         try:
             queues = self._batch.describe_job_queues(jobQueues=[queue_arn]).get("jobQueues", [])
             envs = [e["computeEnvironment"] for q in queues for e in q.get("computeEnvironmentOrder", [])]
@@ -191,4 +195,6 @@ class BatchAdapter:
             described = self._batch.describe_compute_environments(computeEnvironments=envs)
         except (ClientError, BotoCoreError):
             return True  # unknown: assume it may be scaling (no false kills)
-        return any(ce.get("status") == "UPDATING" for ce in described.get("computeEnvironments", []))
+        environments = [dict(ce) for ce in described.get("computeEnvironments", [])]
+        rising, self._desired = scaling_out(environments, self._desired)
+        return rising

@@ -348,6 +348,7 @@ class DynamoJobStore:
 
 RETRY = "RETRY"
 RUNNABLE_BUCKET = "RUNNABLE"
+KEPT_ARRAY_ENTRIES = 100  # a replaced attempt keeps its array lists up to this many entries (DynamoDB's 400 KB item)
 SUPERSEDED_RANK = "99"  # above every Batch status rank: events of a superseded attempt can never overwrite it
 
 _OBS_FIELDS: tuple[tuple[str, str], ...] = (
@@ -573,6 +574,14 @@ class DynamoLifecycleStore(DynamoJobStore):
         if failure_class:
             values[":fc"] = {"S": failure_class}
             sets.append("att.#p.failureClass = :fc")
+        # The attempt being replaced drops its array lists when they are long (failed children, the indexes it stood
+        # for: up to 10,000 numbers each, already carried into ``new``), so a job's item stays under DynamoDB's 400 KB
+        # however many attempts it takes: only the current attempt may hold long ones (short ones stay, for lineage).
+        old = next((a for a in job.attempts if a.attempt == previous), None)
+        long_lists = old is not None and (
+            len(old.failed_children) > KEPT_ARRAY_ENTRIES or (old.array_indexes or "").count(",") >= KEPT_ARRAY_ENTRIES
+        )
+        drop = ", att.#p.failedChildren, att.#p.arrayIndexes" if long_lists else ""
         if supersede_reason is not None:
             values[":failed"] = {"S": JobStatus.FAILED.value}
             values[":runnable"] = {"S": JobStatus.RUNNABLE.value}
@@ -580,10 +589,10 @@ class DynamoLifecycleStore(DynamoJobStore):
             values[":sr"] = {"S": supersede_reason[:2048]}
             sets += ["att.#p.#st = :failed", "att.#p.rk = :rk", "att.#p.statusReason = :sr"]
             condition = "currentAttempt = :prev AND att.#p.#st = :runnable AND attribute_not_exists(awaiting)"
-            remove = ""
+            remove = " REMOVE " + drop.removeprefix(", ") if drop else ""
         else:
             condition = "currentAttempt = :prev AND awaiting = :prev"
-            remove = " REMOVE awaiting"
+            remove = " REMOVE awaiting" + drop
         return conditional(
             lambda: self._db.update_item(
                 TableName=self._table,

@@ -12,6 +12,7 @@ that ends otherwise switches the run to ``full`` mode: the whole pipeline is rea
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ class PipelineHead:
     run: int
     mode: str  # "counted" (advance by counters) or "full" (read everything, `step` decides)
     request_hash: str
+    ready_released: bool = False  # this run's ready jobs (roots) were started without waiting for their tokens
 
 
 @dataclass
@@ -74,6 +76,36 @@ class PipelineRecord:
     jobs: dict[str, PipelineJobState] = field(default_factory=dict)
 
 
+# DynamoDB's item limit is 400 KB (names and values, UTF-8). A pipeline's request is its largest attribute: stored as
+# compact JSON (defaults left out), compressed beyond COMPRESS_OVER; a request whose stored form is still over
+# MAX_STORED_REQUEST is refused before anything is written (the rest of the item stays under a few KB: previous runs
+# are capped at MAX_PREVIOUS_RUNS).
+ITEM_LIMIT_BYTES = 400 * 1024
+COMPRESS_OVER = 32 * 1024
+MAX_STORED_REQUEST = 300 * 1024
+MAX_PREVIOUS_RUNS = 20
+
+
+def encode_request(request: dict[str, Any]) -> tuple[str, Item]:
+    """The attribute (name, value) a pipeline's request is stored as: ``request`` (JSON) or ``requestZ`` (zlib)."""
+    text = json.dumps(request, separators=(",", ":"), sort_keys=True)
+    if len(text.encode()) <= COMPRESS_OVER:
+        return "request", {"S": text}
+    return "requestZ", {"B": zlib.compress(text.encode(), 6)}
+
+
+def stored_request_bytes(request: dict[str, Any]) -> int:
+    name, value = encode_request(request)
+    return len(name) + (len(value["S"].encode()) if "S" in value else len(value["B"]))
+
+
+def _decode_request(item: Item) -> dict[str, Any] | None:
+    if "requestZ" in item:
+        return json.loads(zlib.decompress(item["requestZ"]["B"]))  # type: ignore[no-any-return]
+    text = item.get("request", {}).get("S")
+    return json.loads(text) if text else None
+
+
 def _s(value: str) -> Item:
     return {"S": value}
 
@@ -91,7 +123,7 @@ def _pipeline_item(p: PipelineRecord) -> Item:
         "name": _s(p.name),
         "status": _s(p.status),
         "onFailure": _s(p.on_failure),
-        "request": _s(json.dumps(p.request, separators=(",", ":"), sort_keys=True)),
+        encode_request(p.request)[0]: encode_request(p.request)[1],
         "requestHash": _s(p.request_hash),
         "createdAt": _s(p.created_at),
         "updatedAt": _s(p.updated_at),
@@ -138,7 +170,7 @@ def _record(items: list[Item]) -> PipelineRecord | None:
         name=_str(head, "name") or "",
         status=_str(head, "status") or "RUNNING",
         on_failure=_str(head, "onFailure") or "fail-fast",
-        request=json.loads(_str(head, "request") or "{}"),
+        request=_decode_request(head) or {},
         created_at=_str(head, "createdAt") or "",
         updated_at=_str(head, "updatedAt") or "",
         run=run,
@@ -275,7 +307,7 @@ class DynamoPipelineStore:
             TableName=self._table,
             Key=_key(pid, "PIPELINE"),
             ConsistentRead=True,
-            ProjectionExpression="#pid, #tenant, #st, #run, #mode, #hash",
+            ProjectionExpression="#pid, #tenant, #st, #run, #mode, #hash, #ready",
             ExpressionAttributeNames={
                 "#pid": "pipelineId",
                 "#tenant": "tenant",
@@ -283,6 +315,7 @@ class DynamoPipelineStore:
                 "#run": "run",
                 "#mode": f"mode{run}",
                 "#hash": "requestHash",
+                "#ready": f"readyReleased{run}",
             },
         )
         item = out.get("Item")
@@ -295,17 +328,38 @@ class DynamoPipelineStore:
             run=int(item["run"]["N"]),
             mode=_str(item, f"mode{run}") or "full",
             request_hash=_str(item, "requestHash") or "",
+            ready_released=bool(item.get(f"readyReleased{run}", {}).get("BOOL")),
+        )
+
+    def state_of(self, pid: str, key: str) -> str | None:
+        """A pipeline job's state (one small read), None when there is no such job."""
+        out = self._db.get_item(
+            TableName=self._table,
+            Key=_key(pid, f"PJOB#{key}"),
+            ConsistentRead=True,
+            ProjectionExpression="#st",
+            ExpressionAttributeNames={"#st": "state"},
+        )
+        return _str(out.get("Item") or {}, "state")
+
+    def mark_ready_released(self, pid: str, run: int) -> None:
+        """Remember that run ``run``'s ready jobs were started (after they were)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(pid, "PIPELINE"),
+            UpdateExpression="SET #r = :t",
+            ExpressionAttributeNames={"#r": f"readyReleased{run}"},
+            ExpressionAttributeValues={":t": {"BOOL": True}},
         )
 
     def request_of(self, pid: str) -> dict[str, Any] | None:
         out = self._db.get_item(
             TableName=self._table,
             Key=_key(pid, "PIPELINE"),
-            ProjectionExpression="#rq",
-            ExpressionAttributeNames={"#rq": "request"},
+            ProjectionExpression="#rq, #rz",
+            ExpressionAttributeNames={"#rq": "request", "#rz": "requestZ"},
         )
-        text = _str(out.get("Item") or {}, "request")
-        return json.loads(text) if text else None
+        return _decode_request(out.get("Item") or {})
 
     def settle(
         self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
@@ -496,3 +550,39 @@ class StepFunctionsAdapter:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
                 raise
+
+
+SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
+KEYS_PER_MESSAGE = 10  # jobs one release message starts: a message costs its consumer about 4 calls per job
+
+
+class SqsReleases:
+    """Durable release work: SQS messages of up to 10 pipeline jobs to start (after the named dependency was met),
+    sent 10 messages per SendMessageBatch call and consumed by the stage queue's consumer. Delivery is at-least-once:
+    a duplicate costs idempotent dependency counts and idempotent submissions."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._sqs = client
+        self._url = queue_url
+
+    def send(self, pid: str, run: int, keys: list[str], after: str | None) -> None:
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": json.dumps(
+                    {"pipelineId": pid, "run": run, "start": keys[k : k + KEYS_PER_MESSAGE], "after": after},
+                    separators=(",", ":"),
+                ),
+            }
+            for i, k in enumerate(range(0, len(keys), KEYS_PER_MESSAGE))
+        ]
+        for i in range(0, len(entries), SQS_BATCH):
+            chunk = entries[i : i + SQS_BATCH]
+            for _ in range(3):
+                out = self._sqs.send_message_batch(QueueUrl=self._url, Entries=chunk)
+                failed = {f["Id"] for f in out.get("Failed") or []}
+                chunk = [e for e in chunk if e["Id"] in failed]
+                if not chunk:
+                    break
+            if chunk:  # still refused: fail the invocation, so the event is retried (duplicates are harmless)
+                raise UpstreamUnavailableError(f"SQS refused {len(chunk)} release messages")

@@ -18,9 +18,10 @@ The counters in `AttemptHistory` include the attempt that just ended (see `budge
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
@@ -465,6 +466,44 @@ class CapacityDecision:
     reason_text: str
 
 
+def scaling_out(environments: Iterable[Mapping[str, Any]], seen: Mapping[str, int]) -> tuple[bool, dict[str, int]]:
+    """Whether a managed compute environment is scaling out, from DescribeComputeEnvironments as AWS reports it: a
+    scale-out leaves ``status`` VALID (UPDATING is an UpdateComputeEnvironment in progress, not a scale-out) and
+    raises ``computeResources.desiredvCpus`` (Batch "modifies this value between the minimum and maximum values based
+    on job queue demand"), while the launched instances catch up. So: an ENABLED, VALID, MANAGED environment whose
+    desiredvCpus rose since ``seen`` (the last look: environment ARN -> desiredvCpus). Returns the answer and what to
+    remember for the next look. A first look proves nothing (no false waits: a starved Spot environment's
+    desiredvCpus stays put)."""
+    now: dict[str, int] = dict(seen)
+    rising = False
+    for ce in environments:
+        arn = str(ce.get("computeEnvironmentArn") or ce.get("computeEnvironmentName") or "")
+        resources = ce.get("computeResources") or {}
+        if ce.get("type") != "MANAGED" or ce.get("state") != "ENABLED" or ce.get("status") != "VALID":
+            now.pop(arn, None)
+            continue
+        desired = int(resources.get("desiredvCpus") or 0)
+        before = seen.get(arn)
+        rising = rising or (before is not None and desired > before)
+        now[arn] = desired
+    return rising, now
+
+
+_QUEUE_WIDE = ("CAPACITY", "UNDETERMINED")  # blocked reasons that hold for every job of the queue, not just its head
+
+
+def blocked_queues(attempts: Iterable[tuple[str, str | None]]) -> dict[str, str]:
+    """Which queues are blocked for capacity, from the (queue ARN, statusReason) of RUNNABLE attempts: AWS puts the
+    reason only on the job at the head of a queue ("a RUNNABLE job at the head and blocking the queue"), so one
+    attempt carrying a CAPACITY / UNDETERMINED reason says its whole queue is blocked."""
+    out: dict[str, str] = {}
+    for queue_arn, reason in attempts:
+        parsed = parse_blocked_reason(reason)
+        if parsed is not None and parsed.kind in _QUEUE_WIDE and reason is not None:
+            out.setdefault(queue_arn, reason)
+    return out
+
+
 def decide_stuck_runnable(
     *,
     status_reason: str | None,
@@ -475,10 +514,14 @@ def decide_stuck_runnable(
     scaling_up: bool,
     on_demand_available: bool,
     infra_budget_left: int,
+    queue_reason: str | None = None,
 ) -> CapacityDecision:
     """What the sweeper does with an attempt that has been RUNNABLE for ``runnable_for_seconds``. No false kills:
 
-    1. No blocked-queue reason (AWS only sets one when the job blocks the head of the queue): WAIT, it is queued.
+    1. No blocked-queue reason (AWS only sets one on the job at the head of the queue): WAIT, it is queued; unless
+       its queue is blocked for capacity (``queue_reason``: the CAPACITY / UNDETERMINED reason its head carries, see
+       `blocked_queues`): the jobs behind a head that Spot cannot place cannot be placed either, so they are judged
+       by the head's reason (a MISCONFIGURATION is about the head job itself and never extends to the others).
     2. Below the dwell (the job's stuckRunnableSeconds): WAIT, whatever the reason.
     3. MISCONFIGURATION that On-Demand cannot fix (JOB_RESOURCE_REQUIREMENT, SERVICE_ROLE_PERMISSIONS,
        EC2_INSTANCE_CONFIGURATION_UNSUPPORTED, …): FAIL with AWS's reason. COMPUTE_ENVIRONMENT_MAX_RESOURCE (maxvCpus is
@@ -491,15 +534,19 @@ def decide_stuck_runnable(
        job's fault, and it is fixed without resubmitting.
     """
     blocked = parse_blocked_reason(status_reason)
+    behind_head = False
     if blocked is None:
-        return CapacityDecision(CapacityAction.WAIT, "RUNNABLE without a blocked reason: waiting its turn")
+        head = parse_blocked_reason(queue_reason)
+        if head is None or head.kind not in _QUEUE_WIDE:
+            return CapacityDecision(CapacityAction.WAIT, "RUNNABLE without a blocked reason: waiting its turn")
+        blocked, behind_head = head, True
     if runnable_for_seconds < dwell_seconds:
         return CapacityDecision(
             CapacityAction.WAIT,
             f"{blocked.label} for {runnable_for_seconds:.0f}s, below the {dwell_seconds:.0f}s dwell",
         )
     may_move = capacity == "spot" and preference == "spot-first" and on_demand_available and infra_budget_left > 0
-    aws_says = status_reason or blocked.label
+    aws_says = f"queue blocked at its head: {queue_reason}" if behind_head else status_reason or blocked.label
 
     if blocked.kind == "MISCONFIGURATION":
         if is_misconfiguration_fixable_on_demand(status_reason) and may_move:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,26 @@ class JobDefinitions:
                 errors=[FieldError("nodes", f"required with the multinode job definition {declared!r}")],
             )
         return arn
+
+
+# AWS Batch refuses a SubmitJob whose request is 30 KiB or more: "Job size must be less than 30 KiB, got 47 KiB"
+# (ClientException). Checked before anything is written, so the job item (its request plus bounded attempts) also
+# stays far under DynamoDB's 400 KB.
+MAX_SUBMIT_JOB_BYTES = 30 * 1024
+_SIZED_FIELDS = {"command": "command", "environment": "environment", "parameters": "parameters", "tags": "tags"}
+
+
+def check_submit_size(submit: dict[str, Any], request: JobRequest) -> None:
+    """422 naming the request's largest field when the SubmitJob request would reach Batch's 30 KiB."""
+    size = len(json.dumps(submit, separators=(",", ":")).encode())
+    if size < MAX_SUBMIT_JOB_BYTES:
+        return
+    wire = request.model_dump(mode="json", by_alias=True)
+    field = max(_SIZED_FIELDS, key=lambda k: len(json.dumps(wire.get(k) or "")))
+    raise InvalidRequestError(
+        f"the SubmitJob request would be {size:,} bytes; AWS Batch takes less than 30 KiB",
+        errors=[FieldError(_SIZED_FIELDS[field], "too large: AWS Batch's SubmitJob takes less than 30 KiB in all")],
+    )
 
 
 def container_overrides(request: JobRequest, memory_mib: int | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from batchplane.domain.ids import batch_job_name, idempotent_job_id, new_job_id
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort, JobFilter, JobPage, JobStore
 from batchplane.domain.records import AttemptRecord, JobRecord, lineage_graph
-from batchplane.domain.submit_request import JobDefinitions, submit_job_request
+from batchplane.domain.submit_request import JobDefinitions, check_submit_size, submit_job_request
 
 
 class LogLines(Protocol):
@@ -103,6 +103,16 @@ class JobService:
             explanation=placement.reason,
         )
         held = bool(request.depends_on)
+        submit = submit_job_request(
+            request=request,
+            job_id=job_id,
+            attempt=1,
+            tenant=tenant,
+            queue_arn=placement.queue.queue_arn,
+            job_definition=definition,
+            memory_mib=request.memory_mi_b,
+        )
+        check_submit_size(submit, request)  # Batch would refuse it: 422 before anything is written
         job = JobRecord(
             job_id=job_id,
             tenant=tenant,
@@ -151,18 +161,7 @@ class JobService:
         if held:
             return Submitted(job, None, replayed=False)
         try:
-            batch_job_id = self._batch.submit(
-                submit_job_request(
-                    request=request,
-                    job_id=job_id,
-                    attempt=1,
-                    tenant=tenant,
-                    queue_arn=placement.queue.queue_arn,
-                    job_definition=definition,
-                    memory_mib=request.memory_mi_b,
-                ),
-                admitted=True,
-            )
+            batch_job_id = self._batch.submit(submit, admitted=True)
         except Exception:
             # Nothing ran: give the key back so the client's retry (same Idempotency-Key) starts clean. If this
             # delete is lost too, the sweeper finds a record with no Batch job and repairs it.
@@ -170,6 +169,20 @@ class JobService:
             raise
         attempt.batch_job_id = batch_job_id
         return Submitted(job, batch_job_id, replayed=False)
+
+    def check_size(self, tenant: str, request: JobRequest) -> None:
+        """Refuse (422) a request whose SubmitJob would reach Batch's 30 KiB (pipelines check each job up front)."""
+        placement = self._catalogue.place(Demand.of(request))
+        submit = submit_job_request(
+            request=request,
+            job_id="0" * 26,
+            attempt=1,
+            tenant=tenant,
+            queue_arn=placement.queue.queue_arn,
+            job_definition=self._definitions.resolve(request),
+            memory_mib=request.memory_mi_b,
+        )
+        check_submit_size(submit, request)
 
     def get(self, tenant: str, job_id: str) -> JobRecord:
         job = self._store.get_job(job_id)

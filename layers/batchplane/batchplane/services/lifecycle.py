@@ -20,6 +20,7 @@ from batchplane.domain.retry import (
     AttemptHistory,
     CapacityAction,
     RetrySpec,
+    blocked_queues,
     decide_retry,
     decide_stuck_runnable,
     infrastructure_budget_left,
@@ -425,10 +426,21 @@ class LifecycleService:
                 report.released.append(job.job_id)
 
     def _stuck_runnable(self, now: datetime, report: SweepReport) -> None:
-        for job in self._store.bucket("RUNNABLE"):
+        """Jobs RUNNABLE past their dwell. AWS gives a blocked reason only to the job at the head of a queue, so a
+        queue whose head is blocked for capacity moves every job behind it that is past its dwell too: a Spot-starved
+        backlog drains in one sweep after the dwell, not one job per sweep."""
+        jobs = [
+            job
+            for job in self._store.bucket("RUNNABLE")
+            if job.current.status is JobStatus.RUNNABLE
+            and job.current.runnable_at is not None
+            and not job.cancel_requested
+        ]
+        heads = blocked_queues((job.current.queue_arn, job.current.status_reason) for job in jobs)
+        scaling: dict[str, bool] = {}  # per queue, asked once per sweep
+        for job in jobs:
             attempt = job.current
-            if attempt.status is not JobStatus.RUNNABLE or attempt.runnable_at is None or job.cancel_requested:
-                continue
+            assert attempt.runnable_at is not None  # noqa: S101 - filtered above
             spec = RetrySpec.model_validate(job.request.get("retry") or {})
             runnable_for = (epoch_ms(now) - attempt.runnable_at) / 1000
             if runnable_for < spec.stuck_runnable_seconds:
@@ -441,9 +453,10 @@ class LifecycleService:
                 dwell_seconds=spec.stuck_runnable_seconds,
                 capacity=attempt.capacity.value,
                 preference=job.preference,  # type: ignore[arg-type]
-                scaling_up=self._batch.scaling_up(attempt.queue_arn),
+                scaling_up=self._scaling_up(attempt.queue_arn, scaling),
                 on_demand_available=on_demand is not None and on_demand is not queue,
                 infra_budget_left=infrastructure_budget_left(spec, job.infrastructure_failures),
+                queue_reason=heads.get(attempt.queue_arn),
             )
             if decision.action is CapacityAction.MOVE_TO_ON_DEMAND and on_demand is not None:
                 self._move_to_on_demand(job, attempt, on_demand.queue_arn, decision.reason_text, now, report)
@@ -452,6 +465,11 @@ class LifecycleService:
                 if self._store.request_cancel(job.job_id, job.tenant, reason) is not None and attempt.batch_job_id:
                     self._batch.terminate(attempt.batch_job_id, reason[:1024])
                 report.failed_fast.append(job.job_id)
+
+    def _scaling_up(self, queue_arn: str, known: dict[str, bool]) -> bool:
+        if queue_arn not in known:
+            known[queue_arn] = self._batch.scaling_up(queue_arn)
+        return known[queue_arn]
 
     def _move_to_on_demand(
         self, job: JobRecord, attempt: AttemptRecord, queue_arn: str, why: str, now: datetime, report: SweepReport

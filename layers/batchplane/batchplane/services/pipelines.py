@@ -19,13 +19,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from batchplane.adapters.pipelines import PipelineHead, PipelineJobState, PipelineRecord
+from batchplane.adapters.pipelines import (
+    MAX_PREVIOUS_RUNS,
+    MAX_STORED_REQUEST,
+    PipelineHead,
+    PipelineJobState,
+    PipelineRecord,
+    stored_request_bytes,
+)
 from batchplane.domain.errors import (
     ConflictError,
     FieldError,
@@ -54,6 +61,14 @@ TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
 # One Standard execution keeps 25,000 history events; a job costs about 8 (Map iteration + one waiting Task), so one run
 # takes at most 2,500 jobs after map expansion. Beyond that needs child executions / a Distributed Map (not built yet).
 MAX_JOBS_PER_RUN = 2500
+# Step Functions: "The maximum input or output size for a task, state, or execution is 256 KiB" (UTF-8). The run's
+# input names each job (ids are at most 64 characters, so 2,500 jobs stay near 205 KB), and each Map iteration
+# outputs {} (OutputPath null in the ASL), so the Map's collected result stays a few KB.
+MAX_PAYLOAD_BYTES = 256 * 1024
+# Starting more pipeline jobs than this from one invocation is handed to the stage queue as durable release work (one
+# message per job), so an invocation never does unbounded work: 1,000 dependants cannot be submitted in one Lambda's
+# 29 s at Batch's 50 SubmitJob/s, and work left undone when an invocation ends must not be lost.
+INLINE_STARTS = 10
 
 
 class PipelineStore(Protocol):
@@ -73,10 +88,19 @@ class PipelineStore(Protocol):
     def mark_done(self, pid: str, run: int, key: str, *, propagated: bool, reported: bool) -> None: ...
     def set_mode(self, pid: str, run: int, mode: str) -> None: ...
     def mark_finish_reported(self, pid: str, run: int) -> None: ...
+    def mark_ready_released(self, pid: str, run: int) -> None: ...
+    def state_of(self, pid: str, key: str) -> str | None: ...
     def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None: ...
     def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool: ...
     def new_run(self, p: PipelineRecord, now: str) -> None: ...
     def set_execution(self, pid: str, arn: str) -> None: ...
+
+
+class Releases(Protocol):
+    def send(self, pid: str, run: int, keys: list[str], after: str | None) -> None:
+        """Durably hand over jobs to start (``after``: the dependency of theirs that was met, or None: they wait on
+        nothing); at-least-once."""
+        ...
 
 
 class Executions(Protocol):
@@ -173,7 +197,9 @@ class PipelineService:
         jobs: JobService,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         entropy: Callable[[int], bytes],
+        releases: Releases | None = None,
     ) -> None:
+        self._releases = releases
         self._store = store
         self._sfn = executions
         self._jobs = jobs
@@ -198,13 +224,35 @@ class PipelineService:
                     FieldError("jobs", f"at most {MAX_JOBS_PER_RUN} jobs after map expansion (Step Functions history)")
                 ],
             )
+        written = {j.id: i for i, j in enumerate(request.jobs)}
+        for job in plan.jobs.values():  # each job's SubmitJob must fit Batch's 30 KiB, known before anything runs
+            try:
+                self._jobs.check_size(tenant, job.request)
+            except InvalidRequestError as err:
+                where = f"jobs.{written.get(job.source, 0)}"
+                raise InvalidRequestError(
+                    f"job {job.id}: {err.detail}",
+                    errors=[FieldError(f"{where}.{e.field}", e.message) for e in err.errors],
+                ) from err
         now = self._clock()
         pid = (
             idempotent_job_id(tenant, f"pipeline:{idempotency_key}")
             if idempotency_key
             else new_job_id(int(now.timestamp() * 1000), self._entropy(10))
         )
-        body = request.model_dump(mode="json", by_alias=True)
+        body = request.model_dump(mode="json", by_alias=True, exclude_defaults=True)  # compact: it is stored
+        stored = stored_request_bytes(body)
+        if stored > MAX_STORED_REQUEST:
+            raise InvalidRequestError(
+                f"the pipeline's stored form is {stored:,} bytes; a DynamoDB item holds at most 400 KB",
+                errors=[FieldError("jobs", f"at most {MAX_STORED_REQUEST:,} bytes stored (DynamoDB's 400 KB item)")],
+            )
+        run_input = len(json.dumps(run_input_of(pid_placeholder(), 1, list(plan.jobs))).encode())
+        if run_input > MAX_PAYLOAD_BYTES:
+            raise InvalidRequestError(
+                f"the run's input would be {run_input:,} bytes; Step Functions takes at most 256 KiB",
+                errors=[FieldError("jobs", "at most 256 KiB of job ids per run (Step Functions' payload limit)")],
+            )
         record = PipelineRecord(
             pipeline_id=pid,
             tenant=tenant,
@@ -229,11 +277,11 @@ class PipelineService:
                 # the first try died between claiming the id and starting its execution (the client retries with
                 # the same Idempotency-Key): finish the creation; the missing job items, then the start (by name)
                 self._store.add_jobs(pid, 1, [j for k, j in record.jobs.items() if k not in existing.jobs])
-                self._start_run(existing, list(plan.jobs))
+                self._start_run(existing, list(plan.dag.order))
                 return self._store.get(pid) or existing, True
             return existing, True
         try:
-            self._start_run(record, list(plan.jobs))
+            self._start_run(record, list(plan.dag.order))  # roots first
         except Exception:
             if idempotency_key is None:
                 self._abandon(record)  # no retry can find it: do not leave it RUNNING with nothing running it
@@ -251,9 +299,7 @@ class PipelineService:
 
     def _start_run(self, record: PipelineRecord, keys: list[str]) -> None:
         name = f"{record.pipeline_id}-r{record.run}"  # the execution name makes the start idempotent
-        arn = self._sfn.start(
-            name, {"pipelineId": record.pipeline_id, "run": record.run, "jobs": [{"key": k} for k in keys]}
-        )
+        arn = self._sfn.start(name, run_input_of(record.pipeline_id, record.run, keys))
         record.execution_arn = arn
         self._store.set_execution(record.pipeline_id, arn)
 
@@ -297,7 +343,8 @@ class PipelineService:
         prev: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
         hashes = {k: j.spec_hash for k, j in record.jobs.items()}
         redo = resume_plan(plan.dag, prev, hashes, {k: spec_hash(j) for k, j in plan.jobs.items()})
-        record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"]
+        # the latest runs only: the pipeline item must stay under DynamoDB's 400 KB however often it is resumed
+        record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"][-MAX_PREVIOUS_RUNS:]
         record.run += 1
         states = {k: "WAITING" if k in redo else "SUCCEEDED" for k in plan.jobs}
         left, counted = initial_left(plan, states)
@@ -323,6 +370,8 @@ class PipelineService:
         head = self._store.head(pid, run)
         if head is None or head.run != run:
             return "stale"
+        if _counted(head) and not head.ready_released:
+            self._release_ready(head)
         job = self._store.save_token(pid, run, key, token)
         if job is None or job.left is None or not _counted(head):
             return self.advance(pid)  # the Finish token (every job has ended), or a run that needs the full read
@@ -334,6 +383,29 @@ class PipelineService:
                 return "missing"
             self._start_job(head, plan, key)
         return head.status
+
+    def _release_ready(self, head: PipelineHead) -> None:
+        """Start every job of the run that waits on nothing (the roots; after a resume, what its dependencies no longer
+        hold back), at the run's first token, without waiting for each job's own token: an inline Map runs at most
+        40 iterations at once (MaxConcurrency 0 does not lift it), so a job's token may come only after 40 others have
+        ended, and a pipeline's jobs must never queue behind the Map. One read of the pipeline per run; started, then
+        remembered (a retry starts again: idempotent)."""
+        record = self._store.get(head.pipeline_id)
+        if record is None:
+            return
+        ready = [k for k, j in record.jobs.items() if j.state == "WAITING" and j.left == 0]
+        plan = plan_of_record(record)
+        order = {k: i for i, k in enumerate(plan.dag.order)}
+        self._start_many(head, plan, sorted(ready, key=lambda k: order.get(k, 0)))
+        self._store.mark_ready_released(head.pipeline_id, head.run)
+
+    def _start_many(self, head: PipelineHead, plan: Plan, keys: Sequence[str]) -> None:
+        """Start jobs that wait on nothing: inline when few, as durable release work when many."""
+        if self._releases is not None and len(keys) > INLINE_STARTS:
+            self._releases.send(head.pipeline_id, head.run, list(keys), None)
+        else:
+            for key in keys:
+                self._start_job(head, plan, key)
 
     def on_job_terminal(self, pid: str, key: str, job_id: str, status: str, cancel_requested: bool) -> str:
         """A managed job of the pipeline ended (from job_events)."""
@@ -359,17 +431,56 @@ class PipelineService:
             return self.advance(pid)
         propagate = bool(plan.dag.children[key]) and not job.propagated
         if propagate:
-            for child in plan.dag.children[key]:
-                if plan.dependencies(child) == 1:
-                    self._start_job(head, plan, child)  # its only dependency: no counter to lower
-                elif self._store.meet(pid, head.run, child, plan.index[key]) == 0:
-                    self._start_job(head, plan, child)
+            children = plan.dag.children[key]
+            if self._releases is not None and len(children) > INLINE_STARTS:
+                # a wide fan-out: durable release work (the stage queue's consumer meets and starts each), sent
+                # before `propagated` is remembered, so an invocation that ends midway is retried and re-sends
+                self._releases.send(pid, head.run, list(children), key)
+            else:
+                for child in children:
+                    self._meet_and_start(head, plan, child, key)
         answer = _unanswered(job)
         if answer:
             self._send(job)
         if propagate or answer:  # both remembered in one write, each only after it was done
             self._store.mark_done(pid, head.run, key, propagated=propagate, reported=answer)
         return head.status
+
+    def _meet_and_start(self, head: PipelineHead, plan: Plan, child: str, met: str) -> str:
+        if plan.dependencies(child) == 1:
+            self._start_job(head, plan, child)  # its only dependency: no counter to lower
+            return "started"
+        left = self._store.meet(head.pipeline_id, head.run, child, plan.index[met])
+        if left == 0:
+            self._start_job(head, plan, child)
+            return "started"
+        return "waiting" if left is not None else "not-waiting"
+
+    def on_release(self, pid: str, run: int, keys: Sequence[str], after: str | None) -> str:
+        """Release work from the stage queue (at-least-once): ``after`` (a dependency of each of ``keys``) succeeded,
+        so lower each one's count and start it at 0; or (``after`` None) they wait on nothing: start them. Idempotent:
+        a count is lowered once per dependency, a submission is idempotent by key (one Batch job per pipeline job), so
+        a message retried after some of its jobs were started only starts the rest."""
+        head = self._store.head(pid, run)
+        if head is None or head.run != run or head.status != "RUNNING":
+            return "stale"
+        plan = self._plan(head)
+        if plan is None:
+            return "missing"
+        outcomes = Counter(self._release_one(head, plan, key, after) for key in keys if key in plan.jobs)
+        return ",".join(f"{k}={n}" for k, n in sorted(outcomes.items())) or "missing"
+
+    def _release_one(self, head: PipelineHead, plan: Plan, key: str, after: str | None) -> str:
+        pid = head.pipeline_id
+        if after is None:
+            if self._store.state_of(pid, key) != "WAITING":  # skipped (fail-fast) or started since: submit nothing
+                return "not-waiting"
+            return "started" if self._start_job(head, plan, key) is not None else "not-waiting"
+        if not _counted(head):
+            # the run switched to the full path after this was sent: the advance that switched it read the
+            # dependency's end (recorded before this was sent) and `step` decides this job (fail-fast may skip it)
+            return "full"
+        return self._meet_and_start(head, plan, key, after)
 
     def _answer(self, pid: str, job: PipelineJobState) -> None:
         """Answer an ended job's task token (if it has not been): send, then remember it was sent. At least once: if
@@ -405,11 +516,14 @@ class PipelineService:
                     record.jobs[key] = now_job
                     if record.on_failure == "fail-fast":
                         cancel.append(key)
-            for key in decided.start:
-                job_id = self._start_job(record, plan, key)
-                if job_id is not None:
-                    record.jobs[key].state = "SUBMITTED"
-                    record.jobs[key].job_id = job_id
+            if self._releases is not None and len(decided.start) > INLINE_STARTS:
+                self._releases.send(pid, record.run, list(decided.start), None)  # durable, bounded
+            else:
+                for key in decided.start:
+                    job_id = self._start_job(record, plan, key)
+                    if job_id is not None:
+                        record.jobs[key].state = "SUBMITTED"
+                        record.jobs[key].job_id = job_id
             for key in cancel:
                 job_id = record.jobs[key].job_id
                 if job_id:
@@ -453,6 +567,15 @@ class PipelineService:
             with contextlib.suppress(ConflictError, NotFoundError):
                 self._jobs.cancel(pipeline.tenant, job_id, "pipeline no longer runs this job")
         return None
+
+
+def run_input_of(pid: str, run: int, keys: list[str]) -> dict[str, Any]:
+    """A run's StartExecution input: the Map iterates over ``jobs``."""
+    return {"pipelineId": pid, "run": run, "jobs": [{"key": k} for k in keys]}
+
+
+def pid_placeholder() -> str:
+    return "0" * 26  # a pipeline id's length (a ULID), for sizing before the id is known
 
 
 def _unanswered(job: PipelineJobState) -> bool:
