@@ -28,8 +28,8 @@ def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
 
 
 def table_definition(resource_id: str = "BatchplaneTable") -> dict[str, Any]:
-    """create_table kwargs from the table's template properties (so tests cannot drift from the template)."""
-    props = resources()[resource_id]["Properties"]
+    """create_table kwargs from the table's properties as CloudFormation receives them (so tests cannot drift)."""
+    props = deployed_resources()[resource_id]["Properties"]
     kwargs: dict[str, Any] = {
         "KeySchema": props["KeySchema"],
         "AttributeDefinitions": props["AttributeDefinitions"],
@@ -59,9 +59,8 @@ def deployed_resources(kind: str | None = None, stack_name: str = "batchplane-te
     return {k: v for k, v in out.items() if kind is None or v["Type"] == kind}
 
 
-def _default_physical(logical: str, kind: str, stack_name: str) -> dict[str, str]:
-    """What CloudFormation would name a resource of ``kind`` (without its random suffix) and the ARN AWS gives it."""
-    name = f"{stack_name}-{logical}"
+def _physical(name: str, kind: str) -> dict[str, str]:
+    """A resource of ``kind`` named ``name``: its Ref and the ARN AWS gives it."""
     arn = {
         "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}",
         "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
@@ -91,11 +90,27 @@ def deployed_stack(physical: dict[str, dict[str, str]], stack_name: str = "batch
     from batchplane_local.stack.template import Stack
 
     cfn = deployed_template(stack_name)
-    names = {
-        logical: {**_default_physical(logical, res["Type"], stack_name), **physical.get(logical, {})}
-        for logical, res in cfn["Resources"].items()
-    }
-    return Stack(cfn, name=stack_name, region=REGION, account=ACCOUNT, physical=names)
+    # CloudFormation's names (without their random suffix), unless the template gives one
+    names = {logical: _physical(f"{stack_name}-{logical}", res["Type"]) for logical, res in cfn["Resources"].items()}
+    stack = Stack(cfn, name=stack_name, region=REGION, account=ACCOUNT, physical=names)
+    for logical, res in stack.resources().items():  # a name the template gives wins over CloudFormation's
+        prop = _NAME_PROPERTY.get(res["Type"])
+        given = (res.get("Properties") or {}).get(prop) if prop else None
+        if given is not None:
+            names[logical] = _physical(str(stack.resolve(given)), res["Type"])
+    for logical, given_physical in physical.items():
+        names[logical] = {**names.get(logical, {}), **given_physical}
+    return stack
+
+
+# Types whose Ref is the name the template may give in this property
+_NAME_PROPERTY = {
+    "AWS::Scheduler::ScheduleGroup": "Name",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::Events::Rule": "Name",
+}
 
 
 def function_principals(stack: Any) -> dict[str, Any]:

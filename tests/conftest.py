@@ -199,6 +199,24 @@ def _template_queue_ids(queues: dict[tuple[str, str], str], mnp: str) -> dict[st
     return out
 
 
+def _provision_the_rest(deployed: Any) -> None:
+    """What else the functions call by name: the stack's schedule groups and state machines, from the template."""
+    from tests.cfn import ROOT
+
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    for logical in deployed.resources("AWS::Scheduler::ScheduleGroup"):
+        scheduler.create_schedule_group(Name=deployed.physical[logical]["Ref"])
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    for logical, res in deployed.resources("AWS::StepFunctions::StateMachine").items():
+        props = res["Properties"]
+        definition = (ROOT / props["DefinitionS3Location"]["Key"]).read_text()
+        for key, value in (deployed.resolve(props.get("DefinitionSubstitutions")) or {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        sfn.create_state_machine(
+            name=deployed.physical[logical]["Name"], definition=definition, roleArn=deployed.resolve(props["RoleArn"])
+        )
+
+
 @pytest.fixture
 def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """A provisioned stack on moto, the functions' environment set as the template sets it, calls counted, and each
@@ -229,6 +247,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         **{logical: {"Ref": url, "QueueUrl": url} for logical, url in sqs_queues.items()},
     }
     deployed = deployed_stack(physical, STACK)
+    _provision_the_rest(deployed)
     principals = function_principals(deployed)
     enforcer = iam.Enforcer(resolver=_MotoBatchFacts())  # type: ignore[arg-type]
     original_session = aws_clients.session
@@ -252,3 +271,6 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     aws_clients.session().events.register("provide-client-params.*.*", calls.capture)
     yield Stack(f"{STACK}-table", queues, mnp, definitions, env, calls, principals, enforcer, sqs_queues)
     wiring.reset()
+    # zero AccessDenied on every tested path (a test that expects a refusal clears what it checked)
+    refused = sorted({(d.principal.function if d.principal else None, d.request.action) for d in enforcer.denied})
+    assert refused == [], f"calls the functions' roles refused: {refused}"

@@ -40,6 +40,7 @@ RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
         "AnswerPipelineTaskTokens",
     ): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("PipelineTasksFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
+    ("SweeperFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("ScheduledSubmitFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
     ("PipelineStateMachine", "DeliverExecutionLogs"): "CloudWatch Logs vended log delivery requires Resource '*'",
     ("SweeperFunction", "DescribeBatchState"): (
