@@ -104,13 +104,55 @@ class LocalFunction:
         self.module = module
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        """Synchronous invoke (RequestResponse): one at a time per function, as one warm container."""
+        """Synchronous invoke (RequestResponse): one at a time per function, as one warm container. An invocation
+        still running at the function's Timeout is stopped, as Lambda stops it, and fails with LambdaTimeout: the
+        caller (async invoke, event source mapping, API) then does what Lambda does for that source."""
         if self.module is None:
             self.load()
         fn = getattr(self.module, self.handler.rpartition(".")[2])
         with self.lock, iam.acting_as(self.principal):
             self.invocations += 1
-            return fn(event, LambdaContext(self.name, self.timeout, self.memory))
+            context = LambdaContext(self.name, self.timeout, self.memory)
+            with _deadline(self.timeout, self.name, context.aws_request_id):
+                return fn(event, context)
+
+
+class LambdaTimeout(Exception):  # noqa: N818 - Lambda's own words for it
+    """``Task timed out after N seconds``: the invocation ran past its function's Timeout and was stopped."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, name: str, request_id: str) -> Any:
+    """Stop the calling thread's invocation at ``seconds``: a Python thread cannot be killed, so LambdaTimeout is
+    raised in it (asynchronously, at its next bytecode; a call blocked in C, such as a socket read, is stopped when it
+    returns, and the SDK's read timeout bounds that)."""
+    import ctypes
+
+    thread_id = threading.get_ident()
+    lock = threading.Lock()
+    finished = threading.Event()
+    fired = threading.Event()
+
+    def stop() -> None:
+        with lock:
+            if not finished.is_set():
+                fired.set()
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(LambdaTimeout))
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except LambdaTimeout:
+        msg = f"{request_id} Task timed out after {seconds:.2f} seconds ({name})"
+        raise LambdaTimeout(msg) from None
+    finally:
+        with lock:
+            finished.set()
+            timer.cancel()
+            if fired.is_set():  # the exception may not have been delivered yet: take it back before leaving
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
 
 
 class LocalStack:
