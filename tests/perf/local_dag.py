@@ -113,11 +113,16 @@ def snakemake_run(n: int) -> float | None:
 def local_stack_run_fresh(n: int, timeout: float = 900.0) -> dict[str, float | None]:
     """`local_stack_run` in a fresh interpreter: a local stack is one per process (moto's state and the functions'
     warm clients live in it), as one deployment is one per account."""
+    return run_fresh("tests.perf.local_dag", [str(n), "--local-only"], timeout)
+
+
+def run_fresh(module: str, args: list[str], timeout: float) -> dict[str, float | None]:
+    """Run ``python -m module args`` in a fresh interpreter and return the JSON it prints after ``RESULT ``."""
     import json
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "tests.perf.local_dag", str(n), "--local-only"],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         check=True,
         capture_output=True,

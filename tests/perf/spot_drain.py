@@ -9,7 +9,6 @@ tests.perf.bench (``python -m tests.perf.spot_drain N`` alone)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,17 +57,9 @@ def drain_run(n: int, timeout: float = 300.0) -> dict[str, float | None]:
 
 def drain_run_fresh(n: int, timeout: float = 300.0) -> dict[str, float | None]:
     """`drain_run` in a fresh interpreter (one local stack per process)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.perf.spot_drain", str(n)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=timeout + 60,
-    )
-    line = next(x for x in reversed(out.stdout.splitlines()) if x.startswith("RESULT "))
-    result: dict[str, float | None] = json.loads(line.removeprefix("RESULT "))
-    return result
+    from tests.perf.local_dag import run_fresh
+
+    return run_fresh("tests.perf.spot_drain", [str(n)], timeout)
 
 
 if __name__ == "__main__":
