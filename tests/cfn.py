@@ -84,7 +84,9 @@ def _physical(name: str, kind: str) -> dict[str, str]:
     return {"Ref": ref, "Arn": arn, "Name": name, "QueueName": name, "QueueUrl": ref}
 
 
-def deployed_stack(physical: dict[str, dict[str, str]], stack_name: str = "batchplane-test") -> Any:
+def deployed_stack(
+    physical: dict[str, dict[str, str]], stack_name: str = "batchplane-test", parameters: dict[str, Any] | None = None
+) -> Any:
     """The transformed template with every resource's physical identity: the given ones, CloudFormation's defaults
     for the rest. Resolves anything in it (a role's policies, a function's environment) as CloudFormation would."""
     from batchplane_local.stack.template import Stack
@@ -92,7 +94,9 @@ def deployed_stack(physical: dict[str, dict[str, str]], stack_name: str = "batch
     cfn = deployed_template(stack_name)
     # CloudFormation's names (without their random suffix), unless the template gives one
     names = {logical: _physical(f"{stack_name}-{logical}", res["Type"]) for logical, res in cfn["Resources"].items()}
-    stack = Stack(cfn, name=stack_name, region=REGION, account=ACCOUNT, physical=names)
+    stack = Stack(
+        cfn, name=stack_name, region=REGION, account=ACCOUNT, physical=names, parameters=dict(parameters or {})
+    )
     for logical, res in stack.resources().items():  # a name the template gives wins over CloudFormation's
         prop = _NAME_PROPERTY.get(res["Type"])
         given = (res.get("Properties") or {}).get(prop) if prop else None

@@ -69,6 +69,16 @@ def _harness() -> Any:
 
 
 HARNESS = _harness()
+# The pipeline service's entry points, by the function that calls each in the deployed stack
+PIPELINE_ENTRY_POINTS = {
+    "create": "gateway",
+    "list": "gateway",
+    "cancel": "gateway",
+    "resume": "gateway",
+    "on_token": "pipeline_tasks",
+    "on_release": "pipeline_tasks",
+    "on_job_terminal": "job_events",
+}
 
 
 @dataclass
@@ -94,6 +104,19 @@ class Stack:
         from batchplane_local import iam
 
         return iam.acting_as(self.principals[function])
+
+    def run_as_functions(self, service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Make a service's entry points run as the deployed function that calls each (PIPELINE_ENTRY_POINTS)."""
+        for method, function in PIPELINE_ENTRY_POINTS.items():
+            if hasattr(service, method):
+                monkeypatch.setattr(service, method, self._as(function, getattr(service, method)))
+
+    def _as(self, function: str, method: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self.acting_as(function):
+                return method(*args, **kwargs)
+
+        return run
 
     def observing(self) -> Any:
         """Run a block as the test harness looking at what the functions did (reads a test makes to check a record):
@@ -218,7 +241,13 @@ def _provision_the_rest(deployed: Any) -> None:
 
 
 @pytest.fixture
-def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack_parameters() -> dict[str, Any]:
+    """The template parameters the integration stack is deployed with (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def stack(aws: None, monkeypatch: pytest.MonkeyPatch, stack_parameters: dict[str, Any]) -> Iterator[Stack]:
     """A provisioned stack on moto, the functions' environment set as the template sets it, calls counted, and each
     function's calls authorised against its own role from the SAM-transformed template (handlers loaded with
     tests.handlers.load_handler run as their function; other code runs as one with ``stack.acting_as(...)``)."""
@@ -246,7 +275,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         **_template_queue_ids(queues, mnp),
         **{logical: {"Ref": url, "QueueUrl": url} for logical, url in sqs_queues.items()},
     }
-    deployed = deployed_stack(physical, STACK)
+    deployed = deployed_stack(physical, STACK, stack_parameters)
     _provision_the_rest(deployed)
     principals = function_principals(deployed)
     enforcer = iam.Enforcer(resolver=_MotoBatchFacts())  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,15 @@ class CapturingExecutions:
 
 
 @pytest.fixture
-def service(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, CapturingExecutions]:
+def service(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, CapturingExecutions]]:
     from batchplane import wiring
 
     svc = wiring.pipeline_service()
     fake = CapturingExecutions()
     monkeypatch.setattr(svc, "_sfn", fake)
-    return svc, fake
+    stack.run_as_functions(svc, monkeypatch)
+    with stack.observing():
+        yield svc, fake
 
 
 def _id(i: int) -> str:
@@ -110,7 +113,8 @@ def test_a_job_item_stays_under_400_kb_over_ten_failed_children_retries_of_a_100
 
     # GIVEN an array job of 10,000 children retried by failed children, 10 attempts
     body = {"name": "wide", "arraySize": 10_000, "retry": {"attempts": 10, "arrayRetry": "failed-children"}}
-    job_id = wiring.job_service().submit("alice", JobRequest.model_validate(body), None).job.job_id
+    with stack.acting_as("gateway"):
+        job_id = wiring.job_service().submit("alice", JobRequest.model_validate(body), None).job.job_id
     store = DynamoLifecycleStore(boto3.client("dynamodb", region_name=REGION), stack.table_name)
     everyone = ",".join(str(i) for i in range(10_000))
     for attempt in range(1, 11):

@@ -18,6 +18,11 @@ FOREIGN = "arn:aws:batch:us-east-1:123456789012:job-definition/someone-elses:1"
 
 
 @pytest.fixture
+def stack_parameters() -> dict[str, Any]:
+    return {"AllowedJobDefinitions": "etl"}  # the operator allowed "etl": its environment and its IAM say so
+
+
+@pytest.fixture
 def gateway(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
     from batchplane import wiring
 
@@ -26,7 +31,6 @@ def gateway(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
         batch.register_job_definition(
             jobDefinitionName=name, type="container", containerProperties={"image": "x", "vcpus": 1, "memory": 512}
         )
-    monkeypatch.setenv("ALLOWED_JOB_DEFINITIONS", "etl")
     for built in (wiring.settings, wiring.job_service, wiring.pipeline_service):  # keeps the call-counting session
         built.cache_clear()
     return load_handler("gateway")

@@ -45,17 +45,12 @@ class FakeExecutions:
         self.answers.append((token, error))
 
 
-# The pipeline service's entry points, by the function that calls each in the deployed stack
-ENTRY_POINTS = {"create": "gateway", "list": "gateway", "on_token": "pipeline_tasks", "on_job_terminal": "job_events"}
-
-
 @pytest.fixture
 def service(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeExecutions, list[str]]]:
     from batchplane import wiring
 
     svc = wiring.pipeline_service()
-    for method, function in ENTRY_POINTS.items():  # each runs under its function's role; the test body observes
-        monkeypatch.setattr(svc, method, _as(stack, function, getattr(svc, method)))
+    stack.run_as_functions(svc, monkeypatch)  # each entry point under its function's role; the test body observes
     fake = FakeExecutions()
     monkeypatch.setattr(svc, "_sfn", fake)
     full_reads: list[str] = []  # the full path: read the whole pipeline, let `step` decide
@@ -68,14 +63,6 @@ def service(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any
     monkeypatch.setattr(svc, "advance", counted_advance)
     with stack.observing():
         yield svc, fake, full_reads
-
-
-def _as(stack: Stack, function: str, method: Any) -> Any:
-    def run(*args: Any, **kwargs: Any) -> Any:
-        with stack.acting_as(function):
-            return method(*args, **kwargs)
-
-    return run
 
 
 def _states(svc: Any, pid: str) -> dict[str, str]:

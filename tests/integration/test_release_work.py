@@ -8,6 +8,7 @@ off once too. Every dependant must still be submitted, exactly once."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -55,12 +56,11 @@ class FakeExecutions:
 
 
 @pytest.fixture
-def plane(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Budget, str]:
+def plane(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Budget, str]]:
     from batchplane import wiring
     from batchplane.adapters import aws as aws_clients
 
-    url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="stage")["QueueUrl"]
-    monkeypatch.setenv("STAGE_QUEUE_URL", url)
+    url = stack.sqs_queues["StageQueue"]  # the template's stage queue (what the functions' roles may send to)
     monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
     wiring.reset()
     aws_clients.session().events.register("before-call.*.*", stack.calls.hook)
@@ -69,7 +69,9 @@ def plane(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Budget, s
     aws_clients.session().events.register("before-call.*.*", budget.hook)
     svc = wiring.pipeline_service()
     monkeypatch.setattr(svc, "_sfn", FakeExecutions())
-    return svc, budget, url
+    stack.run_as_functions(svc, monkeypatch)
+    with stack.observing():
+        yield svc, budget, url
 
 
 def _invoke(budget: Budget, calls: int | None, fn: Any, *args: Any) -> Any:

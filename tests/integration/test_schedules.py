@@ -33,7 +33,7 @@ def test_a_schedule_is_an_eventbridge_schedule_and_each_firing_submits_once(env:
     assert created["statusCode"] == 201, created["body"]
     name = response_json(created)["schedulerName"]
     # THEN EventBridge Scheduler holds it, targeting scheduled_submit with the fire time in the input
-    sched = boto3.client("scheduler", region_name=REGION).get_schedule(Name=name)
+    sched = boto3.client("scheduler", region_name=REGION).get_schedule(Name=name, GroupName="batchplane-test")
     assert sched["ScheduleExpression"] == "cron(0 3 * * ? *)"
     assert sched["ScheduleExpressionTimezone"] == "Europe/Paris"
     assert sched["Target"]["Arn"] == FN_ARN

@@ -197,28 +197,13 @@ SUBMITTERS = (
     "PipelineTasksFunction",
     "ScheduledSubmitFunction",
 )
-PSEUDO_VALUES = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
 
 
-def evaluate(value: Any, params: dict[str, str]) -> Any:
-    """CloudFormation's Ref (parameters, pseudo parameters), Fn::Sub, Fn::Join and Fn::Split, as CloudFormation does."""
-    if isinstance(value, list):
-        return [evaluate(v, params) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "Ref" in value:
-        return params[value["Ref"]]
-    if "Fn::Sub" in value:
-        text, local = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
-        names = {**params, **{k: evaluate(v, params) for k, v in local.items()}}
-        return re.sub(r"\$\{([^}!]+)\}", lambda m: names[m.group(1)], text)
-    if "Fn::Join" in value:
-        sep, items = value["Fn::Join"]
-        return evaluate(sep, params).join(evaluate(items, params))
-    if "Fn::Split" in value:
-        sep, text = value["Fn::Split"]
-        return evaluate(text, params).split(sep)
-    raise AssertionError(value)
+def evaluate(value: Any, parameters: dict[str, str]) -> Any:
+    """``value`` resolved as CloudFormation would, with these parameters (the local stack's own evaluator)."""
+    from batchplane_local.stack.template import Stack
+
+    return Stack(template(), region="eu-west-1", account="123456789012", parameters=dict(parameters)).resolve(value)
 
 
 def test_submit_job_reaches_only_the_stacks_queues_and_usable_job_definitions() -> None:
@@ -240,8 +225,8 @@ def test_submit_job_reaches_only_the_stacks_queues_and_usable_job_definitions() 
         condition, statement, otherwise = conditional["Fn::If"]
         assert (condition, otherwise) == ("HasAllowedJobDefinitions", {"Ref": "AWS::NoValue"})
         assert statement["Action"] == "batch:SubmitJob"
-        prefix = "arn:aws:batch:eu-west-1:123456789012:job-definition/"
-        resolved = evaluate(statement["Resource"], {**PSEUDO_VALUES, "AllowedJobDefinitions": "etl,train-gpu"})
+        prefix = "arn:*:batch:*:*:job-definition/"
+        resolved = evaluate(statement["Resource"], {"AllowedJobDefinitions": "etl,train-gpu"})
         assert sorted(resolved) == sorted(
             f"{prefix}{name}{rev}" for name in ("etl", "train-gpu") for rev in ("", ":*")
         ), logical_id

@@ -227,6 +227,9 @@ class Stack:
                 return any(self.resolve(v) for v in arg)
             if key == "Fn::Join":
                 sep, items = arg
+                if not isinstance(sep, str):
+                    msg = f"Fn::Join takes a literal delimiter, never a function (CloudFormation refuses it): {sep!r}"
+                    raise UnsupportedTemplate(msg)
                 return sep.join(str(v) for v in self.resolve(items))
             if key == "Fn::Select":
                 index, items = arg
