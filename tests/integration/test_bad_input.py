@@ -1,0 +1,52 @@
+"""Bad input gets a clear answer: a 4xx problem+json naming what is wrong, never a 500 and never a stuck job."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.apigw import content_type, http_event, response_json
+from tests.conftest import Stack
+from tests.handlers import FakeLambdaContext, load_handler
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gateway(stack: Stack) -> Any:
+    return load_handler("gateway")
+
+
+def _problem(response: dict[str, Any], status: int) -> dict[str, Any]:
+    assert response["statusCode"] == status, response["body"]
+    assert content_type(response) == "application/problem+json"
+    problem = response_json(response)
+    assert problem["status"] == status
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("case", "raw"),
+    [
+        ("nested 2,000 deep", '{"name":"x","tags":' + "[" * 2000 + "]" * 2000 + "}"),
+        ("integer of 5,000 digits", '{"name":"x","vcpus":' + "9" * 5000 + "}"),
+    ],
+)
+def test_hostile_json_is_400_not_500(gateway: Any, stack: Stack, case: str, raw: str) -> None:
+    # GIVEN a body Python's JSON parser cannot take / WHEN posted
+    response = gateway.lambda_handler(http_event("POST", "/jobs", raw_body=raw), FakeLambdaContext())
+    # THEN a 400 problem+json names the body, and nothing is written
+    problem = _problem(response, 400)
+    assert [e["field"] for e in problem["errors"]] == ["body"]
+    assert stack.calls.counts["dynamodb.PutItem"] == 0
+
+
+def test_body_limit_counts_bytes_not_characters(gateway: Any, stack: Stack) -> None:
+    # GIVEN a body of 217,000 characters that is 868 KB in UTF-8
+    raw = json.dumps({"name": "x", "command": ["\U0001f600" * 217_000]}, ensure_ascii=False)
+    assert len(raw) < 256 * 1024 < len(raw.encode())
+    # WHEN posted THEN the 256 KiB guard refuses it before parsing
+    problem = _problem(gateway.lambda_handler(http_event("POST", "/jobs", raw_body=raw), FakeLambdaContext()), 413)
+    assert str(len(raw.encode())) in problem["detail"]
