@@ -50,3 +50,15 @@ def test_body_limit_counts_bytes_not_characters(gateway: Any, stack: Stack) -> N
     # WHEN posted THEN the 256 KiB guard refuses it before parsing
     problem = _problem(gateway.lambda_handler(http_event("POST", "/jobs", raw_body=raw), FakeLambdaContext()), 413)
     assert str(len(raw.encode())) in problem["detail"]
+
+
+def test_pipeline_job_too_large_for_any_queue_is_422(gateway: Any, stack: Stack) -> None:
+    # GIVEN a pipeline whose second job no queue can ever run (POST /jobs refuses the same job)
+    body = {"name": "p", "jobs": [{"id": "a", "command": ["true"]}, {"id": "b", "command": ["true"], "vcpus": 4096}]}
+    # WHEN posted
+    response = gateway.lambda_handler(http_event("POST", "/pipelines", body=body), FakeLambdaContext())
+    # THEN 422 names jobs.1.vcpus, and nothing was started
+    problem = _problem(response, 422)
+    assert "jobs.1.vcpus" in [e["field"] for e in problem["errors"]], problem
+    assert stack.calls.counts["states.StartExecution"] == 0
+    assert stack.calls.counts["dynamodb.PutItem"] == 0
