@@ -62,3 +62,22 @@ def test_pipeline_job_too_large_for_any_queue_is_422(gateway: Any, stack: Stack)
     assert "jobs.1.vcpus" in [e["field"] for e in problem["errors"]], problem
     assert stack.calls.counts["states.StartExecution"] == 0
     assert stack.calls.counts["dynamodb.PutItem"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "command": ["echo", "a\x00b"]}, "command.1"),
+        ({"name": "x", "environment": {"V": "a\x00b"}}, "environment.V"),
+        ({"name": "x", "command": ["echo", "Ref::p"], "parameters": {"p": "\x00"}}, "parameters.p"),
+    ],
+    ids=["command", "environment", "parameters"],
+)
+def test_nul_byte_is_422(gateway: Any, stack: Stack, body: dict[str, Any], field: str) -> None:
+    # GIVEN a NUL byte where it would reach a container (ECS refuses it; a process cannot take it)
+    # WHEN posted
+    response = gateway.lambda_handler(http_event("POST", "/jobs", body=body), FakeLambdaContext())
+    # THEN 422 names the field, and nothing was submitted
+    problem = _problem(response, 422)
+    assert field in [e["field"] for e in problem["errors"]], problem
+    assert stack.calls.counts["batch.SubmitJob"] == 0
