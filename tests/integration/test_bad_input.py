@@ -81,3 +81,26 @@ def test_nul_byte_is_422(gateway: Any, stack: Stack, body: dict[str, Any], field
     problem = _problem(response, 422)
     assert field in [e["field"] for e in problem["errors"]], problem
     assert stack.calls.counts["batch.SubmitJob"] == 0
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cron(0 0 31 2 ? *)",  # February 31 never comes
+        "cron(0 0 29 2 ? 2027)",  # nor February 29 of a common year
+        "cron(0 0 1 1 ? 2001)",  # its last year is over
+        "cron(61 0 * * ? *)",
+        "at(9999-99-99T00:00:00)",
+        "at(2001-01-01T00:00:00)",  # in the past
+        "rate(99999999999999999999 minutes)",
+    ],
+)
+def test_a_schedule_that_can_never_fire_is_422(gateway: Any, stack: Stack, expression: str) -> None:
+    # GIVEN a schedule expression EventBridge Scheduler could never run
+    body = {"name": "never", "expression": expression, "job": {"name": "x", "command": ["true"]}}
+    # WHEN posted
+    response = gateway.lambda_handler(http_event("POST", "/schedules", body=body), FakeLambdaContext())
+    # THEN 422 names the expression, and no schedule was made
+    problem = _problem(response, 422)
+    assert [e["field"] for e in problem["errors"]] == ["expression"], problem
+    assert stack.calls.counts["scheduler.CreateSchedule"] == 0

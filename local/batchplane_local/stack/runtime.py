@@ -651,12 +651,17 @@ class LocalStack:
                 for name, sched in seen.items():
                     if sched.get("State") != "ENABLED":
                         continue
-                    due = next_fire(
-                        sched["ScheduleExpression"],
-                        sched.get("ScheduleExpressionTimezone") or "UTC",
-                        last[name],
-                        self.schedule_scale,
-                    )
+                    try:  # one schedule that can never fire (AWS would have refused it) must not stop the others
+                        due = next_fire(
+                            sched["ScheduleExpression"],
+                            sched.get("ScheduleExpressionTimezone") or "UTC",
+                            last[name],
+                            self.schedule_scale,
+                        )
+                    except (ValueError, OverflowError) as exc:
+                        sched["State"] = "DISABLED"  # our copy: said once, then skipped
+                        self.log(f"scheduler: {name} {sched['ScheduleExpression']!r} can never fire: {exc}")
+                        continue
                     if due is None or due > now:
                         continue
                     last[name] = due
