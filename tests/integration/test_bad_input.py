@@ -104,3 +104,27 @@ def test_a_schedule_that_can_never_fire_is_422(gateway: Any, stack: Stack, expre
     problem = _problem(response, 422)
     assert [e["field"] for e in problem["errors"]] == ["expression"], problem
     assert stack.calls.counts["scheduler.CreateSchedule"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "vcpus": True}, "vcpus"),
+        ({"name": "x", "memoryMiB": "2048"}, "memoryMiB"),
+        ({"name": "x", "gpus": False}, "gpus"),
+        ({"name": "x", "arraySize": 2.0}, "arraySize"),
+        ({"name": "x", "timeoutSeconds": "600"}, "timeoutSeconds"),
+        ({"name": "x", "nodes": {"count": True}}, "nodes.count"),
+    ],
+    ids=["bool-vcpus", "string-memory", "bool-gpus", "float-array", "string-timeout", "bool-nodes"],
+)
+def test_integers_are_strict_where_aws_wants_integers(
+    gateway: Any, stack: Stack, body: dict[str, Any], field: str
+) -> None:
+    # GIVEN a boolean, string or float where AWS Batch takes an integer (true is not 1 vCPU)
+    # WHEN posted
+    response = gateway.lambda_handler(http_event("POST", "/jobs", body=body), FakeLambdaContext())
+    # THEN 422 names the field, and nothing was submitted
+    problem = _problem(response, 422)
+    assert field in [e["field"] for e in problem["errors"]], problem
+    assert stack.calls.counts["batch.SubmitJob"] == 0
