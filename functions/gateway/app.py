@@ -303,7 +303,11 @@ def on_not_found(_: Exception) -> Response[Any]:
     return _problem(
         404,
         problem_body(
-            status=404, slug="not-found", title="Not found", detail="no such route", instance=app.current_event.path
+            status=404,
+            slug="not-found",
+            title="Not found",
+            detail=f"no route {app.current_event.http_method} {app.current_event.path[:256]}",
+            instance=app.current_event.path[:256],
         ),
     )
 
