@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.apigw import content_type, http_event, response_json
+from tests.apigw import ALICE, BOB, content_type, http_event, response_json
 from tests.conftest import Stack
 from tests.handlers import FakeLambdaContext, load_handler
 
@@ -128,3 +128,41 @@ def test_integers_are_strict_where_aws_wants_integers(
     problem = _problem(response, 422)
     assert field in [e["field"] for e in problem["errors"]], problem
     assert stack.calls.counts["batch.SubmitJob"] == 0
+
+
+def _post_job(gateway: Any, body: dict[str, Any], caller: str = ALICE) -> dict[str, Any]:
+    return gateway.lambda_handler(http_event("POST", "/jobs", body=body, caller=caller), FakeLambdaContext())
+
+
+def test_depends_on_a_job_that_is_not_yours_is_refused_alike_whether_it_exists_or_not(
+    gateway: Any, stack: Stack
+) -> None:
+    # GIVEN a job of Bob's, and a job id nobody has
+    bobs = response_json(_post_job(gateway, {"name": "bobs", "command": ["true"]}, caller=BOB))["jobId"]
+    nobodys = "01J00000000000000000000000"
+    stack.calls.counts.clear()
+    # WHEN Alice submits a job depending on either
+    answers = [_post_job(gateway, {"name": "x", "dependsOn": [{"jobId": dep}]}) for dep in (bobs, nobodys)]
+    # THEN both are the same 422 naming dependsOn.0.jobId (nothing tells her Bob's job exists), and nothing is written
+    problems = [_problem(a, 422) for a in answers]
+    assert [[e["field"] for e in p["errors"]] for p in problems] == [["dependsOn.0.jobId"]] * 2
+    assert problems[0]["errors"][0]["message"].replace(bobs, "?") == problems[1]["errors"][0]["message"].replace(
+        nobodys, "?"
+    )
+    assert stack.calls.counts["dynamodb.PutItem"] == 0
+    assert stack.calls.counts["batch.SubmitJob"] == 0
+
+
+def test_depends_on_own_job_costs_one_read_more_and_none_without(gateway: Any, stack: Stack) -> None:
+    # GIVEN a job of Alice's
+    first = response_json(_post_job(gateway, {"name": "first", "command": ["true"]}))["jobId"]
+    stack.calls.counts.clear()
+    # WHEN she submits one depending on it, then one with no dependsOn
+    held = _post_job(gateway, {"name": "second", "dependsOn": [{"jobId": first}]})
+    assert held["statusCode"] == 202, held["body"]
+    assert stack.calls.counts["dynamodb.BatchGetItem"] == 1
+    stack.calls.counts.clear()
+    plain = _post_job(gateway, {"name": "third", "command": ["true"]})
+    assert plain["statusCode"] == 202, plain["body"]
+    # THEN the check cost one read only when dependsOn was given
+    assert stack.calls.counts["dynamodb.BatchGetItem"] == 0
