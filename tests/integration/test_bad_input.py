@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -166,3 +167,12 @@ def test_depends_on_own_job_costs_one_read_more_and_none_without(gateway: Any, s
     assert plain["statusCode"] == 202, plain["body"]
     # THEN the check cost one read only when dependsOn was given
     assert stack.calls.counts["dynamodb.BatchGetItem"] == 0
+
+
+def test_a_next_token_nested_too_deeply_is_400(gateway: Any, stack: Stack) -> None:
+    # GIVEN a nextToken (within its 4,096 characters) that decodes to JSON nested 1,500 deep
+    token = base64.urlsafe_b64encode(("[" * 1500 + "]" * 1500).encode()).decode().rstrip("=")
+    assert len(token) <= 4096
+    # WHEN listing with it THEN 400 names nextToken
+    response = gateway.lambda_handler(http_event("GET", "/jobs", query={"nextToken": token}), FakeLambdaContext())
+    assert [e["field"] for e in _problem(response, 400)["errors"]] == ["nextToken"]
