@@ -116,8 +116,19 @@ def test_a_schedule_that_can_never_fire_is_422(gateway: Any, stack: Stack, expre
         ({"name": "x", "arraySize": 2.0}, "arraySize"),
         ({"name": "x", "timeoutSeconds": "600"}, "timeoutSeconds"),
         ({"name": "x", "nodes": {"count": True}}, "nodes.count"),
+        ({"name": "x", "retry": {"memoryFactor": "3"}}, "retry.memoryFactor"),
+        ({"name": "x", "retry": {"backoff": {"multiplier": True}}}, "retry.backoff.multiplier"),
     ],
-    ids=["bool-vcpus", "string-memory", "bool-gpus", "float-array", "string-timeout", "bool-nodes"],
+    ids=[
+        "bool-vcpus",
+        "string-memory",
+        "bool-gpus",
+        "float-array",
+        "string-timeout",
+        "bool-nodes",
+        "string-memory-factor",
+        "bool-multiplier",
+    ],
 )
 def test_integers_are_strict_where_aws_wants_integers(
     gateway: Any, stack: Stack, body: dict[str, Any], field: str
@@ -176,3 +187,12 @@ def test_a_next_token_nested_too_deeply_is_400(gateway: Any, stack: Stack) -> No
     # WHEN listing with it THEN 400 names nextToken
     response = gateway.lambda_handler(http_event("GET", "/jobs", query={"nextToken": token}), FakeLambdaContext())
     assert [e["field"] for e in _problem(response, 400)["errors"]] == ["nextToken"]
+
+
+def test_a_schedule_enabled_as_a_string_is_422(gateway: Any, stack: Stack) -> None:
+    # GIVEN "enabled": "false" (lax parsing took "false", "no" or 0 as false, "yes" or 1 as true)
+    body = {"name": "s", "expression": "rate(5 minutes)", "enabled": "false", "job": {"name": "x"}}
+    # WHEN posted THEN 422 names enabled, and no schedule was made
+    response = gateway.lambda_handler(http_event("POST", "/schedules", body=body), FakeLambdaContext())
+    assert [e["field"] for e in _problem(response, 422)["errors"]] == ["enabled"]
+    assert stack.calls.counts["scheduler.CreateSchedule"] == 0

@@ -149,7 +149,7 @@ class ScheduleRequest(_Wire):
     timezone: str = Field(default="UTC", max_length=50)
     job: JobRequest | None = None
     pipeline: PipelineRequest | None = None
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)  # "false" or 0 is not false: 422
 
     @field_validator("expression")
     @classmethod
