@@ -38,6 +38,7 @@ from batchplane.http.problems import (
     dumps,
     field_errors_from_pydantic,
     from_error,
+    parse_json_body,
     problem_body,
 )
 from batchplane.http.views import (
@@ -58,7 +59,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayHttpResolver(enable_validation=True)
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 app.enable_swagger(path="/docs", title="batchplane", version="0.1.0")
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -302,7 +303,11 @@ def on_not_found(_: Exception) -> Response[Any]:
     return _problem(
         404,
         problem_body(
-            status=404, slug="not-found", title="Not found", detail="no such route", instance=app.current_event.path
+            status=404,
+            slug="not-found",
+            title="Not found",
+            detail=f"no route {app.current_event.http_method} {app.current_event.path[:256]}",
+            instance=app.current_event.path[:256],
         ),
     )
 

@@ -454,3 +454,19 @@ def test_a_submit_job_of_30_kib_or_more_is_refused_as_aws_refuses_it(env: Env) -
     with pytest.raises(BatchClientError, match=r"^Job size must be less than 30 KiB, got 4\d KiB$"):
         env.submit(["echo", "x" * 40_000])
     assert env.batch.submitted() == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"command": ["echo", "a\x00b"]}, {"command": ["true"], "environment": [{"name": "V", "value": "a\x00b"}]}],
+    ids=["nul-in-command", "nul-in-environment"],
+)
+def test_a_job_that_cannot_be_started_fails_and_frees_its_vcpus(env: Env, overrides: dict[str, object]) -> None:
+    # GIVEN a job holding all 4 vCPUs whose process cannot be spawned (the OS takes no NUL byte in argv or env)
+    bad = env.submit(containerOverrides={**overrides, "resourceRequirements": [{"type": "VCPU", "value": "4"}]})
+    # WHEN it is started THEN it FAILS with a reason instead of staying STARTING
+    detail = env.batch.wait_for(bad, timeout=5)
+    assert detail["status"] == "FAILED"
+    assert detail["attempts"][-1]["container"]["reason"].startswith("CannotStartContainerError")
+    # AND its vCPUs are free: the next job runs
+    assert env.batch.wait_for(env.submit(jobName="next"), timeout=10)["status"] == "SUCCEEDED"

@@ -39,7 +39,7 @@ def batch_adapter() -> BatchAdapter:
 
 @cache
 def job_service() -> JobService:
-    from batchplane.adapters.dynamo import DynamoArtifacts, DynamoJobStore
+    from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoJobStore
     from batchplane.adapters.logs import LogsAdapter
     from batchplane.domain.submit_request import JobDefinitions
     from batchplane.services.jobs import JobService
@@ -59,6 +59,7 @@ def job_service() -> JobService:
         entropy=os.urandom,
         logs=LogsAdapter(aws.client("logs")),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
+        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
     )
 
 

@@ -1393,7 +1393,8 @@ class LocalBatch:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to start (OSError, a NUL byte's ValueError) ends the job
+            # FAILED with a reason: a job left STARTING would hold its vCPUs, and every queue behind them, forever.
             self._proc_finished(proc, None, start_error=f"CannotStartContainerError: {exc}")
             return
         with self._cond:

@@ -40,6 +40,9 @@ ACCOUNT = "123456789012"
 BATCH_LOG_GROUP = "/aws/batch/job"
 
 
+DEFAULT_ROUTE = "$default"  # an HTTP API's catch-all route: requests no other route matches
+
+
 @dataclass
 class Route:
     method: str
@@ -47,6 +50,11 @@ class Route:
     function: str
     regex: re.Pattern[str]
     params: list[str]
+
+    @property
+    def key(self) -> str:
+        """API Gateway's routeKey: ``GET /jobs/{jobId}``, or ``$default``."""
+        return DEFAULT_ROUTE if self.path == DEFAULT_ROUTE else f"{self.method} {self.path}"
 
 
 def _route(method: str, path: str, function: str) -> Route:
@@ -578,8 +586,9 @@ class LocalStack:
                 uri = str(integration["uri"])
                 function_arn = uri.split("/functions/", 1)[1].removesuffix("/invocations")
                 fn = self._function_of(function_arn)
+                where = DEFAULT_ROUTE if path == "/$default" else path  # SAM writes the $default route as /$default
                 self.routes.append(
-                    _route("ANY" if method == "x-amazon-apigateway-any-method" else method, path, fn.logical_id)
+                    _route("ANY" if method == "x-amazon-apigateway-any-method" else method, where, fn.logical_id)
                 )
 
     def _wire_functions(self) -> None:
@@ -595,7 +604,8 @@ class LocalStack:
             self._require_permission(function, "events.amazonaws.com", rule_arn)
         for route in self.routes:
             api = self.stack.physical[self.apis[0]]["Ref"]
-            source = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/$default/{route.method}{route.path}"
+            where = "*/$default" if route.path == DEFAULT_ROUTE else f"{route.method}{route.path}"
+            source = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/$default/{where}"
             self._require_permission(route.function, "apigateway.amazonaws.com", source)
         os.environ.update(env)
         # Locally, the functions' logs go to this terminal: quieter than in AWS unless asked, and no EMF metrics.
@@ -693,12 +703,17 @@ class LocalStack:
                 for name, sched in seen.items():
                     if sched.get("State") != "ENABLED":
                         continue
-                    due = next_fire(
-                        sched["ScheduleExpression"],
-                        sched.get("ScheduleExpressionTimezone") or "UTC",
-                        last[name],
-                        self.schedule_scale,
-                    )
+                    try:  # one schedule that can never fire (AWS would have refused it) must not stop the others
+                        due = next_fire(
+                            sched["ScheduleExpression"],
+                            sched.get("ScheduleExpressionTimezone") or "UTC",
+                            last[name],
+                            self.schedule_scale,
+                        )
+                    except (ValueError, OverflowError) as exc:
+                        sched["State"] = "DISABLED"  # our copy: said once, then skipped
+                        self.log(f"scheduler: {name} {sched['ScheduleExpression']!r} can never fire: {exc}")
+                        continue
                     if due is None or due > now:
                         continue
                     last[name] = due
@@ -870,12 +885,13 @@ class LocalStack:
     # ---- HTTP API (API Gateway HTTP API, payload format 2.0) ----------------------------------------------------
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route a request takes, as API Gateway picks it: a matching route, else the ``$default`` route if any."""
         for route in self.routes:
-            if route.method in (method.upper(), "ANY"):
+            if route.path != DEFAULT_ROUTE and route.method in (method.upper(), "ANY"):
                 m = route.regex.match(path)
                 if m:
                     return route, dict(zip(route.params, m.groups(), strict=False))
-        return None
+        return next(((r, {}) for r in self.routes if r.path == DEFAULT_ROUTE), None)
 
     def http_event(
         self,
@@ -894,7 +910,7 @@ class LocalStack:
         text = body.decode("utf-8", errors="replace") if body else None
         event: dict[str, Any] = {
             "version": "2.0",
-            "routeKey": f"{route.method} {route.path}",
+            "routeKey": route.key,
             "rawPath": path,
             "rawQueryString": query,
             "headers": {k.lower(): v for k, v in headers.items()},
@@ -922,7 +938,7 @@ class LocalStack:
                     "userAgent": headers.get("user-agent", ""),
                 },
                 "requestId": uuid.uuid4().hex[:16],
-                "routeKey": f"{route.method} {route.path}",
+                "routeKey": route.key,
                 "stage": "$default",
                 "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                 "timeEpoch": int(now * 1000),

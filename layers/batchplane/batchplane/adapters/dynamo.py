@@ -232,7 +232,7 @@ def decode_token(token: str, expected_gsi1pk: str) -> Item:
     try:
         padded = token + "=" * (-len(token) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         raise bad from None
     if (
         not isinstance(key, dict)

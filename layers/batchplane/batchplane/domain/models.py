@@ -8,7 +8,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from batchplane.domain.ids import BATCHPLANE_JOB_TAG_KEYS, RESERVED_TAG_PREFIXES, tag_char_ok
@@ -83,11 +83,24 @@ EnvName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern
 ArtifactUri = Annotated[str, StringConstraints(min_length=3, max_length=2048)]
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        msg = "must not contain a NUL character (AWS Batch cannot pass it to a container)"
+        raise ValueError(msg)
+    return value
+
+
+# What reaches a container's argv or environment: the OS cannot carry a NUL byte there, and ECS refuses it.
+CommandArg = Annotated[str, StringConstraints(max_length=65536), AfterValidator(_no_nul)]
+EnvValue = Annotated[str, StringConstraints(max_length=32768), AfterValidator(_no_nul)]
+ParameterValue = Annotated[str, AfterValidator(_no_nul)]
+
+
 class NodesSpec(_Wire):
     """Multi-node parallel job: ``count`` nodes, ``mainNode`` is the index whose exit decides the job (as in Batch)."""
 
-    count: int = Field(ge=2, le=MAX_NODES, description="numNodes")
-    main_node: int = Field(default=0, ge=0, description="index of the main node")
+    count: int = Field(strict=True, ge=2, le=MAX_NODES, description="numNodes")
+    main_node: int = Field(strict=True, default=0, ge=0, description="index of the main node")
 
     @model_validator(mode="after")
     def _main_in_range(self) -> NodesSpec:
@@ -109,24 +122,20 @@ class JobRequest(_Wire):
     job_definition: str | None = Field(
         default=None, max_length=2048, description="a job definition declared in the template, or its ARN"
     )
-    command: list[Annotated[str, StringConstraints(max_length=65536)]] | None = Field(
-        default=None, max_length=MAX_COMMAND_ITEMS
-    )
-    environment: dict[EnvName, Annotated[str, StringConstraints(max_length=32768)]] = Field(
-        default_factory=dict, max_length=MAX_ENV_VARS
-    )
-    vcpus: int | None = Field(default=None, ge=1, le=4096)
-    memory_mi_b: int | None = Field(default=None, alias="memoryMiB", ge=4, le=24_576_000)
-    gpus: int = Field(default=0, ge=0, le=64)
+    command: list[CommandArg] | None = Field(default=None, max_length=MAX_COMMAND_ITEMS)
+    environment: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_VARS)
+    vcpus: int | None = Field(strict=True, default=None, ge=1, le=4096)
+    memory_mi_b: int | None = Field(strict=True, default=None, alias="memoryMiB", ge=4, le=24_576_000)
+    gpus: int = Field(strict=True, default=0, ge=0, le=64)
     priority: Priority = Priority.NORMAL
     capacity: CapacityPreference = CapacityPreference.SPOT_FIRST
-    timeout_seconds: int | None = Field(default=None, ge=MIN_TIMEOUT_SECONDS, le=14 * 24 * 3600)
+    timeout_seconds: int | None = Field(strict=True, default=None, ge=MIN_TIMEOUT_SECONDS, le=14 * 24 * 3600)
     retry: RetrySpec = Field(default_factory=RetrySpec)
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=MAX_USER_TAGS)
-    parameters: dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], str] = Field(
+    parameters: dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], ParameterValue] = Field(
         default_factory=dict, max_length=100
     )
-    array_size: int | None = Field(default=None, ge=ARRAY_SIZE_MIN, le=ARRAY_SIZE_MAX)
+    array_size: int | None = Field(strict=True, default=None, ge=ARRAY_SIZE_MIN, le=ARRAY_SIZE_MAX)
     nodes: NodesSpec | None = None
     depends_on: list[Dependency] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
     inputs: list[ArtifactUri] = Field(default_factory=list, max_length=MAX_ARTIFACTS)

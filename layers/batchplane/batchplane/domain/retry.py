@@ -78,9 +78,9 @@ class BackoffSpec(_Wire):
     """Exponential backoff between retries of the same attempt kind: base * multiplier^(n-1), capped at maxSeconds,
     with "equal jitter" (half fixed, half random) so delays keep growing yet spread out."""
 
-    base_seconds: float = Field(default=30.0, ge=0, le=MAX_BACKOFF_SECONDS, allow_inf_nan=False)
-    max_seconds: float = Field(default=3600.0, ge=0, le=MAX_BACKOFF_SECONDS, allow_inf_nan=False)
-    multiplier: float = Field(default=2.0, ge=1, le=10, allow_inf_nan=False)
+    base_seconds: float = Field(strict=True, default=30.0, ge=0, le=MAX_BACKOFF_SECONDS, allow_inf_nan=False)
+    max_seconds: float = Field(strict=True, default=3600.0, ge=0, le=MAX_BACKOFF_SECONDS, allow_inf_nan=False)
+    multiplier: float = Field(strict=True, default=2.0, ge=1, le=10, allow_inf_nan=False)
 
     @field_validator("max_seconds")
     @classmethod
@@ -116,7 +116,9 @@ class RetrySpec(_Wire):
         le=10,
         description="after this many Spot reclaims the next attempt goes to On-Demand (spot-first only)",
     )
-    memory_factor: float = Field(default=2.0, gt=1, le=8, allow_inf_nan=False, description="OOM memory multiplier")
+    memory_factor: float = Field(
+        strict=True, default=2.0, gt=1, le=8, allow_inf_nan=False, description="OOM memory multiplier"
+    )
     retry_exit_codes: tuple[ExitCode, ...] = Field(
         default=(), max_length=255, description="when set, only these exit codes are retried"
     )

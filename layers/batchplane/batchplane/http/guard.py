@@ -19,10 +19,8 @@ def reject_oversize(limit: Callable[[], int]) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         def guarded(event: dict[str, Any], context: Any) -> dict[str, Any]:
             body = event.get("body") or ""
-            size = len(body) if isinstance(body, str) else 0
-            if event.get("isBase64Encoded"):
-                size = size * 3 // 4
             max_bytes = limit()
+            size = _body_bytes(body, base64=bool(event.get("isBase64Encoded")))
             if size > max_bytes:
                 err = PayloadTooLargeError(f"the body has {size} bytes; the limit is {max_bytes}")
                 status, problem, extra = from_error(err, event.get("rawPath"))
@@ -44,3 +42,13 @@ def reject_oversize(limit: Callable[[], int]) -> Callable[[Handler], Handler]:
         return guarded
 
     return wrap
+
+
+def _body_bytes(body: Any, *, base64: bool) -> int:
+    """The body's size in bytes as the client sent it (API Gateway's limits are in bytes): a character of text can be
+    up to 4 bytes of UTF-8, so 256 Ki characters can be a 1 MiB body."""
+    if not isinstance(body, str):
+        return 0
+    if base64:
+        return len(body) * 3 // 4 - body[-2:].count("=")
+    return len(body) if body.isascii() else len(body.encode("utf-8", "surrogatepass"))

@@ -63,7 +63,8 @@ def field_errors_from_pydantic(errors: Sequence[Mapping[str, Any]]) -> list[Fiel
     for e in errors:
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")]
         if e.get("type") == "json_invalid":
-            out.append(FieldError("body", "the body is not valid JSON"))
+            why = (e.get("ctx") or {}).get("error")
+            out.append(FieldError("body", "the body is not valid JSON" + (f": {why}" if why else "")))
             continue
         field = ".".join(loc) or "body"
         msg = str(e.get("msg", "invalid"))
@@ -71,6 +72,19 @@ def field_errors_from_pydantic(errors: Sequence[Mapping[str, Any]]) -> list[Fiel
             msg = "unknown field"
         out.append(FieldError(field, msg.removeprefix("Value error, ")))
     return out
+
+
+def parse_json_body(text: str) -> Any:
+    """The request body as JSON, or a JSONDecodeError naming what is wrong: also for what Python's parser cannot take
+    (nesting deeper than its recursion limit, an integer past its 4,300-digit limit), which would otherwise be a 500."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # int() over sys.get_int_max_str_digits(): "Exceeds the limit (4300 digits) ..."
+        raise json.JSONDecodeError(f"a number is too long ({str(exc).split(';')[0]})", text, 0) from None
 
 
 def dumps(body: Mapping[str, Any]) -> str:

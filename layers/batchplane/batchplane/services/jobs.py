@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue
-from batchplane.domain.errors import ConflictError, IdempotencyKeyReusedError, NotFoundError
+from batchplane.domain.errors import (
+    ConflictError,
+    FieldError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from batchplane.domain.ids import batch_job_name, idempotent_job_id, new_job_id
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort, JobFilter, JobPage, JobStore
@@ -47,6 +53,12 @@ def request_hash(request: JobRequest) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+class DependencyLookup(Protocol):
+    def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """jobId -> (status, tenant) of the jobs that exist (one read for up to 100 ids)."""
+        ...
+
+
 class JobService:
     def __init__(
         self,
@@ -59,7 +71,9 @@ class JobService:
         entropy: Callable[[int], bytes],
         logs: LogLines | None = None,
         artifacts: ArtifactIndex | None = None,
+        dependencies: DependencyLookup | None = None,
     ) -> None:
+        self._dependencies = dependencies
         self._logs = logs
         self._artifacts = artifacts
         self._store = store
@@ -113,6 +127,8 @@ class JobService:
             memory_mib=request.memory_mi_b,
         )
         check_submit_size(submit, request)  # Batch would refuse it: 422 before anything is written
+        if request.depends_on:
+            self._check_dependencies(tenant, request)  # one read, only when dependsOn is given
         job = JobRecord(
             job_id=job_id,
             tenant=tenant,
@@ -169,6 +185,21 @@ class JobService:
             raise
         attempt.batch_job_id = batch_job_id
         return Submitted(job, batch_job_id, replayed=False)
+
+    def _check_dependencies(self, tenant: str, request: JobRequest) -> None:
+        """422 naming each dependency that is not a job of this tenant: one that does not exist and another tenant's
+        get the same answer, so nothing is learnt about other tenants' jobs (and nothing waits forever)."""
+        if self._dependencies is None:
+            return
+        ids = [d.job_id for d in request.depends_on]
+        found = self._dependencies.statuses(ids)
+        errors = [
+            FieldError(f"dependsOn.{i}.jobId", f"no job {job_id} of yours")
+            for i, job_id in enumerate(ids)
+            if found.get(job_id, ("", ""))[1] != tenant
+        ]
+        if errors:
+            raise InvalidRequestError("dependsOn names jobs that are not yours or do not exist", errors=errors)
 
     def check_size(self, tenant: str, request: JobRequest) -> None:
         """Refuse (422) a request whose SubmitJob would reach Batch's 30 KiB (pipelines check each job up front)."""

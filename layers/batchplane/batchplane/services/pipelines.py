@@ -39,6 +39,7 @@ from batchplane.domain.errors import (
     IdempotencyKeyReusedError,
     InvalidRequestError,
     NotFoundError,
+    UnschedulableError,
 )
 from batchplane.domain.ids import idempotent_job_id, new_job_id
 from batchplane.domain.pipelines import (
@@ -214,7 +215,7 @@ class PipelineService:
         for job in plan.jobs.values():
             try:  # only declared or allowed job definitions: refused before anything runs
                 self._jobs.check_definition(job.request)
-            except InvalidRequestError as err:
+            except (InvalidRequestError, UnschedulableError) as err:
                 err.errors = [FieldError(f"jobs.{position[job.source]}.{e.field}", e.message) for e in err.errors]
                 raise
         if len(plan.jobs) > MAX_JOBS_PER_RUN:
@@ -225,12 +226,12 @@ class PipelineService:
                 ],
             )
         written = {j.id: i for i, j in enumerate(request.jobs)}
-        for job in plan.jobs.values():  # each job's SubmitJob must fit Batch's 30 KiB, known before anything runs
+        for job in plan.jobs.values():  # each job fits a queue and its SubmitJob Batch's 30 KiB: known up front
             try:
                 self._jobs.check_size(tenant, job.request)
-            except InvalidRequestError as err:
+            except (InvalidRequestError, UnschedulableError) as err:
                 where = f"jobs.{written.get(job.source, 0)}"
-                raise InvalidRequestError(
+                raise type(err)(
                     f"job {job.id}: {err.detail}",
                     errors=[FieldError(f"{where}.{e.field}", e.message) for e in err.errors],
                 ) from err

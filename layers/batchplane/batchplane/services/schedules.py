@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batchplane.adapters.schedules import DynamoScheduleStore, SchedulerAdapter, ScheduleRecord, scheduler_name
-from batchplane.domain.errors import NotFoundError
+from batchplane.domain.errors import FieldError, InvalidRequestError, NotFoundError
 from batchplane.domain.models import JobRequest
 from batchplane.domain.pipelines import PipelineRequest
-from batchplane.domain.schedules import ScheduleRequest, firing_key
+from batchplane.domain.schedules import ScheduleRequest, check_fires_after, firing_key
 from batchplane.services.jobs import JobService
 from batchplane.services.pipelines import PipelineService
 
@@ -36,6 +36,10 @@ class ScheduleService:
         self._clock = clock
 
     def create(self, tenant: str, request: ScheduleRequest) -> ScheduleRecord:
+        try:
+            check_fires_after(request.expression, request.timezone, self._clock())
+        except ValueError as err:
+            raise InvalidRequestError(str(err), errors=[FieldError("expression", str(err))]) from None
         record = ScheduleRecord(
             tenant=tenant,
             name=request.name,
