@@ -188,14 +188,6 @@ class LocalStack:
             os.environ[key] = value
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
-        if self.fault_rate > 0:
-            # chaos: a share of the functions' AWS calls fail (a botocore hook on the session their clients come from)
-            from batchplane.adapters import aws as function_clients
-
-            from batchplane_local.faults import Faults
-
-            self.faults = Faults(self.fault_rate, self.fault_seed)
-            function_clients.session().events.register_first("before-send.*.*", self.faults)
         cfn = transformed(
             load(self.root / "template.yaml"),
             parameters=self.parameters,
@@ -562,8 +554,16 @@ class LocalStack:
         os.environ["POWERTOOLS_DEV"] = "false"
         for fn in self.functions.values():
             fn.load()
+        # the layer package is importable only now: the template's layer (provisioned above) put it on sys.path
         from batchplane.adapters import aws as function_clients
 
+        if self.fault_rate > 0:
+            # chaos: a share of the functions' AWS calls fail (a botocore hook on the session their clients come from;
+            # registered before any function makes a client, as clients copy the session's hooks when made)
+            from batchplane_local.faults import Faults
+
+            self.faults = Faults(self.fault_rate, self.fault_seed)
+            function_clients.session().events.register_first("before-send.*.*", self.faults)
         self.iam = iam.Enforcer(resolver=_BatchFacts(self.batch))
         self.iam.register(function_clients.session().events)
 
