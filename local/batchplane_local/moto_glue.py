@@ -84,12 +84,34 @@ def cap_inline_map_concurrency(limit: int = INLINE_MAP_MAX_CONCURRENCY) -> None:
     component._eval_body = capped  # type: ignore[method-assign]
 
 
+def keep_stopped_executions_aborted() -> None:
+    """StopExecution makes an execution ABORTED, whatever its states do afterwards (AWS). moto's interpreter lets a
+    later error overwrite the stop: a stopped Map iteration's error string is read as an ExecutionFailedEventDetails
+    mapping, fails with ``AttributeError('str' object has no attribute 'get')``, and the stopped execution ends
+    FAILED States.Runtime. Here an error after a stop leaves the program stopped. Idempotent."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    real = Environment.set_error
+    if getattr(real, "_batchplane_keeps_stop", False):
+        return
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        real(self, error=error)
+
+    set_error._batchplane_keeps_stop = True  # type: ignore[attr-defined]
+    Environment.set_error = set_error  # type: ignore[method-assign]
+
+
 def start_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
     """moto's server, with Step Functions executing state machines (its ASL interpreter). Its service integrations
     (sqs:sendMessage.waitForTaskToken...) call back into this server: moto finds it through MOTO_PORT."""
     check_version()
     _speed_up_moto()
     cap_inline_map_concurrency()
+    keep_stopped_executions_aborted()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     real_host, real_port = server.get_host_and_port()

@@ -144,3 +144,40 @@ def test_an_inline_map_runs_at_most_40_iterations_at_once() -> None:
         assert set(statuses.values()) == {"SUCCEEDED"}, statuses
     finally:
         server.stop()
+
+
+def test_a_stopped_execution_waiting_in_a_map_ends_aborted() -> None:
+    """AWS: StopExecution makes an execution ABORTED. moto's interpreter ended one stopped inside a Map iteration
+    FAILED States.Runtime ``AttributeError('str' object has no attribute 'get')`` once its task was answered."""
+    server = moto_glue.start_server()
+    try:
+        kwargs = {
+            "endpoint_url": server.endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        sqs, sfn = boto3.client("sqs", **kwargs), boto3.client("stepfunctions", **kwargs)
+        url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        arn = sfn.create_state_machine(
+            name="map", definition=_map_machine(url), roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        # GIVEN an execution whose Map iteration waits on a task token
+        execution = sfn.start_execution(stateMachineArn=arn, name="stopme", input=json.dumps({"items": [1]}))[
+            "executionArn"
+        ]
+        (message,) = _received(sqs, url, 1)
+        # WHEN it is stopped (as a pipeline cancel does) and its task is answered afterwards
+        sfn.stop_execution(executionArn=execution, error="batchplane.Cancelled", cause="cancelled by its owner")
+        sfn.send_task_success(taskToken=json.loads(message["Body"])["token"], output="{}")
+        # THEN it ends ABORTED, as in AWS
+        deadline = time.monotonic() + 10
+        described: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.1)
+        assert described["status"] == "ABORTED", (described["status"], described.get("error"), described.get("cause"))
+    finally:
+        server.stop()
