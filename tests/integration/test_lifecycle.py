@@ -506,3 +506,35 @@ def test_scaling_up_reads_a_scale_out_as_aws_reports_it() -> None:
     assert adapter.scaling_up(queue) is True
     # AND once desiredvCpus holds steady (a starved Spot environment) it is no longer
     assert adapter.scaling_up(queue) is False
+
+
+def test_a_job_the_sweeper_fails_fast_is_recorded_as_a_misconfiguration(plane: Plane, stack: Stack) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    # GIVEN an on-demand job RUNNABLE for 10 minutes with a MISCONFIGURATION that no other queue can fix, even with
+    # perClass asking to retry misconfigurations
+    job = plane.submit(
+        {
+            "name": "toobig",
+            "capacity": "on-demand",
+            "retry": {"stuckRunnableSeconds": 60, "perClass": {"misconfiguration": "retry"}},
+        }
+    )
+    runnable = plane.event("CAPACITY", job, when=long_ago)
+    runnable["detail"]["statusReason"] = (
+        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than "
+        "that can be met by the CE(s) attached to the job queue."
+    )
+    plane.deliver(runnable)
+    # WHEN the sweeper fails it fast and Batch reports the termination (its reason becomes the statusReason)
+    report = plane.sweep()
+    assert report["failed_fast"] == [job["jobId"]]
+    (terminate,) = [p for op, p in stack.calls.requests if op == "batch.TerminateJob"]
+    failed = plane.event("CANCELLED", plane.job(job["jobId"]), seconds=900)
+    failed["detail"]["statusReason"] = terminate["reason"]
+    stack.calls.reset()
+    assert plane.deliver(failed) == "gave-up"
+    # THEN its failure class is its own (misconfiguration), not a cancel, and it is not retried
+    shown = plane.job(job["jobId"])
+    assert shown["status"] == "FAILED"
+    assert [a["failureClass"] for a in shown["attempts"]] == ["misconfiguration"]
+    assert submit_calls(stack) == []
