@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import queue
 import re
@@ -73,6 +74,32 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+_LOAD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _own_powertools_loggers(function: str) -> Any:
+    """Lambda runs each function in its own container. In this one process every Powertools ``Logger()`` of a service
+    is the same ``logging.Logger`` (named after the service) with one formatter, whose keys ``inject_lambda_context``
+    appends: one function's invocation would log under another's ``function_name``. While a function's code loads,
+    its Loggers get a logging.Logger (handler, formatter, keys) of their own; the ``service`` key is unchanged."""
+    from aws_lambda_powertools.logging.logger import Logger
+
+    with _LOAD_LOCK:
+        real = Logger._get_logger
+
+        def own(self: Logger) -> logging.Logger:
+            if self.child:
+                return real(self)
+            return logging.getLogger(f"{self.service}[{function}]")  # no dot: not a child of the shared logger
+
+        Logger._get_logger = own  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            Logger._get_logger = real  # type: ignore[method-assign]
+
+
 @dataclass
 class LocalFunction:
     logical_id: str
@@ -100,7 +127,8 @@ class LocalFunction:
             raise RuntimeError(msg)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        with _own_powertools_loggers(self.name):
+            spec.loader.exec_module(module)
         self.module = module
 
     def invoke(self, event: dict[str, Any]) -> Any:
@@ -163,7 +191,6 @@ class LocalStack:
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        import logging
         import warnings
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
