@@ -538,3 +538,31 @@ def test_a_job_the_sweeper_fails_fast_is_recorded_as_a_misconfiguration(plane: P
     assert shown["status"] == "FAILED"
     assert [a["failureClass"] for a in shown["attempts"]] == ["misconfiguration"]
     assert submit_calls(stack) == []
+
+
+def _attempt_env(submit: dict[str, Any]) -> dict[str, str]:
+    env = {e["name"]: e["value"] for e in submit["containerOverrides"]["environment"]}
+    return {k: v for k, v in env.items() if k.startswith("BATCHPLANE_ATTEMPT")}
+
+
+def test_each_submitted_job_knows_its_attempt_and_why(plane: Plane, stack: Stack) -> None:
+    # GIVEN a job with a variable of its own, retried at once on failure, and a Spot job
+    stack.calls.reset()
+    job = plane.submit(
+        {"name": "flaky", "environment": {"MODE": "x"}, "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}}}
+    )
+    spot = plane.submit({"name": "spotty"})
+    # THEN the first SubmitJob tells the job it is attempt 1, the initial one (Batch's AWS_BATCH_JOB_ATTEMPT is
+    # always 1: every batchplane attempt is a new Batch job)
+    first = submit_calls(stack)[0]
+    assert _attempt_env(first) == {"BATCHPLANE_ATTEMPT": "1", "BATCHPLANE_ATTEMPT_REASON": "initial"}
+    assert {"name": "MODE", "value": "x"} in first["containerOverrides"]["environment"]
+    # WHEN the first fails and is retried, and the Spot one is reclaimed
+    stack.calls.reset()
+    assert plane.deliver(plane.event("FAILED", job, seconds=1)) == "retry"
+    plane.deliver(plane.event("RECLAIM", spot, seconds=1))
+    # THEN each new Batch job carries its attempt number and the reason for it
+    retry, fallback = submit_calls(stack)
+    assert _attempt_env(retry) == {"BATCHPLANE_ATTEMPT": "2", "BATCHPLANE_ATTEMPT_REASON": "retry"}
+    assert {"name": "MODE", "value": "x"} in retry["containerOverrides"]["environment"]
+    assert _attempt_env(fallback) == {"BATCHPLANE_ATTEMPT": "2", "BATCHPLANE_ATTEMPT_REASON": "spot-fallback"}

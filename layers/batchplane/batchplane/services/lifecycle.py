@@ -367,6 +367,7 @@ class LifecycleService:
                     job_definition=job.job_definition,
                     memory_mib=attempt.memory_mib,
                     array_indexes=attempt.array_indexes,
+                    reason=attempt.reason,
                 )
             )
         except Exception:  # noqa: BLE001 - the attempt is recorded; the sweeper resubmits it (no duplicate: by name)
