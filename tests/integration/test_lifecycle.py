@@ -566,3 +566,31 @@ def test_each_submitted_job_knows_its_attempt_and_why(plane: Plane, stack: Stack
     assert _attempt_env(retry) == {"BATCHPLANE_ATTEMPT": "2", "BATCHPLANE_ATTEMPT_REASON": "retry"}
     assert {"name": "MODE", "value": "x"} in retry["containerOverrides"]["environment"]
     assert _attempt_env(fallback) == {"BATCHPLANE_ATTEMPT": "2", "BATCHPLANE_ATTEMPT_REASON": "spot-fallback"}
+
+
+@pytest.mark.parametrize(("failure_class", "told"), [("misconfiguration", False), ("cancelled", True)])
+def test_a_pipeline_hears_a_failed_fast_stage_failed_and_a_cancelled_one_cancelled(
+    monkeypatch: pytest.MonkeyPatch, failure_class: str, told: bool
+) -> None:
+    from batchplane import wiring
+    from batchplane.domain.models import Capacity, JobStatus
+    from batchplane.domain.records import AttemptRecord, JobRecord
+
+    heard: list[tuple[Any, ...]] = []
+
+    class Pipelines:
+        def on_job_terminal(self, *args: Any) -> None:
+            heard.append(args)
+
+    monkeypatch.setattr(wiring, "pipeline_service", Pipelines)
+    # GIVEN a pipeline stage whose end was asked for (a cancel, or the sweeper failing it fast), recorded FAILED
+    attempt = AttemptRecord(1, "initial", "q", Capacity.ON_DEMAND, "bp-j-a1-s", failure_class=failure_class)
+    job = JobRecord(
+        job_id="j", tenant="t", name="s", status=JobStatus.FAILED, created_at="", updated_at="", request={},
+        request_hash="", priority="normal", preference="on-demand", queue_arn="q", capacity=Capacity.ON_DEMAND,
+        placement_reason="", job_definition="d", cancel_requested=True, attempts=[attempt], pipeline_id="p",
+        pipeline_key="k",
+    )  # fmt: skip
+    # WHEN its pipeline is told THEN only a cancel counts as cancelled
+    wiring._pipeline_hook(job, "FAILED")
+    assert heard == [("p", "k", "j", "FAILED", told)]

@@ -305,6 +305,7 @@ class LifecycleService:
             now=iso(now),
         ):
             return "raced"
+        job.current.failure_class = failure_class  # as recorded: the pipeline tells a cancel from a failure by it
         self._metric("JobsFailed", 1)
         if self._on_terminal is not None:
             self._on_terminal(job, "FAILED")
