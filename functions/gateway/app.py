@@ -56,6 +56,7 @@ from batchplane.http.views import (
 )
 from batchplane.settings import settings
 from botocore.exceptions import ClientError, HTTPClientError
+from pydantic import BeforeValidator
 
 logger = Logger()
 metrics = Metrics()
@@ -99,9 +100,14 @@ def submit_job(job: Annotated[JobRequest, Body()]) -> Response[JobView]:
     return Response(status_code=202, content_type="application/json", body=view, headers=headers)
 
 
+def _upper(value: object) -> object:
+    """Status filters match in any case (`failed` is FAILED)."""
+    return value.upper() if isinstance(value, str) else value
+
+
 @app.get("/jobs")
 def list_jobs(
-    status: Annotated[JobStatus | None, Query()] = None,
+    status: Annotated[JobStatus | None, BeforeValidator(_upper), Query()] = None,
     name: Annotated[str | None, Query(max_length=128)] = None,
     tag: Annotated[str | None, Query(max_length=400, pattern=r"^[^=]+=", description="key=value")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,

@@ -8,6 +8,7 @@ events (batchplane_local.batch), delivery of events to functions, schedules that
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -84,12 +85,63 @@ def cap_inline_map_concurrency(limit: int = INLINE_MAP_MAX_CONCURRENCY) -> None:
     component._eval_body = capped  # type: ignore[method-assign]
 
 
+def keep_stopped_executions_aborted() -> None:
+    """StopExecution makes an execution ABORTED, whatever its states do afterwards (AWS). moto's interpreter lets a
+    later error overwrite the stop: a stopped Map iteration's error string is read as an ExecutionFailedEventDetails
+    mapping, fails with ``AttributeError('str' object has no attribute 'get')``, and the stopped execution ends
+    FAILED States.Runtime. Here an error after a stop leaves the program stopped. Idempotent."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    real = Environment.set_error
+    if getattr(real, "_batchplane_keeps_stop", False):
+        return
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        real(self, error=error)
+
+    set_error._batchplane_keeps_stop = True  # type: ignore[attr-defined]
+    Environment.set_error = set_error  # type: ignore[method-assign]
+
+
+def abort_at_once_on_stop() -> None:
+    """AWS: StopExecution "stops an execution", which is ABORTED from then on (DescribeExecution says so at once, with
+    its stopDate). moto's interpreter said RUNNING until the state in progress ended (a task waiting on its token:
+    until it was answered, which an ABORTED execution's token no longer can be). The stop now marks it ABORTED and
+    releases its waiting tasks, so its interpreter ends it (ExecutionAborted) instead of waiting forever. Idempotent."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    real = Execution.stop
+    if getattr(real, "_batchplane_at_once", False):
+        return
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        real(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+        pool = getattr(getattr(self.exec_worker, "env", None), "callback_pool_manager", None)
+        for callback_id in list(getattr(pool, "_pool", {})):
+            outcome = CallbackOutcomeFailure(callback_id=callback_id, error="States.Runtime", cause="execution stopped")
+            with contextlib.suppress(Exception):  # a task already answered or timed out: nothing to release
+                pool.notify(callback_id=callback_id, outcome=outcome)  # type: ignore[union-attr]
+
+    stop._batchplane_at_once = True  # type: ignore[attr-defined]
+    Execution.stop = stop  # type: ignore[method-assign]
+
+
 def start_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
     """moto's server, with Step Functions executing state machines (its ASL interpreter). Its service integrations
     (sqs:sendMessage.waitForTaskToken...) call back into this server: moto finds it through MOTO_PORT."""
     check_version()
     _speed_up_moto()
     cap_inline_map_concurrency()
+    keep_stopped_executions_aborted()
+    abort_at_once_on_stop()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     real_host, real_port = server.get_host_and_port()

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+ENTRY_POINT = Path(sys.executable).parent / "batchplane"  # what `make install` puts in .venv/bin
 
 
 def _free_port() -> int:
@@ -80,9 +81,9 @@ def local_stack(tmp: Path, *extra: str, allow_access_denied: bool = False) -> It
     enforced IAM role: a call its role refused anywhere in the block fails the test (unless the test expects it)."""
     port = _free_port()
     log = tmp / "stack.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "local"), str(ROOT / "layers" / "batchplane")])
-    args = [sys.executable, "-m", "batchplane_local", "local", "up", "--port", str(port), "--root", str(ROOT), *extra]
+    # exactly as a user starts it: the installed entry point, no PYTHONPATH (the local stack mounts the layer itself)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PYTHONPATH"}
+    args = [str(ENTRY_POINT), "local", "up", "--port", str(port), "--root", str(ROOT), *extra]
     with log.open("w") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"

@@ -135,3 +135,11 @@ def test_jobs_pipelines_and_schedules_survive_20_percent_faults(chaos: Api, tmp_
     services = {key.split(":")[0] for key in injected}
     assert {"dynamodb", "batch", "states", "scheduler"} <= services, injected
     assert sum(injected.values()) >= 50, injected
+
+
+def test_local_up_with_faults_starts_from_the_installed_entry_point(tmp_path: Path) -> None:
+    # GIVEN `batchplane local up --faults 0.2` started as a user starts it (the fixture: entry point, no PYTHONPATH)
+    with local_stack(tmp_path, "--faults", "0.2", "--fault-seed", "1") as api:
+        # WHEN it is up THEN it answers, with the fault hook installed on the functions' clients
+        assert api.http.get("/_local/health").json() == {"status": "ok"}
+        assert api.http.get("/_local/faults").json()["rate"] == 0.2

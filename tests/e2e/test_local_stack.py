@@ -42,6 +42,22 @@ def test_exit_3_with_three_attempts_fails_after_three_attempts(api: Api) -> None
     assert done["attempts"][-1]["failureClass"] == "app-error"
 
 
+def test_a_retried_job_sees_its_attempt_and_why(api: Api) -> None:
+    # GIVEN a job that prints the attempt batchplane says it is, then fails, with two attempts
+    job = api.submit(
+        {
+            "name": "whoami",
+            "command": ["sh", "-c", 'echo "attempt=$BATCHPLANE_ATTEMPT/$BATCHPLANE_ATTEMPT_REASON"; exit 3'],
+            "retry": {"attempts": 2, "backoff": {"baseSeconds": 0.2, "maxSeconds": 0.5}},
+        }
+    )
+    # WHEN it has failed twice
+    api.wait(job["jobId"], {"FAILED"}, attempts=2)
+    # THEN its second Batch job knew it was attempt 2, a retry
+    logs = api.http.get(f"/jobs/{job['jobId']}/logs").json()
+    assert "attempt=2/retry" in logs["lines"]
+
+
 def test_an_interrupted_spot_job_finishes_on_demand_linked_in_lineage(api: Api) -> None:
     # GIVEN a spot-first job running on Spot
     job = api.submit({"name": "reclaimme", "command": ["sh", "-c", "sleep 2; echo done"]})

@@ -209,6 +209,9 @@ def test_cancel_stops_everything(api: Api) -> None:
     job = api.wait(long["jobId"], {"FAILED"})
     assert job["cancelRequested"]
     assert states(api.http.get(f"/pipelines/{pid}").json())["next"] == "SKIPPED"
+    # AND its execution was stopped: ABORTED, as StopExecution leaves it in AWS (not FAILED)
+    history = api.http.get(f"/_local/pipelines/{pid}/history").json()
+    assert [(r["status"], r["events"].get("ExecutionAborted")) for r in history["runs"]] == [("ABORTED", 1)]
 
 
 def test_a_fan_out_of_50_stages_completes(api: Api) -> None:

@@ -466,3 +466,48 @@ def test_an_aws_failure_is_503_when_passing_and_500_when_ours(stack: Stack, code
     assert "secret internals" not in answer["body"]
     if status == 503:
         assert answer["headers"]["Retry-After"] == "2"
+
+
+def test_a_filtered_list_fills_its_pages_within_a_bounded_number_of_reads(
+    gateway: Any, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane.adapters import dynamo
+
+    # GIVEN six jobs, the two oldest tagged team=a, listed newest first; each read of the index evaluates 2 items
+    monkeypatch.setattr(dynamo, "LIST_READ_ITEMS", 2, raising=False)
+    for i in range(6):
+        submit(gateway, {"name": f"job-{i}", "tags": {"team": "a" if i < 2 else "b"}})
+    # WHEN listing team=a two at a time
+    stack.calls.reset()
+    page = response_json(call(gateway, http_event("GET", "/jobs", query={"tag": "team=a", "limit": "2"})))
+    # THEN the first page holds both matches (DynamoDB's Limit is applied before the filter: not an empty page)
+    assert [j["name"] for j in page["jobs"]] == ["job-1", "job-0"]
+    assert stack.calls.counts["dynamodb.Query"] == 3
+    # WHEN a page needs more reads than the bound allows
+    monkeypatch.setattr(dynamo, "LIST_MAX_READS", 2)
+    stack.calls.reset()
+    first = response_json(call(gateway, http_event("GET", "/jobs", query={"tag": "team=a", "limit": "2"})))
+    # THEN it stops at the bound with what it found (nothing in the four newest), and its token goes on from there
+    assert stack.calls.counts["dynamodb.Query"] == 2
+    assert first["jobs"] == []
+    query = {"tag": "team=a", "limit": "2", "nextToken": first["nextToken"]}
+    rest = response_json(call(gateway, http_event("GET", "/jobs", query=query)))
+    assert [j["name"] for j in rest["jobs"]] == ["job-1", "job-0"]
+    # AND a page holding `limit` of more matches ends at its last job, the next page starting after it
+    query = {"tag": "team=b", "limit": "1"}
+    monkeypatch.setattr(dynamo, "LIST_READ_ITEMS", 3)
+    one = response_json(call(gateway, http_event("GET", "/jobs", query=query)))
+    two = response_json(call(gateway, http_event("GET", "/jobs", query=query | {"nextToken": one["nextToken"]})))
+    assert [j["name"] for j in one["jobs"] + two["jobs"]] == ["job-5", "job-4"]
+
+
+def test_a_status_filter_matches_in_any_case(gateway: Any, stack: Stack) -> None:
+    # GIVEN three submitted jobs
+    for i in range(3):
+        submit(gateway, {"name": f"job-{i}"})
+    # WHEN listing by status in lower case THEN they are found; an unknown status is 422 naming it
+    page = response_json(call(gateway, http_event("GET", "/jobs", query={"status": "submitted", "limit": "3"})))
+    assert len(page["jobs"]) == 3
+    bad = call(gateway, http_event("GET", "/jobs", query={"status": "done"}))
+    assert bad["statusCode"] == 422
+    assert response_json(bad)["errors"][0]["field"] == "status"

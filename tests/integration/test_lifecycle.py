@@ -506,3 +506,91 @@ def test_scaling_up_reads_a_scale_out_as_aws_reports_it() -> None:
     assert adapter.scaling_up(queue) is True
     # AND once desiredvCpus holds steady (a starved Spot environment) it is no longer
     assert adapter.scaling_up(queue) is False
+
+
+def test_a_job_the_sweeper_fails_fast_is_recorded_as_a_misconfiguration(plane: Plane, stack: Stack) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    # GIVEN an on-demand job RUNNABLE for 10 minutes with a MISCONFIGURATION that no other queue can fix, even with
+    # perClass asking to retry misconfigurations
+    job = plane.submit(
+        {
+            "name": "toobig",
+            "capacity": "on-demand",
+            "retry": {"stuckRunnableSeconds": 60, "perClass": {"misconfiguration": "retry"}},
+        }
+    )
+    runnable = plane.event("CAPACITY", job, when=long_ago)
+    runnable["detail"]["statusReason"] = (
+        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than "
+        "that can be met by the CE(s) attached to the job queue."
+    )
+    plane.deliver(runnable)
+    # WHEN the sweeper fails it fast and Batch reports the termination (its reason becomes the statusReason)
+    report = plane.sweep()
+    assert report["failed_fast"] == [job["jobId"]]
+    (terminate,) = [p for op, p in stack.calls.requests if op == "batch.TerminateJob"]
+    failed = plane.event("CANCELLED", plane.job(job["jobId"]), seconds=900)
+    failed["detail"]["statusReason"] = terminate["reason"]
+    stack.calls.reset()
+    assert plane.deliver(failed) == "gave-up"
+    # THEN its failure class is its own (misconfiguration), not a cancel, and it is not retried
+    shown = plane.job(job["jobId"])
+    assert shown["status"] == "FAILED"
+    assert [a["failureClass"] for a in shown["attempts"]] == ["misconfiguration"]
+    assert submit_calls(stack) == []
+
+
+def _attempt_env(submit: dict[str, Any]) -> dict[str, str]:
+    env = {e["name"]: e["value"] for e in submit["containerOverrides"]["environment"]}
+    return {k: v for k, v in env.items() if k.startswith("BATCHPLANE_ATTEMPT")}
+
+
+def test_each_submitted_job_knows_its_attempt_and_why(plane: Plane, stack: Stack) -> None:
+    # GIVEN a job with a variable of its own, retried at once on failure, and a Spot job
+    stack.calls.reset()
+    job = plane.submit(
+        {"name": "flaky", "environment": {"MODE": "x"}, "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}}}
+    )
+    spot = plane.submit({"name": "spotty"})
+    # THEN the first SubmitJob tells the job it is attempt 1, the initial one (Batch's AWS_BATCH_JOB_ATTEMPT is
+    # always 1: every batchplane attempt is a new Batch job)
+    first = submit_calls(stack)[0]
+    assert _attempt_env(first) == {"BATCHPLANE_ATTEMPT": "1", "BATCHPLANE_ATTEMPT_REASON": "initial"}
+    assert {"name": "MODE", "value": "x"} in first["containerOverrides"]["environment"]
+    # WHEN the first fails and is retried, and the Spot one is reclaimed
+    stack.calls.reset()
+    assert plane.deliver(plane.event("FAILED", job, seconds=1)) == "retry"
+    plane.deliver(plane.event("RECLAIM", spot, seconds=1))
+    # THEN each new Batch job carries its attempt number and the reason for it
+    retry, fallback = submit_calls(stack)
+    assert _attempt_env(retry) == {"BATCHPLANE_ATTEMPT": "2", "BATCHPLANE_ATTEMPT_REASON": "retry"}
+    assert {"name": "MODE", "value": "x"} in retry["containerOverrides"]["environment"]
+    assert _attempt_env(fallback) == {"BATCHPLANE_ATTEMPT": "2", "BATCHPLANE_ATTEMPT_REASON": "spot-fallback"}
+
+
+@pytest.mark.parametrize(("failure_class", "told"), [("misconfiguration", False), ("cancelled", True)])
+def test_a_pipeline_hears_a_failed_fast_stage_failed_and_a_cancelled_one_cancelled(
+    monkeypatch: pytest.MonkeyPatch, failure_class: str, told: bool
+) -> None:
+    from batchplane import wiring
+    from batchplane.domain.models import Capacity, JobStatus
+    from batchplane.domain.records import AttemptRecord, JobRecord
+
+    heard: list[tuple[Any, ...]] = []
+
+    class Pipelines:
+        def on_job_terminal(self, *args: Any) -> None:
+            heard.append(args)
+
+    monkeypatch.setattr(wiring, "pipeline_service", Pipelines)
+    # GIVEN a pipeline stage whose end was asked for (a cancel, or the sweeper failing it fast), recorded FAILED
+    attempt = AttemptRecord(1, "initial", "q", Capacity.ON_DEMAND, "bp-j-a1-s", failure_class=failure_class)
+    job = JobRecord(
+        job_id="j", tenant="t", name="s", status=JobStatus.FAILED, created_at="", updated_at="", request={},
+        request_hash="", priority="normal", preference="on-demand", queue_arn="q", capacity=Capacity.ON_DEMAND,
+        placement_reason="", job_definition="d", cancel_requested=True, attempts=[attempt], pipeline_id="p",
+        pipeline_key="k",
+    )  # fmt: skip
+    # WHEN its pipeline is told THEN only a cancel counts as cancelled
+    wiring._pipeline_hook(job, "FAILED")
+    assert heard == [("p", "k", "j", "FAILED", told)]

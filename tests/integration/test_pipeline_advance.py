@@ -365,3 +365,19 @@ def test_a_creation_without_a_key_that_fails_midway_does_not_stay_running(servic
     [record] = svc.list("alice", 10)
     assert record.status == "FAILED"
     assert sfn.stopped == [sfn.execution_arn(f"{record.pipeline_id}-r1")]
+
+
+def test_resuming_a_succeeded_pipeline_is_a_conflict(service: Any) -> None:
+    from batchplane.domain.errors import ConflictError
+
+    svc, _, _ = service
+    # GIVEN a diamond that SUCCEEDED
+    pid = _started(svc)
+    for key in "abcd":
+        job = svc._store.get(pid).jobs[key]
+        svc.on_job_terminal(pid, key, job.job_id, "SUCCEEDED", False)
+    assert svc.on_token(pid, 1, "__finish__", "t-finish") == "SUCCEEDED"
+    # WHEN its owner asks to resume it THEN it is a conflict (409), not a new run of nothing
+    with pytest.raises(ConflictError, match="nothing to resume"):
+        svc.resume("alice", pid)
+    assert svc._store.get(pid).run == 1

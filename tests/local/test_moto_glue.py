@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -142,5 +143,45 @@ def test_an_inline_map_runs_at_most_40_iterations_at_once() -> None:
                 break
             time.sleep(0.1)
         assert set(statuses.values()) == {"SUCCEEDED"}, statuses
+    finally:
+        server.stop()
+
+
+def test_a_stopped_execution_waiting_in_a_map_ends_aborted() -> None:
+    """AWS: StopExecution makes an execution ABORTED. moto's interpreter ended one stopped inside a Map iteration
+    FAILED States.Runtime ``AttributeError('str' object has no attribute 'get')`` once its task was answered."""
+    server = moto_glue.start_server()
+    try:
+        kwargs = {
+            "endpoint_url": server.endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        sqs, sfn = boto3.client("sqs", **kwargs), boto3.client("stepfunctions", **kwargs)
+        url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        arn = sfn.create_state_machine(
+            name="map", definition=_map_machine(url), roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        # GIVEN an execution whose Map iteration waits on a task token
+        execution = sfn.start_execution(stateMachineArn=arn, name="stopme", input=json.dumps({"items": [1]}))[
+            "executionArn"
+        ]
+        (message,) = _received(sqs, url, 1)
+        # WHEN it is stopped (as a pipeline cancel does)
+        sfn.stop_execution(executionArn=execution, error="batchplane.Cancelled", cause="cancelled by its owner")
+        # THEN it is ABORTED at once, as in AWS
+        assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+        # AND stays ABORTED when the interpreter ends it (its waiting task released), the token answered in vain
+        with contextlib.suppress(sfn.exceptions.ClientError):
+            sfn.send_task_success(taskToken=json.loads(message["Body"])["token"], output="{}")
+        deadline = time.monotonic() + 10
+        ended: list[str] = []
+        while not ended and time.monotonic() < deadline:
+            events = sfn.get_execution_history(executionArn=execution)["events"]
+            ended = [e["type"] for e in events if e["type"].startswith("Execution") and e["type"] != "ExecutionStarted"]
+            time.sleep(0.1)
+        described = sfn.describe_execution(executionArn=execution)
+        assert (ended, described["status"]) == (["ExecutionAborted"], "ABORTED"), described
     finally:
         server.stop()

@@ -99,9 +99,11 @@ def schedule_service() -> ScheduleService:
 
 
 def _pipeline_hook(job: JobRecord, status: str) -> None:
-    """A managed job of a pipeline ended: tell its pipeline."""
+    """A managed job of a pipeline ended: tell its pipeline. A job the sweeper failed fast (its end asked for, its
+    failure a misconfiguration) FAILED; only a cancel is CANCELLED."""
     if job.pipeline_id and job.pipeline_key:
-        pipeline_service().on_job_terminal(job.pipeline_id, job.pipeline_key, job.job_id, status, job.cancel_requested)
+        cancelled = job.cancel_requested and job.current.failure_class != "misconfiguration"
+        pipeline_service().on_job_terminal(job.pipeline_id, job.pipeline_key, job.job_id, status, cancelled)
 
 
 @cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import queue
 import re
@@ -81,6 +82,32 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+_LOAD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _own_powertools_loggers(function: str) -> Any:
+    """Lambda runs each function in its own container. In this one process every Powertools ``Logger()`` of a service
+    is the same ``logging.Logger`` (named after the service) with one formatter, whose keys ``inject_lambda_context``
+    appends: one function's invocation would log under another's ``function_name``. While a function's code loads,
+    its Loggers get a logging.Logger (handler, formatter, keys) of their own; the ``service`` key is unchanged."""
+    from aws_lambda_powertools.logging.logger import Logger
+
+    with _LOAD_LOCK:
+        real = Logger._get_logger
+
+        def own(self: Logger) -> logging.Logger:
+            if self.child:
+                return real(self)
+            return logging.getLogger(f"{self.service}[{function}]")  # no dot: not a child of the shared logger
+
+        Logger._get_logger = own  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            Logger._get_logger = real  # type: ignore[method-assign]
+
+
 @dataclass
 class LocalFunction:
     logical_id: str
@@ -108,7 +135,8 @@ class LocalFunction:
             raise RuntimeError(msg)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        with _own_powertools_loggers(self.name):
+            spec.loader.exec_module(module)
         self.module = module
 
     def invoke(self, event: dict[str, Any]) -> Any:
@@ -213,7 +241,6 @@ class LocalStack:
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        import logging
         import warnings
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -238,14 +265,6 @@ class LocalStack:
             os.environ[key] = value
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
-        if self.fault_rate > 0:
-            # chaos: a share of the functions' AWS calls fail (a botocore hook on the session their clients come from)
-            from batchplane.adapters import aws as function_clients
-
-            from batchplane_local.faults import Faults
-
-            self.faults = Faults(self.fault_rate, self.fault_seed)
-            function_clients.session().events.register_first("before-send.*.*", self.faults)
         cfn = transformed(
             load(self.root / "template.yaml"),
             parameters=self.parameters,
@@ -614,8 +633,16 @@ class LocalStack:
         os.environ["POWERTOOLS_DEV"] = "false"
         for fn in self.functions.values():
             fn.load()
+        # the layer package is importable only now: the template's layer (provisioned above) put it on sys.path
         from batchplane.adapters import aws as function_clients
 
+        if self.fault_rate > 0:
+            # chaos: a share of the functions' AWS calls fail (a botocore hook on the session their clients come from;
+            # registered before any function makes a client, as clients copy the session's hooks when made)
+            from batchplane_local.faults import Faults
+
+            self.faults = Faults(self.fault_rate, self.fault_seed)
+            function_clients.session().events.register_first("before-send.*.*", self.faults)
         self.iam = iam.Enforcer(resolver=_BatchFacts(self.batch))
         self.iam.register(function_clients.session().events)
 

@@ -223,6 +223,13 @@ def attempt_from_item(item: Item) -> AttemptRecord:
     )
 
 
+# GET /jobs with a filter: at most LIST_MAX_READS Query calls per request, each evaluating up to LIST_READ_ITEMS items
+# (README: "Listing jobs").
+LIST_MAX_READS = 4
+LIST_READ_ITEMS = 250
+_INDEX_KEY = ("pk", "sk", "gsi1pk", "gsi1sk")  # an item's key in gsi1: what a nextToken carries
+
+
 def encode_token(key: Item) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
@@ -314,13 +321,26 @@ class DynamoJobStore:
         if names:
             kwargs["ExpressionAttributeNames"] = names
         if filters:
+            # DynamoDB applies Limit before the filter: a filtered page reads LIST_READ_ITEMS items at a time, until it
+            # holds `limit` matches or has read LIST_MAX_READS times (then it is short, and its nextToken goes on)
             kwargs["FilterExpression"] = " AND ".join(filters)
-        if next_token:
-            kwargs["ExclusiveStartKey"] = decode_token(next_token, gsi1pk)
-        page = self._db.query(**kwargs)
-        jobs = [job_from_item(i) for i in page.get("Items", [])]
-        last = page.get("LastEvaluatedKey")
-        return JobPage(jobs=jobs, next_token=encode_token(last) if last else None)
+            kwargs["Limit"] = max(limit, LIST_READ_ITEMS)
+        start = decode_token(next_token, gsi1pk) if next_token else None
+        jobs: list[JobRecord] = []
+        for _ in range(LIST_MAX_READS if filters else 1):
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            page = self._db.query(**kwargs)
+            items = page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            room = limit - len(jobs)
+            if len(items) > room:  # more matches than the page holds: the next page starts after its last job
+                jobs += [job_from_item(i) for i in items[:room]]
+                return JobPage(jobs=jobs, next_token=encode_token({k: items[room - 1][k] for k in _INDEX_KEY}))
+            jobs += [job_from_item(i) for i in items]
+            if start is None or len(jobs) == limit:
+                break
+        return JobPage(jobs=jobs, next_token=encode_token(start) if start else None)
 
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None:
         try:

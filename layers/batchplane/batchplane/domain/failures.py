@@ -83,6 +83,9 @@ JOB_STATE_TIME_LIMIT = "Canceled by JobStateTimeLimit action due to reason: "
 # batchplane's own CancelJob/TerminateJob calls pass reasons starting with this; [TERMINATE] says the reason "is
 # returned by future DescribeJobs operations on the job", i.e. it becomes the statusReason.
 BATCHPLANE_REASON_PREFIX = "batchplane:"
+# The sweeper fails fast a job that cannot be placed (decide_stuck_runnable): TerminateJob with this reason, then AWS's.
+CANNOT_BE_PLACED = "cannot be placed: "
+FAILED_FAST_PREFIX = f"{BATCHPLANE_REASON_PREFIX} {CANNOT_BE_PLACED}"
 
 # [STUCK] blocked-queue reasons: "<KIND>:<CODE> - <message>" or "<KIND> - <message>".
 #   CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type […]
@@ -178,6 +181,8 @@ def _has(text: str, needle: str) -> bool:
 def classify(signal: FailureSignal) -> FailureClass:
     """The class of an attempt's failure (or of a RUNNABLE job's blocked reason). Rules, first match wins:
 
+    0. MISCONFIGURATION: a statusReason starting "batchplane: cannot be placed: " (the sweeper failed it fast, AWS
+       having said it cannot be placed as configured: a misconfiguration, not a cancel).
     1. CANCELLED: ``cancelled_by_user``, or a statusReason starting "batchplane:" (our own CancelJob/TerminateJob).
     2. "Canceled by JobStateTimeLimit action due to reason: X" (Batch gave up placing it): MISCONFIGURATION when X is a
        MISCONFIGURATION reason, else UNSCHEDULABLE.
@@ -204,6 +209,9 @@ def classify(signal: FailureSignal) -> FailureClass:
     container_reason = signal.container_reason or ""
     both = f"{status_reason}\n{container_reason}"
 
+    # 0. the sweeper failed it fast: AWS said it cannot be placed as configured
+    if status_reason.startswith(FAILED_FAST_PREFIX):
+        return FailureClass.MISCONFIGURATION
     # 1. our own cancel / terminate, or one the caller knows about
     if signal.cancelled_by_user or status_reason.startswith(BATCHPLANE_REASON_PREFIX):
         return FailureClass.CANCELLED

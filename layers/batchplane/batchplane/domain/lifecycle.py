@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from batchplane.domain.arbiter import QueueCatalogue, QueueClass
@@ -211,6 +211,10 @@ def judge_failure(
     if exit_code is None:
         exit_code = _int((detail.get("container") or {}).get("exitCode"))
     decision = decide_retry(spec, history, failure, exit_code, jitter)
+    if decision.retry and job.cancel_requested:  # cancelled, or failed fast by the sweeper: never retried
+        decision = replace(
+            decision, retry=False, reason=None, delay_seconds=0.0, explanation="gave up: its end was asked for"
+        )
     next_attempt = None
     if decision.retry and queue is not None:
         target = queue

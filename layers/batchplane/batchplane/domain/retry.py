@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.alias_generators import to_camel
 
 from batchplane.domain.failures import (
+    CANNOT_BE_PLACED,
     CapacityType,
     FailureClass,
     is_misconfiguration_fixable_on_demand,
@@ -553,7 +554,7 @@ def decide_stuck_runnable(
     if blocked.kind == "MISCONFIGURATION":
         if is_misconfiguration_fixable_on_demand(status_reason) and may_move:
             return CapacityDecision(CapacityAction.MOVE_TO_ON_DEMAND, f"Spot queue cannot fit the job: {aws_says}")
-        return CapacityDecision(CapacityAction.FAIL, f"cannot be placed: {aws_says}")
+        return CapacityDecision(CapacityAction.FAIL, f"{CANNOT_BE_PLACED}{aws_says}")
 
     if blocked.kind in ("CAPACITY", "UNDETERMINED"):
         if scaling_up:

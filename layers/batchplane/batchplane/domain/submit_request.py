@@ -9,8 +9,14 @@ from typing import Any
 from batchplane.domain.errors import FieldError, InvalidRequestError
 from batchplane.domain.ids import attempt_tags, batch_job_name
 from batchplane.domain.models import ARRAY_SIZE_MIN, MAX_TAGS, RESERVED_TAG_COUNT, JobRequest
+from batchplane.domain.retry import AttemptReason
 
 ARRAY_INDEXES_ENV = "BATCHPLANE_ARRAY_INDEXES"  # the original array indexes of a retry over some children
+# Every batchplane attempt is a new Batch job (AWS_BATCH_JOB_ATTEMPT is always 1): the job's own attempt number and
+# why that attempt exists (initial, retry, spot-fallback, capacity-fallback, memory-escalation).
+ATTEMPT_ENV = "BATCHPLANE_ATTEMPT"
+ATTEMPT_REASON_ENV = "BATCHPLANE_ATTEMPT_REASON"
+_OURS = frozenset({ARRAY_INDEXES_ENV, ATTEMPT_ENV, ATTEMPT_REASON_ENV})
 
 
 def _arn_parts(arn: str) -> tuple[str, str]:
@@ -95,12 +101,14 @@ class JobDefinitions:
 # (ClientException). Checked before anything is written, so the job item (its request plus bounded attempts) also
 # stays far under DynamoDB's 400 KB.
 MAX_SUBMIT_JOB_BYTES = 30 * 1024
+# The size is checked on the first attempt; a later one's number (up to 4 digits) and reason may be longer.
+ATTEMPT_ENV_RESERVE = 3 + max(len(r.value) for r in AttemptReason) - len(AttemptReason.INITIAL.value)
 _SIZED_FIELDS = {"command": "command", "environment": "environment", "parameters": "parameters", "tags": "tags"}
 
 
 def check_submit_size(submit: dict[str, Any], request: JobRequest) -> None:
     """422 naming the request's largest field when the SubmitJob request would reach Batch's 30 KiB."""
-    size = len(json.dumps(submit, separators=(",", ":")).encode())
+    size = len(json.dumps(submit, separators=(",", ":")).encode()) + ATTEMPT_ENV_RESERVE
     if size < MAX_SUBMIT_JOB_BYTES:
         return
     wire = request.model_dump(mode="json", by_alias=True)
@@ -139,9 +147,11 @@ def submit_job_request(
     job_definition: str,
     memory_mib: int | None,
     array_indexes: str | None = None,
+    reason: str = AttemptReason.INITIAL.value,
 ) -> dict[str, Any]:
     """Keyword arguments for batch.submit_job. batchplane owns retries, so Batch's own retryStrategy is pinned to one
-    attempt (README: "Who retries what"); the name and tags carry our ids so any Batch job maps back to its attempt."""
+    attempt (README: "Who retries what"); the name and tags carry our ids so any Batch job maps back to its attempt,
+    and the environment tells the job which attempt it is and why (BATCHPLANE_ATTEMPT, BATCHPLANE_ATTEMPT_REASON)."""
     out: dict[str, Any] = {
         "jobName": batch_job_name(job_id, attempt, request.name),
         "jobQueue": queue_arn,
@@ -155,14 +165,15 @@ def submit_job_request(
     if request.timeout_seconds is not None:
         out["timeout"] = {"attemptDurationSeconds": request.timeout_seconds}
     overrides = container_overrides(request, memory_mib)
+    ours = [{"name": ATTEMPT_ENV, "value": str(attempt)}, {"name": ATTEMPT_REASON_ENV, "value": reason}]
     if array_indexes:  # a retry of some children only: an array over them (or one job), with their original indexes
         count = len(array_indexes.split(","))
         if count >= ARRAY_SIZE_MIN:
             out["arrayProperties"] = {"size": count}
-        env = [e for e in overrides.get("environment", []) if e["name"] != ARRAY_INDEXES_ENV]
-        overrides["environment"] = [*env, {"name": ARRAY_INDEXES_ENV, "value": array_indexes}]
+        ours.append({"name": ARRAY_INDEXES_ENV, "value": array_indexes})
     elif request.array_size is not None:
         out["arrayProperties"] = {"size": request.array_size}
+    overrides["environment"] = [*(e for e in overrides.get("environment", []) if e["name"] not in _OURS), *ours]
     if request.nodes is not None:
         node_overrides: dict[str, Any] = {"numNodes": request.nodes.count}
         if overrides:

@@ -305,6 +305,7 @@ class LifecycleService:
             now=iso(now),
         ):
             return "raced"
+        job.current.failure_class = failure_class  # as recorded: the pipeline tells a cancel from a failure by it
         self._metric("JobsFailed", 1)
         if self._on_terminal is not None:
             self._on_terminal(job, "FAILED")
@@ -367,6 +368,7 @@ class LifecycleService:
                     job_definition=job.job_definition,
                     memory_mib=attempt.memory_mib,
                     array_indexes=attempt.array_indexes,
+                    reason=attempt.reason,
                 )
             )
         except Exception:  # noqa: BLE001 - the attempt is recorded; the sweeper resubmits it (no duplicate: by name)

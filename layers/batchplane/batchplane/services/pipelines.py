@@ -340,10 +340,14 @@ class PipelineService:
         record = self.get(tenant, pid)
         if record.status == "RUNNING":
             raise ConflictError(f"pipeline {pid} is still RUNNING")
+        if record.status == "SUCCEEDED":
+            raise ConflictError(f"pipeline {pid} SUCCEEDED: there is nothing to resume")
         plan = plan_of_record(record)
         prev: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
         hashes = {k: j.spec_hash for k, j in record.jobs.items()}
         redo = resume_plan(plan.dag, prev, hashes, {k: spec_hash(j) for k, j in plan.jobs.items()})
+        if not redo:  # a run of nothing would only make an execution that ends at once
+            raise ConflictError(f"pipeline {pid} has no job left to run: there is nothing to resume")
         # the latest runs only: the pipeline item must stay under DynamoDB's 400 KB however often it is resumed
         record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"][-MAX_PREVIOUS_RUNS:]
         record.run += 1
