@@ -16,13 +16,20 @@ def test_water_fill_gives_small_demands_what_they_ask_and_splits_the_rest() -> N
 
 
 def _drive(limiter: FairRateLimiter, arrivals: list[tuple[float, str]]) -> list[tuple[float, str]]:
-    """Each arrival asks until admitted (waiting as told); returns admission times."""
+    """Concurrent callers: each asks at its arrival and again when told to wait, all in time order (the clock never
+    goes back, as in a container); returns admission times."""
+    import heapq
+
+    asks = [(at, seq, tenant) for seq, (at, tenant) in enumerate(sorted(arrivals))]
+    heapq.heapify(asks)
     admitted = []
-    for at, tenant in sorted(arrivals):
-        now = at
-        while (wait := limiter.reserve(tenant, now)) > 0:
-            now += wait
-        admitted.append((now, tenant))
+    while asks:
+        now, seq, tenant = heapq.heappop(asks)
+        wait = limiter.reserve(tenant, now)
+        if wait > 0:
+            heapq.heappush(asks, (now + wait, seq, tenant))
+        else:
+            admitted.append((now, tenant))
     return admitted
 
 
