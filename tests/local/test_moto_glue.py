@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -101,9 +102,9 @@ def _received(sqs: Any, url: str, want: int, seconds: float = 10) -> list[dict[s
     return got
 
 
-def test_an_inline_map_runs_at_most_40_iterations_at_once() -> None:
-    """AWS Step Functions: an inline Map "supports up to 40 concurrent iterations" (MaxConcurrency 0 included);
-    moto's interpreter would start all of them."""
+@contextlib.contextmanager
+def _map_world() -> Iterator[tuple[Any, Any, str, str]]:
+    """A moto server with a Map state machine whose iterations wait on task tokens sent to an SQS queue."""
     server = moto_glue.start_server()
     try:
         kwargs = {
@@ -117,6 +118,15 @@ def test_an_inline_map_runs_at_most_40_iterations_at_once() -> None:
         arn = sfn.create_state_machine(
             name="map", definition=_map_machine(url), roleArn="arn:aws:iam::123456789012:role/sfn"
         )["stateMachineArn"]
+        yield sqs, sfn, url, arn
+    finally:
+        server.stop()
+
+
+def test_an_inline_map_runs_at_most_40_iterations_at_once() -> None:
+    """AWS Step Functions: an inline Map "supports up to 40 concurrent iterations" (MaxConcurrency 0 included);
+    moto's interpreter would start all of them."""
+    with _map_world() as (sqs, sfn, url, arn):
         # GIVEN a Map of 60 items, each waiting on a task token, MaxConcurrency 0
         execution = sfn.start_execution(stateMachineArn=arn, name="wide", input=json.dumps({"items": list(range(60))}))
         # WHEN its iterations start THEN 40 wait at once, and no 41st until one of them is answered
@@ -143,26 +153,12 @@ def test_an_inline_map_runs_at_most_40_iterations_at_once() -> None:
                 break
             time.sleep(0.1)
         assert set(statuses.values()) == {"SUCCEEDED"}, statuses
-    finally:
-        server.stop()
 
 
 def test_a_stopped_execution_waiting_in_a_map_ends_aborted() -> None:
     """AWS: StopExecution makes an execution ABORTED. moto's interpreter ended one stopped inside a Map iteration
     FAILED States.Runtime ``AttributeError('str' object has no attribute 'get')`` once its task was answered."""
-    server = moto_glue.start_server()
-    try:
-        kwargs = {
-            "endpoint_url": server.endpoint,
-            "region_name": "us-east-1",
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-        sqs, sfn = boto3.client("sqs", **kwargs), boto3.client("stepfunctions", **kwargs)
-        url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
-        arn = sfn.create_state_machine(
-            name="map", definition=_map_machine(url), roleArn="arn:aws:iam::123456789012:role/sfn"
-        )["stateMachineArn"]
+    with _map_world() as (sqs, sfn, url, arn):
         # GIVEN an execution whose Map iteration waits on a task token
         execution = sfn.start_execution(stateMachineArn=arn, name="stopme", input=json.dumps({"items": [1]}))[
             "executionArn"
@@ -183,5 +179,3 @@ def test_a_stopped_execution_waiting_in_a_map_ends_aborted() -> None:
             time.sleep(0.1)
         described = sfn.describe_execution(executionArn=execution)
         assert (ended, described["status"]) == (["ExecutionAborted"], "ABORTED"), described
-    finally:
-        server.stop()
