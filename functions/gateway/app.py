@@ -189,10 +189,12 @@ def get_pipeline(pipeline_id: Annotated[str, Path(alias="pipelineId")]) -> Pipel
 
 
 @app.post("/pipelines/<pipelineId>/cancel")
-def cancel_pipeline(pipeline_id: Annotated[str, Path(alias="pipelineId")]) -> PipelineView:
+def cancel_pipeline(
+    pipeline_id: Annotated[str, Path(alias="pipelineId")], body: Annotated[CancelRequest | None, Body()] = None
+) -> PipelineView:
     if not is_job_id(pipeline_id):
         raise NotFoundError(f"no pipeline {pipeline_id[:64]}")
-    return PipelineView.of(wiring.pipeline_service().cancel(_tenant(), pipeline_id))
+    return PipelineView.of(wiring.pipeline_service().cancel(_tenant(), pipeline_id, body.reason if body else None))
 
 
 @app.post("/pipelines/<pipelineId>/resume")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Stack
+from tests.conftest import REGION, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +28,7 @@ class FakeExecutions:
     def __init__(self) -> None:
         self.answers: list[tuple[str, str]] = []  # (token, outcome)
         self.stopped: list[str] = []
+        self.causes: list[str] = []
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
         return self.execution_arn(name)
@@ -37,6 +38,7 @@ class FakeExecutions:
 
     def stop(self, execution_arn: str, cause: str) -> None:
         self.stopped.append(execution_arn)
+        self.causes.append(cause)
 
     def succeed(self, token: str, output: dict[str, Any]) -> None:
         self.answers.append((token, str(output.get("status"))))
@@ -381,3 +383,21 @@ def test_resuming_a_succeeded_pipeline_is_a_conflict(service: Any) -> None:
     with pytest.raises(ConflictError, match="nothing to resume"):
         svc.resume("alice", pid)
     assert svc._store.get(pid).run == 1
+
+
+def test_a_cancel_reason_reaches_the_execution_and_the_jobs_it_cancels(service: Any, stack: Stack) -> None:
+    import boto3
+
+    svc, sfn, _ = service
+    # GIVEN a diamond whose root a was submitted
+    pid = _started(svc)
+    a_job = svc._store.get(pid).jobs["a"].job_id
+    # WHEN its owner cancels it with a reason
+    record = svc.cancel("alice", pid, "wrong reference genome")
+    # THEN the execution is stopped with the reason as its cause, and the running job is cancelled with it
+    assert record.status == "CANCELLED"
+    assert sfn.causes == ["cancelled by its owner: wrong reference genome"]
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    item = ddb.get_item(TableName=stack.table_name, Key={"pk": {"S": f"JOB#{a_job}"}, "sk": {"S": "JOB"}})["Item"]
+    assert item["cancelRequested"] == {"BOOL": True}
+    assert item["cancelReason"]["S"].endswith("pipeline cancelled: wrong reference genome")

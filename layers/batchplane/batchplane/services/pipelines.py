@@ -319,18 +319,21 @@ class PipelineService:
         states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
         return to_dot(plan.dag, states) if fmt == "dot" else to_mermaid(plan.dag, states)
 
-    def cancel(self, tenant: str, pid: str) -> PipelineRecord:
+    def cancel(self, tenant: str, pid: str, reason: str | None = None) -> PipelineRecord:
+        """Stop the run; ``reason`` goes to the execution's StopExecution cause and to each job it cancels."""
         record = self.get(tenant, pid)
         if record.status != "RUNNING":
             raise ConflictError(f"pipeline {pid} is already {record.status}")
         now = _iso(self._clock())
         self._store.set_status(pid, "CANCELLED", now)
+        because = f": {reason}" if reason else ""
         if record.execution_arn:
-            self._sfn.stop(record.execution_arn, "cancelled by its owner")
+            self._sfn.stop(record.execution_arn, f"cancelled by its owner{because}")
+        why = f"pipeline cancelled{because}"
         for j in record.jobs.values():
             if j.state in ("SUBMITTED", "RUNNING") and j.job_id:
                 with contextlib.suppress(ConflictError, NotFoundError):
-                    self._jobs.cancel(tenant, j.job_id, "pipeline cancelled")
+                    self._jobs.cancel(tenant, j.job_id, why)
             elif j.state == "WAITING":
                 self._store.transition(pid, j.key, "SKIPPED", allowed_from=("WAITING",))
         return self.get(tenant, pid)
