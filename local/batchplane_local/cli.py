@@ -3,18 +3,22 @@
 Global options pick the API (``--api`` / BATCHPLANE_API), the local stack's tenant (``--tenant`` /
 BATCHPLANE_TENANT) and SigV4 signing (``--sign/--no-sign``; on by default for any non-loopback URL).
 
-Exit codes: 0 success, 1 API error (the problem is printed to stderr) or a FAILED job (``watch``), 2 usage error or
-``watch --timeout`` elapsed, 3 the API could not be reached."""
+Exit codes: 0 success; 1 an API error (its problem on one line of stderr) or a job / pipeline that ended other than
+SUCCEEDED (``watch``, ``submit --wait``, ``pipeline run|resume --wait``); 2 a usage error (a bad flag or file) or a
+``--timeout`` that elapsed; 3 the API could not be reached. Every error is one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import ipaddress
 import json
+import os
 import shlex
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -27,12 +31,20 @@ from rich.tree import Tree
 from batchplane_local.client import ApiConnectionError, ApiError, BatchplaneClient
 
 DEFAULT_API = "http://127.0.0.1:8080"
-TERMINAL = ("SUCCEEDED", "FAILED")
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 EXIT_API_ERROR = 1
+EXIT_NOT_SUCCEEDED = 1
+EXIT_USAGE = 2
 EXIT_TIMEOUT = 2
 EXIT_CONNECTION = 3
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 API error, or the job / pipeline ended other than SUCCEEDED; 2 usage error or --timeout "
+    "elapsed; 3 API unreachable."
+)
 
-app = typer.Typer(help="batchplane: a serverless control plane for AWS Batch.", no_args_is_help=True)
+app = typer.Typer(
+    help=f"batchplane: a serverless control plane for AWS Batch.\n\n{EXIT_CODES_HELP}", no_args_is_help=True
+)
 
 # --- placeholder: the local stack's commands (`batchplane local up`, ...) are added by the lead -------------------
 local_app = typer.Typer(help="Run the local stack")
@@ -73,34 +85,49 @@ def _client(ctx: typer.Context) -> BatchplaneClient:
         try:
             s.client = make_client(s.api, s.tenant, s.sign)
         except RuntimeError as exc:  # no credentials / region for signing
-            err_console.print(f"[red]error:[/red] {escape(str(exc))}")
-            raise typer.Exit(EXIT_API_ERROR) from exc
+            fail(str(exc), EXIT_API_ERROR)
         ctx.call_on_close(s.client.close)
     return s.client
 
 
 def _call(ctx: typer.Context, fn_name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """One API call with the CLI's error handling (problem → stderr, exit 1; unreachable → exit 3)."""
+    """One API call answering JSON, with the CLI's error handling."""
+    result: dict[str, Any] = _invoke(ctx, fn_name, *args, **kwargs)
+    return result
+
+
+def _invoke(ctx: typer.Context, fn_name: str, *args: Any, **kwargs: Any) -> Any:
+    """One API call with the CLI's error handling (problem → one line on stderr, exit 1; unreachable → exit 3)."""
     try:
-        result: dict[str, Any] = getattr(_client(ctx), fn_name)(*args, **kwargs)
-        return result
+        return getattr(_client(ctx), fn_name)(*args, **kwargs)
     except ApiError as exc:
-        _print_problem(exc)
-        raise typer.Exit(EXIT_API_ERROR) from exc
+        fail(problem_line(exc), EXIT_API_ERROR)
     except ApiConnectionError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
-        err_console.print("is the API running? (batchplane local up, or --api / BATCHPLANE_API)")
-        raise typer.Exit(EXIT_CONNECTION) from exc
+        fail(f"{exc} (is the API running? batchplane local up, or --api / BATCHPLANE_API)", EXIT_CONNECTION)
 
 
-def _print_problem(exc: ApiError) -> None:
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Every error the CLI reports: one line on stderr, then exit ``code``."""
+    typer.echo(f"error: {_one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def problem_line(exc: ApiError) -> str:
+    """An RFC 9457 problem on one line: status, title, detail, and each field error the detail does not name."""
     p = exc.problem
-    err_console.print(f"[bold red]error {exc.status}: {escape(str(p.get('title') or 'Error'))}[/bold red]")
-    if p.get("detail"):
-        err_console.print(f"[red]{escape(str(p['detail']))}[/red]")
-    for e in p.get("errors") or []:
-        if isinstance(e, dict):
-            err_console.print(f"  [red]{escape(str(e.get('field', '?')))}[/red]: {escape(str(e.get('message', '')))}")
+    parts = [f"{exc.status} {p.get('title') or 'Error'}"]
+    detail = str(p.get("detail") or "")
+    if detail:
+        parts.append(detail)
+    fields = [f"{e.get('field', '?')}: {e.get('message', '')}" for e in p.get("errors") or [] if isinstance(e, dict)]
+    extra = [f for f in fields if f not in detail]
+    if extra:
+        parts.append("; ".join(extra))
+    return _one_line(": ".join(parts))
 
 
 def _print_json(data: Any) -> None:
@@ -120,6 +147,12 @@ def _status(value: Any) -> str:
     return f"[{style}]{text}[/{style}]" if style and text else text
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"batchplane {importlib.metadata.version('batchplane')}")
+        raise typer.Exit
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -131,6 +164,9 @@ def _global(
         bool | None,
         typer.Option("--sign/--no-sign", help="SigV4-sign requests (default: when the API URL is not loopback)"),
     ] = None,
+    version: Annotated[  # handled by its eager callback
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     ctx.obj = Settings(api=api, tenant=tenant, sign=(not is_loopback(api)) if sign is None else sign)
 
@@ -143,23 +179,48 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
     for item in values or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
+            fail(f"{option}: expected KEY=VALUE, got {item!r}", EXIT_USAGE)
         out[key] = value
     return out
 
 
-def _load_file(path: Path) -> dict[str, Any]:
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1} column {mark.column + 1}: {problem}"
+    return str(exc)
+
+
+def _load_file(path: Path, option: str = "--file") -> dict[str, Any]:
+    """A JSON (``.json``) or YAML file holding an object; any problem is a one-line usage error."""
     try:
         text = path.read_text()
     except OSError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--file") from exc
+        fail(f"{option}: cannot read {path}: {exc.strerror or exc}", EXIT_USAGE)
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise typer.BadParameter(f"{path}: {exc}", param_hint="--file") from exc
+    except json.JSONDecodeError as exc:
+        fail(f"{option}: {path} is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}", EXIT_USAGE)
+    except yaml.YAMLError as exc:
+        fail(f"{option}: {path} is not valid YAML: {_yaml_error(exc)}", EXIT_USAGE)
     if not isinstance(data, dict):
-        raise typer.BadParameter(f"{path}: expected a JSON/YAML object", param_hint="--file")
+        fail(f"{option}: {path} must hold a JSON/YAML object, not {type(data).__name__}", EXIT_USAGE)
     return data
+
+
+def _dependencies(values: list[str] | None) -> list[dict[str, str]]:
+    """``JOB_ID`` or ``JOB_ID:N_TO_N`` / ``JOB_ID:SEQUENTIAL`` (array dependencies, as Batch)."""
+    out = []
+    for item in values or []:
+        job_id, _, kind = item.partition(":")
+        dep = {"jobId": job_id}
+        if kind:
+            if kind.upper() not in ("N_TO_N", "SEQUENTIAL"):
+                fail(f"--depends-on: {item!r}: the type after ':' is N_TO_N or SEQUENTIAL", EXIT_USAGE)
+            dep["type"] = kind.upper()
+        out.append(dep)
+    return out
 
 
 def build_job(
@@ -167,6 +228,7 @@ def build_job(
     *,
     name: str | None = None,
     command: list[str] | None = None,
+    shell: bool = False,
     priority: str | None = None,
     capacity: str | None = None,
     memory: int | None = None,
@@ -177,6 +239,8 @@ def build_job(
     array_size: int | None = None,
     tags: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
+    parameters: dict[str, str] | None = None,
+    depends_on: list[dict[str, str]] | None = None,
     definition: str | None = None,
 ) -> dict[str, Any]:
     """The POST /jobs body: the file's fields, overridden by the flags given."""
@@ -193,26 +257,45 @@ def build_job(
         "arraySize": array_size,
     }
     job.update({k: v for k, v in scalars.items() if v is not None})
-    if command:
-        job["command"] = shlex.split(command[0]) if len(command) == 1 else list(command)
+    if shell:
+        if not command or len(command) != 1:
+            fail("--shell takes exactly one --command string (run as: sh -c STRING)", EXIT_USAGE)
+        job["command"] = ["sh", "-c", command[0]]
+    elif command:
+        try:
+            job["command"] = shlex.split(command[0]) if len(command) == 1 else list(command)
+        except ValueError as exc:  # an unclosed quote
+            fail(f"--command: {exc}", EXIT_USAGE)
     if attempts is not None:
         job["retry"] = {**(job.get("retry") or {}), "attempts": attempts}
     if tags:
         job["tags"] = {**(job.get("tags") or {}), **tags}
     if env:
         job["environment"] = {**(job.get("environment") or {}), **env}
+    if parameters:
+        job["parameters"] = {**(job.get("parameters") or {}), **parameters}
+    if depends_on:
+        job["dependsOn"] = [*(job.get("dependsOn") or []), *depends_on]
     return job
 
 
-@app.command()
+_COMMAND_HELP = (
+    "the command, run directly, not by a shell: one string is split into arguments like a shell would (quotes "
+    "respected) but pipes, redirections, globs and $VARIABLES are not interpreted; repeat the option for one argument "
+    "each. With --shell it runs as: sh -c STRING"
+)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
 def submit(  # typer passes options by keyword
     ctx: typer.Context,
     *,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="job.json or job.yaml (flags override)")] = None,
     name: Annotated[str | None, typer.Option(help="job name")] = None,
-    command: Annotated[
-        list[str] | None, typer.Option(help="the command: one string (split like a shell) or repeated")
-    ] = None,
+    command: Annotated[list[str] | None, typer.Option(help=_COMMAND_HELP)] = None,
+    shell: Annotated[
+        bool, typer.Option("--shell", help="run the --command string through sh -c (pipes, $VARS, globs work)")
+    ] = False,
     priority: Annotated[str | None, typer.Option(help="low, normal, high, urgent")] = None,
     capacity: Annotated[str | None, typer.Option(help="spot-first, spot, on-demand")] = None,
     memory: Annotated[int | None, typer.Option(help="memory, MiB")] = None,
@@ -223,15 +306,35 @@ def submit(  # typer passes options by keyword
     array_size: Annotated[int | None, typer.Option("--array-size", help="array job size (2-10000)")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="k=v, repeatable")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", help="K=V, repeatable")] = None,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option("--parameter", "-p", help="K=V, repeatable: a job-definition parameter (Ref::K in its command)"),
+    ] = None,
+    depends_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depends-on",
+            help="JOB_ID, repeatable (up to 20): start only after it SUCCEEDED; JOB_ID:N_TO_N or JOB_ID:SEQUENTIAL for "
+            "array dependencies",
+        ),
+    ] = None,
     definition: Annotated[str | None, typer.Option(help="job definition name or ARN")] = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", help="Idempotency-Key header")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="follow the job as `watch` does; exit 0 on SUCCEEDED, 1 otherwise")
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0, help="--wait: seconds between polls")] = 1.0,
+    wait_timeout: Annotated[
+        float | None, typer.Option("--wait-timeout", min=0, help="--wait: give up after this many seconds (exit 2)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
 ) -> None:
-    """Submit a job."""
+    """Submit a job (POST /jobs)."""
     job = build_job(
         _load_file(file) if file else None,
         name=name,
         command=command,
+        shell=shell,
         priority=priority,
         capacity=capacity,
         memory=memory,
@@ -242,17 +345,21 @@ def submit(  # typer passes options by keyword
         array_size=array_size,
         tags=_pairs(tag, "--tag"),
         env=_pairs(env, "--env"),
+        parameters=_pairs(parameter, "--parameter"),
+        depends_on=_dependencies(depends_on),
         definition=definition,
     )
     if not job.get("name"):
-        raise typer.BadParameter("a job needs a name (--name or the file's name)", param_hint="--name")
+        fail("--name: a job needs a name (--name or the file's name)", EXIT_USAGE)
     answer = _call(ctx, "submit", job, idempotency_key)
     if as_json:
         _print_json(answer)
-        return
-    console.print(f"[bold]{_s(answer.get('jobId'))}[/bold]  {_status(answer.get('status'))}")
-    console.print(f"queue:     {_s(answer.get('queue'))}")
-    console.print(f"placement: {_s(answer.get('placementReason'))}")
+    else:
+        console.print(f"[bold]{_s(answer.get('jobId'))}[/bold]  {_status(answer.get('status'))}")
+        console.print(f"queue:     {_s(answer.get('queue'))}")
+        console.print(f"placement: {_s(answer.get('placementReason'))}")
+    if wait:
+        raise typer.Exit(_follow(ctx, str(answer.get("jobId")), interval, wait_timeout))
 
 
 # --- status / watch -----------------------------------------------------------------------------------------------
@@ -260,7 +367,8 @@ def submit(  # typer passes options by keyword
 
 def _attempts_table(job: dict[str, Any]) -> Table:
     table = Table(title="attempts", title_justify="left")
-    for col in ("attempt", "reason", "capacity", "queue", "status", "exit", "memory", "statusReason"):
+    columns = ("attempt", "reason", "capacity", "queue", "status", "exit", "failure", "memory", "statusReason")
+    for col in (*columns, "containerReason"):
         table.add_column(col, overflow="fold")
     for a in job.get("attempts") or []:
         table.add_row(
@@ -270,10 +378,31 @@ def _attempts_table(job: dict[str, Any]) -> Table:
             _s(a.get("queue")),
             _status(a.get("status")),
             _s(a.get("exitCode")),
+            _s(a.get("failureClass")),
             _s(a.get("memoryMiB")),
-            _s(a.get("statusReason") or a.get("containerReason")),
+            _s(a.get("statusReason")),
+            _s(a.get("containerReason")),
         )
     return table
+
+
+def failure_summary(job: dict[str, Any]) -> str | None:
+    """Why the job's latest attempt failed, in AWS's words and ours: failure class, exit code, container.reason and
+    statusReason (``Essential container in task exited`` alone says nothing)."""
+    attempts = job.get("attempts") or []
+    last = attempts[-1] if attempts else {}
+    if job.get("status") != "FAILED" and last.get("status") != "FAILED":
+        return None
+    parts = []
+    if last.get("failureClass"):
+        parts.append(str(last["failureClass"]))
+    if last.get("exitCode") is not None:
+        parts.append(f"exit code {last['exitCode']}")
+    if last.get("containerReason"):
+        parts.append(f"container: {last['containerReason']}")
+    if last.get("statusReason"):
+        parts.append(f"Batch: {last['statusReason']}")
+    return "; ".join(parts) or None
 
 
 @app.command()
@@ -282,18 +411,26 @@ def status(
     job_id: Annotated[str, typer.Argument(help="the job id")],
     as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
 ) -> None:
-    """Show a job and its attempts."""
+    """Show a job and its attempts: for a failure, its class, exit code and AWS's reasons."""
     job = _call(ctx, "get", job_id)
     if as_json:
         _print_json(job)
         return
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
-    head.add_column()
+    head.add_column(overflow="fold")
     rows = [
         ("job", _s(job.get("jobId"))),
         ("name", _s(job.get("name"))),
         ("status", _status(job.get("status")) + (f"  {_s(job['statusReason'])}" if job.get("statusReason") else "")),
+    ]
+    failure = failure_summary(job)
+    if failure:
+        rows.append(("failure", _s(failure)))
+    explanation = ((job.get("attempts") or [{}])[-1]).get("explanation")
+    if explanation:
+        rows.append(("why", _s(explanation)))
+    rows += [
         ("priority", _s(job.get("priority"))),
         ("capacity", _s(job.get("capacity"))),
         ("queue", _s(job.get("queue"))),
@@ -301,6 +438,8 @@ def status(
         ("created", _s(job.get("createdAt"))),
         ("updated", _s(job.get("updatedAt"))),
     ]
+    if job.get("dependsOn"):
+        rows.append(("depends on", _s(", ".join(str(d.get("jobId")) for d in job["dependsOn"]))))
     if job.get("cancelRequested"):
         rows.append(("cancel", "requested"))
     for label, value in rows:
@@ -316,14 +455,8 @@ def _progress_line(job: dict[str, Any]) -> str:
     return f"{_s(job.get('jobId'))}  {_status(job.get('status'))}  {_s(where)}  {_s(job.get('queue'))}"
 
 
-@app.command()
-def watch(
-    ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="the job id")],
-    interval: Annotated[float, typer.Option(min=0, help="seconds between polls")] = 1.0,
-    timeout: Annotated[float | None, typer.Option(min=0, help="give up after this many seconds (exit 2)")] = None,
-) -> None:
-    """Follow a job until it SUCCEEDED (exit 0) or FAILED (exit 1)."""
+def _follow(ctx: typer.Context, job_id: str, interval: float, timeout: float | None) -> int:
+    """Poll the job until it ends, a line at each change; the exit code: 0 SUCCEEDED, 1 otherwise, 2 timeout."""
     deadline = None if timeout is None else time.monotonic() + timeout
     seen: tuple[Any, ...] | None = None
     with console.status(f"watching {escape(job_id)}") as spinner:
@@ -338,13 +471,26 @@ def watch(
             if job.get("status") in TERMINAL:
                 break
             if deadline is not None and time.monotonic() >= deadline:
-                err_console.print(f"[yellow]timed out after {timeout:g}s; job is {_s(job.get('status'))}[/yellow]")
-                raise typer.Exit(EXIT_TIMEOUT)
+                typer.echo(f"timed out after {timeout:g}s; job {job_id} is {job.get('status')}", err=True)
+                return EXIT_TIMEOUT
             time.sleep(interval)
-    if job.get("status") == "FAILED":
-        err_console.print(f"[red]FAILED[/red] {_s(job.get('statusReason'))}")
-        raise typer.Exit(1)
+    if job.get("status") != "SUCCEEDED":
+        why = failure_summary(job) or job.get("statusReason") or ""
+        typer.echo(_one_line(f"{job.get('status')}: {why}".rstrip(": ")), err=True)
+        return EXIT_NOT_SUCCEEDED
     console.print("[green]SUCCEEDED[/green]")
+    return 0
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def watch(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="the job id")],
+    interval: Annotated[float, typer.Option(min=0, help="seconds between polls")] = 1.0,
+    timeout: Annotated[float | None, typer.Option(min=0, help="give up after this many seconds (exit 2)")] = None,
+) -> None:
+    """Follow a job until it ends: exit 0 if it SUCCEEDED, 1 if it FAILED (or was cancelled)."""
+    raise typer.Exit(_follow(ctx, job_id, interval, timeout))
 
 
 # --- logs / lineage -----------------------------------------------------------------------------------------------
@@ -468,7 +614,12 @@ def cancel(
     reason: Annotated[str | None, typer.Option(help="why (recorded on the job)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
 ) -> None:
-    """Cancel a job (CancelJob before STARTING, TerminateJob once STARTING/RUNNING)."""
+    """Cancel a job: AWS Batch's TerminateJob, which cancels it before STARTING and stops it after.
+
+    POST /jobs/{id}/cancel. batchplane always calls TerminateJob (its record may lag Batch, and CancelJob does nothing
+    to a job that has started); the job then ends with your reason recorded. The answer's action says what batchplane's
+    record knew: cancel (not started), terminate (STARTING/RUNNING) or none (no Batch job yet: a job held for its
+    dependencies is simply never submitted). A job that already ended is a 409."""
     answer = _call(ctx, "cancel", job_id, reason)
     if as_json:
         _print_json(answer)
@@ -484,14 +635,17 @@ def list_jobs(
     name: Annotated[str | None, typer.Option(help="name prefix")] = None,
     tag: Annotated[str | None, typer.Option(help="k=v")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100, help="page size")] = 50,
+    next_token: Annotated[
+        str | None, typer.Option("--next-token", help="start at this page (the nextToken a previous list printed)")
+    ] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="follow nextToken to the end")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the raw jobs")] = False,
 ) -> None:
-    """List your jobs, newest first."""
+    """List your jobs, newest first (GET /jobs), a page at a time."""
     if tag is not None:
         _pairs([tag], "--tag")
     jobs: list[dict[str, Any]] = []
-    token: str | None = None
+    token: str | None = next_token
     while True:
         page = _call(ctx, "list", status=status, name=name, tag=tag, limit=limit, next_token=token)
         jobs.extend(page.get("jobs") or [])
@@ -515,7 +669,7 @@ def list_jobs(
         )
     console.print(table)
     if token:
-        console.print(f"[dim]more: --all, or nextToken {escape(token)}[/dim]")
+        console.print(f"[dim]more: --next-token {escape(token)}  (or --all)[/dim]", soft_wrap=True)
 
 
 @app.command()
@@ -544,8 +698,162 @@ def queues(
     console.print(table)
 
 
+# --- artifacts ----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def artifacts(
+    ctx: typer.Context,
+    uri: Annotated[str, typer.Argument(help="an artifact URI, e.g. s3://bucket/key")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
+) -> None:
+    """What used or produced an artifact: your jobs that named URI as an input or an output (GET /artifacts?uri=)."""
+    answer = _call(ctx, "artifacts", uri)
+    if as_json:
+        _print_json(answer)
+        return
+    rows = answer.get("jobs") or []
+    if not rows:
+        console.print(f"no job of yours used or produced {_s(uri)}")
+        return
+    table = Table(title=_s(uri), title_justify="left")
+    keys = ("role", "jobId", "name")  # role: input (the job used it) or output (it produced it)
+    for key in keys:
+        table.add_column(key, overflow="fold")
+    for r in rows:
+        table.add_row(*(_s(r.get(k)) for k in keys))
+    console.print(table)
+
+
+# --- schedules ----------------------------------------------------------------------------------------------------
+
+schedule_app = typer.Typer(help="Submit jobs or pipelines on a rate, cron or at expression", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+
+
+def _schedule_rows(schedules: list[dict[str, Any]]) -> Table:
+    table = Table()
+    for col in ("name", "expression", "timezone", "enabled", "submits", "createdAt"):
+        table.add_column(col, overflow="fold")
+    for s in schedules:
+        target = s.get("target") or {}
+        kind = "pipeline" if "pipeline" in target else "job" if "job" in target else ""
+        what = (target.get(kind) or {}).get("name") if kind else None
+        table.add_row(
+            _s(s.get("name")),
+            _s(s.get("expression")),
+            _s(s.get("timezone")),
+            "yes" if s.get("enabled") else "no",
+            _s(f"{kind} {what}".strip() if kind else json.dumps(target)[:80]),
+            _s(s.get("createdAt")),
+        )
+    return table
+
+
+@schedule_app.command("create")
+def schedule_create(
+    ctx: typer.Context,
+    *,
+    name: Annotated[str | None, typer.Argument(help="the schedule's name (or the --file's name)")] = None,
+    expression: Annotated[
+        str | None,
+        typer.Option("--expression", "-e", help="rate(5 minutes), cron(0 3 * * ? *) or at(2027-01-01T03:00:00)"),
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone of cron/at (default UTC)")] = None,
+    disabled: Annotated[bool, typer.Option("--disabled", help="create it paused")] = False,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="a whole POST /schedules body, JSON or YAML (flags override)")
+    ] = None,
+    job_file: Annotated[Path | None, typer.Option("--job", help="submit this job (a POST /jobs body file)")] = None,
+    pipeline_file: Annotated[
+        Path | None, typer.Option("--pipeline", help="run this pipeline (a POST /pipelines body file)")
+    ] = None,
+    command: Annotated[
+        list[str] | None, typer.Option(help="submit a job running this command (named after the schedule)")
+    ] = None,
+    shell: Annotated[bool, typer.Option("--shell", help="run the --command string through sh -c")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
+) -> None:
+    """Create a schedule (POST /schedules) that submits a job (--job FILE or --command) or a pipeline (--pipeline)."""
+    body = _load_file(file) if file else {}
+    if name:
+        body["name"] = name
+    if expression:
+        body["expression"] = expression
+    if timezone:
+        body["timezone"] = timezone
+    if disabled:
+        body["enabled"] = False
+    targets = [t for t in (job_file, pipeline_file, command) if t]
+    if len(targets) > 1:
+        fail("give one of --job, --pipeline or --command", EXIT_USAGE)
+    if job_file:
+        body.pop("pipeline", None)
+        body["job"] = _load_file(job_file, "--job")
+    elif pipeline_file:
+        body.pop("job", None)
+        body["pipeline"] = _load_file(pipeline_file, "--pipeline")
+    elif command:
+        body.pop("pipeline", None)
+        body["job"] = build_job(body.get("job"), command=command, shell=shell)
+        body["job"].setdefault("name", body.get("name"))
+    if not body.get("name"):
+        fail("NAME: a schedule needs a name (the argument or the file's name)", EXIT_USAGE)
+    if not body.get("expression"):
+        fail("--expression: a schedule needs rate(...), cron(...) or at(...)", EXIT_USAGE)
+    if "job" not in body and "pipeline" not in body:
+        fail("a schedule submits a job or a pipeline: give --job FILE, --command CMD or --pipeline FILE", EXIT_USAGE)
+    answer = _call(ctx, "create_schedule", body)
+    if as_json:
+        _print_json(answer)
+        return
+    console.print(_schedule_rows([answer]))
+
+
+@schedule_app.command("list")
+def schedule_list(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False
+) -> None:
+    """Your schedules (GET /schedules)."""
+    answer = _call(ctx, "schedules")
+    if as_json:
+        _print_json(answer)
+        return
+    console.print(_schedule_rows(answer.get("schedules") or []))
+
+
+@schedule_app.command("get")
+def schedule_get(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="the schedule's name")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
+) -> None:
+    """One schedule, with what it submits (GET /schedules/{name})."""
+    answer = _call(ctx, "schedule", name)
+    if as_json:
+        _print_json(answer)
+        return
+    console.print(_schedule_rows([answer]))
+    console.print(f"scheduler: {_s(answer.get('schedulerName'))}")
+    console.print_json(json.dumps(answer.get("target") or {}))
+
+
+@schedule_app.command("delete")
+def schedule_delete(ctx: typer.Context, name: Annotated[str, typer.Argument(help="the schedule's name")]) -> None:
+    """Delete a schedule (DELETE /schedules/{name}); it fires no more (jobs it submitted are not touched)."""
+    _call(ctx, "delete_schedule", name)
+    console.print(f"deleted schedule {_s(name)}")
+
+
 def main() -> None:
-    app()
+    """The entry point: any error left is one line on stderr, never a traceback (BATCHPLANE_DEBUG=1 shows it)."""
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("BATCHPLANE_DEBUG"):
+            raise
+        typer.echo(f"error: {_one_line(f'{type(exc).__name__}: {exc}')}", err=True)
+        sys.exit(EXIT_API_ERROR)
 
 
 if __name__ == "__main__":
@@ -625,8 +933,9 @@ def local_demo(
 
 # --- pipelines ----------------------------------------------------------------------------------------------------
 
-pipeline_app = typer.Typer(help="Run multi-job pipelines (DAGs)")
+pipeline_app = typer.Typer(help="Run multi-job pipelines (DAGs)", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
+PIPELINE_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 def _pipeline_table(p: dict[str, Any]) -> Table:
@@ -638,26 +947,89 @@ def _pipeline_table(p: dict[str, Any]) -> Table:
     return table
 
 
-@pipeline_app.command("run")
+def _pipeline_counts(p: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for j in p.get("jobs") or []:
+        counts[str(j.get("state"))] = counts.get(str(j.get("state")), 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+
+def _follow_pipeline(ctx: typer.Context, p: dict[str, Any], interval: float, timeout: float | None) -> int:
+    """Poll the pipeline until it ends, printing each job's state as it changes (as ``watch`` does for a job); the exit
+    code: 0 SUCCEEDED, 1 FAILED or CANCELLED, 2 timeout."""
+    pid = str(p.get("pipelineId"))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen: dict[str, str] = {}
+    with console.status(f"following pipeline {escape(pid)}") as spinner:
+        while True:
+            for j in p.get("jobs") or []:
+                key, state = str(j.get("id")), str(j.get("state"))
+                if seen.get(key) != state:
+                    seen[key] = state
+                    console.print(f"  {_s(key)}  {_status(state)}  {_s(j.get('jobId') or '')}".rstrip())
+            spinner.update(f"pipeline {escape(pid)} {_s(p.get('status'))}: {_s(_pipeline_counts(p))}")
+            if p.get("status") in PIPELINE_TERMINAL:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                typer.echo(f"timed out after {timeout:g}s; pipeline {pid} is {p.get('status')}", err=True)
+                return EXIT_TIMEOUT
+            time.sleep(interval)
+            p = _call(ctx, "pipeline", pid)
+    console.print(_pipeline_table(p))
+    if p.get("status") != "SUCCEEDED":
+        typer.echo(f"pipeline {pid} {p.get('status')}: {_pipeline_counts(p)}", err=True)
+        return EXIT_NOT_SUCCEEDED
+    return 0
+
+
+_TIMEOUT_HELP = "--wait: give up after this many seconds (exit 2)"
+_WAIT_HELP = "follow it until it ends, showing each job's progress; exit 0 on SUCCEEDED, 1 otherwise"
+
+
+@pipeline_app.command("run", epilog=EXIT_CODES_HELP)
 def pipeline_run(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="the pipeline, JSON or YAML", exists=True, dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="the pipeline, JSON (.json) or YAML")],
     idempotency_key: Annotated[str | None, typer.Option(help="submit at most once with this key")] = None,
-    wait: Annotated[bool, typer.Option(help="follow it until it ends (exit 0 on SUCCEEDED)")] = False,
-    interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0,
+    wait: Annotated[bool, typer.Option("--wait", help=_WAIT_HELP)] = False,
+    interval: Annotated[float, typer.Option(min=0, help="seconds between polls")] = 1.0,
+    timeout: Annotated[float | None, typer.Option(min=0, help=_TIMEOUT_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
 ) -> None:
     """Submit a pipeline (POST /pipelines)."""
-    text = file.read_text()
-    body = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    p = _call(ctx, "create_pipeline", body, idempotency_key)
-    console.print(f"pipeline [bold]{p['pipelineId']}[/bold] {p['status']}")
-    if not wait:
+    p = _call(ctx, "create_pipeline", _load_file(file, "FILE"), idempotency_key)
+    if as_json:
+        _print_json(p)
+    else:
+        console.print(f"pipeline [bold]{_s(p.get('pipelineId'))}[/bold] {_status(p.get('status'))}")
+    if wait:
+        raise typer.Exit(_follow_pipeline(ctx, p, interval, timeout))
+
+
+@pipeline_app.command("list")
+def pipeline_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="how many, newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
+) -> None:
+    """Your pipelines, newest first (GET /pipelines)."""
+    answer = _call(ctx, "pipelines", limit)
+    if as_json:
+        _print_json(answer)
         return
-    while p.get("status") == "RUNNING":
-        time.sleep(interval)
-        p = _call(ctx, "pipeline", p["pipelineId"])
-    console.print(_pipeline_table(p))
-    raise typer.Exit(0 if p.get("status") == "SUCCEEDED" else 1)
+    table = Table()
+    for col in ("pipelineId", "name", "status", "run", "jobs", "createdAt"):
+        table.add_column(col, overflow="fold")
+    for p in answer.get("pipelines") or []:
+        table.add_row(
+            _s(p.get("pipelineId")),
+            _s(p.get("name")),
+            _status(p.get("status")),
+            _s(p.get("run")),
+            _s(_pipeline_counts(p)),
+            _s(p.get("createdAt")),
+        )
+    console.print(table)
 
 
 @pipeline_app.command("status")
@@ -681,20 +1053,31 @@ def pipeline_graph(
     fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] = "mermaid",
 ) -> None:
     """The DAG with states, as Mermaid or Graphviz DOT."""
-    try:
-        typer.echo(_client(ctx).pipeline_graph(pipeline_id, fmt))
-    except ApiError as exc:
-        _print_problem(exc)
-        raise typer.Exit(EXIT_API_ERROR) from exc
+    typer.echo(_invoke(ctx, "pipeline_graph", pipeline_id, fmt))
 
 
 @pipeline_app.command("cancel")
-def pipeline_cancel(ctx: typer.Context, pipeline_id: Annotated[str, typer.Argument()]) -> None:
-    """Stop the execution and cancel / terminate its running jobs."""
-    console.print(_pipeline_table(_call(ctx, "pipeline_action", pipeline_id, "cancel")))
+def pipeline_cancel(
+    ctx: typer.Context,
+    pipeline_id: Annotated[str, typer.Argument()],
+    reason: Annotated[str | None, typer.Option(help="why (recorded on the jobs it cancels)")] = None,
+) -> None:
+    """Stop the execution, cancel (TerminateJob) its running jobs and skip the waiting ones."""
+    console.print(_pipeline_table(_call(ctx, "pipeline_action", pipeline_id, "cancel", reason)))
 
 
-@pipeline_app.command("resume")
-def pipeline_resume(ctx: typer.Context, pipeline_id: Annotated[str, typer.Argument()]) -> None:
+@pipeline_app.command("resume", epilog=EXIT_CODES_HELP)
+def pipeline_resume(
+    ctx: typer.Context,
+    pipeline_id: Annotated[str, typer.Argument()],
+    wait: Annotated[bool, typer.Option("--wait", help=_WAIT_HELP)] = False,
+    interval: Annotated[float, typer.Option(min=0, help="seconds between polls")] = 1.0,
+    timeout: Annotated[float | None, typer.Option(min=0, help=_TIMEOUT_HELP)] = None,
+) -> None:
     """A new run that re-runs only what did not succeed (and what depends on it)."""
-    console.print(_pipeline_table(_call(ctx, "pipeline_action", pipeline_id, "resume")))
+    p = _call(ctx, "pipeline_action", pipeline_id, "resume")
+    if not wait:
+        console.print(_pipeline_table(p))
+        return
+    console.print(f"pipeline [bold]{_s(p.get('pipelineId'))}[/bold] run {_s(p.get('run'))} {_status(p.get('status'))}")
+    raise typer.Exit(_follow_pipeline(ctx, p, interval, timeout))

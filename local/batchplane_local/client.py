@@ -189,6 +189,9 @@ class BatchplaneClient:
     def lineage(self, job_id: str) -> dict[str, Any]:
         return self._request("GET", f"/jobs/{quote(job_id, safe='')}/lineage")
 
+    def artifacts(self, uri: str) -> dict[str, Any]:
+        return self._request("GET", "/artifacts", params={"uri": uri})
+
     # -- pipelines -------------------------------------------------------------------------------------------------
 
     def create_pipeline(self, pipeline: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
@@ -198,8 +201,12 @@ class BatchplaneClient:
     def pipeline(self, pipeline_id: str) -> dict[str, Any]:
         return self._request("GET", f"/pipelines/{quote(pipeline_id, safe='')}")
 
-    def pipeline_action(self, pipeline_id: str, action: str) -> dict[str, Any]:
-        return self._request("POST", f"/pipelines/{quote(pipeline_id, safe='')}/{action}", body={})
+    def pipelines(self, limit: int = 50) -> dict[str, Any]:
+        return self._request("GET", "/pipelines", params={"limit": limit})
+
+    def pipeline_action(self, pipeline_id: str, action: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"reason": reason} if reason else {}
+        return self._request("POST", f"/pipelines/{quote(pipeline_id, safe='')}/{action}", body=body)
 
     def pipeline_graph(self, pipeline_id: str, fmt: str = "mermaid") -> str:
         try:
@@ -209,6 +216,20 @@ class BatchplaneClient:
         if response.status_code >= 400:
             raise ApiError(response.status_code, _problem_of(response))
         return response.text
+
+    # -- schedules -------------------------------------------------------------------------------------------------
+
+    def create_schedule(self, schedule: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", "/schedules", body=schedule)
+
+    def schedules(self) -> dict[str, Any]:
+        return self._request("GET", "/schedules")
+
+    def schedule(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/schedules/{quote(name, safe='')}")
+
+    def delete_schedule(self, name: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/schedules/{quote(name, safe='')}")
 
     def queues(self) -> dict[str, Any]:
         return self._request("GET", "/queues")

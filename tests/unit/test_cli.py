@@ -538,3 +538,417 @@ def test_local_placeholder_group_exists() -> None:
     result = runner.invoke(cli.app, ["local", "--help"])
     assert result.exit_code == 0
     assert "Run the local stack" in result.stdout
+
+
+# --- errors: one line on stderr, never a traceback ------------------------------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_a_problem_is_one_line_naming_title_detail_and_field(mock_api) -> None:
+    # GIVEN an API refusing the job with a problem whose detail does not name the field
+    problem = {**PROBLEM, "detail": "the job is invalid"}
+    mock_api(lambda _r: httpx.Response(422, json=problem, headers={"Content-Type": "application/problem+json"}))
+    # WHEN submitting
+    result = runner.invoke(cli.app, ["submit", "--name", "x", "--memory", "1"])
+    # THEN exactly one line: status, title, detail and the field error
+    assert result.exit_code == 1
+    assert _lines(result.stderr) == [
+        "error: 422 Invalid request: the job is invalid: memoryMiB: Input should be greater than or equal to 4"
+    ]
+
+
+def test_connection_refused_is_one_line(mock_api) -> None:
+    # GIVEN an API that cannot be reached
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    mock_api(refuse)
+    # WHEN a command runs THEN exit 3 and one line naming the URL and what to do
+    result = runner.invoke(cli.app, ["status", JOB_ID])
+    assert result.exit_code == 3
+    (line,) = _lines(result.stderr)
+    assert line.startswith("error: cannot reach the batchplane API at http://127.0.0.1:8080")
+    assert "batchplane local up" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("bad.yaml", "name: p\njobs:\n  - {id: a, command: [sh\n  - id: b\n", "is not valid YAML: line 4 column"),
+        ("bad.json", '{"name": "p", "jobs": [}', "is not valid JSON: line 1 column 24"),
+        ("list.yaml", "- a\n- b\n", "must hold a JSON/YAML object, not list"),
+    ],
+)
+def test_pipeline_run_of_a_bad_file_is_one_clean_line(
+    mock_api, tmp_path: Path, name: str, text: str, expected: str
+) -> None:
+    # GIVEN a pipeline file that cannot be read as an object, and an API that must not be called
+    api = mock_api(_ok({}))
+    path = tmp_path / name
+    path.write_text(text)
+    # WHEN running it
+    result = runner.invoke(cli.app, ["pipeline", "run", str(path)])
+    # THEN a usage error (2) on one line naming the file and where it is wrong; no traceback, no request
+    assert result.exit_code == 2, result.output
+    (line,) = _lines(result.stderr)
+    assert line.startswith(f"error: FILE: {path} ")
+    assert expected in line
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert api.requests == []
+
+
+def test_a_missing_file_is_one_line(mock_api, tmp_path: Path) -> None:
+    mock_api(_ok({}))
+    for args in (["pipeline", "run", str(tmp_path / "nope.yaml")], ["submit", "-f", str(tmp_path / "nope.json")]):
+        result = runner.invoke(cli.app, args)
+        assert result.exit_code == 2, result.output
+        (line,) = _lines(result.stderr)
+        assert "cannot read" in line
+        assert "No such file or directory" in line
+
+
+def test_the_entry_point_turns_an_unexpected_error_into_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a command that fails in a way nobody foresaw
+    def boom() -> None:
+        raise KeyError("pipelineId")
+
+    monkeypatch.setattr(cli, "app", boom)
+    # WHEN the installed entry point runs it
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    # THEN exit 1 with one line, no traceback
+    assert info.value.code == 1
+    assert _lines(capsys.readouterr().err) == ["error: KeyError: 'pipelineId'"]
+
+
+def test_version_prints_the_package_version() -> None:
+    import importlib.metadata
+
+    result = runner.invoke(cli.app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"batchplane {importlib.metadata.version('batchplane')}"
+
+
+# --- help that says what the code does ------------------------------------------------------------------------------
+
+
+def _help(*args: str) -> str:
+    result = runner.invoke(cli.app, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.stdout.replace("│", " ").split())
+
+
+def test_cancel_help_says_terminate_job() -> None:
+    # GIVEN the code, which always calls TerminateJob  WHEN reading `cancel --help`  THEN it says so
+    text = _help("cancel")
+    assert "always calls TerminateJob" in text
+    assert "CancelJob before STARTING" not in text
+
+
+def test_command_help_says_no_shell_and_shell_runs_sh_c() -> None:
+    text = _help("submit")
+    assert "not by a shell" in text
+    assert "sh -c" in text
+    assert "Exit codes" in text
+
+
+def test_shell_sends_sh_c_and_the_string(mock_api) -> None:
+    # GIVEN an API accepting the job
+    api = mock_api(_ok(_job("SUBMITTED"), 202))
+    # WHEN --shell with a pipeline of commands
+    result = runner.invoke(cli.app, ["submit", "--name", "x", "--shell", "--command", "echo $HOME | wc -c > /tmp/o"])
+    # THEN the command is ["sh", "-c", STRING], the string untouched
+    assert result.exit_code == 0, result.output
+    assert api.body()["command"] == ["sh", "-c", "echo $HOME | wc -c > /tmp/o"]
+
+
+def test_shell_takes_one_command_string(mock_api) -> None:
+    api = mock_api(_ok({}))
+    result = runner.invoke(cli.app, ["submit", "--name", "x", "--shell", "--command", "a", "--command", "b"])
+    assert result.exit_code == 2
+    assert "--shell takes exactly one --command" in result.stderr
+    assert api.requests == []
+
+
+# --- status: why it failed ------------------------------------------------------------------------------------------
+
+
+def test_status_shows_the_failure_class_exit_code_and_container_reason(mock_api) -> None:
+    # GIVEN a job whose only attempt was killed for memory
+    attempts = [
+        {"attempt": 1, "reason": "initial", "queue": "bp-normal-spot", "capacity": "spot", "status": "FAILED",
+         "statusReason": "Essential container in task exited", "exitCode": 137,
+         "containerReason": "OutOfMemoryError: Container killed due to memory usage", "failureClass": "oom"},
+    ]  # fmt: skip
+    job = {**_job("FAILED", attempts), "statusReason": "Essential container in task exited"}
+    mock_api(_ok(job))
+    # WHEN asking for its status
+    result = runner.invoke(cli.app, ["status", JOB_ID])
+    # THEN the failure row says the class, the exit code and AWS's container reason, not only Batch's statusReason
+    assert result.exit_code == 0, result.output
+    failure = next(line for line in result.stdout.splitlines() if line.startswith("failure"))
+    assert "oom" in failure
+    assert "exit code 137" in failure
+    assert "OutOfMemoryError: Container killed due to memory usage" in failure
+    assert "containerReason" in result.stdout  # and the attempts table has the column
+
+
+def test_watch_of_a_failed_job_says_why(mock_api) -> None:
+    attempts = [{"attempt": 1, "status": "FAILED", "exitCode": 3, "failureClass": "app-error"}]
+    mock_api(_ok(_job("FAILED", attempts)))
+    result = runner.invoke(cli.app, ["watch", JOB_ID, "--interval", "0"])
+    assert result.exit_code == 1
+    assert "FAILED: app-error; exit code 3" in result.stderr
+
+
+# --- submit --depends-on / --parameter / --wait ---------------------------------------------------------------------
+
+
+def test_submit_depends_on_and_parameters(mock_api) -> None:
+    # GIVEN an API accepting the job
+    api = mock_api(_ok(_job("PENDING"), 202))
+    other = "01JZ0000000000000000000001"
+    # WHEN it depends on two jobs (one an array dependency) and sets parameters
+    result = runner.invoke(
+        cli.app,
+        ["submit", "--name", "x", "--depends-on", JOB_ID, "--depends-on", f"{other}:n_to_n",
+         "--parameter", "ref=s3://b/ref.fa", "-p", "sample=NA1"],
+    )  # fmt: skip
+    # THEN dependsOn and parameters carry them under the API's names
+    assert result.exit_code == 0, result.output
+    body = api.body()
+    assert body["dependsOn"] == [{"jobId": JOB_ID}, {"jobId": other, "type": "N_TO_N"}]
+    assert body["parameters"] == {"ref": "s3://b/ref.fa", "sample": "NA1"}
+
+
+def test_depends_on_with_an_unknown_type_is_a_usage_error(mock_api) -> None:
+    api = mock_api(_ok({}))
+    result = runner.invoke(cli.app, ["submit", "--name", "x", "--depends-on", f"{JOB_ID}:AFTER"])
+    assert result.exit_code == 2
+    assert "N_TO_N or SEQUENTIAL" in result.stderr
+    assert api.requests == []
+
+
+@pytest.mark.parametrize(("final", "code"), [("SUCCEEDED", 0), ("FAILED", 1), ("CANCELLED", 1)])
+def test_submit_wait_exits_by_the_outcome(mock_api, final: str, code: int) -> None:
+    # GIVEN an API accepting the job, which then runs and ends `final`
+    statuses = iter(["RUNNABLE", "RUNNING", final])
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        if r.method == "POST":
+            return httpx.Response(202, json=_job("SUBMITTED"))
+        return httpx.Response(200, json=_job(next(statuses, final)))
+
+    api = mock_api(handler)
+    # WHEN submitting with --wait
+    result = runner.invoke(cli.app, ["submit", "--name", "x", "--wait", "--interval", "0"])
+    # THEN it polls the job until it ends: exit 0 on SUCCEEDED, 1 otherwise
+    assert result.exit_code == code, result.output
+    assert [r.method for r in api.requests] == ["POST", "GET", "GET", "GET"]
+    assert "RUNNING" in result.stdout
+
+
+def test_submit_wait_timeout_exits_2(mock_api) -> None:
+    mock_api(lambda r: httpx.Response(202 if r.method == "POST" else 200, json=_job("RUNNING")))
+    result = runner.invoke(cli.app, ["submit", "--name", "x", "--wait", "--interval", "0", "--wait-timeout", "0"])
+    assert result.exit_code == 2
+    assert "timed out" in result.stderr
+
+
+# --- schedules ------------------------------------------------------------------------------------------------------
+
+SCHEDULE = {
+    "name": "nightly",
+    "expression": "cron(0 3 * * ? *)",
+    "timezone": "Europe/Paris",
+    "enabled": True,
+    "target": {"job": {"name": "nightly", "command": ["sh", "-c", "echo hi"]}},
+    "createdAt": "2026-01-01T00:00:00Z",
+    "schedulerName": "bp-alice-nightly",
+}
+
+
+def test_schedule_create_from_a_command(mock_api) -> None:
+    # GIVEN an API creating schedules
+    api = mock_api(_ok(SCHEDULE, 201))
+    # WHEN creating one from flags
+    result = runner.invoke(
+        cli.app,
+        ["schedule", "create", "nightly", "-e", "cron(0 3 * * ? *)", "--timezone", "Europe/Paris",
+         "--shell", "--command", "echo hi"],
+    )  # fmt: skip
+    # THEN POST /schedules with a job named after the schedule
+    assert result.exit_code == 0, result.output
+    assert (api.requests[0].method, api.requests[0].url.path) == ("POST", "/schedules")
+    assert api.body() == {
+        "name": "nightly",
+        "expression": "cron(0 3 * * ? *)",
+        "timezone": "Europe/Paris",
+        "job": {"name": "nightly", "command": ["sh", "-c", "echo hi"]},
+    }
+    assert "cron(0 3 * * ? *)" in result.stdout
+
+
+def test_schedule_create_of_a_pipeline_file(mock_api, tmp_path: Path) -> None:
+    api = mock_api(_ok(SCHEDULE, 201))
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("name: p\njobs:\n  - {id: a, command: ['true']}\n")
+    result = runner.invoke(
+        cli.app, ["schedule", "create", "weekly", "-e", "rate(7 days)", "--disabled", "--pipeline", str(pipeline)]
+    )
+    assert result.exit_code == 0, result.output
+    assert api.body() == {
+        "name": "weekly",
+        "expression": "rate(7 days)",
+        "enabled": False,
+        "pipeline": {"name": "p", "jobs": [{"id": "a", "command": ["true"]}]},
+    }
+
+
+def test_schedule_create_needs_an_expression_and_a_target(mock_api) -> None:
+    api = mock_api(_ok({}))
+    no_expression = runner.invoke(cli.app, ["schedule", "create", "x", "--command", "true"])
+    no_target = runner.invoke(cli.app, ["schedule", "create", "x", "-e", "rate(1 day)"])
+    assert (no_expression.exit_code, no_target.exit_code) == (2, 2)
+    assert "--expression" in no_expression.stderr
+    assert "--command" in no_target.stderr
+    assert api.requests == []
+
+
+def test_schedule_list_get_delete(mock_api) -> None:
+    # GIVEN an API holding one schedule
+    def handler(r: httpx.Request) -> httpx.Response:
+        if r.method == "DELETE":
+            return httpx.Response(204)
+        if r.url.path == "/schedules":
+            return httpx.Response(200, json={"schedules": [SCHEDULE]})
+        return httpx.Response(200, json=SCHEDULE)
+
+    api = mock_api(handler)
+    # WHEN listing, getting and deleting it
+    listed = runner.invoke(cli.app, ["schedule", "list"])
+    got = runner.invoke(cli.app, ["schedule", "get", "nightly"])
+    deleted = runner.invoke(cli.app, ["schedule", "delete", "nightly"])
+    # THEN each maps to its route, and what each shows
+    assert (listed.exit_code, got.exit_code, deleted.exit_code) == (0, 0, 0), listed.output + got.output
+    assert [(r.method, r.url.path) for r in api.requests] == [
+        ("GET", "/schedules"),
+        ("GET", "/schedules/nightly"),
+        ("DELETE", "/schedules/nightly"),
+    ]
+    assert "job nightly" in listed.stdout
+    assert "bp-alice-nightly" in got.stdout
+    assert "deleted schedule nightly" in deleted.stdout
+
+
+def test_schedule_get_of_an_unknown_name_is_one_line(mock_api) -> None:
+    problem = {"type": "about:blank", "title": "Not found", "status": 404, "detail": "no schedule nope"}
+    mock_api(lambda _r: httpx.Response(404, json=problem))
+    result = runner.invoke(cli.app, ["schedule", "get", "nope"])
+    assert result.exit_code == 1
+    assert _lines(result.stderr) == ["error: 404 Not found: no schedule nope"]
+
+
+# --- artifacts / list --next-token ----------------------------------------------------------------------------------
+
+
+def test_artifacts_asks_what_used_or_produced_a_uri(mock_api) -> None:
+    # GIVEN an API knowing one producer of the URI
+    uri = "s3://bucket/out/a b.bam"
+    api = mock_api(_ok({"uri": uri, "jobs": [{"uri": uri, "role": "output", "jobId": JOB_ID, "name": "align"}]}))
+    # WHEN asking about it
+    result = runner.invoke(cli.app, ["artifacts", uri])
+    # THEN GET /artifacts?uri= (percent-encoded) and the job is shown with its role
+    assert result.exit_code == 0, result.output
+    assert api.requests[0].url.path == "/artifacts"
+    assert api.requests[0].url.params["uri"] == uri
+    assert "%20" in str(api.requests[0].url)
+    for text in ("output", JOB_ID, "align"):
+        assert text in result.stdout
+
+
+def test_list_next_token_starts_at_that_page(mock_api) -> None:
+    api = mock_api(_ok({"jobs": [{"jobId": "J2"}], "nextToken": "t3"}))
+    result = runner.invoke(cli.app, ["list", "--next-token", "t2", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert api.requests[0].url.params["nextToken"] == "t2"
+    assert "--next-token t3" in result.stdout
+
+
+# --- pipelines ------------------------------------------------------------------------------------------------------
+
+PID = "01JZ00000000000000000000PP"
+
+
+def _pipeline(status: str, **states: str) -> dict[str, Any]:
+    jobs = [{"id": k, "state": v, "jobId": f"J-{k}" if v != "WAITING" else None} for k, v in states.items()]
+    return {"pipelineId": PID, "name": "p", "status": status, "run": 1, "jobs": jobs, "createdAt": "2026-01-01"}
+
+
+def test_pipeline_run_wait_shows_each_job_as_it_moves(mock_api, tmp_path: Path) -> None:
+    # GIVEN a pipeline a -> b that runs, then ends `SUCCEEDED`
+    polls = iter(
+        [
+            _pipeline("RUNNING", a="RUNNING", b="WAITING"),
+            _pipeline("RUNNING", a="SUCCEEDED", b="RUNNING"),
+            _pipeline("SUCCEEDED", a="SUCCEEDED", b="SUCCEEDED"),
+        ]
+    )
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        if r.method == "POST":
+            return httpx.Response(202, json=_pipeline("RUNNING", a="SUBMITTED", b="WAITING"))
+        return httpx.Response(200, json=next(polls))
+
+    api = mock_api(handler)
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\njobs:\n  - {id: a, command: ['true']}\n  - {id: b, dependsOn: [a], command: ['true']}\n")
+    # WHEN running it with --wait
+    result = runner.invoke(cli.app, ["pipeline", "run", str(path), "--wait", "--interval", "0"])
+    # THEN each job's state change is printed as it happens, in order, and the exit code is 0
+    assert result.exit_code == 0, result.output
+    states = {"SUBMITTED", "WAITING", "RUNNING", "SUCCEEDED"}
+    progress = [
+        line.split()[:2]
+        for line in result.stdout.splitlines()
+        if line[:2] == "  " and line.split()[1:2] and line.split()[1] in states
+    ]
+    assert progress == [
+        ["a", "SUBMITTED"], ["b", "WAITING"], ["a", "RUNNING"], ["a", "SUCCEEDED"], ["b", "RUNNING"], ["b", "SUCCEEDED"]
+    ]  # fmt: skip
+    assert [r.method for r in api.requests] == ["POST", "GET", "GET", "GET"]
+
+
+def test_pipeline_resume_wait_exits_1_when_it_fails(mock_api) -> None:
+    def handler(r: httpx.Request) -> httpx.Response:
+        if r.method == "POST":
+            return httpx.Response(200, json=_pipeline("RUNNING", a="SUBMITTED"))
+        return httpx.Response(200, json=_pipeline("FAILED", a="FAILED"))
+
+    api = mock_api(handler)
+    result = runner.invoke(cli.app, ["pipeline", "resume", PID, "--wait", "--interval", "0"])
+    assert result.exit_code == 1, result.output
+    assert (api.requests[0].method, api.requests[0].url.path) == ("POST", f"/pipelines/{PID}/resume")
+    assert f"pipeline {PID} FAILED: 1 FAILED" in result.stderr
+
+
+def test_pipeline_cancel_sends_the_reason(mock_api) -> None:
+    api = mock_api(_ok(_pipeline("CANCELLED", a="SKIPPED")))
+    result = runner.invoke(cli.app, ["pipeline", "cancel", PID, "--reason", "wrong reference"])
+    assert result.exit_code == 0, result.output
+    assert (api.requests[0].method, api.requests[0].url.path) == ("POST", f"/pipelines/{PID}/cancel")
+    assert api.body() == {"reason": "wrong reference"}
+
+
+def test_pipeline_list(mock_api) -> None:
+    api = mock_api(_ok({"pipelines": [_pipeline("RUNNING", a="SUCCEEDED", b="RUNNING", c="WAITING")]}))
+    result = runner.invoke(cli.app, ["pipeline", "list", "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert (api.requests[0].url.path, api.requests[0].url.params["limit"]) == ("/pipelines", "5")
+    assert PID in result.stdout
+    assert "1 RUNNING, 1 SUCCEEDED, 1 WAITING" in result.stdout
