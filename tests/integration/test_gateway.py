@@ -207,6 +207,21 @@ def test_get_job_shows_the_planned_attempt(gateway: Any, stack: Stack) -> None:
     assert got["attempts"][0]["capacity"] == "spot"
 
 
+def test_get_job_shows_what_it_depends_on(gateway: Any, stack: Stack) -> None:
+    # GIVEN a job, and a second one depending on it
+    first = response_json(submit(gateway, {"name": "first"}))["jobId"]
+    second = response_json(submit(gateway, {"name": "second", "dependsOn": [{"jobId": first}]}))["jobId"]
+    # WHEN reading each
+    got = [
+        response_json(
+            call(gateway, http_event("GET", f"/jobs/{j}", route="GET /jobs/{jobId}", path_parameters={"jobId": j}))
+        )
+        for j in (first, second)
+    ]
+    # THEN the second says what it waits for; the first waits for nothing
+    assert [g["dependsOn"] for g in got] == [[], [{"jobId": first, "type": None}]]
+
+
 def test_list_is_paginated_with_an_opaque_token_and_filters(gateway: Any, stack: Stack) -> None:
     # GIVEN five jobs, two tagged team=a
     for i in range(5):

@@ -698,6 +698,14 @@ def test_status_shows_the_failure_class_exit_code_and_container_reason(mock_api)
     assert "containerReason" in result.stdout  # and the attempts table has the column
 
 
+def test_status_shows_what_the_job_depends_on(mock_api) -> None:
+    other = "01JZ0000000000000000000001"
+    mock_api(_ok({**_job("PENDING"), "dependsOn": [{"jobId": other, "type": None}]}))
+    result = runner.invoke(cli.app, ["status", JOB_ID])
+    assert result.exit_code == 0, result.output
+    assert any(line.startswith("depends on") and other in line for line in result.stdout.splitlines())
+
+
 def test_watch_of_a_failed_job_says_why(mock_api) -> None:
     attempts = [{"attempt": 1, "status": "FAILED", "exitCode": 3, "failureClass": "app-error"}]
     mock_api(_ok(_job("FAILED", attempts)))

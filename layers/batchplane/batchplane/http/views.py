@@ -74,6 +74,11 @@ class AttemptView(_View):
         )
 
 
+class DependencyView(_View):
+    job_id: str
+    type: str | None = Field(default=None, description="N_TO_N or SEQUENTIAL for an array dependency")
+
+
 class JobView(_View):
     job_id: str
     name: str
@@ -89,6 +94,7 @@ class JobView(_View):
     tags: dict[str, str] = Field(default_factory=dict)
     inputs: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
+    depends_on: list[DependencyView] = Field(default_factory=list, description="the jobs it waits for, as submitted")
     batch_job_id: str | None = Field(default=None, description="the current attempt's AWS Batch job id, once known")
     cancel_requested: bool = False
     origin: str | None = Field(default=None, description="what submitted it: api, pipeline:<id>, schedule:<name>@<t>")
@@ -113,6 +119,11 @@ class JobView(_View):
             tags=job.tags,
             inputs=list(req.get("inputs", [])),
             outputs=list(req.get("outputs", [])),
+            depends_on=[
+                DependencyView(job_id=d["jobId"], type=d.get("type"))
+                for d in req.get("dependsOn") or []
+                if "jobId" in d
+            ],
             batch_job_id=attempts[-1].batch_job_id if attempts else None,
             cancel_requested=job.cancel_requested,
             origin=job.origin,
