@@ -846,14 +846,31 @@ def schedule_delete(ctx: typer.Context, name: Annotated[str, typer.Argument(help
 
 
 def main() -> None:
-    """The entry point: any error left is one line on stderr, never a traceback (BATCHPLANE_DEBUG=1 shows it)."""
+    """The entry point. Every error is one line on stderr with its exit code, never a traceback or a box: a usage
+    error (2), an API problem (1), an unreachable API (3), anything unforeseen (1; BATCHPLANE_DEBUG=1 re-raises)."""
     try:
-        app()
-    except Exception as exc:
-        if os.environ.get("BATCHPLANE_DEBUG"):
-            raise
-        typer.echo(f"error: {_one_line(f'{type(exc).__name__}: {exc}')}", err=True)
-        sys.exit(EXIT_API_ERROR)
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        code = EXIT_API_ERROR
+    except Exception as exc:  # noqa: BLE001 (the last word: one line, never a traceback)
+        code = _last_word(exc)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _last_word(exc: Exception) -> int:
+    """One line for an error nothing below handled; its exit code."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # the help is already printed
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
+    if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # a usage error of the command-line parser
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {_one_line(exc.format_message())}{where}", err=True)
+        return int(exc.exit_code)
+    if os.environ.get("BATCHPLANE_DEBUG"):
+        raise exc
+    typer.echo(f"error: {_one_line(f'{type(exc).__name__}: {exc}')}", err=True)
+    return EXIT_API_ERROR
 
 
 if __name__ == "__main__":

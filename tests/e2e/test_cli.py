@@ -52,6 +52,10 @@ def test_jobs_depends_on_wait_artifacts_failure_and_pages(api: Api, tmp_path: Pa
     assert out.rstrip().endswith("SUCCEEDED")
     a, b = _job(api, tenant, first["jobId"]), _job(api, tenant, second_id)
     assert a["status"] == b["status"] == "SUCCEEDED"
+    depends = next(
+        line for line in ok(batchplane(api, tenant, "status", second_id)).splitlines() if "depends on" in line
+    )
+    assert first["jobId"] in depends
     assert b["attempts"][-1]["startedAt"] >= a["attempts"][-1]["stoppedAt"]
     # AND `artifacts URI` names it as the producer
     produced = json.loads(ok(batchplane(api, tenant, "artifacts", "s3://cli-e2e/out/second.txt", "--json")))
@@ -78,6 +82,10 @@ def test_jobs_depends_on_wait_artifacts_failure_and_pages(api: Api, tmp_path: Pa
     assert [j["jobId"] for j in page1["jobs"] + page2["jobs"]] == [bad_id, second_id]
     assert page2["nextToken"]
 
+    # AND a flag the CLI cannot parse is one line and exit 2
+    unparsable = batchplane(api, tenant, "submit", "--name", "x", "--memory", "lots")
+    assert unparsable.returncode == 2
+    assert "--memory" in one_error_line(unparsable)
     # AND an API that is not there is one line and exit 3
     refused = subprocess.run(
         [str(ENTRY_POINT), "--api", "http://127.0.0.1:9", "list"], capture_output=True, text=True, check=False

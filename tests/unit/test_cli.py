@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -614,7 +615,7 @@ def test_the_entry_point_turns_an_unexpected_error_into_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a command that fails in a way nobody foresaw
-    def boom() -> None:
+    def boom(**_: Any) -> None:
         raise KeyError("pipelineId")
 
     monkeypatch.setattr(cli, "app", boom)
@@ -624,6 +625,44 @@ def test_the_entry_point_turns_an_unexpected_error_into_one_line(
     # THEN exit 1 with one line, no traceback
     assert info.value.code == 1
     assert _lines(capsys.readouterr().err) == ["error: KeyError: 'pipelineId'"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["submit", "--memory", "abc"], "error: Invalid value for '--memory': "),
+        (["submit", "--no-such-flag"], "error: No such option: --no-such-flag"),
+        (["pipeline", "run"], "error: Missing argument 'file'."),
+    ],
+)
+def test_the_entry_point_prints_a_usage_error_on_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    # GIVEN a command line the CLI cannot parse
+    monkeypatch.setattr(sys, "argv", ["batchplane", *argv])
+    # WHEN the installed entry point runs it
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    # THEN exit 2 with one line naming the problem and where help is, no box
+    assert info.value.code == 2
+    (line,) = _lines(capsys.readouterr().err)
+    assert line.startswith(expected)
+    assert line.endswith("--help)")
+
+
+def test_the_entry_point_keeps_exit_codes_and_help(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["batchplane", "--version"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("batchplane ")
+    monkeypatch.setattr(sys, "argv", ["batchplane", "pipeline", "--help"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 0
+    assert "resume" in capsys.readouterr().out
 
 
 def test_version_prints_the_package_version() -> None:
