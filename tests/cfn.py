@@ -98,9 +98,18 @@ def deployed_stack(
 ) -> Any:
     """The transformed template with every resource's physical identity: the given ones, CloudFormation's defaults
     for the rest. Resolves anything in it (a role's policies, a function's environment) as CloudFormation would."""
+    return stack_of(deployed_template(stack_name), physical, stack_name, parameters)
+
+
+def stack_of(
+    cfn: dict[str, Any],
+    physical: dict[str, dict[str, str]],
+    stack_name: str = "batchplane-test",
+    parameters: dict[str, Any] | None = None,
+) -> Any:
+    """A transformed template ``cfn`` with every resource's physical identity (see :func:`deployed_stack`)."""
     from batchplane_local.stack.template import Stack
 
-    cfn = deployed_template(stack_name)
     # CloudFormation's names (without their random suffix), unless the template gives one
     names = {logical: _physical(f"{stack_name}-{logical}", res["Type"]) for logical, res in cfn["Resources"].items()}
     stack = Stack(

@@ -279,12 +279,9 @@ class Stack:
     physical: dict[str, dict[str, str]] = field(default_factory=dict)  # logical id -> {"Ref": ..., "Arn": ...}
 
     def __post_init__(self) -> None:
-        for name, spec in (self.template.get("Parameters") or {}).items():
-            if name not in self.parameters:
-                default = spec.get("Default")
-                if spec.get("Type", "").startswith("List<") or spec.get("Type") == "CommaDelimitedList":
-                    default = [v for v in str(default or "").split(",") if v]
-                self.parameters[name] = default
+        # a deploy's value or the Default; a list type's comma-separated string as its list, as CloudFormation does
+        given = {k: v for k, v in self.parameters.items() if v is not None}
+        self.parameters.update(_parameter_values(self.template, given))
         self._conditions: dict[str, bool] = {}
 
     # ---- names ----
