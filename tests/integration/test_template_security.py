@@ -147,6 +147,8 @@ def test_samconfig_environments_override_only_parameters_the_template_declares()
         assert "CAPABILITY_IAM" in deploy["capabilities"].split()
         # AND the AWS::LanguageExtensions transform is acknowledged (CloudFormation refuses the deploy without it)
         assert "CAPABILITY_AUTO_EXPAND" in deploy["capabilities"].split()
+        # AND SAM CLI expands it too when it builds and packages (it cannot read a Fn::ForEach resource otherwise)
+        assert deploy["language_extensions"] is config[env_name]["build"]["parameters"]["language_extensions"] is True
         # AND what it leaves out is either defaulted or asked by --guided (and said so in the file)
         assert required - set(overrides) <= {"SubnetIds", "SecurityGroupIds"}, env_name
     assert "--guided --config-env prod" in (ROOT / "samconfig.toml").read_text()
