@@ -22,8 +22,15 @@ def template() -> dict[str, Any]:
     return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
+@cache
+def expanded_template() -> dict[str, Any]:
+    """template.yaml after AWS::LanguageExtensions (Fn::ForEach unrolled with the parameters' defaults), before SAM."""
+    return _stack_template.expand_language_extensions(template())
+
+
 def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
-    out = template()["Resources"]
+    """The template's resources as SAM receives them (its loops unrolled): SAM's own types, the rest as written."""
+    out = expanded_template()["Resources"]
     return {k: v for k, v in out.items() if kind is None or v["Type"] == kind}
 
 
@@ -66,6 +73,7 @@ def _physical(name: str, kind: str) -> dict[str, str]:
         "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
         "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
         "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+        "AWS::IAM::ManagedPolicy": f"arn:aws:iam::{ACCOUNT}:policy/{name}",
         "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
         "AWS::Batch::JobQueue": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{name}",
         "AWS::Batch::JobDefinition": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{name}:1",
@@ -80,6 +88,7 @@ def _physical(name: str, kind: str) -> dict[str, str]:
         "AWS::Batch::JobDefinition": arn,
         "AWS::Batch::ComputeEnvironment": arn,
         "AWS::StepFunctions::StateMachine": arn,
+        "AWS::IAM::ManagedPolicy": arn,
     }.get(kind, name)
     return {"Ref": ref, "Arn": arn, "Name": name, "QueueName": name, "QueueUrl": ref}
 
@@ -89,9 +98,18 @@ def deployed_stack(
 ) -> Any:
     """The transformed template with every resource's physical identity: the given ones, CloudFormation's defaults
     for the rest. Resolves anything in it (a role's policies, a function's environment) as CloudFormation would."""
+    return stack_of(deployed_template(stack_name), physical, stack_name, parameters)
+
+
+def stack_of(
+    cfn: dict[str, Any],
+    physical: dict[str, dict[str, str]],
+    stack_name: str = "batchplane-test",
+    parameters: dict[str, Any] | None = None,
+) -> Any:
+    """A transformed template ``cfn`` with every resource's physical identity (see :func:`deployed_stack`)."""
     from batchplane_local.stack.template import Stack
 
-    cfn = deployed_template(stack_name)
     # CloudFormation's names (without their random suffix), unless the template gives one
     names = {logical: _physical(f"{stack_name}-{logical}", res["Type"]) for logical, res in cfn["Resources"].items()}
     stack = Stack(
@@ -114,6 +132,7 @@ _NAME_PROPERTY = {
     "AWS::IAM::Role": "RoleName",
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Events::Rule": "Name",
+    "AWS::Batch::JobQueue": "JobQueueName",
 }
 
 
@@ -122,12 +141,18 @@ def function_principals(stack: Any) -> dict[str, Any]:
     from batchplane_local import iam
 
     out = {}
+    customer = {
+        stack.physical[logical]["Ref"]: iam._as_list(stack.resolve(res["Properties"]["PolicyDocument"])["Statement"])
+        for logical, res in stack.resources("AWS::IAM::ManagedPolicy").items()
+    }
     for logical, res in stack.resources("AWS::Lambda::Function").items():
         props = res["Properties"]
         role_logical = props["Role"]["Fn::GetAtt"][0]
         role_props = stack.resolve(stack.resources()[role_logical]["Properties"])
         folder = str(props["Code"]["S3Key"]).rstrip("/").rsplit("/", 1)[-1]
-        out[folder] = iam.principal_of(logical, stack.physical[role_logical]["Ref"], role_props)
+        out[folder] = iam.principal_of(
+            logical, stack.physical[role_logical]["Ref"], role_props, customer_policies=customer
+        )
     return out
 
 

@@ -13,11 +13,20 @@ import boto3
 import pytest
 
 from tests import handlers
-from tests.cfn import deployed_environment, deployed_resources, deployed_stack, function_principals, table_definition
+from tests.cfn import (
+    deployed_environment,
+    deployed_resources,
+    deployed_stack,
+    function_principals,
+    table_definition,
+    template,
+)
 
 REGION = "us-east-1"
 STACK = "batchplane-test"
-PRIORITIES = ("low", "normal", "high", "urgent")
+# The template's one list of priority classes (lowest first) and their Batch priorities
+PRIORITIES = tuple(template()["Parameters"]["PriorityClasses"]["Default"].split(","))
+RANKS = template()["Mappings"]["PriorityClassRank"]
 CAPACITIES = ("spot", "on-demand")
 MAX_JOB_MEMORY_MIB = 62_000
 MAX_JOB_VCPUS = 8
@@ -145,16 +154,16 @@ def _make_batch(batch: Any, iam: Any) -> tuple[dict[tuple[str, str], str], str, 
             computeEnvironmentName=f"{STACK}-{name}", type="UNMANAGED", state="ENABLED", serviceRole=role
         )["computeEnvironmentArn"]
     queues: dict[tuple[str, str], str] = {}
-    for rank, priority in enumerate(PRIORITIES, start=1):
+    for priority in PRIORITIES:
         for capacity in CAPACITIES:
             queues[(priority, capacity)] = batch.create_job_queue(
-                jobQueueName=f"{STACK}-{priority}-{capacity}",
+                jobQueueName=f"{STACK}_{priority}_{capacity}",  # as template.yaml names them
                 state="ENABLED",
-                priority=rank * 100 + (10 if capacity == "on-demand" else 0),
+                priority=RANKS[priority]["Spot" if capacity == "spot" else "OnDemand"],
                 computeEnvironmentOrder=[{"order": 1, "computeEnvironment": envs[capacity]}],
             )["jobQueueArn"]
     mnp = batch.create_job_queue(
-        jobQueueName=f"{STACK}-multinode",
+        jobQueueName=f"{STACK}_multinode",
         state="ENABLED",
         priority=250,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": envs["multinode"]}],
@@ -213,10 +222,10 @@ class _MotoBatchFacts:
 
 
 def _template_queue_ids(queues: dict[tuple[str, str], str], mnp: str) -> dict[str, dict[str, str]]:
-    """The template's job queue logical ids (LowSpotQueue, ...) mapped to the queues made on moto."""
+    """The template's job queue logical ids (lowSpotQueue, ...) mapped to the queues made on moto."""
     out = {}
     for (priority, capacity), arn in queues.items():
-        logical = f"{priority.title()}{'Spot' if capacity == 'spot' else 'OnDemand'}Queue"
+        logical = f"{priority}{'Spot' if capacity == 'spot' else 'OnDemand'}Queue"
         out[logical] = {"Ref": arn, "Arn": arn, "JobQueueArn": arn}
     out["MultiNodeQueue"] = {"Ref": mnp, "Arn": mnp, "JobQueueArn": mnp}
     return out

@@ -523,16 +523,22 @@ MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
 
 
 def principal_of(
-    function: str, role_name: str, role_properties: Mapping[str, Any], session_name: str = ""
+    function: str,
+    role_name: str,
+    role_properties: Mapping[str, Any],
+    session_name: str = "",
+    customer_policies: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> Principal:
     """A function's principal from its resolved ``AWS::IAM::Role`` properties (inline policies and managed policy
-    ARNs). A managed policy this module does not carry fails loudly rather than allowing or denying by guess."""
+    ARNs). ``customer_policies`` are the stack's own ``AWS::IAM::ManagedPolicy`` statements by ARN; an AWS managed
+    policy this module does not carry fails loudly rather than allowing or denying by guess."""
     statements: list[dict[str, Any]] = []
     for policy in role_properties.get("Policies") or []:
         statements.extend(_as_list((policy.get("PolicyDocument") or {}).get("Statement")))
     for arn in role_properties.get("ManagedPolicyArns") or []:
-        if arn not in MANAGED_POLICIES:
-            msg = f"{function}: managed policy {arn} is not in batchplane_local.iam.MANAGED_POLICIES"
+        known = (customer_policies or {}).get(arn, MANAGED_POLICIES.get(arn))
+        if known is None:
+            msg = f"{function}: managed policy {arn} is not the stack's nor in batchplane_local.iam.MANAGED_POLICIES"
             raise UnsupportedPolicy(msg)
-        statements.extend(MANAGED_POLICIES[arn])
+        statements.extend(known)
     return Principal(function, role_name, tuple(statements), session_name)

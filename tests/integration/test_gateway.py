@@ -47,7 +47,7 @@ def test_sample_event_submits_to_the_high_spot_queue_with_overrides_tags_and_nam
     assert response["statusCode"] == 202, response["body"]
     body = response_json(response)
     assert body["status"] == "SUBMITTED"
-    assert body["queue"] == "batchplane-test-high-spot"
+    assert body["queue"] == "batchplane-test_high_spot"
     assert "Spot first" in body["placementReason"]
     assert body["batchJobId"]
     # AND the Batch job is in the chosen queue with our overrides, tags and deterministic name
@@ -112,7 +112,7 @@ def test_multi_node_job_goes_to_the_multinode_queue_never_spot(gateway: Any, sta
     # THEN it goes to the On-Demand multi-node queue with node overrides
     assert response["statusCode"] == 202, response["body"]
     body = response_json(response)
-    assert body["queue"] == "batchplane-test-multinode"
+    assert body["queue"] == "batchplane-test_multinode"
     assert "never run on Spot" in body["placementReason"]
     sent = stack.calls.last("batch.SubmitJob")
     assert sent["nodeOverrides"]["numNodes"] == 4
@@ -306,7 +306,7 @@ def test_cancel_while_running_uses_terminate_job(gateway: Any, stack: Stack) -> 
 def test_queues_lists_the_catalogue(gateway: Any, stack: Stack) -> None:
     body = response_json(call(gateway, http_event("GET", "/queues")))
     names = {q["queue"] for q in body["queues"]}
-    assert "batchplane-test-urgent-on-demand" in names
+    assert "batchplane-test_urgent_on-demand" in names
     assert any(q["multiNode"] for q in body["queues"])
 
 

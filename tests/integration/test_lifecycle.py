@@ -352,7 +352,7 @@ def test_a_batch_job_with_our_tags_but_no_record_is_adopted(plane: Plane, stack:
     shown = plane.job("01JDEM00000000000000000000")
     assert shown["status"] == "RUNNING"
     assert shown["attempts"][0]["reason"] == "adopted"
-    assert shown["queue"] == "batchplane-test-high-spot"
+    assert shown["queue"] == "batchplane-test_high_spot"
 
 
 def test_crash_between_recording_a_retry_and_submitting_it_is_repaired_once(

@@ -6,25 +6,24 @@ Pure file reads, no AWS and no SAM CLI: cfn-lint, `sam validate --lint` and `sam
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.cfn import resources, template
+from tests.cfn import deployed_environment, deployed_stack, expanded_template, resources, template
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 CAPACITIES = {"spot": "Spot", "on-demand": "OnDemand"}
 QUEUE_PRIORITIES = {
-    "LowSpotQueue": 100,
-    "LowOnDemandQueue": 110,
-    "NormalSpotQueue": 200,
-    "NormalOnDemandQueue": 210,
-    "HighSpotQueue": 300,
-    "HighOnDemandQueue": 310,
-    "UrgentSpotQueue": 400,
-    "UrgentOnDemandQueue": 410,
+    "lowSpotQueue": 100,
+    "lowOnDemandQueue": 110,
+    "normalSpotQueue": 200,
+    "normalOnDemandQueue": 210,
+    "highSpotQueue": 300,
+    "highOnDemandQueue": 310,
+    "urgentSpotQueue": 400,
+    "urgentOnDemandQueue": 410,
     "MultiNodeQueue": 250,
     "GpuQueue": 260,
 }
@@ -32,19 +31,16 @@ QUEUE_PRIORITIES = {
 # Statements allowed to use "Resource": "*", keyed by (logical id, Sid), each with the reason AWS leaves no choice
 # (the action supports no resource-level permissions). Empty today: add an entry only with a reason.
 RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
-    ("GatewayFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
+    ("SubmitJobsPolicy", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
     ("JobEventsFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
-    ("JobEventsFunction", "FindBatchJobByNameForPipelines"): "batch:ListJobs supports no resource-level permissions",
     (
         "PipelineTasksFunction",
         "AnswerPipelineTaskTokens",
     ): "states:SendTaskSuccess/Failure: no resource-level permissions",
-    ("PipelineTasksFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
     ("SweeperFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
-    ("ScheduledSubmitFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
     ("PipelineStateMachine", "DeliverExecutionLogs"): "CloudWatch Logs vended log delivery requires Resource '*'",
     ("SweeperFunction", "DescribeBatchState"): (
-        "batch:ListJobs, DescribeJobs, DescribeJobQueues and DescribeComputeEnvironments support no resource-level "
+        "batch:DescribeJobs, DescribeJobQueues and DescribeComputeEnvironments support no resource-level "
         "permissions (AWS Service Authorization Reference for AWS Batch)"
     ),
 }
@@ -53,7 +49,14 @@ LAMBDA_ENV_LIMIT_BYTES = 4096
 
 
 def queue_id(priority: str, capacity: str) -> str:
-    return f"{priority.capitalize()}{CAPACITIES[capacity]}Queue"
+    return f"{priority}{CAPACITIES[capacity]}Queue"
+
+
+def queue_priority(queue: dict[str, Any]) -> int:
+    """A job queue's Priority as CloudFormation evaluates it (a class's comes from the PriorityClassRank mapping)."""
+    from batchplane_local.stack.template import Stack
+
+    return int(Stack(expanded_template()).resolve(queue["Properties"]["Priority"]))
 
 
 def props(logical_id: str) -> dict[str, Any]:
@@ -105,26 +108,6 @@ def http_api_event_routes(api_id: str) -> set[tuple[str, str]]:
     return routes
 
 
-def render_sub(text: str, values: dict[str, str]) -> str:
-    """Fn::Sub with every ${Name} taken from `values` (a KeyError means the template names something unexpected)."""
-    return re.sub(r"\$\{([^}!]+)\}", lambda m: values[m.group(1)], text)
-
-
-def long_stack_values() -> dict[str, str]:
-    """Worst-case values for the gateway's ${...}: a 100-character stack name (the documented limit), long ARNs."""
-    stack = "s" * 100
-    prefix = "arn:aws-us-gov:batch:ap-southeast-2:123456789012"
-    values = {name: str(p.get("Default", "")) for name, p in template()["Parameters"].items()}
-    values["MaxJobMemoryMiB"] = values["GpuMaxJobMemoryMiB"] = "9999999"
-    values["MaxJobVcpus"] = "9999"
-    for logical_id, resource in resources("AWS::Batch::JobQueue").items():
-        name = resource["Properties"]["JobQueueName"]["Fn::Sub"].replace("${AWS::StackName}", stack)
-        values[logical_id] = f"{prefix}:job-queue/{name}"
-    for logical_id in resources("AWS::Batch::JobDefinition"):
-        values[logical_id] = f"{prefix}:job-definition/{'d' * 128}:99999"
-    return values
-
-
 # ---- Batch: queues ----
 
 
@@ -134,7 +117,7 @@ def test_every_priority_class_has_a_spot_and_an_on_demand_queue_in_priority_orde
 
     # WHEN they are read in the order low, normal, high, urgent with Spot before On-Demand in each class
     ordered = [queue_id(p, c) for p in PRIORITIES for c in CAPACITIES]
-    priorities = [queues[q]["Properties"]["Priority"] for q in ordered]
+    priorities = [queue_priority(queues[q]) for q in ordered]
 
     # THEN all eight exist with the documented priorities, strictly increasing: a higher class always wins, and
     # On-Demand sits above Spot within a class
@@ -148,7 +131,7 @@ def test_queue_logical_ids_priorities_and_names_are_the_documented_ones() -> Non
     queues = resources("AWS::Batch::JobQueue")
 
     # WHEN their priorities and names are read
-    found = {q: r["Properties"]["Priority"] for q, r in queues.items()}
+    found = {q: queue_priority(r) for q, r in queues.items()}
     names = {q: r["Properties"]["JobQueueName"]["Fn::Sub"] for q, r in queues.items()}
 
     # THEN the logical ids are exactly the ones the code and the local stack rely on, names are deterministic,
@@ -156,7 +139,7 @@ def test_queue_logical_ids_priorities_and_names_are_the_documented_ones() -> Non
     assert found == QUEUE_PRIORITIES
     for priority in PRIORITIES:
         for capacity in CAPACITIES:
-            assert names[queue_id(priority, capacity)] == f"${{AWS::StackName}}-{priority}-{capacity}"
+            assert names[queue_id(priority, capacity)] == f"${{AWS::StackName}}_{priority}_{capacity}"
     assert all(r["Properties"]["State"] == "ENABLED" for r in queues.values())
     assert queues["GpuQueue"]["Condition"] == "HasGpu"
     assert all("Condition" not in r for q, r in queues.items() if q != "GpuQueue")
@@ -351,21 +334,39 @@ def test_resource_star_only_where_allow_listed() -> None:
 
 
 def test_function_policy_statements_are_named_and_scoped_to_batchplane() -> None:
-    # GIVEN the gateway's policy statements
-    statements = [s for lid, s in iam_statements() if lid == "GatewayFunction"]
+    # GIVEN the statements every submitting function shares, and the gateway's own
+    shared = [s for lid, s in iam_statements() if lid == "SubmitJobsPolicy"]
+    statements = shared + [s for lid, s in iam_statements() if lid == "GatewayFunction"]
     by_sid = {s["Sid"]: s for s in statements}
 
     # WHEN the SubmitJob statement's resources are read
     submit = as_list(by_sid["SubmitToBatchplaneQueues"]["Resource"])
-    queue_refs = {r["Ref"] for r in submit if "Ref" in r} | {
-        r["Fn::If"][1]["Ref"] for r in submit if "Fn::If" in r and r["Fn::If"][0] == "HasGpu"
-    }
+    definition_refs = {r["Ref"] for r in submit if "Ref" in r}
+    queue_patterns = [r["Fn::Sub"] for r in submit if "Fn::Sub" in r]
 
-    # THEN every statement has a Sid and SubmitJob reaches exactly the template's queues and job definitions
+    # THEN every statement has a Sid, SubmitJob reaches the template's job definitions (never job-definition/*) and
+    # the queues named "<stack>_..." (every JobQueueName starts so, and no other stack's can: no "_" in stack names)
     assert all(s.get("Sid") for s in statements)
     assert len(by_sid) == len(statements)
-    assert queue_refs == set(resources("AWS::Batch::JobQueue")) | set(resources("AWS::Batch::JobDefinition"))
-    assert not [r for r in submit if "Fn::Sub" in r]  # no job-definition/* wildcard
+    assert definition_refs == set(resources("AWS::Batch::JobDefinition"))
+    prefix = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-queue/${AWS::StackName}_"
+    assert queue_patterns == [f"{prefix}*"]
+    for queue in resources("AWS::Batch::JobQueue").values():
+        assert queue["Properties"]["JobQueueName"]["Fn::Sub"].startswith("${AWS::StackName}_")
+
+
+def test_the_submitting_functions_share_one_policy_and_repeat_none_of_it() -> None:
+    # GIVEN the functions that submit Batch jobs
+    submitting = ("GatewayFunction", "JobEventsFunction", "SweeperFunction", "PipelineTasksFunction")
+    submitting += ("ScheduledSubmitFunction",)
+    shared = {s["Sid"] for lid, s in iam_statements() if lid == "SubmitJobsPolicy"}
+    for function in submitting:
+        # WHEN its policies are read
+        policies = as_list(props(function)["Policies"])
+        own = {s["Sid"] for lid, s in iam_statements() if lid == function}
+        # THEN it attaches the shared policy and writes none of its statements again
+        assert {"Ref": "SubmitJobsPolicy"} in policies, function
+        assert not own & shared, function
 
 
 # ---- HTTP API ----
@@ -485,42 +486,34 @@ def test_function_globals_and_layer() -> None:
 
 @pytest.mark.parametrize("with_gpu", [True, False])
 def test_queue_catalogue_names_every_queue_and_fits_lambda_environment(with_gpu: bool) -> None:
-    # GIVEN the gateway's environment, rendered with worst-case ARNs for a 100-character stack name
-    variables = (
-        props("GatewayFunction")["Environment"]["Variables"]
-        | template()["Globals"]["Function"]["Environment"]["Variables"]
-    )
-    values = long_stack_values() | {"AWS::StackName": "s" * 100}
-    condition, gpu_branch, plain_branch = variables["QUEUE_CATALOGUE"]["Fn::If"]
+    # GIVEN the functions' environment as CloudFormation resolves it for a 64-character stack name (the documented
+    # limit), with and without GPU instance types, and worst-case limits
+    from batchplane.settings import Settings
 
-    # WHEN the catalogue for this GPU setting and the job definitions are rendered and parsed
-    catalogue_text = render_sub((gpu_branch if with_gpu else plain_branch)["Fn::Sub"], values)
-    catalogue = json.loads(catalogue_text)
-    definitions = json.loads(render_sub(variables["JOB_DEFINITIONS"]["Fn::Sub"], values))
-    rendered = {
-        "QUEUE_CATALOGUE": catalogue_text,
-        "JOB_DEFINITIONS": json.dumps(definitions),
-        "TABLE_NAME": "t" * 255,
-        "STAGE": "s" * 32,
-    }
-    env = {k: v for k, v in variables.items() if isinstance(v, str)} | rendered
+    parameters = {"MaxJobVcpus": 9999, "MaxJobMemoryMiB": 9999999, "GpuMaxJobMemoryMiB": 9999999}
+    if with_gpu:
+        parameters["GpuInstanceTypes"] = "g5.xlarge"
+    stack = deployed_stack({}, "s" * 64, parameters)
+    env = deployed_environment(stack)
+    queues = {logical: stack.physical[logical]["Ref"] for logical in stack.resources("AWS::Batch::JobQueue")}
+
+    # WHEN the control plane reads its settings from it
+    catalogue = Settings.from_environ(env).queues
     size = sum(len(k) + len(v) for k, v in env.items())
 
-    # THEN every priority x capacity class has its queue, the multi-node (and GPU) queues are marked, the limits
-    # are the parameters', the multi-node definition is declared, and the whole environment stays under 4 KB
-    classes = {(e["p"], e["c"]): e for e in catalogue if e["p"] != "*"}
-    assert condition == "HasGpu"
+    # THEN every priority x capacity class has its queue: exactly the template's job queues, by ARN; the multi-node
+    # (and GPU) queues are marked, the limits are the parameters', and the whole environment stays under 4 KB
+    classes = {(e.p, e.c.value): e for e in catalogue if e.p != "*"}
     assert set(classes) == {(p, c) for p in PRIORITIES for c in CAPACITIES}
+    assert {e.q for e in catalogue} == set(queues.values())
     for (priority, capacity), entry in classes.items():
-        assert entry["q"] == values[queue_id(priority, capacity)]
-        assert (entry["v"], entry["m"], entry["g"]) == (9999, 9999999, 0)
-    multinode = [e for e in catalogue if e.get("mnp")]
-    gpu = [e for e in catalogue if e["g"] > 0]
-    assert [e["q"] for e in multinode] == [values["MultiNodeQueue"]]
-    assert [e["q"] for e in gpu] == ([values["GpuQueue"]] if with_gpu else [])
-    assert set(definitions) == {"sample", "mnp-sample"}
-    assert variables["MULTINODE_JOB_DEFINITIONS"] == "mnp-sample"
-    assert variables["DEFAULT_JOB_DEFINITION"] in definitions
+        assert entry.q == queues[queue_id(priority, capacity)]
+        assert (entry.v, entry.m, entry.g) == (9999, 9999999, 0)
+    assert [e.q for e in catalogue if e.mnp] == [queues["MultiNodeQueue"]]
+    assert [e.q for e in catalogue if e.g > 0] == ([queues["GpuQueue"]] if with_gpu else [])
+    assert set(json.loads(env["JOB_DEFINITIONS"])) == {"sample", "mnp-sample"}
+    assert env["MULTINODE_JOB_DEFINITIONS"] == "mnp-sample"
+    assert env["DEFAULT_JOB_DEFINITION"] in json.loads(env["JOB_DEFINITIONS"])
     assert size < LAMBDA_ENV_LIMIT_BYTES
 
 
@@ -540,8 +533,8 @@ def test_gateway_logs_json_to_its_own_retained_group() -> None:
 
 
 def test_outputs_name_the_api_table_queues_and_definitions() -> None:
-    # GIVEN the template's outputs
-    outputs = template()["Outputs"]
+    # GIVEN the template's outputs (its loops unrolled)
+    outputs = expanded_template()["Outputs"]
 
     # WHEN the output names are collected
     names = set(outputs)
@@ -562,14 +555,14 @@ def test_outputs_name_the_api_table_queues_and_definitions() -> None:
 
 def test_batch_events_reach_job_events_with_dead_letters_on_every_async_path() -> None:
     # GIVEN the template
-    resources = template()["Resources"]
+    resources = expanded_template()["Resources"]
     fn = resources["JobEventsFunction"]["Properties"]
     rule = fn["Events"]["BatchJobEvents"]["Properties"]
     # THEN the rule takes AWS Batch's two event types, narrowed to this stack's queues
     assert rule["Pattern"]["source"] == ["aws.batch"]
     assert set(rule["Pattern"]["detail-type"]) == {"Batch Job State Change", "Batch Job Queue Blocked"}
-    queues = {q["Ref"] for q in rule["Pattern"]["detail"]["jobQueue"] if isinstance(q, dict) and "Ref" in q}
-    assert {"LowSpotQueue", "UrgentOnDemandQueue", "MultiNodeQueue"} <= queues
+    prefix = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-queue/${AWS::StackName}_"
+    assert rule["Pattern"]["detail"]["jobQueue"] == [{"prefix": {"Fn::Sub": prefix}}]
     # AND undeliverable events, failed invocations and poison events all reach the dead-letter queue
     assert rule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["JobEventsDeadLetterQueue", "Arn"]}}
     assert rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
@@ -582,7 +575,7 @@ def test_batch_events_reach_job_events_with_dead_letters_on_every_async_path() -
 
 def test_data_at_rest_is_encrypted_and_async_paths_have_dead_letters() -> None:
     # GIVEN the template
-    res = template()["Resources"]
+    res = expanded_template()["Resources"]
     # THEN every queue is encrypted, and every work queue redrives to a dead-letter queue
     for name, r in res.items():
         if r["Type"] == "AWS::SQS::Queue":
@@ -613,7 +606,7 @@ def test_every_sqs_event_source_queue_outlasts_six_times_its_consumer() -> None:
     """AWS Lambda: "set the source queue's visibility timeout to at least six times the configuration timeout on
     your function" (a throttled or retried batch must not become visible to a second consumer meanwhile)."""
     # GIVEN the template's functions and their SQS event sources
-    res = template()["Resources"]
+    res = expanded_template()["Resources"]
     default_timeout = (template().get("Globals") or {}).get("Function", {}).get("Timeout", 3)
     sources = 0
     for name, r in res.items():

@@ -31,11 +31,16 @@ def props(logical_id: str) -> dict[str, Any]:
 
 
 def function_statements(logical_id: str) -> dict[str, dict[str, Any]]:
-    """A SAM function's inline policy statements by Sid."""
+    """A SAM function's policy statements by Sid: inline, and those of the stack's managed policies it attaches."""
     out: dict[str, dict[str, Any]] = {}
     for policy in props(logical_id).get("Policies", []):
+        if isinstance(policy, dict) and set(policy) == {"Ref"}:
+            attached = resources()[policy["Ref"]]
+            assert attached["Type"] == "AWS::IAM::ManagedPolicy", policy
+            policy = attached["Properties"]["PolicyDocument"]  # noqa: PLW2901
         if isinstance(policy, dict) and "Statement" in policy:
             statements = [s["Fn::If"][1] if "Fn::If" in s else s for s in policy["Statement"]]
+            assert not set(out) & {s["Sid"] for s in statements}, logical_id  # a Sid says one thing per function
             out.update({s["Sid"]: s for s in statements})
     return out
 
@@ -139,7 +144,11 @@ def test_samconfig_environments_override_only_parameters_the_template_declares()
         # THEN each names a parameter of the template, and the stack name fits the schedule group's 64 characters
         assert set(overrides) <= declared, env_name
         assert len(config[env_name]["global"]["parameters"]["stack_name"]) <= 64
-        assert "CAPABILITY_IAM" in deploy["capabilities"]
+        assert "CAPABILITY_IAM" in deploy["capabilities"].split()
+        # AND the AWS::LanguageExtensions transform is acknowledged (CloudFormation refuses the deploy without it)
+        assert "CAPABILITY_AUTO_EXPAND" in deploy["capabilities"].split()
+        # AND SAM CLI expands it too when it builds and packages (it cannot read a Fn::ForEach resource otherwise)
+        assert deploy["language_extensions"] is config[env_name]["build"]["parameters"]["language_extensions"] is True
         # AND what it leaves out is either defaulted or asked by --guided (and said so in the file)
         assert required - set(overrides) <= {"SubnetIds", "SecurityGroupIds"}, env_name
     assert "--guided --config-env prod" in (ROOT / "samconfig.toml").read_text()
@@ -207,20 +216,35 @@ def evaluate(value: Any, parameters: dict[str, str]) -> Any:
 
 
 def test_submit_job_reaches_only_the_stacks_queues_and_usable_job_definitions() -> None:
-    queues = set(resources("AWS::Batch::JobQueue"))
-    definitions = set(resources("AWS::Batch::JobDefinition"))
+    from batchplane_local import iam
+
+    from tests.cfn import REGION, deployed_stack, function_principals
+
+    # GIVEN each submitting function's role as deployed in stack "batchplane" (a stack "batchplane-prod" beside it)
+    stack = deployed_stack({}, "batchplane")
+    principals = {p.function: p for p in function_principals(stack).values()}
+    queues = [stack.physical[q]["Ref"] for q in stack.resources("AWS::Batch::JobQueue")]
+    definitions = [stack.physical[d]["Ref"] for d in stack.resources("AWS::Batch::JobDefinition")]
+    other_stack = f"arn:aws:batch:{REGION}:123456789012:job-queue/batchplane-prod_low_spot"
+    other_definition = f"arn:aws:batch:{REGION}:123456789012:job-definition/someone-elses:1"
     for logical_id in SUBMITTERS:
-        # GIVEN a submitting function's SubmitJob statements
-        statements = function_statements(logical_id)
-        own = statements["SubmitToBatchplaneQueues"]
-        refs = {r["Ref"] for r in own["Resource"] if "Ref" in r} | {
-            r["Fn::If"][1]["Ref"] for r in own["Resource"] if "Fn::If" in r
-        }
-        # THEN they reach exactly the stack's queues and its own definitions (no job-definition/* wildcard)
-        assert refs == queues | definitions, logical_id
-        assert all(set(r) <= {"Ref", "Fn::If"} for r in own["Resource"]), logical_id
+        statements = principals[logical_id].statements
+
+        def decision(resource: str, statements: Any = statements) -> str:
+            return iam.decide(statements, iam.Request("batch:SubmitJob", resource))
+
+        # THEN SubmitJob reaches every queue of the stack and its own definitions, and not another stack's queue
+        # (stack names have no "_": "batchplane_*" never matches "batchplane-prod_...") nor any other definition
+        assert {decision(r) for r in queues + definitions} == {"Allow"}, logical_id
+        assert decision(other_stack) == decision(other_definition) == "ImplicitDeny", logical_id
+        # AND the shared statement writes the stack's queue prefix, and the definitions by Ref (no job-definition/*)
+        own = function_statements(logical_id)["SubmitToBatchplaneQueues"]
+        assert {r["Ref"] for r in own["Resource"] if "Ref" in r} == set(resources("AWS::Batch::JobDefinition"))
+        assert [r["Fn::Sub"] for r in own["Resource"] if "Fn::Sub" in r] == [
+            "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-queue/${AWS::StackName}_*"
+        ]
         # AND the operator's definitions only under HasAllowedJobDefinitions, by name and any revision
-        policy = next(p for p in props(logical_id)["Policies"] if isinstance(p, dict) and "Statement" in p)
+        policy = resources("AWS::IAM::ManagedPolicy")["SubmitJobsPolicy"]["Properties"]["PolicyDocument"]
         (conditional,) = [s for s in policy["Statement"] if "Fn::If" in s]
         condition, statement, otherwise = conditional["Fn::If"]
         assert (condition, otherwise) == ("HasAllowedJobDefinitions", {"Ref": "AWS::NoValue"})

@@ -220,3 +220,23 @@ def test_a_denied_call_fails_as_aws_fails_it(monkeypatch: pytest.MonkeyPatch) ->
 def test_a_call_made_outside_any_function_is_refused() -> None:
     with pytest.raises(iam.AccessDenied, match="unidentified caller"):
         iam.Enforcer().authorise("dynamodb", "GetItem", {"TableName": "t"})
+
+
+def test_a_role_attaching_the_stacks_managed_policy_gets_its_statements() -> None:
+    # GIVEN a role with an inline statement, an AWS managed policy and the stack's own managed policy
+    mine = "arn:aws:iam::123456789012:policy/stack-SubmitJobsPolicy"
+    shared = [{"Effect": "Allow", "Action": "batch:SubmitJob", "Resource": "arn:aws:batch:*:*:job-queue/s_*"}]
+    role = {
+        "Policies": [
+            {"PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}}
+        ],
+        "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", mine],
+    }
+    # WHEN its principal is made with the stack's policies
+    principal = iam.principal_of("Fn", "role", role, customer_policies={mine: shared})
+    # THEN every statement counts, and a managed policy it knows nothing of fails loudly
+    queue = "arn:aws:batch:us-east-1:123456789012:job-queue/s_low_spot"
+    assert iam.decide(principal.statements, iam.Request("batch:SubmitJob", queue)) == "Allow"
+    assert iam.decide(principal.statements, iam.Request("logs:PutLogEvents", "x")) == "Allow"
+    with pytest.raises(iam.UnsupportedPolicy, match="SubmitJobsPolicy"):
+        iam.principal_of("Fn", "role", role)

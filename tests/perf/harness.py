@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 
 from tests.cfn import table_definition
-from tests.conftest import MAX_JOB_MEMORY_MIB, MAX_JOB_VCPUS, REGION, STACK, AwsCalls, Stack, _make_batch
+from tests.conftest import MAX_JOB_MEMORY_MIB, MAX_JOB_VCPUS, PRIORITIES, REGION, STACK, AwsCalls, Stack, _make_batch
 from tests.integration.conftest import Plane
 
 # The environment tests/conftest.py's autouse fixture sets: fake credentials, never real AWS, no endpoint override.
@@ -52,16 +52,15 @@ def environ(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def functions_env(queues: dict[tuple[str, str], str], mnp: str, definitions: dict[str, str]) -> dict[str, str]:
-    """The functions' environment as template.yaml sets it (mirrors tests/conftest.py's `stack` fixture)."""
-    catalogue: list[dict[str, Any]] = [
-        {"p": p, "c": c, "q": arn, "v": MAX_JOB_VCPUS, "m": MAX_JOB_MEMORY_MIB, "g": 0}
-        for (p, c), arn in queues.items()
-    ]
-    catalogue.append({"p": "*", "c": "on-demand", "q": mnp, "v": 72, "m": 180_000, "g": 0, "mnp": True})
+def functions_env(queue_arn_prefix: str, definitions: dict[str, str]) -> dict[str, str]:
+    """The functions' environment as template.yaml sets it (mirrors tests/conftest.py's `stack` fixture): the queues
+    are "<prefix><class>_<capacity>" and "<prefix>multinode", as the template names them."""
     return {
         "TABLE_NAME": f"{STACK}-table",
-        "QUEUE_CATALOGUE": json.dumps(catalogue),
+        "PRIORITY_CLASSES": ",".join(PRIORITIES),
+        "QUEUE_ARN_PREFIX": queue_arn_prefix,
+        "MAX_JOB_VCPUS": str(MAX_JOB_VCPUS),
+        "MAX_JOB_MEMORY_MIB": str(MAX_JOB_MEMORY_MIB),
         "JOB_DEFINITIONS": json.dumps(definitions),
         "DEFAULT_JOB_DEFINITION": "sample",
         "MULTINODE_JOB_DEFINITIONS": "mnp-sample",
@@ -96,7 +95,7 @@ def moto_plane(*, count_calls: bool = True) -> Iterator[Plane]:
         queues, mnp, definitions = _make_batch(
             boto3.client("batch", region_name=REGION), boto3.client("iam", region_name=REGION)
         )
-        env = functions_env(queues, mnp, definitions)
+        env = functions_env(mnp.removesuffix("multinode"), definitions)
         with environ(dict(env)):
             wiring.reset()
             calls = AwsCalls()
@@ -152,16 +151,11 @@ def stubbed_gateway() -> Iterator[tuple[Any, AwsCalls]]:
     from tests.handlers import load_handler
 
     arn = "arn:aws:batch:us-east-1:123456789012"
-    queues = {
-        (p, c): f"{arn}:job-queue/{STACK}-{p}-{c}"
-        for p in ("low", "normal", "high", "urgent")
-        for c in ("spot", "on-demand")
-    }
     definitions = {
         "sample": f"{arn}:job-definition/{STACK}-sample:1",
         "mnp-sample": f"{arn}:job-definition/{STACK}-mnp-sample:1",
     }
-    env = functions_env(queues, f"{arn}:job-queue/{STACK}-multinode", definitions)
+    env = functions_env(f"{arn}:job-queue/{STACK}_", definitions)
     with environ({**FAKE_AWS_ENV, **env}):
         wiring.reset()
         events = aws_clients.session().events

@@ -6,20 +6,26 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from batchplane.domain.arbiter import QueueCatalogue, QueueClass
-from batchplane.domain.models import Capacity
+from batchplane.domain.arbiter import ANY_PRIORITY, QueueCatalogue, QueueClass
+from batchplane.domain.models import Capacity, Priority
+
+# The classes the domain knows (JobRequest.priority): a class the template adds needs its line in Priority too
+KNOWN_PRIORITY_CLASSES: frozenset[str] = frozenset(p.value for p in Priority)
+# What template.yaml's QUEUE_ARN_PREFIX is: "arn:<partition>:batch:<region>:<account>:job-queue/<stack>_"
+_QUEUE_ARN_PREFIX = re.compile(r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{12}:job-queue/[A-Za-z][A-Za-z0-9-]*_$")
 
 
 class QueueEntry(BaseModel):
-    """One QUEUE_CATALOGUE entry as the template writes it (short keys keep Lambda's 4 KB environment small)."""
+    """One queue of the catalogue, derived from PRIORITY_CLASSES and QUEUE_ARN_PREFIX (see :func:`derive_queues`)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     p: str  # priority class, or "*"
     c: Capacity
@@ -30,11 +36,57 @@ class QueueEntry(BaseModel):
     mnp: bool = False
 
 
+def derive_queues(
+    prefix: str,
+    classes: tuple[str, ...],
+    *,
+    max_vcpus: int,
+    max_memory_mib: int,
+    gpu_max_memory_mib: int,
+    gpus: int,
+    known: Collection[str] = KNOWN_PRIORITY_CLASSES,
+) -> tuple[QueueEntry, ...]:
+    """The stack's job queues as template.yaml names them: "<prefix><class>_spot" and "<prefix><class>_on-demand" per
+    class, "<prefix>multinode", and "<prefix>gpu" when ``gpus`` > 0. Refuses (ValueError, naming it) a prefix that is
+    not a stack's queue ARN prefix, no class, a class twice, or a class the domain does not know."""
+    if not _QUEUE_ARN_PREFIX.match(prefix):
+        msg = f"QUEUE_ARN_PREFIX {prefix!r} is not arn:<partition>:batch:<region>:<account>:job-queue/<stack>_"
+        raise ValueError(msg)
+    if not classes:
+        msg = "PRIORITY_CLASSES names no priority class"
+        raise ValueError(msg)
+    if len(set(classes)) != len(classes):
+        msg = f"PRIORITY_CLASSES names a class twice: {','.join(classes)}"
+        raise ValueError(msg)
+    unknown = [c for c in classes if c not in known]
+    if unknown:
+        msg = (
+            f"PRIORITY_CLASSES has {', '.join(unknown)}, which batchplane.domain.models.Priority does not name: "
+            "add the class there too"
+        )
+        raise ValueError(msg)
+    limits = {"v": max_vcpus, "m": max_memory_mib}
+    queues = [
+        QueueEntry(p=cls, c=capacity, q=f"{prefix}{cls}_{capacity.value}", **limits)
+        for cls in classes
+        for capacity in (Capacity.SPOT, Capacity.ON_DEMAND)
+    ]
+    queues.append(QueueEntry(p=ANY_PRIORITY, c=Capacity.ON_DEMAND, q=f"{prefix}multinode", mnp=True, **limits))
+    if gpus > 0:
+        queues.append(
+            QueueEntry(
+                p=ANY_PRIORITY, c=Capacity.ON_DEMAND, q=f"{prefix}gpu", v=max_vcpus, m=gpu_max_memory_mib, g=gpus
+            )
+        )
+    return tuple(queues)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     table_name: str
     stack_name: str = ""  # tags every Batch job batchplane:stack (template: AWS::StackName)
+    priority_classes: tuple[str, ...] = ()  # template: PriorityClasses, lowest first
     queues: tuple[QueueEntry, ...]
     job_definitions: dict[str, str]
     multinode_job_definitions: frozenset[str] = frozenset()
@@ -60,7 +112,7 @@ class Settings(BaseModel):
     @classmethod
     def _some_queue(cls, value: tuple[QueueEntry, ...]) -> tuple[QueueEntry, ...]:
         if not value:
-            msg = "QUEUE_CATALOGUE declares no queue"
+            msg = "the queue catalogue has no queue"
             raise ValueError(msg)
         return value
 
@@ -79,14 +131,26 @@ class Settings(BaseModel):
         )
 
     @classmethod
-    def from_environ(cls, env: Mapping[str, str]) -> Settings:
+    def from_environ(
+        cls, env: Mapping[str, str], *, known_classes: Collection[str] = KNOWN_PRIORITY_CLASSES
+    ) -> Settings:
         def js(name: str, default: str) -> Any:
             return json.loads(env.get(name) or default)
 
+        classes = tuple(c.strip() for c in (env.get("PRIORITY_CLASSES") or "").split(",") if c.strip())
         return cls(
             table_name=env.get("TABLE_NAME", ""),
             stack_name=env.get("STACK_NAME") or "",
-            queues=tuple(QueueEntry.model_validate(e) for e in js("QUEUE_CATALOGUE", "[]")),
+            priority_classes=classes,
+            queues=derive_queues(
+                env.get("QUEUE_ARN_PREFIX") or "",
+                classes,
+                max_vcpus=int(env.get("MAX_JOB_VCPUS") or 8),
+                max_memory_mib=int(env.get("MAX_JOB_MEMORY_MIB") or 62_000),
+                gpu_max_memory_mib=int(env.get("GPU_MAX_JOB_MEMORY_MIB") or 62_000),
+                gpus=int(env.get("GPU_QUEUE_MAX_GPUS") or 0),
+                known=known_classes,
+            ),
             job_definitions=js("JOB_DEFINITIONS", "{}"),
             job_definition_tags=js("JOB_DEFINITION_TAGS", "{}"),
             multinode_job_definitions=frozenset(

@@ -225,6 +225,7 @@ class LocalStack:
         self.schedules: list[tuple[float, str, str]] = []  # (period, function, rule ARN)
         self.sqs_sources: list[SqsSource] = []
         self.roles: dict[str, tuple[str, dict[str, Any]]] = {}  # logical id -> (role name, properties)
+        self.customer_policies: dict[str, list[dict[str, Any]]] = {}  # the stack's managed policies: ARN -> statements
         self.permissions: list[tuple[str, str, str]] = []  # (function, principal, source ARN pattern)
         self.rule_targets: list[tuple[str, str]] = []  # (rule ARN, function)
         self.apis: list[str] = []
@@ -409,6 +410,18 @@ class LocalStack:
         st.physical[logical] = {"Ref": name, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "RoleId": name}
         self.roles[logical] = (name, props)
 
+    def _managed_policy(self, logical: str, props: dict[str, Any]) -> None:
+        """A customer managed policy: its ARN (its Ref), and its statements for the roles that attach it."""
+        st = self.stack
+        name = str(st.resolve(props["ManagedPolicyName"])) if props.get("ManagedPolicyName") else f"{st.name}-{logical}"
+        arn = f"arn:aws:iam::{ACCOUNT}:policy{st.resolve(props.get('Path') or '/')}{name}"
+        if props.get("Roles") or props.get("Users") or props.get("Groups"):
+            msg = f"{logical}: attach a managed policy through a role's ManagedPolicyArns (the only way modelled)"
+            raise UnsupportedTemplate(msg)
+        statements = st.resolve(props["PolicyDocument"]).get("Statement")
+        self.customer_policies[arn] = statements if isinstance(statements, list) else [statements]
+        st.physical[logical] = {"Ref": arn, "PolicyArn": arn}
+
     def _named(self, logical: str, props: dict[str, Any]) -> None:
         """A resource the local stack only names (instance profiles, placement groups, launch templates)."""
         st = self.stack
@@ -500,7 +513,9 @@ class LocalStack:
             timeout=float(st.resolve(props.get("Timeout", 3))),
             memory=int(st.resolve(props.get("MemorySize", 128))),
             environment={k: str(st.resolve(v)) for k, v in variables.items()},
-            principal=iam.principal_of(logical, role_name, st.resolve(role_props), session_name=name),
+            principal=iam.principal_of(
+                logical, role_name, st.resolve(role_props), session_name=name, customer_policies=self.customer_policies
+            ),
         )
 
     def _function_of(self, reference: Any) -> LocalFunction:
@@ -1064,6 +1079,7 @@ _PROVISIONERS: dict[str, Callable[[LocalStack, str, dict[str, Any]], None]] = {
     "AWS::SQS::QueuePolicy": LocalStack._queue_policy,
     "AWS::Logs::LogGroup": LocalStack._log_group,
     "AWS::IAM::Role": LocalStack._role,
+    "AWS::IAM::ManagedPolicy": LocalStack._managed_policy,
     "AWS::IAM::InstanceProfile": LocalStack._named,
     "AWS::EC2::PlacementGroup": LocalStack._named,
     "AWS::EC2::LaunchTemplate": LocalStack._named,

@@ -5,11 +5,13 @@ code paths become ``s3://`` placeholders first (as `sam validate` does), managed
 the pseudo parameters are passed. What comes out is what CloudFormation would create: generated roles with policy
 templates expanded, event rules with their real dead-letter config, Lambda permissions, event source mappings,
 generated schedule names. The local stack and the integration tests provision from that, never from SAM's own types.
+A template that lists ``AWS::LanguageExtensions`` first in its Transform is expanded before SAM sees it, as
+CloudFormation does (:func:`expand_language_extensions`): Fn::ForEach, with the deploy's parameter values.
 
 :class:`Stack` evaluates it. Supported intrinsics, and only these (anything else fails loudly, naming it): Ref
 (parameters, resources, pseudo parameters), Fn::Sub, Fn::GetAtt, Fn::If / Equals / Not / And / Or, Condition,
-Fn::Join, Fn::Select, Fn::Split. A resource's Ref / Arn is what AWS gives for its type (a job queue's Ref is its ARN,
-a table's Ref its name...)."""
+Fn::Join, Fn::Select, Fn::Split, Fn::FindInMap (with AWS::LanguageExtensions' DefaultValue). A resource's Ref /
+Arn is what AWS gives for its type (a job queue's Ref is its ARN, a table's Ref its name...)."""
 
 from __future__ import annotations
 
@@ -38,8 +40,14 @@ SUPPORTED_INTRINSICS = frozenset(
         "Fn::Join",
         "Fn::Select",
         "Fn::Split",
+        "Fn::FindInMap",
     }
 )
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+SERVERLESS = "AWS::Serverless-2016-10-31"
+FOREACH = "Fn::ForEach::"
+# What AWS::LanguageExtensions adds that this loader does not evaluate: refused, never passed on half-done
+_UNSUPPORTED_EXTENSIONS = frozenset({"Fn::Length", "Fn::ToJsonString"})
 # The AWS managed policies SAM may be asked for by name (SAM's loader would call IAM to list them)
 MANAGED_POLICY_ARNS = {
     "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -91,14 +99,144 @@ _LOCAL_PATHS = {
 }
 
 
+def _transforms(template: dict[str, Any]) -> list[str]:
+    value = template.get("Transform") or []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _parameter_values(template: dict[str, Any], parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """Each parameter's value for this deploy (given, else its Default); a CommaDelimitedList as its list."""
+    out: dict[str, Any] = {}
+    for name, spec in (template.get("Parameters") or {}).items():
+        value = (parameters or {}).get(name, spec.get("Default"))
+        kind = str(spec.get("Type", ""))
+        if (kind == "CommaDelimitedList" or kind.startswith("List<")) and not isinstance(value, list):
+            value = [v for v in str(value if value is not None else "").split(",") if v]
+        out[name] = value
+    return out
+
+
+def expand_language_extensions(template: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What CloudFormation's AWS::LanguageExtensions transform makes of ``template`` for a deploy with these
+    parameter values: every ``Fn::ForEach::<Loop>`` in Conditions, Resources (and a resource's Properties) and Outputs
+    expanded (``${Id}`` and ``&{Id}`` in keys and strings, ``{"Ref": Id}``; the collection a literal list or a Ref to
+    a CommaDelimitedList parameter; loops nested in a loop's body). Fn::FindInMap (DefaultValue too) is left for
+    :class:`Stack` to evaluate. Anything else the transform offers (Fn::Length, Fn::ToJsonString, intrinsic
+    DeletionPolicy / UpdateReplacePolicy) or a ForEach anywhere else is refused with :class:`UnsupportedTemplate`."""
+    transforms = _transforms(template)
+    if LANGUAGE_EXTENSIONS not in transforms:
+        return template
+    if transforms[0] != LANGUAGE_EXTENSIONS:
+        msg = f"{LANGUAGE_EXTENSIONS} must be the first transform (CloudFormation runs it before {transforms[0]})"
+        raise UnsupportedTemplate(msg)
+    out = copy.deepcopy(template)
+    rest = transforms[1:]
+    if rest:
+        out["Transform"] = rest[0] if len(rest) == 1 else rest
+    else:
+        out.pop("Transform", None)
+    values = _parameter_values(template, parameters)
+    names = set(template.get("Parameters") or {})
+    for section in ("Conditions", "Resources", "Outputs"):
+        if section in out:
+            out[section] = _expand_section(out[section] or {}, values, names, (), section)
+    for logical, resource in (out.get("Resources") or {}).items():
+        if isinstance(resource, dict) and isinstance(resource.get("Properties"), dict):
+            resource["Properties"] = _expand_section(resource["Properties"], values, names, (), logical)
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if policy in resource and not isinstance(resource[policy], str):
+                msg = f"{logical}: {policy} as an intrinsic function is not supported by the local loader"
+                raise UnsupportedTemplate(msg)
+    _refuse_leftovers(out, "template")
+    return out
+
+
+def _expand_section(
+    section: dict[str, Any], values: dict[str, Any], parameters: set[str], outer: tuple[str, ...], where: str
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in section.items():
+        if not key.startswith(FOREACH):
+            expanded = {key: value}
+        else:
+            expanded = _expand_loop(key, value, values, parameters, outer, where)
+        clash = sorted(set(result) & set(expanded))
+        if clash:
+            msg = f"{where}: {key} makes {clash}, which already exist (CloudFormation refuses the template)"
+            raise UnsupportedTemplate(msg)
+        result.update(expanded)
+    return result
+
+
+def _expand_loop(
+    key: str, value: Any, values: dict[str, Any], parameters: set[str], outer: tuple[str, ...], where: str
+) -> dict[str, Any]:
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[2], dict)):
+        msg = f"{where}: {key} must be [identifier, collection, {{body}}]"
+        raise UnsupportedTemplate(msg)
+    identifier, collection, body = value
+    if not identifier or identifier in parameters or identifier in outer:
+        msg = f"{where}: {key}'s identifier {identifier!r} is empty or already a parameter or an outer loop's"
+        raise UnsupportedTemplate(msg)
+    items = _collection(collection, values, f"{where}: {key}")
+    result: dict[str, Any] = {}
+    for item in items:
+        one = _substitute(body, identifier, item)
+        expanded = _expand_section(one, values, parameters, (*outer, identifier), where)
+        clash = sorted(set(result) & set(expanded))
+        if clash:
+            msg = f"{where}: {key} makes {clash} twice: put ${{{identifier}}} or &{{{identifier}}} in each key"
+            raise UnsupportedTemplate(msg)
+        result.update(expanded)
+    return result
+
+
+def _collection(collection: Any, values: dict[str, Any], where: str) -> list[str]:
+    if isinstance(collection, dict) and set(collection) == {"Ref"} and collection["Ref"] in values:
+        collection = values[collection["Ref"]]
+        if not isinstance(collection, list):
+            msg = f"{where}: the collection must Ref a CommaDelimitedList parameter, not {collection!r}"
+            raise UnsupportedTemplate(msg)
+    if not isinstance(collection, list) or not all(isinstance(v, (str, int, float, bool)) for v in collection):
+        msg = f"{where}: the collection must be a list of strings or a Ref to a CommaDelimitedList parameter"
+        raise UnsupportedTemplate(msg)
+    return [("true" if v else "false") if isinstance(v, bool) else str(v) for v in collection]
+
+
+def _substitute(value: Any, identifier: str, item: str) -> Any:
+    if isinstance(value, str):
+        bare = re.sub(r"[^A-Za-z0-9]", "", item)
+        return value.replace("${" + identifier + "}", item).replace("&{" + identifier + "}", bare)
+    if isinstance(value, list):
+        return [_substitute(v, identifier, item) for v in value]
+    if isinstance(value, dict):
+        if value == {"Ref": identifier}:
+            return item
+        return {_substitute(k, identifier, item): _substitute(v, identifier, item) for k, v in value.items()}
+    return value
+
+
+def _refuse_leftovers(value: Any, where: str) -> None:
+    if isinstance(value, list):
+        for v in value:
+            _refuse_leftovers(v, where)
+    elif isinstance(value, dict):
+        for key, v in value.items():
+            if key.startswith(FOREACH) or key in _UNSUPPORTED_EXTENSIONS:
+                msg = f"{key} in {where} is not supported by the local loader (batchplane_local.stack.template)"
+                raise UnsupportedTemplate(msg)
+            _refuse_leftovers(v, key if where == "template" else where)
+
+
 def transformed(
     template: dict[str, Any], *, parameters: dict[str, Any] | None = None, region: str, account: str, stack_name: str
 ) -> dict[str, Any]:
-    """The CloudFormation template SAM makes of ``template`` (offline). Local code paths become
-    ``s3://batchplane-local-artifacts/<relative path>`` (see :func:`artifact_path`)."""
+    """The CloudFormation template SAM makes of ``template`` (offline), after AWS::LanguageExtensions if the template
+    asks for it. Local code paths become ``s3://batchplane-local-artifacts/<relative path>`` (see
+    :func:`artifact_path`)."""
     from samtranslator.translator.transform import transform
 
-    source = copy.deepcopy(template)
+    source = copy.deepcopy(expand_language_extensions(template, parameters))
     for resource in (source.get("Resources") or {}).values():
         key = _LOCAL_PATHS.get(resource.get("Type", ""))
         props = resource.get("Properties") or {}
@@ -141,12 +279,9 @@ class Stack:
     physical: dict[str, dict[str, str]] = field(default_factory=dict)  # logical id -> {"Ref": ..., "Arn": ...}
 
     def __post_init__(self) -> None:
-        for name, spec in (self.template.get("Parameters") or {}).items():
-            if name not in self.parameters:
-                default = spec.get("Default")
-                if spec.get("Type", "").startswith("List<") or spec.get("Type") == "CommaDelimitedList":
-                    default = [v for v in str(default or "").split(",") if v]
-                self.parameters[name] = default
+        # a deploy's value or the Default; a list type's comma-separated string as its list, as CloudFormation does
+        given = {k: v for k, v in self.parameters.items() if v is not None}
+        self.parameters.update(_parameter_values(self.template, given))
         self._conditions: dict[str, bool] = {}
 
     # ---- names ----
@@ -237,11 +372,36 @@ class Stack:
             if key == "Fn::Split":
                 sep, text = arg
                 return str(self.resolve(text)).split(sep)
+            if key == "Fn::FindInMap":
+                return self._find_in_map(arg)
             if key.startswith("Fn::") and key not in SUPPORTED_INTRINSICS:
                 msg = f"intrinsic {key} is not supported by the local evaluator ({sorted(SUPPORTED_INTRINSICS)} are)"
                 raise UnsupportedTemplate(msg)
         out = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not NO_VALUE}
+
+    def _find_in_map(self, arg: Any) -> Any:
+        """Fn::FindInMap [map, top key, second key] (each may be an intrinsic), with AWS::LanguageExtensions'
+        optional fourth element {"DefaultValue": ...}. A missing key fails as the deploy would."""
+        if not isinstance(arg, list) or len(arg) not in (3, 4):
+            msg = f"Fn::FindInMap takes [map, top-level key, second-level key(, {{DefaultValue: ...}})]: {arg!r}"
+            raise UnsupportedTemplate(msg)
+        name, top, second = (str(self.resolve(v)) for v in arg[:3])
+        default = arg[3] if len(arg) == 4 else None
+        if default is not None and (not isinstance(default, dict) or set(default) != {"DefaultValue"}):
+            msg = f"Fn::FindInMap's fourth element must be {{DefaultValue: ...}}: {default!r}"
+            raise UnsupportedTemplate(msg)
+        mapping = (self.template.get("Mappings") or {}).get(name)
+        if mapping is None:
+            msg = f"Fn::FindInMap: no mapping {name!r} in Mappings"
+            raise KeyError(msg)
+        try:
+            return mapping[top][second]
+        except KeyError:
+            if default is not None:
+                return self.resolve(default["DefaultValue"])
+            msg = f"Fn::FindInMap: mapping {name!r} has no {top!r} / {second!r} (the deploy would fail)"
+            raise KeyError(msg) from None
 
     def _sub(self, arg: Any) -> str:
         if isinstance(arg, list):
