@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -597,20 +598,61 @@ def local_up(
         fault_rate=min(max(faults, 0.0), 0.5),
         fault_seed=fault_seed,
     )
-    stack.start()
-    url = stack.serve_api(port)
-    console.print(f"[bold green]batchplane local stack[/] serving {url}  (Ctrl-C to stop)")
-    if faults > 0:
-        console.print(f"  chaos: {min(faults, 0.5):.0%} of the functions' AWS calls fail (seed {fault_seed})")
-    for ce in stack.capacity():
-        console.print(f"  compute environment {ce['name']}: {ce['capacity']}, {ce['maxVcpus']} vCPUs")
+    # SIGTERM (kill, a service manager, a CI runner) stops the stack as Ctrl-C does: its jobs' processes are killed
+    # and its work directories removed, rather than left running under init.
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
+        stack.start()
+        url = stack.serve_api(port)
+        console.print(f"[bold green]batchplane local stack[/] serving {url}  (Ctrl-C or SIGTERM to stop)")
+        for line in banner(url, stack.moto.endpoint, stack.batch_endpoint, stack.table_name()):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)  # command lines: never wrapped
+        if faults > 0:
+            console.print(f"  chaos: {min(faults, 0.5):.0%} of the functions' AWS calls fail (seed {fault_seed})")
+        for ce in stack.capacity():
+            console.print(f"  compute environment {ce['name']}: {ce['capacity']}, {ce['maxVcpus']} vCPUs")
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _StopRequested):
         console.print("stopping")
     finally:
-        stack.stop()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        try:
+            stack.stop()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _StopRequested(Exception):  # noqa: N818 - a request, not an error
+    """SIGTERM arrived: stop as Ctrl-C stops."""
+
+
+def _raise_stop(_signum: int, _frame: object) -> None:
+    raise _StopRequested
+
+
+def banner(api: str, aws: str, batch: str, table: str | None) -> list[str]:
+    """What `local up` tells a user at start: where each endpoint is, how to reach it with the AWS CLI, and that its
+    state does not outlive it."""
+    creds = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
+    lines = [
+        f"  API (this CLI: export BATCHPLANE_API={api})",
+        f"    {api}",
+        "  emulated AWS (DynamoDB, SQS, Step Functions, EventBridge, CloudWatch Logs, ...)",
+        f"    {aws}",
+        "  local AWS Batch",
+        f"    {batch}",
+        "  with the aws command line (any credentials; these are the stack's):",
+        f"    export {creds}",
+        f"    aws batch describe-job-queues --endpoint-url {batch}",
+    ]
+    if table:
+        lines.append(f"    aws dynamodb scan --table-name {table} --endpoint-url {aws}")
+    lines += [
+        f"    aws logs describe-log-streams --log-group-name /aws/batch/job --endpoint-url {aws}",
+        "  state (jobs, pipelines, schedules, logs) lives in memory: it is lost when the stack stops",
+    ]
+    return lines
 
 
 @local_app.command("demo")

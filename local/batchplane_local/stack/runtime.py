@@ -292,14 +292,25 @@ class LocalStack:
         self.api_url = self._serve(LocalApi(self), "local-http-api", port)
         return self.api_url
 
+    def table_name(self) -> str | None:
+        """The physical name of the template's DynamoDB table (None before provisioning)."""
+        for logical, res in self.stack.resources().items():
+            if res.get("Type") == "AWS::DynamoDB::Table" and logical in self.stack.physical:
+                return str(self.stack.physical[logical]["Ref"])
+        return None
+
     def stop(self) -> None:
+        """Stop everything started so far (also after a start that failed or was interrupted half-way): the jobs'
+        processes are killed and the local Batch's work directories removed."""
         self._stopping.set()
         for fn in self.functions.values():
             fn.inbox.put(None)
-        self.batch.stop()
+        if getattr(self, "batch", None) is not None:
+            self.batch.stop()
         for server in self._servers:
             server.shutdown()
-        self.moto.stop()
+        if getattr(self, "moto", None) is not None:
+            self.moto.stop()
 
     def __enter__(self) -> LocalStack:
         return self.start()
