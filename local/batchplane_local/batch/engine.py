@@ -19,7 +19,8 @@ What it mirrors from AWS Batch (each point checked against the AWS docs or the b
 - An attempt runs the container command (``Ref::name`` parameters substituted) as a subprocess in its own process
   group, with the variables Batch sets (AWS_BATCH_JOB_ID, AWS_BATCH_JOB_ATTEMPT, AWS_BATCH_JQ_NAME,
   AWS_BATCH_CE_NAME, array and multi-node variables) plus the container environment. stdout+stderr are the attempt's
-  log stream ``<jobDefinitionName>/default/<task id>``.
+  log stream ``<jobDefinitionName>/default/<task id>``, each line handed to ``on_log`` as it is written (the awslogs
+  driver streams a container's output to CloudWatch Logs while it runs).
 - Memory (MEMORY requirement, MiB) is enforced on resident memory (RSS), as a container's cgroup limit is, and a
   short burst cannot slip through: the kernel keeps each process's peak RSS (VmHWM) while it runs and reports it
   (ru_maxrss of wait4, which covers the descendants it reaped) when it exits; a small shim (memshim.py) forks the
@@ -95,6 +96,7 @@ MAX_JOB_SIZE_BYTES = 30 * 1024  # SubmitJob's request, as AWS Batch measures it 
 
 Capacity = Literal["spot", "on-demand"]
 EventCallback = Callable[[dict[str, Any]], None]
+LogCallback = Callable[[str, int, str], None]  # (log stream, timestamp ms, line): each line as the container writes it
 _JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _REF_RE = re.compile(r"Ref::([A-Za-z0-9_-]+)")
 
@@ -361,6 +363,7 @@ class LocalBatch:
         self,
         *,
         on_event: EventCallback | None = None,
+        on_log: LogCallback | None = None,
         region: str = "us-east-1",
         account: str = "123456789012",
         poll_interval: float = 0.02,
@@ -372,6 +375,7 @@ class LocalBatch:
         publish_pending: bool = False,
     ) -> None:
         self.on_event = on_event
+        self.on_log = on_log
         self.region = region
         self.account = account
         self.poll_interval = poll_interval
@@ -1518,6 +1522,11 @@ class LocalBatch:
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 with self._lock:
                     proc.lines.append(line)
+                if self.on_log is not None:
+                    try:
+                        self.on_log(proc.log_stream, _now_ms(), line)
+                    except Exception:
+                        log.exception("on_log callback failed for %s", proc.log_stream)
                 if log_file is not None:
                     log_file.write(line + "\n")
                     log_file.flush()
