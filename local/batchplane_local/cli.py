@@ -355,18 +355,67 @@ def watch(
 def logs(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="the job id")],
-    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="print lines as the job writes them, until it ends")
+    ] = False,
+    attempt: Annotated[int | None, typer.Option(min=1, help="this attempt's output (default: the latest)")] = None,
+    index: Annotated[
+        int | None, typer.Option(min=0, help="an array job's child (its AWS_BATCH_JOB_ARRAY_INDEX)")
+    ] = None,
+    interval: Annotated[float, typer.Option(min=0.1, help="seconds between looks with --follow")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer (not with --follow)")] = False,
 ) -> None:
-    """Print the latest attempt's log lines."""
-    answer = _call(ctx, "logs", job_id)
+    """Print a job's output: the latest attempt's (or --attempt N's); an array child's with --index; every node's of a
+    multi-node job, each line prefixed by its node. --follow prints lines as they are written until the job ends."""
+    if as_json and follow:
+        raise typer.BadParameter("--json prints one answer: leave out --follow", param_hint="--json")
+    answer = _call(ctx, "logs", job_id, attempt=attempt, index=index)
     if as_json:
         _print_json(answer)
         return
-    err_console.print(
-        f"[dim]attempt {_s(answer.get('attempt'))}  stream {_s(answer.get('logStreamName')) or '(none yet)'}[/dim]"
-    )
-    for line in answer.get("lines") or []:
-        typer.echo(line.get("message", "") if isinstance(line, dict) else line)
+    shown = answer.get("attempt")
+    _print_log_header(answer)
+    _print_log_lines(answer)
+    while follow and not _log_followed_to_end(answer, attempt):
+        time.sleep(interval)
+        token = answer.get("nextToken")
+        answer = _call(ctx, "logs", job_id, attempt=attempt, index=index, next_token=token)
+        if answer.get("attempt") != shown:  # the job moved on to a retry: its output starts from the head
+            shown = answer.get("attempt")
+            _print_log_header(answer)
+        _print_log_lines(answer)
+    if follow:
+        err_console.print(f"[dim]job {_s(answer.get('status'))}[/dim]")
+
+
+def _log_followed_to_end(answer: dict[str, Any], attempt: int | None) -> bool:
+    """Whether following is over: the job ended (or, with --attempt, that attempt did). The API reads the job before
+    the logs, and every line is in CloudWatch Logs before a job's end is recorded, so this answer held the last
+    lines."""
+    if attempt is not None and answer.get("attemptStatus") in TERMINAL:
+        return True
+    return answer.get("status") in TERMINAL
+
+
+def _print_log_header(answer: dict[str, Any]) -> None:
+    streams = [s for s in answer.get("streams") or [] if isinstance(s, dict)]
+    names = ", ".join(_s(s.get("logStreamName")) for s in streams if s.get("logStreamName")) or "(none yet)"
+    err_console.print(f"[dim]attempt {_s(answer.get('attempt'))}  stream {escape(names)}[/dim]")
+    if answer.get("arraySize") is not None and not streams:
+        err_console.print(
+            f"[yellow]an array job of {_s(answer.get('arraySize'))} children, each with its own log: "
+            "pass --index[/yellow]"
+        )
+
+
+def _print_log_lines(answer: dict[str, Any]) -> None:
+    streams = [s for s in answer.get("streams") or [] if isinstance(s, dict)]
+    if not streams:  # an API without streams: the attempt's lines
+        streams = [{"lines": answer.get("lines") or []}]
+    for stream in streams:
+        prefix = f"[node {stream['node']}] " if "node" in stream else ""
+        for line in stream.get("lines") or []:
+            typer.echo(prefix + (line.get("message", "") if isinstance(line, dict) else str(line)))
 
 
 _INPUT_KINDS = ("input", "read", "consume", "used")
