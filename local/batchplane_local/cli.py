@@ -373,28 +373,33 @@ def logs(
     if as_json:
         _print_json(answer)
         return
-    shown = answer.get("attempt")
+    number = answer.get("attempt")
     _print_log_header(answer)
-    _print_log_lines(answer)
-    while follow and not _log_followed_to_end(answer, attempt):
-        time.sleep(interval)
-        token = answer.get("nextToken")
-        answer = _call(ctx, "logs", job_id, attempt=attempt, index=index, next_token=token)
-        if answer.get("attempt") != shown:  # the job moved on to a retry: its output starts from the head
-            shown = answer.get("attempt")
-            _print_log_header(answer)
+    while True:
         _print_log_lines(answer)
+        token = answer.get("nextToken")
+        if answer.get("more"):  # a full page: the rest is already there
+            answer = _call(ctx, "logs", job_id, attempt=number, index=index, next_token=token)
+            continue
+        if not follow:
+            break
+        # The API reads the job before the logs, and every line is in CloudWatch Logs before an attempt's or a job's
+        # end is recorded: an answer that says "over" holds the last lines.
+        ended = answer.get("status") in TERMINAL
+        over = ended or answer.get("attemptStatus") in TERMINAL
+        latest = answer.get("latestAttempt")
+        if attempt is None and over and isinstance(number, int) and isinstance(latest, int) and latest > number:
+            # this attempt is over and read to its end: follow the retry that replaced it, from its head
+            number += 1
+            answer = _call(ctx, "logs", job_id, attempt=number, index=index)
+            _print_log_header(answer)
+            continue
+        if ended or (attempt is not None and over):
+            break
+        time.sleep(interval)
+        answer = _call(ctx, "logs", job_id, attempt=number, index=index, next_token=token)
     if follow:
         err_console.print(f"[dim]job {_s(answer.get('status'))}[/dim]")
-
-
-def _log_followed_to_end(answer: dict[str, Any], attempt: int | None) -> bool:
-    """Whether following is over: the job ended (or, with --attempt, that attempt did). The API reads the job before
-    the logs, and every line is in CloudWatch Logs before a job's end is recorded, so this answer held the last
-    lines."""
-    if attempt is not None and answer.get("attemptStatus") in TERMINAL:
-        return True
-    return answer.get("status") in TERMINAL
 
 
 def _print_log_header(answer: dict[str, Any]) -> None:

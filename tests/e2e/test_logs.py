@@ -137,3 +137,35 @@ def _logs_status(api: Api, job_id: str, **params: Any) -> tuple[int, str | None]
     r = api.http.get(f"/jobs/{job_id}/logs", params=params)
     errors = r.json().get("errors") or [{}]
     return r.status_code, errors[0].get("field")
+
+
+def test_follow_reads_a_failed_attempt_to_its_end_then_its_retry(api: Api, tmp_path: Path) -> None:
+    # GIVEN a job whose first attempt prints a line, waits for a file, prints its last line and fails; the retry succeeds
+    go, marker = tmp_path / "go", tmp_path / "tried"
+    script = (
+        f"if [ -e {marker} ]; then echo second try; exit 0; fi; touch {marker}; echo first try; "
+        f"while [ ! -e {go} ]; do sleep 0.1; done; echo first try ends; exit 3"
+    )
+    job = api.submit(
+        {"name": "refollow", "command": ["sh", "-c", script], "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}}}
+    )
+    api.wait_until(job["jobId"], lambda j: "first try" in _logs(api, j["jobId"])["lines"], "the first line")
+
+    # WHEN it is followed while attempt 1 waits, and attempt 1 is let go once the follower has shown its line
+    follower = subprocess.Popen(
+        [str(ENTRY_POINT), "logs", job["jobId"], "-f", "--interval", "0.2"],
+        env={**os.environ, "BATCHPLANE_API": api.base},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert follower.stdout is not None
+    first = follower.stdout.readline()  # it follows attempt 1 (which waits) ...
+    go.touch()  # ... when attempt 1 is let go
+    out, err = follower.communicate(timeout=60)
+
+    # THEN attempt 1's every line, then the retry's, and it returns when the job has ended
+    assert follower.returncode == 0, err
+    assert [first.rstrip("\n"), *out.splitlines()] == ["first try", "first try ends", "second try"], err
+    assert "attempt 2" in err
+    assert api.job(job["jobId"])["status"] == "SUCCEEDED"

@@ -366,9 +366,12 @@ def test_logs_read_on_from_a_token_and_describe_only_array_children(plane: Plane
     # THEN the second answer holds only the new line; the status says the job runs; no DescribeJobs was needed
     assert (first["lines"], first["status"], first["attemptStatus"]) == (["one", "two"], "RUNNING", "RUNNING")
     assert second["lines"] == ["three"]
+    assert (first["more"], first["latestAttempt"]) == (False, 1)
+    page = response_json(_get_logs(plane, job["jobId"], limit="2"))
+    assert (page["lines"], page["more"]) == (["one", "two"], True)  # a full page: read on at once
     assert second["streams"] == [{"logStreamName": stream, "lines": ["three"]}]
     assert stack.calls.counts["batch.DescribeJobs"] == 0
-    assert stack.calls.counts["logs.GetLogEvents"] == 2
+    assert stack.calls.counts["logs.GetLogEvents"] == 3
 
     # WHEN an array child's logs are read THEN one DescribeJobs, of <batch job id>:<index>, under the gateway's role
     child = _get_logs(plane, array["jobId"], index="2")

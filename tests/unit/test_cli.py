@@ -452,21 +452,34 @@ def test_logs_follow_of_an_attempt_stops_when_that_attempt_ends(mock_api, no_sle
     assert result.stdout.splitlines() == ["boom"]
 
 
-def test_logs_follow_moves_on_to_a_retry(mock_api, no_sleep: None) -> None:
-    # GIVEN attempt 1 fails and attempt 2 runs to success
+def test_logs_follow_reads_an_attempt_to_its_end_then_moves_on_to_the_retry(mock_api, no_sleep: None) -> None:
+    # GIVEN attempt 1 runs, then fails with a last line while attempt 2 starts, which then succeeds
     api = mock_api(
         _answers(
-            _logs("RUNNING", ["a1 line"], after="t1", attempt=1),
-            _logs("SUCCEEDED", ["a2 line"], after="t2", attempt=2),
+            _logs("RUNNING", ["a1 line"], after="t1", attempt=1, latestAttempt=1),
+            _logs("RUNNABLE", ["a1 tail"], after="t2", attempt=1, attemptStatus="FAILED", latestAttempt=2),
+            _logs("SUCCEEDED", ["a2 line"], after="t3", attempt=2, latestAttempt=2),
         )
     )
     # WHEN following the job
     result = runner.invoke(cli.app, ["logs", JOB_ID, "-f"])
-    # THEN the retry's output follows, under a header naming the attempt
+    # THEN attempt 1 is read to its last line, then attempt 2 from its head, under a header naming it
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == ["a1 line", "a2 line"]
+    assert result.stdout.splitlines() == ["a1 line", "a1 tail", "a2 line"]
     assert "attempt 2" in result.stderr
-    assert len(api.requests) == 2
+    asked = [(r.url.params.get("attempt"), r.url.params.get("nextToken")) for r in api.requests]
+    assert asked == [(None, None), ("1", "t1"), ("2", None)]
+
+
+def test_logs_read_a_full_page_on_at_once(mock_api) -> None:
+    # GIVEN a first page that says more lines are there
+    api = mock_api(_answers(_logs("SUCCEEDED", ["l1"], after="t1", more=True), _logs("SUCCEEDED", ["l2"], after="t2")))
+    # WHEN printing (not following)
+    result = runner.invoke(cli.app, ["logs", JOB_ID])
+    # THEN the next page is asked for with the token, and both are printed
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["l1", "l2"]
+    assert [r.url.params.get("nextToken") for r in api.requests] == [None, "t1"]
 
 
 def test_logs_of_a_multi_node_job_prefix_each_line_with_its_node(mock_api) -> None:

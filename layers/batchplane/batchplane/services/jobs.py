@@ -33,6 +33,9 @@ class LogLines(Protocol):
         ...
 
 
+FULL_LOG_PAGE_BYTES = 900_000  # GetLogEvents answers at most 1 MB: a page this big may have been cut short
+
+
 class JobDescriber(Protocol):
     def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
         """DescribeJobs (at most 100 ids)."""
@@ -252,7 +255,8 @@ class JobService:
     ) -> dict[str, object]:
         """An attempt's output (the latest attempt unless ``attempt``): an array job's child ``index``, every node of
         a multi-node job. With ``next_token`` (the answer's ``nextToken``) only the lines written since; the answer's
-        ``status`` tells a follower when the job is over (every line is in CloudWatch Logs by then)."""
+        ``status`` tells a follower when the job is over (every line is in CloudWatch Logs by then), ``more`` that a
+        page was full (read on at once with ``nextToken``), ``latestAttempt`` whether a retry has started."""
         job = self.get(tenant, job_id)
         chosen = choose_attempt(job, attempt)
         answer: dict[str, object] = {
@@ -260,6 +264,8 @@ class JobService:
             "status": job.status.value,
             "attempt": chosen.attempt if chosen else job.current_attempt,
             "attemptStatus": chosen.status.value if chosen else None,
+            "latestAttempt": job.attempts[-1].attempt if job.attempts else None,
+            "more": False,
             "logStreamName": None,
             "lines": [],
             "streams": [],
@@ -279,6 +285,9 @@ class JobService:
             position = positions.get(target.key)
             if stream:
                 lines, position = self._logs.page(stream, limit, position)
+                # a full page (by count, or near GetLogEvents' 1 MB) may have more behind it: read on at once
+                if len(lines) >= limit or sum(len(line) + 26 for line in lines) >= FULL_LOG_PAGE_BYTES:
+                    answer["more"] = True
             if position:
                 after[target.key] = position
             streams.append({**target.label, "logStreamName": stream, "lines": lines})
