@@ -152,12 +152,17 @@ def job_lineage(job_id: Annotated[str, Path(alias="jobId")]) -> dict[str, Any]:
 
 @app.get("/jobs/<jobId>/logs")
 def job_logs(
-    job_id: Annotated[str, Path(alias="jobId")], limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+    job_id: Annotated[str, Path(alias="jobId")],
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    attempt: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    index: Annotated[int | None, Query(ge=0, le=9_999)] = None,
+    next_token: Annotated[str | None, Query(alias="nextToken", min_length=1, max_length=8192)] = None,
 ) -> dict[str, Any]:
-    """The latest attempt's log lines (CloudWatch Logs, from the attempt's logStreamName)."""
+    """An attempt's log lines (CloudWatch Logs): the latest attempt unless `attempt`; an array job's child `index`;
+    every node of a multi-node job (`streams`). Pass the answer's `nextToken` to get only the lines written since."""
     if not is_job_id(job_id):
         raise NotFoundError(f"no job {job_id[:64]}")
-    return wiring.job_service().logs(_tenant(), job_id, limit)
+    return wiring.job_service().logs(_tenant(), job_id, limit, attempt=attempt, index=index, next_token=next_token)
 
 
 @app.get("/artifacts")

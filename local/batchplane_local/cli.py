@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -500,18 +501,72 @@ def watch(
 def logs(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="the job id")],
-    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="print lines as the job writes them, until it ends")
+    ] = False,
+    attempt: Annotated[int | None, typer.Option(min=1, help="this attempt's output (default: the latest)")] = None,
+    index: Annotated[
+        int | None, typer.Option(min=0, help="an array job's child (its AWS_BATCH_JOB_ARRAY_INDEX)")
+    ] = None,
+    interval: Annotated[float, typer.Option(min=0.1, help="seconds between looks with --follow")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer (not with --follow)")] = False,
 ) -> None:
-    """Print the latest attempt's log lines."""
-    answer = _call(ctx, "logs", job_id)
+    """Print a job's output: the latest attempt's (or --attempt N's); an array child's with --index; every node's of a
+    multi-node job, each line prefixed by its node. --follow prints lines as they are written until the job ends."""
+    if as_json and follow:
+        raise typer.BadParameter("--json prints one answer: leave out --follow", param_hint="--json")
+    answer = _call(ctx, "logs", job_id, attempt=attempt, index=index)
     if as_json:
         _print_json(answer)
         return
-    err_console.print(
-        f"[dim]attempt {_s(answer.get('attempt'))}  stream {_s(answer.get('logStreamName')) or '(none yet)'}[/dim]"
-    )
-    for line in answer.get("lines") or []:
-        typer.echo(line.get("message", "") if isinstance(line, dict) else line)
+    number = answer.get("attempt")
+    _print_log_header(answer)
+    while True:
+        _print_log_lines(answer)
+        token = answer.get("nextToken")
+        if answer.get("more"):  # a full page: the rest is already there
+            answer = _call(ctx, "logs", job_id, attempt=number, index=index, next_token=token)
+            continue
+        if not follow:
+            break
+        # The API reads the job before the logs, and every line is in CloudWatch Logs before an attempt's or a job's
+        # end is recorded: an answer that says "over" holds the last lines.
+        ended = answer.get("status") in TERMINAL
+        over = ended or answer.get("attemptStatus") in TERMINAL
+        latest = answer.get("latestAttempt")
+        if attempt is None and over and isinstance(number, int) and isinstance(latest, int) and latest > number:
+            # this attempt is over and read to its end: follow the retry that replaced it, from its head
+            number += 1
+            answer = _call(ctx, "logs", job_id, attempt=number, index=index)
+            _print_log_header(answer)
+            continue
+        if ended or (attempt is not None and over):
+            break
+        time.sleep(interval)
+        answer = _call(ctx, "logs", job_id, attempt=number, index=index, next_token=token)
+    if follow:
+        err_console.print(f"[dim]job {_s(answer.get('status'))}[/dim]")
+
+
+def _print_log_header(answer: dict[str, Any]) -> None:
+    streams = [s for s in answer.get("streams") or [] if isinstance(s, dict)]
+    names = ", ".join(_s(s.get("logStreamName")) for s in streams if s.get("logStreamName")) or "(none yet)"
+    err_console.print(f"[dim]attempt {_s(answer.get('attempt'))}  stream {escape(names)}[/dim]")
+    if answer.get("arraySize") is not None and not streams:
+        err_console.print(
+            f"[yellow]an array job of {_s(answer.get('arraySize'))} children, each with its own log: "
+            "pass --index[/yellow]"
+        )
+
+
+def _print_log_lines(answer: dict[str, Any]) -> None:
+    streams = [s for s in answer.get("streams") or [] if isinstance(s, dict)]
+    if not streams:  # an API without streams: the attempt's lines
+        streams = [{"lines": answer.get("lines") or []}]
+    for stream in streams:
+        prefix = f"[node {stream['node']}] " if "node" in stream else ""
+        for line in stream.get("lines") or []:
+            typer.echo(prefix + (line.get("message", "") if isinstance(line, dict) else str(line)))
 
 
 _INPUT_KINDS = ("input", "read", "consume", "used")
@@ -922,20 +977,61 @@ def local_up(
         fault_rate=min(max(faults, 0.0), 0.5),
         fault_seed=fault_seed,
     )
-    stack.start()
-    url = stack.serve_api(port)
-    console.print(f"[bold green]batchplane local stack[/] serving {url}  (Ctrl-C to stop)")
-    if faults > 0:
-        console.print(f"  chaos: {min(faults, 0.5):.0%} of the functions' AWS calls fail (seed {fault_seed})")
-    for ce in stack.capacity():
-        console.print(f"  compute environment {ce['name']}: {ce['capacity']}, {ce['maxVcpus']} vCPUs")
+    # SIGTERM (kill, a service manager, a CI runner) stops the stack as Ctrl-C does: its jobs' processes are killed
+    # and its work directories removed, rather than left running under init.
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
+        stack.start()
+        url = stack.serve_api(port)
+        console.print(f"[bold green]batchplane local stack[/] serving {url}  (Ctrl-C or SIGTERM to stop)")
+        for line in banner(url, stack.moto.endpoint, stack.batch_endpoint, stack.table_name()):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)  # command lines: never wrapped
+        if faults > 0:
+            console.print(f"  chaos: {min(faults, 0.5):.0%} of the functions' AWS calls fail (seed {fault_seed})")
+        for ce in stack.capacity():
+            console.print(f"  compute environment {ce['name']}: {ce['capacity']}, {ce['maxVcpus']} vCPUs")
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _StopRequested):
         console.print("stopping")
     finally:
-        stack.stop()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        try:
+            stack.stop()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _StopRequested(Exception):  # noqa: N818 - a request, not an error
+    """SIGTERM arrived: stop as Ctrl-C stops."""
+
+
+def _raise_stop(_signum: int, _frame: object) -> None:
+    raise _StopRequested
+
+
+def banner(api: str, aws: str, batch: str, table: str | None) -> list[str]:
+    """What `local up` tells a user at start: where each endpoint is, how to reach it with the AWS CLI, and that its
+    state does not outlive it."""
+    creds = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
+    lines = [
+        f"  API (this CLI: export BATCHPLANE_API={api})",
+        f"    {api}",
+        "  emulated AWS (DynamoDB, SQS, Step Functions, EventBridge, CloudWatch Logs, ...)",
+        f"    {aws}",
+        "  local AWS Batch",
+        f"    {batch}",
+        "  with the aws command line (any credentials; these are the stack's):",
+        f"    export {creds}",
+        f"    aws batch describe-job-queues --endpoint-url {batch}",
+    ]
+    if table:
+        lines.append(f"    aws dynamodb scan --table-name {table} --endpoint-url {aws}")
+    lines += [
+        f"    aws logs describe-log-streams --log-group-name /aws/batch/job --endpoint-url {aws}",
+        "  state (jobs, pipelines, schedules, logs) lives in memory: it is lost when the stack stops",
+    ]
+    return lines
 
 
 @local_app.command("demo")

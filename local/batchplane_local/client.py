@@ -183,8 +183,17 @@ class BatchplaneClient:
         body = {"reason": reason} if reason else {}
         return self._request("POST", f"/jobs/{quote(job_id, safe='')}/cancel", body=body)
 
-    def logs(self, job_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/jobs/{quote(job_id, safe='')}/logs")
+    def logs(
+        self,
+        job_id: str,
+        *,
+        attempt: int | None = None,
+        index: int | None = None,
+        next_token: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        params = {"attempt": attempt, "index": index, "nextToken": next_token, "limit": limit}
+        return self._request("GET", f"/jobs/{quote(job_id, safe='')}/logs", params=params)
 
     def lineage(self, job_id: str) -> dict[str, Any]:
         return self._request("GET", f"/jobs/{quote(job_id, safe='')}/lineage")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -333,6 +334,64 @@ def test_logs_route_reads_the_attempts_log_stream(plane: Plane, stack: Stack) ->
     # THEN the lines come back
     assert got["lines"] == ["hello", "bye"]
     assert got["logStreamName"] == stream
+
+
+def _get_logs(plane: Plane, job_id: str, **query: str) -> dict[str, Any]:
+    route, params = "GET /jobs/{jobId}/logs", {"jobId": job_id}
+    event = http_event("GET", f"/jobs/{job_id}/logs", route=route, path_parameters=params, query=query or None)
+    return plane.gateway.lambda_handler(event, plane.ctx)
+
+
+def test_logs_read_on_from_a_token_and_describe_only_array_children(plane: Plane, stack: Stack) -> None:
+    # GIVEN a running plain job with two lines written, and a running array job of 3
+    job = plane.submit({"name": "logged"})
+    running = plane.event("RUNNING", job, seconds=1)
+    plane.deliver(running)
+    stream = running["detail"]["container"]["logStreamName"]
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="/aws/batch/job")
+    logs.create_log_stream(logGroupName="/aws/batch/job", logStreamName=stream)
+    now = int(time.time() * 1000)
+    put = {"logGroupName": "/aws/batch/job", "logStreamName": stream}
+    logs.put_log_events(**put, logEvents=[{"timestamp": now, "message": "one"}, {"timestamp": now, "message": "two"}])
+    array = plane.submit({"name": "arr", "arraySize": 3})
+    plane.deliver(plane.event("RUNNABLE", array))
+    stack.calls.reset()
+
+    # WHEN the plain job's logs are read, a line is written, and they are read again with the answer's token
+    first = response_json(_get_logs(plane, job["jobId"]))
+    logs.put_log_events(**put, logEvents=[{"timestamp": now + 1, "message": "three"}])
+    second = response_json(_get_logs(plane, job["jobId"], nextToken=first["nextToken"]))
+
+    # THEN the second answer holds only the new line; the status says the job runs; no DescribeJobs was needed
+    assert (first["lines"], first["status"], first["attemptStatus"]) == (["one", "two"], "RUNNING", "RUNNING")
+    assert second["lines"] == ["three"]
+    assert (first["more"], first["latestAttempt"]) == (False, 1)
+    page = response_json(_get_logs(plane, job["jobId"], limit="2"))
+    assert (page["lines"], page["more"]) == (["one", "two"], True)  # a full page: read on at once
+    assert second["streams"] == [{"logStreamName": stream, "lines": ["three"]}]
+    assert stack.calls.counts["batch.DescribeJobs"] == 0
+    assert stack.calls.counts["logs.GetLogEvents"] == 3
+
+    # WHEN an array child's logs are read THEN one DescribeJobs, of <batch job id>:<index>, under the gateway's role
+    child = _get_logs(plane, array["jobId"], index="2")
+    assert child["statusCode"] == 200, child["body"]
+    assert stack.calls.counts["batch.DescribeJobs"] == 1
+    assert stack.calls.last("batch.DescribeJobs")["jobs"][0].endswith(":2")
+    (shown,) = response_json(child)["streams"]
+    assert (shown["index"], shown["lines"]) == (2, [])  # the child's own stream (moto's name for it), nothing written
+    assert shown["logStreamName"].startswith(f"{stack.job_definitions['sample'].split('/')[-1].split(':')[0]}/")
+
+    # AND what cannot be answered is an error naming the field, never a 5xx
+    for job_id, query, status, field in (
+        (job["jobId"], {"index": "1"}, 422, "index"),  # not an array job
+        (array["jobId"], {"index": "3"}, 422, "index"),  # outside the array
+        (job["jobId"], {"attempt": "4"}, 404, "attempt"),
+        (job["jobId"], {"nextToken": "garbage!"}, 400, "nextToken"),
+    ):
+        answer = _get_logs(plane, job_id, **query)
+        assert answer["statusCode"] == status, (query, answer["body"])
+        assert response_json(answer)["errors"][0]["field"] == field
 
 
 def test_a_batch_job_with_our_tags_but_no_record_is_adopted(plane: Plane, stack: Stack) -> None:

@@ -32,6 +32,7 @@ QUEUE_PRIORITIES = {
 # (the action supports no resource-level permissions). Empty today: add an entry only with a reason.
 RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ("SubmitJobsPolicy", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
+    ("GatewayFunction", "FindChildLogStreams"): "batch:DescribeJobs supports no resource-level permissions",
     ("JobEventsFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
     (
         "PipelineTasksFunction",

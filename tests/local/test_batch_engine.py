@@ -88,6 +88,45 @@ def test_memory_hog_is_killed_as_out_of_memory(env: Env) -> None:
     assert (container["exitCode"], container["reason"]) == (137, OOM_REASON)
 
 
+# One short burst of 100 MiB, freed at once: the allocation that slipped between 50 ms samples of the tree's RSS.
+BURST = "b = b'x' * (100 * 1024 * 1024); del b\n"
+
+
+@pytest.mark.parametrize(
+    ("after", "what"),
+    [("", "exits at once (its peak is read when it is reaped)"), ("import time; time.sleep(2)\n", "lives on")],
+)
+def test_a_short_burst_over_the_memory_limit_is_an_oom_every_time(env: Env, after: str, what: str) -> None:
+    # GIVEN a 64 MiB job whose process allocates 100 MiB in one short burst, then {what}
+    resources = [{"type": "MEMORY", "value": "64"}]
+    outcomes = []
+    for _ in range(10):
+        # WHEN it runs (ten times)
+        job_id = env.submit(
+            [sys.executable, "-c", BURST + after], containerOverrides={"resourceRequirements": resources}
+        )
+        detail = env.batch.wait_for(job_id, timeout=20)
+        container = detail["attempts"][0]["container"]
+        outcomes.append((detail["status"], detail["statusReason"], container.get("exitCode"), container.get("reason")))
+
+    # THEN every run was killed as a container over its memory is, never passed
+    assert outcomes == [("FAILED", ESSENTIAL_EXITED, 137, OOM_REASON)] * 10, what
+
+
+def test_a_job_within_its_memory_limit_is_not_an_oom(env: Env) -> None:
+    # GIVEN a 64 MiB job whose process peaks at 20 MiB
+    resources = [{"type": "MEMORY", "value": "64"}]
+    # WHEN it runs
+    small = "b = b'x' * (20 * 1024 * 1024); del b"
+    detail = env.batch.wait_for(
+        env.submit([sys.executable, "-c", small], containerOverrides={"resourceRequirements": resources})
+    )
+
+    # THEN it succeeded
+    assert detail["status"] == "SUCCEEDED", detail
+    assert detail["container"]["exitCode"] == 0
+
+
 def test_attempt_over_its_timeout_is_stopped(env: Env) -> None:
     # GIVEN a 0.3 s attempt timeout on a job that sleeps 30 s
     started = time.monotonic()
@@ -470,3 +509,15 @@ def test_a_job_that_cannot_be_started_fails_and_frees_its_vcpus(env: Env, overri
     assert detail["attempts"][-1]["container"]["reason"].startswith("CannotStartContainerError")
     # AND its vCPUs are free: the next job runs
     assert env.batch.wait_for(env.submit(jobName="next"), timeout=10)["status"] == "SUCCEEDED"
+
+
+def test_a_command_that_does_not_exist_fails_to_start(env: Env) -> None:
+    # GIVEN a command that is not on PATH (the job runs under the memory shim, which would start it)
+    # WHEN it is submitted
+    detail = env.batch.wait_for(env.submit(["no-such-command-here"]))
+
+    # THEN it never ran: FAILED as a task that failed to start, with no RUNNING state
+    assert detail["status"] == "FAILED"
+    assert detail["statusReason"] == "Task failed to start"
+    assert detail["container"]["reason"].startswith("CannotStartContainerError: ")
+    assert "RUNNING" not in env.statuses(detail["jobId"])

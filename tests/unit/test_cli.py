@@ -381,6 +381,141 @@ def test_logs_prints_lines(mock_api) -> None:
     assert result.stdout.splitlines() == ["hello [world]", "done"]
 
 
+def _answers(*bodies: dict[str, Any]) -> Callable[[httpx.Request], httpx.Response]:
+    """Answer each request with the next body (the last one again once they run out)."""
+    queue = list(bodies)
+
+    def handler(_req: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=queue.pop(0) if len(queue) > 1 else queue[0])
+
+    return handler
+
+
+def _logs(status: str, lines: list[str], *, after: str, attempt: int = 1, **extra: Any) -> dict[str, Any]:
+    streams = extra.pop("streams", [{"logStreamName": f"s/{attempt}", "lines": lines}])
+    return {
+        "jobId": JOB_ID,
+        "status": status,
+        "attempt": attempt,
+        "attemptStatus": extra.pop("attemptStatus", status),
+        "logStreamName": f"s/{attempt}",
+        "lines": lines,
+        "streams": streams,
+        "nextToken": after,
+        **extra,
+    }
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli.time, "sleep", lambda _s: None)
+
+
+def test_logs_sends_attempt_and_index(mock_api) -> None:
+    # GIVEN an array child's answer
+    api = mock_api(_ok(_logs("RUNNING", ["child 3"], after="t1", attempt=2, arraySize=5)))
+    # WHEN asking for attempt 2's child 3
+    result = runner.invoke(cli.app, ["logs", JOB_ID, "--attempt", "2", "--index", "3"])
+    # THEN both go to the API as query parameters, and the child's lines are printed once (no following)
+    assert result.exit_code == 0, result.output
+    assert dict(api.requests[0].url.params) == {"attempt": "2", "index": "3"}
+    assert len(api.requests) == 1
+    assert result.stdout.splitlines() == ["child 3"]
+
+
+def test_logs_follow_prints_new_lines_until_the_job_ends(mock_api, no_sleep: None) -> None:
+    # GIVEN a job running, then still running with a new line, then SUCCEEDED with its last line
+    api = mock_api(
+        _answers(
+            _logs("RUNNING", ["first"], after="t1"),
+            _logs("RUNNING", ["second"], after="t2"),
+            _logs("SUCCEEDED", ["last"], after="t3"),
+            _logs("SUCCEEDED", ["never asked for"], after="t4"),
+        )
+    )
+    # WHEN following
+    result = runner.invoke(cli.app, ["logs", JOB_ID, "--follow"])
+    # THEN each look passes on the previous answer's token, each line is printed once, and it stops at the job's end
+    assert result.exit_code == 0, result.output
+    assert [r.url.params.get("nextToken") for r in api.requests] == [None, "t1", "t2"]
+    assert result.stdout.splitlines() == ["first", "second", "last"]
+    assert "job SUCCEEDED" in result.stderr
+
+
+def test_logs_follow_of_an_attempt_stops_when_that_attempt_ends(mock_api, no_sleep: None) -> None:
+    # GIVEN attempt 1 failed while the job goes on (a retry)
+    api = mock_api(_answers(_logs("RUNNABLE", ["boom"], after="t1", attemptStatus="FAILED")))
+    # WHEN following attempt 1
+    result = runner.invoke(cli.app, ["logs", JOB_ID, "--follow", "--attempt", "1"])
+    # THEN one look is enough: that attempt is over
+    assert result.exit_code == 0, result.output
+    assert len(api.requests) == 1
+    assert result.stdout.splitlines() == ["boom"]
+
+
+def test_logs_follow_reads_an_attempt_to_its_end_then_moves_on_to_the_retry(mock_api, no_sleep: None) -> None:
+    # GIVEN attempt 1 runs, then fails with a last line while attempt 2 starts, which then succeeds
+    api = mock_api(
+        _answers(
+            _logs("RUNNING", ["a1 line"], after="t1", attempt=1, latestAttempt=1),
+            _logs("RUNNABLE", ["a1 tail"], after="t2", attempt=1, attemptStatus="FAILED", latestAttempt=2),
+            _logs("SUCCEEDED", ["a2 line"], after="t3", attempt=2, latestAttempt=2),
+        )
+    )
+    # WHEN following the job
+    result = runner.invoke(cli.app, ["logs", JOB_ID, "-f"])
+    # THEN attempt 1 is read to its last line, then attempt 2 from its head, under a header naming it
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["a1 line", "a1 tail", "a2 line"]
+    assert "attempt 2" in result.stderr
+    asked = [(r.url.params.get("attempt"), r.url.params.get("nextToken")) for r in api.requests]
+    assert asked == [(None, None), ("1", "t1"), ("2", None)]
+
+
+def test_logs_read_a_full_page_on_at_once(mock_api) -> None:
+    # GIVEN a first page that says more lines are there
+    api = mock_api(_answers(_logs("SUCCEEDED", ["l1"], after="t1", more=True), _logs("SUCCEEDED", ["l2"], after="t2")))
+    # WHEN printing (not following)
+    result = runner.invoke(cli.app, ["logs", JOB_ID])
+    # THEN the next page is asked for with the token, and both are printed
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["l1", "l2"]
+    assert [r.url.params.get("nextToken") for r in api.requests] == [None, "t1"]
+
+
+def test_logs_of_a_multi_node_job_prefix_each_line_with_its_node(mock_api) -> None:
+    # GIVEN two nodes' streams
+    streams = [
+        {"node": 0, "logStreamName": "d/default/a", "lines": ["main up"]},
+        {"node": 1, "logStreamName": "d/default/b", "lines": ["worker up", "worker done"]},
+    ]
+    mock_api(_ok(_logs("SUCCEEDED", ["main up"], after="t", streams=streams)))
+    # WHEN printing
+    result = runner.invoke(cli.app, ["logs", JOB_ID])
+    # THEN every node's lines, each prefixed by its node index
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["[node 0] main up", "[node 1] worker up", "[node 1] worker done"]
+
+
+def test_logs_of_an_array_job_without_index_says_to_pass_one(mock_api) -> None:
+    mock_api(_ok(_logs("RUNNING", [], after="t", streams=[], arraySize=4)))
+    result = runner.invoke(cli.app, ["logs", JOB_ID])
+    assert result.exit_code == 0, result.output
+    assert "pass --index" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--attempt", "0"], ["--index", "-1"], ["--json", "--follow"], ["--interval", "0"], ["--attempt", "x"]],
+)
+def test_logs_refuses_bad_options_before_calling_the_api(mock_api, args: list[str]) -> None:
+    api = mock_api(_ok({}))
+    result = runner.invoke(cli.app, ["logs", JOB_ID, *args])
+    assert result.exit_code == 2, result.output
+    assert api.requests == []
+
+
 LINEAGE = {
     "jobId": JOB_ID,
     "nodes": [

@@ -60,6 +60,7 @@ def job_service() -> JobService:
         logs=LogsAdapter(aws.client("logs")),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
         dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        describer=batch_adapter(),  # the log streams of array children and nodes
     )
 
 

@@ -19,9 +19,17 @@ What it mirrors from AWS Batch (each point checked against the AWS docs or the b
 - An attempt runs the container command (``Ref::name`` parameters substituted) as a subprocess in its own process
   group, with the variables Batch sets (AWS_BATCH_JOB_ID, AWS_BATCH_JOB_ATTEMPT, AWS_BATCH_JQ_NAME,
   AWS_BATCH_CE_NAME, array and multi-node variables) plus the container environment. stdout+stderr are the attempt's
-  log stream ``<jobDefinitionName>/default/<task id>``.
-- Memory (MEMORY requirement, MiB) is enforced on the process tree's RSS: exitCode 137, container.reason
+  log stream ``<jobDefinitionName>/default/<task id>``, each line handed to ``on_log`` as it is written (the awslogs
+  driver streams a container's output to CloudWatch Logs while it runs).
+- Memory (MEMORY requirement, MiB) is enforced on resident memory (RSS), as a container's cgroup limit is, and a
+  short burst cannot slip through: the kernel keeps each process's peak RSS (VmHWM) while it runs and reports it
+  (ru_maxrss of wait4, which covers the descendants it reaped) when it exits; a small shim (memshim.py) forks the
+  job and reaps it, as the engine's own wait4 would count the engine's image into the peak. The job is SIGKILLed
+  when any process's peak, or the sum of the tree's current RSS, is over the limit, and an attempt whose peak was
+  over the limit is an OOM even if it exited before the monitor saw it: exitCode 137, container.reason
   "OutOfMemoryError: Container killed due to memory usage", statusReason "Essential container in task exited".
+  Unlike a cgroup, page cache is not counted, and the kill comes within one monitor interval of the peak rather than
+  at the allocation itself.
 - Timeout (attemptDurationSeconds; any positive value is accepted locally) sends SIGTERM then SIGKILL after a grace
   (ECS uses 30 s; 2 s here by default), statusReason "Job attempt duration exceeded timeout".
 - ``interrupt()`` is a Spot reclaim / host failure: statusReason "Host EC2 (instance i-...) terminated.", no exitCode.
@@ -37,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import errno
 import fnmatch
 import json
 import logging
@@ -47,6 +56,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -86,6 +96,7 @@ MAX_JOB_SIZE_BYTES = 30 * 1024  # SubmitJob's request, as AWS Batch measures it 
 
 Capacity = Literal["spot", "on-demand"]
 EventCallback = Callable[[dict[str, Any]], None]
+LogCallback = Callable[[str, int, str], None]  # (log stream, timestamp ms, line): each line as the container writes it
 _JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _REF_RE = re.compile(r"Ref::([A-Za-z0-9_-]+)")
 
@@ -169,16 +180,59 @@ def _glob(pattern: str | None, value: str | None) -> bool:
     return fnmatch.fnmatchcase(value or "", pattern)
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def _peak_rss(pid: int) -> int:
+    """A process's peak resident set (VmHWM, bytes): a high-water mark the kernel keeps, so no burst is missed."""
     try:
-        procs = [proc, *proc.children(recursive=True)]
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree_memory(shim: psutil.Process) -> tuple[int, int]:
+    """(sum of the current RSS of the job's processes, the largest peak RSS of any of them), in bytes; the memory
+    shim at the root of the tree is not the job's and is not counted."""
+    total = peak = 0
+    try:
+        procs = shim.children(recursive=True)
     except psutil.Error:
-        return 0
+        return 0, 0
     for p in procs:
         with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-    return total
+        peak = max(peak, _peak_rss(p.pid))
+    return total, peak
+
+
+_MEMSHIM = Path(__file__).with_name("memshim.py")
+
+
+def _check_executable(command: str, path: str | None, cwd: str) -> None:
+    """Raise as Popen would for a command that cannot be run (the shim runs it; a job that cannot start must still
+    fail with CannotStartContainerError before it is RUNNING)."""
+    if os.sep in command:
+        target = Path(cwd, command)
+        if not target.is_file():
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), command)
+        if not os.access(target, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), command)
+    elif shutil.which(command, path=path) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), command)
+
+
+def _read_peak(peak_file: Path | None) -> int:
+    """The job's peak RSS (bytes) as the memory shim reaped it (0 if the shim was killed before it could say)."""
+    if peak_file is None:
+        return 0
+    try:
+        return int(peak_file.read_text(encoding="ascii") or 0)
+    except (OSError, ValueError):
+        return 0
+    finally:
+        peak_file.unlink(missing_ok=True)
 
 
 @dataclass(eq=False)
@@ -309,6 +363,7 @@ class LocalBatch:
         self,
         *,
         on_event: EventCallback | None = None,
+        on_log: LogCallback | None = None,
         region: str = "us-east-1",
         account: str = "123456789012",
         poll_interval: float = 0.02,
@@ -320,6 +375,7 @@ class LocalBatch:
         publish_pending: bool = False,
     ) -> None:
         self.on_event = on_event
+        self.on_log = on_log
         self.region = region
         self.account = account
         self.poll_interval = poll_interval
@@ -1383,9 +1439,15 @@ class LocalBatch:
         if not proc.argv:
             self._proc_finished(proc, None, start_error="CannotStartContainerError: no command specified")
             return
+        argv, peak_file = proc.argv, None
+        if proc.mem_limit is not None:
+            peak_file = Path(proc.cwd + ".peak")
+            argv = [sys.executable, "-I", "-S", str(_MEMSHIM), str(peak_file), "--", *proc.argv]
         try:
+            if peak_file is not None:
+                _check_executable(proc.argv[0], proc.env.get("PATH"), proc.cwd)
             popen = subprocess.Popen(  # noqa: S603 - running the job's own argv is the point
-                proc.argv,
+                argv,
                 cwd=proc.cwd,
                 env=proc.env,
                 stdin=subprocess.DEVNULL,
@@ -1405,11 +1467,30 @@ class LocalBatch:
                 self._killpg(proc, signal.SIGKILL)
         reader = threading.Thread(target=self._read_output, args=(proc, popen.stdout), daemon=True)
         reader.start()
+        peak = self._monitor(proc, popen)
+        # The container is gone: nothing it started survives it.
+        self._killpg(proc, signal.SIGKILL)
+        peak = max(peak, _read_peak(peak_file))
+        if proc.mem_limit is not None and peak > proc.mem_limit:
+            with self._lock:
+                if proc.kill_reason is None:  # over its memory between two looks: a cgroup would have killed it
+                    proc.kill_reason, proc.hard_kill = "oom", True
+        reader.join(2.0)
+        self._proc_finished(proc, popen.returncode)
+
+    def _monitor(self, proc: _Proc, popen: subprocess.Popen[bytes]) -> int:
+        """Watch a running container until it exits: its timeout, its memory, the kills asked of it. Returns
+        the largest peak RSS (bytes) seen in its processes."""
         deadline = time.monotonic() + proc.timeout_s if proc.timeout_s else None
-        ps = psutil.Process(popen.pid) if proc.mem_limit else None
+        shim = psutil.Process(popen.pid) if proc.mem_limit else None
+        peak = 0
         while popen.poll() is None:
             now = time.monotonic()
-            over = ps is not None and proc.mem_limit is not None and _tree_rss(ps) > proc.mem_limit
+            over = False
+            if shim is not None and proc.mem_limit is not None:
+                total, tree_peak = _tree_memory(shim)
+                peak = max(peak, tree_peak)
+                over = max(total, peak) > proc.mem_limit
             with self._lock:
                 if deadline is not None and now >= deadline and proc.kill_reason is None:
                     proc.kill_reason = "timeout"
@@ -1426,10 +1507,7 @@ class LocalBatch:
                 elif now - proc.term_at >= self.kill_grace_seconds:
                     self._killpg(proc, signal.SIGKILL)
             time.sleep(self.monitor_interval)
-        # The container is gone: nothing it started survives it.
-        self._killpg(proc, signal.SIGKILL)
-        reader.join(2.0)
-        self._proc_finished(proc, popen.returncode)
+        return peak
 
     def _read_output(self, proc: _Proc, stream: IO[bytes] | None) -> None:
         if stream is None:
@@ -1444,6 +1522,11 @@ class LocalBatch:
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 with self._lock:
                     proc.lines.append(line)
+                if self.on_log is not None:
+                    try:
+                        self.on_log(proc.log_stream, _now_ms(), line)
+                    except Exception:
+                        log.exception("on_log callback failed for %s", proc.log_stream)
                 if log_file is not None:
                     log_file.write(line + "\n")
                     log_file.flush()

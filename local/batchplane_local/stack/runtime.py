@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,10 @@ from batchplane_local.stack.template import Stack, UnsupportedTemplate, artifact
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BATCH_LOG_GROUP = "/aws/batch/job"
+LOG_FLUSH_SECONDS = 0.2  # how often job output is shipped to CloudWatch Logs while the job runs (awslogs: 5 s)
+MAX_LOG_EVENT_BYTES = 256 * 1024 - 26  # PutLogEvents: an event is at most 256 KiB, counting 26 bytes of overhead
+MAX_LOG_BATCH_BYTES = 1_048_576  # PutLogEvents: a batch is at most 1 MiB (messages + 26 bytes each) ...
+MAX_LOG_BATCH_EVENTS = 10_000  # ... and 10,000 events
 
 
 DEFAULT_ROUTE = "$default"  # an HTTP API's catch-all route: requests no other route matches
@@ -235,7 +239,9 @@ class LocalStack:
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
-        self._logged_streams: dict[str, int] = {}
+        self._logged_streams: set[str] = set()
+        self._log_lines: queue.Queue[tuple[str, int, str]] = queue.Queue()
+        self._log_lock = threading.Lock()
         self._servers: list[Any] = []
         self.ready = threading.Event()
 
@@ -249,6 +255,7 @@ class LocalStack:
         self.moto = moto_glue.start_server()
         self.batch = LocalBatch(
             on_event=self._on_batch_event,
+            on_log=self._on_log,
             region=REGION,
             account=ACCOUNT,
             kill_grace_seconds=self.kill_grace_seconds,
@@ -281,6 +288,7 @@ class LocalStack:
         for period, logical_id, rule_arn in self.schedules:
             self._spawn(self._schedule_loop, period, logical_id, rule_arn, name=f"schedule-{logical_id}")
         self._spawn(self._scheduler_loop, name="eventbridge-scheduler")
+        self._spawn(self._log_shipper, name="awslogs")
         for source in self.sqs_sources:
             self._spawn(self._sqs_poller, source, name=f"sqs-{source.function}")
         self.ready.set()
@@ -293,14 +301,25 @@ class LocalStack:
         self.api_url = self._serve(LocalApi(self), "local-http-api", port)
         return self.api_url
 
+    def table_name(self) -> str | None:
+        """The physical name of the template's DynamoDB table (None before provisioning)."""
+        for logical, res in self.stack.resources().items():
+            if res.get("Type") == "AWS::DynamoDB::Table" and logical in self.stack.physical:
+                return str(self.stack.physical[logical]["Ref"])
+        return None
+
     def stop(self) -> None:
+        """Stop everything started so far (also after a start that failed or was interrupted half-way): the jobs'
+        processes are killed and the local Batch's work directories removed."""
         self._stopping.set()
         for fn in self.functions.values():
             fn.inbox.put(None)
-        self.batch.stop()
+        if getattr(self, "batch", None) is not None:
+            self.batch.stop()
         for server in self._servers:
             server.shutdown()
-        self.moto.stop()
+        if getattr(self, "moto", None) is not None:
+            self.moto.stop()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -679,30 +698,43 @@ class LocalStack:
 
     def _on_batch_event(self, event: dict[str, Any]) -> None:
         if event.get("detail", {}).get("status") in ("SUCCEEDED", "FAILED"):
-            self._ship_logs(event["detail"])
+            # every line the job wrote is in CloudWatch Logs before anyone hears that it ended
+            self._flush_logs()
         for pattern, logical in self.rules:
             if pattern.matches(event):
                 self.functions[logical].inbox.put(event)
 
-    def _ship_logs(self, detail: dict[str, Any]) -> None:
-        """What the awslogs driver does in AWS: the container's output lands in CloudWatch Logs."""
-        streams = {(a.get("container") or {}).get("logStreamName") for a in detail.get("attempts") or []} | {
-            (detail.get("container") or {}).get("logStreamName")
-        }
-        logs = self._client("logs")
-        for stream in filter(None, streams):
-            lines = self.batch.logs(stream)
-            sent = self._logged_streams.get(stream, 0)
-            if len(lines) <= sent:
-                continue
-            if sent == 0:
-                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                    logs.create_log_stream(logGroupName=BATCH_LOG_GROUP, logStreamName=stream)
-            now = int(time.time() * 1000)
-            events = [{"timestamp": now, "message": line or " "} for line in lines[sent:]]
-            for i in range(0, len(events), 5000):
-                logs.put_log_events(logGroupName=BATCH_LOG_GROUP, logStreamName=stream, logEvents=events[i : i + 5000])
-            self._logged_streams[stream] = len(lines)
+    def _on_log(self, stream: str, timestamp: int, line: str) -> None:
+        self._log_lines.put((stream, timestamp, line))
+
+    def _log_shipper(self) -> None:
+        """What the awslogs driver does in AWS: a container's output goes to CloudWatch Logs while it runs, in
+        batches (PutLogEvents) every LOG_FLUSH_SECONDS."""
+        while not self._stopping.wait(LOG_FLUSH_SECONDS):
+            try:
+                self._flush_logs()
+            except Exception:  # noqa: BLE001 - a failed batch must not stop the shipping of the next ones
+                self.log(f"shipping job logs failed:\n{traceback.format_exc()}")
+
+    def _flush_logs(self) -> None:
+        """Put every line written so far to its stream of /aws/batch/job, in order, within PutLogEvents' limits."""
+        with self._log_lock:
+            by_stream: dict[str, list[dict[str, Any]]] = {}
+            while True:
+                try:
+                    stream, timestamp, line = self._log_lines.get_nowait()
+                except queue.Empty:
+                    break
+                message = line.encode()[:MAX_LOG_EVENT_BYTES].decode(errors="ignore") or " "  # no empty events
+                by_stream.setdefault(stream, []).append({"timestamp": timestamp, "message": message})
+            logs = self._client("logs")
+            for stream, events in by_stream.items():
+                if stream not in self._logged_streams:
+                    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                        logs.create_log_stream(logGroupName=BATCH_LOG_GROUP, logStreamName=stream)
+                    self._logged_streams.add(stream)
+                for batch in _log_batches(events):
+                    logs.put_log_events(logGroupName=BATCH_LOG_GROUP, logStreamName=stream, logEvents=batch)
 
     def _async_worker(self, fn: LocalFunction) -> None:
         """Lambda's async invocation: retries (MaximumRetryAttempts), then the on-failure destination."""
@@ -1024,6 +1056,21 @@ class _BatchFacts(iam.Resolver):
         if name_or_arn.startswith("arn:"):
             return name_or_arn
         return self.batch.job_definition_arn(name_or_arn) or super().job_definition_arn(name_or_arn)
+
+
+def _log_batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Events cut into PutLogEvents calls that each respect its size and count limits."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for event in events:
+        cost = len(event["message"].encode()) + 26
+        if batch and (size + cost > MAX_LOG_BATCH_BYTES or len(batch) >= MAX_LOG_BATCH_EVENTS):
+            yield batch
+            batch, size = [], 0
+        batch.append(event)
+        size += cost
+    if batch:
+        yield batch
 
 
 def _references(value: Any) -> set[str]:

@@ -175,7 +175,8 @@ class BatchAdapter:
         return None
 
     def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
-        """DescribeJobs: only the sweeper's reconciliation calls this, never normal running."""
+        """DescribeJobs: the sweeper's reconciliation, and a user's request for the logs of array children or nodes
+        (their log streams are known only to Batch); never normal running."""
         if not batch_job_ids:
             return []
         try:

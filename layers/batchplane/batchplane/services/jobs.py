@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue
 from batchplane.domain.errors import (
@@ -18,6 +18,7 @@ from batchplane.domain.errors import (
     NotFoundError,
 )
 from batchplane.domain.ids import batch_job_name, idempotent_job_id, new_job_id
+from batchplane.domain.logs import choose_attempt, decode_token, encode_token, log_targets
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort, JobFilter, JobPage, JobStore
 from batchplane.domain.records import AttemptRecord, JobRecord, lineage_graph
@@ -26,6 +27,19 @@ from batchplane.domain.submit_request import JobDefinitions, check_submit_size, 
 
 class LogLines(Protocol):
     def lines(self, log_stream: str, limit: int = 1000) -> list[str]: ...
+
+    def page(self, log_stream: str, limit: int = 1000, next_token: str | None = None) -> tuple[list[str], str | None]:
+        """Lines after ``next_token`` and the token to read on from."""
+        ...
+
+
+FULL_LOG_PAGE_BYTES = 900_000  # GetLogEvents answers at most 1 MB: a page this big may have been cut short
+
+
+class JobDescriber(Protocol):
+    def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
+        """DescribeJobs (at most 100 ids)."""
+        ...
 
 
 class ArtifactIndex(Protocol):
@@ -72,7 +86,9 @@ class JobService:
         logs: LogLines | None = None,
         artifacts: ArtifactIndex | None = None,
         dependencies: DependencyLookup | None = None,
+        describer: JobDescriber | None = None,
     ) -> None:
+        self._describer = describer
         self._dependencies = dependencies
         self._logs = logs
         self._artifacts = artifacts
@@ -227,19 +243,71 @@ class JobService:
     def lineage(self, tenant: str, job_id: str) -> dict[str, object]:
         return lineage_graph(self.get(tenant, job_id))
 
-    def logs(self, tenant: str, job_id: str, limit: int = 1000) -> dict[str, object]:
-        """The latest attempt's log lines (CloudWatch Logs, from the attempt's logStreamName)."""
+    def logs(
+        self,
+        tenant: str,
+        job_id: str,
+        limit: int = 1000,
+        *,
+        attempt: int | None = None,
+        index: int | None = None,
+        next_token: str | None = None,
+    ) -> dict[str, object]:
+        """An attempt's output (the latest attempt unless ``attempt``): an array job's child ``index``, every node of
+        a multi-node job. With ``next_token`` (the answer's ``nextToken``) only the lines written since; the answer's
+        ``status`` tells a follower when the job is over (every line is in CloudWatch Logs by then), ``more`` that a
+        page was full (read on at once with ``nextToken``), ``latestAttempt`` whether a retry has started."""
         job = self.get(tenant, job_id)
-        streams = [a for a in job.attempts if a.log_stream]
-        if not streams or self._logs is None:
-            return {"jobId": job_id, "attempt": job.current_attempt, "logStreamName": None, "lines": []}
-        latest = streams[-1]
-        return {
+        chosen = choose_attempt(job, attempt)
+        answer: dict[str, object] = {
             "jobId": job_id,
-            "attempt": latest.attempt,
-            "logStreamName": latest.log_stream,
-            "lines": self._logs.lines(latest.log_stream or "", limit),
+            "status": job.status.value,
+            "attempt": chosen.attempt if chosen else job.current_attempt,
+            "attemptStatus": chosen.status.value if chosen else None,
+            "latestAttempt": job.attempts[-1].attempt if job.attempts else None,
+            "more": False,
+            "logStreamName": None,
+            "lines": [],
+            "streams": [],
         }
+        if isinstance(job.request.get("arraySize"), int):
+            answer["arraySize"] = job.request["arraySize"]
+        if chosen is None or self._logs is None:
+            return answer
+        targets = log_targets(job, chosen, index)
+        positions = decode_token(next_token, chosen.attempt)
+        found = self._child_streams([t.batch_job_id for t in targets if t.stream is None and t.batch_job_id])
+        streams: list[dict[str, object]] = []
+        after: dict[str, str] = {}
+        for target in targets:
+            stream = target.stream or found.get(target.batch_job_id or "")
+            lines: list[str] = []
+            position = positions.get(target.key)
+            if stream:
+                lines, position = self._logs.page(stream, limit, position)
+                # a full page (by count, or near GetLogEvents' 1 MB) may have more behind it: read on at once
+                if len(lines) >= limit or sum(len(line) + 26 for line in lines) >= FULL_LOG_PAGE_BYTES:
+                    answer["more"] = True
+            if position:
+                after[target.key] = position
+            streams.append({**target.label, "logStreamName": stream, "lines": lines})
+        answer["streams"] = streams
+        if streams:
+            answer["logStreamName"], answer["lines"] = streams[0]["logStreamName"], streams[0]["lines"]
+        answer["nextToken"] = encode_token(chosen.attempt, after)
+        return answer
+
+    def _child_streams(self, batch_job_ids: list[str]) -> dict[str, str]:
+        """The log streams of array children or nodes (DescribeJobs, 100 ids a call): Batch alone knows them."""
+        if not batch_job_ids or self._describer is None:
+            return {}
+        found: dict[str, str] = {}
+        for start in range(0, len(batch_job_ids), 100):
+            for detail in self._describer.describe(batch_job_ids[start : start + 100]):
+                stream = (detail.get("container") or {}).get("logStreamName")
+                if stream:
+                    found[str(detail.get("jobId"))] = str(stream)
+        return found
 
     def artifacts(self, tenant: str, uri: str) -> list[dict[str, str]]:
         """What used or produced ``uri`` (the caller's jobs only)."""
