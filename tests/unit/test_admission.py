@@ -131,6 +131,13 @@ def test_rule_1_dependencies_hold_a_job_out_of_line_without_blocking_its_tenant(
     assert "2 dependencies" in w.message
 
 
+def test_rule_1_a_held_jobs_place_counts_the_waiting_jobs_ahead_of_it() -> None:
+    plan = admit(snap(job("a1", "a", vcpus=99), job("a2", "a"), job("a3", "a", deps=("x",)), job("a4", "a")))
+    w = plan.waiting_for("a3")
+    assert w is not None
+    assert (w.hold, w.ahead) == (Hold.DEPENDENCIES, 2)
+
+
 def test_rule_2_higher_classes_first_and_the_lower_class_is_told_so() -> None:
     # GIVEN room for 4 vCPUs, a normal job enqueued before an urgent one, both asking 4
     plan = admit(
@@ -285,6 +292,26 @@ def test_rule_6_capacity_hold_carries_awss_reason_and_since_when() -> None:
     assert isinstance(w.detail, RoomDetail)
     assert (w.detail.aws_reason, w.detail.since) == ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "2026-12-01T10:00:00Z")
     assert "INSUFFICIENT_INSTANCE_CAPACITY since 2026-12-01T10:00:00Z" in w.message
+
+
+def test_rule_6_queue_classes_filling_one_pool_share_its_room() -> None:
+    # GIVEN high-spot and normal-spot both fill the Spot pool (8 vCPUs), and high-spot already has 2 RUNNABLE
+    spot = Pool("spot", Resources(8, 64_000))
+    queues = {
+        "high-spot": QueueRoom("high-spot", "spot", runnable=Resources(2, 0)),
+        "normal-spot": QueueRoom("normal-spot", "spot"),
+    }
+    jobs = (job("h", "a", vcpus=4, priority=HIGH, queue="high-spot"), job("n", "b", vcpus=4, queue="normal-spot"))
+    # WHEN admitted
+    plan = admit(Snapshot(jobs, {"spot": spot}, queues))
+    # THEN the pool's room (8 - 2 RUNNABLE) takes the high job only, and the normal one is told a higher class took it
+    assert plan.job_ids == ("h",)
+    w = plan.waiting_for("n")
+    assert w is not None
+    assert w.hold is Hold.PRIORITY
+    assert isinstance(w.detail, RoomDetail)
+    assert (w.detail.pool, w.detail.room, w.detail.runnable) == ("spot", Resources(2, 64_000 - 1024), Resources(2, 0))
+    assert "RUNNABLE 2 vCPU" in w.message
 
 
 @pytest.mark.parametrize("queue", ["q", "gone"])
