@@ -3,6 +3,7 @@ properties for its guarantees, and tick-by-tick simulations (fair shares under w
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
 from dataclasses import replace
@@ -394,6 +395,30 @@ def test_every_waiting_job_has_a_message() -> None:
     plan = admit(snap(*jobs, queues=queues, policies=policies, tokens=1))
     assert len(plan.waiting) == 7
     assert all(w.message and w.message != w.hold.value for w in plan.waiting)
+    assert {w.hold for w in plan.waiting} >= {Hold.BEHIND, Hold.DEPENDENCIES, Hold.CAPACITY, Hold.QUOTA_VCPUS}
+    assert all(json.loads(json.dumps(w.view()))["hold"] == w.hold.value for w in plan.waiting)
+
+
+def test_the_view_of_a_quota_hold_names_the_quota() -> None:
+    usage = {"a": running("a", 6)}
+    plan = admit(snap(job("a1", "a", vcpus=4), usage=usage, policies=TenantPolicies(Quota(max_running_vcpus=8))))
+    assert plan.waiting[0].view() == {
+        "hold": "quota-vcpus",
+        "reason": "tenant quota: vcpus 6 running + 4 asked > limit 8",
+        "ahead": 0,
+        "quota": "maxRunningVcpus",
+        "used": 6,
+        "limit": 8,
+        "need": 4,
+    }
+
+
+def test_the_view_of_a_room_hold_carries_the_numbers_in_api_units() -> None:
+    plan = admit(snap(job("a1", "a", vcpus=2, memory=4096), queues=(room(vcpus=1),)))
+    view = plan.waiting[0].view()
+    assert view["hold"] == "never-fits"
+    assert view["need"] == {"vcpus": 2, "memoryMiB": 4096, "gpus": 0}
+    assert (view["pool"], view["queueClass"], view["reserved"]) == ("q", "q", False)
 
 
 # ---------------------------------------------------------------------------------------------- enqueue

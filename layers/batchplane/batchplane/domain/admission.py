@@ -54,13 +54,16 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from fractions import Fraction
+from typing import Any
+
+from pydantic.alias_generators import to_camel
 
 from batchplane.domain.failures import BlockedReason
 from batchplane.domain.models import Priority
-from batchplane.domain.quotas import RESOURCES, Resources, TenantPolicies, TenantUsage
+from batchplane.domain.quotas import QUOTA_OF_RESOURCE, RESOURCES, Resources, TenantPolicies, TenantUsage
 
 PRIORITY_ORDER: tuple[Priority, ...] = tuple(reversed(Priority))  # urgent first
 
@@ -210,6 +213,19 @@ class Waiting:
     def message(self) -> str:
         return _message(self)
 
+    def view(self) -> dict[str, Any]:
+        """The ``waiting`` object of the job's view (JSON-able, camelCase like the rest of the API): the hold, a
+        sentence, the job's place in its tenant's line, and the hold's numbers."""
+        out: dict[str, Any] = {"hold": self.hold.value, "reason": self.message, "ahead": self.ahead}
+        if isinstance(self.detail, QuotaDetail):
+            out["quota"] = QUOTA_OF_RESOURCE[self.detail.resource].value
+        if self.detail is not None:
+            for f in fields(self.detail):
+                value = getattr(self.detail, f.name)
+                if value is not None and f.name != "resource":
+                    out[to_camel(f.name)] = _view_value(value)
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
@@ -220,7 +236,7 @@ class Admission:
 @dataclass(frozen=True, slots=True)
 class AdmissionPlan:
     admitted: tuple[Admission, ...]  # submit in this order
-    waiting: tuple[Waiting, ...]  # by priority, then tenant, then line order
+    waiting: tuple[Waiting, ...]  # by priority, then tenant, then line order; jobs held by dependencies last
     reservations: Mapping[str, str]  # pool -> the job its room is kept for
     tokens_left: int
 
@@ -419,6 +435,16 @@ def _head_hold(tick: _Tick, priority: Priority, weights: float, head: QueuedJob)
     return Hold.ACCOUNT_RATE, RateDetail(tick.snapshot.rate_tokens)  # rule 8
 
 
+def _view_value(value: object) -> object:
+    if isinstance(value, Resources):
+        return {"vcpus": value.vcpus, "memoryMiB": value.memory_mib, "gpus": value.gpus}
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
 def _rank(priority: Priority) -> int:
     return PRIORITY_ORDER[::-1].index(priority)
 
@@ -451,7 +477,14 @@ def _message(w: Waiting) -> str:
                 why += "; the room is kept for this job"
             return why if w.hold is not Hold.PRIORITY else f"higher classes took the room: {why}"
         case FairShareDetail():
-            kept = f"; room kept for {d.reserved_for}" if d.reserved_for else ""
+            if d.reserved_for == w.job_id:
+                kept = (
+                    "; tenants further below their weighted share took the room this tick; it is now kept for this job"
+                )
+            elif d.reserved_for:
+                kept = f"; the room is kept for {d.reserved_for}, of a tenant further below its weighted share"
+            else:
+                kept = "; tenants further below their weighted share took the room"
             return f"fair share: tenant uses {d.usage:.1%} (weight {d.weight:g}, entitled to {d.share:.1%}){kept}"
         case RateDetail():
             return f"the SubmitJob rate for this tick ({d.tokens}) is spent"
