@@ -614,6 +614,65 @@ def test_nothing_admissible_waits_while_its_queue_class_has_room_and_tokens_rema
             assert w.hold is Hold.FAIR_SHARE
 
 
+@settings(max_examples=250, deadline=None)
+@given(snapshots())
+def test_every_holds_numbers_are_true_when_the_tick_ends(s: Snapshot) -> None:
+    plan = admit(s)
+    used, rooms = _replay(s, plan)
+    by_id = {j.job_id: j for j in s.jobs}
+    for w in plan.waiting:
+        j = by_id[w.job_id]
+        d = w.detail
+        assert w.message
+        match d:
+            case QuotaDetail():
+                limit = s.policies.quota(j.tenant).running_limit(d.resource)
+                assert (d.used, d.limit, d.need) == (
+                    used.get(j.tenant, Resources()).get(d.resource),
+                    limit,
+                    j.need.get(d.resource),
+                )
+                assert d.used + d.need > d.limit
+            case RoomDetail() if w.hold is Hold.NEVER_FITS:
+                assert j.queue_class not in s.queues or not j.need.fits_in(s.pools[d.pool].limit)
+            case RoomDetail():
+                assert d.room == rooms[d.pool]
+                assert not j.need.fits_in(d.room)
+                assert d.reserved == (plan.reservations.get(d.pool) == j.job_id)
+            case FairShareDetail():
+                assert 0 < d.share <= 1
+                assert d.weight == s.policies.weight(j.tenant)
+            case BehindDetail():
+                assert w.ahead > 0
+                assert by_id[d.head].tenant == j.tenant
+            case RateDetail():
+                assert plan.tokens_left == 0
+            case DependencyDetail():
+                assert d.waiting_on == j.waiting_on
+
+
+@settings(max_examples=300)
+@given(
+    queued=st.integers(0, 20),
+    quota=st.builds(
+        Quota,
+        st.one_of(st.none(), st.integers(0, 8)),
+        st.one_of(st.none(), st.integers(0, 8)),
+        st.one_of(st.none(), st.integers(0, 8)),
+        st.one_of(st.none(), st.integers(0, 20)),
+    ),
+    need=st.builds(Resources, st.integers(0, 10), st.integers(0, 10), st.integers(0, 10)),
+)
+def test_check_enqueue_refuses_exactly_what_the_quota_forbids(queued: int, quota: Quota, need: Resources) -> None:
+    refused = check_enqueue(TenantUsage("a", queued=queued), quota, need)
+    too_big = any((limit := quota.running_limit(r)) is not None and need.get(r) > limit for r in RESOURCES)
+    too_many = quota.max_queued_jobs is not None and queued >= quota.max_queued_jobs
+    assert (refused is None) == (not too_big and not too_many)
+    if refused is not None:
+        assert refused.status == (422 if too_big else 429)
+        assert refused.quota.value in refused.detail
+
+
 @settings(max_examples=200, deadline=None)
 @given(snapshots(), st.randoms(use_true_random=False))
 def test_the_plan_depends_on_the_snapshot_not_on_its_order(s: Snapshot, rnd: random.Random) -> None:
