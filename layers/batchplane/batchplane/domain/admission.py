@@ -23,7 +23,7 @@ Rules (applied in this order; the tests are named after them):
   7. Reservation. When the tenant chosen by rule 5 has a head that does not fit its pool's room (but would fit the
      empty pool), the pool is reserved for that job for the rest of the tick: no other job of this or a lower class
      is admitted into it (their hold: FAIR_SHARE, naming the job the room is kept for). Other pools go on
-     admitting. Without this a big job starves behind a stream of small ones (a property test shows it).
+     admitting. Without this a big job starves behind a stream of small ones (the no-starvation test fails).
   8. Rate. Each admission spends one SubmitJob token; with none left the rest wait ACCOUNT_RATE (AWS Batch allows 50
      SubmitJob calls per second per account; the snapshot says how many this tick may use).
 A waiting line head that fits both quota and room when the tick ends waits because the room went to a higher class
