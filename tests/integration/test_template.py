@@ -34,7 +34,7 @@ QUEUE_PRIORITIES = {
 RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ("GatewayFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
     ("JobEventsFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
-    ("JobEventsFunction", "FindBatchJobByNameForPipelines"): "batch:ListJobs supports no resource-level permissions",
+    ("JobEventsFunction", "ListBatchJobs"): "batch:ListJobs supports no resource-level permissions",
     (
         "PipelineTasksFunction",
         "AnswerPipelineTaskTokens",
