@@ -343,18 +343,19 @@ ARRAY_CASES = [
      "child 1 of 2 exited 2"),
     ("an image pull outranks an app error", FailureClass.UNKNOWN,
      [child(0, 1), child(1, None, "Task failed to start", PULL)], 2, 2, FailureClass.IMAGE_PULL, (),
-     "child 1 of 2 image-pull: CannotPullContainerError"),
+     "child 1 of 2 failed (image-pull): CannotPullContainerError"),
     ("SEQUENTIAL: the dependants are the consequence", FailureClass.UNKNOWN,
      [child(1, 4), child(2, None, "Dependent Job failed")], 3, 2, FailureClass.APP_ERROR, (4,),
      "2 of 3 children failed: child 1 of 3 exited 4"),
     ("all failed for a dependency", FailureClass.UNKNOWN,
      [child(0, None, "Dependent Job failed"), child(1, None, "Dependent Job failed")], 2, 2, FailureClass.DEPENDENCY,
-     (), "child 0 of 2 dependency: Dependent Job failed"),
-    ("several exit codes, counted beyond the page", FailureClass.UNKNOWN,
-     [child(i, 3 + i % 2) for i in range(5)], 1000, 250, FailureClass.APP_ERROR, (3, 4),
-     "250 of 1000 children failed: child 0 of 1000 exited 3: Essential container in task exited; child 1 of 1000 "
-     "exited 4: Essential container in task exited; child 2 of 1000 exited 3: Essential container in task exited; "
-     "and 247 more"),
+     (), "2 of 2 children failed: children 0, 1 of 2 failed (dependency): Dependent Job failed"),
+    ("several exit codes, alike named together, counted beyond the page", FailureClass.UNKNOWN,
+     [child(i, 3 + i % 2) for i in range(14)] + [child(14, None, HOST_TERMINATED)], 1000, 250,
+     FailureClass.APP_ERROR, (3, 4),
+     "250 of 1000 children failed: children 0, 2, 4, 6, 8 and 2 more of 1000 exited 3: Essential container in task "
+     "exited; children 1, 3, 5, 7, 9 and 2 more of 1000 exited 4: Essential container in task exited; child 14 of "
+     "1000 failed (spot-reclaim): Host EC2 (instance i-0123456789abcdef0) terminated.; 235 more failed otherwise"),
     ("a terminate by someone else is not retried blindly", FailureClass.UNKNOWN,
      [child(0, 143, "stopped by the operator"), child(1, 1)], 2, 2, FailureClass.UNKNOWN, (143,),
      "child 0 of 2 exited 143: stopped by the operator"),

@@ -323,10 +323,20 @@ class ChildFailure:
     exit_code: int | None
     reason: str | None  # the child's container reason, else its statusReason
 
-    def describe(self, size: int | None) -> str:
-        of = f" of {size}" if size else ""
-        what = f"exited {self.exit_code}" if self.exit_code not in (None, 0) else self.failure_class.value
-        return f"child {self.index}{of} {what}" + (f": {self.reason}" if self.reason else "")
+    @property
+    def why(self) -> str:
+        what = f"exited {self.exit_code}" if self.exit_code not in (None, 0) else f"failed ({self.failure_class.value})"
+        return what + (f": {self.reason}" if self.reason else "")
+
+
+def _describe(children: list[ChildFailure], size: int | None) -> str:
+    """Children that failed the same way, in one phrase: "children 0, 2 of 3 exited 1: <reason>"."""
+    of = f" of {size}" if size else ""
+    shown = ", ".join(str(c.index) for c in children[:_INDEXES_SHOWN])
+    if len(children) > _INDEXES_SHOWN:
+        shown += f" and {len(children) - _INDEXES_SHOWN} more"
+    noun = "child" if len(children) == 1 else "children"
+    return f"{noun} {shown}{of} {children[0].why}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +368,8 @@ ARRAY_PRECEDENCE: tuple[FailureClass, ...] = (
     FailureClass.SPOT_RECLAIM,
     FailureClass.DEPENDENCY,
 )
-_DESCRIBED = 3  # children named in the description; the rest are counted
+_DESCRIBED = 3  # ways of failing named in the description; the rest are counted
+_INDEXES_SHOWN = 5  # indexes named per way of failing
 
 
 def child_failures(summaries: Sequence[Mapping[str, Any]], capacity: CapacityType) -> list[ChildFailure]:
@@ -401,8 +412,9 @@ def classify_array(
     2. No failed child is known (the parent said only "Array Child Job failed" [ARRAY] and ListJobs returned none of
        them): UNKNOWN, as for any reason batchplane cannot read; it is not retried blindly.
     3. The failed children's classes, by `ARRAY_PRECEDENCE`: the first class present decides; its children's exit
-       codes go with it. The description names up to three failed children (that class's first) and how many
-       failed in all: "child 1 of 3 exited 1: Essential container in task exited".
+       codes go with it. The description names how many failed and up to three ways they failed (that class's
+       first; children that failed alike are named together): "child 1 of 3 exited 1: Essential container in task
+       exited", "2 of 4 children failed: children 0, 3 of 4 exited 1: …"
     """
     count = max(failed or 0, len(children))
     if parent is not FailureClass.UNKNOWN:
@@ -413,12 +425,13 @@ def classify_array(
         )
     present = {c.failure_class for c in children}
     deciding = next(cls for cls in ARRAY_PRECEDENCE if cls in present)
-    first = [c for c in children if c.failure_class is deciding] + [
-        c for c in children if c.failure_class is not deciding
-    ]
-    named = "; ".join(c.describe(size) for c in first[:_DESCRIBED])
-    more = count - min(len(first), _DESCRIBED)
+    groups: dict[tuple[FailureClass, int | None, str | None], list[ChildFailure]] = {}
+    for c in sorted(children, key=lambda c: (c.failure_class is not deciding, c.index)):
+        groups.setdefault((c.failure_class, c.exit_code, c.reason), []).append(c)
+    named = list(groups.values())[:_DESCRIBED]
+    text = "; ".join(_describe(group, size) for group in named)
+    more = count - sum(len(group) for group in named)
     total = f"{count} of {size} children failed" if size else f"{count} children failed"
-    description = named if count == 1 else f"{total}: {named}" + (f"; and {more} more" if more > 0 else "")
+    description = text if count == 1 else f"{total}: {text}" + (f"; {more} more failed otherwise" if more > 0 else "")
     codes = tuple(sorted({c.exit_code for c in children if c.failure_class is deciding and c.exit_code is not None}))
     return ArrayFailure(deciding, codes, description)
