@@ -408,7 +408,8 @@ def classify_array(
     statusSummary counts FAILED (may exceed ``len(children)``: one ListJobs page). Rules, first match wins:
 
     1. The parent's own reason, when `classify` recognises it (anything but UNKNOWN: our cancel or fail-fast,
-       "Dependent Job failed", a jobStateTimeLimitActions cancel): it is about the whole array.
+       "Dependent Job failed", a jobStateTimeLimitActions cancel): it is about the whole array (no description:
+       the parent's reason says it all).
     2. No failed child is known (the parent said only "Array Child Job failed" [ARRAY] and ListJobs returned none of
        them): UNKNOWN, as for any reason batchplane cannot read; it is not retried blindly.
     3. The failed children's classes, by `ARRAY_PRECEDENCE`: the first class present decides; its children's exit
@@ -418,7 +419,7 @@ def classify_array(
     """
     count = max(failed or 0, len(children))
     if parent is not FailureClass.UNKNOWN:
-        return ArrayFailure(parent, (), f"the array failed as a whole ({parent.value})")
+        return ArrayFailure(parent, (), "")  # the parent's own reason says it all
     if not children:
         return ArrayFailure(
             FailureClass.UNKNOWN, (), f"{ARRAY_CHILD_FAILED}; batchplane could not list its failed children"

@@ -267,6 +267,8 @@ def judge_failure(
             memory_mib=decision.memory_mib if (attempt.memory_mib or decision.memory_mib != memory) else None,
             reason=(decision.reason.value if decision.reason else "retry"),
             delay_seconds=decision.delay_seconds,
-            explanation=f"{array.description}; {decision.explanation}" if array is not None else decision.explanation,
+            explanation=f"{array.description}; {decision.explanation}"
+            if array and array.description
+            else decision.explanation,
         )
     return Verdict(failure, decision, next_attempt, own, infra, reclaims, array)

@@ -275,7 +275,7 @@ class LifecycleService:
         self._metric(f"Failures.{verdict.failure_class.value}", 1)
         if verdict.next_attempt is None:
             last_reason = current.status_reason or current.container_reason or "failed"
-            if verdict.array is not None and verdict.array.failure_class is not FailureClass.CANCELLED:
+            if verdict.array is not None and verdict.array.description:
                 last_reason = f"{last_reason}: {verdict.array.description}"
             reason = f"{last_reason} ({verdict.decision.explanation})"
             return self._give_up(job, verdict.failure_class.value, reason, counters, now)
