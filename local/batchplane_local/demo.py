@@ -25,6 +25,7 @@ from batchplane_local.stack.runtime import LocalStack
 
 console = Console()
 TERMINAL = {"SUCCEEDED", "FAILED"}
+RECLAIMED = 'if [ "$BATCHPLANE_ATTEMPT" = 1 ]; then sleep 120; fi; echo finished'
 
 
 @dataclass
@@ -122,7 +123,9 @@ def _scenarios(client: BatchplaneClient, marker: Path, timeout: float, failures:
     scenarios += [
         Scenario(
             "Spot reclaim → On-Demand",
-            {"name": "reclaimed", "command": ["sh", "-c", "sleep 2; echo finished"]},
+            # the first attempt runs until it is reclaimed (whenever the demo sees it RUNNING, however loaded the
+            # machine), the On-Demand one finishes at once: no race between a fixed sleep and the reclaim
+            {"name": "reclaimed", "command": ["sh", "-c", RECLAIMED]},
             _expect("SUCCEEDED", ["initial", "spot-fallback"], capacity="on-demand"),
             during=_interrupt_when_running,
         ),
