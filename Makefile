@@ -19,9 +19,15 @@ $(OFFLINE_TARGETS): export AWS_SECRET_ACCESS_KEY ?= testing
 
 .PHONY: install lint typecheck unit test template build deploy bench demo clean
 
-$(BIN)/.installed: pyproject.toml layers/batchplane/requirements.txt
+# Two steps: `make demo` needs only the runtime and the local stack (.[local]); `make test` adds the development
+# toolchain (.[dev]: linters, type checker, stubs, test tools) on top, in the same virtualenv.
+$(BIN)/.installed-local: pyproject.toml layers/batchplane/requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[local]'
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.installed-local
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -69,7 +75,7 @@ deploy: build
 bench: $(BIN)/.installed $(BENCH_VENV)/.installed
 	SNAKEMAKE=$(BENCH_VENV)/bin/snakemake PYTHONPATH=layers/batchplane:local:. $(BIN)/python -m tests.perf.bench
 
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed-local
 	$(BIN)/python -m batchplane_local local demo --root .
 
 clean:

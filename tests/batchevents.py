@@ -15,6 +15,7 @@ SAMPLES = {
     "RUNNING": "batch-job-state-change-running",
     "SUCCEEDED": "batch-job-state-change-succeeded",
     "FAILED": "batch-job-state-change-failed-app-error",
+    "ARRAY_FAILED": "batch-job-state-change-failed-array",
     "OOM": "batch-job-state-change-failed-oom",
     "RECLAIM": "batch-job-state-change-failed-spot-reclaim",
     "TIMEOUT": "batch-job-state-change-failed-timeout",

@@ -165,3 +165,43 @@ def test_an_array_retries_only_its_failed_children(api: Api, tmp_path: Any) -> N
     assert first["failedChildren"] == [1, 3, 5]
     assert second["arrayIndexes"] == "1,3,5"
     assert second["arraySummary"]["SUCCEEDED"] == 3
+
+
+def test_an_array_whose_child_fails_once_is_retried_whole_and_succeeds(api: Api) -> None:
+    # GIVEN an array of 3 with 2 attempts (default arrayRetry: whole) whose child 1 exits 1 on the first attempt only
+    script = 'if [ "$AWS_BATCH_JOB_ARRAY_INDEX" = 1 ] && [ "$BATCHPLANE_ATTEMPT" = 1 ]; then exit 1; fi; echo ok'
+    job = api.submit(
+        {
+            "name": "array-once",
+            "command": ["sh", "-c", script],
+            "arraySize": 3,
+            "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}},
+        }
+    )
+    # WHEN it runs
+    done = api.wait(job["jobId"], TERMINAL, timeout=90, attempts=2)
+    # THEN the first attempt was an app error of child 1, the whole array ran again, and the job SUCCEEDED
+    assert done["status"] == "SUCCEEDED", done
+    first, second = done["attempts"]
+    assert (first["failureClass"], first["failedChildren"]) == ("app-error", [1])
+    assert second["reason"] == "retry"
+    assert "child 1 of 3 exited 1" in second["explanation"]
+    assert second["arraySummary"]["SUCCEEDED"] == 3
+
+
+def test_an_array_whose_child_always_fails_ends_failed_naming_the_child(api: Api) -> None:
+    # GIVEN an array of 3 with 2 attempts whose child 2 always exits 7
+    job = api.submit(
+        {
+            "name": "array-always",
+            "command": ["sh", "-c", 'test "$AWS_BATCH_JOB_ARRAY_INDEX" != 2 || exit 7'],
+            "arraySize": 3,
+            "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}},
+        }
+    )
+    # WHEN both attempts have failed
+    done = api.wait(job["jobId"], {"FAILED"}, timeout=90, attempts=2)
+    # THEN it ends FAILED as an app error, saying which child failed with which exit code
+    assert [a["failureClass"] for a in done["attempts"]] == ["app-error", "app-error"]
+    assert done["statusReason"].startswith("Array Child Job failed: child 2 of 3 exited 7"), done["statusReason"]
+    assert "all 2 attempt(s) are used" in done["statusReason"]

@@ -122,7 +122,12 @@ EXPECTED_ACTIONS = {
         "scheduler:DeleteSchedule",
         "states:StartExecution",
     },
-    "JobEventsFunction": {"batch:SubmitJob", "batch:TagResource", "dynamodb:UpdateItem"},
+    "JobEventsFunction": {
+        "batch:ListJobs",  # a failed array's failed children, listed once to say why it failed
+        "batch:SubmitJob",
+        "batch:TagResource",
+        "dynamodb:UpdateItem",
+    },
     "SweeperFunction": {"dynamodb:Query", "dynamodb:UpdateItem"},
 }
 
@@ -135,6 +140,8 @@ def test_each_function_is_seen_calling_only_what_its_role_allows(stack: Stack, p
     flaky = plane.submit({"name": "flaky", "retry": {"attempts": 2}})
     plane.deliver(plane.event("FAILED", flaky, seconds=30, exit_code=1))
     plane.sweep()
+    array = plane.submit({"name": "array", "arraySize": 2, "retry": {"attempts": 2}})
+    plane.deliver(plane.event("ARRAY_FAILED", array, seconds=30))  # its children are listed: why did it fail?
     reclaimed = plane.submit({"name": "reclaimed"})
     plane.deliver(plane.event("RECLAIM", reclaimed, seconds=30))  # falls back to On-Demand at once
     victim = plane.submit({"name": "victim"})

@@ -33,8 +33,8 @@ def run_make(target: str, tmp_path: Path) -> list[dict[str, str]]:
         path = bin_dir / name
         path.write_text(FAKE_TOOL)
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    for marker in (tools / ".installed", bin_dir / ".installed"):
-        marker.touch()  # the virtualenvs count as installed: nothing is pip-installed
+    for marker in (tools / ".installed", bin_dir / ".installed-local", bin_dir / ".installed"):
+        marker.touch()  # the virtualenvs count as installed (in dependency order): nothing is pip-installed
     record = tmp_path / "record.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("MAKE")}
     env.update({"AWS_PROFILE": "my-sso-profile", "RECORD": str(record)})
@@ -103,3 +103,40 @@ def test_checkov_runs_offline_on_the_template_with_every_skip_justified() -> Non
     assert all(len(why) > 20 for why in lines.values()), lines
     # AND `make template` (so `make test`) runs it with that file
     assert "$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml" in (ROOT / "Makefile").read_text()
+
+
+def planned(target: str, tmp_path: Path) -> str:
+    """What `make <target>` would run on a fresh machine (no virtualenv yet), without running it."""
+    make = shutil.which("make")
+    assert make is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    fresh = tmp_path / "venv"
+    out = subprocess.run(
+        [make, "--no-print-directory", "--dry-run", target, f"VENV={fresh}", f"BIN={fresh}/bin"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout
+
+
+def test_the_demo_installs_only_the_runtime_and_the_local_stack(tmp_path: Path) -> None:
+    # GIVEN a fresh machine
+    # WHEN `make demo` is planned
+    steps = planned("demo", tmp_path)
+    # THEN it installs the runtime and the local stack's extras, not the development toolchain, then runs the demo
+    assert "pip install --quiet -e '.[local]'" in steps
+    assert ".[dev]" not in steps
+    assert "batchplane_local local demo" in steps
+
+
+def test_make_test_installs_the_development_toolchain_itself(tmp_path: Path) -> None:
+    # GIVEN a fresh machine (CI: .ci/run calls `make test` on a clean checkout)
+    # WHEN `make test` is planned
+    steps = planned("test", tmp_path)
+    # THEN it installs the local extras and then the development ones, before linting and testing
+    local, dev = steps.index("-e '.[local]'"), steps.index("-e '.[dev]'")
+    assert local < dev < steps.index("/bin/ruff check") < steps.index("/bin/pytest\n")

@@ -376,6 +376,27 @@ def test_sequential_array_stops_at_a_failing_child_and_fails_the_parent(env: Env
     assert detail["arrayProperties"]["statusSummary"]["FAILED"] == 2
 
 
+def test_an_array_with_a_failed_child_fails_as_aws_says_and_lists_the_child(env: Env) -> None:
+    # GIVEN an array of 3 whose index 1 exits 1
+    command = ["sh", "-c", 'test "$AWS_BATCH_JOB_ARRAY_INDEX" != 1']
+    parent = env.submit(command, arrayProperties={"size": 3})
+    # WHEN it runs
+    detail = env.batch.wait_for(parent)
+    env.batch.flush_events()
+    # THEN the parent FAILED with AWS's reason and no container outcome of its own, after every child ended
+    assert (detail["status"], detail["statusReason"]) == ("FAILED", "Array Child Job failed")
+    assert detail["attempts"] == []
+    assert detail["arrayProperties"]["statusSummary"]["FAILED"] == 1
+    assert detail["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 2
+    last = [e["detail"] for e in env.recorder.of(parent)][-1]
+    assert (last["status"], last["statusReason"]) == ("FAILED", "Array Child Job failed")
+    # AND ListJobs of the array's FAILED children names the child, its exit code and reason
+    failed = env.batch.list_jobs(arrayJobId=parent, jobStatus="FAILED")["jobSummaryList"]
+    assert [(f["arrayProperties"]["index"], f["container"]["exitCode"], f["statusReason"]) for f in failed] == [
+        (1, 1, "Essential container in task exited")
+    ]
+
+
 @pytest.mark.parametrize(("main_exit", "expected"), [(0, "SUCCEEDED"), (5, "FAILED")])
 def test_multi_node_job_outcome_is_the_main_nodes(env: Env, main_exit: int, expected: str) -> None:
     # GIVEN a 3-node parallel job: node 0 (main) exits after a moment, nodes 1-2 would run for 30 s

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from batchplane.domain.failures import (
+    ARRAY_CHILD_FAILED,
     CapacityType,
     FailureClass,
     FailureSignal,
+    child_failures,
     classify,
+    classify_array,
     is_misconfiguration_fixable_on_demand,
     parse_blocked_reason,
     signal_from_detail,
@@ -296,3 +299,108 @@ def test_parse_blocked_reason(reason: str | None, label: str | None) -> None:
 def test_is_misconfiguration_fixable_on_demand(reason: str | None, fixable: bool) -> None:
     # GIVEN a blocked reason  WHEN asked whether an On-Demand queue could fix it  THEN only per-CE limits qualify
     assert is_misconfiguration_fixable_on_demand(reason) is fixable
+
+
+# --- arrays: the parent says only "Array Child Job failed"; the children say why ------------------------------------
+
+
+def child(
+    index: int, exit_code: int | None = 1, reason: str | None = ESSENTIAL, container_reason: str | None = None
+) -> dict[str, object]:
+    """A ListJobs JobSummary of a failed child, as AWS returns it."""
+    summary: dict[str, object] = {
+        "jobId": f"parent-id:{index}",
+        "status": "FAILED",
+        "arrayProperties": {"index": index},
+    }
+    if reason is not None:
+        summary["statusReason"] = reason
+    container: dict[str, object] = {}
+    if exit_code is not None:
+        container["exitCode"] = exit_code
+    if container_reason is not None:
+        container["reason"] = container_reason
+    if container:
+        summary["container"] = container
+    return summary
+
+
+ARRAY_CASES = [
+    # (id, parent's own class, children summaries, size, FAILED count, class, exit codes, description contains)
+    ("one app error", FailureClass.UNKNOWN, [child(1)], 3, 1, FailureClass.APP_ERROR, (1,),
+     "child 1 of 3 exited 1: Essential container in task exited"),
+    ("no children listed", FailureClass.UNKNOWN, [], 3, 1, FailureClass.UNKNOWN, (),
+     "Array Child Job failed; batchplane could not list its failed children"),
+    ("the parent's own cancel", FailureClass.CANCELLED, [child(0)], 3, 1, FailureClass.CANCELLED, (), ""),
+    ("the parent's own dependency", FailureClass.DEPENDENCY, [], 3, 0, FailureClass.DEPENDENCY, (), ""),
+    ("OOM outranks an app error", FailureClass.UNKNOWN,
+     [child(0, 3), child(2, 137, ESSENTIAL, OOM_REASON)], 4, 2, FailureClass.OOM, (137,),
+     "2 of 4 children failed: child 2 of 4 exited 137: OutOfMemoryError"),
+    ("an app error outranks a Spot reclaim", FailureClass.UNKNOWN,
+     [child(0, None, HOST_TERMINATED), child(1, 2)], 2, 2, FailureClass.APP_ERROR, (2,),
+     "child 1 of 2 exited 2"),
+    ("an image pull outranks an app error", FailureClass.UNKNOWN,
+     [child(0, 1), child(1, None, "Task failed to start", PULL)], 2, 2, FailureClass.IMAGE_PULL, (),
+     "child 1 of 2 failed (image-pull): CannotPullContainerError"),
+    ("SEQUENTIAL: the dependants are the consequence", FailureClass.UNKNOWN,
+     [child(1, 4), child(2, None, "Dependent Job failed")], 3, 2, FailureClass.APP_ERROR, (4,),
+     "2 of 3 children failed: child 1 of 3 exited 4"),
+    ("all failed for a dependency", FailureClass.UNKNOWN,
+     [child(0, None, "Dependent Job failed"), child(1, None, "Dependent Job failed")], 2, 2, FailureClass.DEPENDENCY,
+     (), "2 of 2 children failed: children 0, 1 of 2 failed (dependency): Dependent Job failed"),
+    ("several exit codes, alike named together, counted beyond the page", FailureClass.UNKNOWN,
+     [child(i, 3 + i % 2) for i in range(14)] + [child(14, None, HOST_TERMINATED)], 1000, 250,
+     FailureClass.APP_ERROR, (3, 4),
+     "250 of 1000 children failed: children 0, 2, 4, 6, 8 and 2 more of 1000 exited 3: Essential container in task "
+     "exited; children 1, 3, 5, 7, 9 and 2 more of 1000 exited 4: Essential container in task exited; child 14 of "
+     "1000 failed (spot-reclaim): Host EC2 (instance i-0123456789abcdef0) terminated.; 235 more failed otherwise"),
+    ("a terminate by someone else is not retried blindly", FailureClass.UNKNOWN,
+     [child(0, 143, "stopped by the operator"), child(1, 1)], 2, 2, FailureClass.UNKNOWN, (143,),
+     "child 0 of 2 exited 143: stopped by the operator"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("parent", "children", "size", "failed", "expected", "codes", "described"),
+    [case[1:] for case in ARRAY_CASES],
+    ids=[case[0] for case in ARRAY_CASES],
+)
+def test_an_array_is_classified_from_its_children(
+    parent: FailureClass,
+    children: list[dict[str, object]],
+    size: int,
+    failed: int,
+    expected: FailureClass,
+    codes: tuple[int, ...],
+    described: str,
+) -> None:
+    # GIVEN the parent's own class and the ListJobs summaries of its failed children
+    # WHEN the array is classified
+    verdict = classify_array(parent, child_failures(children, "spot"), size=size, failed=failed)
+    # THEN the deciding class, its exit codes and a sentence naming the children
+    assert verdict.failure_class is expected
+    assert verdict.exit_codes == codes
+    assert described in verdict.description
+    if parent is not FailureClass.UNKNOWN:  # rule 1: the parent's own reason says it all
+        assert verdict.description == ""
+
+
+def test_a_child_without_an_index_takes_it_from_its_id_and_others_are_skipped() -> None:
+    # GIVEN summaries as ListJobs may return them: one without arrayProperties, one not FAILED
+    summaries = [
+        {"jobId": "p:7", "status": "FAILED", "statusReason": ESSENTIAL, "container": {"exitCode": 9}},
+        {"jobId": "p:8", "status": "SUCCEEDED"},
+        {"jobId": "p", "status": "FAILED"},
+    ]
+    # THEN the first is child 7, and the others are not children that failed
+    assert [(c.index, c.exit_code, c.failure_class) for c in child_failures(summaries, "on-demand")] == [
+        (7, 9, FailureClass.APP_ERROR)
+    ]
+
+
+def test_the_parent_event_alone_is_unknown() -> None:
+    # GIVEN the parent's FAILED event as AWS sends it (no container, statusReason "Array Child Job failed")
+    detail = load_event("batch-job-state-change-failed-array")["detail"]
+    # THEN on its own it says nothing batchplane recognises: its children must be read
+    assert detail["statusReason"] == ARRAY_CHILD_FAILED
+    assert classify(signal_from_detail(detail, "spot")) is FailureClass.UNKNOWN

@@ -35,7 +35,8 @@ What it mirrors from AWS Batch (each point checked against the AWS docs or the b
 - ``interrupt()`` is a Spot reclaim / host failure: statusReason "Host EC2 (instance i-...) terminated.", no exitCode.
 - retryStrategy (attempts, evaluateOnExit globs, RETRY/EXIT; no rule matching means retry), CancelJob (SUBMITTED,
   PENDING, RUNNABLE only) and TerminateJob (also STARTING/RUNNING); the caller's reason becomes statusReason.
-- Array jobs (children ``<parentId>:<index>``, N_TO_N and SEQUENTIAL dependencies), multi-node parallel jobs (nodes
+- Array jobs (children ``<parentId>:<index>``, N_TO_N and SEQUENTIAL dependencies; a parent with a failed child
+  ends FAILED "Array Child Job failed" once every child has ended), multi-node parallel jobs (nodes
   ``<jobId>#<index>``, the main node's exit decides, the other nodes are stopped when it exits), dependsOn (a FAILED
   dependency fails the dependent with "Dependent Job failed").
 """
@@ -82,6 +83,8 @@ OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 HOST_TERMINATED = "Host EC2 (instance {instance_id}) terminated."
 DEPENDENCY_FAILED = "Dependent Job failed"
+# An array parent whose child failed ends FAILED with this reason, no container of its own (batchplane.domain.failures)
+ARRAY_CHILD_FAILED = "Array Child Job failed"
 TASK_FAILED_TO_START = "Task failed to start"
 CAPACITY_REASON = (
     "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type "
@@ -1221,7 +1224,7 @@ class LocalBatch:
         if started:
             parent.started_at = min(started)
         if _RANK[new] > _RANK[parent.status]:
-            reason = parent.terminate_reason if new == "FAILED" else None
+            reason = (parent.terminate_reason or ARRAY_CHILD_FAILED) if new == "FAILED" else None
             self._set_status(parent, new, reason)
 
     # ------------------------------------------------------------------ scheduler

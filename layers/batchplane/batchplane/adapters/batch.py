@@ -174,6 +174,16 @@ class BatchAdapter:
             raise _translate(err, "ListJobs") from err
         return None
 
+    def failed_children(self, array_job_id: str) -> list[dict[str, Any]]:
+        """The failed children of an array job: one ListJobs (arrayJobId, jobStatus FAILED), its first page only
+        (100 summaries, each with its index, statusReason and container exit code and reason): enough to say why, and
+        the parent's statusSummary counts the rest. Called once when an array attempt fails, never in normal running."""
+        try:
+            out = self._batch.list_jobs(arrayJobId=array_job_id, jobStatus="FAILED", maxResults=100)
+        except (ClientError, BotoCoreError) as err:
+            raise _translate(err, "ListJobs") from err
+        return [dict(j) for j in out.get("jobSummaryList", [])]
+
     def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
         """DescribeJobs: the sweeper's reconciliation, and a user's request for the logs of array children or nodes
         (their log streams are known only to Batch); never normal running."""

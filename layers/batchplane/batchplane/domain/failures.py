@@ -14,6 +14,9 @@ Sources (AWS documentation unless marked otherwise):
   [RETRIES]  https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
   [TIMEOUTS] https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html
   [DEPS]     https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
+  [ARRAY]    https://docs.aws.amazon.com/batch/latest/userguide/array_jobs.html (children "<parentId>:<index>")
+  [LISTJOBS] https://docs.aws.amazon.com/batch/latest/APIReference/API_ListJobs.html (arrayJobId, jobStatus) and
+             API_JobSummary.html (statusReason, container.exitCode/reason, arrayProperties.index)
   [TERMINATE] https://docs.aws.amazon.com/batch/latest/APIReference/API_TerminateJob.html (and API_CancelJob.html)
   [CDK]      https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_batch.Reason.html
              (Reason.SPOT_INSTANCE_RECLAIMED = onStatusReason "Host EC2*")
@@ -32,7 +35,7 @@ Sources (AWS documentation unless marked otherwise):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -78,6 +81,11 @@ TASK_FAILED_TO_START = "Task failed to start"
 # The statusReason Batch sets then is "Dependent Job failed" (observed in AWS users' code; the page does not quote
 # it), so it is matched case-insensitively on its start.
 DEPENDENT_JOB_FAILED = "dependent job failed"
+# [ARRAY] an array parent "can enter a SUBMITTED, PENDING, FAILED, or SUCCEEDED status" and has no container of its
+# own: when a child failed, the parent's FAILED event carries no exit code, only statusReason "Array Child Job failed"
+# (observed in AWS users' handlers of Batch events, which skip it as the parent's echo of a child's failure; the page
+# does not quote it). Why the array failed is its children's: see `classify_array`.
+ARRAY_CHILD_FAILED = "Array Child Job failed"
 # [CAPACITY]/[MISCONF]: "statusReason message after the job is canceled by jobStateTimeLimitActions".
 JOB_STATE_TIME_LIMIT = "Canceled by JobStateTimeLimit action due to reason: "
 # batchplane's own CancelJob/TerminateJob calls pass reasons starting with this; [TERMINATE] says the reason "is
@@ -301,3 +309,130 @@ def signal_from_detail(
         platform=platform,
         cancelled_by_user=cancelled_by_user,
     )
+
+
+# --- array jobs -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChildFailure:
+    """One failed child of an array attempt, as ListJobs reports it ([LISTJOBS] JobSummary), classified."""
+
+    index: int
+    failure_class: FailureClass
+    exit_code: int | None
+    reason: str | None  # the child's container reason, else its statusReason
+
+    @property
+    def why(self) -> str:
+        what = f"exited {self.exit_code}" if self.exit_code not in (None, 0) else f"failed ({self.failure_class.value})"
+        return what + (f": {self.reason}" if self.reason else "")
+
+
+def _describe(children: list[ChildFailure], size: int | None) -> str:
+    """Children that failed the same way, in one phrase: "children 0, 2 of 3 exited 1: <reason>"."""
+    of = f" of {size}" if size else ""
+    shown = ", ".join(str(c.index) for c in children[:_INDEXES_SHOWN])
+    if len(children) > _INDEXES_SHOWN:
+        shown += f" and {len(children) - _INDEXES_SHOWN} more"
+    noun = "child" if len(children) == 1 else "children"
+    return f"{noun} {shown}{of} {children[0].why}"
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayFailure:
+    """Why an array attempt failed, from its children: the class that decides, the exit codes of the children of
+    that class (for retryExitCodes / neverRetryExitCodes), and a sentence naming which children failed and why."""
+
+    failure_class: FailureClass
+    exit_codes: tuple[int, ...]
+    description: str
+
+
+# Which child's class speaks for the array (`classify_array` rule 3), first wins. A retry re-runs the whole array, so
+# the question is what the next run will meet: a cause that will not go away by itself (cancel, misconfiguration,
+# image, a reason nobody recognises) outranks the job's own failures, which outrank the infrastructure's (a reclaimed
+# Spot host says nothing about the child whose code failed). Among the job's own, OOM comes first: more memory is the
+# one change that helps it, and memory is the whole array's. DEPENDENCY comes last: in a SEQUENTIAL array the children
+# after a failed one fail "Dependent Job failed" [DEPS] as its consequence, not as a cause of their own.
+ARRAY_PRECEDENCE: tuple[FailureClass, ...] = (
+    FailureClass.CANCELLED,
+    FailureClass.MISCONFIGURATION,
+    FailureClass.IMAGE_PULL,
+    FailureClass.UNKNOWN,
+    FailureClass.OOM,
+    FailureClass.TIMEOUT,
+    FailureClass.APP_ERROR,
+    FailureClass.UNSCHEDULABLE,
+    FailureClass.HOST_FAILURE,
+    FailureClass.SPOT_RECLAIM,
+    FailureClass.DEPENDENCY,
+)
+_DESCRIBED = 3  # ways of failing named in the description; the rest are counted
+_INDEXES_SHOWN = 5  # indexes named per way of failing
+
+
+def child_failures(summaries: Sequence[Mapping[str, Any]], capacity: CapacityType) -> list[ChildFailure]:
+    """The failed children among ListJobs summaries ([LISTJOBS]: ``arrayProperties.index``, ``statusReason``,
+    ``container.exitCode`` / ``container.reason``), each classified by `classify` as if it were a job of its own,
+    in index order. A summary without an index (its id "<parent>:<index>" gives it) or not FAILED is skipped."""
+    out: list[ChildFailure] = []
+    for summary in summaries:
+        if summary.get("status") not in (None, "FAILED"):
+            continue
+        index = _int(_mapping(summary.get("arrayProperties")).get("index"))
+        tail = str(summary.get("jobId") or "").rpartition(":")[2]
+        if index is None and tail.isdigit():
+            index = int(tail)
+        if index is None:
+            continue
+        container = _mapping(summary.get("container"))
+        signal = FailureSignal(
+            status="FAILED",
+            status_reason=_text(summary.get("statusReason")),
+            container_reason=_text(container.get("reason")),
+            exit_code=_int(container.get("exitCode")),
+            capacity=capacity,
+        )
+        out.append(
+            ChildFailure(index, classify(signal), signal.exit_code, signal.container_reason or signal.status_reason)
+        )
+    return sorted(out, key=lambda c: c.index)
+
+
+def classify_array(
+    parent: FailureClass, children: list[ChildFailure], *, size: int | None, failed: int | None = None
+) -> ArrayFailure:
+    """Why an array attempt failed. ``parent`` is `classify` of the parent's own event, ``children`` its failed
+    children (`child_failures`), ``size`` the array's size and ``failed`` how many children the parent's
+    statusSummary counts FAILED (may exceed ``len(children)``: one ListJobs page). Rules, first match wins:
+
+    1. The parent's own reason, when `classify` recognises it (anything but UNKNOWN: our cancel or fail-fast,
+       "Dependent Job failed", a jobStateTimeLimitActions cancel): it is about the whole array (no description:
+       the parent's reason says it all).
+    2. No failed child is known (the parent said only "Array Child Job failed" [ARRAY] and ListJobs returned none of
+       them): UNKNOWN, as for any reason batchplane cannot read; it is not retried blindly.
+    3. The failed children's classes, by `ARRAY_PRECEDENCE`: the first class present decides; its children's exit
+       codes go with it. The description names how many failed and up to three ways they failed (that class's
+       first; children that failed alike are named together): "child 1 of 3 exited 1: Essential container in task
+       exited", "2 of 4 children failed: children 0, 3 of 4 exited 1: …"
+    """
+    count = max(failed or 0, len(children))
+    if parent is not FailureClass.UNKNOWN:
+        return ArrayFailure(parent, (), "")  # the parent's own reason says it all
+    if not children:
+        return ArrayFailure(
+            FailureClass.UNKNOWN, (), f"{ARRAY_CHILD_FAILED}; batchplane could not list its failed children"
+        )
+    present = {c.failure_class for c in children}
+    deciding = next(cls for cls in ARRAY_PRECEDENCE if cls in present)
+    groups: dict[tuple[FailureClass, int | None, str | None], list[ChildFailure]] = {}
+    for c in sorted(children, key=lambda c: (c.failure_class is not deciding, c.index)):
+        groups.setdefault((c.failure_class, c.exit_code, c.reason), []).append(c)
+    named = list(groups.values())[:_DESCRIBED]
+    text = "; ".join(_describe(group, size) for group in named)
+    more = count - sum(len(group) for group in named)
+    total = f"{count} of {size} children failed" if size else f"{count} children failed"
+    description = text if count == 1 else f"{total}: {text}" + (f"; {more} more failed otherwise" if more > 0 else "")
+    codes = tuple(sorted({c.exit_code for c in children if c.failure_class is deciding and c.exit_code is not None}))
+    return ArrayFailure(deciding, codes, description)

@@ -8,12 +8,19 @@ conditional write."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from batchplane.domain.arbiter import QueueCatalogue, QueueClass
-from batchplane.domain.failures import FailureClass, classify, signal_from_detail
+from batchplane.domain.failures import (
+    ArrayFailure,
+    FailureClass,
+    child_failures,
+    classify,
+    classify_array,
+    signal_from_detail,
+)
 from batchplane.domain.ids import TAG_ATTEMPT, TAG_JOB_ID, AttemptRef, is_job_id, parse_batch_job_name
 from batchplane.domain.models import STATUS_RANK, Capacity, JobStatus
 from batchplane.domain.records import JobRecord
@@ -176,19 +183,51 @@ class Verdict:
     own_failures: int
     infrastructure_failures: int
     spot_reclaims: int
+    array: ArrayFailure | None = None  # an array attempt: which children failed and why
 
 
 INFRA = {FailureClass.SPOT_RECLAIM, FailureClass.HOST_FAILURE, FailureClass.UNSCHEDULABLE}
 OWN = {FailureClass.APP_ERROR, FailureClass.OOM, FailureClass.TIMEOUT}
 
 
+def is_array(job: JobRecord) -> bool:
+    return bool(job.request.get("arraySize"))
+
+
+def parent_class(job: JobRecord, detail: Mapping[str, Any]) -> FailureClass:
+    """`classify` of the failed attempt's own event (for an array: the parent's, before its children are read)."""
+    capacity = job.current.capacity.value
+    return classify(signal_from_detail(detail, capacity, cancelled_by_user=job.cancel_requested))  # type: ignore[arg-type]
+
+
 def judge_failure(
-    job: JobRecord, detail: Mapping[str, Any], catalogue: QueueCatalogue, jitter: float, default_memory_mib: int
+    job: JobRecord,
+    detail: Mapping[str, Any],
+    catalogue: QueueCatalogue,
+    jitter: float,
+    default_memory_mib: int,
+    children: Sequence[Mapping[str, Any]] | None = None,
 ) -> Verdict:
-    """Classify the failed current attempt and decide: retry where, with what memory, after how long; or give up."""
+    """Classify the failed current attempt and decide: retry where, with what memory, after how long; or give up.
+
+    An array attempt (``children``: ListJobs summaries of its failed children) is classified from its children
+    (`classify_array`) and retried whole, as a new array of the same size: Batch cannot run selected children of an
+    array again. With several exit codes among the deciding children, the first that the policy would not retry
+    decides (a child that will fail again makes the whole re-run pointless)."""
     attempt = job.current
     capacity = attempt.capacity.value
-    failure = classify(signal_from_detail(detail, capacity, cancelled_by_user=job.cancel_requested))  # type: ignore[arg-type]
+    failure = parent_class(job, detail)
+    array: ArrayFailure | None = None
+    if children is not None:
+        summary = json.loads(attempt.array_summary) if attempt.array_summary else {}
+        size = job.request.get("arraySize")
+        array = classify_array(
+            failure,
+            child_failures(children, capacity),  # type: ignore[arg-type]
+            size=int(size) if size else None,
+            failed=int(summary.get("FAILED", 0)),
+        )
+        failure = array.failure_class
     own = job.own_failures + (1 if failure in OWN else 0)
     infra = job.infrastructure_failures + (1 if failure in INFRA else 0)
     reclaims = job.spot_reclaims + (1 if failure is FailureClass.SPOT_RECLAIM else 0)
@@ -210,7 +249,9 @@ def judge_failure(
     exit_code = _int(((detail.get("attempts") or [{}])[-1].get("container") or {}).get("exitCode"))
     if exit_code is None:
         exit_code = _int((detail.get("container") or {}).get("exitCode"))
-    decision = decide_retry(spec, history, failure, exit_code, jitter)
+    codes: tuple[int | None, ...] = array.exit_codes if array is not None and array.exit_codes else (exit_code,)
+    decisions = [decide_retry(spec, history, failure, code, jitter) for code in codes]
+    decision = next((d for d in decisions if not d.retry), decisions[0])
     if decision.retry and job.cancel_requested:  # cancelled, or failed fast by the sweeper: never retried
         decision = replace(
             decision, retry=False, reason=None, delay_seconds=0.0, explanation="gave up: its end was asked for"
@@ -226,6 +267,8 @@ def judge_failure(
             memory_mib=decision.memory_mib if (attempt.memory_mib or decision.memory_mib != memory) else None,
             reason=(decision.reason.value if decision.reason else "retry"),
             delay_seconds=decision.delay_seconds,
-            explanation=decision.explanation,
+            explanation=f"{array.description}; {decision.explanation}"
+            if array and array.description
+            else decision.explanation,
         )
-    return Verdict(failure, decision, next_attempt, own, infra, reclaims)
+    return Verdict(failure, decision, next_attempt, own, infra, reclaims, array)

@@ -12,7 +12,15 @@ from typing import Any, Protocol
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.failures import FailureClass
 from batchplane.domain.ids import TAG_TENANT, AttemptRef, batch_job_name
-from batchplane.domain.lifecycle import Applied, Observation, failed_child, judge_failure, observe
+from batchplane.domain.lifecycle import (
+    Applied,
+    Observation,
+    failed_child,
+    is_array,
+    judge_failure,
+    observe,
+    parent_class,
+)
 from batchplane.domain.models import Capacity, JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort
 from batchplane.domain.records import AttemptRecord, JobRecord
@@ -86,6 +94,10 @@ class BatchOps(BatchPort, Protocol):
 
     def scaling_up(self, queue_arn: str) -> bool:
         """Whether a compute environment behind the queue is scaling (so a RUNNABLE job is merely waiting)."""
+        ...
+
+    def failed_children(self, array_job_id: str) -> list[dict[str, Any]]:
+        """ListJobs(arrayJobId, jobStatus FAILED): one call, one page (up to 100 failed children's summaries)."""
         ...
 
 
@@ -255,12 +267,16 @@ class LifecycleService:
             if not _children_known(job):
                 return "waiting-for-children"  # children's FAILED events still on their way (the sweeper backs this)
             return self._retry_failed_children(job, now)
-        verdict = judge_failure(job, detail, self._catalogue, self._jitter(), self._default_memory)
+        verdict = judge_failure(
+            job, detail, self._catalogue, self._jitter(), self._default_memory, self._array_children(job, detail)
+        )
         counters = (verdict.own_failures, verdict.infrastructure_failures, verdict.spot_reclaims)
         current = job.current
         self._metric(f"Failures.{verdict.failure_class.value}", 1)
         if verdict.next_attempt is None:
             last_reason = current.status_reason or current.container_reason or "failed"
+            if verdict.array is not None and verdict.array.description:
+                last_reason = f"{last_reason}: {verdict.array.description}"
             reason = f"{last_reason} ({verdict.decision.explanation})"
             return self._give_up(job, verdict.failure_class.value, reason, counters, now)
         nxt = verdict.next_attempt
@@ -291,6 +307,18 @@ class LifecycleService:
         if delayed:
             return f"{nxt.reason}-scheduled"
         return self._submit(job, new, nxt.reason)
+
+    def _array_children(self, job: JobRecord, detail: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        """The failed children of a failed array attempt, for `judge_failure` (None: not an array). One ListJobs,
+        and only when the parent's own reason says nothing (AWS's "Array Child Job failed"): a cancel or a failed
+        dependency is the whole array's and needs no look at the children. A ListJobs error propagates: the event is
+        retried (and the sweeper acts on a decision left pending), rather than the array judged blind."""
+        if not is_array(job):
+            return None
+        batch_job_id = job.current.batch_job_id or str(detail.get("jobId") or "")
+        if parent_class(job, detail) is not FailureClass.UNKNOWN or not batch_job_id:
+            return []
+        return self._batch.failed_children(batch_job_id)
 
     def _give_up(
         self, job: JobRecord, failure_class: str, reason: str, counters: tuple[int, int, int], now: datetime
