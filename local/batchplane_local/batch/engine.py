@@ -45,15 +45,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime as dt
 import errno
-import fnmatch
 import json
 import logging
 import os
 import queue
-import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -62,125 +58,51 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import psutil
 
+from batchplane_local.batch.model import (
+    ACTIVE,
+    ARRAY_CHILD_FAILED,
+    CAPACITY_REASON,
+    DEPENDENCY_FAILED,
+    ESSENTIAL_EXITED,
+    HOST_TERMINATED,
+    JOB_NAME_RE,
+    MAX_JOB_SIZE_BYTES,
+    MAX_RESOURCE_REASON,
+    OOM_REASON,
+    RANK,
+    STATUSES,
+    TASK_FAILED_TO_START,
+    TERMINAL,
+    TIMEOUT_REASON,
+    WAITING,
+    BatchClientError,
+    Capacity,
+    ComputeEnvironment,
+    EventCallback,
+    Job,
+    JobDefinition,
+    JobQueue,
+    LogCallback,
+    Proc,
+    glob,
+    instance_id,
+    iso_now,
+    merge_container,
+    now_ms,
+    parse_node_range,
+    procs_of,
+    requirements,
+    substitute,
+    vcpus,
+)
+
 log = logging.getLogger(__name__)
-
-STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-_RANK = {s: i for i, s in enumerate(STATUSES)}
-_RANK["FAILED"] = _RANK["SUCCEEDED"]
-TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
-ACTIVE = frozenset({"STARTING", "RUNNING"})
-WAITING = frozenset({"SUBMITTED", "PENDING", "RUNNABLE"})
-
-ESSENTIAL_EXITED = "Essential container in task exited"
-OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
-TIMEOUT_REASON = "Job attempt duration exceeded timeout"
-HOST_TERMINATED = "Host EC2 (instance {instance_id}) terminated."
-DEPENDENCY_FAILED = "Dependent Job failed"
-# An array parent whose child failed ends FAILED with this reason, no container of its own (batchplane.domain.failures)
-ARRAY_CHILD_FAILED = "Array Child Job failed"
-TASK_FAILED_TO_START = "Task failed to start"
-CAPACITY_REASON = (
-    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type "
-    "[{instance_type}]"
-)
-MAX_RESOURCE_REASON = (
-    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot meet the CPU "
-    "requirement of the job."
-)
-
-MAX_JOB_SIZE_BYTES = 30 * 1024  # SubmitJob's request, as AWS Batch measures it (approximately: its JSON)
-
-Capacity = Literal["spot", "on-demand"]
-EventCallback = Callable[[dict[str, Any]], None]
-LogCallback = Callable[[str, int, str], None]  # (log stream, timestamp ms, line): each line as the container writes it
-_JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_REF_RE = re.compile(r"Ref::([A-Za-z0-9_-]+)")
-
-
-class BatchClientError(Exception):
-    """A request AWS Batch would refuse: ClientException, HTTP 400."""
-
-    code = "ClientException"
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _iso_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _instance_id() -> str:
-    return "i-" + secrets.token_hex(9)[:17]
-
-
-def _parse_node_range(target: str, num_nodes: int) -> range:
-    """`targetNodes` syntax: "2", "0:", ":3", "1:4" (inclusive)."""
-    if ":" not in target:
-        index = int(target)
-        return range(index, index + 1)
-    start_text, end_text = target.split(":", 1)
-    start = int(start_text) if start_text else 0
-    end = int(end_text) if end_text else num_nodes - 1
-    return range(start, end + 1)
-
-
-def _requirements(container: Mapping[str, Any]) -> dict[str, str]:
-    out = {str(r["type"]): str(r["value"]) for r in container.get("resourceRequirements") or []}
-    if "VCPU" not in out and container.get("vcpus") is not None:
-        out["VCPU"] = str(container["vcpus"])
-    if "MEMORY" not in out and container.get("memory") is not None:
-        out["MEMORY"] = str(container["memory"])
-    return out
-
-
-def _merge_container(base: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A container's effective properties: the definition's, with SubmitJob's containerOverrides applied."""
-    merged = copy.deepcopy(dict(base))
-    for key in ("volumes", "environment", "mountPoints", "ulimits", "resourceRequirements", "secrets"):
-        merged.setdefault(key, [])
-    if not overrides:
-        return merged
-    if overrides.get("command") is not None:
-        merged["command"] = list(overrides["command"])
-    if overrides.get("environment"):
-        env = {e["name"]: e.get("value", "") for e in merged["environment"]}
-        env.update({e["name"]: e.get("value", "") for e in overrides["environment"]})
-        merged["environment"] = [{"name": k, "value": v} for k, v in env.items()]
-    reqs = {r["type"]: r for r in merged["resourceRequirements"]}
-    for key, rtype in (("vcpus", "VCPU"), ("memory", "MEMORY")):
-        if overrides.get(key) is not None:
-            reqs[rtype] = {"value": str(overrides[key]), "type": rtype}
-    for req in overrides.get("resourceRequirements") or []:
-        reqs[req["type"]] = {"value": str(req["value"]), "type": req["type"]}
-    merged["resourceRequirements"] = list(reqs.values())
-    if overrides.get("instanceType"):
-        merged["instanceType"] = overrides["instanceType"]
-    return merged
-
-
-def _substitute(command: Sequence[str], parameters: Mapping[str, str]) -> list[str]:
-    """Batch's parameter substitution: `Ref::name` in the command becomes the parameter's value (unknown refs stay)."""
-    return [_REF_RE.sub(lambda m: parameters.get(m.group(1), m.group(0)), arg) for arg in command]
-
-
-def _glob(pattern: str | None, value: str | None) -> bool:
-    if pattern is None:
-        return True
-    return fnmatch.fnmatchcase(value or "", pattern)
 
 
 def _peak_rss(pid: int) -> int:
@@ -236,127 +158,6 @@ def _read_peak(peak_file: Path | None) -> int:
         return 0
     finally:
         peak_file.unlink(missing_ok=True)
-
-
-@dataclass(eq=False)
-class ComputeEnvironment:
-    name: str
-    arn: str
-    capacity: Capacity
-    max_vcpus: int
-    instance_types: list[str]
-    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
-    used_vcpus: float = 0.0
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def cluster_name(self) -> str:
-        return f"{self.name}_Batch_{self.uuid}"
-
-
-@dataclass(eq=False)
-class JobQueue:
-    name: str
-    arn: str
-    priority: int
-    compute_environments: list[str]
-    seq: int
-    tags: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(eq=False)
-class JobDefinition:
-    name: str
-    revision: int
-    arn: str
-    type: str
-    container_properties: dict[str, Any] | None
-    node_properties: dict[str, Any] | None
-    parameters: dict[str, str]
-    timeout: dict[str, Any] | None
-    retry_strategy: dict[str, Any] | None
-    tags: dict[str, str]
-    propagate_tags: bool
-    platform_capabilities: list[str]
-    status: str = "ACTIVE"
-
-
-@dataclass(eq=False)
-class _Proc:
-    """One running container: an attempt of a job, or of one node of a multi-node job."""
-
-    job: Job
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    mem_limit: int | None
-    timeout_s: float | None
-    log_stream: str
-    instance_id: str
-    lines: list[str]
-    popen: subprocess.Popen[bytes] | None = None
-    started_at: int | None = None
-    kill_reason: str | None = None
-    hard_kill: bool = False
-    term_at: float | None = None
-    done: bool = False
-
-
-@dataclass(eq=False)
-class Job:
-    job_id: str
-    name: str
-    queue: JobQueue
-    definition: JobDefinition
-    seq: int
-    created_at: int
-    parameters: dict[str, str]
-    container: dict[str, Any] | None
-    retry_strategy: dict[str, Any]
-    timeout: dict[str, Any] | None
-    tags: dict[str, str]
-    propagate_tags: bool
-    depends_on: list[dict[str, Any]]
-    wait_on: list[str]
-    share_identifier: str | None = None
-    scheduling_priority: int | None = None
-    status: str = "SUBMITTED"
-    status_reason: str | None = None
-    started_at: int | None = None
-    stopped_at: int | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    is_cancelled: bool = False
-    is_terminated: bool = False
-    terminate_reason: str | None = None
-    # array jobs
-    array_size: int | None = None
-    array_index: int | None = None
-    parent: Job | None = None
-    children: list[Job] = field(default_factory=list)
-    summary_updated_at: int | None = None
-    # multi-node parallel jobs
-    node_properties: dict[str, Any] | None = None
-    node_index: int | None = None
-    is_main_node: bool = False
-    nodes: list[Job] = field(default_factory=list)
-    main_outcome: tuple[bool, str, dict[str, Any], str | None] | None = None
-    live_nodes: int = 0
-    # runtime
-    ce: ComputeEnvironment | None = None
-    alloc_vcpus: float = 0.0
-    procs: list[_Proc] = field(default_factory=list)
-
-    @property
-    def arn(self) -> str:
-        return self.queue.arn.split(":job-queue/")[0] + f":job/{self.job_id}"
-
-    @property
-    def is_array_parent(self) -> bool:
-        return self.array_size is not None
-
-    @property
-    def is_mnp_parent(self) -> bool:
-        return self.node_properties is not None and self.node_index is None
 
 
 class LocalBatch:
@@ -429,7 +230,7 @@ class LocalBatch:
             procs = [p for job in self._jobs.values() for p in job.procs]
             self._cond.notify_all()
         for proc in procs:
-            self._killpg(proc, signal.SIGKILL)
+            proc.signal(signal.SIGKILL)
         deadline = time.monotonic() + timeout
         for thread in [self._scheduler, *self._threads]:
             if thread is not None and thread is not threading.current_thread():
@@ -635,7 +436,7 @@ class LocalBatch:
             if not request.get(required):
                 raise BatchClientError(f"{required} is required")
         name = str(request["jobName"])
-        if not _JOB_NAME_RE.match(name):
+        if not JOB_NAME_RE.match(name):
             raise BatchClientError(
                 "Job name should be between 1 and 128 characters, can contain uppercase and lowercase letters, "
                 "numbers, hyphens and underscores, and must start with a letter or number"
@@ -673,9 +474,9 @@ class LocalBatch:
         tags = {**(jd.tags if propagate else {}), **(request.get("tags") or {})}
         container = None
         if jd.container_properties is not None:
-            container = _merge_container(jd.container_properties, request.get("containerOverrides"))
+            container = merge_container(jd.container_properties, request.get("containerOverrides"))
             if container.get("command"):
-                container["command"] = _substitute(container["command"], parameters)
+                container["command"] = substitute(container["command"], parameters)
         self._seq += 1
         job_id = str(uuid.uuid4())
         job = Job(
@@ -684,7 +485,7 @@ class LocalBatch:
             queue=jq,
             definition=jd,
             seq=self._seq,
-            created_at=_now_ms(),
+            created_at=now_ms(),
             parameters=parameters,
             container=container,
             retry_strategy=retry,
@@ -712,19 +513,19 @@ class LocalBatch:
             raise BatchClientError("mainNode must be a node index below numNodes")
         containers: dict[int, dict[str, Any]] = {}
         for rng in props.get("nodeRangeProperties") or []:
-            for i in _parse_node_range(str(rng.get("targetNodes", "0:")), num_nodes):
+            for i in parse_node_range(str(rng.get("targetNodes", "0:")), num_nodes):
                 containers[i] = rng.get("container") or {}
         node_overrides: dict[int, dict[str, Any]] = {}
         for ov in (overrides or {}).get("nodePropertyOverrides") or []:
-            for i in _parse_node_range(str(ov.get("targetNodes", "0:")), num_nodes):
+            for i in parse_node_range(str(ov.get("targetNodes", "0:")), num_nodes):
                 node_overrides[i] = ov.get("containerOverrides") or {}
         job.node_properties = props
         for i in range(num_nodes):
             if i not in containers:
                 raise BatchClientError(f"Node {i} is not covered by any nodeRangeProperties targetNodes")
-            container = _merge_container(containers[i], node_overrides.get(i))
+            container = merge_container(containers[i], node_overrides.get(i))
             if container.get("command"):
-                container["command"] = _substitute(container["command"], job.parameters)
+                container["command"] = substitute(container["command"], job.parameters)
             self._seq += 1
             node = Job(
                 job_id=f"{job.job_id}#{i}",
@@ -788,8 +589,8 @@ class LocalBatch:
                 target.is_terminated = True
                 if target.status in ACTIVE:
                     target.terminate_reason = reason
-                    for proc in self._procs_of(target):
-                        self._request_kill(proc, "terminate", hard=False)
+                    for proc in procs_of(target):
+                        proc.request_kill("terminate", hard=False)
                 elif target.is_array_parent and target.children:
                     self._refresh_array_parent(target)
                 else:
@@ -804,17 +605,12 @@ class LocalBatch:
                 raise BatchClientError(f"Job {job_id} does not exist")
             if job.node_index is not None and job.parent is not None:
                 job = job.parent
-            procs = self._procs_of(job)
+            procs = procs_of(job)
             if job.status not in ACTIVE or not procs:
                 return False
             for proc in procs:
-                self._request_kill(proc, "interrupt", hard=True)
+                proc.request_kill("interrupt", hard=True)
             return True
-
-    def _procs_of(self, job: Job) -> list[_Proc]:
-        if job.is_mnp_parent:
-            return [p for node in job.nodes for p in node.procs]
-        return list(job.procs)
 
     # ------------------------------------------------------------------ read
 
@@ -879,9 +675,9 @@ class LocalBatch:
             return True
         value = values[0]
         if name == "JOB_NAME":
-            return _glob(value, job.name)
+            return glob(value, job.name)
         if name == "JOB_DEFINITION":
-            return value in (job.definition.arn, job.definition.name, f"{job.definition.name}:*") or _glob(
+            return value in (job.definition.arn, job.definition.name, f"{job.definition.name}:*") or glob(
                 value, f"{job.definition.name}:{job.definition.revision}"
             )
         if name == "BEFORE_CREATED_AT":
@@ -952,7 +748,7 @@ class LocalBatch:
     def _waiting_vcpus(self, ce: ComputeEnvironment) -> float:
         """vCPUs of RUNNABLE jobs whose queue lists ``ce`` (the demand a managed environment scales out for)."""
         return sum(
-            self._vcpus(j)
+            vcpus(j)
             for j in self._jobs.values()
             if j.status == "RUNNABLE"
             and not j.is_array_parent
@@ -1167,7 +963,7 @@ class LocalBatch:
             "detail-type": "Batch Job State Change",
             "source": "aws.batch",
             "account": self.account,
-            "time": _iso_now(),
+            "time": iso_now(),
             "region": self.region,
             "resources": [job.arn],
             "detail": self._detail(job),
@@ -1185,7 +981,7 @@ class LocalBatch:
                 "detail-type": "Batch Job Queue Blocked",
                 "source": "aws.batch",
                 "account": self.account,
-                "time": _iso_now(),
+                "time": iso_now(),
                 "region": self.region,
                 "resources": [job.arn, job.queue.arn],
                 "detail": self._detail(job),
@@ -1196,7 +992,7 @@ class LocalBatch:
         job.status = status
         job.status_reason = reason
         if status in TERMINAL and job.stopped_at is None:
-            job.stopped_at = _now_ms()
+            job.stopped_at = now_ms()
         self._publish(job)
         self._kick()
         if job.parent is not None and job.parent.is_array_parent:
@@ -1206,14 +1002,14 @@ class LocalBatch:
         self._set_status(job, "FAILED", reason)
 
     def _refresh_array_parent(self, parent: Job) -> None:
-        parent.summary_updated_at = _now_ms()
+        parent.summary_updated_at = now_ms()
         children = parent.children
         if not children or parent.status in TERMINAL:
             return
         statuses = [c.status for c in children]
         if all(s in TERMINAL for s in statuses):
             new = "FAILED" if "FAILED" in statuses else "SUCCEEDED"
-            parent.stopped_at = max(c.stopped_at or 0 for c in children) or _now_ms()
+            parent.stopped_at = max(c.stopped_at or 0 for c in children) or now_ms()
         elif any(s in ACTIVE or s in TERMINAL for s in statuses):
             new = "RUNNING"
         elif "RUNNABLE" in statuses:
@@ -1223,7 +1019,7 @@ class LocalBatch:
         started = [c.started_at for c in children if c.started_at is not None]
         if started:
             parent.started_at = min(started)
-        if _RANK[new] > _RANK[parent.status]:
+        if RANK[new] > RANK[parent.status]:
             reason = (parent.terminate_reason or ARRAY_CHILD_FAILED) if new == "FAILED" else None
             self._set_status(parent, new, reason)
 
@@ -1277,7 +1073,7 @@ class LocalBatch:
     def _spawn_children(self, parent: Job) -> None:
         if parent.children or parent.array_size is None:
             return
-        now = _now_ms()
+        now = now_ms()
         for i in range(parent.array_size):
             wait_on: list[str] = []
             for dep in parent.depends_on:
@@ -1312,12 +1108,6 @@ class LocalBatch:
         parent.summary_updated_at = now
         self._kick()
 
-    def _vcpus(self, job: Job) -> float:
-        if job.is_mnp_parent:
-            return sum(self._vcpus(node) for node in job.nodes)
-        reqs = _requirements(job.container or {})
-        return float(reqs.get("VCPU", 1))
-
     def _place_runnable(self) -> None:
         runnable = sorted(
             (
@@ -1329,7 +1119,7 @@ class LocalBatch:
         )
         judged: set[str] = set()  # queues whose head (first job not placed) has been judged in this pass
         for job in runnable:
-            need = self._vcpus(job)
+            need = vcpus(job)
             ces = [self._ces[name] for name in job.queue.compute_environments]
             target = next((ce for ce in ces if ce.max_vcpus - ce.used_vcpus >= need), None)
             if target is not None:
@@ -1349,7 +1139,7 @@ class LocalBatch:
 
     def _place(self, job: Job, ce: ComputeEnvironment) -> None:
         job.ce = ce
-        job.alloc_vcpus = self._vcpus(job)
+        job.alloc_vcpus = vcpus(job)
         ce.used_vcpus += job.alloc_vcpus
         if job.is_mnp_parent:
             job.main_outcome = None
@@ -1370,7 +1160,7 @@ class LocalBatch:
             self._threads.append(thread)
             thread.start()
 
-    def _prepare(self, job: Job, ce: ComputeEnvironment, attempt: int) -> _Proc:
+    def _prepare(self, job: Job, ce: ComputeEnvironment, attempt: int) -> Proc:
         container = job.container or {}
         task_id = uuid.uuid4().hex
         log_stream = f"{job.definition.name}/default/{task_id}"
@@ -1399,7 +1189,7 @@ class LocalBatch:
             env["AWS_BATCH_JOB_MAIN_NODE_INDEX"] = str(job.node_properties.get("mainNode", 0))
             if not job.is_main_node:  # AWS: "This variable isn't present on the main node."
                 env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = "127.0.0.1"
-        reqs = _requirements(container)
+        reqs = requirements(container)
         memory = reqs.get("MEMORY")
         timeout_s = float(job.timeout["attemptDurationSeconds"]) if job.timeout else None
         if self._work_dir is None:
@@ -1407,7 +1197,7 @@ class LocalBatch:
         cwd = tempfile.mkdtemp(prefix=job.job_id.replace(":", "_").replace("#", "_") + "-", dir=self._work_dir)
         lines: list[str] = []
         self._logs[log_stream] = lines
-        proc = _Proc(
+        proc = Proc(
             job=job,
             argv=[str(a) for a in container.get("command") or []],
             env=env,
@@ -1415,7 +1205,7 @@ class LocalBatch:
             mem_limit=int(float(memory) * 1024 * 1024) if memory else None,
             timeout_s=timeout_s,
             log_stream=log_stream,
-            instance_id=_instance_id(),
+            instance_id=instance_id(),
             lines=lines,
         )
         job.procs = [proc]
@@ -1423,22 +1213,7 @@ class LocalBatch:
 
     # ------------------------------------------------------------------ running
 
-    def _killpg(self, proc: _Proc, sig: signal.Signals) -> None:
-        if proc.popen is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.popen.pid, sig)
-
-    def _request_kill(self, proc: _Proc, reason: str, *, hard: bool) -> None:
-        if proc.kill_reason is None:
-            proc.kill_reason = reason
-            proc.hard_kill = hard
-        elif hard:
-            proc.hard_kill = True
-        if hard:
-            self._killpg(proc, signal.SIGKILL)
-
-    def _run_proc(self, proc: _Proc) -> None:
+    def _run_proc(self, proc: Proc) -> None:
         if not proc.argv:
             self._proc_finished(proc, None, start_error="CannotStartContainerError: no command specified")
             return
@@ -1464,15 +1239,15 @@ class LocalBatch:
             return
         with self._cond:
             proc.popen = popen
-            proc.started_at = _now_ms()
+            proc.started_at = now_ms()
             self._on_running(proc)
             if proc.kill_reason is not None and proc.hard_kill:
-                self._killpg(proc, signal.SIGKILL)
+                proc.signal(signal.SIGKILL)
         reader = threading.Thread(target=self._read_output, args=(proc, popen.stdout), daemon=True)
         reader.start()
         peak = self._monitor(proc, popen)
         # The container is gone: nothing it started survives it.
-        self._killpg(proc, signal.SIGKILL)
+        proc.signal(signal.SIGKILL)
         peak = max(peak, _read_peak(peak_file))
         if proc.mem_limit is not None and peak > proc.mem_limit:
             with self._lock:
@@ -1481,7 +1256,7 @@ class LocalBatch:
         reader.join(2.0)
         self._proc_finished(proc, popen.returncode)
 
-    def _monitor(self, proc: _Proc, popen: subprocess.Popen[bytes]) -> int:
+    def _monitor(self, proc: Proc, popen: subprocess.Popen[bytes]) -> int:
         """Watch a running container until it exits: its timeout, its memory, the kills asked of it. Returns
         the largest peak RSS (bytes) seen in its processes."""
         deadline = time.monotonic() + proc.timeout_s if proc.timeout_s else None
@@ -1503,16 +1278,16 @@ class LocalBatch:
                 reason, hard = proc.kill_reason, proc.hard_kill
             if reason is not None:
                 if hard:
-                    self._killpg(proc, signal.SIGKILL)
+                    proc.signal(signal.SIGKILL)
                 elif proc.term_at is None:
-                    self._killpg(proc, signal.SIGTERM)
+                    proc.signal(signal.SIGTERM)
                     proc.term_at = now
                 elif now - proc.term_at >= self.kill_grace_seconds:
-                    self._killpg(proc, signal.SIGKILL)
+                    proc.signal(signal.SIGKILL)
             time.sleep(self.monitor_interval)
         return peak
 
-    def _read_output(self, proc: _Proc, stream: IO[bytes] | None) -> None:
+    def _read_output(self, proc: Proc, stream: IO[bytes] | None) -> None:
         if stream is None:
             return
         log_file: IO[str] | None = None
@@ -1527,7 +1302,7 @@ class LocalBatch:
                     proc.lines.append(line)
                 if self.on_log is not None:
                     try:
-                        self.on_log(proc.log_stream, _now_ms(), line)
+                        self.on_log(proc.log_stream, now_ms(), line)
                     except Exception:
                         log.exception("on_log callback failed for %s", proc.log_stream)
                 if log_file is not None:
@@ -1538,7 +1313,7 @@ class LocalBatch:
             if log_file is not None:
                 log_file.close()
 
-    def _on_running(self, proc: _Proc) -> None:
+    def _on_running(self, proc: Proc) -> None:
         job = proc.job
         if self._stopping or job.status not in ACTIVE:
             return
@@ -1549,7 +1324,7 @@ class LocalBatch:
             parent.started_at = proc.started_at
             self._set_status(parent, "RUNNING")
 
-    def _proc_finished(self, proc: _Proc, returncode: int | None, start_error: str | None = None) -> None:
+    def _proc_finished(self, proc: Proc, returncode: int | None, start_error: str | None = None) -> None:
         with self._cond:
             proc.done = True
             if self._stopping:
@@ -1585,8 +1360,8 @@ class LocalBatch:
             attempt_container["networkInterfaces"] = []
             attempt = {
                 "container": attempt_container,
-                "startedAt": proc.started_at or _now_ms(),
-                "stoppedAt": _now_ms(),
+                "startedAt": proc.started_at or now_ms(),
+                "stoppedAt": now_ms(),
                 "statusReason": status_reason,
             }
             success = start_error is None and kind is None and exit_code == 0
@@ -1596,7 +1371,7 @@ class LocalBatch:
                 self._attempt_finished(job, success, status_reason, attempt, kind)
 
     def _node_finished(
-        self, node: Job, parent: Job, proc: _Proc, *, success: bool, reason: str, attempt: dict[str, Any]
+        self, node: Job, parent: Job, proc: Proc, *, success: bool, reason: str, attempt: dict[str, Any]
     ) -> None:
         node.attempts.append(attempt)
         node.procs = []
@@ -1605,7 +1380,7 @@ class LocalBatch:
             for other in parent.nodes:
                 for p in other.procs:
                     if not p.done:
-                        self._request_kill(p, "stop", hard=False)
+                        p.request_kill("stop", hard=False)
         main_ok = parent.main_outcome is not None and parent.main_outcome[0]
         if proc.kill_reason == "stop":
             success = main_ok
@@ -1638,9 +1413,9 @@ class LocalBatch:
         exit_code = container.get("exitCode")
         for rule in job.retry_strategy.get("evaluateOnExit") or []:
             if (
-                _glob(rule.get("onStatusReason"), attempt.get("statusReason"))
-                and _glob(rule.get("onReason"), container.get("reason"))
-                and _glob(rule.get("onExitCode"), None if exit_code is None else str(exit_code))
+                glob(rule.get("onStatusReason"), attempt.get("statusReason"))
+                and glob(rule.get("onReason"), container.get("reason"))
+                and glob(rule.get("onExitCode"), None if exit_code is None else str(exit_code))
             ):
                 return str(rule.get("action", "")).upper() == "RETRY"
         return True
