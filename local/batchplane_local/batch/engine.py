@@ -92,7 +92,6 @@ from batchplane_local.batch.model import (
     Proc,
     glob,
     instance_id,
-    iso_now,
     merge_container,
     now_ms,
     parse_node_range,
@@ -100,6 +99,16 @@ from batchplane_local.batch.model import (
     requirements,
     substitute,
     vcpus,
+)
+from batchplane_local.batch.shapes import (
+    compute_environment_detail,
+    definition_detail,
+    filter_matches,
+    job_detail,
+    job_summary,
+    queue_blocked_event,
+    queue_detail,
+    state_change_event,
 )
 
 log = logging.getLogger(__name__)
@@ -628,7 +637,7 @@ class LocalBatch:
         if len(ids) > 100:
             raise BatchClientError("jobs must contain at most 100 job IDs")
         with self._lock:
-            return [self._detail(self._jobs[i]) for i in ids if i in self._jobs]
+            return [job_detail(self._jobs[i]) for i in ids if i in self._jobs]
 
     def list_jobs(
         self,
@@ -656,7 +665,7 @@ class LocalBatch:
             if filters:
                 for flt in filters:
                     name, values = flt.get("name"), list(flt.get("values") or [])
-                    jobs = [j for j in jobs if self._filter_matches(j, str(name), values)]
+                    jobs = [j for j in jobs if filter_matches(j, str(name), values)]
             else:
                 if jobStatus is not None and jobStatus not in STATUSES:
                     raise BatchClientError(f"Invalid jobStatus {jobStatus}")
@@ -665,85 +674,20 @@ class LocalBatch:
             jobs.sort(key=lambda j: j.seq, reverse=True)
             start = int(nextToken or 0)
             end = start + int(maxResults or 100)
-            out: dict[str, Any] = {"jobSummaryList": [self._summary(j) for j in jobs[start:end]]}
+            out: dict[str, Any] = {"jobSummaryList": [job_summary(j) for j in jobs[start:end]]}
             if end < len(jobs):
                 out["nextToken"] = str(end)
             return out
 
-    def _filter_matches(self, job: Job, name: str, values: list[str]) -> bool:
-        if not values:
-            return True
-        value = values[0]
-        if name == "JOB_NAME":
-            return glob(value, job.name)
-        if name == "JOB_DEFINITION":
-            return value in (job.definition.arn, job.definition.name, f"{job.definition.name}:*") or glob(
-                value, f"{job.definition.name}:{job.definition.revision}"
-            )
-        if name == "BEFORE_CREATED_AT":
-            return job.created_at < int(value)
-        if name == "AFTER_CREATED_AT":
-            return job.created_at > int(value)
-        raise BatchClientError(f"Invalid filter name {name}")
-
     def describe_job_queues(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
         with self._lock:
             queues = [self._queue(n) for n in names] if names else list(self._queues.values())
-            return [
-                {
-                    "jobQueueName": jq.name,
-                    "jobQueueArn": jq.arn,
-                    "state": "ENABLED",
-                    "status": "VALID",
-                    "statusReason": "JobQueue Healthy",
-                    "priority": jq.priority,
-                    "computeEnvironmentOrder": [
-                        {"order": i + 1, "computeEnvironment": self._ces[ce].arn}
-                        for i, ce in enumerate(jq.compute_environments)
-                    ],
-                    "jobQueueType": "ECS",
-                    "tags": dict(jq.tags),
-                    "jobStateTimeLimitActions": [],
-                }
-                for jq in queues
-            ]
+            return [queue_detail(jq, self._ces) for jq in queues]
 
     def describe_compute_environments(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
         with self._lock:
             ces = [self._ce(n) for n in names] if names else list(self._ces.values())
-            return [
-                {
-                    "computeEnvironmentName": ce.name,
-                    "computeEnvironmentArn": ce.arn,
-                    "ecsClusterArn": f"arn:aws:ecs:{self.region}:{self.account}:cluster/{ce.cluster_name}",
-                    "tags": dict(ce.tags),
-                    "type": "MANAGED",
-                    "state": "ENABLED",
-                    "status": "VALID",
-                    "statusReason": "ComputeEnvironment Healthy",
-                    "computeResources": {
-                        "type": "SPOT" if ce.capacity == "spot" else "EC2",
-                        "allocationStrategy": (
-                            "SPOT_PRICE_CAPACITY_OPTIMIZED" if ce.capacity == "spot" else "BEST_FIT_PROGRESSIVE"
-                        ),
-                        "minvCpus": 0,
-                        "maxvCpus": ce.max_vcpus,
-                        # as Batch sets it from queue demand: what runs plus what waits RUNNABLE for it, up to max
-                        "desiredvCpus": min(ce.max_vcpus, int(ce.used_vcpus + self._waiting_vcpus(ce) + 0.999)),
-                        "instanceTypes": list(ce.instance_types),
-                        "subnets": [],
-                        "securityGroupIds": [],
-                        "tags": {},
-                        "ec2Configuration": [{"imageType": "ECS_AL2023"}],
-                    },
-                    "serviceRole": f"arn:aws:iam::{self.account}:role/aws-service-role/batch.amazonaws.com/"
-                    "AWSServiceRoleForBatch",
-                    "updatePolicy": {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30},
-                    "containerOrchestrationType": "ECS",
-                    "uuid": ce.uuid,
-                }
-                for ce in ces
-            ]
+            return [compute_environment_detail(ce, self.region, self.account, self._waiting_vcpus(ce)) for ce in ces]
 
     def _waiting_vcpus(self, ce: ComputeEnvironment) -> float:
         """vCPUs of RUNNABLE jobs whose queue lists ``ce`` (the demand a managed environment scales out for)."""
@@ -775,30 +719,7 @@ class LocalBatch:
                 defs = [jd for jd in defs if jd.name == job_definition_name]
             if status:
                 defs = [jd for jd in defs if jd.status == status]
-            return [self._definition_detail(jd) for jd in defs]
-
-    def _definition_detail(self, jd: JobDefinition) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "jobDefinitionName": jd.name,
-            "jobDefinitionArn": jd.arn,
-            "revision": jd.revision,
-            "status": jd.status,
-            "type": jd.type,
-            "parameters": dict(jd.parameters),
-            "tags": dict(jd.tags),
-            "propagateTags": jd.propagate_tags,
-            "platformCapabilities": list(jd.platform_capabilities),
-            "containerOrchestrationType": "ECS",
-        }
-        if jd.container_properties is not None:
-            out["containerProperties"] = copy.deepcopy(jd.container_properties)
-        if jd.node_properties is not None:
-            out["nodeProperties"] = copy.deepcopy(jd.node_properties)
-        if jd.retry_strategy is not None:
-            out["retryStrategy"] = copy.deepcopy(jd.retry_strategy)
-        if jd.timeout is not None:
-            out["timeout"] = dict(jd.timeout)
-        return out
+            return [definition_detail(jd) for jd in defs]
 
     def logs(self, log_stream_name: str) -> list[str]:
         with self._lock:
@@ -812,7 +733,7 @@ class LocalBatch:
             while True:
                 job = self._jobs.get(job_id)
                 if job is not None and job.status in wanted:
-                    return self._detail(job)
+                    return job_detail(job)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     status = job.status if job else "unknown"
@@ -859,95 +780,6 @@ class LocalBatch:
 
     # ------------------------------------------------------------------ JobDetail
 
-    def _detail(self, job: Job) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "jobArn": job.arn,
-            "jobName": job.name,
-            "jobId": job.job_id,
-            "jobQueue": job.queue.arn,
-            "status": job.status,
-            "attempts": copy.deepcopy(job.attempts),
-            "createdAt": job.created_at,
-            "retryStrategy": copy.deepcopy(job.retry_strategy),
-            "dependsOn": copy.deepcopy(job.depends_on),
-            "jobDefinition": job.definition.arn,
-            "parameters": dict(job.parameters),
-            "tags": dict(job.tags),
-            "propagateTags": job.propagate_tags,
-            "platformCapabilities": list(job.definition.platform_capabilities),
-            "eksAttempts": [],
-        }
-        if job.status_reason is not None:
-            d["statusReason"] = job.status_reason
-        if job.started_at is not None:
-            d["startedAt"] = job.started_at
-        if job.stopped_at is not None:
-            d["stoppedAt"] = job.stopped_at
-        if job.container is not None:
-            d["container"] = copy.deepcopy(job.container)
-        if job.timeout is not None:
-            d["timeout"] = dict(job.timeout)
-        if job.share_identifier is not None:
-            d["shareIdentifier"] = job.share_identifier
-        if job.scheduling_priority is not None:
-            d["schedulingPriority"] = job.scheduling_priority
-        if job.is_cancelled:
-            d["isCancelled"] = True
-        if job.is_terminated:
-            d["isTerminated"] = True
-        if job.is_array_parent:
-            d["arrayProperties"] = {"statusSummary": self._status_summary(job), "size": job.array_size}
-            if job.summary_updated_at is not None:
-                d["arrayProperties"]["statusSummaryLastUpdatedAt"] = job.summary_updated_at
-        elif job.array_index is not None:
-            d["arrayProperties"] = {"index": job.array_index}
-        if job.node_properties is not None:
-            d["nodeProperties"] = copy.deepcopy(job.node_properties)
-            if job.node_index is not None:
-                d["nodeDetails"] = {"nodeIndex": job.node_index, "isMainNode": job.is_main_node}
-        return d
-
-    def _status_summary(self, job: Job) -> dict[str, int]:
-        if not job.children:
-            return {}
-        summary = dict.fromkeys(STATUSES, 0)
-        for child in job.children:
-            summary[child.status] += 1
-        return summary
-
-    def _summary(self, job: Job) -> dict[str, Any]:
-        s: dict[str, Any] = {
-            "jobArn": job.arn,
-            "jobId": job.job_id,
-            "jobName": job.name,
-            "createdAt": job.created_at,
-            "status": job.status,
-            "jobDefinition": job.definition.arn,
-        }
-        optional = {
-            "statusReason": job.status_reason,
-            "startedAt": job.started_at,
-            "stoppedAt": job.stopped_at,
-            "shareIdentifier": job.share_identifier,
-        }
-        s.update({key: value for key, value in optional.items() if value is not None})
-        if job.container is not None and job.attempts:
-            last = job.attempts[-1].get("container", {})
-            s["container"] = {k: last[k] for k in ("exitCode", "reason") if k in last}
-        if job.is_array_parent:
-            s["arrayProperties"] = {"size": job.array_size, "statusSummary": self._status_summary(job)}
-        elif job.array_index is not None:
-            s["arrayProperties"] = {"index": job.array_index}
-        if job.node_properties is not None:
-            s["nodeProperties"] = {"numNodes": job.node_properties["numNodes"]}
-            if job.node_index is not None:
-                s["nodeProperties"].update(nodeIndex=job.node_index, isMainNode=job.is_main_node)
-        if job.is_cancelled:
-            s["isCancelled"] = True
-        if job.is_terminated:
-            s["isTerminated"] = True
-        return s
-
     # ------------------------------------------------------------------ transitions (call with the lock held)
 
     def _kick(self) -> None:
@@ -957,36 +789,13 @@ class LocalBatch:
     def _publish(self, job: Job) -> None:
         if self._stopping:
             return
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Batch Job State Change",
-            "source": "aws.batch",
-            "account": self.account,
-            "time": iso_now(),
-            "region": self.region,
-            "resources": [job.arn],
-            "detail": self._detail(job),
-        }
-        self._events.put(event)
+        self._events.put(state_change_event(job, self.region, self.account))
 
     def _publish_blocked(self, job: Job) -> None:
         """AWS's "Batch Job Queue Blocked" event: the JobDetail of the RUNNABLE job blocking the head of its queue."""
         if self._stopping:
             return
-        self._events.put(
-            {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": "Batch Job Queue Blocked",
-                "source": "aws.batch",
-                "account": self.account,
-                "time": iso_now(),
-                "region": self.region,
-                "resources": [job.arn, job.queue.arn],
-                "detail": self._detail(job),
-            }
-        )
+        self._events.put(queue_blocked_event(job, self.region, self.account))
 
     def _set_status(self, job: Job, status: str, reason: str | None = None) -> None:
         job.status = status
