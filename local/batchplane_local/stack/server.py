@@ -9,6 +9,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from batchplane_local.stack.http_api import http_event, match
 from batchplane_local.stack.runtime import LocalStack
 
 DEFAULT_TENANT = "local-user"
@@ -41,7 +42,7 @@ class LocalApi:
         path = request.path
         if path.startswith("/_local/"):
             return self.local_route(request)
-        matched = self.stack.match(request.method, path)
+        matched = match(self.stack.routes, request.method, path)
         if matched is None:
             return _json(404, {"message": "Not Found"})  # what API Gateway answers for no route
         route, params = matched
@@ -49,7 +50,7 @@ class LocalApi:
         if not _TENANT_RE.match(tenant):
             return _json(403, {"message": "Forbidden"})
         headers = {k: v for k, v in request.headers.items() if k.lower() != TENANT_HEADER.lower()}
-        event = self.stack.http_event(
+        event = http_event(
             route,
             params,
             method=request.method,
