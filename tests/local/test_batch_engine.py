@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
-from batchplane_local.batch import BatchClientError
+from batchplane_local.batch import BatchClientError, LocalBatch
 from batchplane_local.batch.engine import (
     CAPACITY_REASON,
     DEPENDENCY_FAILED,
@@ -86,6 +87,27 @@ def test_memory_hog_is_killed_as_out_of_memory(env: Env) -> None:
     assert detail["statusReason"] == ESSENTIAL_EXITED
     container = detail["attempts"][0]["container"]
     assert (container["exitCode"], container["reason"]) == (137, OOM_REASON)
+
+
+def test_a_process_that_goes_over_its_memory_and_exits_at_once_is_still_out_of_memory(tmp_path: Path) -> None:
+    # GIVEN a LocalBatch that looks at memory only every 5 s, and a job limited to 64 MiB that allocates 150 MiB and
+    # exits at once (the kernel would kill it the moment it went over: no look can be too late)
+    batch = LocalBatch(monitor_interval=5.0, poll_interval=0.01, work_dir=tmp_path / "work")
+    batch.add_compute_environment("ce", capacity="on-demand", max_vcpus=2, instance_types=["m5.large"])
+    batch.add_job_queue("q", priority=1, compute_environments=["ce"])
+    batch.register_job_definition("d", container_properties={"image": "x", "command": ["true"]})
+    batch.start()
+    try:
+        quick = "x = bytearray(150 * 1024 * 1024); print('allocated')"
+        resources = [{"type": "MEMORY", "value": "64"}]
+        overrides = {"command": [sys.executable, "-c", quick], "resourceRequirements": resources}
+        job_id = batch.submit_job(jobName="quick", jobQueue="q", jobDefinition="d", containerOverrides=overrides)
+        detail = batch.wait_for(job_id["jobId"], timeout=20)
+    finally:
+        batch.stop()
+    # THEN it ended as out of memory, as in ECS
+    container = detail["attempts"][0]["container"]
+    assert (detail["status"], container["exitCode"], container["reason"]) == ("FAILED", 137, OOM_REASON)
 
 
 def test_attempt_over_its_timeout_is_stopped(env: Env) -> None:

@@ -172,6 +172,19 @@ def _glob(pattern: str | None, value: str | None) -> bool:
     return fnmatch.fnmatchcase(value or "", pattern)
 
 
+def _reap(popen: subprocess.Popen[bytes]) -> int | None:
+    """None while the process runs; once it has ended, its peak RSS in bytes (the largest of it and the children it
+    waited for: wait4's ru_maxrss, KiB on Linux), with ``popen.returncode`` set as ``poll()`` would."""
+    try:
+        pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+    except ChildProcessError:  # reaped elsewhere: no peak to read
+        return None if popen.poll() is None else 0
+    if pid == 0:
+        return None
+    popen.returncode = os.waitstatus_to_exitcode(status)
+    return int(usage.ru_maxrss) * 1024
+
+
 def _tree_rss(proc: psutil.Process) -> int:
     total = 0
     try:
@@ -1410,7 +1423,7 @@ class LocalBatch:
         reader.start()
         deadline = time.monotonic() + proc.timeout_s if proc.timeout_s else None
         ps = psutil.Process(popen.pid) if proc.mem_limit else None
-        while popen.poll() is None:
+        while (ended := _reap(popen)) is None:
             now = time.monotonic()
             over = ps is not None and proc.mem_limit is not None and _tree_rss(ps) > proc.mem_limit
             with self._lock:
@@ -1429,6 +1442,12 @@ class LocalBatch:
                 elif now - proc.term_at >= self.kill_grace_seconds:
                     self._killpg(proc, signal.SIGKILL)
             time.sleep(self.monitor_interval)
+        # The kernel kills a container the moment it goes over its memory; sampling RSS misses a peak between two
+        # looks (a process that allocates and exits at once), the process's own peak (ru_maxrss) does not.
+        with self._lock:
+            if proc.mem_limit is not None and ended > proc.mem_limit and proc.kill_reason is None:
+                proc.kill_reason = "oom"
+                proc.hard_kill = True
         # The container is gone: nothing it started survives it.
         self._killpg(proc, signal.SIGKILL)
         reader.join(2.0)
