@@ -40,6 +40,15 @@ class JobStore(Protocol):
         """Mark the job as cancelled by its owner (so a resulting failure is never retried)."""
         ...
 
+    def mark_cancelled(self, job_id: str, reason: str, now: str, *, unsubmitted: int | None = None) -> JobRecord | None:
+        """End a cancel-requested job CANCELLED if nothing of it was started (one conditional write); None if a start
+        was claimed first."""
+        ...
+
+    def hasten_cancelled(self, job_id: str) -> bool:
+        """Make a cancel-requested job in a retry's backoff due now (the sweeper ends it)."""
+        ...
+
 
 class BatchPort(Protocol):
     def admit(self, tenant: str) -> None:

@@ -77,6 +77,18 @@ class JobRecord:
     def queue_name(self) -> str:
         return self.queue_arn.rsplit("/", 1)[-1]
 
+    @property
+    def unstarted(self) -> bool:
+        """Nothing of it was handed to Batch, nor is being: held for its dependencies, or waiting out a retry's
+        backoff (a cancel can end it at once; only a conditional write can tell for sure, this is the hint)."""
+        current = self.current
+        return (
+            self.status is JobStatus.PENDING
+            and current.batch_job_id is None
+            and current.rank_key is None
+            and (bool(self.request.get("dependsOn")) or bool(current.not_before))
+        )
+
 
 def lineage_graph(job: JobRecord) -> dict[str, object]:
     """The job's attempts and artifacts as a graph: nodes and edges, JSON-ready.

@@ -48,6 +48,10 @@ class CancelOutcome:
     action: str  # "cancel" (before STARTING) | "terminate" (STARTING/RUNNING) | "none" (already terminal)
 
 
+def _iso(now: datetime) -> str:
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def request_hash(request: JobRequest) -> str:
     body = json.dumps(request.canonical(), separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
@@ -246,8 +250,10 @@ class JobService:
         return self._artifacts.of_uri(uri, tenant) if self._artifacts is not None else []
 
     def cancel(self, tenant: str, job_id: str, reason: str | None) -> CancelOutcome:
-        """Cancel the job: mark it cancel-requested, then TerminateJob its current attempt (cancelled before STARTING,
-        stopped while STARTING/RUNNING)."""
+        """Cancel the job: mark it cancel-requested (from then on no path starts work for it: every start is a
+        write conditional on no cancel), then end it CANCELLED at once if nothing of it was started (held, or in a
+        retry's backoff), else TerminateJob its current attempt (cancelled before STARTING, stopped while
+        STARTING/RUNNING; the job ends CANCELLED when Batch reports the attempt FAILED)."""
         job = self.get(tenant, job_id)
         if job.status.terminal:
             raise ConflictError(f"job {job_id} is already {job.status.value}")
@@ -255,6 +261,15 @@ class JobService:
         marked = self._store.request_cancel(job_id, tenant, why[:1024])
         if marked is None:
             raise NotFoundError(f"no job {job_id}")
+        if marked.unstarted:
+            if marked.pipeline_id:
+                # its pipeline must hear of its end: the sweeper ends it (due now) and tells the pipeline
+                self._store.hasten_cancelled(job_id)
+            else:
+                ended = self._store.mark_cancelled(job_id, why[:1024], _iso(self._clock()))
+                if ended is not None:
+                    return CancelOutcome(ended, "none")  # nothing reached Batch: nothing to stop
+        job = marked  # a start may have been claimed before the cancel landed: go through Batch
         current = job.attempts[-1] if job.attempts else None
         held = job.status is JobStatus.PENDING and bool(job.request.get("dependsOn"))
         if current is None or (held and current.batch_job_id is None):

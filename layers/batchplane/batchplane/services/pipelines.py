@@ -182,6 +182,8 @@ def _iso(now: datetime) -> str:
 def job_state_of(status: str, cancel_requested: bool) -> JobState:
     if status == "SUCCEEDED":
         return "SUCCEEDED"
+    if status == "CANCELLED":
+        return "CANCELLED"
     if status == "FAILED":
         return "CANCELLED" if cancel_requested else "FAILED"
     if status in ("STARTING", "RUNNING"):
