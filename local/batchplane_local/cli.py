@@ -3,8 +3,8 @@
 Global options pick the API (``--api`` / BATCHPLANE_API), the local stack's tenant (``--tenant`` /
 BATCHPLANE_TENANT) and SigV4 signing (``--sign/--no-sign``; on by default for any non-loopback URL).
 
-Exit codes: 0 success, 1 API error (the problem is printed to stderr) or a FAILED job (``watch``), 2 usage error or
-``watch --timeout`` elapsed, 3 the API could not be reached."""
+Exit codes: 0 success, 1 API error (the problem is printed to stderr) or a FAILED or CANCELLED job (``watch``), 2 usage
+error or ``watch --timeout`` elapsed, 3 the API could not be reached."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from rich.tree import Tree
 from batchplane_local.client import ApiConnectionError, ApiError, BatchplaneClient
 
 DEFAULT_API = "http://127.0.0.1:8080"
-TERMINAL = ("SUCCEEDED", "FAILED")
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 EXIT_API_ERROR = 1
 EXIT_TIMEOUT = 2
 EXIT_CONNECTION = 3
@@ -111,7 +111,14 @@ def _s(value: Any) -> str:
     return "" if value is None else escape(str(value))
 
 
-_STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
+_STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "CANCELLED": "magenta",
+    "RUNNING": "cyan",
+    "STARTING": "cyan",
+    "RUNNABLE": "yellow",
+}
 
 
 def _status(value: Any) -> str:
@@ -323,7 +330,7 @@ def watch(
     interval: Annotated[float, typer.Option(min=0, help="seconds between polls")] = 1.0,
     timeout: Annotated[float | None, typer.Option(min=0, help="give up after this many seconds (exit 2)")] = None,
 ) -> None:
-    """Follow a job until it SUCCEEDED (exit 0) or FAILED (exit 1)."""
+    """Follow a job until it SUCCEEDED (exit 0), FAILED or was CANCELLED (exit 1)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     seen: tuple[Any, ...] | None = None
     with console.status(f"watching {escape(job_id)}") as spinner:
@@ -343,6 +350,9 @@ def watch(
             time.sleep(interval)
     if job.get("status") == "FAILED":
         err_console.print(f"[red]FAILED[/red] {_s(job.get('statusReason'))}")
+        raise typer.Exit(1)
+    if job.get("status") == "CANCELLED":
+        err_console.print(f"[magenta]CANCELLED[/magenta] {_s(job.get('statusReason'))}")
         raise typer.Exit(1)
     console.print("[green]SUCCEEDED[/green]")
 
