@@ -110,3 +110,40 @@ def test_jobs_survive_throttling_and_5xx(plane: Plane, stack: Stack, monkeypatch
     assert all(n == 1 for n in names.values()), [n for n, c in names.items() if c > 1]
     assert set(names) == recorded
     assert sum(faults.injected.values()) > 50, faults.injected
+
+
+def test_a_retry_whose_submission_failed_is_submitted_again_at_the_next_sweep(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry whose SubmitJob failed (every bounded try throttled) is due again at once, not after the sweeper's
+    repair window (kept, at its default of 120 s, for invocations that crashed)."""
+    from batchplane.adapters import aws as aws_clients
+    from botocore.awsrequest import AWSResponse
+
+    # GIVEN a job that retries at once, and SubmitJob throttled for its retry until the handler gives up
+    refused: list[str] = []
+
+    def throttle(params: dict[str, Any], **_: Any) -> Any:
+        body = params.get("body") or b""
+        if b"-a2-flaky" in (body if isinstance(body, bytes) else str(body).encode()) and faults_on[0]:
+            refused.append("a2")
+            error = {"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}
+            return AWSResponse("https://batch", 429, {}, None), error
+        return None
+
+    faults_on = [True]
+    aws_clients.session().events.register_first("before-call.batch.SubmitJob", throttle)  # before any client is made
+    job = plane.submit({"name": "flaky", "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}}})
+    assert plane.deliver(plane.event("FAILED", job, seconds=1)) == "retry-deferred"
+    assert refused
+    faults_on[0] = False
+    stack.calls.reset()
+    # WHEN the sweeper runs next (its repair window, 120 s, not over)
+    report = plane.sweep()
+    # THEN the retry is submitted now, once, under its deterministic name
+    names = [p["jobName"] for op, p in stack.calls.requests if op == "batch.SubmitJob"]
+    assert names == [f"bp-{job['jobId']}-a2-flaky"], report
+    assert report["released"] == [job["jobId"]]
+    batch = boto3.client("batch", region_name=REGION)
+    listed = batch.list_jobs(jobQueue=stack.queue("normal", "spot"), filters=[{"name": "JOB_NAME", "values": names}])
+    assert len(listed["jobSummaryList"]) == 1

@@ -205,6 +205,7 @@ _ATTEMPT_FIELDS: tuple[tuple[str, str], ...] = (
     ("arrayIndexes", "array_indexes"),
     ("rk", "rank_key"),
     ("notBefore", "not_before"),
+    ("submitFailedAt", "submit_failed_at"),
 )
 
 
@@ -724,6 +725,32 @@ class DynamoLifecycleStore(DynamoJobStore):
                     ":z": {"N": "0"},
                     ":n": {"N": str(attempt)},
                     ":retry": {"S": RETRY},
+                },
+            )
+        )
+
+    def defer_submit(self, job: JobRecord, attempt: int, now: str, due_ms: int) -> bool:
+        """The attempt's SubmitJob failed after its bounded tries: make it due again at ``due_ms`` (the RETRY bucket,
+        which the next sweep releases), not after the repair window, which is for invocations that died. Its status
+        stays SUBMITTED; ``submitFailedAt`` tells the next submission to look the job up by name first (a lost answer
+        may have made it). Conditional on the attempt being current and unheard of (no event yet)."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                UpdateExpression=(
+                    "SET gsi2pk = :retry, gsi2sk = :due, att.#n.notBefore = :nb, att.#n.submitFailedAt = :nb, "
+                    "updatedAt = :now"
+                ),
+                ConditionExpression="currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND gsi2pk = :active",
+                ExpressionAttributeNames={"#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":retry": {"S": RETRY},
+                    ":due": {"S": f"{due_ms:013d}#{job.job_id}"},
+                    ":nb": {"N": str(due_ms)},
+                    ":now": {"S": now},
+                    ":n": {"N": str(attempt)},
+                    ":active": {"S": ACTIVE},
                 },
             )
         )

@@ -59,8 +59,9 @@ class BatchPort(Protocol):
         """Give back a token taken by ``admit`` that no SubmitJob used."""
         ...
 
-    def submit(self, request: dict[str, Any], *, admitted: bool = False) -> str:
-        """SubmitJob (taking a token first unless ``admitted``); returns the Batch job id."""
+    def submit(self, request: dict[str, Any], *, admitted: bool = False, maybe_submitted: bool = False) -> str:
+        """SubmitJob (taking a token first unless ``admitted``; looking the job up by name first when an earlier
+        SubmitJob of it failed, ``maybe_submitted``); returns the Batch job id."""
         ...
 
     def terminate(self, batch_job_id: str, reason: str) -> None: ...

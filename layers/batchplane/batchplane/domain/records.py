@@ -32,6 +32,7 @@ class AttemptRecord:
     explanation: str | None = None
     rank_key: str | None = None  # "<status rank>#<event time>#<event id>" of the event that set this state
     not_before: int | None = None  # epoch ms: a delayed retry is submitted at or after this time
+    submit_failed_at: int | None = None  # epoch ms: its SubmitJob failed (maybe only its answer): look it up first
     array_summary: str | None = None  # JSON {status: count} of an array job's children
     failed_children: tuple[int, ...] = ()  # array indexes (of this attempt's array) whose child failed
     array_indexes: str | None = None  # "3,7,12": the original indexes this attempt's children stand for

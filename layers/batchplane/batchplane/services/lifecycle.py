@@ -76,6 +76,8 @@ class LifecycleStore(Protocol):
 
     def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool: ...
 
+    def defer_submit(self, job: JobRecord, attempt: int, now: str, due_ms: int) -> bool: ...
+
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
 
     def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]: ...
@@ -399,10 +401,17 @@ class LifecycleService:
                     memory_mib=attempt.memory_mib,
                     array_indexes=attempt.array_indexes,
                     reason=attempt.reason,
-                )
+                ),
+                maybe_submitted=attempt.submit_failed_at is not None,
             )
-        except Exception:  # noqa: BLE001 - the attempt is recorded; the sweeper resubmits it (no duplicate: by name)
+        except Exception:  # noqa: BLE001 - the attempt is recorded; it is submitted again (no duplicate: by name)
             self._metric("SubmitDeferred", 1)
+            now = self._clock()
+            try:
+                # due again now: the next sweep submits it (looking it up by name first), not the repair window
+                self._store.defer_submit(job, attempt.attempt, iso(now), epoch_ms(now))
+            except Exception:  # noqa: BLE001 - then it is repaired as if this invocation had died
+                self._metric("SubmitDeferralLost", 1)
             return f"{outcome}-deferred"
         return outcome
 
@@ -431,7 +440,15 @@ class LifecycleService:
         for job in self._store.bucket("RETRY", upto=f"{epoch_ms(now):013d}~"):
             attempt = job.current
             if job.cancel_requested:
-                self._end_cancelled(job, now, report)
+                found = (
+                    self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
+                    if attempt.submit_failed_at is not None  # its failed SubmitJob may have made it after all
+                    else None
+                )
+                if found is not None:
+                    self._batch.terminate(found, "batchplane: cancelled before it started")  # its FAILED event ends it
+                else:
+                    self._end_cancelled(job, now, report)
             elif self._store.release_due(job, attempt.attempt, iso(now)):  # fails if a cancel landed since the read
                 self._submit(job, attempt, "released")
                 report.released.append(job.job_id)
