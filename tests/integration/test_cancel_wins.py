@@ -286,3 +286,38 @@ def test_a_cancel_landing_after_the_release_was_claimed_stops_the_job_it_submitt
     # AND its FAILED event ends the job CANCELLED
     plane.deliver(plane.event("CANCELLED", shown, seconds=11))
     assert plane.job(held["jobId"])["status"] == "CANCELLED"
+
+
+def test_a_pipeline_job_cancelled_in_its_backoff_ends_cancelled_at_the_next_sweep_and_its_pipeline_hears(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+
+    from tests.integration.test_pipeline_advance import FakeExecutions
+
+    # GIVEN a pipeline whose one job failed and waits out a long retry backoff
+    body = {"name": "p", "jobs": [{"id": "a", "command": ["false"], "retry": {"attempts": 3}}]}
+    created = plane.gateway.lambda_handler(
+        http_event("POST", "/pipelines", body=body, route="POST /pipelines"), plane.ctx
+    )
+    assert created["statusCode"] == 202, created["body"]
+    pid = response_json(created)["pipelineId"]
+    svc = wiring.pipeline_service()
+    fake = FakeExecutions()
+    monkeypatch.setattr(svc, "_sfn", fake)
+    with stack.acting_as("pipeline_tasks"):
+        svc.on_token(pid, 1, "a", "t-a")
+    with stack.observing():
+        job_id = svc._store.get(pid).jobs["a"].job_id
+    assert plane.deliver(plane.event("FAILED", plane.job(job_id), seconds=1)) == "retry-scheduled"
+    # WHEN its owner cancels the job during the backoff, and the sweeper runs
+    cancel(plane, job_id)
+    stack.calls.reset()
+    report = plane.sweep()
+    # THEN it ends CANCELLED without a next attempt, and its pipeline hears: the job CANCELLED, its token answered
+    assert report["cancelled"] == [job_id]
+    assert submit_calls(stack) == []
+    assert plane.job(job_id)["status"] == "CANCELLED"
+    with stack.observing():
+        assert svc._store.get(pid).jobs["a"].state == "CANCELLED"
+    assert ("t-a", "CANCELLED") in fake.answers
