@@ -98,8 +98,14 @@ class JobService:
         idempotency_key: str | None,
         pipeline: tuple[str, str] | None = None,
         origin: str | None = None,
+        claim: Callable[[str], bool] | None = None,
     ) -> Submitted:
-        """Validate, place, claim (one conditional write), SubmitJob: two AWS calls on the happy path."""
+        """Validate, place, claim (one conditional write), SubmitJob: two AWS calls on the happy path.
+
+        ``claim`` (a pipeline's start): called with the job id once its record is written and before SubmitJob; the
+        caller's own conditional write (its pipeline's job WAITING → SUBMITTED). False: the pipeline no longer runs
+        the job (skipped, cancelled), so it ends CANCELLED and never reaches Batch. True: it is submitted; if that
+        fails, the record stays for the sweeper (the pipeline already counts on this job id)."""
         definition = self._definitions.resolve(request)
         placement = self._catalogue.place(Demand.of(request))
         now = self._clock()
@@ -180,6 +186,21 @@ class JobService:
             return Submitted(existing, None, replayed=True)
         if held:
             return Submitted(job, None, replayed=False)
+        if claim is not None:
+            try:
+                claimed = claim(job_id)
+            except Exception:
+                self._batch.refund(tenant)
+                raise  # the record stays with no Batch job: a retry (same key) claims again, or the sweeper repairs it
+            if not claimed:
+                self._batch.refund(tenant)
+                return Submitted(self._never_started(job, "batchplane: its pipeline no longer runs it"), None, False)
+            try:
+                batch_job_id = self._batch.submit(submit, admitted=True)
+            except Exception:  # noqa: BLE001 - claimed: the sweeper submits it (found by name first), never twice
+                return Submitted(job, None, replayed=False)
+            attempt.batch_job_id = batch_job_id
+            return Submitted(job, batch_job_id, replayed=False)
         try:
             batch_job_id = self._batch.submit(submit, admitted=True)
         except Exception:
@@ -189,6 +210,13 @@ class JobService:
             raise
         attempt.batch_job_id = batch_job_id
         return Submitted(job, batch_job_id, replayed=False)
+
+    def _never_started(self, job: JobRecord, why: str) -> JobRecord:
+        """End a job whose record was written but whose start was refused CANCELLED (two conditional writes)."""
+        if self._store.request_cancel(job.job_id, job.tenant, why) is None:
+            return job
+        ended = self._store.mark_cancelled(job.job_id, why, _iso(self._clock()), unsubmitted=job.current_attempt)
+        return ended or job
 
     def _check_dependencies(self, tenant: str, request: JobRequest) -> None:
         """422 naming each dependency that is not a job of this tenant: one that does not exist and another tenant's
