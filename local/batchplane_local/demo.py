@@ -24,7 +24,7 @@ from batchplane_local.client import BatchplaneClient
 from batchplane_local.stack.runtime import LocalStack
 
 console = Console()
-TERMINAL = {"SUCCEEDED", "FAILED"}
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
 @dataclass
