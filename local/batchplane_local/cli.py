@@ -139,7 +139,14 @@ def _s(value: Any) -> str:
     return "" if value is None else escape(str(value))
 
 
-_STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
+_STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "CANCELLED": "magenta",
+    "RUNNING": "cyan",
+    "STARTING": "cyan",
+    "RUNNABLE": "yellow",
+}
 
 
 def _status(value: Any) -> str:

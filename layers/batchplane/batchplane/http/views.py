@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from batchplane.domain.models import JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 
@@ -82,7 +83,10 @@ class DependencyView(_View):
 class JobView(_View):
     job_id: str
     name: str
-    status: str
+    status: JobStatus = Field(
+        description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
+        "or CANCELLED: cancelled by its owner)"
+    )
     status_reason: str | None = None
     priority: str
     capacity: str = Field(description="the capacity preference asked for")
@@ -107,7 +111,7 @@ class JobView(_View):
         return cls(
             job_id=job.job_id,
             name=job.name,
-            status=job.status.value,
+            status=job.status,
             status_reason=job.status_reason,
             priority=job.priority,
             capacity=job.preference,
@@ -134,7 +138,10 @@ class JobView(_View):
 class JobSummary(_View):
     job_id: str
     name: str
-    status: str
+    status: JobStatus = Field(
+        description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
+        "or CANCELLED: cancelled by its owner)"
+    )
     priority: str
     queue: str
     created_at: str
@@ -144,7 +151,7 @@ class JobSummary(_View):
         return cls(
             job_id=job.job_id,
             name=job.name,
-            status=job.status.value,
+            status=job.status,
             priority=job.priority,
             queue=job.queue_name,
             created_at=job.created_at,
@@ -165,9 +172,14 @@ class CancelView(_View):
     job_id: str
     action: str = Field(
         description="cancel (not yet STARTING by batchplane's record), terminate (STARTING/RUNNING) or none (no Batch "
-        "job yet); either way batchplane calls TerminateJob, which cancels or stops the job as Batch sees it"
+        "job yet: a job held for its dependencies or waiting out a retry's backoff ends CANCELLED at once); when there "
+        "is a Batch job batchplane calls TerminateJob, which cancels or stops it as Batch sees it, and the job ends "
+        "CANCELLED when Batch reports it FAILED"
     )
-    status: str
+    status: JobStatus = Field(
+        description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
+        "or CANCELLED: cancelled by its owner)"
+    )
 
 
 class QueueView(_View):
