@@ -68,7 +68,7 @@ class SigV4(httpx.Auth):
             raise RuntimeError(msg)
         self._credentials = creds
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         headers = {k: v for k, v in request.headers.items() if k.lower() in _SIGNED}
         aws = AWSRequest(method=request.method, url=str(request.url), data=request.content or None, headers=headers)
         SigV4Auth(self._credentials.get_frozen_credentials(), self.service, self.region).add_auth(aws)

@@ -10,16 +10,22 @@ import re
 import shutil
 import stat
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.cfn import ROOT
+from tests.cfn import ROOT, template
 
 pytestmark = pytest.mark.integration
 
-FAKE_TOOL = '#!/bin/sh\n{ echo "$0 $1"; env | grep "^AWS_" | sort; echo --; } >> "$RECORD"\n'
+# Each call records its environment's AWS_* variables and whether python3.13 (the Lambda runtime) runs from its PATH.
+FAKE_TOOL = (
+    '#!/bin/sh\n{ echo "$0 $1"; env | grep "^AWS_" | sort; '
+    "echo \"FINDS_PYTHON=$(python3.13 -c 'import sys; print(sys.version_info[:2] == (3, 13))' 2>/dev/null)\"; "
+    'echo --; } >> "$RECORD"\n'
+)
 OFFLINE_ONLY = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
@@ -33,8 +39,8 @@ def run_make(target: str, tmp_path: Path) -> list[dict[str, str]]:
         path = bin_dir / name
         path.write_text(FAKE_TOOL)
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    for marker in (tools / ".installed", bin_dir / ".installed-local", bin_dir / ".installed"):
-        marker.touch()  # the virtualenvs count as installed (in dependency order): nothing is pip-installed
+    for marker in (tools / ".python-3.13", tools / ".installed", bin_dir / ".installed-local", bin_dir / ".installed"):
+        marker.touch()  # the virtualenvs count as made and installed (in dependency order): nothing is pip-installed
     record = tmp_path / "record.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("MAKE")}
     env.update({"AWS_PROFILE": "my-sso-profile", "RECORD": str(record)})
@@ -45,6 +51,7 @@ def run_make(target: str, tmp_path: Path) -> list[dict[str, str]]:
             make,
             "--no-print-directory",
             target,
+            f"VENV={tools}",
             f"SAM_VENV={tools}",
             f"SAM={bin_dir / 'sam'}",
             f"BIN={bin_dir}",
@@ -73,6 +80,8 @@ def test_deploy_and_build_use_the_callers_own_credentials(tmp_path: Path) -> Non
     for call in calls:
         assert call.get("AWS_PROFILE") == "my-sso-profile", call
         assert not set(OFFLINE_ONLY) & set(call), call
+    # AND sam finds python3.13 (what it builds the functions and the layer with) on its PATH
+    assert all(call["FINDS_PYTHON"] == "True" for call in calls), calls
 
 
 def test_offline_targets_get_fake_credentials_and_a_region(tmp_path: Path) -> None:
@@ -140,3 +149,52 @@ def test_make_test_installs_the_development_toolchain_itself(tmp_path: Path) -> 
     # THEN it installs the local extras and then the development ones, before linting and testing
     local, dev = steps.index("-e '.[local]'"), steps.index("-e '.[dev]'")
     assert local < dev < steps.index("/bin/ruff check") < steps.index("/bin/pytest\n")
+
+
+def test_python_version_is_the_lambda_runtime_everywhere() -> None:
+    # GIVEN the Makefile's Python version, the template's runtime and pyproject.toml's Python settings
+    makefile = (ROOT / "Makefile").read_text()
+    (version,) = re.findall(r"^PYTHON_VERSION := (\S+)$", makefile, re.MULTILINE)
+    runtime = template()["Globals"]["Function"]["Runtime"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # THEN the virtualenvs, the linters and the type checker target the Python that Lambda runs
+    assert runtime == f"python{version}"
+    assert pyproject["project"]["requires-python"].startswith(f">={version},")
+    assert pyproject["tool"]["ruff"]["target-version"] == f"py{version.replace('.', '')}"
+    assert pyproject["tool"]["mypy"]["python_version"] == version
+
+
+def test_a_virtualenv_made_by_another_python_is_made_again(tmp_path: Path) -> None:
+    # GIVEN a virtualenv installed by an older Python (no stamp naming Python 3.13), as on a dev machine before 3.13
+    old = tmp_path / "venv"
+    (old / "bin").mkdir(parents=True)
+    (old / ".python-3.11").touch()
+    (old / "bin" / ".installed-local").touch()
+    (old / "bin" / ".installed").touch()
+    # WHEN `make test` is planned
+    steps = planned("test", tmp_path)
+    # THEN the virtualenv is removed, made again by Python 3.13 and everything is reinstalled into it
+    remake, make = steps.index(f"rm -rf {old}\n"), steps.index(f"-m venv {old}\n")
+    assert "python3.13 -m venv" in steps
+    assert remake < make < steps.index("-e '.[local]'") < steps.index("-e '.[dev]'")
+
+
+def test_the_virtualenvs_fail_clearly_without_python_3_13(tmp_path: Path) -> None:
+    # GIVEN a machine where no Python 3.13 is found
+    make = shutil.which("make")
+    assert make is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    # WHEN a virtualenv is to be made
+    out = subprocess.run(
+        [make, "--no-print-directory", f"{tmp_path}/venv/.python-3.13", "PY="],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # THEN make stops, saying what to install, and makes nothing
+    assert out.returncode != 0
+    assert "no Python 3.13 found" in out.stderr
+    assert not (tmp_path / "venv").exists()
