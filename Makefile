@@ -12,8 +12,6 @@ PY := $(shell python$(PYTHON_VERSION) -c 'import sys; print(sys.executable)' 2>/
         test -n "$$version" && PYENV_VERSION=$$version pyenv which python$(PYTHON_VERSION); \
     } 2>/dev/null)
 endif
-# `sam build` finds the build's Python by name on PATH: PY's folder goes first.
-SAM_PATH := $(if $(PY),$(patsubst %/,%,$(dir $(PY))):)$(PATH)
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
@@ -29,6 +27,8 @@ OFFLINE_TARGETS := test unit template bench demo
 $(OFFLINE_TARGETS): export AWS_DEFAULT_REGION ?= us-east-1
 $(OFFLINE_TARGETS): export AWS_ACCESS_KEY_ID ?= testing
 $(OFFLINE_TARGETS): export AWS_SECRET_ACCESS_KEY ?= testing
+# sam finds the Python it builds with by name (python3.13) on PATH: PY's folder goes first.
+template build deploy: export PATH := $(if $(PY),$(patsubst %/,%,$(dir $(PY))):)$(PATH)
 
 .PHONY: install lint typecheck unit test template build deploy bench demo clean
 
@@ -77,17 +77,17 @@ typecheck: $(BIN)/.installed
 
 template: install
 	$(BIN)/cfn-lint template.yaml
-	PATH="$(SAM_PATH)" $(SAM) validate --lint --template template.yaml
+	$(SAM) validate --lint --template template.yaml
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
 test: install lint typecheck template
 	$(BIN)/pytest
 
 build: $(SAM_VENV)/.installed
-	PATH="$(SAM_PATH)" $(SAM) build --template template.yaml
+	$(SAM) build --template template.yaml
 
 deploy: build
-	PATH="$(SAM_PATH)" $(SAM) deploy --guided
+	$(SAM) deploy --guided
 
 bench: $(BIN)/.installed $(BENCH_VENV)/.installed
 	SNAKEMAKE=$(BENCH_VENV)/bin/snakemake PYTHONPATH=layers/batchplane:local:. $(BIN)/python -m tests.perf.bench
