@@ -1,17 +1,22 @@
 """The layer imports the same way in `sam build` output as in tests: build it, then import the handler from the build
-alone (no repository paths), as Lambda would with the layer at /opt/python."""
+alone (no repository paths), as Lambda would with the layer at /opt/python. The build targets Lambda's python3.13 on
+arm64: its native extensions are aarch64 builds, so on another machine the import swaps in this machine's build of the
+same versions of those packages (and only those)."""
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
+from importlib.metadata import PathDistribution
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.cfn import ROOT
+from tests.cfn import ROOT, CfnLoader
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,6 +32,8 @@ def test_sam_build_output_imports_the_gateway(tmp_path: Path) -> None:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        # sam finds the build's Python (python3.13) by name: this interpreter's own installation first
+        "PATH": os.pathsep.join([str(Path(sys.base_prefix) / "bin"), os.environ.get("PATH", "")]),
     }
     build = tmp_path / "build"
     # WHEN the application is built
@@ -42,15 +49,40 @@ def test_sam_build_output_imports_the_gateway(tmp_path: Path) -> None:
     function = build / "GatewayFunction"
     assert (layer / "batchplane" / "__init__.py").exists()
     assert (function / "app.py").exists()
-    # THEN a clean interpreter with only the function and the layer on its path imports the handler
+    # THEN the built template runs every function on python3.13 / arm64 with a layer built for them
+    built = yaml.load((build / "template.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+    function_globals = built["Globals"]["Function"]
+    functions = {
+        k: v
+        for k, v in built["Resources"].items()
+        if isinstance(v, dict) and v["Type"] == "AWS::Serverless::Function"  # not Fn::ForEach loops
+    }
+    assert (function_globals["Runtime"], function_globals["Architectures"]) == ("python3.13", ["arm64"])
+    assert all(
+        (f["Properties"].get("Runtime", "python3.13"), f["Properties"].get("Architectures", ["arm64"]))
+        == ("python3.13", ["arm64"])
+        for f in functions.values()
+    ), functions
+    layer_props = built["Resources"]["BatchplaneLayer"]["Properties"]
+    assert (layer_props["CompatibleRuntimes"], layer_props["CompatibleArchitectures"]) == (["python3.13"], ["arm64"])
+    # AND every native extension in the layer is CPython 3.13's for aarch64 Linux, from an aarch64 wheel
+    natives = sorted(p.name for p in layer.rglob("*.so"))
+    assert natives, "pydantic-core ships a native extension: expected at least one"
+    assert all(n.endswith(".cpython-313-aarch64-linux-gnu.so") or n.endswith(".abi3.so") for n in natives), natives
+    native_dists = [d for d in layer.glob("*.dist-info") if "-none-any" not in (d / "WHEEL").read_text()]
+    assert native_dists
+    assert all("aarch64" in (d / "WHEEL").read_text() for d in native_dists), native_dists
+    overlay = host_builds_of(native_dists, tmp_path / "host")
+    # AND a clean interpreter with only the function and the layer on its path imports the handler
     probe = (
-        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import app; "
+        "import sys; sys.path[:0] = [sys.argv[1], *sys.argv[3:], sys.argv[2]]; import app; "
         "assert callable(app.lambda_handler); import batchplane, pydantic; "
-        "assert batchplane.__file__.startswith(sys.argv[2]), batchplane.__file__; print('ok')"
+        "assert batchplane.__file__.startswith(sys.argv[2]), batchplane.__file__; "
+        "assert pydantic.__file__.startswith(sys.argv[2]), pydantic.__file__; print('ok')"
     )
     clean_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH",)}
     out = subprocess.run(
-        [sys.executable, "-I", "-c", probe, str(function), str(layer)],
+        [sys.executable, "-I", "-c", probe, str(function), str(layer), *overlay],
         env=clean_env,
         capture_output=True,
         text=True,
@@ -61,3 +93,30 @@ def test_sam_build_output_imports_the_gateway(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
     shutil.rmtree(build, ignore_errors=True)
+
+
+def host_builds_of(native_dists: list[Path], into: Path) -> list[str]:
+    """On an aarch64 machine, nothing (the build's own native code runs). Elsewhere, a folder with this machine's build of
+    exactly the versions of the layer's native packages, to put before the layer on the path: everything else imported
+    is the build's own."""
+    if platform.machine() in ("aarch64", "arm64"):
+        return []
+    pins = [f"{dist.metadata['Name']}=={dist.version}" for dist in map(PathDistribution, native_dists)]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--target",
+            str(into),
+            *pins,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return [str(into)]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.cfn import deployed_environment, deployed_stack, expanded_template, resources, template
+from tests.cfn import deployed_environment, deployed_resources, deployed_stack, expanded_template, resources, template
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 CAPACITIES = {"spot": "Spot", "on-demand": "OnDemand"}
@@ -476,13 +476,34 @@ def test_function_globals_and_layer() -> None:
     # WHEN they are read
     variables = function_globals["Environment"]["Variables"]
 
-    # THEN every function runs python3.11 on x86_64 with the layer and the Powertools settings
-    assert (function_globals["Runtime"], function_globals["Architectures"]) == ("python3.11", ["x86_64"])
+    # THEN every function runs python3.13 on arm64 with the layer and the Powertools settings
+    assert (function_globals["Runtime"], function_globals["Architectures"]) == ("python3.13", ["arm64"])
     assert function_globals["Layers"] == [{"Ref": "BatchplaneLayer"}]
     assert variables["TABLE_NAME"] == {"Ref": "BatchplaneTable"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "batchplane"
     assert layer["Properties"]["ContentUri"] == "layers/batchplane/"
-    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+
+
+def test_every_function_and_the_layer_agree_on_runtime_and_architecture() -> None:
+    # GIVEN the template after the SAM transform (Globals applied, the layer a published AWS::Lambda::LayerVersion)
+    deployed = deployed_resources()
+    functions = {k: v["Properties"] for k, v in deployed.items() if v["Type"] == "AWS::Lambda::Function"}
+    (layer_id,) = [k for k, v in deployed.items() if v["Type"] == "AWS::Lambda::LayerVersion"]
+    layer = deployed[layer_id]["Properties"]
+    source_layer = resources()["BatchplaneLayer"]["Metadata"]
+
+    # WHEN each function's runtime and architecture are read
+    runtimes = {name: (f["Runtime"], f.get("Architectures", ["x86_64"])) for name, f in functions.items()}
+
+    # THEN all run one runtime on one architecture, which the layer is declared for and built for (sam build uses
+    # the layer's Metadata), and all use the layer
+    assert len(functions) >= 5
+    assert {(runtime, tuple(arch)) for runtime, arch in runtimes.values()} == {("python3.13", ("arm64",))}, runtimes
+    assert layer["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+    assert (source_layer["BuildMethod"], source_layer["BuildArchitecture"]) == ("python3.13", "arm64")
+    assert all(f["Layers"] == [{"Ref": layer_id}] for f in functions.values()), functions
 
 
 @pytest.mark.parametrize("with_gpu", [True, False])
