@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from batchplane_local.stack.functions import THIS_RUNTIME, require_runtime
 from batchplane_local.stack.template import Stack, UnsupportedTemplate, expand_language_extensions
 
 from tests.cfn import deployed_resources
@@ -177,3 +178,20 @@ def test_find_in_map_evaluates_with_intrinsic_keys_and_default_value() -> None:
     assert stack.resolve({"Fn::FindInMap": ["Rank", "critical", "Spot", {"DefaultValue": 1}]}) == 1
     with pytest.raises(KeyError, match="critical"):
         stack.resolve({"Fn::FindInMap": ["Rank", "critical", "Spot"]})
+
+
+def test_functions_run_on_the_runtime_the_template_gives_them() -> None:
+    # GIVEN the deployed functions' runtimes
+    runtimes = {k: v["Properties"]["Runtime"] for k, v in deployed_resources("AWS::Lambda::Function").items()}
+    # THEN this interpreter is that runtime (the local stack runs their code in it), and the loader accepts them
+    assert set(runtimes.values()) == {THIS_RUNTIME}
+    for logical, runtime in runtimes.items():
+        require_runtime(logical, runtime)
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "nodejs22.x", ""])
+def test_a_function_on_another_runtime_is_refused_naming_both(runtime: str) -> None:
+    # WHEN the local stack is given a function on a runtime other than its interpreter's
+    # THEN it refuses it, naming the function, the template's runtime and its own
+    with pytest.raises(UnsupportedTemplate, match=rf"GatewayFunction: .*{runtime or 'no runtime'}.*{THIS_RUNTIME}"):
+        require_runtime("GatewayFunction", runtime)

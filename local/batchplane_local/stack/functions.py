@@ -22,6 +22,21 @@ from typing import Any
 
 from batchplane_local import iam
 from batchplane_local.stack.account import ACCOUNT, REGION
+from batchplane_local.stack.template import UnsupportedTemplate
+
+# The Lambda runtime this interpreter is: the only one whose functions the local stack runs.
+THIS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def require_runtime(logical_id: str, runtime: str) -> None:
+    """The local stack runs a function's code in this interpreter: refuse a function the template gives another
+    runtime, so that nothing passes here on a Python that Lambda does not run it on."""
+    if runtime != THIS_RUNTIME:
+        msg = (
+            f"{logical_id}: the template runs it on {runtime or 'no runtime'}, the local stack on {THIS_RUNTIME}: "
+            f"run the local stack from a virtualenv of {runtime or 'its runtime'} (`make install` makes one)"
+        )
+        raise UnsupportedTemplate(msg)
 
 
 class LambdaContext:

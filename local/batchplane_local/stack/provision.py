@@ -18,7 +18,7 @@ from typing import Any
 from batchplane_local import iam, moto_glue
 from batchplane_local.batch.engine import LocalBatch
 from batchplane_local.stack.account import ACCOUNT, REGION
-from batchplane_local.stack.functions import LocalFunction
+from batchplane_local.stack.functions import LocalFunction, require_runtime
 from batchplane_local.stack.http_api import DEFAULT_ROUTE, Route, make_route
 from batchplane_local.stack.schedules import rate_seconds
 from batchplane_local.stack.template import Stack, UnsupportedTemplate, artifact_path
@@ -239,6 +239,7 @@ class Provisioner:
             msg = f"{logical}: its Role must be a role of this template (got {role!r}) for the local IAM to enforce it"
             raise UnsupportedTemplate(msg)
         role_name, role_props = self.roles[role_logical]
+        require_runtime(logical, str(st.resolve(props.get("Runtime", ""))))
         variables = (props.get("Environment") or {}).get("Variables") or {}
         self.functions[logical] = LocalFunction(
             logical_id=logical,
