@@ -230,19 +230,19 @@ def create_schedule(schedule: Annotated[ScheduleRequest, Body()]) -> Response[Sc
     return Response(
         status_code=201,
         content_type="application/json",
-        body=_schedule_view(record),
+        body=ScheduleView.of(record),
         headers={"Location": f"/schedules/{record.name}"},
     )
 
 
 @app.get("/schedules")
 def list_schedules() -> ScheduleList:
-    return ScheduleList(schedules=[_schedule_view(s) for s in wiring.schedule_service().list(_tenant())])
+    return ScheduleList(schedules=[ScheduleView.of(s) for s in wiring.schedule_service().list(_tenant())])
 
 
 @app.get("/schedules/<name>")
 def get_schedule(name: Annotated[str, Path(max_length=64)]) -> ScheduleView:
-    return _schedule_view(wiring.schedule_service().get(_tenant(), name))
+    return ScheduleView.of(wiring.schedule_service().get(_tenant(), name))
 
 
 @app.delete("/schedules/<name>", responses={204: {"description": "deleted"}})
@@ -251,36 +251,10 @@ def delete_schedule(name: Annotated[str, Path(max_length=64)]) -> Response[str]:
     return Response(status_code=204, content_type="application/json", body="")
 
 
-def _schedule_view(record: Any) -> ScheduleView:
-    return ScheduleView(
-        name=record.name,
-        expression=record.expression,
-        timezone=record.timezone,
-        enabled=record.enabled,
-        target=record.target,
-        created_at=record.created_at,
-        scheduler_name=record.scheduler_name,
-    )
-
-
 @app.get("/queues")
 def list_queues() -> QueueList:
     _tenant()
-    return QueueList(
-        queues=[
-            QueueView(
-                priority=q.priority,
-                capacity=q.capacity.value,
-                queue=q.queue_name,
-                queue_arn=q.queue_arn,
-                max_vcpus=q.max_vcpus,
-                max_memory_mi_b=q.max_memory_mib,
-                max_gpus=q.max_gpus,
-                multi_node=q.multi_node,
-            )
-            for q in wiring.catalogue().queues
-        ]
-    )
+    return QueueList(queues=[QueueView.of(q) for q in wiring.catalogue().queues])
 
 
 @app.get("/openapi.json", include_in_schema=False)
