@@ -330,7 +330,7 @@ ARRAY_CASES = [
     ("one app error", FailureClass.UNKNOWN, [child(1)], 3, 1, FailureClass.APP_ERROR, (1,),
      "child 1 of 3 exited 1: Essential container in task exited"),
     ("no children listed", FailureClass.UNKNOWN, [], 3, 1, FailureClass.UNKNOWN, (),
-     "Array Child Job failed; batchplane could not list its failed children"),
+     "its failed children could not be listed"),
     ("the parent's own cancel", FailureClass.CANCELLED, [child(0)], 3, 1, FailureClass.CANCELLED, (), ""),
     ("the parent's own dependency", FailureClass.DEPENDENCY, [], 3, 0, FailureClass.DEPENDENCY, (), ""),
     ("OOM outranks an app error", FailureClass.UNKNOWN,

@@ -421,9 +421,7 @@ def classify_array(
     if parent is not FailureClass.UNKNOWN:
         return ArrayFailure(parent, (), "")  # the parent's own reason says it all
     if not children:
-        return ArrayFailure(
-            FailureClass.UNKNOWN, (), f"{ARRAY_CHILD_FAILED}; batchplane could not list its failed children"
-        )
+        return ArrayFailure(FailureClass.UNKNOWN, (), "its failed children could not be listed")
     present = {c.failure_class for c in children}
     deciding = next(cls for cls in ARRAY_PRECEDENCE if cls in present)
     groups: dict[tuple[FailureClass, int | None, str | None], list[ChildFailure]] = {}
