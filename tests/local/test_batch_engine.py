@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 from batchplane_local.batch import BatchClientError
-from batchplane_local.batch.engine import (
+from batchplane_local.batch.model import (
     CAPACITY_REASON,
     DEPENDENCY_FAILED,
     ESSENTIAL_EXITED,

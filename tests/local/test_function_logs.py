@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from batchplane_local import iam
-from batchplane_local.stack.runtime import LocalFunction
+from batchplane_local.stack.functions import LocalFunction
 
 HANDLER = """
 from aws_lambda_powertools import Logger

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from batchplane_local import iam
-from batchplane_local.stack.runtime import LambdaTimeout, LocalFunction, LocalStack
+from batchplane_local.stack.functions import LambdaTimeout, LocalFunction
+from batchplane_local.stack.runtime import LocalStack
 
 pytestmark = pytest.mark.unit
 

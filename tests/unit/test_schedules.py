@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from batchplane.domain.schedules import firing_key, validate_expression
-from batchplane_local.stack.runtime import next_fire
+from batchplane_local.stack.schedules import next_fire
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,7 @@
 """A local AWS Batch: jobs really run as subprocesses and emit "Batch Job State Change" events in AWS's shape.
 
-`engine.LocalBatch` is the scheduler and runner; `api.BatchApi` serves it over AWS Batch's REST-JSON wire protocol so
+`engine.LocalBatch` is the emulator (its scheduler, runner, state and API shapes each in a module of their own,
+listed in engine's docstring); `api.BatchApi` serves it over AWS Batch's REST-JSON wire protocol so
 that an unmodified boto3 ``batch`` client (``endpoint_url=...``) can drive it.
 """
 

@@ -5,15 +5,36 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+import threading
+from typing import Any, Protocol
 
 from werkzeug.wrappers import Request, Response
 
-from batchplane_local.stack.runtime import LocalStack
+from batchplane_local.batch.engine import LocalBatch
+from batchplane_local.stack.functions import LocalFunction
+from batchplane_local.stack.http_api import Route, http_event, match
 
 DEFAULT_TENANT = "local-user"
 TENANT_HEADER = "X-Batchplane-Tenant"
 _TENANT_RE = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")  # an IAM user name's characters
+
+
+class RunningStack(Protocol):
+    """What the local API needs of the running stack (`runtime.LocalStack` is one)."""
+
+    routes: list[Route]
+    functions: dict[str, LocalFunction]
+    ready: threading.Event
+    batch: LocalBatch
+    faults: Any
+    fault_rate: float
+
+    def capacity(self) -> list[dict[str, Any]]: ...
+    def set_capacity(self, capacity: str, max_vcpus: int) -> list[dict[str, Any]]: ...
+    def interrupt(self, job_id: str) -> str | None: ...
+    def execution_history(self, pipeline_id: str) -> dict[str, Any] | None: ...
+    def iam_report(self) -> dict[str, Any]: ...
+    def sweep_now(self) -> dict[str, Any]: ...
 
 
 def _json(status: int, body: Any, content_type: str = "application/json") -> Response:
@@ -29,7 +50,7 @@ class LocalApi:
     """A WSGI app. Locally the caller is authenticated as IAM user ``local-user`` unless the request names another
     tenant in the ``X-Batchplane-Tenant`` header (what API Gateway's IAM authorizer would have verified)."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: RunningStack) -> None:
         self.stack = stack
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -41,7 +62,7 @@ class LocalApi:
         path = request.path
         if path.startswith("/_local/"):
             return self.local_route(request)
-        matched = self.stack.match(request.method, path)
+        matched = match(self.stack.routes, request.method, path)
         if matched is None:
             return _json(404, {"message": "Not Found"})  # what API Gateway answers for no route
         route, params = matched
@@ -49,7 +70,7 @@ class LocalApi:
         if not _TENANT_RE.match(tenant):
             return _json(403, {"message": "Forbidden"})
         headers = {k: v for k, v in request.headers.items() if k.lower() != TENANT_HEADER.lower()}
-        event = self.stack.http_event(
+        event = http_event(
             route,
             params,
             method=request.method,
