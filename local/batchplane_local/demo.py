@@ -24,7 +24,7 @@ from batchplane_local.client import BatchplaneClient
 from batchplane_local.stack.runtime import LocalStack
 
 console = Console()
-TERMINAL = {"SUCCEEDED", "FAILED"}
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 RECLAIMED = 'if [ "$BATCHPLANE_ATTEMPT" = 1 ]; then sleep 120; fi; echo finished'
 
 

@@ -11,7 +11,7 @@ from tests.e2e.conftest import Api
 
 pytestmark = pytest.mark.e2e
 PY = sys.executable
-TERMINAL = {"SUCCEEDED", "FAILED"}
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
 def test_health(api: Api) -> None:
@@ -131,7 +131,8 @@ def test_cancel_while_runnable_and_terminate_while_running(api: Api) -> None:
         api.wait_attempt(queued["jobId"], 1, {"RUNNABLE"})
         r = api.http.post(f"/jobs/{queued['jobId']}/cancel", json={"reason": "changed my mind"})
         assert r.json()["action"] == "cancel"
-        assert api.wait(queued["jobId"], TERMINAL)["status"] == "FAILED"
+        ended = api.wait(queued["jobId"], TERMINAL)
+        assert (ended["status"], ended["attempts"][0]["status"]) == ("CANCELLED", "FAILED")
     finally:
         api.http.put("/_local/capacity", json={"capacity": "spot", "maxVcpus": 4})
     running = api.submit({"name": "running", "command": ["sleep", "30"], "capacity": "on-demand"})
@@ -139,7 +140,7 @@ def test_cancel_while_runnable_and_terminate_while_running(api: Api) -> None:
     r = api.http.post(f"/jobs/{running['jobId']}/cancel", json={})
     assert r.json()["action"] == "terminate"
     done = api.wait(running["jobId"], TERMINAL)
-    assert done["status"] == "FAILED"
+    assert done["status"] == "CANCELLED"
     assert len(done["attempts"]) == 1  # a cancelled job is never retried
 
 

@@ -102,7 +102,9 @@ def test_a_cancelled_array_is_not_looked_into(plane: Plane, stack: Stack) -> Non
     event["detail"]["statusReason"] = "batchplane: cancelled by the user"
     stack.calls.reset()
     # WHEN the parent's FAILED event arrives
-    assert plane.deliver(event) == "gave-up"
+    assert plane.deliver(event) == "cancelled"
     # THEN no call to Batch was needed to know it was cancelled
     assert batch_calls(stack) == []
-    assert plane.job(job["jobId"])["attempts"][0]["failureClass"] == "cancelled"
+    final = plane.job(job["jobId"])
+    assert final["attempts"][0]["failureClass"] == "cancelled"
+    assert final["status"] == "CANCELLED"

@@ -110,3 +110,92 @@ def test_jobs_survive_throttling_and_5xx(plane: Plane, stack: Stack, monkeypatch
     assert all(n == 1 for n in names.values()), [n for n, c in names.items() if c > 1]
     assert set(names) == recorded
     assert sum(faults.injected.values()) > 50, faults.injected
+
+
+def test_a_retry_whose_submission_failed_is_submitted_again_at_the_next_sweep(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry whose SubmitJob failed (every bounded try throttled) is due again at once, not after the sweeper's
+    repair window (kept, at its default of 120 s, for invocations that crashed)."""
+    from batchplane.adapters import aws as aws_clients
+    from botocore.awsrequest import AWSResponse
+
+    # GIVEN a job that retries at once, and SubmitJob throttled for its retry until the handler gives up
+    refused: list[str] = []
+
+    def throttle(params: dict[str, Any], **_: Any) -> Any:
+        body = params.get("body") or b""
+        if b"-a2-flaky" in (body if isinstance(body, bytes) else str(body).encode()) and faults_on[0]:
+            refused.append("a2")
+            error = {"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}
+            return AWSResponse("https://batch", 429, {}, None), error
+        return None
+
+    faults_on = [True]
+    aws_clients.session().events.register_first("before-call.batch.SubmitJob", throttle)  # before any client is made
+    job = plane.submit({"name": "flaky", "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}}})
+    assert plane.deliver(plane.event("FAILED", job, seconds=1)) == "retry-deferred"
+    assert refused
+    faults_on[0] = False
+    stack.calls.reset()
+    # WHEN the sweeper runs next (its repair window, 120 s, not over)
+    report = plane.sweep()
+    # THEN the retry is submitted now, once, under its deterministic name
+    names = [p["jobName"] for op, p in stack.calls.requests if op == "batch.SubmitJob"]
+    assert names == [f"bp-{job['jobId']}-a2-flaky"], report
+    assert report["released"] == [job["jobId"]]
+    batch = boto3.client("batch", region_name=REGION)
+    listed = batch.list_jobs(jobQueue=stack.queue("normal", "spot"), filters=[{"name": "JOB_NAME", "values": names}])
+    assert len(listed["jobSummaryList"]) == 1
+
+
+def test_a_cancelled_retry_whose_failed_submission_made_a_batch_job_is_stopped_not_marked_over_it(
+    plane: Plane, stack: Stack
+) -> None:
+    """A retry whose SubmitJob answer was lost (Batch made the job) and whose lookups failed is due again; cancelled
+    then, it is stopped through Batch and ends CANCELLED on its FAILED event, never CANCELLED while its job runs."""
+    from batchplane.adapters import aws as aws_clients
+    from botocore.awsrequest import AWSResponse
+
+    faults_on = [True]
+
+    def lose_answer(request: Any, **_: Any) -> Any:  # moto in-process applied the call already: its answer is lost
+        return (
+            AWSResponse(request.url, 503, {}, None) if faults_on[0] and b"-a2-flaky" in (request.body or b"") else None
+        )
+
+    def refuse_lookup(params: dict[str, Any], **_: Any) -> Any:
+        if faults_on[0]:
+            return AWSResponse("https://batch", 503, {}, None), {"Error": {"Code": "ServiceUnavailable"}}
+        return None
+
+    # GIVEN a retry whose SubmitJob made a Batch job whose answer was lost, and whose lookups by name all failed
+    aws_clients.session().events.register_first("before-send.batch.SubmitJob", lose_answer)
+    aws_clients.session().events.register_first("before-call.batch.ListJobs", refuse_lookup)
+    job = plane.submit({"name": "flaky", "retry": {"attempts": 2, "backoff": {"baseSeconds": 0}}})
+    assert plane.deliver(plane.event("FAILED", job, seconds=1)) == "retry-deferred"
+    faults_on[0] = False
+    # WHEN it is cancelled and the sweeper runs
+    assert cancel_job(plane, job["jobId"])["action"] != "none"
+    stack.calls.reset()
+    report = plane.sweep()
+    # THEN nothing is submitted again, and the job is not marked CANCELLED over its Batch job
+    assert [op for op, _ in stack.calls.requests if op == "batch.SubmitJob"] == []
+    assert report["cancelled"] == []
+    shown = plane.job(job["jobId"])
+    assert shown["status"] != "CANCELLED"
+    # AND when Batch reports that job FAILED (terminated), the job ends CANCELLED
+    shown["attempts"][1]["batchJobId"] = stack.calls.last("batch.TerminateJob")["jobId"]
+    assert plane.deliver(plane.event("CANCELLED", shown, attempt=2, seconds=5)) == "cancelled"
+    assert plane.job(job["jobId"])["status"] == "CANCELLED"
+
+
+def cancel_job(plane: Plane, job_id: str) -> dict[str, Any]:
+    from tests.apigw import http_event, response_json
+
+    event = http_event(
+        "POST", f"/jobs/{job_id}/cancel", body={}, route="POST /jobs/{jobId}/cancel", path_parameters={"jobId": job_id}
+    )
+    response = plane.gateway.lambda_handler(event, plane.ctx)
+    assert response["statusCode"] == 200, response["body"]
+    return response_json(response)

@@ -319,6 +319,22 @@ def test_openapi_and_swagger_are_served(gateway: Any, stack: Stack) -> None:
     assert "swagger" in docs["body"].lower()
 
 
+def test_openapi_names_every_job_status_cancelled_included(gateway: Any, stack: Stack) -> None:
+    # GIVEN the served OpenAPI document
+    spec = response_json(call(gateway, http_event("GET", "/openapi.json")))
+    schemas = spec["components"]["schemas"]
+    statuses = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+    # THEN a job's, a listed job's and a cancel's status are one of the statuses, CANCELLED among them
+    for view in ("JobView", "JobSummary", "CancelView"):
+        status = schemas[view]["properties"]["status"]
+        enum = schemas[status["$ref"].rsplit("/", 1)[-1]]["enum"] if "$ref" in status else status.get("enum")
+        assert enum == statuses, (view, status)
+    # AND GET /jobs filters by any of them
+    param = next(p for p in spec["paths"]["/jobs"]["get"]["parameters"] if p["name"] == "status")
+    refs = [s["$ref"].rsplit("/", 1)[-1] for s in param["schema"].get("anyOf", [param["schema"]]) if "$ref" in s]
+    assert [schemas[r]["enum"] for r in refs] == [statuses]
+
+
 def test_unknown_route_is_problem_404(gateway: Any, stack: Stack) -> None:
     response = call(gateway, http_event("GET", "/nope"))
     assert response["statusCode"] == 404

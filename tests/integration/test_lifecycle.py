@@ -145,8 +145,10 @@ def test_cancelled_job_is_never_retried(plane: Plane, stack: Stack) -> None:
     )
     plane.gateway.lambda_handler(cancel, plane.ctx)
     stack.calls.reset()
-    assert plane.deliver(plane.event("CANCELLED", job, seconds=1)) == "gave-up"
+    assert plane.deliver(plane.event("CANCELLED", job, seconds=1)) == "cancelled"
     assert submit_calls(stack) == []
+    shown = plane.job(job["jobId"])
+    assert (shown["status"], shown["attempts"][0]["status"]) == ("CANCELLED", "FAILED")  # Batch's status stays
 
 
 def test_crash_between_write_and_submit_is_repaired_once(

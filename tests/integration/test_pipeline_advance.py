@@ -217,7 +217,7 @@ def test_a_creation_interrupted_before_its_execution_is_finished_by_the_retry(se
     assert again.execution_arn == record.execution_arn
 
 
-def test_a_job_started_while_fail_fast_skipped_it_is_cancelled(service: Any) -> None:
+def test_a_job_started_while_fail_fast_skipped_it_never_reaches_batch(service: Any, stack: Stack) -> None:
     from batchplane import wiring
     from batchplane.domain.pipelines import PipelineRequest
     from batchplane.domain.ports import JobFilter
@@ -237,14 +237,18 @@ def test_a_job_started_while_fail_fast_skipped_it_is_cancelled(service: Any) -> 
     # GIVEN bad failed and fail-fast skipped slow, whose token was being handled at the same moment
     svc.on_job_terminal(pid, "bad", bad.job_id, "FAILED", False)
     assert _states(svc, pid)["slow"] == "SKIPPED"
-    # WHEN that token's handler submits slow anyway (it read the pipeline before the skip)
+    # WHEN that token's handler starts slow anyway (it read the pipeline before the skip)
+    stack.calls.reset()
     started = svc._start_job(svc._store.get(pid), plan_of(request), "slow")
-    # THEN the pipeline keeps it skipped and the submitted job is cancelled, never left to run
+    # THEN the skip wins (the start's claim is a conditional write before SubmitJob): the pipeline keeps it skipped,
+    # and its job never reaches Batch: it ends CANCELLED
     assert started is None
     assert _states(svc, pid)["slow"] == "SKIPPED"
+    assert stack.calls.counts["batch.SubmitJob"] == 0
     jobs = wiring.job_service().list_jobs("alice", JobFilter(), 10, None).jobs
     slow = next(j for j in jobs if j.name == "slow")
     assert slow.cancel_requested
+    assert slow.status.value == "CANCELLED"
 
 
 def test_an_answer_that_failed_to_send_is_sent_by_the_next_try(service: Any) -> None:

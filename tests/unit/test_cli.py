@@ -358,6 +358,17 @@ def test_watch_exit_code_follows_the_outcome(mock_api, statuses: list[str], code
     assert statuses[-1] in result.output
 
 
+def test_watch_ends_on_a_cancelled_job_and_exits_1(mock_api) -> None:
+    # GIVEN a job that is cancelled while watched
+    api = mock_api(_sequence(["PENDING", "CANCELLED"]))
+    # WHEN watching it (a timeout, so a watch that missed the end cannot hang the test)
+    result = runner.invoke(cli.app, ["watch", JOB_ID, "--interval", "0", "--timeout", "5"])
+    # THEN it stops at CANCELLED, a terminal status, and exits 1 (it did not succeed)
+    assert result.exit_code == 1, result.output
+    assert len(api.requests) == 2
+    assert "CANCELLED" in result.output
+
+
 def test_watch_timeout_exits_2(mock_api) -> None:
     # GIVEN a job that never finishes
     mock_api(_ok(_job("RUNNING")))

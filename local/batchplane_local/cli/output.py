@@ -58,7 +58,14 @@ def esc(value: Any) -> str:
     return "" if value is None else escape(str(value))
 
 
-_STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
+_STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "CANCELLED": "magenta",
+    "RUNNING": "cyan",
+    "STARTING": "cyan",
+    "RUNNABLE": "yellow",
+}
 
 
 def styled(value: Any) -> str:

@@ -120,22 +120,29 @@ class BatchAdapter:
         if self._gate is not None:
             self._gate.refund(tenant)
 
-    def submit(self, request: dict[str, Any], *, admitted: bool = False) -> str:
+    def submit(self, request: dict[str, Any], *, admitted: bool = False, maybe_submitted: bool = False) -> str:
         """SubmitJob, rate-limited and retried safely. SubmitJob has no idempotency token, so the SDK must not retry
         it blindly (an answer lost after Batch applied the call would make a second job): after a throttle, 5xx or
         lost answer we look the job up by its deterministic name first, and submit again only if Batch does not
-        have it. ``admitted``: the caller already took this call's token (``admit``)."""
+        have it (a lookup that fails too is another try: never a blind SubmitJob). ``admitted``: the caller already
+        took this call's token (``admit``). ``maybe_submitted``: an earlier SubmitJob of this job failed, so look
+        first."""
         if not admitted:
             self.admit(str(request.get("tags", {}).get(TAG_TENANT, "")))
         if self._stack:  # every path submits here: every job carries its stack's tag (IAM conditions rely on it)
             request = {**request, "tags": {**request.get("tags", {}), TAG_STACK: self._stack}}
-        last: ClientError | BotoCoreError | None = None
+        last: ClientError | BotoCoreError | UpstreamUnavailableError | None = None
         for attempt in range(SUBMIT_ATTEMPTS):
             if attempt:
-                found = self.find_job_id(request["jobQueue"], request["jobName"])
+                time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random() / 2))  # noqa: S311 - jitter
+            if attempt or maybe_submitted:
+                try:
+                    found = self.find_job_id(request["jobQueue"], request["jobName"])
+                except UpstreamUnavailableError as err:  # whether Batch has it is unknown: look again, never guess
+                    last = err
+                    continue
                 if found is not None:
                     return found
-                time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random() / 2))  # noqa: S311 - jitter
             try:
                 out = self._submit.submit_job(**request)
             except ClientError as err:
@@ -153,6 +160,8 @@ class BatchAdapter:
                 self._gate.succeeded()
             return out["jobId"]
         assert last is not None  # noqa: S101 - the loop ran at least once
+        if isinstance(last, UpstreamUnavailableError):
+            raise last
         raise _translate(last, "SubmitJob") from last
 
     def terminate(self, batch_job_id: str, reason: str) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 ACTIVE = "ACTIVE"
 HELD = "HELD"  # waiting for its dependencies (batchplane holds the job; Batch never sees it until they succeed)
+RETRY = "RETRY"  # a recorded attempt due at its notBefore (a retry's backoff, a submission to try again)
 
 
 def conditional(call: Callable[[], object]) -> bool:
@@ -45,6 +46,10 @@ def conditional(call: Callable[[], object]) -> bool:
 
 
 DEFAULT_RETENTION_DAYS = 90
+# Part of every write that starts work (a release, a retry, a move, a resubmit): a cancel that landed first wins, even
+# one that landed after the writer read the job (the write decides, not the read).
+NOT_CANCELLED = "(attribute_not_exists(cancelRequested) OR cancelRequested = :notcancelled)"
+NOT_CANCELLED_VALUES: dict[str, Any] = {":notcancelled": {"BOOL": False}}
 
 
 def expires_at(now_iso: str, retention_days: int) -> str:
@@ -200,6 +205,7 @@ _ATTEMPT_FIELDS: tuple[tuple[str, str], ...] = (
     ("arrayIndexes", "array_indexes"),
     ("rk", "rank_key"),
     ("notBefore", "not_before"),
+    ("submitFailedAt", "submit_failed_at"),
 )
 
 
@@ -363,10 +369,67 @@ class DynamoJobStore:
             raise
         return job_from_item(out["Attributes"])
 
+    def mark_cancelled(self, job_id: str, reason: str, now: str, *, unsubmitted: int | None = None) -> JobRecord | None:
+        """End a cancel-requested job CANCELLED when nothing of it was started: held, or waiting out a retry's backoff
+        (or, with ``unsubmitted``, whose current attempt is that one and never reached Batch). One conditional write:
+        a start claimed first makes it fail (None), and the cancel then goes through Batch."""
+        values: dict[str, Any] = {
+            ":c": {"S": JobStatus.CANCELLED.value},
+            ":r": {"S": reason[:2048]},
+            ":now": {"S": now},
+            ":t": {"BOOL": True},
+            ":held": {"S": HELD},
+            ":retry": {"S": RETRY},
+            ":exp": {"N": expires_at(now, self._retention_days)},
+        }
+        names = {"#st": "status"}
+        unstarted = "gsi2pk IN (:held, :retry)"
+        if unsubmitted is not None:
+            names["#n"] = str(unsubmitted)
+            values[":n"] = {"N": str(unsubmitted)}
+            unstarted = (
+                f"({unstarted} OR (currentAttempt = :n AND attribute_not_exists(att.#n.rk) "
+                "AND attribute_not_exists(att.#n.batchJobId) AND attribute_exists(gsi2pk)))"
+            )
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=_key(job_id),
+                UpdateExpression=(
+                    "SET #st = :c, statusReason = :r, updatedAt = :now, expiresAt = :exp "
+                    "REMOVE gsi2pk, gsi2sk, awaiting"
+                ),
+                ConditionExpression=f"cancelRequested = :t AND {unstarted}",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return job_from_item(out["Attributes"])
+
+    def hasten_cancelled(self, job_id: str) -> bool:
+        """A cancel-requested job waiting out a retry's backoff falls due now, so the next sweep ends it (a pipeline's
+        job: the sweeper tells its pipeline)."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=_key(job_id),
+                UpdateExpression="SET gsi2sk = :due",
+                ConditionExpression="cancelRequested = :t AND gsi2pk = :retry",
+                ExpressionAttributeValues={
+                    ":due": {"S": f"{0:013d}#{job_id}"},
+                    ":t": {"BOOL": True},
+                    ":retry": {"S": RETRY},
+                },
+            )
+        )
+
 
 # ---- lifecycle: applying events and acting on them --------------------------------------------------------------
 
-RETRY = "RETRY"
 RUNNABLE_BUCKET = "RUNNABLE"
 KEPT_ARRAY_ENTRIES = 100  # a replaced attempt keeps its array lists up to this many entries (DynamoDB's 400 KB item)
 SUPERSEDED_RANK = "99"  # above every Batch status rank: events of a superseded attempt can never overwrite it
@@ -475,15 +538,23 @@ class DynamoLifecycleStore(DynamoJobStore):
             values[":ab"] = {"S": ACTIVE}
             sets += ["gsi2pk = :ab", "gsi2sk = createdAt"]
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        # A job that ended CANCELLED takes no event (its status is its own); a cancel-requested job takes only its
+        # attempt's end: an attempt that reports it is on its way was started as the cancel landed, and the caller,
+        # given the job back, stops it.
+        values[":cancelled"] = {"S": JobStatus.CANCELLED.value}
+        condition = (
+            "attribute_exists(pk) AND currentAttempt = :n AND #st <> :cancelled AND "
+            "(attribute_not_exists(#att.#n.rk) OR #att.#n.rk < :rk)"
+        )
+        if not obs.status.terminal:
+            values.update(NOT_CANCELLED_VALUES)
+            condition += f" AND {NOT_CANCELLED}"
         try:
             out = self._db.update_item(
                 TableName=self._table,
                 Key=_key(obs.ref.job_id),
                 UpdateExpression=expression,
-                ConditionExpression=(
-                    "attribute_exists(pk) AND currentAttempt = :n AND "
-                    "(attribute_not_exists(#att.#n.rk) OR #att.#n.rk < :rk)"
-                ),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 # the job after the write is acted on only when it ended; on the way there, nothing is sent back
@@ -518,9 +589,18 @@ class DynamoLifecycleStore(DynamoJobStore):
         return Applied(True, job_from_item(out["Attributes"]))
 
     def give_up(
-        self, job: JobRecord, *, attempt: int, failure_class: str, reason: str, counters: tuple[int, int, int], now: str
+        self,
+        job: JobRecord,
+        *,
+        attempt: int,
+        failure_class: str,
+        reason: str,
+        counters: tuple[int, int, int],
+        now: str,
+        status: JobStatus = JobStatus.FAILED,
     ) -> bool:
-        """The job ends FAILED with the reason of its last attempt (only once: conditional on the pending decision)."""
+        """The job ends ``status`` (FAILED, or CANCELLED when its owner cancelled it) with the reason of its last
+        attempt (only once: conditional on the pending decision)."""
         return conditional(
             lambda: self._db.update_item(
                 TableName=self._table,
@@ -533,7 +613,7 @@ class DynamoLifecycleStore(DynamoJobStore):
                 ConditionExpression="awaiting = :an AND currentAttempt = :an",
                 ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
                 ExpressionAttributeValues={
-                    ":failed": {"S": JobStatus.FAILED.value},
+                    ":failed": {"S": status.value},
                     ":r": {"S": reason[:2048]},
                     ":now": {"S": now},
                     ":fc": {"S": failure_class},
@@ -576,6 +656,7 @@ class DynamoLifecycleStore(DynamoJobStore):
             ":why": {"S": (new.explanation or new.reason)[:2048]},
             ":bucket": {"S": RETRY if delayed else ACTIVE},
             ":bsk": {"S": f"{new.not_before:013d}#{job.job_id}" if delayed else job.created_at},
+            **NOT_CANCELLED_VALUES,
         }
         sets = [
             "att.#m = :att",
@@ -608,10 +689,11 @@ class DynamoLifecycleStore(DynamoJobStore):
             values[":rk"] = {"S": f"{SUPERSEDED_RANK}#{now}"}
             values[":sr"] = {"S": supersede_reason[:2048]}
             sets += ["att.#p.#st = :failed", "att.#p.rk = :rk", "att.#p.statusReason = :sr"]
-            condition = "currentAttempt = :prev AND att.#p.#st = :runnable AND attribute_not_exists(awaiting)"
+            condition = "currentAttempt = :prev AND att.#p.#st = :runnable AND attribute_not_exists(awaiting) AND "
+            condition += NOT_CANCELLED
             remove = " REMOVE " + drop.removeprefix(", ") if drop else ""
         else:
-            condition = "currentAttempt = :prev AND awaiting = :prev"
+            condition = f"currentAttempt = :prev AND awaiting = :prev AND {NOT_CANCELLED}"
             remove = " REMOVE awaiting" + drop
         return conditional(
             lambda: self._db.update_item(
@@ -625,15 +707,17 @@ class DynamoLifecycleStore(DynamoJobStore):
         )
 
     def release_due(self, job: JobRecord, attempt: int, now: str) -> bool:
-        """A delayed retry is due: move it from the RETRY bucket to SUBMITTED (once), before SubmitJob."""
+        """A delayed retry is due: move it from the RETRY bucket to SUBMITTED (once, and never after a cancel), before
+        SubmitJob."""
         return conditional(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :sk, updatedAt = :now, att.#n.notBefore = :z",
-                ConditionExpression="currentAttempt = :n AND gsi2pk = :retry",
+                ConditionExpression=f"currentAttempt = :n AND gsi2pk = :retry AND {NOT_CANCELLED}",
                 ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
                 ExpressionAttributeValues={
+                    **NOT_CANCELLED_VALUES,
                     ":sub": {"S": JobStatus.SUBMITTED.value},
                     ":ab": {"S": ACTIVE},
                     ":sk": {"S": job.created_at},
@@ -645,6 +729,32 @@ class DynamoLifecycleStore(DynamoJobStore):
             )
         )
 
+    def defer_submit(self, job: JobRecord, attempt: int, now: str, due_ms: int) -> bool:
+        """The attempt's SubmitJob failed after its bounded tries: make it due again at ``due_ms`` (the RETRY bucket,
+        which the next sweep releases), not after the repair window, which is for invocations that died. Its status
+        stays SUBMITTED; ``submitFailedAt`` tells the next submission to look the job up by name first (a lost answer
+        may have made it). Conditional on the attempt being current and unheard of (no event yet)."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                UpdateExpression=(
+                    "SET gsi2pk = :retry, gsi2sk = :due, att.#n.notBefore = :nb, att.#n.submitFailedAt = :nb, "
+                    "updatedAt = :now"
+                ),
+                ConditionExpression="currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND gsi2pk = :active",
+                ExpressionAttributeNames={"#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":retry": {"S": RETRY},
+                    ":due": {"S": f"{due_ms:013d}#{job.job_id}"},
+                    ":nb": {"N": str(due_ms)},
+                    ":now": {"S": now},
+                    ":n": {"N": str(attempt)},
+                    ":active": {"S": ACTIVE},
+                },
+            )
+        )
+
     def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool:
         """Claim the repair of an attempt that never reached Batch (one sweeper wins)."""
         return conditional(
@@ -652,9 +762,12 @@ class DynamoLifecycleStore(DynamoJobStore):
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression="SET att.#n.repairedAt = :now, att.#n.explanation = :why, updatedAt = :now",
-                ConditionExpression="currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND updatedAt = :seen",
+                ConditionExpression=(
+                    f"currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND updatedAt = :seen AND {NOT_CANCELLED}"
+                ),
                 ExpressionAttributeNames={"#n": str(attempt)},
                 ExpressionAttributeValues={
+                    **NOT_CANCELLED_VALUES,
                     ":now": {"S": now},
                     ":why": {"S": reason},
                     ":n": {"N": str(attempt)},
@@ -761,15 +874,16 @@ class DynamoDependencies:
         return out
 
     def release(self, job: JobRecord, now: str) -> bool:
-        """Held → SUBMITTED, once (conditional on still being held), before SubmitJob."""
+        """Held → SUBMITTED, once (conditional on still being held and on no cancel), before SubmitJob."""
         return conditional(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
                 UpdateExpression="SET #st = :sub, gsi2pk = :ab, updatedAt = :now, statusReason = :why",
-                ConditionExpression="gsi2pk = :held",
+                ConditionExpression=f"gsi2pk = :held AND {NOT_CANCELLED}",
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
+                    **NOT_CANCELLED_VALUES,
                     ":sub": {"S": JobStatus.SUBMITTED.value},
                     ":ab": {"S": ACTIVE},
                     ":now": {"S": now},

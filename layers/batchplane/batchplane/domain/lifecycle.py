@@ -272,3 +272,9 @@ def judge_failure(
             else decision.explanation,
         )
     return Verdict(failure, decision, next_attempt, own, infra, reclaims, array)
+
+
+def final_status(failure_class: str) -> JobStatus:
+    """How a job that is given up on ends: CANCELLED when its last attempt was cancelled on purpose (its owner's
+    cancel), else FAILED (the sweeper failing a job fast is a failure: a misconfiguration)."""
+    return JobStatus.CANCELLED if failure_class == FailureClass.CANCELLED.value else JobStatus.FAILED

@@ -55,7 +55,9 @@ class Capacity(StrEnum):
 
 
 class JobStatus(StrEnum):
-    """AWS Batch's job states; batchplane's job status is its current attempt's, or the job's final outcome."""
+    """AWS Batch's job states; batchplane's job status is its current attempt's, or the job's final outcome.
+    CANCELLED is batchplane's own: a job whose owner cancelled it (a Batch job of it, if any, ended FAILED as Batch
+    reports a cancel, and its attempt record keeps that)."""
 
     SUBMITTED = "SUBMITTED"
     PENDING = "PENDING"
@@ -64,10 +66,11 @@ class JobStatus(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # never a Batch job's status: an observation of one never carries it
 
     @property
     def terminal(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 STATUS_RANK: dict[JobStatus, int] = {s: i for i, s in enumerate(JobStatus)}

@@ -40,6 +40,15 @@ class JobStore(Protocol):
         """Mark the job as cancelled by its owner (so a resulting failure is never retried)."""
         ...
 
+    def mark_cancelled(self, job_id: str, reason: str, now: str, *, unsubmitted: int | None = None) -> JobRecord | None:
+        """End a cancel-requested job CANCELLED if nothing of it was started (one conditional write); None if a start
+        was claimed first."""
+        ...
+
+    def hasten_cancelled(self, job_id: str) -> bool:
+        """Make a cancel-requested job in a retry's backoff due now (the sweeper ends it)."""
+        ...
+
 
 class BatchPort(Protocol):
     def admit(self, tenant: str) -> None:
@@ -50,8 +59,9 @@ class BatchPort(Protocol):
         """Give back a token taken by ``admit`` that no SubmitJob used."""
         ...
 
-    def submit(self, request: dict[str, Any], *, admitted: bool = False) -> str:
-        """SubmitJob (taking a token first unless ``admitted``); returns the Batch job id."""
+    def submit(self, request: dict[str, Any], *, admitted: bool = False, maybe_submitted: bool = False) -> str:
+        """SubmitJob (taking a token first unless ``admitted``; looking the job up by name first when an earlier
+        SubmitJob of it failed, ``maybe_submitted``); returns the Batch job id."""
         ...
 
     def terminate(self, batch_job_id: str, reason: str) -> None: ...

@@ -32,6 +32,7 @@ class AttemptRecord:
     explanation: str | None = None
     rank_key: str | None = None  # "<status rank>#<event time>#<event id>" of the event that set this state
     not_before: int | None = None  # epoch ms: a delayed retry is submitted at or after this time
+    submit_failed_at: int | None = None  # epoch ms: its SubmitJob failed (maybe only its answer): look it up first
     array_summary: str | None = None  # JSON {status: count} of an array job's children
     failed_children: tuple[int, ...] = ()  # array indexes (of this attempt's array) whose child failed
     array_indexes: str | None = None  # "3,7,12": the original indexes this attempt's children stand for
@@ -76,6 +77,18 @@ class JobRecord:
     @property
     def queue_name(self) -> str:
         return self.queue_arn.rsplit("/", 1)[-1]
+
+    @property
+    def unstarted(self) -> bool:
+        """Nothing of it was handed to Batch, nor is being: held for its dependencies, or waiting out a retry's
+        backoff (a cancel can end it at once; only a conditional write can tell for sure, this is the hint)."""
+        current = self.current
+        return (
+            self.status is JobStatus.PENDING
+            and current.batch_job_id is None
+            and current.rank_key is None
+            and (bool(self.request.get("dependsOn")) or bool(current.not_before))
+        )
 
 
 def lineage_graph(job: JobRecord) -> dict[str, object]:

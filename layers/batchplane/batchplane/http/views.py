@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from batchplane.domain.models import JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:
@@ -81,7 +82,10 @@ class DependencyView(_View):
 class JobView(_View):
     job_id: str
     name: str
-    status: str
+    status: JobStatus = Field(
+        description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
+        "or CANCELLED: cancelled by its owner)"
+    )
     status_reason: str | None = None
     priority: str
     capacity: str = Field(description="the capacity preference asked for")
@@ -104,9 +108,8 @@ class JobView(_View):
         req: dict[str, Any] = job.request
         attempts = [AttemptView.of(a) for a in job.attempts]
         return cls(
-            **_same(job, "job_id", "name", "status_reason", "priority", "placement_reason", "created_at", "updated_at"),
-            **_same(job, "tags", "cancel_requested", "origin", "pipeline_id"),
-            status=job.status.value,
+            **_same(job, "job_id", "name", "status", "status_reason", "priority", "placement_reason", "created_at"),
+            **_same(job, "updated_at", "tags", "cancel_requested", "origin", "pipeline_id"),
             capacity=job.preference,
             queue=job.queue_name,
             attempts=attempts,
@@ -124,16 +127,17 @@ class JobView(_View):
 class JobSummary(_View):
     job_id: str
     name: str
-    status: str
+    status: JobStatus = Field(
+        description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
+        "or CANCELLED: cancelled by its owner)"
+    )
     priority: str
     queue: str
     created_at: str
 
     @classmethod
     def of(cls, job: JobRecord) -> JobSummary:
-        return cls(
-            **_same(job, "job_id", "name", "priority", "created_at"), status=job.status.value, queue=job.queue_name
-        )
+        return cls(**_same(job, "job_id", "name", "status", "priority", "created_at"), queue=job.queue_name)
 
 
 class JobList(_View):
@@ -150,9 +154,14 @@ class CancelView(_View):
     job_id: str
     action: str = Field(
         description="cancel (not yet STARTING by batchplane's record), terminate (STARTING/RUNNING) or none (no Batch "
-        "job yet); either way batchplane calls TerminateJob, which cancels or stops the job as Batch sees it"
+        "job yet: a job held for its dependencies or waiting out a retry's backoff ends CANCELLED at once); when there "
+        "is a Batch job batchplane calls TerminateJob, which cancels or stops it as Batch sees it, and the job ends "
+        "CANCELLED when Batch reports it FAILED"
     )
-    status: str
+    status: JobStatus = Field(
+        description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
+        "or CANCELLED: cancelled by its owner)"
+    )
 
 
 class QueueView(_View):

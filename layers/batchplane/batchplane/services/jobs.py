@@ -62,6 +62,10 @@ class CancelOutcome:
     action: str  # "cancel" (before STARTING) | "terminate" (STARTING/RUNNING) | "none" (already terminal)
 
 
+def _iso(now: datetime) -> str:
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def request_hash(request: JobRequest) -> str:
     body = json.dumps(request.canonical(), separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
@@ -110,8 +114,14 @@ class JobService:
         idempotency_key: str | None,
         pipeline: tuple[str, str] | None = None,
         origin: str | None = None,
+        claim: Callable[[str], bool] | None = None,
     ) -> Submitted:
-        """Validate, place, claim (one conditional write), SubmitJob: two AWS calls on the happy path."""
+        """Validate, place, claim (one conditional write), SubmitJob: two AWS calls on the happy path.
+
+        ``claim`` (a pipeline's start): called with the job id once its record is written and before SubmitJob; the
+        caller's own conditional write (its pipeline's job WAITING → SUBMITTED). False: the pipeline no longer runs
+        the job (skipped, cancelled), so it ends CANCELLED and never reaches Batch. True: it is submitted; if that
+        fails, the record stays for the sweeper (the pipeline already counts on this job id)."""
         definition = self._definitions.resolve(request)
         placement = self._catalogue.place(Demand.of(request))
         now = self._clock()
@@ -192,6 +202,21 @@ class JobService:
             return Submitted(existing, None, replayed=True)
         if held:
             return Submitted(job, None, replayed=False)
+        if claim is not None:
+            try:
+                claimed = claim(job_id)
+            except Exception:
+                self._batch.refund(tenant)
+                raise  # the record stays with no Batch job: a retry (same key) claims again, or the sweeper repairs it
+            if not claimed:
+                self._batch.refund(tenant)
+                return Submitted(self._never_started(job, "batchplane: its pipeline no longer runs it"), None, False)
+            try:
+                batch_job_id = self._batch.submit(submit, admitted=True)
+            except Exception:  # noqa: BLE001 - claimed: the sweeper submits it (found by name first), never twice
+                return Submitted(job, None, replayed=False)
+            attempt.batch_job_id = batch_job_id
+            return Submitted(job, batch_job_id, replayed=False)
         try:
             batch_job_id = self._batch.submit(submit, admitted=True)
         except Exception:
@@ -201,6 +226,13 @@ class JobService:
             raise
         attempt.batch_job_id = batch_job_id
         return Submitted(job, batch_job_id, replayed=False)
+
+    def _never_started(self, job: JobRecord, why: str) -> JobRecord:
+        """End a job whose record was written but whose start was refused CANCELLED (two conditional writes)."""
+        if self._store.request_cancel(job.job_id, job.tenant, why) is None:
+            return job
+        ended = self._store.mark_cancelled(job.job_id, why, _iso(self._clock()), unsubmitted=job.current_attempt)
+        return ended or job
 
     def _check_dependencies(self, tenant: str, request: JobRequest) -> None:
         """422 naming each dependency that is not a job of this tenant: one that does not exist and another tenant's
@@ -314,8 +346,10 @@ class JobService:
         return self._artifacts.of_uri(uri, tenant) if self._artifacts is not None else []
 
     def cancel(self, tenant: str, job_id: str, reason: str | None) -> CancelOutcome:
-        """Cancel the job: mark it cancel-requested, then TerminateJob its current attempt (cancelled before STARTING,
-        stopped while STARTING/RUNNING)."""
+        """Cancel the job: mark it cancel-requested (from then on no path starts work for it: every start is a
+        write conditional on no cancel), then end it CANCELLED at once if nothing of it was started (held, or in a
+        retry's backoff), else TerminateJob its current attempt (cancelled before STARTING, stopped while
+        STARTING/RUNNING; the job ends CANCELLED when Batch reports the attempt FAILED)."""
         job = self.get(tenant, job_id)
         if job.status.terminal:
             raise ConflictError(f"job {job_id} is already {job.status.value}")
@@ -323,6 +357,15 @@ class JobService:
         marked = self._store.request_cancel(job_id, tenant, why[:1024])
         if marked is None:
             raise NotFoundError(f"no job {job_id}")
+        if marked.unstarted:
+            if marked.pipeline_id:
+                # its pipeline must hear of its end: the sweeper ends it (due now) and tells the pipeline
+                self._store.hasten_cancelled(job_id)
+            else:
+                ended = self._store.mark_cancelled(job_id, why[:1024], _iso(self._clock()))
+                if ended is not None:
+                    return CancelOutcome(ended, "none")  # nothing reached Batch: nothing to stop
+        job = marked  # a start may have been claimed before the cancel landed: go through Batch
         current = job.attempts[-1] if job.attempts else None
         held = job.status is JobStatus.PENDING and bool(job.request.get("dependsOn"))
         if current is None or (held and current.batch_job_id is None):

@@ -16,6 +16,7 @@ from batchplane.domain.lifecycle import (
     Applied,
     Observation,
     failed_child,
+    final_status,
     is_array,
     judge_failure,
     observe,
@@ -51,8 +52,22 @@ class LifecycleStore(Protocol):
     def record_failed_child(self, job_id: str, attempt: int, index: int) -> Applied: ...
 
     def give_up(
-        self, job: JobRecord, *, attempt: int, failure_class: str, reason: str, counters: tuple[int, int, int], now: str
+        self,
+        job: JobRecord,
+        *,
+        attempt: int,
+        failure_class: str,
+        reason: str,
+        counters: tuple[int, int, int],
+        now: str,
+        status: JobStatus = JobStatus.FAILED,
     ) -> bool: ...
+
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    def mark_cancelled(
+        self, job_id: str, reason: str, now: str, *, unsubmitted: int | None = None
+    ) -> JobRecord | None: ...
 
     def claim_next_attempt(
         self,
@@ -69,6 +84,8 @@ class LifecycleStore(Protocol):
     def release_due(self, job: JobRecord, attempt: int, now: str) -> bool: ...
 
     def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool: ...
+
+    def defer_submit(self, job: JobRecord, attempt: int, now: str, due_ms: int) -> bool: ...
 
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
 
@@ -123,6 +140,7 @@ class SweepReport:
     failed_fast: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     reconciled: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)  # cancel-requested jobs ended CANCELLED before they started
     describe_calls: int = 0
     skipped: bool = False  # another sweep holds the lease: this one did nothing
 
@@ -180,6 +198,10 @@ class LifecycleService:
         if job is None:
             return self._adopt(obs, event.get("detail") or {}, now)
         if not result.applied:
+            if job.cancel_requested and not obs.status.terminal and job.current_attempt == obs.ref.attempt:
+                # an attempt started as its cancel landed (the cancel could not find it in Batch yet): stop it now
+                self._batch.terminate(obs.batch_job_id, "batchplane: cancelled before it started")
+                return "cancel-enforced"
             # A duplicate or stale event: one failed conditional write, nothing else; unless it is the redelivery of
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
@@ -263,7 +285,7 @@ class LifecycleService:
 
     def _act_on_failure(self, job: JobRecord, detail: Mapping[str, Any], *, whole: bool = False) -> str:
         now = self._clock()
-        if _retries_failed_children(job) and not whole:
+        if _retries_failed_children(job) and not whole and not job.cancel_requested:
             if not _children_known(job):
                 return "waiting-for-children"  # children's FAILED events still on their way (the sweeper backs this)
             return self._retry_failed_children(job, now)
@@ -302,7 +324,7 @@ class LifecycleService:
             counters=counters,
             now=iso(now),
         ):
-            return "raced"
+            return self._after_lost_claim(job, detail)
         self._metric(f"Retries.{nxt.reason}", 1)
         if delayed:
             return f"{nxt.reason}-scheduled"
@@ -320,10 +342,20 @@ class LifecycleService:
             return []
         return self._batch.failed_children(batch_job_id)
 
+    def _after_lost_claim(self, job: JobRecord, detail: Mapping[str, Any]) -> str:
+        """The next attempt's claim failed: another handler decided (raced), or a cancel landed after this one read the
+        job. Then the failure still waits for a decision: read the job again and decide (it gives up, CANCELLED)."""
+        fresh = self._store.get_job(job.job_id)
+        if fresh is None or not fresh.cancel_requested or fresh.awaiting_decision != job.current.attempt:
+            return "raced"
+        return self._act_on_failure(fresh, detail, whole=True)
+
     def _give_up(
         self, job: JobRecord, failure_class: str, reason: str, counters: tuple[int, int, int], now: datetime
     ) -> str:
-        """The job ends FAILED (once: a raced duplicate neither counts it nor tells its pipeline again)."""
+        """The job ends FAILED, or CANCELLED when its owner cancelled it (once: a raced duplicate neither counts it nor
+        tells its pipeline again)."""
+        status = final_status(failure_class)
         if not self._store.give_up(
             job,
             attempt=job.current.attempt,
@@ -331,13 +363,14 @@ class LifecycleService:
             reason=reason,
             counters=counters,
             now=iso(now),
+            status=status,
         ):
             return "raced"
         job.current.failure_class = failure_class  # as recorded: the pipeline tells a cancel from a failure by it
-        self._metric("JobsFailed", 1)
+        self._metric("JobsCancelled" if status is JobStatus.CANCELLED else "JobsFailed", 1)
         if self._on_terminal is not None:
-            self._on_terminal(job, "FAILED")
-        return "gave-up"
+            self._on_terminal(job, status.value)
+        return "cancelled" if status is JobStatus.CANCELLED else "gave-up"
 
     def _retry_failed_children(self, job: JobRecord, now: datetime) -> str:
         """An array whose children partly failed: a new attempt over the failed indexes only, in the same queue."""
@@ -379,7 +412,7 @@ class LifecycleService:
         if not self._store.claim_next_attempt(
             job, previous=current.attempt, failure_class="app-error", new=new, counters=counters, now=iso(now)
         ):
-            return "raced"
+            return self._after_lost_claim(job, _detail_of(current))
         self._metric("Retries.failed-children", 1)
         return "children-retry-scheduled" if delayed else self._submit(job, new, "children-retry")
 
@@ -397,10 +430,17 @@ class LifecycleService:
                     memory_mib=attempt.memory_mib,
                     array_indexes=attempt.array_indexes,
                     reason=attempt.reason,
-                )
+                ),
+                maybe_submitted=attempt.submit_failed_at is not None,
             )
-        except Exception:  # noqa: BLE001 - the attempt is recorded; the sweeper resubmits it (no duplicate: by name)
+        except Exception:  # noqa: BLE001 - the attempt is recorded; it is submitted again (no duplicate: by name)
             self._metric("SubmitDeferred", 1)
+            now = self._clock()
+            try:
+                # due again now: the next sweep submits it (looking it up by name first), not the repair window
+                self._store.defer_submit(job, attempt.attempt, iso(now), epoch_ms(now))
+            except Exception:  # noqa: BLE001 - then it is repaired as if this invocation had died
+                self._metric("SubmitDeferralLost", 1)
             return f"{outcome}-deferred"
         return outcome
 
@@ -428,9 +468,32 @@ class LifecycleService:
     def _release_due(self, now: datetime, report: SweepReport) -> None:
         for job in self._store.bucket("RETRY", upto=f"{epoch_ms(now):013d}~"):
             attempt = job.current
-            if self._store.release_due(job, attempt.attempt, iso(now)):
+            if job.cancel_requested:
+                found = (
+                    self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
+                    if attempt.submit_failed_at is not None  # its failed SubmitJob may have made it after all
+                    else None
+                )
+                if found is not None:
+                    self._batch.terminate(found, "batchplane: cancelled before it started")  # its FAILED event ends it
+                else:
+                    self._end_cancelled(job, now, report)
+            elif self._store.release_due(job, attempt.attempt, iso(now)):  # fails if a cancel landed since the read
                 self._submit(job, attempt, "released")
                 report.released.append(job.job_id)
+
+    def _end_cancelled(self, job: JobRecord, now: datetime, report: SweepReport, *, unsubmitted: bool = False) -> None:
+        """A cancel-requested job none of whose work was started ends CANCELLED, and its pipeline hears."""
+        reason = "batchplane: cancelled before it started"
+        ended = self._store.mark_cancelled(
+            job.job_id, reason, iso(now), unsubmitted=job.current.attempt if unsubmitted else None
+        )
+        if ended is None:
+            return
+        report.cancelled.append(job.job_id)
+        self._metric("JobsCancelled", 1)
+        if self._on_terminal is not None:
+            self._on_terminal(ended, JobStatus.CANCELLED.value)
 
     def _release_held(self, now: datetime, report: SweepReport) -> None:
         """Jobs held for their dependencies (batchplane's dependsOn: retries of a dependency never fail the
@@ -442,6 +505,9 @@ class LifecycleService:
         wanted = [d["jobId"] for job in held for d in job.request.get("dependsOn") or []]
         statuses = self._deps.statuses(wanted) if wanted else {}
         for job in held:
+            if job.cancel_requested:
+                self._end_cancelled(job, now, report)
+                continue
             deps = [d["jobId"] for d in job.request.get("dependsOn") or []]
             states = [statuses.get(d) for d in deps]
             missing = [d for d, st in zip(deps, states, strict=True) if st is None or st[1] != job.tenant]
@@ -452,6 +518,7 @@ class LifecycleService:
                 if self._deps.fail_held(job, why, iso(now)):
                     report.failed_fast.append(job.job_id)
             elif all(st is not None and st[0] == "SUCCEEDED" for st in states) and self._deps.release(job, iso(now)):
+                # released only if no cancel landed since the read (the write decides)
                 self._submit(job, job.current, "released")
                 report.released.append(job.job_id)
 
@@ -557,6 +624,8 @@ class LifecycleService:
                 found = self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
                 if found is not None:
                     stale[found] = job
+                elif job.cancel_requested:
+                    self._end_cancelled(job, now, report, unsubmitted=True)
                 elif self._store.mark_repaired(job, attempt.attempt, iso(now), "resubmitted by the sweeper"):
                     self._submit(job, attempt, "repaired")
                     report.repaired.append(job.job_id)

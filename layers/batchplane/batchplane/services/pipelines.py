@@ -182,6 +182,8 @@ def _iso(now: datetime) -> str:
 def job_state_of(status: str, cancel_requested: bool) -> JobState:
     if status == "SUCCEEDED":
         return "SUCCEEDED"
+    if status == "CANCELLED":
+        return "CANCELLED"
     if status == "FAILED":
         return "CANCELLED" if cancel_requested else "FAILED"
     if status in ("STARTING", "RUNNING"):
@@ -565,8 +567,20 @@ class PipelineService:
         job = plan.jobs[key]
         pid = pipeline.pipeline_id
         ikey = f"pipeline:{pid}:r{pipeline.run}:{key}"
-        submitted = self._jobs.submit(pipeline.tenant, job.request, ikey, pipeline=(pid, key))
+        claimed: list[bool] = []
+
+        def claim(job_id: str) -> bool:
+            """WAITING → SUBMITTED before SubmitJob (a conditional write): a skip or cancel that landed first wins,
+            and the job never reaches Batch. Our own earlier claim (a retried start) holds."""
+            moved, now = self._store.settle(pid, key, "SUBMITTED", allowed_from=("WAITING",), job_id=job_id)
+            claimed.append(moved)
+            return moved or (now is not None and now.state == "SUBMITTED" and now.job_id == job_id)
+
+        submitted = self._jobs.submit(pipeline.tenant, job.request, ikey, pipeline=(pid, key), claim=claim)
         job_id = submitted.job.job_id
+        if claimed:  # a new record: the claim decided
+            return job_id if claimed[0] else None
+        # a replay: the record (and its Batch job) existed before this start; settle as it was then
         moved, now = self._store.settle(pid, key, "SUBMITTED", allowed_from=("WAITING",), job_id=job_id)
         if moved:
             return job_id
