@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from batchplane_local.cli import lineage_tree
+from batchplane_local.cli.lineage import lineage_tree
 from batchplane_local.client import BatchplaneClient
 from batchplane_local.stack.runtime import LocalStack
 
