@@ -499,10 +499,11 @@ def test_every_function_and_the_layer_agree_on_runtime_and_architecture() -> Non
     # THEN all run one runtime on one architecture, which the layer is declared for and built for (sam build uses
     # the layer's Metadata), and all use the layer
     assert len(functions) >= 5
-    assert {(runtime, tuple(arch)) for runtime, arch in runtimes.values()} == {("python3.13", ("arm64",))}, runtimes
-    assert layer["CompatibleRuntimes"] == ["python3.13"]
-    assert layer["CompatibleArchitectures"] == ["arm64"]
-    assert (source_layer["BuildMethod"], source_layer["BuildArchitecture"]) == ("python3.13", "arm64")
+    ((runtime, architecture),) = {(runtime, tuple(arch)) for runtime, arch in runtimes.values()}
+    assert (runtime, architecture) == ("python3.13", ("arm64",)), runtimes
+    assert layer["CompatibleRuntimes"] == [runtime]
+    assert layer["CompatibleArchitectures"] == list(architecture)
+    assert [source_layer["BuildMethod"], source_layer["BuildArchitecture"]] == [runtime, *architecture]
     assert all(f["Layers"] == [{"Ref": layer_id}] for f in functions.values()), functions
 
 
