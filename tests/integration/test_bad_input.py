@@ -31,7 +31,8 @@ def _problem(response: dict[str, Any], status: int) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("case", "raw"),
     [
-        ("nested 2,000 deep", '{"name":"x","tags":' + "[" * 2000 + "]" * 2000 + "}"),
+        # too deep for json: 3.11 stopped below 2,000 levels; 3.13 reads 2,000 (then it is a 422 naming tags) and stops by 10,000
+        ("nested 20,000 deep", '{"name":"x","tags":' + "[" * 20_000 + "]" * 20_000 + "}"),
         ("integer of 5,000 digits", '{"name":"x","vcpus":' + "9" * 5000 + "}"),
     ],
 )
