@@ -60,6 +60,7 @@ from pydantic_core import InitErrorDetails
 
 from batchplane.domain.errors import FieldError, InvalidRequestError
 from batchplane.domain.models import JOB_NAME_PATTERN, JobRequest, _Wire
+from batchplane.domain.pipeline_records import JobState, OnFailure
 
 # ---------------------------------------------------------------------------------------------------------- limits
 
@@ -71,8 +72,6 @@ MAX_EXPANDED_EDGES = 100_000  # dependency edges after map expansion (fan-in mul
 MAX_PARAMETERS = 100  # JobRequest.parameters' own limit, checked on the merged parameters
 
 DependencyCondition = Literal["succeeded", "finished", "failed"]
-JobState = Literal["WAITING", "SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"]
-OnFailure = Literal["fail-fast", "continue"]
 Outcome = Literal["SUCCEEDED", "FAILED"]
 Readiness = Literal["ready", "blocked", "never"]
 
