@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from batchplane.domain.models import JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
+
+if TYPE_CHECKING:
+    from batchplane.domain.pipeline_records import PipelineRecord
+    from batchplane.domain.schedules import ScheduleRecord
 
 
 class _View(BaseModel):
@@ -216,7 +220,7 @@ class PipelineView(_View):
     jobs: list[PipelineJobView] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, p: Any) -> PipelineView:
+    def of(cls, p: PipelineRecord) -> PipelineView:
         return cls(
             pipeline_id=p.pipeline_id,
             name=p.name,
@@ -243,6 +247,18 @@ class ScheduleView(_View):
     target: dict[str, Any]
     created_at: str
     scheduler_name: str = Field(description="the EventBridge Scheduler schedule")
+
+    @classmethod
+    def of(cls, record: ScheduleRecord) -> ScheduleView:
+        return cls(
+            name=record.name,
+            expression=record.expression,
+            timezone=record.timezone,
+            enabled=record.enabled,
+            target=record.target,
+            created_at=record.created_at,
+            scheduler_name=record.scheduler_name,
+        )
 
 
 class ScheduleList(_View):
