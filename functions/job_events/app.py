@@ -11,10 +11,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
-from batchplane.adapters.deadletter import dead_letter
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.lifecycle import attempt_ref
 from batchplane.settings import settings
+from batchplane.wiring import dead_letter
 from pydantic import ValidationError
 
 logger = Logger()

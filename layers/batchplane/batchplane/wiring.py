@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters import aws
 from batchplane.settings import settings
@@ -97,6 +97,14 @@ def schedule_service() -> ScheduleService:
         jobs=job_service,
         pipelines=pipeline_service,
     )
+
+
+def dead_letter(queue_url: str | None, event: Mapping[str, Any], reason: str) -> bool:
+    """Send a poison event to the dead-letter queue, at once (never into a retry loop); False when there is none. The
+    adapter is loaded on first use: most invocations never need it."""
+    from batchplane.adapters.deadletter import dead_letter as send
+
+    return send(queue_url, event, reason)
 
 
 def _pipeline_hook(job: JobRecord, status: str) -> None:
