@@ -39,7 +39,9 @@ def batch_adapter() -> BatchAdapter:
 
 @cache
 def job_service() -> JobService:
-    from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoJobStore
+    from batchplane.adapters.dynamo.artifacts import DynamoArtifacts
+    from batchplane.adapters.dynamo.dependencies import DynamoDependencies
+    from batchplane.adapters.dynamo.jobs import DynamoJobStore
     from batchplane.adapters.logs import LogsAdapter
     from batchplane.domain.submit_request import JobDefinitions
     from batchplane.services.jobs import JobService
@@ -117,7 +119,9 @@ def _pipeline_hook(job: JobRecord, status: str) -> None:
 
 @cache
 def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> LifecycleService:
-    from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoLifecycleStore
+    from batchplane.adapters.dynamo.artifacts import DynamoArtifacts
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
+    from batchplane.adapters.dynamo.dependencies import DynamoDependencies
     from batchplane.services.lifecycle import LifecycleService
 
     cfg = settings()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batchplane.adapters.dynamo import DEFAULT_RETENTION_DAYS, conditional, expires_at
+from batchplane.adapters.dynamo.items import DEFAULT_RETENTION_DAYS, conditional, expires_at
 from batchplane.domain.errors import UpstreamUnavailableError
 from batchplane.domain.pipeline_records import (
     TERMINAL_PIPELINE_STATUSES,
