@@ -11,7 +11,7 @@ Two ways to advance, both idempotent (every change is a conditional write):
   that succeeds lowers the ``left`` counter of each dependent once, and starts those that reach 0; a token is answered
   as soon as both the token and the job's end are recorded. O(degree) per event, never a read of the whole pipeline.
 - full (a job failed, was cancelled or skipped, an edge can never be met, the pipeline was cancelled, the Finish token
-  arrived): the whole pipeline is read and the pure `step` of domain.pipelines decides. Once a run needs it, it
+  arrived): the whole pipeline is read and the pure `step` of domain.pipeline_runs decides. Once a run needs it, it
   stays."""
 
 from __future__ import annotations
@@ -37,25 +37,13 @@ from batchplane.domain.ids import idempotent_job_id, new_job_id
 from batchplane.domain.pipeline_records import (
     MAX_PREVIOUS_RUNS,
     MAX_STORED_REQUEST,
+    JobState,
     PipelineHead,
     PipelineJobState,
     PipelineRecord,
 )
-from batchplane.domain.pipelines import (
-    Dag,
-    ExpandedJob,
-    JobState,
-    Outcome,
-    PipelineRequest,
-    edge_met,
-    expand_maps,
-    expanded_dag,
-    resume_plan,
-    spec_hash,
-    step,
-    to_dot,
-    to_mermaid,
-)
+from batchplane.domain.pipeline_runs import Outcome, edge_met, resume_plan, step, to_dot, to_mermaid
+from batchplane.domain.pipelines import Dag, ExpandedJob, PipelineRequest, expand_maps, expanded_dag, spec_hash
 from batchplane.domain.ports import Executions, PipelineStore, Releases
 from batchplane.services.jobs import JobService
 
