@@ -15,8 +15,8 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "batchplane" / "batchplane"
 MAX_LINES = 600
-# Production code whose size is checked. The local stack and the CLI (local/) join once their split lands.
-SIZED = (PACKAGE, ROOT / "functions")
+# Production code whose size is checked: the layer, the handlers, and what runs on a user's machine (CLI, local stack).
+SIZED = (PACKAGE, ROOT / "functions", ROOT / "local")
 # Modules still over the limit while another step of the same restructuring splits them: reported, not failed.
 BEING_SPLIT = {"layers/batchplane/batchplane/services/lifecycle.py"}
 
