@@ -55,6 +55,7 @@ from batchplane.http.views import (
     ScheduleView,
 )
 from batchplane.settings import settings
+from batchplane.tracing import traced
 from botocore.exceptions import ClientError, HTTPClientError
 from pydantic import BeforeValidator
 
@@ -366,6 +367,7 @@ def on_unexpected(err: Exception) -> Response[Any]:
     )
 
 
+@traced
 @reject_oversize(lambda: settings().max_body_bytes)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics

@@ -1,5 +1,5 @@
 """template.yaml's operations: the alarms and the dashboard watch resources of the stack and metrics the code emits,
-and notify the AlarmTopicArn topic only when one is given.
+notify the AlarmTopicArn topic only when one is given, and X-Ray tracing is a parameter that is off by default.
 
 Pure reads of the template after the SAM transform (as CloudFormation deploys it), resolved with tests.cfn."""
 
@@ -15,7 +15,7 @@ import pytest
 from batchplane.domain.failures import FailureClass
 from batchplane.domain.retry import AttemptReason
 
-from tests.cfn import ACCOUNT, REGION, deployed_resources, deployed_stack, deployed_template, template
+from tests.cfn import ACCOUNT, REGION, deployed_resources, deployed_stack, deployed_template, stack_of, template
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:batchplane-ops"
@@ -265,3 +265,49 @@ def test_the_dashboard_shows_every_function_every_dead_letter_queue_and_the_issu
     assert {"JobsSubmitted", "Retries.retry", "Retries.spot-fallback", "Retries.memory-escalation"} <= ours
     assert {f"Failures.{c.value}" for c in FailureClass} <= ours
     assert {"TimeInQueueSeconds", "SubmitDeferred", "JobsStuckRunnable"} <= ours
+
+
+# ---- Tracing ----
+
+
+def test_tracing_is_a_parameter_and_off_by_default() -> None:
+    # GIVEN the template and the stack deployed with the defaults
+    parameter = template()["Parameters"]["Tracing"]
+    function_globals = template()["Globals"]["Function"]
+    stack = deployed_stack({})
+
+    # WHEN the functions and their roles are read
+    functions = deployed_resources("AWS::Lambda::Function")
+    roles = deployed_resources("AWS::IAM::Role")
+    variables = function_globals["Environment"]["Variables"]
+
+    # THEN tracing is off: no tracing config, no X-Ray policy, and Powertools Tracer told it is disabled
+    assert parameter["Default"] == "Disabled"
+    assert function_globals["Tracing"] == {"Ref": "Tracing"}
+    assert functions
+    assert not [k for k, f in functions.items() if "TracingConfig" in f["Properties"]]
+    assert "xray" not in json.dumps(roles).lower()
+    assert stack.resolve(variables["POWERTOOLS_TRACE_DISABLED"]) == "true"
+
+
+def test_tracing_active_traces_every_function_with_the_xray_policy() -> None:
+    # GIVEN the stack transformed with Tracing=Active
+    from batchplane_local.stack.template import transformed
+
+    parameters = {"Tracing": "Active"}
+    cfn = transformed(template(), parameters=parameters, region=REGION, account=ACCOUNT, stack_name="batchplane-traced")
+    stack = stack_of(cfn, {}, "batchplane-traced", parameters)
+    resources = cfn["Resources"]
+
+    # WHEN the functions and their roles are read
+    functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    roles = {k: r for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+
+    # THEN every function traces actively, its role may write to X-Ray, and Powertools Tracer is told it is on
+    assert functions
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert stack.resolve(variables["POWERTOOLS_TRACE_DISABLED"]) == "false"
+    for logical, function in functions.items():
+        assert stack.resolve(function["Properties"]["TracingConfig"]) == {"Mode": "Active"}, logical
+        role = roles[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        assert "xray" in json.dumps(role["Properties"].get("ManagedPolicyArns")).lower(), logical
