@@ -14,6 +14,7 @@ from batchplane import wiring
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.lifecycle import attempt_ref
 from batchplane.settings import settings
+from batchplane.tracing import traced
 from batchplane.wiring import dead_letter
 from pydantic import ValidationError
 
@@ -31,6 +32,7 @@ def _event_ms(event: dict[str, Any]) -> int:
     return int(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).timestamp() * 1000)
 
 
+@traced
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
