@@ -18,6 +18,7 @@ from batchplane.http.problems import parse_json_body
 from batchplane.http.routes import docs, jobs, pipelines, queues, schedules
 from batchplane.http.routes.problems import problem_handlers
 from batchplane.settings import settings
+from batchplane.tracing import traced
 
 logger = Logger()
 metrics = Metrics()
@@ -28,6 +29,7 @@ for routes in (jobs, pipelines, schedules, queues, docs):
 app.include_router(problem_handlers(logger))
 
 
+@traced
 @reject_oversize(lambda: settings().max_body_bytes)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics

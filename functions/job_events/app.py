@@ -11,10 +11,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
-from batchplane.adapters.deadletter import dead_letter
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.lifecycle import attempt_ref
 from batchplane.settings import settings
+from batchplane.tracing import traced
+from batchplane.wiring import dead_letter
 from pydantic import ValidationError
 
 logger = Logger()
@@ -31,6 +32,7 @@ def _event_ms(event: dict[str, Any]) -> int:
     return int(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).timestamp() * 1000)
 
 
+@traced
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
