@@ -7,14 +7,12 @@ call is a subsegment)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from batchplane.settings import tracing_enabled
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
 
-
-def traced(handler: Handler) -> Handler:
+def traced[Handler: Callable[..., Any]](handler: Handler) -> Handler:
     """``handler`` captured by Powertools Tracer when tracing is on; ``handler`` itself when it is off."""
     if not tracing_enabled():
         return handler
