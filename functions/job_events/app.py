@@ -14,6 +14,7 @@ from batchplane import wiring
 from batchplane.adapters.deadletter import dead_letter
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.lifecycle import attempt_ref
+from batchplane.domain.timestamps import iso_to_ms
 from batchplane.settings import settings
 from pydantic import ValidationError
 
@@ -23,12 +24,6 @@ metrics = Metrics()
 
 def _metric(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-
-def _event_ms(event: dict[str, Any]) -> int:
-    from datetime import datetime
-
-    return int(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).timestamp() * 1000)
 
 
 @logger.inject_lambda_context
@@ -52,7 +47,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     detail = event["detail"]
     if parsed.detail.status.value == "STARTING" and detail.get("createdAt") and outcome == "recorded":
         # time a job waited in the queue (created -> starting), the signal for capacity and priority tuning
-        waited = max(0.0, (_event_ms(event) - int(detail["createdAt"])) / 1000)
+        waited = max(0.0, (iso_to_ms(parsed.time) - int(detail["createdAt"])) / 1000)
         metrics.add_metric(name="TimeInQueueSeconds", unit=MetricUnit.Seconds, value=waited)
     logger.info("event applied", extra={"outcome": outcome, "status": parsed.detail.status.value})
     return {"outcome": outcome}

@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -24,6 +23,7 @@ from batchplane.domain.lifecycle import Applied, Observation
 from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.ports import JobFilter, JobPage
 from batchplane.domain.records import AttemptRecord, JobRecord
+from batchplane.domain.timestamps import iso_to_epoch_seconds
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -54,8 +54,7 @@ NOT_CANCELLED_VALUES: dict[str, Any] = {":notcancelled": {"BOOL": False}}
 
 def expires_at(now_iso: str, retention_days: int) -> str:
     """The table's TTL attribute (expiresAt, epoch seconds) for a record that ends at ``now_iso``."""
-    ended = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))
-    return str(int(ended.timestamp()) + retention_days * 86_400)
+    return str(iso_to_epoch_seconds(now_iso) + retention_days * 86_400)
 
 
 def job_pk(job_id: str) -> str:

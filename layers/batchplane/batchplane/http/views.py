@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from batchplane.domain.models import JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
+from batchplane.domain.timestamps import iso_from_ms
 
 
 class _View(BaseModel):
@@ -18,9 +18,7 @@ class _View(BaseModel):
 
 
 def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if ms is None else iso_from_ms(ms)
 
 
 class AttemptView(_View):

@@ -23,6 +23,7 @@ from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort, JobFilter, JobPage, JobStore
 from batchplane.domain.records import AttemptRecord, JobRecord, lineage_graph
 from batchplane.domain.submit_request import JobDefinitions, check_submit_size, submit_job_request
+from batchplane.domain.timestamps import epoch_ms, iso
 
 
 class LogLines(Protocol):
@@ -60,10 +61,6 @@ class Submitted:
 class CancelOutcome:
     job: JobRecord
     action: str  # "cancel" (before STARTING) | "terminate" (STARTING/RUNNING) | "none" (already terminal)
-
-
-def _iso(now: datetime) -> str:
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def request_hash(request: JobRequest) -> str:
@@ -128,9 +125,9 @@ class JobService:
         job_id = (
             idempotent_job_id(tenant, idempotency_key)
             if idempotency_key
-            else new_job_id(int(now.timestamp() * 1000), self._entropy(10))
+            else new_job_id(epoch_ms(now), self._entropy(10))
         )
-        stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = iso(now)
         attempt = AttemptRecord(
             attempt=1,
             reason="initial",
@@ -139,7 +136,7 @@ class JobService:
             batch_job_name=batch_job_name(job_id, 1, request.name),
             memory_mib=request.memory_mi_b,
             vcpus=request.vcpus,
-            created_at=int(now.timestamp() * 1000),
+            created_at=epoch_ms(now),
             explanation=placement.reason,
         )
         held = bool(request.depends_on)
@@ -231,7 +228,7 @@ class JobService:
         """End a job whose record was written but whose start was refused CANCELLED (two conditional writes)."""
         if self._store.request_cancel(job.job_id, job.tenant, why) is None:
             return job
-        ended = self._store.mark_cancelled(job.job_id, why, _iso(self._clock()), unsubmitted=job.current_attempt)
+        ended = self._store.mark_cancelled(job.job_id, why, iso(self._clock()), unsubmitted=job.current_attempt)
         return ended or job
 
     def _check_dependencies(self, tenant: str, request: JobRequest) -> None:
@@ -362,7 +359,7 @@ class JobService:
                 # its pipeline must hear of its end: the sweeper ends it (due now) and tells the pipeline
                 self._store.hasten_cancelled(job_id)
             else:
-                ended = self._store.mark_cancelled(job_id, why[:1024], _iso(self._clock()))
+                ended = self._store.mark_cancelled(job_id, why[:1024], iso(self._clock()))
                 if ended is not None:
                     return CancelOutcome(ended, "none")  # nothing reached Batch: nothing to stop
         job = marked  # a start may have been claimed before the cancel landed: go through Batch

@@ -35,6 +35,7 @@ from batchplane.domain.retry import (
     infrastructure_budget_left,
 )
 from batchplane.domain.submit_request import submit_job_request
+from batchplane.domain.timestamps import epoch_ms, iso, iso_to_ms, parse_iso
 
 
 class LifecycleStore(Protocol):
@@ -118,17 +119,9 @@ class BatchOps(BatchPort, Protocol):
         ...
 
 
-def iso(now: datetime) -> str:
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def epoch_ms(now: datetime) -> int:
-    return int(now.timestamp() * 1000)
-
-
 def event_time_ms(value: str, fallback: int) -> int:
     try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+        return iso_to_ms(value)
     except ValueError:
         return fallback
 
@@ -611,7 +604,7 @@ class LifecycleService:
         stale: dict[str, JobRecord] = {}
         for job in self._store.bucket("ACTIVE") + self._store.bucket("RUNNABLE"):
             attempt = job.current
-            age = (now - _parse_iso(job.updated_at)).total_seconds()
+            age = (now - parse_iso(job.updated_at)).total_seconds()
             if job.awaiting_decision is not None:
                 if age >= self._repair_after:  # the handler died between recording a failure and acting on it
                     # (an array still missing some children's events is retried whole rather than waiting forever)
@@ -679,10 +672,6 @@ def _detail_of(attempt: AttemptRecord) -> dict[str, Any]:
         "statusReason": attempt.status_reason,
         "attempts": [{"container": container}] if container else [],
     }
-
-
-def _parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -56,6 +56,7 @@ from batchplane.domain.pipelines import (
     to_dot,
     to_mermaid,
 )
+from batchplane.domain.timestamps import epoch_ms, iso
 from batchplane.services.jobs import JobService
 
 TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
@@ -175,10 +176,6 @@ def initial_left(plan: Plan, states: dict[str, str]) -> tuple[dict[str, int], bo
     return left, counted
 
 
-def _iso(now: datetime) -> str:
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def job_state_of(status: str, cancel_requested: bool) -> JobState:
     if status == "SUCCEEDED":
         return "SUCCEEDED"
@@ -241,7 +238,7 @@ class PipelineService:
         pid = (
             idempotent_job_id(tenant, f"pipeline:{idempotency_key}")
             if idempotency_key
-            else new_job_id(int(now.timestamp() * 1000), self._entropy(10))
+            else new_job_id(epoch_ms(now), self._entropy(10))
         )
         body = request.model_dump(mode="json", by_alias=True, exclude_defaults=True)  # compact: it is stored
         stored = stored_request_bytes(body)
@@ -263,8 +260,8 @@ class PipelineService:
             status="RUNNING",
             on_failure=request.on_failure,
             request=body,
-            created_at=_iso(now),
-            updated_at=_iso(now),
+            created_at=iso(now),
+            updated_at=iso(now),
             request_hash=spec_hash_of(body),
             mode="counted",
             jobs={
@@ -298,7 +295,7 @@ class PipelineService:
         with contextlib.suppress(Exception):
             self._sfn.stop(self._sfn.execution_arn(f"{record.pipeline_id}-r{record.run}"), "creation interrupted")
         with contextlib.suppress(Exception):
-            self._store.set_status(record.pipeline_id, "FAILED", _iso(self._clock()))
+            self._store.set_status(record.pipeline_id, "FAILED", iso(self._clock()))
 
     def _start_run(self, record: PipelineRecord, keys: list[str]) -> None:
         name = f"{record.pipeline_id}-r{record.run}"  # the execution name makes the start idempotent
@@ -326,7 +323,7 @@ class PipelineService:
         record = self.get(tenant, pid)
         if record.status != "RUNNING":
             raise ConflictError(f"pipeline {pid} is already {record.status}")
-        now = _iso(self._clock())
+        now = iso(self._clock())
         self._store.set_status(pid, "CANCELLED", now)
         because = f": {reason}" if reason else ""
         if record.execution_arn:
@@ -369,7 +366,7 @@ class PipelineService:
             )
             for k in plan.jobs
         }
-        self._store.new_run(record, _iso(self._clock()))
+        self._store.new_run(record, iso(self._clock()))
         self._start_run(record, [k for k in plan.dag.order if k in redo])
         return self.get(tenant, pid)
 
@@ -556,7 +553,7 @@ class PipelineService:
         """Set the pipeline's final status; also true when it already is that (a concurrent advance, or our own
         earlier write whose answer was lost and whose retry then failed its condition), so the Finish token is
         still answered."""
-        if self._store.set_status(pid, outcome, _iso(self._clock())):
+        if self._store.set_status(pid, outcome, iso(self._clock())):
             return True
         head = self._store.head(pid, run)
         return head is not None and head.status == outcome

@@ -11,6 +11,7 @@ from batchplane.domain.errors import FieldError, InvalidRequestError, NotFoundEr
 from batchplane.domain.models import JobRequest
 from batchplane.domain.pipelines import PipelineRequest
 from batchplane.domain.schedules import ScheduleRequest, check_fires_after, firing_key
+from batchplane.domain.timestamps import iso
 from batchplane.services.jobs import JobService
 from batchplane.services.pipelines import PipelineService
 
@@ -47,7 +48,7 @@ class ScheduleService:
             timezone=request.timezone,
             enabled=request.enabled,
             target=request.target(),
-            created_at=self._clock().isoformat(timespec="seconds").replace("+00:00", "Z"),
+            created_at=iso(self._clock(), "seconds"),
         )
         self._store.create(record)  # conditional: a name is taken once
         try:
