@@ -1,13 +1,13 @@
 """The lifecycle engine: apply a Batch event to its attempt with one guarded write, then act (finish, retry, fall
-back, escalate, give up); and the sweeper (due retries, stuck RUNNABLE, reconciliation)."""
+back, escalate, give up). The sweeper's passes (due retries, stuck RUNNABLE, reconciliation) are services/sweeper.py;
+they act on jobs through this engine."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.failures import FailureClass
@@ -22,20 +22,19 @@ from batchplane.domain.lifecycle import (
     observe,
     parent_class,
 )
-from batchplane.domain.models import Capacity, JobRequest, JobStatus
+from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.retry import (
     AttemptHistory,
-    CapacityAction,
     RetrySpec,
-    blocked_queues,
     decide_retry,
-    decide_stuck_runnable,
-    infrastructure_budget_left,
 )
 from batchplane.domain.submit_request import submit_job_request
-from batchplane.domain.timestamps import epoch_ms, iso, iso_to_ms, parse_iso
+from batchplane.domain.timestamps import epoch_ms, iso, iso_to_ms
+
+if TYPE_CHECKING:
+    from batchplane.services.sweeper import SweepReport
 
 
 class LifecycleStore(Protocol):
@@ -126,18 +125,6 @@ def event_time_ms(value: str, fallback: int) -> int:
         return fallback
 
 
-@dataclass
-class SweepReport:
-    released: list[str] = field(default_factory=list)
-    moved_to_on_demand: list[str] = field(default_factory=list)
-    failed_fast: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
-    reconciled: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)  # cancel-requested jobs ended CANCELLED before they started
-    describe_calls: int = 0
-    skipped: bool = False  # another sweep holds the lease: this one did nothing
-
-
 class LifecycleService:
     def __init__(
         self,
@@ -198,7 +185,7 @@ class LifecycleService:
             # A duplicate or stale event: one failed conditional write, nothing else; unless it is the redelivery of
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
-                return self._act_on_failure(job, event.get("detail") or {})
+                return self.act_on_failure(job, event.get("detail") or {})
             if obs.status.terminal and job.status.terminal and job.pipeline_id and self._on_terminal is not None:
                 # the redelivery of a pipeline job's last event: its pipeline may not have heard (the handler died
                 # after the write), so tell it again; idempotent, every pipeline change is conditional
@@ -206,7 +193,7 @@ class LifecycleService:
                 return "stale-retold"
             return "stale"
         if obs.status is JobStatus.FAILED:
-            return self._act_on_failure(job, event.get("detail") or {})
+            return self.act_on_failure(job, event.get("detail") or {})
         if obs.status is JobStatus.SUCCEEDED:
             self._metric("JobsSucceeded", 1)
             if self._artifacts is not None and (job.request.get("inputs") or job.request.get("outputs")):
@@ -221,8 +208,8 @@ class LifecycleService:
         job = applied.job
         if job is None or not applied.applied:
             return "stale"
-        if job.awaiting_decision == ref.attempt and _children_known(job):
-            return self._act_on_failure(job, _detail_of(job.current))  # the parent's failure was waiting for us
+        if job.awaiting_decision == ref.attempt and children_known(job):
+            return self.act_on_failure(job, detail_of(job.current))  # the parent's failure was waiting for us
         return "child-recorded"
 
     def _adopt(self, obs: Observation, detail: Mapping[str, Any], now: datetime) -> str:
@@ -276,10 +263,10 @@ class LifecycleService:
         self._metric("JobsAdopted", 1)
         return "adopted"
 
-    def _act_on_failure(self, job: JobRecord, detail: Mapping[str, Any], *, whole: bool = False) -> str:
+    def act_on_failure(self, job: JobRecord, detail: Mapping[str, Any], *, whole: bool = False) -> str:
         now = self._clock()
         if _retries_failed_children(job) and not whole and not job.cancel_requested:
-            if not _children_known(job):
+            if not children_known(job):
                 return "waiting-for-children"  # children's FAILED events still on their way (the sweeper backs this)
             return self._retry_failed_children(job, now)
         verdict = judge_failure(
@@ -321,7 +308,7 @@ class LifecycleService:
         self._metric(f"Retries.{nxt.reason}", 1)
         if delayed:
             return f"{nxt.reason}-scheduled"
-        return self._submit(job, new, nxt.reason)
+        return self.submit(job, new, nxt.reason)
 
     def _array_children(self, job: JobRecord, detail: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """The failed children of a failed array attempt, for `judge_failure` (None: not an array). One ListJobs,
@@ -341,7 +328,7 @@ class LifecycleService:
         fresh = self._store.get_job(job.job_id)
         if fresh is None or not fresh.cancel_requested or fresh.awaiting_decision != job.current.attempt:
             return "raced"
-        return self._act_on_failure(fresh, detail, whole=True)
+        return self.act_on_failure(fresh, detail, whole=True)
 
     def _give_up(
         self, job: JobRecord, failure_class: str, reason: str, counters: tuple[int, int, int], now: datetime
@@ -405,11 +392,12 @@ class LifecycleService:
         if not self._store.claim_next_attempt(
             job, previous=current.attempt, failure_class="app-error", new=new, counters=counters, now=iso(now)
         ):
-            return self._after_lost_claim(job, _detail_of(current))
+            return self._after_lost_claim(job, detail_of(current))
         self._metric("Retries.failed-children", 1)
-        return "children-retry-scheduled" if delayed else self._submit(job, new, "children-retry")
+        return "children-retry-scheduled" if delayed else self.submit(job, new, "children-retry")
 
-    def _submit(self, job: JobRecord, attempt: AttemptRecord, outcome: str) -> str:
+    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: str) -> str:
+        """SubmitJob for a recorded attempt; a failed SubmitJob leaves the attempt due at the next sweep."""
         request = JobRequest.model_validate(job.request)
         try:
             self._batch.submit(
@@ -440,205 +428,23 @@ class LifecycleService:
     # ---- the sweeper -----------------------------------------------------------------------------------------
 
     def sweep(self) -> SweepReport:
-        """One sweep, single-flight across containers: a lease item taken with one conditional write (held longer
-        than the sweeper's timeout, so a crashed sweep frees it at the latest one lease later), given back at the
-        end. A sweep that finds the lease held does nothing. No reserved concurrency needed."""
-        report = SweepReport()
-        now = self._clock()
-        now_ms = epoch_ms(now)
-        if not self._store.take_lease("sweeper", self._lease_owner, now_ms, now_ms + int(self._lease_seconds * 1000)):
-            report.skipped = True
-            return report
-        try:
-            self._release_due(now, report)
-            self._release_held(now, report)
-            self._stuck_runnable(now, report)
-            self._reconcile(now, report)
-        finally:
-            self._store.release_lease("sweeper", self._lease_owner)
-        return report
+        """One sweep (services/sweeper.py), over this engine's store, Batch and policies."""
+        from batchplane.services.sweeper import Sweeper  # the job-events function never imports the sweeper
 
-    def _release_due(self, now: datetime, report: SweepReport) -> None:
-        for job in self._store.bucket("RETRY", upto=f"{epoch_ms(now):013d}~"):
-            attempt = job.current
-            if job.cancel_requested:
-                found = (
-                    self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
-                    if attempt.submit_failed_at is not None  # its failed SubmitJob may have made it after all
-                    else None
-                )
-                if found is not None:
-                    self._batch.terminate(found, "batchplane: cancelled before it started")  # its FAILED event ends it
-                else:
-                    self._end_cancelled(job, now, report)
-            elif self._store.release_due(job, attempt.attempt, iso(now)):  # fails if a cancel landed since the read
-                self._submit(job, attempt, "released")
-                report.released.append(job.job_id)
-
-    def _end_cancelled(self, job: JobRecord, now: datetime, report: SweepReport, *, unsubmitted: bool = False) -> None:
-        """A cancel-requested job none of whose work was started ends CANCELLED, and its pipeline hears."""
-        reason = "batchplane: cancelled before it started"
-        ended = self._store.mark_cancelled(
-            job.job_id, reason, iso(now), unsubmitted=job.current.attempt if unsubmitted else None
-        )
-        if ended is None:
-            return
-        report.cancelled.append(job.job_id)
-        self._metric("JobsCancelled", 1)
-        if self._on_terminal is not None:
-            self._on_terminal(ended, JobStatus.CANCELLED.value)
-
-    def _release_held(self, now: datetime, report: SweepReport) -> None:
-        """Jobs held for their dependencies (batchplane's dependsOn: retries of a dependency never fail the
-        dependent, unlike Batch's own dependsOn on one Batch job id): submit when all succeeded, fail as Batch does
-        ("Dependent Job failed") when one failed."""
-        if self._deps is None:
-            return
-        held = self._store.bucket("HELD")
-        wanted = [d["jobId"] for job in held for d in job.request.get("dependsOn") or []]
-        statuses = self._deps.statuses(wanted) if wanted else {}
-        for job in held:
-            if job.cancel_requested:
-                self._end_cancelled(job, now, report)
-                continue
-            deps = [d["jobId"] for d in job.request.get("dependsOn") or []]
-            states = [statuses.get(d) for d in deps]
-            missing = [d for d, st in zip(deps, states, strict=True) if st is None or st[1] != job.tenant]
-            failed = [d for d, st in zip(deps, states, strict=True) if st is not None and st[0] == "FAILED"]
-            if missing or failed:
-                which = ", ".join(missing or failed)
-                why = f"Dependent Job failed: {which}" if failed else f"dependency not found: {which}"
-                if self._deps.fail_held(job, why, iso(now)):
-                    report.failed_fast.append(job.job_id)
-            elif all(st is not None and st[0] == "SUCCEEDED" for st in states) and self._deps.release(job, iso(now)):
-                # released only if no cancel landed since the read (the write decides)
-                self._submit(job, job.current, "released")
-                report.released.append(job.job_id)
-
-    def _stuck_runnable(self, now: datetime, report: SweepReport) -> None:
-        """Jobs RUNNABLE past their dwell. AWS gives a blocked reason only to the job at the head of a queue, so a
-        queue whose head is blocked for capacity moves every job behind it that is past its dwell too: a Spot-starved
-        backlog drains in one sweep after the dwell, not one job per sweep."""
-        jobs = [
-            job
-            for job in self._store.bucket("RUNNABLE")
-            if job.current.status is JobStatus.RUNNABLE
-            and job.current.runnable_at is not None
-            and not job.cancel_requested
-        ]
-        heads = blocked_queues((job.current.queue_arn, job.current.status_reason) for job in jobs)
-        scaling: dict[str, bool] = {}  # per queue, asked once per sweep
-        for job in jobs:
-            attempt = job.current
-            assert attempt.runnable_at is not None  # noqa: S101 - filtered above
-            spec = RetrySpec.model_validate(job.request.get("retry") or {})
-            runnable_for = (epoch_ms(now) - attempt.runnable_at) / 1000
-            if runnable_for < spec.stuck_runnable_seconds:
-                continue
-            queue = self._catalogue.by_arn(attempt.queue_arn)
-            on_demand = self._catalogue.on_demand_peer(queue) if queue is not None else None
-            decision = decide_stuck_runnable(
-                status_reason=attempt.status_reason,
-                runnable_for_seconds=runnable_for,
-                dwell_seconds=spec.stuck_runnable_seconds,
-                capacity=attempt.capacity.value,
-                preference=job.preference,  # type: ignore[arg-type]
-                scaling_up=self._scaling_up(attempt.queue_arn, scaling),
-                on_demand_available=on_demand is not None and on_demand is not queue,
-                infra_budget_left=infrastructure_budget_left(spec, job.infrastructure_failures),
-                queue_reason=heads.get(attempt.queue_arn),
-            )
-            if decision.action is CapacityAction.MOVE_TO_ON_DEMAND and on_demand is not None:
-                self._move_to_on_demand(job, attempt, on_demand.queue_arn, decision.reason_text, now, report)
-            elif decision.action is CapacityAction.FAIL:
-                reason = f"batchplane: {decision.reason_text}"
-                if self._store.request_cancel(job.job_id, job.tenant, reason) is not None and attempt.batch_job_id:
-                    self._batch.terminate(attempt.batch_job_id, reason[:1024])
-                report.failed_fast.append(job.job_id)
-
-    def _scaling_up(self, queue_arn: str, known: dict[str, bool]) -> bool:
-        if queue_arn not in known:
-            known[queue_arn] = self._batch.scaling_up(queue_arn)
-        return known[queue_arn]
-
-    def _move_to_on_demand(
-        self, job: JobRecord, attempt: AttemptRecord, queue_arn: str, why: str, now: datetime, report: SweepReport
-    ) -> None:
-        new = AttemptRecord(
-            attempt=attempt.attempt + 1,
-            reason="capacity-fallback",
-            replaces=attempt.attempt,
-            queue_arn=queue_arn,
-            capacity=Capacity.ON_DEMAND,
-            batch_job_name=batch_job_name(job.job_id, attempt.attempt + 1, job.name),
-            memory_mib=attempt.memory_mib,
-            vcpus=attempt.vcpus,
-            created_at=epoch_ms(now),
-            explanation=why,
-        )
-        superseded = f"batchplane: moved to On-Demand: {why}"
-        counters = (job.own_failures, job.infrastructure_failures + 1, job.spot_reclaims)
-        if not self._store.claim_next_attempt(
-            job,
-            previous=attempt.attempt,
-            failure_class=FailureClass.UNSCHEDULABLE.value,
-            new=new,
-            counters=counters,
-            now=iso(now),
-            supersede_reason=superseded,
-        ):
-            return
-        if attempt.batch_job_id:
-            try:
-                self._batch.terminate(attempt.batch_job_id, superseded[:1024])
-            except Exception:  # noqa: BLE001 - the old attempt is already superseded in the record
-                self._metric("CancelFailed", 1)
-        self._submit(job, new, "capacity-fallback")
-        self._metric("Fallbacks.capacity", 1)
-        report.moved_to_on_demand.append(job.job_id)
-
-    def _reconcile(self, now: datetime, report: SweepReport) -> None:
-        """Repair what events did not tell us: an attempt that never reached Batch (a crash between the write and
-        SubmitJob) is resubmitted once (found by its deterministic name first, so never twice); an attempt whose
-        events were lost is described (DescribeJobs, 100 ids a call) and the description applied as an event."""
-        stale: dict[str, JobRecord] = {}
-        for job in self._store.bucket("ACTIVE") + self._store.bucket("RUNNABLE"):
-            attempt = job.current
-            age = (now - parse_iso(job.updated_at)).total_seconds()
-            if job.awaiting_decision is not None:
-                if age >= self._repair_after:  # the handler died between recording a failure and acting on it
-                    # (an array still missing some children's events is retried whole rather than waiting forever)
-                    self._act_on_failure(job, _detail_of(attempt), whole=not _children_known(job))
-                    report.repaired.append(job.job_id)
-                continue
-            if attempt.rank_key is None and not attempt.batch_job_id:
-                if age < self._repair_after or (attempt.not_before or 0) > epoch_ms(now):
-                    continue
-                found = self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
-                if found is not None:
-                    stale[found] = job
-                elif job.cancel_requested:
-                    self._end_cancelled(job, now, report, unsubmitted=True)
-                elif self._store.mark_repaired(job, attempt.attempt, iso(now), "resubmitted by the sweeper"):
-                    self._submit(job, attempt, "repaired")
-                    report.repaired.append(job.job_id)
-            elif attempt.batch_job_id and age >= self._reconcile_after:
-                stale[attempt.batch_job_id] = job
-        ids = list(stale)
-        for chunk in _chunks(ids, 100):
-            report.describe_calls += 1
-            for detail in self._batch.describe(chunk):
-                outcome = self.on_event(
-                    {
-                        "id": f"reconcile-{detail.get('jobId')}-{detail.get('status')}",
-                        "time": iso(now),
-                        "detail-type": "Batch Job State Change",
-                        "source": "aws.batch",
-                        "detail": detail,
-                    }
-                )
-                if outcome != "stale":
-                    report.reconciled.append(stale[str(detail.get("jobId"))].job_id)
+        return Sweeper(
+            engine=self,
+            store=self._store,
+            batch=self._batch,
+            catalogue=self._catalogue,
+            clock=self._clock,
+            on_metric=self._metric,
+            dependencies=self._deps,
+            on_terminal=self._on_terminal,
+            repair_after_seconds=self._repair_after,
+            reconcile_after_seconds=self._reconcile_after,
+            lease_owner=self._lease_owner,
+            lease_seconds=self._lease_seconds,
+        ).sweep()
 
 
 def _retries_failed_children(job: JobRecord) -> bool:
@@ -646,7 +452,7 @@ def _retries_failed_children(job: JobRecord) -> bool:
     return bool(job.request.get("arraySize")) and retry.get("arrayRetry") == "failed-children"
 
 
-def _children_known(job: JobRecord) -> bool:
+def children_known(job: JobRecord) -> bool:
     """Every failed child the parent's summary counts has been recorded (events arrive in any order)."""
     summary = json.loads(job.current.array_summary) if job.current.array_summary else {}
     return len(job.current.failed_children) >= int(summary.get("FAILED", 0)) > 0
@@ -657,7 +463,7 @@ def _short(indexes: list[int]) -> str:
     return text + (f",… ({len(indexes)})" if len(indexes) > 20 else "")
 
 
-def _detail_of(attempt: AttemptRecord) -> dict[str, Any]:
+def detail_of(attempt: AttemptRecord) -> dict[str, Any]:
     """A JobDetail-shaped view of a recorded attempt (what the classifier reads)."""
     container: dict[str, Any] = {}
     if attempt.exit_code is not None:
@@ -672,8 +478,3 @@ def _detail_of(attempt: AttemptRecord) -> dict[str, Any]:
         "statusReason": attempt.status_reason,
         "attempts": [{"container": container}] if container else [],
     }
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
