@@ -14,6 +14,7 @@ from batchplane import wiring
 from batchplane.adapters.deadletter import dead_letter
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.lifecycle import attempt_ref
+from batchplane.domain.models import JobStatus
 from batchplane.domain.timestamps import iso_to_ms
 from batchplane.settings import settings
 from pydantic import ValidationError
@@ -37,17 +38,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dead_letter(settings().dead_letter_queue_url, event, f"malformed event: {', '.join(fields)}")
         _metric("EventsDeadLettered", 1)
         return {"outcome": "dead-lettered"}
-    ref = attempt_ref(event["detail"])
+    ref = attempt_ref(parsed.detail)
     logger.append_keys(
         batch_job_id=parsed.detail.job_id,
         job_id=ref.job_id if ref else None,
         attempt=ref.attempt if ref else None,
     )
-    outcome = wiring.lifecycle_service(_metric).on_event(event)
-    detail = event["detail"]
-    if parsed.detail.status.value == "STARTING" and detail.get("createdAt") and outcome == "recorded":
+    outcome = wiring.lifecycle_service(_metric).on_event(parsed)
+    created_at = parsed.detail.created_at
+    if parsed.detail.status is JobStatus.STARTING and created_at and outcome == "recorded":
         # time a job waited in the queue (created -> starting), the signal for capacity and priority tuning
-        waited = max(0.0, (iso_to_ms(parsed.time) - int(detail["createdAt"])) / 1000)
+        waited = max(0.0, (iso_to_ms(parsed.time) - created_at) / 1000)
         metrics.add_metric(name="TimeInQueueSeconds", unit=MetricUnit.Seconds, value=waited)
     logger.info("event applied", extra={"outcome": outcome, "status": parsed.detail.status.value})
     return {"outcome": outcome}

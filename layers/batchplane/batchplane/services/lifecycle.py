@@ -5,22 +5,23 @@ they act on jobs through this engine."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane.domain.arbiter import QueueCatalogue
-from batchplane.domain.failures import FailureClass
+from batchplane.domain.events import BatchEvent, JobDetail
+from batchplane.domain.failures import FailureClass, FailureSignal, classify
 from batchplane.domain.ids import TAG_TENANT, AttemptRef, batch_job_name
 from batchplane.domain.lifecycle import (
     Applied,
     Observation,
     failed_child,
+    failure_signal,
     final_status,
     is_array,
     judge_failure,
     observe,
-    parent_class,
 )
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort
@@ -161,22 +162,27 @@ class LifecycleService:
 
     # ---- events ----------------------------------------------------------------------------------------------
 
-    def on_event(self, event: Mapping[str, Any]) -> str:
-        """Apply one event; returns what happened (for logs, metrics and tests)."""
-        child = failed_child(event)
+    def on_event(self, event: BatchEvent) -> str:
+        """Apply one parsed event; returns what happened (for logs, metrics and tests)."""
+        return self.on_detail(event.detail, event_time=event.time, event_id=event.id)
+
+    def on_detail(self, detail: JobDetail, *, event_time: str, event_id: str) -> str:
+        """Apply what a job's detail reports (an event's, or DescribeJobs' as the sweeper reads it at
+        ``event_time``), ranked by ``event_time`` and ``event_id``; returns what happened."""
+        child = failed_child(detail)
         if child is not None:
             return self._on_failed_child(*child)
-        obs = observe(event)
+        obs = observe(detail, event_time, event_id)
         if obs is None:
             return "ignored"
         now = self._clock()
-        when = event_time_ms(str(event.get("time") or ""), epoch_ms(now))
+        when = event_time_ms(event_time, epoch_ms(now))
         result = self._store.apply_observation(obs, iso(now), when)
         job = result.job
         if result.applied and not obs.status.terminal:
             return "recorded"
         if job is None:
-            return self._adopt(obs, event.get("detail") or {}, now)
+            return self._adopt(obs, detail, now)
         if not result.applied:
             if job.cancel_requested and not obs.status.terminal and job.current_attempt == obs.ref.attempt:
                 # an attempt started as its cancel landed (the cancel could not find it in Batch yet): stop it now
@@ -185,7 +191,7 @@ class LifecycleService:
             # A duplicate or stale event: one failed conditional write, nothing else; unless it is the redelivery of
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
-                return self.act_on_failure(job, event.get("detail") or {})
+                return self.act_on_failure(job, detail)
             if obs.status.terminal and job.status.terminal and job.pipeline_id and self._on_terminal is not None:
                 # the redelivery of a pipeline job's last event: its pipeline may not have heard (the handler died
                 # after the write), so tell it again; idempotent, every pipeline change is conditional
@@ -193,7 +199,7 @@ class LifecycleService:
                 return "stale-retold"
             return "stale"
         if obs.status is JobStatus.FAILED:
-            return self.act_on_failure(job, event.get("detail") or {})
+            return self.act_on_failure(job, detail)
         if obs.status is JobStatus.SUCCEEDED:
             self._metric("JobsSucceeded", 1)
             if self._artifacts is not None and (job.request.get("inputs") or job.request.get("outputs")):
@@ -209,24 +215,24 @@ class LifecycleService:
         if job is None or not applied.applied:
             return "stale"
         if job.awaiting_decision == ref.attempt and children_known(job):
-            return self.act_on_failure(job, detail_of(job.current))  # the parent's failure was waiting for us
+            return self.act_on_failure(job, None)  # the parent's failure was waiting for us
         return "child-recorded"
 
-    def _adopt(self, obs: Observation, detail: Mapping[str, Any], now: datetime) -> str:
+    def _adopt(self, obs: Observation, detail: JobDetail, now: datetime) -> str:
         """A Batch job that carries our name and tags but has no record (its record was lost, or it was submitted
         around the gateway): adopt it, so it is tracked like any job (one conditional write)."""
-        tenant = (detail.get("tags") or {}).get(TAG_TENANT)
+        tenant = detail.tags.get(TAG_TENANT)
         queue = self._catalogue.by_arn(obs.queue_arn)
         if not tenant or queue is None or obs.ref.attempt != 1:
             return "orphan"
-        name = str(detail.get("jobName", "")).partition(f"-a{obs.ref.attempt}-")[2] or obs.ref.job_id
+        name = detail.job_name.partition(f"-a{obs.ref.attempt}-")[2] or obs.ref.job_id
         stamp = iso(now)
         attempt = AttemptRecord(
             attempt=1,
             reason="adopted",
             queue_arn=queue.queue_arn,
             capacity=queue.capacity,
-            batch_job_name=str(detail.get("jobName")),
+            batch_job_name=detail.job_name,
             status=obs.status,
             batch_job_id=obs.batch_job_id,
             memory_mib=obs.memory_mib,
@@ -255,7 +261,7 @@ class LifecycleService:
             queue_arn=queue.queue_arn,
             capacity=queue.capacity,
             placement_reason="adopted from AWS Batch",
-            job_definition=str(detail.get("jobDefinition") or ""),
+            job_definition=detail.job_definition or "",
             attempts=[attempt],
         )
         if self._store.create_job(job) is not None:
@@ -263,14 +269,22 @@ class LifecycleService:
         self._metric("JobsAdopted", 1)
         return "adopted"
 
-    def act_on_failure(self, job: JobRecord, detail: Mapping[str, Any], *, whole: bool = False) -> str:
+    def act_on_failure(self, job: JobRecord, detail: JobDetail | None, *, whole: bool = False) -> str:
+        """Decide and carry out what follows the failure of the job's current attempt: ``detail`` is what its event
+        (or DescribeJobs) reported, None to read the attempt as recorded."""
         now = self._clock()
         if _retries_failed_children(job) and not whole and not job.cancel_requested:
             if not children_known(job):
                 return "waiting-for-children"  # children's FAILED events still on their way (the sweeper backs this)
             return self._retry_failed_children(job, now)
+        signal = failure_signal(job, detail)
         verdict = judge_failure(
-            job, detail, self._catalogue, self._jitter(), self._default_memory, self._array_children(job, detail)
+            job,
+            signal,
+            self._catalogue,
+            self._jitter(),
+            self._default_memory,
+            self._array_children(job, signal, detail),
         )
         counters = (verdict.own_failures, verdict.infrastructure_failures, verdict.spot_reclaims)
         current = job.current
@@ -310,19 +324,21 @@ class LifecycleService:
             return f"{nxt.reason}-scheduled"
         return self.submit(job, new, nxt.reason)
 
-    def _array_children(self, job: JobRecord, detail: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    def _array_children(
+        self, job: JobRecord, signal: FailureSignal, detail: JobDetail | None
+    ) -> list[dict[str, Any]] | None:
         """The failed children of a failed array attempt, for `judge_failure` (None: not an array). One ListJobs,
         and only when the parent's own reason says nothing (AWS's "Array Child Job failed"): a cancel or a failed
         dependency is the whole array's and needs no look at the children. A ListJobs error propagates: the event is
         retried (and the sweeper acts on a decision left pending), rather than the array judged blind."""
         if not is_array(job):
             return None
-        batch_job_id = job.current.batch_job_id or str(detail.get("jobId") or "")
-        if parent_class(job, detail) is not FailureClass.UNKNOWN or not batch_job_id:
+        batch_job_id = job.current.batch_job_id or (detail.job_id if detail is not None else "")
+        if classify(signal) is not FailureClass.UNKNOWN or not batch_job_id:
             return []
         return self._batch.failed_children(batch_job_id)
 
-    def _after_lost_claim(self, job: JobRecord, detail: Mapping[str, Any]) -> str:
+    def _after_lost_claim(self, job: JobRecord, detail: JobDetail | None) -> str:
         """The next attempt's claim failed: another handler decided (raced), or a cancel landed after this one read the
         job. Then the failure still waits for a decision: read the job again and decide (it gives up, CANCELLED)."""
         fresh = self._store.get_job(job.job_id)
@@ -392,7 +408,7 @@ class LifecycleService:
         if not self._store.claim_next_attempt(
             job, previous=current.attempt, failure_class="app-error", new=new, counters=counters, now=iso(now)
         ):
-            return self._after_lost_claim(job, detail_of(current))
+            return self._after_lost_claim(job, None)
         self._metric("Retries.failed-children", 1)
         return "children-retry-scheduled" if delayed else self.submit(job, new, "children-retry")
 
@@ -461,20 +477,3 @@ def children_known(job: JobRecord) -> bool:
 def _short(indexes: list[int]) -> str:
     text = ",".join(str(i) for i in indexes[:20])
     return text + (f",… ({len(indexes)})" if len(indexes) > 20 else "")
-
-
-def detail_of(attempt: AttemptRecord) -> dict[str, Any]:
-    """A JobDetail-shaped view of a recorded attempt (what the classifier reads)."""
-    container: dict[str, Any] = {}
-    if attempt.exit_code is not None:
-        container["exitCode"] = attempt.exit_code
-    if attempt.container_reason:
-        container["reason"] = attempt.container_reason
-    return {
-        "jobName": attempt.batch_job_name,
-        "jobId": attempt.batch_job_id or "",
-        "jobQueue": attempt.queue_arn,
-        "status": attempt.status.value,
-        "statusReason": attempt.status_reason,
-        "attempts": [{"container": container}] if container else [],
-    }

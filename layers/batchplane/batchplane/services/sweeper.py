@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from batchplane.domain.arbiter import QueueCatalogue
+from batchplane.domain.events import JobDetail
 from batchplane.domain.failures import FailureClass
 from batchplane.domain.ids import batch_job_name
 from batchplane.domain.models import Capacity, JobStatus
@@ -23,7 +26,7 @@ from batchplane.domain.retry import (
     infrastructure_budget_left,
 )
 from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
-from batchplane.services.lifecycle import children_known, detail_of
+from batchplane.services.lifecycle import children_known
 
 if TYPE_CHECKING:
     from batchplane.services.lifecycle import BatchOps, DependencyStore, LifecycleService, LifecycleStore
@@ -242,7 +245,7 @@ class Sweeper:
             if job.awaiting_decision is not None:
                 if age >= self._repair_after:  # the handler died between recording a failure and acting on it
                     # (an array still missing some children's events is retried whole rather than waiting forever)
-                    self._engine.act_on_failure(job, detail_of(attempt), whole=not children_known(job))
+                    self._engine.act_on_failure(job, None, whole=not children_known(job))
                     report.repaired.append(job.job_id)
                 continue
             if attempt.rank_key is None and not attempt.batch_job_id:
@@ -261,18 +264,16 @@ class Sweeper:
         ids = list(stale)
         for chunk in _chunks(ids, 100):
             report.describe_calls += 1
-            for detail in self._batch.describe(chunk):
-                outcome = self._engine.on_event(
-                    {
-                        "id": f"reconcile-{detail.get('jobId')}-{detail.get('status')}",
-                        "time": iso(now),
-                        "detail-type": "Batch Job State Change",
-                        "source": "aws.batch",
-                        "detail": detail,
-                    }
+            for described in self._batch.describe(chunk):
+                try:
+                    detail = JobDetail.model_validate(described)
+                except ValidationError:
+                    continue  # not a job Batch could describe to us: nothing to apply
+                outcome = self._engine.on_detail(
+                    detail, event_time=iso(now), event_id=f"reconcile-{detail.job_id}-{detail.status.value}"
                 )
                 if outcome != "stale":
-                    report.reconciled.append(stale[str(detail.get("jobId"))].job_id)
+                    report.reconciled.append(stale[detail.job_id].job_id)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
