@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from batchplane.domain.errors import BadRequestError, FieldError
 from batchplane.domain.lifecycle import Applied, Observation
-from batchplane.domain.models import Capacity, JobStatus
+from batchplane.domain.models import Capacity, CapacityPreference, JobStatus
 from batchplane.domain.ports import JobFilter, JobPage
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.timestamps import iso_to_epoch_seconds
@@ -159,7 +159,7 @@ def job_from_item(item: Item) -> JobRecord:
         request=json.loads(_get(item, "request") or "{}"),
         request_hash=_get(item, "requestHash"),
         priority=_get(item, "priority"),
-        preference=_get(item, "preference"),
+        preference=CapacityPreference(_get(item, "preference")),
         queue_arn=_get(item, "queueArn"),
         capacity=Capacity(_get(item, "capacity")),
         placement_reason=_get(item, "placementReason") or "",

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from batchplane.adapters.dynamo import DEFAULT_RETENTION_DAYS, conditional, expires_at
 from batchplane.domain.errors import UpstreamUnavailableError
+from batchplane.domain.pipelines import JOB_STATES, ON_FAILURE, JobState, OnFailure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -33,7 +34,7 @@ FINISH = "__finish__"
 @dataclass
 class PipelineJobState:
     key: str
-    state: str = "WAITING"
+    state: JobState = "WAITING"
     job_id: str | None = None
     spec_hash: str = ""
     token: str | None = None
@@ -62,7 +63,7 @@ class PipelineRecord:
     tenant: str
     name: str
     status: str
-    on_failure: str
+    on_failure: OnFailure
     request: dict[str, Any]
     created_at: str
     updated_at: str
@@ -169,7 +170,7 @@ def _record(items: list[Item]) -> PipelineRecord | None:
         tenant=_str(head, "tenant") or "",
         name=_str(head, "name") or "",
         status=_str(head, "status") or "RUNNING",
-        on_failure=_str(head, "onFailure") or "fail-fast",
+        on_failure=ON_FAILURE[_str(head, "onFailure") or "fail-fast"],
         request=_decode_request(head) or {},
         created_at=_str(head, "createdAt") or "",
         updated_at=_str(head, "updatedAt") or "",
@@ -193,7 +194,7 @@ def _job_state(i: Item) -> PipelineJobState:
     left = i.get("left", {}).get("N")
     return PipelineJobState(
         key=_str(i, "key") or "",
-        state=_str(i, "state") or "WAITING",
+        state=JOB_STATES[_str(i, "state") or "WAITING"],
         job_id=_str(i, "jobId"),
         spec_hash=_str(i, "specHash") or "",
         token=_str(i, f"token{run}"),

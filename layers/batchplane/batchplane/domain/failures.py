@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from batchplane.domain.events import JobDetail
 
 CapacityType = Literal["spot", "on-demand"]
+_CAPACITY_TYPES: dict[str, CapacityType] = {"spot": "spot", "on-demand": "on-demand"}
 Platform = Literal["EC2", "FARGATE"]
 BlockedKind = Literal["CAPACITY", "MISCONFIGURATION", "ACTION_REQUIRED", "UNDETERMINED"]
 _BLOCKED_KINDS: dict[str, BlockedKind] = {
@@ -52,6 +53,12 @@ _BLOCKED_KINDS: dict[str, BlockedKind] = {
     "ACTION_REQUIRED": "ACTION_REQUIRED",
     "UNDETERMINED": "UNDETERMINED",
 }
+
+
+def capacity_type(capacity: str) -> CapacityType:
+    """The policies' name for a capacity (a `Capacity` of a record, or its value); KeyError for anything else."""
+    return _CAPACITY_TYPES[capacity]
+
 
 # --- AWS strings ------------------------------------------------------------------------------------------------
 # [CDK] Reason.SPOT_INSTANCE_RECLAIMED matches onStatusReason "Host EC2*"; the full statusReason reads

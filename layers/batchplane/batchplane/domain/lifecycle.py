@@ -18,6 +18,7 @@ from batchplane.domain.failures import (
     ArrayFailure,
     FailureClass,
     FailureSignal,
+    capacity_type,
     child_failures,
     classify,
     classify_array,
@@ -26,7 +27,7 @@ from batchplane.domain.failures import (
 from batchplane.domain.ids import TAG_ATTEMPT, TAG_JOB_ID, AttemptRef, is_job_id, parse_batch_job_name
 from batchplane.domain.models import STATUS_RANK, Capacity, JobStatus
 from batchplane.domain.records import JobRecord
-from batchplane.domain.retry import AttemptHistory, RetryDecision, RetrySpec, decide_retry
+from batchplane.domain.retry import AttemptHistory, RetryDecision, RetrySpec, decide_retry, preference_type
 
 STATE_CHANGE = "Batch Job State Change"
 QUEUE_BLOCKED = "Batch Job Queue Blocked"
@@ -170,15 +171,15 @@ def failure_signal(job: JobRecord, detail: JobDetail | None) -> FailureSignal:
     are read): the detail of its event (or of DescribeJobs), or, with None, the attempt as recorded (a decision taken
     later: a redelivery, a child's event, the sweeper)."""
     attempt = job.current
-    capacity = attempt.capacity.value
+    capacity = capacity_type(attempt.capacity)
     if detail is not None:
-        return signal_from_detail(detail, capacity, cancelled_by_user=job.cancel_requested)  # type: ignore[arg-type]
+        return signal_from_detail(detail, capacity, cancelled_by_user=job.cancel_requested)
     return FailureSignal(
         status=attempt.status.value,
         status_reason=attempt.status_reason or None,
         container_reason=attempt.container_reason or None,
         exit_code=attempt.exit_code,
-        capacity=capacity,  # type: ignore[arg-type]
+        capacity=capacity,
         cancelled_by_user=job.cancel_requested,
     )
 
@@ -199,7 +200,7 @@ def judge_failure(
     array again. With several exit codes among the deciding children, the first that the policy would not retry
     decides (a child that will fail again makes the whole re-run pointless)."""
     attempt = job.current
-    capacity = attempt.capacity.value
+    capacity = capacity_type(attempt.capacity)
     failure = classify(signal)
     array: ArrayFailure | None = None
     if children is not None:
@@ -207,7 +208,7 @@ def judge_failure(
         size = job.request.get("arraySize")
         array = classify_array(
             failure,
-            child_failures(children, capacity),  # type: ignore[arg-type]
+            child_failures(children, capacity),
             size=int(size) if size else None,
             failed=int(summary.get("FAILED", 0)),
         )
@@ -224,8 +225,8 @@ def judge_failure(
         own_failures=own,
         infrastructure_failures=infra,
         spot_reclaims=reclaims,
-        capacity=capacity,  # type: ignore[arg-type]
-        preference=job.preference,  # type: ignore[arg-type]
+        capacity=capacity,
+        preference=preference_type(job.preference),
         memory_mib=memory,
         max_memory_mib=queue.max_memory_mib if queue is not None else max(memory, catalogue.max_memory_mib),
         on_demand_available=on_demand is not None and on_demand is not queue,

@@ -73,6 +73,11 @@ MAX_PARAMETERS = 100  # JobRequest.parameters' own limit, checked on the merged 
 DependencyCondition = Literal["succeeded", "finished", "failed"]
 JobState = Literal["WAITING", "SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"]
 OnFailure = Literal["fail-fast", "continue"]
+# what a stored state or failure mode reads as (KeyError: not one of ours)
+JOB_STATES: dict[str, JobState] = {
+    s: s for s in ("WAITING", "SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED")
+}
+ON_FAILURE: dict[str, OnFailure] = {"fail-fast": "fail-fast", "continue": "continue"}
 Outcome = Literal["SUCCEEDED", "FAILED"]
 Readiness = Literal["ready", "blocked", "never"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchplane.domain.models import Capacity, JobStatus
+from batchplane.domain.models import Capacity, CapacityPreference, JobStatus
 
 
 @dataclass(slots=True)
@@ -49,7 +49,7 @@ class JobRecord:
     request: dict[str, Any]  # the canonical request (camelCase), as validated
     request_hash: str
     priority: str
-    preference: str
+    preference: CapacityPreference
     queue_arn: str  # the current attempt's queue
     capacity: Capacity
     placement_reason: str

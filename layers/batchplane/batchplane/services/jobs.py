@@ -167,7 +167,7 @@ class JobService:
             request=request.canonical(),
             request_hash=request_hash(request),
             priority=request.priority.value,
-            preference=request.capacity.value,
+            preference=request.capacity,
             queue_arn=placement.queue.queue_arn,
             capacity=placement.capacity,
             placement_reason=placement.reason,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.events import BatchEvent, JobDetail
-from batchplane.domain.failures import FailureClass, FailureSignal, classify
+from batchplane.domain.failures import FailureClass, FailureSignal, capacity_type, classify
 from batchplane.domain.ids import TAG_TENANT, AttemptRef, batch_job_name
 from batchplane.domain.lifecycle import (
     Applied,
@@ -23,13 +23,14 @@ from batchplane.domain.lifecycle import (
     judge_failure,
     observe,
 )
-from batchplane.domain.models import JobRequest, JobStatus
+from batchplane.domain.models import CapacityPreference, JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.retry import (
     AttemptHistory,
     RetrySpec,
     decide_retry,
+    preference_type,
 )
 from batchplane.domain.submit_request import submit_job_request
 from batchplane.domain.timestamps import epoch_ms, iso, iso_to_ms
@@ -257,7 +258,7 @@ class LifecycleService:
             request={"name": name[:128] or "adopted", "retry": {"attempts": 1}},
             request_hash="adopted",
             priority=queue.priority,
-            preference=queue.capacity.value,
+            preference=CapacityPreference(queue.capacity.value),
             queue_arn=queue.queue_arn,
             capacity=queue.capacity,
             placement_reason="adopted from AWS Batch",
@@ -377,8 +378,8 @@ class LifecycleService:
             own_failures=job.own_failures + 1,
             infrastructure_failures=job.infrastructure_failures,
             spot_reclaims=job.spot_reclaims,
-            capacity=current.capacity.value,
-            preference=job.preference,  # type: ignore[arg-type]
+            capacity=capacity_type(current.capacity),
+            preference=preference_type(job.preference),
             memory_mib=current.memory_mib or self._default_memory,
             max_memory_mib=max(current.memory_mib or self._default_memory, self._catalogue.max_memory_mib),
             on_demand_available=False,

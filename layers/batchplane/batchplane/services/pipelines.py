@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import json
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -157,7 +157,7 @@ def plan_of_record(record: PipelineRecord) -> Plan:
     return plan
 
 
-def initial_left(plan: Plan, states: dict[str, str]) -> tuple[dict[str, int], bool]:
+def initial_left(plan: Plan, states: Mapping[str, JobState]) -> tuple[dict[str, int], bool]:
     """Each WAITING job's dependencies not met yet at the start of a run, and whether the run can be counted (no
     WAITING job has an edge on a job already ended that can never be met)."""
     left: dict[str, int] = {}
@@ -167,7 +167,7 @@ def initial_left(plan: Plan, states: dict[str, str]) -> tuple[dict[str, int], bo
             continue
         pending = set()
         for e in plan.dag.deps[key]:
-            met = edge_met(e.condition, states.get(e.id, "WAITING"))  # type: ignore[arg-type]
+            met = edge_met(e.condition, states.get(e.id, "WAITING"))
             if met is None:
                 pending.add(e.id)
             elif met is False:
@@ -315,7 +315,7 @@ class PipelineService:
     def graph(self, tenant: str, pid: str, fmt: str) -> str:
         record = self.get(tenant, pid)
         plan = plan_of_record(record)
-        states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
+        states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}
         return to_dot(plan.dag, states) if fmt == "dot" else to_mermaid(plan.dag, states)
 
     def cancel(self, tenant: str, pid: str, reason: str | None = None) -> PipelineRecord:
@@ -345,7 +345,7 @@ class PipelineService:
         if record.status == "SUCCEEDED":
             raise ConflictError(f"pipeline {pid} SUCCEEDED: there is nothing to resume")
         plan = plan_of_record(record)
-        prev: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
+        prev: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}
         hashes = {k: j.spec_hash for k, j in record.jobs.items()}
         redo = resume_plan(plan.dag, prev, hashes, {k: spec_hash(j) for k, j in plan.jobs.items()})
         if not redo:  # a run of nothing would only make an execution that ends at once
@@ -353,7 +353,7 @@ class PipelineService:
         # the latest runs only: the pipeline item must stay under DynamoDB's 400 KB however often it is resumed
         record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"][-MAX_PREVIOUS_RUNS:]
         record.run += 1
-        states = {k: "WAITING" if k in redo else "SUCCEEDED" for k in plan.jobs}
+        states: dict[str, JobState] = {k: "WAITING" if k in redo else "SUCCEEDED" for k in plan.jobs}
         left, counted = initial_left(plan, states)
         record.mode = "counted" if counted else "full"
         record.jobs = {
@@ -510,9 +510,9 @@ class PipelineService:
         if record is None:
             return "missing"
         plan = plan_of_record(record)
-        states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}  # type: ignore[misc]
+        states: dict[str, JobState] = {k: j.state for k, j in record.jobs.items()}
         if record.status == "RUNNING":
-            decided = step(plan.dag, states, record.on_failure)  # type: ignore[arg-type]
+            decided = step(plan.dag, states, record.on_failure)
             cancel = list(decided.cancel)
             for key in decided.skip:
                 skipped, now_job = self._store.settle(pid, key, "SKIPPED", allowed_from=("WAITING",))

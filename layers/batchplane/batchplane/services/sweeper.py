@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.events import JobDetail
-from batchplane.domain.failures import FailureClass
+from batchplane.domain.failures import FailureClass, capacity_type
 from batchplane.domain.ids import batch_job_name
 from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
@@ -24,6 +24,7 @@ from batchplane.domain.retry import (
     blocked_queues,
     decide_stuck_runnable,
     infrastructure_budget_left,
+    preference_type,
 )
 from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
 from batchplane.services.lifecycle import children_known
@@ -178,8 +179,8 @@ class Sweeper:
                 status_reason=attempt.status_reason,
                 runnable_for_seconds=runnable_for,
                 dwell_seconds=spec.stuck_runnable_seconds,
-                capacity=attempt.capacity.value,
-                preference=job.preference,  # type: ignore[arg-type]
+                capacity=capacity_type(attempt.capacity),
+                preference=preference_type(job.preference),
                 scaling_up=self._scaling_up(attempt.queue_arn, scaling),
                 on_demand_available=on_demand is not None and on_demand is not queue,
                 infra_budget_left=infrastructure_budget_left(spec, job.infrastructure_failures),
