@@ -15,6 +15,7 @@ from batchplane.adapters.deadletter import dead_letter
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.lifecycle import attempt_ref
 from batchplane.domain.models import JobStatus
+from batchplane.domain.outcomes import Metric, Outcome
 from batchplane.domain.timestamps import iso_to_ms
 from batchplane.settings import settings
 from pydantic import ValidationError
@@ -36,8 +37,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         fields = sorted({".".join(str(p) for p in e["loc"]) for e in err.errors()})
         logger.warning("malformed event dead-lettered", extra={"fields": fields})
         dead_letter(settings().dead_letter_queue_url, event, f"malformed event: {', '.join(fields)}")
-        _metric("EventsDeadLettered", 1)
-        return {"outcome": "dead-lettered"}
+        _metric(Metric.EVENTS_DEAD_LETTERED, 1)
+        return {"outcome": Outcome.DEAD_LETTERED}
     ref = attempt_ref(parsed.detail)
     logger.append_keys(
         batch_job_id=parsed.detail.job_id,
@@ -46,9 +47,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     outcome = wiring.lifecycle_service(_metric).on_event(parsed)
     created_at = parsed.detail.created_at
-    if parsed.detail.status is JobStatus.STARTING and created_at and outcome == "recorded":
+    if parsed.detail.status is JobStatus.STARTING and created_at and outcome is Outcome.RECORDED:
         # time a job waited in the queue (created -> starting), the signal for capacity and priority tuning
         waited = max(0.0, (iso_to_ms(parsed.time) - created_at) / 1000)
-        metrics.add_metric(name="TimeInQueueSeconds", unit=MetricUnit.Seconds, value=waited)
+        metrics.add_metric(name=Metric.TIME_IN_QUEUE_SECONDS, unit=MetricUnit.Seconds, value=waited)
     logger.info("event applied", extra={"outcome": outcome, "status": parsed.detail.status.value})
     return {"outcome": outcome}

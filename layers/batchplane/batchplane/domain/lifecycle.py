@@ -27,7 +27,14 @@ from batchplane.domain.failures import (
 from batchplane.domain.ids import TAG_ATTEMPT, TAG_JOB_ID, AttemptRef, is_job_id, parse_batch_job_name
 from batchplane.domain.models import STATUS_RANK, Capacity, JobStatus
 from batchplane.domain.records import JobRecord
-from batchplane.domain.retry import AttemptHistory, RetryDecision, RetrySpec, decide_retry, preference_type
+from batchplane.domain.retry import (
+    AttemptHistory,
+    AttemptReason,
+    RetryDecision,
+    RetrySpec,
+    decide_retry,
+    preference_type,
+)
 
 STATE_CHANGE = "Batch Job State Change"
 QUEUE_BLOCKED = "Batch Job Queue Blocked"
@@ -140,7 +147,7 @@ class NextAttempt:
     attempt: int
     queue: QueueClass
     memory_mib: int | None
-    reason: str
+    reason: AttemptReason
     delay_seconds: float
     explanation: str
 
@@ -247,7 +254,7 @@ def judge_failure(
             attempt=attempt.attempt + 1,
             queue=target,
             memory_mib=decision.memory_mib if (attempt.memory_mib or decision.memory_mib != memory) else None,
-            reason=(decision.reason.value if decision.reason else "retry"),
+            reason=decision.reason or AttemptReason.RETRY,
             delay_seconds=decision.delay_seconds,
             explanation=f"{array.description}; {decision.explanation}"
             if array and array.description

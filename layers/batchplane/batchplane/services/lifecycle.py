@@ -24,6 +24,7 @@ from batchplane.domain.lifecycle import (
     observe,
 )
 from batchplane.domain.models import CapacityPreference, JobRequest, JobStatus
+from batchplane.domain.outcomes import FAILURE_METRICS, RETRY_METRICS, SUBMITTED_AS, Metric, Outcome
 from batchplane.domain.ports import BatchPort
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.retry import (
@@ -163,11 +164,11 @@ class LifecycleService:
 
     # ---- events ----------------------------------------------------------------------------------------------
 
-    def on_event(self, event: BatchEvent) -> str:
+    def on_event(self, event: BatchEvent) -> Outcome:
         """Apply one parsed event; returns what happened (for logs, metrics and tests)."""
         return self.on_detail(event.detail, event_time=event.time, event_id=event.id)
 
-    def on_detail(self, detail: JobDetail, *, event_time: str, event_id: str) -> str:
+    def on_detail(self, detail: JobDetail, *, event_time: str, event_id: str) -> Outcome:
         """Apply what a job's detail reports (an event's, or DescribeJobs' as the sweeper reads it at
         ``event_time``), ranked by ``event_time`` and ``event_id``; returns what happened."""
         child = failed_child(detail)
@@ -175,20 +176,20 @@ class LifecycleService:
             return self._on_failed_child(*child)
         obs = observe(detail, event_time, event_id)
         if obs is None:
-            return "ignored"
+            return Outcome.IGNORED
         now = self._clock()
         when = event_time_ms(event_time, epoch_ms(now))
         result = self._store.apply_observation(obs, iso(now), when)
         job = result.job
         if result.applied and not obs.status.terminal:
-            return "recorded"
+            return Outcome.RECORDED
         if job is None:
             return self._adopt(obs, detail, now)
         if not result.applied:
             if job.cancel_requested and not obs.status.terminal and job.current_attempt == obs.ref.attempt:
                 # an attempt started as its cancel landed (the cancel could not find it in Batch yet): stop it now
                 self._batch.terminate(obs.batch_job_id, "batchplane: cancelled before it started")
-                return "cancel-enforced"
+                return Outcome.CANCEL_ENFORCED
             # A duplicate or stale event: one failed conditional write, nothing else; unless it is the redelivery of
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
@@ -197,35 +198,35 @@ class LifecycleService:
                 # the redelivery of a pipeline job's last event: its pipeline may not have heard (the handler died
                 # after the write), so tell it again; idempotent, every pipeline change is conditional
                 self._on_terminal(job, job.status.value)
-                return "stale-retold"
-            return "stale"
+                return Outcome.STALE_RETOLD
+            return Outcome.STALE
         if obs.status is JobStatus.FAILED:
             return self.act_on_failure(job, detail)
         if obs.status is JobStatus.SUCCEEDED:
-            self._metric("JobsSucceeded", 1)
+            self._metric(Metric.JOBS_SUCCEEDED, 1)
             if self._artifacts is not None and (job.request.get("inputs") or job.request.get("outputs")):
                 self._artifacts.record(job)  # lineage: what this job used and made
             if self._on_terminal is not None:
                 self._on_terminal(job, "SUCCEEDED")
-            return "succeeded"
-        return "recorded"
+            return Outcome.SUCCEEDED
+        return Outcome.RECORDED
 
-    def _on_failed_child(self, ref: AttemptRef, index: int) -> str:
+    def _on_failed_child(self, ref: AttemptRef, index: int) -> Outcome:
         applied = self._store.record_failed_child(ref.job_id, ref.attempt, index)
         job = applied.job
         if job is None or not applied.applied:
-            return "stale"
+            return Outcome.STALE
         if job.awaiting_decision == ref.attempt and children_known(job):
             return self.act_on_failure(job, None)  # the parent's failure was waiting for us
-        return "child-recorded"
+        return Outcome.CHILD_RECORDED
 
-    def _adopt(self, obs: Observation, detail: JobDetail, now: datetime) -> str:
+    def _adopt(self, obs: Observation, detail: JobDetail, now: datetime) -> Outcome:
         """A Batch job that carries our name and tags but has no record (its record was lost, or it was submitted
         around the gateway): adopt it, so it is tracked like any job (one conditional write)."""
         tenant = detail.tags.get(TAG_TENANT)
         queue = self._catalogue.by_arn(obs.queue_arn)
         if not tenant or queue is None or obs.ref.attempt != 1:
-            return "orphan"
+            return Outcome.ORPHAN
         name = detail.job_name.partition(f"-a{obs.ref.attempt}-")[2] or obs.ref.job_id
         stamp = iso(now)
         attempt = AttemptRecord(
@@ -266,17 +267,19 @@ class LifecycleService:
             attempts=[attempt],
         )
         if self._store.create_job(job) is not None:
-            return "stale"  # someone created it meanwhile: the event will be applied on redelivery or reconcile
-        self._metric("JobsAdopted", 1)
-        return "adopted"
+            return Outcome.STALE  # someone created it meanwhile: the event will be applied on redelivery or reconcile
+        self._metric(Metric.JOBS_ADOPTED, 1)
+        return Outcome.ADOPTED
 
-    def act_on_failure(self, job: JobRecord, detail: JobDetail | None, *, whole: bool = False) -> str:
+    def act_on_failure(self, job: JobRecord, detail: JobDetail | None, *, whole: bool = False) -> Outcome:
         """Decide and carry out what follows the failure of the job's current attempt: ``detail`` is what its event
         (or DescribeJobs) reported, None to read the attempt as recorded."""
         now = self._clock()
         if _retries_failed_children(job) and not whole and not job.cancel_requested:
             if not children_known(job):
-                return "waiting-for-children"  # children's FAILED events still on their way (the sweeper backs this)
+                return (
+                    Outcome.WAITING_FOR_CHILDREN
+                )  # children's FAILED events still on their way (the sweeper backs this)
             return self._retry_failed_children(job, now)
         signal = failure_signal(job, detail)
         verdict = judge_failure(
@@ -289,7 +292,7 @@ class LifecycleService:
         )
         counters = (verdict.own_failures, verdict.infrastructure_failures, verdict.spot_reclaims)
         current = job.current
-        self._metric(f"Failures.{verdict.failure_class.value}", 1)
+        self._metric(FAILURE_METRICS[verdict.failure_class], 1)
         if verdict.next_attempt is None:
             last_reason = current.status_reason or current.container_reason or "failed"
             if verdict.array is not None and verdict.array.description:
@@ -320,10 +323,9 @@ class LifecycleService:
             now=iso(now),
         ):
             return self._after_lost_claim(job, detail)
-        self._metric(f"Retries.{nxt.reason}", 1)
-        if delayed:
-            return f"{nxt.reason}-scheduled"
-        return self.submit(job, new, nxt.reason)
+        self._metric(RETRY_METRICS[nxt.reason], 1)
+        submitted = SUBMITTED_AS[nxt.reason]
+        return submitted.scheduled if delayed else self.submit(job, new, submitted)
 
     def _array_children(
         self, job: JobRecord, signal: FailureSignal, detail: JobDetail | None
@@ -339,17 +341,17 @@ class LifecycleService:
             return []
         return self._batch.failed_children(batch_job_id)
 
-    def _after_lost_claim(self, job: JobRecord, detail: JobDetail | None) -> str:
+    def _after_lost_claim(self, job: JobRecord, detail: JobDetail | None) -> Outcome:
         """The next attempt's claim failed: another handler decided (raced), or a cancel landed after this one read the
         job. Then the failure still waits for a decision: read the job again and decide (it gives up, CANCELLED)."""
         fresh = self._store.get_job(job.job_id)
         if fresh is None or not fresh.cancel_requested or fresh.awaiting_decision != job.current.attempt:
-            return "raced"
+            return Outcome.RACED
         return self.act_on_failure(fresh, detail, whole=True)
 
     def _give_up(
         self, job: JobRecord, failure_class: str, reason: str, counters: tuple[int, int, int], now: datetime
-    ) -> str:
+    ) -> Outcome:
         """The job ends FAILED, or CANCELLED when its owner cancelled it (once: a raced duplicate neither counts it nor
         tells its pipeline again)."""
         status = final_status(failure_class)
@@ -362,14 +364,14 @@ class LifecycleService:
             now=iso(now),
             status=status,
         ):
-            return "raced"
+            return Outcome.RACED
         job.current.failure_class = failure_class  # as recorded: the pipeline tells a cancel from a failure by it
-        self._metric("JobsCancelled" if status is JobStatus.CANCELLED else "JobsFailed", 1)
+        self._metric(Metric.JOBS_CANCELLED if status is JobStatus.CANCELLED else Metric.JOBS_FAILED, 1)
         if self._on_terminal is not None:
             self._on_terminal(job, status.value)
-        return "cancelled" if status is JobStatus.CANCELLED else "gave-up"
+        return Outcome.CANCELLED if status is JobStatus.CANCELLED else Outcome.GAVE_UP
 
-    def _retry_failed_children(self, job: JobRecord, now: datetime) -> str:
+    def _retry_failed_children(self, job: JobRecord, now: datetime) -> Outcome:
         """An array whose children partly failed: a new attempt over the failed indexes only, in the same queue."""
         current = job.current
         spec = RetrySpec.model_validate(job.request.get("retry") or {})
@@ -410,10 +412,10 @@ class LifecycleService:
             job, previous=current.attempt, failure_class="app-error", new=new, counters=counters, now=iso(now)
         ):
             return self._after_lost_claim(job, None)
-        self._metric("Retries.failed-children", 1)
-        return "children-retry-scheduled" if delayed else self.submit(job, new, "children-retry")
+        self._metric(Metric.RETRIES_FAILED_CHILDREN, 1)
+        return Outcome.CHILDREN_RETRY_SCHEDULED if delayed else self.submit(job, new, Outcome.CHILDREN_RETRY)
 
-    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: str) -> str:
+    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome) -> Outcome:
         """SubmitJob for a recorded attempt; a failed SubmitJob leaves the attempt due at the next sweep."""
         request = JobRequest.model_validate(job.request)
         try:
@@ -432,14 +434,14 @@ class LifecycleService:
                 maybe_submitted=attempt.submit_failed_at is not None,
             )
         except Exception:  # noqa: BLE001 - the attempt is recorded; it is submitted again (no duplicate: by name)
-            self._metric("SubmitDeferred", 1)
+            self._metric(Metric.SUBMIT_DEFERRED, 1)
             now = self._clock()
             try:
                 # due again now: the next sweep submits it (looking it up by name first), not the repair window
                 self._store.defer_submit(job, attempt.attempt, iso(now), epoch_ms(now))
             except Exception:  # noqa: BLE001 - then it is repaired as if this invocation had died
-                self._metric("SubmitDeferralLost", 1)
-            return f"{outcome}-deferred"
+                self._metric(Metric.SUBMIT_DEFERRAL_LOST, 1)
+            return outcome.deferred
         return outcome
 
     # ---- the sweeper -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from batchplane.domain.events import JobDetail
 from batchplane.domain.failures import FailureClass, capacity_type
 from batchplane.domain.ids import batch_job_name
 from batchplane.domain.models import Capacity, JobStatus
+from batchplane.domain.outcomes import Metric, Outcome
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.retry import (
     CapacityAction,
@@ -110,7 +111,7 @@ class Sweeper:
                 else:
                     self._end_cancelled(job, now, report)
             elif self._store.release_due(job, attempt.attempt, iso(now)):  # fails if a cancel landed since the read
-                self._engine.submit(job, attempt, "released")
+                self._engine.submit(job, attempt, Outcome.RELEASED)
                 report.released.append(job.job_id)
 
     def _end_cancelled(self, job: JobRecord, now: datetime, report: SweepReport, *, unsubmitted: bool = False) -> None:
@@ -122,7 +123,7 @@ class Sweeper:
         if ended is None:
             return
         report.cancelled.append(job.job_id)
-        self._metric("JobsCancelled", 1)
+        self._metric(Metric.JOBS_CANCELLED, 1)
         if self._on_terminal is not None:
             self._on_terminal(ended, JobStatus.CANCELLED.value)
 
@@ -150,7 +151,7 @@ class Sweeper:
                     report.failed_fast.append(job.job_id)
             elif all(st is not None and st[0] == "SUCCEEDED" for st in states) and self._deps.release(job, iso(now)):
                 # released only if no cancel landed since the read (the write decides)
-                self._engine.submit(job, job.current, "released")
+                self._engine.submit(job, job.current, Outcome.RELEASED)
                 report.released.append(job.job_id)
 
     def _stuck_runnable(self, now: datetime, report: SweepReport) -> None:
@@ -230,9 +231,9 @@ class Sweeper:
             try:
                 self._batch.terminate(attempt.batch_job_id, superseded[:1024])
             except Exception:  # noqa: BLE001 - the old attempt is already superseded in the record
-                self._metric("CancelFailed", 1)
-        self._engine.submit(job, new, "capacity-fallback")
-        self._metric("Fallbacks.capacity", 1)
+                self._metric(Metric.CANCEL_FAILED, 1)
+        self._engine.submit(job, new, Outcome.CAPACITY_FALLBACK)
+        self._metric(Metric.FALLBACKS_CAPACITY, 1)
         report.moved_to_on_demand.append(job.job_id)
 
     def _reconcile(self, now: datetime, report: SweepReport) -> None:
@@ -258,7 +259,7 @@ class Sweeper:
                 elif job.cancel_requested:
                     self._end_cancelled(job, now, report, unsubmitted=True)
                 elif self._store.mark_repaired(job, attempt.attempt, iso(now), "resubmitted by the sweeper"):
-                    self._engine.submit(job, attempt, "repaired")
+                    self._engine.submit(job, attempt, Outcome.REPAIRED)
                     report.repaired.append(job.job_id)
             elif attempt.batch_job_id and age >= self._reconcile_after:
                 stale[attempt.batch_job_id] = job
@@ -273,7 +274,7 @@ class Sweeper:
                 outcome = self._engine.on_detail(
                     detail, event_time=iso(now), event_id=f"reconcile-{detail.job_id}-{detail.status.value}"
                 )
-                if outcome != "stale":
+                if outcome is not Outcome.STALE:
                     report.reconciled.append(stale[detail.job_id].job_id)
 
 
