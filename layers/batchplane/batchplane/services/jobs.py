@@ -17,7 +17,7 @@ from batchplane.domain.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from batchplane.domain.ids import batch_job_name, idempotent_job_id, new_job_id
+from batchplane.domain.ids import idempotent_job_id, new_job_id
 from batchplane.domain.logs import choose_attempt, decode_token, encode_token, log_targets
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import BatchPort, JobFilter, JobPage, JobStore
@@ -128,15 +128,16 @@ class JobService:
             else new_job_id(epoch_ms(now), self._entropy(10))
         )
         stamp = iso(now)
-        attempt = AttemptRecord(
-            attempt=1,
+        attempt = AttemptRecord.new(
+            job_id,
+            request.name,
+            after=None,
             reason="initial",
             queue_arn=placement.queue.queue_arn,
             capacity=placement.capacity,
-            batch_job_name=batch_job_name(job_id, 1, request.name),
+            now_ms=epoch_ms(now),
             memory_mib=request.memory_mi_b,
             vcpus=request.vcpus,
-            created_at=epoch_ms(now),
             explanation=placement.reason,
         )
         held = bool(request.depends_on)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.events import BatchEvent, JobDetail
 from batchplane.domain.failures import FailureClass, FailureSignal, capacity_type, classify
-from batchplane.domain.ids import TAG_TENANT, AttemptRef, batch_job_name
+from batchplane.domain.ids import TAG_TENANT, AttemptRef
 from batchplane.domain.lifecycle import (
     Applied,
     Observation,
@@ -229,15 +230,22 @@ class LifecycleService:
             return Outcome.ORPHAN
         name = detail.job_name.partition(f"-a{obs.ref.attempt}-")[2] or obs.ref.job_id
         stamp = iso(now)
-        attempt = AttemptRecord(
-            attempt=1,
-            reason="adopted",
-            queue_arn=queue.queue_arn,
-            capacity=queue.capacity,
-            batch_job_name=detail.job_name,
+        attempt = replace(
+            AttemptRecord.new(
+                obs.ref.job_id,
+                name,
+                after=None,
+                reason="adopted",
+                queue_arn=queue.queue_arn,
+                capacity=queue.capacity,
+                now_ms=epoch_ms(now),
+                memory_mib=obs.memory_mib,
+                vcpus=None,
+                explanation="adopted: a Batch job with batchplane's name and tags but no record",
+            ),
+            batch_job_name=detail.job_name,  # as Batch has it (ours would be the same, unless cut to 128)
             status=obs.status,
             batch_job_id=obs.batch_job_id,
-            memory_mib=obs.memory_mib,
             status_reason=obs.status_reason,
             exit_code=obs.exit_code,
             container_reason=obs.container_reason,
@@ -245,8 +253,6 @@ class LifecycleService:
             started_at=obs.started_at,
             stopped_at=obs.stopped_at,
             rank_key=obs.rank_key,
-            created_at=epoch_ms(now),
-            explanation="adopted: a Batch job with batchplane's name and tags but no record",
         )
         job = JobRecord(
             job_id=obs.ref.job_id,
@@ -301,18 +307,18 @@ class LifecycleService:
             return self._give_up(job, verdict.failure_class.value, reason, counters, now)
         nxt = verdict.next_attempt
         delayed = nxt.delay_seconds > 0
-        new = AttemptRecord(
-            attempt=nxt.attempt,
+        new = AttemptRecord.new(
+            job.job_id,
+            job.name,
+            after=current,
             reason=nxt.reason,
-            replaces=current.attempt,
             queue_arn=nxt.queue.queue_arn,
             capacity=nxt.queue.capacity,
-            batch_job_name=batch_job_name(job.job_id, nxt.attempt, job.name),
+            now_ms=epoch_ms(now),
             memory_mib=nxt.memory_mib,
             vcpus=current.vcpus,
-            created_at=epoch_ms(now),
             explanation=nxt.explanation,
-            not_before=epoch_ms(now) + int(nxt.delay_seconds * 1000) if delayed else None,
+            delay_seconds=nxt.delay_seconds,
         )
         if not self._store.claim_next_attempt(
             job,
@@ -394,18 +400,18 @@ class LifecycleService:
             reason = f"{len(original)} array children failed (indexes {_short(original)}): {decision.explanation}"
             return self._give_up(job, FailureClass.APP_ERROR.value, reason, counters, now)
         delayed = decision.delay_seconds > 0
-        new = AttemptRecord(
-            attempt=current.attempt + 1,
+        new = AttemptRecord.new(
+            job.job_id,
+            job.name,
+            after=current,
             reason="retry",
-            replaces=current.attempt,
             queue_arn=current.queue_arn,
             capacity=current.capacity,
-            batch_job_name=batch_job_name(job.job_id, current.attempt + 1, job.name),
+            now_ms=epoch_ms(now),
             memory_mib=current.memory_mib,
             vcpus=current.vcpus,
-            created_at=epoch_ms(now),
             explanation=f"retrying only the {len(original)} failed array children (indexes {_short(original)})",
-            not_before=epoch_ms(now) + int(decision.delay_seconds * 1000) if delayed else None,
+            delay_seconds=decision.delay_seconds,
             array_indexes=",".join(str(i) for i in original),
         )
         if not self._store.claim_next_attempt(

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from batchplane.domain.arbiter import QueueCatalogue
 from batchplane.domain.events import JobDetail
 from batchplane.domain.failures import FailureClass, capacity_type
-from batchplane.domain.ids import batch_job_name
 from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.outcomes import Metric, Outcome
 from batchplane.domain.records import AttemptRecord, JobRecord
@@ -203,16 +202,16 @@ class Sweeper:
     def _move_to_on_demand(
         self, job: JobRecord, attempt: AttemptRecord, queue_arn: str, why: str, now: datetime, report: SweepReport
     ) -> None:
-        new = AttemptRecord(
-            attempt=attempt.attempt + 1,
+        new = AttemptRecord.new(
+            job.job_id,
+            job.name,
+            after=attempt,
             reason="capacity-fallback",
-            replaces=attempt.attempt,
             queue_arn=queue_arn,
             capacity=Capacity.ON_DEMAND,
-            batch_job_name=batch_job_name(job.job_id, attempt.attempt + 1, job.name),
+            now_ms=epoch_ms(now),
             memory_mib=attempt.memory_mib,
             vcpus=attempt.vcpus,
-            created_at=epoch_ms(now),
             explanation=why,
         )
         superseded = f"batchplane: moved to On-Demand: {why}"
