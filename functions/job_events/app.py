@@ -18,6 +18,7 @@ from batchplane.domain.models import JobStatus
 from batchplane.domain.outcomes import Metric, Outcome
 from batchplane.domain.timestamps import iso_to_ms
 from batchplane.settings import settings
+from batchplane.tracing import traced
 from pydantic import ValidationError
 
 logger = Logger()
@@ -28,6 +29,7 @@ def _metric(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+@traced
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

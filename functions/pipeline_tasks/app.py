@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
+from batchplane.tracing import traced
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -36,6 +37,7 @@ def record_handler(record: SQSRecord) -> str:
     return outcome
 
 
+@traced
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

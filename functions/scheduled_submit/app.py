@@ -8,10 +8,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
+from batchplane.tracing import traced
 
 logger = Logger()
 
 
+@traced
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = wiring.schedule_service().fire(event)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from batchplane_local.cli import lineage_tree
+from batchplane_local.cli.lineage import lineage_tree
 from batchplane_local.client import BatchplaneClient
 from batchplane_local.stack.runtime import LocalStack
 
@@ -110,7 +110,13 @@ def report(failures: list[str]) -> int:
 
 def _scenarios(client: BatchplaneClient, marker: Path, timeout: float, failures: list[str]) -> None:
     """Every scenario, each judged on its own: a failed one is recorded in ``failures`` and the others still run."""
-    hog = "x = bytearray(150 * 1024 * 1024); print('allocated 150 MiB')"
+    # Real jobs hold what they allocate while they work. The local engine enforces memory by sampling the process
+    # tree's RSS (the kernel would kill at once), so a job that allocated and exited between two samples could slip
+    # through on a loaded machine: the first attempt holds its 150 MiB until it is killed, the second (200 MiB) exits.
+    hog = (
+        "import os, time; x = bytearray(150 * 1024 * 1024); print('allocated 150 MiB'); "
+        "time.sleep(120 if os.environ.get('BATCHPLANE_ATTEMPT') == '1' else 0)"
+    )
     flaky = f"if [ -e {marker} ]; then echo second time lucky; else touch {marker}; exit 3; fi"
     scenarios = [
         Scenario(

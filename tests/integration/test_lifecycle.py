@@ -188,7 +188,24 @@ def test_crash_between_write_and_submit_is_repaired_once(
     assert subs[0]["jobName"].endswith("-a1-orphan")
 
 
-def test_stuck_runnable_on_spot_moves_to_on_demand_but_a_waiting_job_is_left_alone(plane: Plane, stack: Stack) -> None:
+def emf_metrics(out: str) -> Counter[str]:
+    """The EMF metrics (name -> summed value) in what a handler printed, as CloudWatch would read them."""
+    seen: Counter[str] = Counter()
+    for line in out.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        doc = json.loads(line)
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "batchplane"
+            for metric in directive["Metrics"]:
+                values = doc[metric["Name"]]
+                seen[metric["Name"]] += sum(values) if isinstance(values, list) else values
+    return seen
+
+
+def test_stuck_runnable_on_spot_moves_to_on_demand_but_a_waiting_job_is_left_alone(
+    plane: Plane, stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     long_ago = datetime.now(UTC) - timedelta(minutes=10)
     # GIVEN one spot-first job blocked for capacity for 10 minutes, and one merely RUNNABLE (no blocked reason) on a
     # queue that is not blocked
@@ -197,10 +214,13 @@ def test_stuck_runnable_on_spot_moves_to_on_demand_but_a_waiting_job_is_left_alo
     plane.deliver(plane.event("CAPACITY", stuck, when=long_ago))
     plane.deliver(plane.event("RUNNABLE", waiting, when=long_ago))
     stack.calls.reset()
+    capsys.readouterr()
     # WHEN the sweeper runs
     report = plane.sweep()
     # THEN only the blocked job moves: its Spot attempt is cancelled and an On-Demand attempt submitted
     assert report["moved_to_on_demand"] == [stuck["jobId"]]
+    # AND the job left RUNNABLE past its dwell is counted once (JobsStuckRunnableAlarm), the moved one is not
+    assert emf_metrics(capsys.readouterr().out)["JobsStuckRunnable"] == 1
     subs = submit_calls(stack)
     assert len(subs) == 1
     assert subs[0]["jobQueue"] == stack.queue("normal", "on-demand")

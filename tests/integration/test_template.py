@@ -455,17 +455,18 @@ def test_http_api_logs_throttles_and_fails_on_warnings() -> None:
 # ---- Functions ----
 
 
-def test_no_function_has_active_tracing() -> None:
+def test_tracing_is_the_parameters_alone() -> None:
     # GIVEN the function globals and every function
     function_globals = template()["Globals"]["Function"]
     functions = resources("AWS::Serverless::Function")
 
     # WHEN their tracing settings are read
-    tracing = [function_globals.get("Tracing")] + [f["Properties"].get("Tracing") for f in functions.values()]
+    own = {k: f["Properties"]["Tracing"] for k, f in functions.items() if "Tracing" in f["Properties"]}
 
-    # THEN none is Active (no X-Ray SDK on the cold path)
+    # THEN the Tracing parameter decides for every function (off by default: test_template_operations.py)
     assert functions
-    assert "Active" not in tracing
+    assert function_globals["Tracing"] == {"Ref": "Tracing"}
+    assert own == {}
 
 
 def test_function_globals_and_layer() -> None:

@@ -16,7 +16,8 @@ import statistics
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,13 @@ TARGETS = {
         Target("gateway_jobs_per_s", ">=", 300, False, "issue #6 goal: in-process against moto, one thread"),
         Target("arbitration_decisions_per_s", ">=", 100_000, False, "placing is a few dict lookups (<10 us)"),
         Target("sfn_transitions_per_job", "<=", 3, False, "issue #5 goal: from the pipeline's execution history"),
+        Target(
+            "control_plane_usd_per_million_jobs",
+            "<=",
+            10,
+            False,
+            "issue #15 goal: our own AWS cost per 1,000,000 standalone jobs (tests/perf/costs.py)",
+        ),
         Target(
             "spot_drain_100_s",
             "<=",
@@ -177,7 +185,23 @@ def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
         _log("Spot drain: 100 spot-first jobs on a Spot environment with max vCPUs 0, until all are on On-Demand")
         results["spot_drain_100_s"] = drain_run_fresh(100)["seconds"]
         results.update(dag_measures())
+    results["control_plane_usd_per_million_jobs"], details["control_plane_cost"] = control_plane_cost(results)
     return results, details
+
+
+def control_plane_cost(results: dict[str, Any]) -> tuple[float, list[str]]:
+    """Issue #15: the control plane's own AWS cost per million standalone jobs, from the calls the bench counts (on
+    moto, with DynamoDB items sized) x the us-east-1 list prices of tests/perf/aws_prices.json. (total, report lines)"""
+    from tests.perf import costs
+
+    _log("control-plane cost: call profile with DynamoDB items sized, x us-east-1 list prices (aws_prices.json)")
+    profile = costs.measure()
+    transitions = results.get("sfn_transitions_per_job")
+    if transitions is not None:
+        profile = replace(profile, sfn_transitions_per_pipeline_job=Decimal(str(transitions)))
+    prices = costs.load_prices()
+    breakdown = costs.per_million(profile, prices)
+    return float(breakdown.total), costs.render(breakdown, profile, prices)
 
 
 DAG_KEYS = (
@@ -253,6 +277,7 @@ def report(
         "arbitration_decisions_per_s",
         "spot_drain_100_s",
         *DAG_KEYS,
+        "control_plane_usd_per_million_jobs",
     ]
     for key in order:
         value = results[key]
@@ -280,6 +305,8 @@ def report(
     console.print(
         f"[dim]arbitration: {details['arbitration_refused']:,} refusals (unschedulable) among the decisions[/]"
     )
+    for line in details.get("control_plane_cost", ()):
+        console.print(line, markup=False, highlight=False)
     return broken
 
 

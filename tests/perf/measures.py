@@ -5,6 +5,7 @@ time.perf_counter_ns. Nothing here asserts a budget: callers compare."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import statistics
@@ -301,3 +302,33 @@ def cold_imports_ms(runs: int = 7) -> tuple[dict[str, float], float]:
     medians = {name: statistics.median(values) for name, values in samples.items()}
     baseline = medians.pop("baseline")
     return medians, baseline
+
+
+# ---- what a handler imports with tracing off and on (fresh interpreters) -------------------------------------------
+
+_XRAY_ON_IMPORT = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("aws_xray_sdk", "wrapt")})))
+"""
+
+
+def xray_modules_on_import(function: str, *, tracing: bool) -> list[str]:
+    """The X-Ray SDK's top-level modules loaded by importing functions/<function>/app.py in a fresh interpreter,
+    with Tracing off (POWERTOOLS_TRACE_DISABLED=true, as the template's default sets it) or on (false, in Lambda)."""
+    env = _child_env()
+    env["POWERTOOLS_TRACE_DISABLED"] = "false" if tracing else "true"
+    env["AWS_LAMBDA_FUNCTION_NAME"] = f"batchplane-{function}"  # Powertools traces only inside Lambda
+    out = subprocess.run(
+        [sys.executable, "-c", _XRAY_ON_IMPORT, str(ROOT / "functions" / function / "app.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
+    loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded

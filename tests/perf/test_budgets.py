@@ -61,3 +61,23 @@ def test_an_event_on_the_way_reads_nothing_back(plane: Plane) -> None:
     returned = [p.get("ReturnValues") for name, p in plane.stack.calls.requests if name == "dynamodb.UpdateItem"]
     assert returned == ["NONE", "NONE", "NONE", "ALL_NEW"]
     assert plane.job(job["jobId"])["status"] == "SUCCEEDED"
+
+
+FUNCTIONS = ("gateway", "job_events", "sweeper", "pipeline_tasks", "scheduled_submit")
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_tracing_off_imports_nothing_of_xray_on_the_cold_path(function: str) -> None:
+    # GIVEN a fresh interpreter with the template's default (Tracing Disabled: POWERTOOLS_TRACE_DISABLED=true)
+    # WHEN the handler module is imported, as Lambda's cold start does
+    loaded = measures.xray_modules_on_import(function, tracing=False)
+    # THEN nothing of the X-Ray SDK was imported
+    assert loaded == []
+
+
+def test_tracing_on_wraps_the_handler_in_powertools_tracer() -> None:
+    # GIVEN a fresh interpreter with Tracing on (POWERTOOLS_TRACE_DISABLED=false, inside Lambda)
+    # WHEN a handler module is imported
+    loaded = measures.xray_modules_on_import("job_events", tracing=True)
+    # THEN Powertools Tracer loaded the X-Ray SDK (the contrast that makes the test above mean something)
+    assert "aws_xray_sdk" in loaded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def mock_api(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[httpx.Reque
         api = Api(handler)
         transport = httpx.MockTransport(api)
         monkeypatch.setattr(
-            cli,
+            cli.api,
             "make_client",
             lambda url, tenant, sign: BatchplaneClient(url, tenant=tenant, sign=sign, transport=transport),
         )
@@ -419,7 +420,7 @@ def _logs(status: str, lines: list[str], *, after: str, attempt: int = 1, **extr
 
 @pytest.fixture
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
 
 
 def test_logs_sends_attempt_and_index(mock_api) -> None:

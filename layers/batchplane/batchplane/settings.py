@@ -181,3 +181,9 @@ class Settings(BaseModel):
 def settings() -> Settings:
     """The settings of this container (read on first use, once)."""
     return Settings.from_environ(os.environ)
+
+
+def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """X-Ray tracing is on only when the stack turns it on (template.yaml's Tracing parameter sets
+    POWERTOOLS_TRACE_DISABLED to "false"); unset, as in the tests and the local stack, it is off."""
+    return environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in {"false", "0"}

@@ -93,6 +93,7 @@ class Metric(StrEnum):
     SUBMIT_DEFERRED = "SubmitDeferred"
     SUBMIT_DEFERRAL_LOST = "SubmitDeferralLost"
     CANCEL_FAILED = "CancelFailed"
+    JOBS_STUCK_RUNNABLE = "JobsStuckRunnable"  # per sweep: RUNNABLE past their dwell and left where they are
     EVENTS_DEAD_LETTERED = "EventsDeadLettered"
     TIME_IN_QUEUE_SECONDS = "TimeInQueueSeconds"
     FALLBACKS_CAPACITY = "Fallbacks.capacity"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+TITLE = "batchplane"
+VERSION = "0.1.0"
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status"],

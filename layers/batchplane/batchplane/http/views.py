@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -12,9 +12,18 @@ from batchplane.domain.models import JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.timestamps import iso_from_ms
 
+if TYPE_CHECKING:
+    from batchplane.adapters.schedules import ScheduleRecord
+    from batchplane.domain.arbiter import QueueClass
+
 
 class _View(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+
+def _same(record: object, *names: str) -> dict[str, Any]:
+    """The record's attributes that a view shows as they are, under the same names."""
+    return {name: getattr(record, name) for name in names}
 
 
 def _iso(ms: int | None) -> str | None:
@@ -48,28 +57,18 @@ class AttemptView(_View):
     @classmethod
     def of(cls, a: AttemptRecord) -> AttemptView:
         return cls(
-            attempt=a.attempt,
-            reason=a.reason,
-            replaces=a.replaces,
-            batch_job_id=a.batch_job_id,
-            batch_job_name=a.batch_job_name,
+            **_same(a, "attempt", "reason", "replaces", "batch_job_id", "batch_job_name", "status_reason"),
+            **_same(a, "exit_code", "container_reason", "failure_class", "vcpus", "explanation", "array_indexes"),
             queue=a.queue_arn.rsplit("/", 1)[-1],
             capacity=a.capacity.value,
             status=a.status.value,
-            status_reason=a.status_reason,
-            exit_code=a.exit_code,
-            container_reason=a.container_reason,
-            failure_class=a.failure_class,
             memory_mi_b=a.memory_mib,
-            vcpus=a.vcpus,
+            log_stream_name=a.log_stream,
             created_at=_iso(a.created_at),
             started_at=_iso(a.started_at),
             stopped_at=_iso(a.stopped_at),
-            log_stream_name=a.log_stream,
-            explanation=a.explanation,
             array_summary=json.loads(a.array_summary) if a.array_summary else None,
             failed_children=list(a.failed_children),
-            array_indexes=a.array_indexes,
         )
 
 
@@ -107,18 +106,11 @@ class JobView(_View):
         req: dict[str, Any] = job.request
         attempts = [AttemptView.of(a) for a in job.attempts]
         return cls(
-            job_id=job.job_id,
-            name=job.name,
-            status=job.status,
-            status_reason=job.status_reason,
-            priority=job.priority,
+            **_same(job, "job_id", "name", "status", "status_reason", "priority", "placement_reason", "created_at"),
+            **_same(job, "updated_at", "tags", "cancel_requested", "origin", "pipeline_id"),
             capacity=job.preference,
             queue=job.queue_name,
-            placement_reason=job.placement_reason,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
             attempts=attempts,
-            tags=job.tags,
             inputs=list(req.get("inputs", [])),
             outputs=list(req.get("outputs", [])),
             depends_on=[
@@ -127,9 +119,6 @@ class JobView(_View):
                 if "jobId" in d
             ],
             batch_job_id=attempts[-1].batch_job_id if attempts else None,
-            cancel_requested=job.cancel_requested,
-            origin=job.origin,
-            pipeline_id=job.pipeline_id,
         )
 
 
@@ -146,14 +135,7 @@ class JobSummary(_View):
 
     @classmethod
     def of(cls, job: JobRecord) -> JobSummary:
-        return cls(
-            job_id=job.job_id,
-            name=job.name,
-            status=job.status,
-            priority=job.priority,
-            queue=job.queue_name,
-            created_at=job.created_at,
-        )
+        return cls(**_same(job, "job_id", "name", "status", "priority", "created_at"), queue=job.queue_name)
 
 
 class JobList(_View):
@@ -190,6 +172,15 @@ class QueueView(_View):
     max_gpus: int
     multi_node: bool
 
+    @classmethod
+    def of(cls, q: QueueClass) -> QueueView:
+        return cls(
+            **_same(q, "priority", "queue_arn", "max_vcpus", "max_gpus", "multi_node"),
+            capacity=q.capacity.value,
+            queue=q.queue_name,
+            max_memory_mi_b=q.max_memory_mib,
+        )
+
 
 class QueueList(_View):
     queues: list[QueueView]
@@ -216,13 +207,7 @@ class PipelineView(_View):
     @classmethod
     def of(cls, p: Any) -> PipelineView:
         return cls(
-            pipeline_id=p.pipeline_id,
-            name=p.name,
-            status=p.status,
-            on_failure=p.on_failure,
-            run=p.run,
-            created_at=p.created_at,
-            updated_at=p.updated_at,
+            **_same(p, "pipeline_id", "name", "status", "on_failure", "run", "created_at", "updated_at"),
             execution_arn=p.execution_arn,
             previous_runs=list(p.previous_runs),
             jobs=[PipelineJobView(id=j.key, state=j.state, job_id=j.job_id) for j in p.jobs.values()],
@@ -241,6 +226,10 @@ class ScheduleView(_View):
     target: dict[str, Any]
     created_at: str
     scheduler_name: str = Field(description="the EventBridge Scheduler schedule")
+
+    @classmethod
+    def of(cls, s: ScheduleRecord) -> ScheduleView:
+        return cls(**_same(s, "name", "expression", "timezone", "enabled", "target", "created_at", "scheduler_name"))
 
 
 class ScheduleList(_View):

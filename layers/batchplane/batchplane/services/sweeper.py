@@ -166,6 +166,7 @@ class Sweeper:
         ]
         heads = blocked_queues((job.current.queue_arn, job.current.status_reason) for job in jobs)
         scaling: dict[str, bool] = {}  # per queue, asked once per sweep
+        stuck = 0  # past their dwell and left where they are (the JobsStuckRunnableAlarm's metric)
         for job in jobs:
             attempt = job.current
             assert attempt.runnable_at is not None  # noqa: S101 - filtered above
@@ -193,6 +194,9 @@ class Sweeper:
                 if self._store.request_cancel(job.job_id, job.tenant, reason) is not None and attempt.batch_job_id:
                     self._batch.terminate(attempt.batch_job_id, reason[:1024])
                 report.failed_fast.append(job.job_id)
+            else:
+                stuck += 1
+        self._metric(Metric.JOBS_STUCK_RUNNABLE, stuck)  # every sweep, 0 too: a gap would read as no data
 
     def _scaling_up(self, queue_arn: str, known: dict[str, bool]) -> bool:
         if queue_arn not in known:

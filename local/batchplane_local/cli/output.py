@@ -1,0 +1,74 @@
+"""What the CLI prints: the exit codes, the consoles, rich markup for API values, and every error as one line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from batchplane_local.client import ApiError
+
+EXIT_API_ERROR = 1
+EXIT_NOT_SUCCEEDED = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 2
+EXIT_CONNECTION = 3
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 API error, or the job / pipeline ended other than SUCCEEDED; 2 usage error or --timeout "
+    "elapsed; 3 API unreachable."
+)
+
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Every error the CLI reports: one line on stderr, then exit ``code``."""
+    typer.echo(f"error: {one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def problem_line(exc: ApiError) -> str:
+    """An RFC 9457 problem on one line: status, title, detail, and each field error the detail does not name."""
+    p = exc.problem
+    parts = [f"{exc.status} {p.get('title') or 'Error'}"]
+    detail = str(p.get("detail") or "")
+    if detail:
+        parts.append(detail)
+    fields = [f"{e.get('field', '?')}: {e.get('message', '')}" for e in p.get("errors") or [] if isinstance(e, dict)]
+    extra = [f for f in fields if f not in detail]
+    if extra:
+        parts.append("; ".join(extra))
+    return one_line(": ".join(parts))
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def esc(value: Any) -> str:
+    return "" if value is None else escape(str(value))
+
+
+_STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "CANCELLED": "magenta",
+    "RUNNING": "cyan",
+    "STARTING": "cyan",
+    "RUNNABLE": "yellow",
+}
+
+
+def styled(value: Any) -> str:
+    text = esc(value)
+    style = _STATUS_STYLE.get(str(value))
+    return f"[{style}]{text}[/{style}]" if style and text else text
