@@ -11,7 +11,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
-from batchplane.adapters.deadletter import dead_letter
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.lifecycle import attempt_ref
 from batchplane.domain.models import JobStatus
@@ -19,6 +18,7 @@ from batchplane.domain.outcomes import Metric, Outcome
 from batchplane.domain.timestamps import iso_to_ms
 from batchplane.settings import settings
 from batchplane.tracing import traced
+from batchplane.wiring import dead_letter
 from pydantic import ValidationError
 
 logger = Logger()

@@ -83,7 +83,7 @@ def test_a_held_job_cancelled_ends_cancelled_at_once_and_is_never_released(plane
 def test_a_cancel_landing_between_the_held_read_and_the_release_wins(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchplane.adapters.dynamo import DynamoLifecycleStore
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 
     # GIVEN a held job whose dependency succeeded
     dep = plane.submit({"name": "dep"})
@@ -126,7 +126,7 @@ def test_a_cancel_during_a_retry_backoff_stops_the_next_attempt(plane: Plane, st
 def test_a_cancel_landing_between_the_due_read_and_the_release_wins(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchplane.adapters.dynamo import DynamoLifecycleStore
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 
     job = _in_backoff(plane)
     time.sleep(0.25)
@@ -142,7 +142,7 @@ def test_a_cancel_landing_between_the_due_read_and_the_release_wins(
 def test_a_cancel_landing_between_the_stuck_read_and_the_move_wins(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchplane.adapters.dynamo import DynamoLifecycleStore
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 
     # GIVEN a spot-first job blocked for capacity for 10 minutes
     stuck = plane.submit({"name": "stuck", "retry": {"stuckRunnableSeconds": 60}})
@@ -166,7 +166,7 @@ def test_a_cancel_landing_between_the_reconcile_read_and_the_resubmit_wins(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from batchplane import wiring
-    from batchplane.adapters.dynamo import DynamoLifecycleStore
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 
     # GIVEN a job whose record was written but whose SubmitJob never happened (the gateway died in between)
     class Died(BaseException):
@@ -207,7 +207,7 @@ def _jobs(plane: Plane) -> list[str]:
 def test_a_cancel_landing_between_the_failure_and_the_retry_wins(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchplane.adapters.dynamo import DynamoLifecycleStore
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 
     # GIVEN a job that retries at once, and a cancel that lands right after its FAILED event was recorded
     job = plane.submit({"name": "flaky", "retry": {"attempts": 3, "backoff": {"baseSeconds": 0}}})

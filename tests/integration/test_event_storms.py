@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from batchplane.adapters.dynamo import DynamoLifecycleStore
+from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 from batchplane.domain.arbiter import QueueCatalogue, QueueClass
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.models import Capacity, JobRequest, JobStatus

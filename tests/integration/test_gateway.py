@@ -502,7 +502,7 @@ def test_an_aws_failure_is_503_when_passing_and_500_when_ours(stack: Stack, code
 def test_a_filtered_list_fills_its_pages_within_a_bounded_number_of_reads(
     gateway: Any, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchplane.adapters import dynamo
+    from batchplane.adapters.dynamo import jobs as dynamo
 
     # GIVEN six jobs, the two oldest tagged team=a, listed newest first; each read of the index evaluates 2 items
     monkeypatch.setattr(dynamo, "LIST_READ_ITEMS", 2, raising=False)

@@ -104,7 +104,7 @@ def test_map_iterations_output_nothing_so_the_map_result_stays_small() -> None:
 def test_a_job_item_stays_under_400_kb_over_ten_failed_children_retries_of_a_10000_array(stack: Stack) -> None:
     import boto3
     from batchplane import wiring
-    from batchplane.adapters.dynamo import DynamoLifecycleStore
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
     from batchplane.domain.ids import batch_job_name
     from batchplane.domain.models import JobRequest
     from batchplane.domain.records import AttemptRecord

@@ -9,11 +9,19 @@ from typing import Any, get_args
 import pytest
 from batchplane.domain.errors import FieldError, InvalidRequestError
 from batchplane.domain.models import JobRequest
-from batchplane.domain.pipelines import (
+from batchplane.domain.pipeline_runs import (
     ACTIVE_STATES,
     FAILURE_STATES,
-    MAX_EXPANDED_JOBS,
     TERMINAL_STATES,
+    edge_met,
+    resume_plan,
+    resume_states,
+    step,
+    to_dot,
+    to_mermaid,
+)
+from batchplane.domain.pipelines import (
+    MAX_EXPANDED_JOBS,
     Dag,
     DependencyCondition,
     Edge,
@@ -21,15 +29,9 @@ from batchplane.domain.pipelines import (
     OnFailure,
     PipelineJob,
     PipelineRequest,
-    edge_met,
     expand_maps,
     expanded_dag,
-    resume_plan,
-    resume_states,
     spec_hash,
-    step,
-    to_dot,
-    to_mermaid,
     validate_dag,
 )
 from batchplane.http.problems import field_errors_from_pydantic

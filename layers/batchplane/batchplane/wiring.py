@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters import aws
 from batchplane.settings import settings
@@ -39,7 +39,9 @@ def batch_adapter() -> BatchAdapter:
 
 @cache
 def job_service() -> JobService:
-    from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoJobStore
+    from batchplane.adapters.dynamo.artifacts import DynamoArtifacts
+    from batchplane.adapters.dynamo.dependencies import DynamoDependencies
+    from batchplane.adapters.dynamo.jobs import DynamoJobStore
     from batchplane.adapters.logs import LogsAdapter
     from batchplane.domain.submit_request import JobDefinitions
     from batchplane.services.jobs import JobService
@@ -99,6 +101,14 @@ def schedule_service() -> ScheduleService:
     )
 
 
+def dead_letter(queue_url: str | None, event: Mapping[str, Any], reason: str) -> bool:
+    """Send a poison event to the dead-letter queue, at once (never into a retry loop); False when there is none. The
+    adapter is loaded on first use: most invocations never need it."""
+    from batchplane.adapters.deadletter import dead_letter as send
+
+    return send(queue_url, event, reason)
+
+
 def _pipeline_hook(job: JobRecord, status: str) -> None:
     """A managed job of a pipeline ended: tell its pipeline. A job the sweeper failed fast (its end asked for, its
     failure a misconfiguration) FAILED; only a cancel is CANCELLED."""
@@ -109,7 +119,9 @@ def _pipeline_hook(job: JobRecord, status: str) -> None:
 
 @cache
 def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> LifecycleService:
-    from batchplane.adapters.dynamo import DynamoArtifacts, DynamoDependencies, DynamoLifecycleStore
+    from batchplane.adapters.dynamo.artifacts import DynamoArtifacts
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
+    from batchplane.adapters.dynamo.dependencies import DynamoDependencies
     from batchplane.services.lifecycle import LifecycleService
 
     cfg = settings()

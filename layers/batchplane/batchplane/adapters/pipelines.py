@@ -13,78 +13,38 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batchplane.adapters.dynamo import DEFAULT_RETENTION_DAYS, conditional, expires_at
+from batchplane.adapters.dynamo.items import DEFAULT_RETENTION_DAYS, conditional, expires_at
 from batchplane.domain.errors import UpstreamUnavailableError
-from batchplane.domain.pipelines import JOB_STATES, ON_FAILURE, JobState, OnFailure
+from batchplane.domain.pipeline_records import (
+    TERMINAL_PIPELINE_STATUSES,
+    AdvanceMode,
+    JobState,
+    PipelineHead,
+    PipelineJobState,
+    PipelineRecord,
+    PipelineStatus,
+    advance_mode,
+    job_state,
+    on_failure,
+    pipeline_status,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-TERMINAL_PIPELINE_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
 Item = dict[str, Any]
 FINISH = "__finish__"
 
 
-@dataclass
-class PipelineJobState:
-    key: str
-    state: JobState = "WAITING"
-    job_id: str | None = None
-    spec_hash: str = ""
-    token: str | None = None
-    reported: bool = False  # the task token has been answered
-    left: int | None = None  # dependencies not yet met in this run (None: not counted)
-    propagated: bool = False  # its success has been passed on to the jobs that depend on it
-    run: int = 0
-
-
-@dataclass(frozen=True)
-class PipelineHead:
-    """What an event needs of the pipeline item: small, read with one GetItem."""
-
-    pipeline_id: str
-    tenant: str
-    status: str
-    run: int
-    mode: str  # "counted" (advance by counters) or "full" (read everything, `step` decides)
-    request_hash: str
-    ready_released: bool = False  # this run's ready jobs (roots) were started without waiting for their tokens
-
-
-@dataclass
-class PipelineRecord:
-    pipeline_id: str
-    tenant: str
-    name: str
-    status: str
-    on_failure: OnFailure
-    request: dict[str, Any]
-    created_at: str
-    updated_at: str
-    run: int = 1
-    execution_arn: str | None = None
-    finish_token: str | None = None
-    finished_reported: bool = False
-    previous_runs: list[str] = field(default_factory=list)
-    request_hash: str = ""
-    mode: str = "full"
-    jobs: dict[str, PipelineJobState] = field(default_factory=dict)
-
-
 # DynamoDB's item limit is 400 KB (names and values, UTF-8). A pipeline's request is its largest attribute: stored as
-# compact JSON (defaults left out), compressed beyond COMPRESS_OVER; a request whose stored form is still over
-# MAX_STORED_REQUEST is refused before anything is written (the rest of the item stays under a few KB: previous runs
-# are capped at MAX_PREVIOUS_RUNS).
+# compact JSON (defaults left out), compressed beyond COMPRESS_OVER; the pipeline service refuses a request whose
+# stored form (`stored_request_bytes`) is over the domain's MAX_STORED_REQUEST before anything is written.
 ITEM_LIMIT_BYTES = 400 * 1024
 COMPRESS_OVER = 32 * 1024
-MAX_STORED_REQUEST = 300 * 1024
-MAX_PREVIOUS_RUNS = 20
 
 
 def encode_request(request: dict[str, Any]) -> tuple[str, Item]:
@@ -169,8 +129,8 @@ def _record(items: list[Item]) -> PipelineRecord | None:
         pipeline_id=_str(head, "pipelineId") or "",
         tenant=_str(head, "tenant") or "",
         name=_str(head, "name") or "",
-        status=_str(head, "status") or "RUNNING",
-        on_failure=ON_FAILURE[_str(head, "onFailure") or "fail-fast"],
+        status=pipeline_status(_str(head, "status") or "RUNNING"),
+        on_failure=on_failure(_str(head, "onFailure") or "fail-fast"),
         request=_decode_request(head) or {},
         created_at=_str(head, "createdAt") or "",
         updated_at=_str(head, "updatedAt") or "",
@@ -180,7 +140,7 @@ def _record(items: list[Item]) -> PipelineRecord | None:
         finished_reported=bool(head.get(f"finishReported{run}", {}).get("BOOL")),
         previous_runs=json.loads(_str(head, "previousRuns") or "[]"),
         request_hash=_str(head, "requestHash") or "",
-        mode=_str(head, f"mode{run}") or "full",
+        mode=advance_mode(_str(head, f"mode{run}") or "full"),
     )
     for i in items:
         if i["sk"]["S"].startswith("PJOB#"):
@@ -194,7 +154,7 @@ def _job_state(i: Item) -> PipelineJobState:
     left = i.get("left", {}).get("N")
     return PipelineJobState(
         key=_str(i, "key") or "",
-        state=JOB_STATES[_str(i, "state") or "WAITING"],
+        state=job_state(_str(i, "state") or "WAITING"),
         job_id=_str(i, "jobId"),
         spec_hash=_str(i, "specHash") or "",
         token=_str(i, f"token{run}"),
@@ -212,6 +172,10 @@ class DynamoPipelineStore:
         self._db = client
         self._table = table_name
         self._retention_days = retention_days  # an ended pipeline expires (TTL) this long after it ended
+
+    def stored_request_bytes(self, request: dict[str, Any]) -> int:
+        """The bytes a pipeline's request takes in its item (compact JSON, compressed when large)."""
+        return stored_request_bytes(request)
 
     def create(self, p: PipelineRecord) -> PipelineRecord | None:
         """Claim the pipeline id (one conditional write), then write its jobs. Returns the existing one if taken."""
@@ -276,7 +240,7 @@ class DynamoPipelineStore:
         return [r for r in (_record([i]) for i in out.get("Items", [])) if r is not None]
 
     def transition(
-        self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
+        self, pid: str, key: str, to: JobState, *, allowed_from: tuple[JobState, ...], job_id: str | None = None
     ) -> bool:
         """Move a pipeline job's state, once (conditional on its current state)."""
         return self.settle(pid, key, to, allowed_from=allowed_from, job_id=job_id)[0]
@@ -325,14 +289,14 @@ class DynamoPipelineStore:
         return PipelineHead(
             pipeline_id=_str(item, "pipelineId") or pid,
             tenant=_str(item, "tenant") or "",
-            status=_str(item, "status") or "RUNNING",
+            status=pipeline_status(_str(item, "status") or "RUNNING"),
             run=int(item["run"]["N"]),
-            mode=_str(item, f"mode{run}") or "full",
+            mode=advance_mode(_str(item, f"mode{run}") or "full"),
             request_hash=_str(item, "requestHash") or "",
             ready_released=bool(item.get(f"readyReleased{run}", {}).get("BOOL")),
         )
 
-    def state_of(self, pid: str, key: str) -> str | None:
+    def state_of(self, pid: str, key: str) -> JobState | None:
         """A pipeline job's state (one small read), None when there is no such job."""
         out = self._db.get_item(
             TableName=self._table,
@@ -341,7 +305,8 @@ class DynamoPipelineStore:
             ProjectionExpression="#st",
             ExpressionAttributeNames={"#st": "state"},
         )
-        return _str(out.get("Item") or {}, "state")
+        state = _str(out.get("Item") or {}, "state")
+        return job_state(state) if state is not None else None
 
     def mark_ready_released(self, pid: str, run: int) -> None:
         """Remember that run ``run``'s ready jobs were started (after they were)."""
@@ -363,7 +328,7 @@ class DynamoPipelineStore:
         return _decode_request(out.get("Item") or {})
 
     def settle(
-        self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
+        self, pid: str, key: str, to: JobState, *, allowed_from: tuple[JobState, ...], job_id: str | None = None
     ) -> tuple[bool, PipelineJobState | None]:
         """`transition`, returning whether it applied and the pipeline job as it is now (None: no such job)."""
         values: dict[str, Any] = {":to": _s(to)}
@@ -446,7 +411,7 @@ class DynamoPipelineStore:
             ExpressionAttributeValues={":t": {"BOOL": True}},
         )
 
-    def set_mode(self, pid: str, run: int, mode: str) -> None:
+    def set_mode(self, pid: str, run: int, mode: AdvanceMode) -> None:
         self._db.update_item(
             TableName=self._table,
             Key=_key(pid, "PIPELINE"),
@@ -465,7 +430,9 @@ class DynamoPipelineStore:
             ExpressionAttributeValues={":t": {"BOOL": True}},
         )
 
-    def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool:
+    def set_status(
+        self, pid: str, status: PipelineStatus, now: str, *, only_if: PipelineStatus | None = "RUNNING"
+    ) -> bool:
         values: dict[str, Any] = {":s": _s(status), ":now": _s(now)}
         cond = None
         if only_if:

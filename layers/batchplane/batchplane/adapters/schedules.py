@@ -5,37 +5,17 @@ schedule  pk=SCHEDULE#<scheduler name>  sk=SCHEDULE  gsi1pk=SCHEDULES#<tenant>  
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batchplane.domain.errors import ConflictError, UpstreamUnavailableError
+from batchplane.domain.schedules import ScheduleRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-def scheduler_name(tenant: str, name: str) -> str:
-    """EventBridge Scheduler names are per account (64 characters): the tenant's hash keeps tenants apart."""
-    return f"bp-{hashlib.sha256(tenant.encode()).hexdigest()[:10]}-{name}"[:64]
-
-
-@dataclass
-class ScheduleRecord:
-    tenant: str
-    name: str
-    expression: str
-    timezone: str
-    enabled: bool
-    target: dict[str, Any]
-    created_at: str
-
-    @property
-    def scheduler_name(self) -> str:
-        return scheduler_name(self.tenant, self.name)
 
 
 def _item(s: ScheduleRecord) -> dict[str, Any]:

@@ -1,11 +1,23 @@
-"""What the services need from the outside world, named for intent. Adapters implement these over boto3."""
+"""What the services need from the outside world, named for intent. Adapters implement these over boto3; wiring
+chooses which."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane.domain.records import JobRecord
+
+if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
+    from batchplane.domain.pipeline_records import (
+        AdvanceMode,
+        JobState,
+        PipelineHead,
+        PipelineJobState,
+        PipelineRecord,
+        PipelineStatus,
+    )
+    from batchplane.domain.schedules import ScheduleRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +81,100 @@ class BatchPort(Protocol):
     def find_job_id(self, queue_arn: str, job_name: str) -> str | None:
         """The Batch job id of a job we named, when no event has told us yet (ListJobs by name; repair path)."""
         ...
+
+
+# ---- jobs: logs, Batch descriptions, lineage ------------------------------------------------------------------------
+
+
+class LogLines(Protocol):
+    def lines(self, log_stream: str, limit: int = 1000) -> list[str]: ...
+
+    def page(self, log_stream: str, limit: int = 1000, next_token: str | None = None) -> tuple[list[str], str | None]:
+        """Lines after ``next_token`` and the token to read on from."""
+        ...
+
+
+class JobDescriber(Protocol):
+    def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
+        """DescribeJobs (at most 100 ids)."""
+        ...
+
+
+class ArtifactIndex(Protocol):
+    def of_uri(self, uri: str, tenant: str) -> list[dict[str, str]]: ...
+
+
+class DependencyLookup(Protocol):
+    def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """jobId -> (status, tenant) of the jobs that exist (one read for up to 100 ids)."""
+        ...
+
+
+# ---- pipelines -----------------------------------------------------------------------------------------------------
+
+
+class PipelineStore(Protocol):
+    def stored_request_bytes(self, request: dict[str, Any]) -> int:
+        """The bytes a pipeline's request would take in its record (checked against MAX_STORED_REQUEST)."""
+        ...
+
+    def create(self, p: PipelineRecord) -> PipelineRecord | None: ...
+    def get(self, pid: str) -> PipelineRecord | None: ...
+    def of_tenant(self, tenant: str, limit: int) -> list[PipelineRecord]: ...
+    def transition(
+        self, pid: str, key: str, to: JobState, *, allowed_from: tuple[JobState, ...], job_id: str | None = None
+    ) -> bool: ...
+    def save_token(self, pid: str, run: int, key: str, token: str) -> PipelineJobState | None: ...
+    def head(self, pid: str, run: int) -> PipelineHead | None: ...
+    def request_of(self, pid: str) -> dict[str, Any] | None: ...
+    def settle(
+        self, pid: str, key: str, to: JobState, *, allowed_from: tuple[JobState, ...], job_id: str | None = None
+    ) -> tuple[bool, PipelineJobState | None]: ...
+    def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None: ...
+    def mark_done(self, pid: str, run: int, key: str, *, propagated: bool, reported: bool) -> None: ...
+    def set_mode(self, pid: str, run: int, mode: AdvanceMode) -> None: ...
+    def mark_finish_reported(self, pid: str, run: int) -> None: ...
+    def mark_ready_released(self, pid: str, run: int) -> None: ...
+    def state_of(self, pid: str, key: str) -> JobState | None: ...
+    def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None: ...
+    def set_status(
+        self, pid: str, status: PipelineStatus, now: str, *, only_if: PipelineStatus | None = "RUNNING"
+    ) -> bool: ...
+    def new_run(self, p: PipelineRecord, now: str) -> None: ...
+    def set_execution(self, pid: str, arn: str) -> None: ...
+
+
+class Releases(Protocol):
+    def send(self, pid: str, run: int, keys: list[str], after: str | None) -> None:
+        """Durably hand over jobs to start (``after``: the dependency of theirs that was met, or None: they wait on
+        nothing); at-least-once."""
+        ...
+
+
+class Executions(Protocol):
+    def start(self, name: str, payload: dict[str, Any]) -> str: ...
+    def stop(self, execution_arn: str, cause: str) -> None: ...
+    def execution_arn(self, name: str) -> str: ...
+    def succeed(self, token: str, output: dict[str, Any]) -> None: ...
+    def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
+# ---- schedules -----------------------------------------------------------------------------------------------------
+
+
+class ScheduleStore(Protocol):
+    def create(self, s: ScheduleRecord) -> None:
+        """Claim the schedule's name (one conditional write); ConflictError when another schedule holds it."""
+        ...
+
+    def get(self, sched_name: str) -> ScheduleRecord | None: ...
+    def of_tenant(self, tenant: str) -> list[ScheduleRecord]: ...
+    def delete(self, sched_name: str) -> None: ...
+
+
+class Scheduler(Protocol):
+    def put(self, s: ScheduleRecord) -> None:
+        """Make the timer that fires the schedule (idempotent)."""
+        ...
+
+    def delete(self, sched_name: str) -> None: ...

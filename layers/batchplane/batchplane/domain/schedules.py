@@ -4,7 +4,9 @@ A firing submits at most once: the fire time is part of the job's (or pipeline's
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -183,3 +185,25 @@ class ScheduleRequest(_Wire):
 def firing_key(schedule: str, fired_at: str) -> str:
     """The Idempotency-Key of one firing: a firing delivered twice submits once."""
     return f"schedule:{schedule}:{fired_at}"
+
+
+def scheduler_name(tenant: str, name: str) -> str:
+    """EventBridge Scheduler names are per account (64 characters): the tenant's hash keeps tenants apart."""
+    return f"bp-{hashlib.sha256(tenant.encode()).hexdigest()[:10]}-{name}"[:64]
+
+
+@dataclass
+class ScheduleRecord:
+    """A schedule as batchplane records it: its definition (the timer is EventBridge Scheduler's)."""
+
+    tenant: str
+    name: str
+    expression: str
+    timezone: str
+    enabled: bool
+    target: dict[str, Any]
+    created_at: str
+
+    @property
+    def scheduler_name(self) -> str:
+        return scheduler_name(self.tenant, self.name)

@@ -13,8 +13,9 @@ from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.timestamps import iso_from_ms
 
 if TYPE_CHECKING:
-    from batchplane.adapters.schedules import ScheduleRecord
     from batchplane.domain.arbiter import QueueClass
+    from batchplane.domain.pipeline_records import PipelineRecord
+    from batchplane.domain.schedules import ScheduleRecord
 
 
 class _View(BaseModel):
@@ -205,7 +206,7 @@ class PipelineView(_View):
     jobs: list[PipelineJobView] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, p: Any) -> PipelineView:
+    def of(cls, p: PipelineRecord) -> PipelineView:
         return cls(
             **_same(p, "pipeline_id", "name", "status", "on_failure", "run", "created_at", "updated_at"),
             execution_arn=p.execution_arn,

@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue
 from batchplane.domain.errors import (
@@ -20,31 +19,21 @@ from batchplane.domain.errors import (
 from batchplane.domain.ids import idempotent_job_id, new_job_id
 from batchplane.domain.logs import choose_attempt, decode_token, encode_token, log_targets
 from batchplane.domain.models import JobRequest, JobStatus
-from batchplane.domain.ports import BatchPort, JobFilter, JobPage, JobStore
+from batchplane.domain.ports import (
+    ArtifactIndex,
+    BatchPort,
+    DependencyLookup,
+    JobDescriber,
+    JobFilter,
+    JobPage,
+    JobStore,
+    LogLines,
+)
 from batchplane.domain.records import AttemptRecord, JobRecord, lineage_graph
 from batchplane.domain.submit_request import JobDefinitions, check_submit_size, submit_job_request
 from batchplane.domain.timestamps import epoch_ms, iso
 
-
-class LogLines(Protocol):
-    def lines(self, log_stream: str, limit: int = 1000) -> list[str]: ...
-
-    def page(self, log_stream: str, limit: int = 1000, next_token: str | None = None) -> tuple[list[str], str | None]:
-        """Lines after ``next_token`` and the token to read on from."""
-        ...
-
-
 FULL_LOG_PAGE_BYTES = 900_000  # GetLogEvents answers at most 1 MB: a page this big may have been cut short
-
-
-class JobDescriber(Protocol):
-    def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
-        """DescribeJobs (at most 100 ids)."""
-        ...
-
-
-class ArtifactIndex(Protocol):
-    def of_uri(self, uri: str, tenant: str) -> list[dict[str, str]]: ...
 
 
 TERMINABLE = {JobStatus.STARTING, JobStatus.RUNNING}
@@ -66,12 +55,6 @@ class CancelOutcome:
 def request_hash(request: JobRequest) -> str:
     body = json.dumps(request.canonical(), separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
-
-
-class DependencyLookup(Protocol):
-    def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
-        """jobId -> (status, tenant) of the jobs that exist (one read for up to 100 ids)."""
-        ...
 
 
 class JobService:

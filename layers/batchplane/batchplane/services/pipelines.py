@@ -11,7 +11,7 @@ Two ways to advance, both idempotent (every change is a conditional write):
   that succeeds lowers the ``left`` counter of each dependent once, and starts those that reach 0; a token is answered
   as soon as both the token and the job's end are recorded. O(degree) per event, never a read of the whole pipeline.
 - full (a job failed, was cancelled or skipped, an edge can never be met, the pipeline was cancelled, the Finish token
-  arrived): the whole pipeline is read and the pure `step` of domain.pipelines decides. Once a run needs it, it
+  arrived): the whole pipeline is read and the pure `step` of domain.pipeline_runs decides. Once a run needs it, it
   stays."""
 
 from __future__ import annotations
@@ -23,16 +23,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from batchplane.adapters.pipelines import (
-    MAX_PREVIOUS_RUNS,
-    MAX_STORED_REQUEST,
-    PipelineHead,
-    PipelineJobState,
-    PipelineRecord,
-    stored_request_bytes,
-)
 from batchplane.domain.errors import (
     ConflictError,
     FieldError,
@@ -42,20 +34,17 @@ from batchplane.domain.errors import (
     UnschedulableError,
 )
 from batchplane.domain.ids import idempotent_job_id, new_job_id
-from batchplane.domain.pipelines import (
-    Dag,
-    ExpandedJob,
+from batchplane.domain.pipeline_records import (
+    MAX_PREVIOUS_RUNS,
+    MAX_STORED_REQUEST,
     JobState,
-    PipelineRequest,
-    edge_met,
-    expand_maps,
-    expanded_dag,
-    resume_plan,
-    spec_hash,
-    step,
-    to_dot,
-    to_mermaid,
+    PipelineHead,
+    PipelineJobState,
+    PipelineRecord,
 )
+from batchplane.domain.pipeline_runs import Outcome, edge_met, resume_plan, step, to_dot, to_mermaid
+from batchplane.domain.pipelines import Dag, ExpandedJob, PipelineRequest, expand_maps, expanded_dag, spec_hash
+from batchplane.domain.ports import Executions, PipelineStore, Releases
 from batchplane.domain.timestamps import epoch_ms, iso
 from batchplane.services.jobs import JobService
 
@@ -71,46 +60,6 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 # message per job), so an invocation never does unbounded work: 1,000 dependants cannot be submitted in one Lambda's
 # 29 s at Batch's 50 SubmitJob/s, and work left undone when an invocation ends must not be lost.
 INLINE_STARTS = 10
-
-
-class PipelineStore(Protocol):
-    def create(self, p: PipelineRecord) -> PipelineRecord | None: ...
-    def get(self, pid: str) -> PipelineRecord | None: ...
-    def of_tenant(self, tenant: str, limit: int) -> list[PipelineRecord]: ...
-    def transition(
-        self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
-    ) -> bool: ...
-    def save_token(self, pid: str, run: int, key: str, token: str) -> PipelineJobState | None: ...
-    def head(self, pid: str, run: int) -> PipelineHead | None: ...
-    def request_of(self, pid: str) -> dict[str, Any] | None: ...
-    def settle(
-        self, pid: str, key: str, to: str, *, allowed_from: tuple[str, ...], job_id: str | None = None
-    ) -> tuple[bool, PipelineJobState | None]: ...
-    def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None: ...
-    def mark_done(self, pid: str, run: int, key: str, *, propagated: bool, reported: bool) -> None: ...
-    def set_mode(self, pid: str, run: int, mode: str) -> None: ...
-    def mark_finish_reported(self, pid: str, run: int) -> None: ...
-    def mark_ready_released(self, pid: str, run: int) -> None: ...
-    def state_of(self, pid: str, key: str) -> str | None: ...
-    def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None: ...
-    def set_status(self, pid: str, status: str, now: str, *, only_if: str | None = "RUNNING") -> bool: ...
-    def new_run(self, p: PipelineRecord, now: str) -> None: ...
-    def set_execution(self, pid: str, arn: str) -> None: ...
-
-
-class Releases(Protocol):
-    def send(self, pid: str, run: int, keys: list[str], after: str | None) -> None:
-        """Durably hand over jobs to start (``after``: the dependency of theirs that was met, or None: they wait on
-        nothing); at-least-once."""
-        ...
-
-
-class Executions(Protocol):
-    def start(self, name: str, payload: dict[str, Any]) -> str: ...
-    def stop(self, execution_arn: str, cause: str) -> None: ...
-    def execution_arn(self, name: str) -> str: ...
-    def succeed(self, token: str, output: dict[str, Any]) -> None: ...
-    def fail(self, token: str, error: str, cause: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -241,7 +190,7 @@ class PipelineService:
             else new_job_id(epoch_ms(now), self._entropy(10))
         )
         body = request.model_dump(mode="json", by_alias=True, exclude_defaults=True)  # compact: it is stored
-        stored = stored_request_bytes(body)
+        stored = self._store.stored_request_bytes(body)
         if stored > MAX_STORED_REQUEST:
             raise InvalidRequestError(
                 f"the pipeline's stored form is {stored:,} bytes; a DynamoDB item holds at most 400 KB",
@@ -549,7 +498,7 @@ class PipelineService:
             self._store.mark_finish_reported(pid, record.run)
         return record.status
 
-    def _settled_as(self, pid: str, run: int, outcome: str) -> bool:
+    def _settled_as(self, pid: str, run: int, outcome: Outcome) -> bool:
         """Set the pipeline's final status; also true when it already is that (a concurrent advance, or our own
         earlier write whose answer was lost and whose retry then failed its condition), so the Finish token is
         still answered."""

@@ -6,11 +6,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from batchplane.adapters.schedules import DynamoScheduleStore, SchedulerAdapter, ScheduleRecord, scheduler_name
 from batchplane.domain.errors import FieldError, InvalidRequestError, NotFoundError
 from batchplane.domain.models import JobRequest
 from batchplane.domain.pipelines import PipelineRequest
-from batchplane.domain.schedules import ScheduleRequest, check_fires_after, firing_key
+from batchplane.domain.ports import Scheduler, ScheduleStore
+from batchplane.domain.schedules import (
+    ScheduleRecord,
+    ScheduleRequest,
+    check_fires_after,
+    firing_key,
+    scheduler_name,
+)
 from batchplane.domain.timestamps import iso
 from batchplane.services.jobs import JobService
 from batchplane.services.pipelines import PipelineService
@@ -24,8 +30,8 @@ class ScheduleService:
     def __init__(
         self,
         *,
-        store: DynamoScheduleStore,
-        scheduler: SchedulerAdapter,
+        store: ScheduleStore,
+        scheduler: Scheduler,
         jobs: Callable[[], JobService],
         pipelines: Callable[[], PipelineService],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

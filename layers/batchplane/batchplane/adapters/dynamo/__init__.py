@@ -1,0 +1,17 @@
+"""The lineage table (single-table design): one DynamoDB table behind the job, lifecycle, dependency and artifact
+ports, one module per thing it stores.
+
+Keys (see README, "Data model"):
+  job        pk=JOB#<jobId>            sk=JOB       the job and, in map ``att``, every attempt ("1", "2", ...):
+                                                    one item, so an event is one guarded write and a read one get
+  gsi1       gsi1pk=TENANT#<tenant>    gsi1sk=<createdAt>#<jobId>    the tenant's jobs, newest first
+  gsi2       gsi2pk=ACTIVE|RUNNABLE|RETRY|HELD  gsi2sk=<createdAt>|<runnable since ms>|<due ms>#<jobId>
+             jobs not yet terminal, by what the sweeper watches them for (sparse: terminal jobs leave the index)
+  artifact   pk=ARTIFACT#<uri>         sk=JOB#<jobId>#<input|output>    lineage edges (artifacts.py)
+  lease      pk=LEASE#<name>           sk=LEASE     single-flight leases (leases.py)
+
+Modules: `items` (how a job and its attempts are encoded, and the conditions every write shares), `jobs` (the
+JobStore port: create, read, list, cancel), `attempts` (the lifecycle store: events applied to attempts, and the
+attempts that follow), `leases` (leases and the sweeper's bucket reads), `dependencies` (held jobs), `artifacts`
+(lineage edges). Each is imported on its own: this package imports nothing.
+"""

@@ -1,0 +1,332 @@
+"""The lifecycle store: the writes of the lifecycle engine, each one conditional UpdateItem on the job's single item
+(an event applied to its attempt, a failed array child, the attempt that follows, giving up, a due retry, a repair)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchplane.adapters.dynamo.items import (
+    ACTIVE,
+    NOT_CANCELLED,
+    NOT_CANCELLED_VALUES,
+    RETRY,
+    RUNNABLE_BUCKET,
+    Item,
+    attempt_to_item,
+    attr_value,
+    conditional,
+    error_code,
+    expires_at,
+    job_from_item,
+    job_key,
+)
+from batchplane.adapters.dynamo.jobs import DynamoJobStore
+from batchplane.adapters.dynamo.leases import LeasesAndBuckets
+from batchplane.domain.lifecycle import Applied, Observation
+from batchplane.domain.models import JobStatus
+from batchplane.domain.records import AttemptRecord, JobRecord
+
+KEPT_ARRAY_ENTRIES = 100  # a replaced attempt keeps its array lists up to this many entries (DynamoDB's 400 KB item)
+SUPERSEDED_RANK = "99"  # above every Batch status rank: events of a superseded attempt can never overwrite it
+
+_OBS_FIELDS: tuple[tuple[str, str], ...] = (
+    ("statusReason", "status_reason"),
+    ("exitCode", "exit_code"),
+    ("containerReason", "container_reason"),
+    ("logStream", "log_stream"),
+    ("startedAt", "started_at"),
+    ("stoppedAt", "stopped_at"),
+    ("arraySummary", "array_summary"),
+)
+
+
+class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
+    """The writes of the lifecycle engine. Each is one conditional UpdateItem on the job's single item; leases and the
+    bucket reads come from `LeasesAndBuckets`."""
+
+    def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied:
+        n = str(obs.ref.attempt)
+        names = {"#att": "att", "#n": n, "#st": "status"}
+        values: dict[str, Any] = {
+            ":n": {"N": n},
+            ":st": {"S": obs.status.value},
+            ":rk": {"S": obs.rank_key},
+            ":bid": {"S": obs.batch_job_id},
+            ":now": {"S": now_iso},
+        }
+        sets = ["#att.#n.#st = :st", "#att.#n.rk = :rk", "#att.#n.batchJobId = :bid", "updatedAt = :now"]
+        removes: list[str] = []
+        for i, (key, attr) in enumerate(_OBS_FIELDS):
+            value = getattr(obs, attr)
+            names[f"#f{i}"] = key
+            if value is None:
+                removes.append(f"#att.#n.#f{i}")
+            else:
+                values[f":f{i}"] = attr_value(value)
+                sets.append(f"#att.#n.#f{i} = :f{i}")
+        if obs.memory_mib is not None:
+            values[":mem"] = {"N": str(obs.memory_mib)}
+            sets.append("#att.#n.memoryMiB = :mem")
+        if obs.status is JobStatus.RUNNABLE:
+            values[":rt"] = {"N": str(event_time_ms)}
+            values[":rb"] = {"S": RUNNABLE_BUCKET}
+            values[":rs"] = {"S": f"{event_time_ms:013d}"}
+            sets += ["#att.#n.runnableAt = if_not_exists(#att.#n.runnableAt, :rt)", "gsi2pk = :rb", "gsi2sk = :rs"]
+        else:
+            removes.append("#att.#n.runnableAt")
+        if obs.status is JobStatus.FAILED:
+            sets.append("awaiting = :n")  # the job's outcome waits for the decision (LifecycleService.act)
+        else:
+            sets.append("#st = :st")
+            if obs.status_reason:
+                values[":sr"] = {"S": obs.status_reason}
+                sets.append("statusReason = :sr")
+            else:
+                removes.append("statusReason")
+        if obs.status is JobStatus.SUCCEEDED:
+            removes += ["gsi2pk", "gsi2sk"]
+            values[":exp"] = {"N": expires_at(now_iso, self._retention_days)}
+            sets.append("expiresAt = :exp")  # the job ended: it expires after the retention (table TTL)
+        elif obs.status is not JobStatus.RUNNABLE:
+            values[":ab"] = {"S": ACTIVE}
+            sets += ["gsi2pk = :ab", "gsi2sk = createdAt"]
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        # A job that ended CANCELLED takes no event (its status is its own); a cancel-requested job takes only its
+        # attempt's end: an attempt that reports it is on its way was started as the cancel landed, and the caller,
+        # given the job back, stops it.
+        values[":cancelled"] = {"S": JobStatus.CANCELLED.value}
+        condition = (
+            "attribute_exists(pk) AND currentAttempt = :n AND #st <> :cancelled AND "
+            "(attribute_not_exists(#att.#n.rk) OR #att.#n.rk < :rk)"
+        )
+        if not obs.status.terminal:
+            values.update(NOT_CANCELLED_VALUES)
+            condition += f" AND {NOT_CANCELLED}"
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=job_key(obs.ref.job_id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                # the job after the write is acted on only when it ended; on the way there, nothing is sent back
+                ReturnValues="ALL_NEW" if obs.status.terminal else "NONE",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
+            old: Item | None = err.response.get("Item")  # type: ignore[assignment]
+            return Applied(False, job_from_item(old) if old else None)
+        return Applied(True, job_from_item(out["Attributes"]) if obs.status.terminal else None)
+
+    def record_failed_child(self, job_id: str, attempt: int, index: int) -> Applied:
+        """An array child of the attempt failed: add its index to a set (idempotent, order-free: one write)."""
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                UpdateExpression="ADD #att.#n.failedChildren :i",
+                ConditionExpression="currentAttempt = :n AND attribute_exists(#att.#n)",
+                ExpressionAttributeNames={"#att": "att", "#n": str(attempt)},
+                ExpressionAttributeValues={":i": {"NS": [str(index)]}, ":n": {"N": str(attempt)}},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
+            old: Item | None = err.response.get("Item")  # type: ignore[assignment]
+            return Applied(False, job_from_item(old) if old else None)
+        return Applied(True, job_from_item(out["Attributes"]))
+
+    def give_up(
+        self,
+        job: JobRecord,
+        *,
+        attempt: int,
+        failure_class: str,
+        reason: str,
+        counters: tuple[int, int, int],
+        now: str,
+        status: JobStatus = JobStatus.FAILED,
+    ) -> bool:
+        """The job ends ``status`` (FAILED, or CANCELLED when its owner cancelled it) with the reason of its last
+        attempt (only once: conditional on the pending decision)."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression=(
+                    "SET #st = :failed, statusReason = :r, updatedAt = :now, att.#n.failureClass = :fc, "
+                    "att.#n.explanation = :r, ownFailures = :o, infraFailures = :i, spotReclaims = :s, "
+                    "expiresAt = :exp REMOVE awaiting, gsi2pk, gsi2sk"
+                ),
+                ConditionExpression="awaiting = :an AND currentAttempt = :an",
+                ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":failed": {"S": status.value},
+                    ":r": {"S": reason[:2048]},
+                    ":now": {"S": now},
+                    ":fc": {"S": failure_class},
+                    ":o": {"N": str(counters[0])},
+                    ":i": {"N": str(counters[1])},
+                    ":s": {"N": str(counters[2])},
+                    ":an": {"N": str(attempt)},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
+                },
+            )
+        )
+
+    def claim_next_attempt(
+        self,
+        job: JobRecord,
+        *,
+        previous: int,
+        failure_class: str | None,
+        new: AttemptRecord,
+        counters: tuple[int, int, int],
+        now: str,
+        supersede_reason: str | None = None,
+    ) -> bool:
+        """Record the next attempt (before SubmitJob, so a crash in between is repairable and a retry never
+        duplicates). From a failed attempt it is conditional on the pending decision; with ``supersede_reason`` (a
+        stuck RUNNABLE attempt moved elsewhere) on the previous attempt being still RUNNABLE."""
+        delayed = new.not_before is not None
+        names = {"#st": "status", "#p": str(previous), "#m": str(new.attempt), "#cap": "capacity"}
+        values: dict[str, Any] = {
+            ":prev": {"N": str(previous)},
+            ":m": {"N": str(new.attempt)},
+            ":att": {"M": attempt_to_item(new)},
+            ":st": {"S": (JobStatus.PENDING if delayed else JobStatus.SUBMITTED).value},
+            ":now": {"S": now},
+            ":q": {"S": new.queue_arn},
+            ":cap": {"S": new.capacity.value},
+            ":o": {"N": str(counters[0])},
+            ":i": {"N": str(counters[1])},
+            ":s": {"N": str(counters[2])},
+            ":why": {"S": (new.explanation or new.reason)[:2048]},
+            ":bucket": {"S": RETRY if delayed else ACTIVE},
+            ":bsk": {"S": f"{new.not_before:013d}#{job.job_id}" if delayed else job.created_at},
+            **NOT_CANCELLED_VALUES,
+        }
+        sets = [
+            "att.#m = :att",
+            "currentAttempt = :m",
+            "#st = :st",
+            "statusReason = :why",
+            "updatedAt = :now",
+            "queueArn = :q",
+            "#cap = :cap",
+            "ownFailures = :o",
+            "infraFailures = :i",
+            "spotReclaims = :s",
+            "gsi2pk = :bucket",
+            "gsi2sk = :bsk",
+        ]
+        if failure_class:
+            values[":fc"] = {"S": failure_class}
+            sets.append("att.#p.failureClass = :fc")
+        # The attempt being replaced drops its array lists when they are long (failed children, the indexes it stood
+        # for: up to 10,000 numbers each, already carried into ``new``), so a job's item stays under DynamoDB's 400 KB
+        # however many attempts it takes: only the current attempt may hold long ones (short ones stay, for lineage).
+        old = next((a for a in job.attempts if a.attempt == previous), None)
+        long_lists = old is not None and (
+            len(old.failed_children) > KEPT_ARRAY_ENTRIES or (old.array_indexes or "").count(",") >= KEPT_ARRAY_ENTRIES
+        )
+        drop = ", att.#p.failedChildren, att.#p.arrayIndexes" if long_lists else ""
+        if supersede_reason is not None:
+            values[":failed"] = {"S": JobStatus.FAILED.value}
+            values[":runnable"] = {"S": JobStatus.RUNNABLE.value}
+            values[":rk"] = {"S": f"{SUPERSEDED_RANK}#{now}"}
+            values[":sr"] = {"S": supersede_reason[:2048]}
+            sets += ["att.#p.#st = :failed", "att.#p.rk = :rk", "att.#p.statusReason = :sr"]
+            condition = "currentAttempt = :prev AND att.#p.#st = :runnable AND attribute_not_exists(awaiting) AND "
+            condition += NOT_CANCELLED
+            remove = " REMOVE " + drop.removeprefix(", ") if drop else ""
+        else:
+            condition = f"currentAttempt = :prev AND awaiting = :prev AND {NOT_CANCELLED}"
+            remove = " REMOVE awaiting" + drop
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression="SET " + ", ".join(sets) + remove,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        )
+
+    def release_due(self, job: JobRecord, attempt: int, now: str) -> bool:
+        """A delayed retry is due: move it from the RETRY bucket to SUBMITTED (once, and never after a cancel), before
+        SubmitJob."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :sk, updatedAt = :now, att.#n.notBefore = :z",
+                ConditionExpression=f"currentAttempt = :n AND gsi2pk = :retry AND {NOT_CANCELLED}",
+                ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
+                ExpressionAttributeValues={
+                    **NOT_CANCELLED_VALUES,
+                    ":sub": {"S": JobStatus.SUBMITTED.value},
+                    ":ab": {"S": ACTIVE},
+                    ":sk": {"S": job.created_at},
+                    ":now": {"S": now},
+                    ":z": {"N": "0"},
+                    ":n": {"N": str(attempt)},
+                    ":retry": {"S": RETRY},
+                },
+            )
+        )
+
+    def defer_submit(self, job: JobRecord, attempt: int, now: str, due_ms: int) -> bool:
+        """The attempt's SubmitJob failed after its bounded tries: make it due again at ``due_ms`` (the RETRY bucket,
+        which the next sweep releases), not after the repair window, which is for invocations that died. Its status
+        stays SUBMITTED; ``submitFailedAt`` tells the next submission to look the job up by name first (a lost answer
+        may have made it). Conditional on the attempt being current and unheard of (no event yet)."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression=(
+                    "SET gsi2pk = :retry, gsi2sk = :due, att.#n.notBefore = :nb, att.#n.submitFailedAt = :nb, "
+                    "updatedAt = :now"
+                ),
+                ConditionExpression="currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND gsi2pk = :active",
+                ExpressionAttributeNames={"#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":retry": {"S": RETRY},
+                    ":due": {"S": f"{due_ms:013d}#{job.job_id}"},
+                    ":nb": {"N": str(due_ms)},
+                    ":now": {"S": now},
+                    ":n": {"N": str(attempt)},
+                    ":active": {"S": ACTIVE},
+                },
+            )
+        )
+
+    def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool:
+        """Claim the repair of an attempt that never reached Batch (one sweeper wins)."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression="SET att.#n.repairedAt = :now, att.#n.explanation = :why, updatedAt = :now",
+                ConditionExpression=(
+                    f"currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND updatedAt = :seen AND {NOT_CANCELLED}"
+                ),
+                ExpressionAttributeNames={"#n": str(attempt)},
+                ExpressionAttributeValues={
+                    **NOT_CANCELLED_VALUES,
+                    ":now": {"S": now},
+                    ":why": {"S": reason},
+                    ":n": {"N": str(attempt)},
+                    ":seen": {"S": job.updated_at},
+                },
+            )
+        )

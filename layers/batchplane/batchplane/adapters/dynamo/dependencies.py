@@ -1,0 +1,92 @@
+"""Held jobs: a job submitted with dependencies waits in the HELD bucket (Batch never sees it) until they succeed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from batchplane.adapters.dynamo.items import (
+    ACTIVE,
+    DEFAULT_RETENTION_DAYS,
+    HELD,
+    NOT_CANCELLED,
+    NOT_CANCELLED_VALUES,
+    conditional,
+    expires_at,
+    get_attr,
+    job_key,
+)
+from batchplane.domain.models import JobStatus
+from batchplane.domain.records import JobRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class DynamoDependencies:
+    """The held-job half of the lifecycle store: release a job whose dependencies are done."""
+
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._retention_days = retention_days
+
+    def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """jobId -> (status, tenant), one BatchGetItem per 100 ids."""
+        out: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(job_ids), 100):
+            keys = [job_key(j) for j in dict.fromkeys(job_ids[i : i + 100])]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "jobId, #st, tenant",
+                    "ExpressionAttributeNames": {"#st": "status"},
+                }
+            }
+            while request:
+                page = self._db.batch_get_item(RequestItems=request)
+                for item in page.get("Responses", {}).get(self._table, []):
+                    out[get_attr(item, "jobId")] = (get_attr(item, "status"), get_attr(item, "tenant"))
+                request = page.get("UnprocessedKeys") or {}
+        return out
+
+    def release(self, job: JobRecord, now: str) -> bool:
+        """Held → SUBMITTED, once (conditional on still being held and on no cancel), before SubmitJob."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression="SET #st = :sub, gsi2pk = :ab, updatedAt = :now, statusReason = :why",
+                ConditionExpression=f"gsi2pk = :held AND {NOT_CANCELLED}",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    **NOT_CANCELLED_VALUES,
+                    ":sub": {"S": JobStatus.SUBMITTED.value},
+                    ":ab": {"S": ACTIVE},
+                    ":now": {"S": now},
+                    ":held": {"S": HELD},
+                    ":why": {"S": "dependencies succeeded"},
+                },
+            )
+        )
+
+    def fail_held(self, job: JobRecord, reason: str, now: str) -> bool:
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression=(
+                    "SET #st = :failed, statusReason = :why, updatedAt = :now, expiresAt = :exp REMOVE gsi2pk, gsi2sk"
+                ),
+                ConditionExpression="gsi2pk = :held",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":failed": {"S": JobStatus.FAILED.value},
+                    ":now": {"S": now},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
+                    ":held": {"S": HELD},
+                    ":why": {"S": reason},
+                },
+            )
+        )
