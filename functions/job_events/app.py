@@ -13,6 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
 from batchplane.domain.events import BatchEvent
 from batchplane.domain.lifecycle import attempt_ref
+from batchplane.domain.models import JobStatus
+from batchplane.domain.outcomes import Metric, Outcome
+from batchplane.domain.timestamps import iso_to_ms
 from batchplane.settings import settings
 from batchplane.tracing import traced
 from batchplane.wiring import dead_letter
@@ -26,12 +29,6 @@ def _metric(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def _event_ms(event: dict[str, Any]) -> int:
-    from datetime import datetime
-
-    return int(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).timestamp() * 1000)
-
-
 @traced
 @logger.inject_lambda_context
 @metrics.log_metrics
@@ -42,19 +39,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         fields = sorted({".".join(str(p) for p in e["loc"]) for e in err.errors()})
         logger.warning("malformed event dead-lettered", extra={"fields": fields})
         dead_letter(settings().dead_letter_queue_url, event, f"malformed event: {', '.join(fields)}")
-        _metric("EventsDeadLettered", 1)
-        return {"outcome": "dead-lettered"}
-    ref = attempt_ref(event["detail"])
+        _metric(Metric.EVENTS_DEAD_LETTERED, 1)
+        return {"outcome": Outcome.DEAD_LETTERED}
+    ref = attempt_ref(parsed.detail)
     logger.append_keys(
         batch_job_id=parsed.detail.job_id,
         job_id=ref.job_id if ref else None,
         attempt=ref.attempt if ref else None,
     )
-    outcome = wiring.lifecycle_service(_metric).on_event(event)
-    detail = event["detail"]
-    if parsed.detail.status.value == "STARTING" and detail.get("createdAt") and outcome == "recorded":
+    outcome = wiring.lifecycle_service(_metric).on_event(parsed)
+    created_at = parsed.detail.created_at
+    if parsed.detail.status is JobStatus.STARTING and created_at and outcome is Outcome.RECORDED:
         # time a job waited in the queue (created -> starting), the signal for capacity and priority tuning
-        waited = max(0.0, (_event_ms(event) - int(detail["createdAt"])) / 1000)
-        metrics.add_metric(name="TimeInQueueSeconds", unit=MetricUnit.Seconds, value=waited)
+        waited = max(0.0, (iso_to_ms(parsed.time) - created_at) / 1000)
+        metrics.add_metric(name=Metric.TIME_IN_QUEUE_SECONDS, unit=MetricUnit.Seconds, value=waited)
     logger.info("event applied", extra={"outcome": outcome, "status": parsed.detail.status.value})
     return {"outcome": outcome}

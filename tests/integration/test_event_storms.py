@@ -14,6 +14,7 @@ import boto3
 import pytest
 from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 from batchplane.domain.arbiter import QueueCatalogue, QueueClass
+from batchplane.domain.events import BatchEvent
 from batchplane.domain.models import Capacity, JobRequest, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.services.lifecycle import LifecycleService
@@ -113,7 +114,7 @@ def run(
             events = [e for e in events for _ in range(rng.randint(1, 3))]
             rng.shuffle(events)
         for e in events:
-            service.on_event(e)
+            service.on_event(BatchEvent.model_validate(e))
     final = store.get_job(job_id)
     assert final is not None
     return final

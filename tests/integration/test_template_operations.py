@@ -13,33 +13,34 @@ from typing import Any
 
 import pytest
 from batchplane.domain.failures import FailureClass
-from batchplane.domain.retry import AttemptReason
+from batchplane.domain.outcomes import FAILURE_METRICS, RETRY_METRICS, Metric
 
 from tests.cfn import ACCOUNT, REGION, deployed_resources, deployed_stack, deployed_template, stack_of, template
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:batchplane-ops"
 
-# Metric names built from a value (f"Failures.{...}"): the values each prefix takes
-_FORMATTED = {
-    "Failures": {c.value for c in FailureClass},
-    "Retries": {r.value for r in AttemptReason if r is not AttemptReason.INITIAL} | {"failed-children"},
-}
+# Metric names looked up from a value (a failure class, a retry reason): the tables the code indexes
+_TABLES = {"FAILURE_METRICS": FAILURE_METRICS, "RETRY_METRICS": RETRY_METRICS}
 
 
 def emitted_metrics() -> set[str]:
-    """Every EMF metric name functions/ and the layer emit (add_metric(name=...) and the services' _metric(...))."""
+    """Every EMF metric name functions/ and the layer emit: add_metric(name=...), the services' _metric(...) with a
+    literal, a `Metric` member or a lookup in one of its tables. None is formatted at the call site."""
     names: set[str] = set()
-    prefixes: set[str] = set()
+    formatted: set[str] = set()
     sources = [*(ROOT / "functions").glob("*/app.py"), *(ROOT / "layers" / "batchplane").rglob("*.py")]
     for path in sources:
         text = path.read_text()
         names |= set(re.findall(r'add_metric\(\s*name="([^"]+)"', text))
         names |= set(re.findall(r'_metric\(\s*"([^"]+)"', text))
         names |= set(re.findall(r' else "([^"]+)",\s*1\)', text))
-        prefixes |= set(re.findall(r'_metric\(\s*f"([A-Za-z]+)\.\{', text))
-    assert prefixes == set(_FORMATTED), f"a formatted metric name this test does not know: {prefixes}"
-    return names | {f"{prefix}.{value}" for prefix, values in _FORMATTED.items() for value in values}
+        names |= {Metric[member].value for member in re.findall(r"\bMetric\.([A-Z_]+)\b", text)}
+        for table in re.findall(r"\b(FAILURE_METRICS|RETRY_METRICS)\[", text):
+            names |= {m.value for m in _TABLES[table].values()}
+        formatted |= set(re.findall(r'_metric\(\s*f"([^"]+)"', text))
+    assert formatted == set(), f"a metric name formatted at the call site: {formatted}"
+    return names
 
 
 def alarms() -> dict[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ MAX_LINES = 600
 # Production code whose size is checked: the layer, the handlers, and what runs on a user's machine (CLI, local stack).
 SIZED = (PACKAGE, ROOT / "functions", ROOT / "local")
 # Modules still over the limit while another step of the same restructuring splits them: reported, not failed.
-BEING_SPLIT = {"layers/batchplane/batchplane/services/lifecycle.py"}
+BEING_SPLIT: set[str] = set()  # services/lifecycle.py was split (services/sweeper.py): checked like the rest
 
 
 def _modules(*roots: Path) -> list[Path]:

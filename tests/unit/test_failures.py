@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from batchplane.domain.events import JobDetail
 from batchplane.domain.failures import (
     ARRAY_CHILD_FAILED,
     CapacityType,
@@ -19,6 +22,13 @@ from batchplane.domain.failures import (
 from tests.eventdata import load_event
 
 pytestmark = pytest.mark.unit
+
+
+def parsed(detail: dict[str, Any]) -> JobDetail:
+    """A detail as the edge parses it (the fields that name the job filled in when a test leaves them out)."""
+    named = {"jobArn": "arn:aws:batch:::job/x", "jobName": "x", "jobId": "x", "jobQueue": "q", "status": "FAILED"}
+    return JobDetail.model_validate(named | detail)
+
 
 ESSENTIAL = "Essential container in task exited"
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
@@ -214,7 +224,7 @@ def test_classify_sample_events(name: str, capacity: CapacityType, expected: Fai
     # GIVEN a sample EventBridge event and the capacity of the queue it ran on
     detail = load_event(name)["detail"]
     # WHEN its detail becomes a signal and is classified
-    got = classify(signal_from_detail(detail, capacity))
+    got = classify(signal_from_detail(parsed(detail), capacity))
     # THEN the class matches the scenario the file stands for
     assert got is expected
 
@@ -223,7 +233,7 @@ def test_signal_from_detail_reads_the_last_attempt() -> None:
     # GIVEN the OOM sample event
     detail = load_event("batch-job-state-change-failed-oom")["detail"]
     # WHEN it is read
-    sig = signal_from_detail(detail, "spot")
+    sig = signal_from_detail(parsed(detail), "spot")
     # THEN the fields come from the last attempt's container
     assert sig.status == "FAILED"
     assert sig.status_reason == ESSENTIAL
@@ -241,7 +251,7 @@ def test_signal_from_detail_falls_back_to_job_level_fields() -> None:
         "platformCapabilities": ["FARGATE"],
     }
     # WHEN it is read
-    sig = signal_from_detail(detail, "on-demand", cancelled_by_user=True)
+    sig = signal_from_detail(parsed(detail), "on-demand", cancelled_by_user=True)
     # THEN the job-level container fields are used, and platform and cancel flag are carried
     assert (sig.container_reason, sig.exit_code, sig.platform, sig.cancelled_by_user) == (PULL, 1, "FARGATE", True)
 
@@ -250,18 +260,18 @@ def test_signal_from_detail_uses_the_attempt_status_reason_when_the_job_has_none
     # GIVEN a detail whose job statusReason is missing but whose last attempt has one
     detail = {"status": "FAILED", "attempts": [{"statusReason": "first"}, {"statusReason": HOST_TERMINATED}]}
     # WHEN it is read
-    sig = signal_from_detail(detail, "spot")
+    sig = signal_from_detail(parsed(detail), "spot")
     # THEN the last attempt's statusReason is taken
     assert sig.status_reason == HOST_TERMINATED
 
 
 def test_signal_from_detail_ignores_ill_typed_fields() -> None:
-    # GIVEN a detail with the wrong types where strings and ints are expected
-    detail = {"status": 3, "statusReason": 7, "attempts": "x", "container": {"exitCode": True, "reason": None}}
+    # GIVEN a detail with the wrong types where strings and ints are expected (in fields the edge does not check)
+    detail = {"attempts": [{"container": "x", "statusReason": 7}], "container": {"exitCode": True, "reason": 5}}
     # WHEN it is read
-    sig = signal_from_detail(detail, "spot")
+    sig = signal_from_detail(parsed(detail), "spot")
     # THEN nothing is invented
-    assert (sig.status, sig.status_reason, sig.container_reason, sig.exit_code) == ("", None, None, None)
+    assert (sig.status, sig.status_reason, sig.container_reason, sig.exit_code) == ("FAILED", None, None, None)
 
 
 @pytest.mark.parametrize(
@@ -403,4 +413,4 @@ def test_the_parent_event_alone_is_unknown() -> None:
     detail = load_event("batch-job-state-change-failed-array")["detail"]
     # THEN on its own it says nothing batchplane recognises: its children must be read
     assert detail["statusReason"] == ARRAY_CHILD_FAILED
-    assert classify(signal_from_detail(detail, "spot")) is FailureClass.UNKNOWN
+    assert classify(signal_from_detail(parsed(detail), "spot")) is FailureClass.UNKNOWN

@@ -38,9 +38,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from batchplane.domain.events import JobDetail
 
 CapacityType = Literal["spot", "on-demand"]
+_CAPACITY_TYPES: dict[str, CapacityType] = {"spot": "spot", "on-demand": "on-demand"}
 Platform = Literal["EC2", "FARGATE"]
 BlockedKind = Literal["CAPACITY", "MISCONFIGURATION", "ACTION_REQUIRED", "UNDETERMINED"]
 _BLOCKED_KINDS: dict[str, BlockedKind] = {
@@ -49,6 +53,12 @@ _BLOCKED_KINDS: dict[str, BlockedKind] = {
     "ACTION_REQUIRED": "ACTION_REQUIRED",
     "UNDETERMINED": "UNDETERMINED",
 }
+
+
+def capacity_type(capacity: str) -> CapacityType:
+    """The policies' name for a capacity (a `Capacity` of a record, or its value); KeyError for anything else."""
+    return _CAPACITY_TYPES[capacity]
+
 
 # --- AWS strings ------------------------------------------------------------------------------------------------
 # [CDK] Reason.SPOT_INSTANCE_RECLAIMED matches onStatusReason "Host EC2*"; the full statusReason reads
@@ -277,31 +287,30 @@ def _int(value: Any) -> int | None:
 
 
 def signal_from_detail(
-    detail: Mapping[str, Any],
+    detail: JobDetail,
     capacity: CapacityType,
     *,
     cancelled_by_user: bool = False,
 ) -> FailureSignal:
-    """A `FailureSignal` from the ``detail`` of a "Batch Job State Change" (or "Batch Job Queue Blocked") event.
+    """A `FailureSignal` from the parsed ``detail`` of a "Batch Job State Change" (or "Batch Job Queue Blocked")
+    event, or of DescribeJobs.
 
     statusReason is the job's, falling back to the last attempt's; container reason and exit code are the last
     attempt's ``container``, falling back to the job's ``container`` (a job that never produced an attempt).
-    The platform is FARGATE when ``platformCapabilities`` says so. Unknown or ill-typed fields are ignored."""
-    attempts = detail.get("attempts")
-    last: Mapping[str, Any] = _mapping(attempts[-1]) if isinstance(attempts, list) and attempts else {}
-    attempt_container = _mapping(last.get("container"))
-    job_container = _mapping(detail.get("container"))
-
-    status_reason = _text(detail.get("statusReason")) or _text(last.get("statusReason"))
-    container_reason = _text(attempt_container.get("reason")) or _text(job_container.get("reason"))
-    exit_code = _int(attempt_container.get("exitCode"))
-    if exit_code is None:
-        exit_code = _int(job_container.get("exitCode"))
-    capabilities = detail.get("platformCapabilities")
-    platform: Platform = "FARGATE" if isinstance(capabilities, list) and "FARGATE" in capabilities else "EC2"
-    status = detail.get("status")
+    The platform is FARGATE when ``platformCapabilities`` says so. Ill-typed fields were dropped by the parse."""
+    last = detail.last_attempt
+    attempt_container = last.container if last is not None else None
+    job_container = detail.container
+    status_reason = _text(detail.status_reason) or (last.status_reason if last is not None else None)
+    container_reason = (attempt_container.reason if attempt_container else None) or (
+        job_container.reason if job_container else None
+    )
+    exit_code = attempt_container.exit_code if attempt_container else None
+    if exit_code is None and job_container is not None:
+        exit_code = job_container.exit_code
+    platform: Platform = "FARGATE" if "FARGATE" in detail.platform_capabilities else "EC2"
     return FailureSignal(
-        status=status if isinstance(status, str) else "",
+        status=detail.status.value,
         status_reason=status_reason,
         container_reason=container_reason,
         exit_code=exit_code,

@@ -13,9 +13,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from batchplane.domain.arbiter import QueueCatalogue, QueueClass
+from batchplane.domain.events import ContainerDetail, JobDetail
 from batchplane.domain.failures import (
     ArrayFailure,
     FailureClass,
+    FailureSignal,
+    capacity_type,
     child_failures,
     classify,
     classify_array,
@@ -24,7 +27,14 @@ from batchplane.domain.failures import (
 from batchplane.domain.ids import TAG_ATTEMPT, TAG_JOB_ID, AttemptRef, is_job_id, parse_batch_job_name
 from batchplane.domain.models import STATUS_RANK, Capacity, JobStatus
 from batchplane.domain.records import JobRecord
-from batchplane.domain.retry import AttemptHistory, RetryDecision, RetrySpec, decide_retry
+from batchplane.domain.retry import (
+    AttemptHistory,
+    AttemptReason,
+    RetryDecision,
+    RetrySpec,
+    decide_retry,
+    preference_type,
+)
 
 STATE_CHANGE = "Batch Job State Change"
 QUEUE_BLOCKED = "Batch Job Queue Blocked"
@@ -61,94 +71,63 @@ def rank_key(status: JobStatus, event_time: str, event_id: str, *, has_reason: b
     return f"{STATUS_RANK[status]:02d}#{event_time}#{int(has_reason)}#{event_id}"
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _memory(detail: Mapping[str, Any]) -> int | None:
-    container = detail.get("container") or {}
-    for req in container.get("resourceRequirements") or []:
-        if req.get("type") == "MEMORY":
-            try:
-                return int(req.get("value"))
-            except (TypeError, ValueError):
-                return None
-    memory = container.get("memory")
-    return memory if isinstance(memory, int) else None
-
-
-def attempt_ref(detail: Mapping[str, Any]) -> AttemptRef | None:
+def attempt_ref(detail: JobDetail) -> AttemptRef | None:
     """Our job and attempt, from the deterministic jobName (tags as a cross-check), with no lookup."""
-    ref = parse_batch_job_name(str(detail.get("jobName") or ""))
+    ref = parse_batch_job_name(detail.job_name)
     if ref is not None:
         return ref
-    tags = detail.get("tags") or {}
-    job_id, attempt = tags.get(TAG_JOB_ID), tags.get(TAG_ATTEMPT)
-    if isinstance(job_id, str) and is_job_id(job_id) and isinstance(attempt, str) and attempt.isdigit():
+    job_id, attempt = detail.tags.get(TAG_JOB_ID), detail.tags.get(TAG_ATTEMPT)
+    if job_id is not None and is_job_id(job_id) and attempt is not None and attempt.isdigit():
         return AttemptRef(job_id, int(attempt))
     return None
 
 
-def is_child(detail: Mapping[str, Any]) -> bool:
-    """An array child ("<parent>:<index>") or a multi-node node ("<job>#<node>"): the parent's event decides."""
-    job_id = str(detail.get("jobId") or "")
-    return ":" in job_id or "#" in job_id
-
-
-def failed_child(event: Mapping[str, Any]) -> tuple[AttemptRef, int] | None:
+def failed_child(detail: JobDetail) -> tuple[AttemptRef, int] | None:
     """A FAILED array child ("<parent>:<index>") of one of our attempts: the attempt and the child's index."""
-    detail = event.get("detail") or {}
-    job_id = str(detail.get("jobId") or "")
-    if detail.get("status") != "FAILED" or ":" not in job_id:
+    if detail.status is not JobStatus.FAILED or ":" not in detail.job_id:
         return None
     ref = attempt_ref(detail)
-    index = (detail.get("arrayProperties") or {}).get("index")
-    if ref is None or not isinstance(index, int):
-        tail = job_id.rsplit(":", 1)[-1]
+    index = detail.array_properties.index if detail.array_properties is not None else None
+    if ref is None or index is None:
+        tail = detail.job_id.rsplit(":", 1)[-1]
         if ref is None or not tail.isdigit():
             return None
         index = int(tail)
     return ref, index
 
 
-def observe(event: Mapping[str, Any]) -> Observation | None:
-    """The observation an EventBridge event carries, or None if it is not about one of our attempts."""
-    detail = event.get("detail") or {}
-    if is_child(detail):
+def observe(detail: JobDetail, event_time: str, event_id: str) -> Observation | None:
+    """The observation a job's detail carries (an event's, or DescribeJobs' with the time it was read), or None if
+    it is not about one of our attempts."""
+    if detail.is_child:
         return None
     ref = attempt_ref(detail)
     if ref is None:
         return None
-    status = JobStatus(detail["status"])
-    attempts = detail.get("attempts") or []
-    last = attempts[-1] if attempts else {}
-    container = last.get("container") or {}
-    top = detail.get("container") or {}
+    last = detail.last_attempt
+    container = (last.container if last is not None else None) or ContainerDetail()
+    top = detail.container or ContainerDetail()
+    exit_code = container.exit_code if "exit_code" in container.model_fields_set else top.exit_code
     return Observation(
         ref=ref,
-        status=status,
-        rank_key=rank_key(
-            status,
-            str(event.get("time") or ""),
-            str(event.get("id") or ""),
-            has_reason=bool(detail.get("statusReason")),
-        ),
-        batch_job_id=str(detail.get("jobId") or ""),
-        queue_arn=str(detail.get("jobQueue") or ""),
-        status_reason=detail.get("statusReason") or None,
-        exit_code=_int(container.get("exitCode", top.get("exitCode"))),
-        container_reason=container.get("reason") or top.get("reason") or None,
-        log_stream=container.get("logStreamName") or top.get("logStreamName") or None,
-        started_at=_int(detail.get("startedAt")),
-        stopped_at=_int(detail.get("stoppedAt")),
-        memory_mib=_memory(detail),
+        status=detail.status,
+        rank_key=rank_key(detail.status, event_time, event_id, has_reason=bool(detail.status_reason)),
+        batch_job_id=detail.job_id,
+        queue_arn=detail.job_queue,
+        status_reason=detail.status_reason or None,
+        exit_code=exit_code,
+        container_reason=container.reason or top.reason,
+        log_stream=container.log_stream_name or top.log_stream_name,
+        started_at=detail.started_at,
+        stopped_at=detail.stopped_at,
+        memory_mib=top.memory_mib,
         array_summary=_array_summary(detail),
     )
 
 
-def _array_summary(detail: Mapping[str, Any]) -> str | None:
-    summary = (detail.get("arrayProperties") or {}).get("statusSummary")
-    if not isinstance(summary, dict) or not summary:
+def _array_summary(detail: JobDetail) -> str | None:
+    summary = detail.array_properties.status_summary if detail.array_properties is not None else None
+    if not summary:
         return None
     return json.dumps({str(k): int(v) for k, v in sorted(summary.items()) if isinstance(v, int)})
 
@@ -168,7 +147,7 @@ class NextAttempt:
     attempt: int
     queue: QueueClass
     memory_mib: int | None
-    reason: str
+    reason: AttemptReason
     delay_seconds: float
     explanation: str
 
@@ -194,36 +173,49 @@ def is_array(job: JobRecord) -> bool:
     return bool(job.request.get("arraySize"))
 
 
-def parent_class(job: JobRecord, detail: Mapping[str, Any]) -> FailureClass:
-    """`classify` of the failed attempt's own event (for an array: the parent's, before its children are read)."""
-    capacity = job.current.capacity.value
-    return classify(signal_from_detail(detail, capacity, cancelled_by_user=job.cancel_requested))  # type: ignore[arg-type]
+def failure_signal(job: JobRecord, detail: JobDetail | None) -> FailureSignal:
+    """What the classifier reads of the job's failed current attempt (for an array: the parent's, before its children
+    are read): the detail of its event (or of DescribeJobs), or, with None, the attempt as recorded (a decision taken
+    later: a redelivery, a child's event, the sweeper)."""
+    attempt = job.current
+    capacity = capacity_type(attempt.capacity)
+    if detail is not None:
+        return signal_from_detail(detail, capacity, cancelled_by_user=job.cancel_requested)
+    return FailureSignal(
+        status=attempt.status.value,
+        status_reason=attempt.status_reason or None,
+        container_reason=attempt.container_reason or None,
+        exit_code=attempt.exit_code,
+        capacity=capacity,
+        cancelled_by_user=job.cancel_requested,
+    )
 
 
 def judge_failure(
     job: JobRecord,
-    detail: Mapping[str, Any],
+    signal: FailureSignal,
     catalogue: QueueCatalogue,
     jitter: float,
     default_memory_mib: int,
     children: Sequence[Mapping[str, Any]] | None = None,
 ) -> Verdict:
-    """Classify the failed current attempt and decide: retry where, with what memory, after how long; or give up.
+    """Classify the failed current attempt (``signal``: `failure_signal`) and decide: retry where, with what memory,
+    after how long; or give up.
 
     An array attempt (``children``: ListJobs summaries of its failed children) is classified from its children
     (`classify_array`) and retried whole, as a new array of the same size: Batch cannot run selected children of an
     array again. With several exit codes among the deciding children, the first that the policy would not retry
     decides (a child that will fail again makes the whole re-run pointless)."""
     attempt = job.current
-    capacity = attempt.capacity.value
-    failure = parent_class(job, detail)
+    capacity = capacity_type(attempt.capacity)
+    failure = classify(signal)
     array: ArrayFailure | None = None
     if children is not None:
         summary = json.loads(attempt.array_summary) if attempt.array_summary else {}
         size = job.request.get("arraySize")
         array = classify_array(
             failure,
-            child_failures(children, capacity),  # type: ignore[arg-type]
+            child_failures(children, capacity),
             size=int(size) if size else None,
             failed=int(summary.get("FAILED", 0)),
         )
@@ -240,16 +232,13 @@ def judge_failure(
         own_failures=own,
         infrastructure_failures=infra,
         spot_reclaims=reclaims,
-        capacity=capacity,  # type: ignore[arg-type]
-        preference=job.preference,  # type: ignore[arg-type]
+        capacity=capacity,
+        preference=preference_type(job.preference),
         memory_mib=memory,
         max_memory_mib=queue.max_memory_mib if queue is not None else max(memory, catalogue.max_memory_mib),
         on_demand_available=on_demand is not None and on_demand is not queue,
     )
-    exit_code = _int(((detail.get("attempts") or [{}])[-1].get("container") or {}).get("exitCode"))
-    if exit_code is None:
-        exit_code = _int((detail.get("container") or {}).get("exitCode"))
-    codes: tuple[int | None, ...] = array.exit_codes if array is not None and array.exit_codes else (exit_code,)
+    codes: tuple[int | None, ...] = array.exit_codes if array is not None and array.exit_codes else (signal.exit_code,)
     decisions = [decide_retry(spec, history, failure, code, jitter) for code in codes]
     decision = next((d for d in decisions if not d.retry), decisions[0])
     if decision.retry and job.cancel_requested:  # cancelled, or failed fast by the sweeper: never retried
@@ -265,7 +254,7 @@ def judge_failure(
             attempt=attempt.attempt + 1,
             queue=target,
             memory_mib=decision.memory_mib if (attempt.memory_mib or decision.memory_mib != memory) else None,
-            reason=(decision.reason.value if decision.reason else "retry"),
+            reason=decision.reason or AttemptReason.RETRY,
             delay_seconds=decision.delay_seconds,
             explanation=f"{array.description}; {decision.explanation}"
             if array and array.description

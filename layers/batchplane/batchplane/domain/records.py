@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchplane.domain.models import Capacity, JobStatus
+from batchplane.domain.ids import batch_job_name
+from batchplane.domain.models import Capacity, CapacityPreference, JobStatus
 
 
 @dataclass(slots=True)
@@ -37,6 +38,42 @@ class AttemptRecord:
     failed_children: tuple[int, ...] = ()  # array indexes (of this attempt's array) whose child failed
     array_indexes: str | None = None  # "3,7,12": the original indexes this attempt's children stand for
 
+    @classmethod
+    def new(
+        cls,
+        job_id: str,
+        job_name: str,
+        *,
+        after: AttemptRecord | None,
+        reason: str,
+        queue_arn: str,
+        capacity: Capacity,
+        now_ms: int,
+        memory_mib: int | None,
+        vcpus: int | None,
+        explanation: str | None,
+        delay_seconds: float = 0.0,
+        array_indexes: str | None = None,
+    ) -> AttemptRecord:
+        """A new attempt of a job: its first (``after`` None) or the one that replaces ``after``, numbered next;
+        named deterministically for Batch (so a lost SubmitJob is found by name, never made twice); due now, or
+        ``delay_seconds`` after ``now_ms`` (a retry's backoff)."""
+        number = 1 if after is None else after.attempt + 1
+        return cls(
+            attempt=number,
+            reason=reason,
+            replaces=None if after is None else after.attempt,
+            queue_arn=queue_arn,
+            capacity=capacity,
+            batch_job_name=batch_job_name(job_id, number, job_name),
+            memory_mib=memory_mib,
+            vcpus=vcpus,
+            created_at=now_ms,
+            explanation=explanation,
+            not_before=now_ms + int(delay_seconds * 1000) if delay_seconds > 0 else None,
+            array_indexes=array_indexes,
+        )
+
 
 @dataclass(slots=True)
 class JobRecord:
@@ -49,7 +86,7 @@ class JobRecord:
     request: dict[str, Any]  # the canonical request (camelCase), as validated
     request_hash: str
     priority: str
-    preference: str
+    preference: CapacityPreference
     queue_arn: str  # the current attempt's queue
     capacity: Capacity
     placement_reason: str

@@ -35,6 +35,18 @@ from batchplane.domain.failures import (
 )
 
 CapacityPreferenceType = Literal["spot", "on-demand", "spot-first"]
+_PREFERENCE_TYPES: dict[str, CapacityPreferenceType] = {
+    "spot": "spot",
+    "on-demand": "on-demand",
+    "spot-first": "spot-first",
+}
+
+
+def preference_type(preference: str) -> CapacityPreferenceType:
+    """The policies' name for a capacity preference (a `CapacityPreference` of a record, or its value)."""
+    return _PREFERENCE_TYPES[preference]
+
+
 """spot: never leave Spot; spot-first: Spot, falling back to On-Demand; on-demand: On-Demand only."""
 
 ClassAction = Literal["retry", "fail"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from batchplane.domain.models import JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
+from batchplane.domain.timestamps import iso_from_ms
 
 if TYPE_CHECKING:
     from batchplane.domain.arbiter import QueueClass
@@ -28,9 +28,7 @@ def _same(record: object, *names: str) -> dict[str, Any]:
 
 
 def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if ms is None else iso_from_ms(ms)
 
 
 class AttemptView(_View):

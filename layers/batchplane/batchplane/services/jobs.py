@@ -16,7 +16,7 @@ from batchplane.domain.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from batchplane.domain.ids import batch_job_name, idempotent_job_id, new_job_id
+from batchplane.domain.ids import idempotent_job_id, new_job_id
 from batchplane.domain.logs import choose_attempt, decode_token, encode_token, log_targets
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import (
@@ -31,6 +31,7 @@ from batchplane.domain.ports import (
 )
 from batchplane.domain.records import AttemptRecord, JobRecord, lineage_graph
 from batchplane.domain.submit_request import JobDefinitions, check_submit_size, submit_job_request
+from batchplane.domain.timestamps import epoch_ms, iso
 
 FULL_LOG_PAGE_BYTES = 900_000  # GetLogEvents answers at most 1 MB: a page this big may have been cut short
 
@@ -49,10 +50,6 @@ class Submitted:
 class CancelOutcome:
     job: JobRecord
     action: str  # "cancel" (before STARTING) | "terminate" (STARTING/RUNNING) | "none" (already terminal)
-
-
-def _iso(now: datetime) -> str:
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def request_hash(request: JobRequest) -> str:
@@ -111,18 +108,19 @@ class JobService:
         job_id = (
             idempotent_job_id(tenant, idempotency_key)
             if idempotency_key
-            else new_job_id(int(now.timestamp() * 1000), self._entropy(10))
+            else new_job_id(epoch_ms(now), self._entropy(10))
         )
-        stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        attempt = AttemptRecord(
-            attempt=1,
+        stamp = iso(now)
+        attempt = AttemptRecord.new(
+            job_id,
+            request.name,
+            after=None,
             reason="initial",
             queue_arn=placement.queue.queue_arn,
             capacity=placement.capacity,
-            batch_job_name=batch_job_name(job_id, 1, request.name),
+            now_ms=epoch_ms(now),
             memory_mib=request.memory_mi_b,
             vcpus=request.vcpus,
-            created_at=int(now.timestamp() * 1000),
             explanation=placement.reason,
         )
         held = bool(request.depends_on)
@@ -153,7 +151,7 @@ class JobService:
             request=request.canonical(),
             request_hash=request_hash(request),
             priority=request.priority.value,
-            preference=request.capacity.value,
+            preference=request.capacity,
             queue_arn=placement.queue.queue_arn,
             capacity=placement.capacity,
             placement_reason=placement.reason,
@@ -214,7 +212,7 @@ class JobService:
         """End a job whose record was written but whose start was refused CANCELLED (two conditional writes)."""
         if self._store.request_cancel(job.job_id, job.tenant, why) is None:
             return job
-        ended = self._store.mark_cancelled(job.job_id, why, _iso(self._clock()), unsubmitted=job.current_attempt)
+        ended = self._store.mark_cancelled(job.job_id, why, iso(self._clock()), unsubmitted=job.current_attempt)
         return ended or job
 
     def _check_dependencies(self, tenant: str, request: JobRequest) -> None:
@@ -345,7 +343,7 @@ class JobService:
                 # its pipeline must hear of its end: the sweeper ends it (due now) and tells the pipeline
                 self._store.hasten_cancelled(job_id)
             else:
-                ended = self._store.mark_cancelled(job_id, why[:1024], _iso(self._clock()))
+                ended = self._store.mark_cancelled(job_id, why[:1024], iso(self._clock()))
                 if ended is not None:
                     return CancelOutcome(ended, "none")  # nothing reached Batch: nothing to stop
         job = marked  # a start may have been claimed before the cancel landed: go through Batch

@@ -1,40 +1,44 @@
 """The lifecycle engine: apply a Batch event to its attempt with one guarded write, then act (finish, retry, fall
-back, escalate, give up); and the sweeper (due retries, stuck RUNNABLE, reconciliation)."""
+back, escalate, give up). The sweeper's passes (due retries, stuck RUNNABLE, reconciliation) are services/sweeper.py;
+they act on jobs through this engine."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane.domain.arbiter import QueueCatalogue
-from batchplane.domain.failures import FailureClass
-from batchplane.domain.ids import TAG_TENANT, AttemptRef, batch_job_name
+from batchplane.domain.events import BatchEvent, JobDetail
+from batchplane.domain.failures import FailureClass, FailureSignal, capacity_type, classify
+from batchplane.domain.ids import TAG_TENANT, AttemptRef
 from batchplane.domain.lifecycle import (
     Applied,
     Observation,
     failed_child,
+    failure_signal,
     final_status,
     is_array,
     judge_failure,
     observe,
-    parent_class,
 )
-from batchplane.domain.models import Capacity, JobRequest, JobStatus
+from batchplane.domain.models import CapacityPreference, JobRequest, JobStatus
+from batchplane.domain.outcomes import FAILURE_METRICS, RETRY_METRICS, SUBMITTED_AS, Metric, Outcome
 from batchplane.domain.ports import BatchPort
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.retry import (
     AttemptHistory,
-    CapacityAction,
     RetrySpec,
-    blocked_queues,
     decide_retry,
-    decide_stuck_runnable,
-    infrastructure_budget_left,
+    preference_type,
 )
 from batchplane.domain.submit_request import submit_job_request
+from batchplane.domain.timestamps import epoch_ms, iso, iso_to_ms
+
+if TYPE_CHECKING:
+    from batchplane.services.sweeper import SweepReport
 
 
 class LifecycleStore(Protocol):
@@ -118,31 +122,11 @@ class BatchOps(BatchPort, Protocol):
         ...
 
 
-def iso(now: datetime) -> str:
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def epoch_ms(now: datetime) -> int:
-    return int(now.timestamp() * 1000)
-
-
 def event_time_ms(value: str, fallback: int) -> int:
     try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+        return iso_to_ms(value)
     except ValueError:
         return fallback
-
-
-@dataclass
-class SweepReport:
-    released: list[str] = field(default_factory=list)
-    moved_to_on_demand: list[str] = field(default_factory=list)
-    failed_fast: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
-    reconciled: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)  # cancel-requested jobs ended CANCELLED before they started
-    describe_calls: int = 0
-    skipped: bool = False  # another sweep holds the lease: this one did nothing
 
 
 class LifecycleService:
@@ -181,75 +165,87 @@ class LifecycleService:
 
     # ---- events ----------------------------------------------------------------------------------------------
 
-    def on_event(self, event: Mapping[str, Any]) -> str:
-        """Apply one event; returns what happened (for logs, metrics and tests)."""
-        child = failed_child(event)
+    def on_event(self, event: BatchEvent) -> Outcome:
+        """Apply one parsed event; returns what happened (for logs, metrics and tests)."""
+        return self.on_detail(event.detail, event_time=event.time, event_id=event.id)
+
+    def on_detail(self, detail: JobDetail, *, event_time: str, event_id: str) -> Outcome:
+        """Apply what a job's detail reports (an event's, or DescribeJobs' as the sweeper reads it at
+        ``event_time``), ranked by ``event_time`` and ``event_id``; returns what happened."""
+        child = failed_child(detail)
         if child is not None:
             return self._on_failed_child(*child)
-        obs = observe(event)
+        obs = observe(detail, event_time, event_id)
         if obs is None:
-            return "ignored"
+            return Outcome.IGNORED
         now = self._clock()
-        when = event_time_ms(str(event.get("time") or ""), epoch_ms(now))
+        when = event_time_ms(event_time, epoch_ms(now))
         result = self._store.apply_observation(obs, iso(now), when)
         job = result.job
         if result.applied and not obs.status.terminal:
-            return "recorded"
+            return Outcome.RECORDED
         if job is None:
-            return self._adopt(obs, event.get("detail") or {}, now)
+            return self._adopt(obs, detail, now)
         if not result.applied:
             if job.cancel_requested and not obs.status.terminal and job.current_attempt == obs.ref.attempt:
                 # an attempt started as its cancel landed (the cancel could not find it in Batch yet): stop it now
                 self._batch.terminate(obs.batch_job_id, "batchplane: cancelled before it started")
-                return "cancel-enforced"
+                return Outcome.CANCEL_ENFORCED
             # A duplicate or stale event: one failed conditional write, nothing else; unless it is the redelivery of
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
-                return self._act_on_failure(job, event.get("detail") or {})
+                return self.act_on_failure(job, detail)
             if obs.status.terminal and job.status.terminal and job.pipeline_id and self._on_terminal is not None:
                 # the redelivery of a pipeline job's last event: its pipeline may not have heard (the handler died
                 # after the write), so tell it again; idempotent, every pipeline change is conditional
                 self._on_terminal(job, job.status.value)
-                return "stale-retold"
-            return "stale"
+                return Outcome.STALE_RETOLD
+            return Outcome.STALE
         if obs.status is JobStatus.FAILED:
-            return self._act_on_failure(job, event.get("detail") or {})
+            return self.act_on_failure(job, detail)
         if obs.status is JobStatus.SUCCEEDED:
-            self._metric("JobsSucceeded", 1)
+            self._metric(Metric.JOBS_SUCCEEDED, 1)
             if self._artifacts is not None and (job.request.get("inputs") or job.request.get("outputs")):
                 self._artifacts.record(job)  # lineage: what this job used and made
             if self._on_terminal is not None:
                 self._on_terminal(job, "SUCCEEDED")
-            return "succeeded"
-        return "recorded"
+            return Outcome.SUCCEEDED
+        return Outcome.RECORDED
 
-    def _on_failed_child(self, ref: AttemptRef, index: int) -> str:
+    def _on_failed_child(self, ref: AttemptRef, index: int) -> Outcome:
         applied = self._store.record_failed_child(ref.job_id, ref.attempt, index)
         job = applied.job
         if job is None or not applied.applied:
-            return "stale"
-        if job.awaiting_decision == ref.attempt and _children_known(job):
-            return self._act_on_failure(job, _detail_of(job.current))  # the parent's failure was waiting for us
-        return "child-recorded"
+            return Outcome.STALE
+        if job.awaiting_decision == ref.attempt and children_known(job):
+            return self.act_on_failure(job, None)  # the parent's failure was waiting for us
+        return Outcome.CHILD_RECORDED
 
-    def _adopt(self, obs: Observation, detail: Mapping[str, Any], now: datetime) -> str:
+    def _adopt(self, obs: Observation, detail: JobDetail, now: datetime) -> Outcome:
         """A Batch job that carries our name and tags but has no record (its record was lost, or it was submitted
         around the gateway): adopt it, so it is tracked like any job (one conditional write)."""
-        tenant = (detail.get("tags") or {}).get(TAG_TENANT)
+        tenant = detail.tags.get(TAG_TENANT)
         queue = self._catalogue.by_arn(obs.queue_arn)
         if not tenant or queue is None or obs.ref.attempt != 1:
-            return "orphan"
-        name = str(detail.get("jobName", "")).partition(f"-a{obs.ref.attempt}-")[2] or obs.ref.job_id
+            return Outcome.ORPHAN
+        name = detail.job_name.partition(f"-a{obs.ref.attempt}-")[2] or obs.ref.job_id
         stamp = iso(now)
-        attempt = AttemptRecord(
-            attempt=1,
-            reason="adopted",
-            queue_arn=queue.queue_arn,
-            capacity=queue.capacity,
-            batch_job_name=str(detail.get("jobName")),
+        attempt = replace(
+            AttemptRecord.new(
+                obs.ref.job_id,
+                name,
+                after=None,
+                reason="adopted",
+                queue_arn=queue.queue_arn,
+                capacity=queue.capacity,
+                now_ms=epoch_ms(now),
+                memory_mib=obs.memory_mib,
+                vcpus=None,
+                explanation="adopted: a Batch job with batchplane's name and tags but no record",
+            ),
+            batch_job_name=detail.job_name,  # as Batch has it (ours would be the same, unless cut to 128)
             status=obs.status,
             batch_job_id=obs.batch_job_id,
-            memory_mib=obs.memory_mib,
             status_reason=obs.status_reason,
             exit_code=obs.exit_code,
             container_reason=obs.container_reason,
@@ -257,8 +253,6 @@ class LifecycleService:
             started_at=obs.started_at,
             stopped_at=obs.stopped_at,
             rank_key=obs.rank_key,
-            created_at=epoch_ms(now),
-            explanation="adopted: a Batch job with batchplane's name and tags but no record",
         )
         job = JobRecord(
             job_id=obs.ref.job_id,
@@ -271,30 +265,40 @@ class LifecycleService:
             request={"name": name[:128] or "adopted", "retry": {"attempts": 1}},
             request_hash="adopted",
             priority=queue.priority,
-            preference=queue.capacity.value,
+            preference=CapacityPreference(queue.capacity.value),
             queue_arn=queue.queue_arn,
             capacity=queue.capacity,
             placement_reason="adopted from AWS Batch",
-            job_definition=str(detail.get("jobDefinition") or ""),
+            job_definition=detail.job_definition or "",
             attempts=[attempt],
         )
         if self._store.create_job(job) is not None:
-            return "stale"  # someone created it meanwhile: the event will be applied on redelivery or reconcile
-        self._metric("JobsAdopted", 1)
-        return "adopted"
+            return Outcome.STALE  # someone created it meanwhile: the event will be applied on redelivery or reconcile
+        self._metric(Metric.JOBS_ADOPTED, 1)
+        return Outcome.ADOPTED
 
-    def _act_on_failure(self, job: JobRecord, detail: Mapping[str, Any], *, whole: bool = False) -> str:
+    def act_on_failure(self, job: JobRecord, detail: JobDetail | None, *, whole: bool = False) -> Outcome:
+        """Decide and carry out what follows the failure of the job's current attempt: ``detail`` is what its event
+        (or DescribeJobs) reported, None to read the attempt as recorded."""
         now = self._clock()
         if _retries_failed_children(job) and not whole and not job.cancel_requested:
-            if not _children_known(job):
-                return "waiting-for-children"  # children's FAILED events still on their way (the sweeper backs this)
+            if not children_known(job):
+                return (
+                    Outcome.WAITING_FOR_CHILDREN
+                )  # children's FAILED events still on their way (the sweeper backs this)
             return self._retry_failed_children(job, now)
+        signal = failure_signal(job, detail)
         verdict = judge_failure(
-            job, detail, self._catalogue, self._jitter(), self._default_memory, self._array_children(job, detail)
+            job,
+            signal,
+            self._catalogue,
+            self._jitter(),
+            self._default_memory,
+            self._array_children(job, signal, detail),
         )
         counters = (verdict.own_failures, verdict.infrastructure_failures, verdict.spot_reclaims)
         current = job.current
-        self._metric(f"Failures.{verdict.failure_class.value}", 1)
+        self._metric(FAILURE_METRICS[verdict.failure_class], 1)
         if verdict.next_attempt is None:
             last_reason = current.status_reason or current.container_reason or "failed"
             if verdict.array is not None and verdict.array.description:
@@ -303,18 +307,18 @@ class LifecycleService:
             return self._give_up(job, verdict.failure_class.value, reason, counters, now)
         nxt = verdict.next_attempt
         delayed = nxt.delay_seconds > 0
-        new = AttemptRecord(
-            attempt=nxt.attempt,
+        new = AttemptRecord.new(
+            job.job_id,
+            job.name,
+            after=current,
             reason=nxt.reason,
-            replaces=current.attempt,
             queue_arn=nxt.queue.queue_arn,
             capacity=nxt.queue.capacity,
-            batch_job_name=batch_job_name(job.job_id, nxt.attempt, job.name),
+            now_ms=epoch_ms(now),
             memory_mib=nxt.memory_mib,
             vcpus=current.vcpus,
-            created_at=epoch_ms(now),
             explanation=nxt.explanation,
-            not_before=epoch_ms(now) + int(nxt.delay_seconds * 1000) if delayed else None,
+            delay_seconds=nxt.delay_seconds,
         )
         if not self._store.claim_next_attempt(
             job,
@@ -325,34 +329,35 @@ class LifecycleService:
             now=iso(now),
         ):
             return self._after_lost_claim(job, detail)
-        self._metric(f"Retries.{nxt.reason}", 1)
-        if delayed:
-            return f"{nxt.reason}-scheduled"
-        return self._submit(job, new, nxt.reason)
+        self._metric(RETRY_METRICS[nxt.reason], 1)
+        submitted = SUBMITTED_AS[nxt.reason]
+        return submitted.scheduled if delayed else self.submit(job, new, submitted)
 
-    def _array_children(self, job: JobRecord, detail: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    def _array_children(
+        self, job: JobRecord, signal: FailureSignal, detail: JobDetail | None
+    ) -> list[dict[str, Any]] | None:
         """The failed children of a failed array attempt, for `judge_failure` (None: not an array). One ListJobs,
         and only when the parent's own reason says nothing (AWS's "Array Child Job failed"): a cancel or a failed
         dependency is the whole array's and needs no look at the children. A ListJobs error propagates: the event is
         retried (and the sweeper acts on a decision left pending), rather than the array judged blind."""
         if not is_array(job):
             return None
-        batch_job_id = job.current.batch_job_id or str(detail.get("jobId") or "")
-        if parent_class(job, detail) is not FailureClass.UNKNOWN or not batch_job_id:
+        batch_job_id = job.current.batch_job_id or (detail.job_id if detail is not None else "")
+        if classify(signal) is not FailureClass.UNKNOWN or not batch_job_id:
             return []
         return self._batch.failed_children(batch_job_id)
 
-    def _after_lost_claim(self, job: JobRecord, detail: Mapping[str, Any]) -> str:
+    def _after_lost_claim(self, job: JobRecord, detail: JobDetail | None) -> Outcome:
         """The next attempt's claim failed: another handler decided (raced), or a cancel landed after this one read the
         job. Then the failure still waits for a decision: read the job again and decide (it gives up, CANCELLED)."""
         fresh = self._store.get_job(job.job_id)
         if fresh is None or not fresh.cancel_requested or fresh.awaiting_decision != job.current.attempt:
-            return "raced"
-        return self._act_on_failure(fresh, detail, whole=True)
+            return Outcome.RACED
+        return self.act_on_failure(fresh, detail, whole=True)
 
     def _give_up(
         self, job: JobRecord, failure_class: str, reason: str, counters: tuple[int, int, int], now: datetime
-    ) -> str:
+    ) -> Outcome:
         """The job ends FAILED, or CANCELLED when its owner cancelled it (once: a raced duplicate neither counts it nor
         tells its pipeline again)."""
         status = final_status(failure_class)
@@ -365,14 +370,14 @@ class LifecycleService:
             now=iso(now),
             status=status,
         ):
-            return "raced"
+            return Outcome.RACED
         job.current.failure_class = failure_class  # as recorded: the pipeline tells a cancel from a failure by it
-        self._metric("JobsCancelled" if status is JobStatus.CANCELLED else "JobsFailed", 1)
+        self._metric(Metric.JOBS_CANCELLED if status is JobStatus.CANCELLED else Metric.JOBS_FAILED, 1)
         if self._on_terminal is not None:
             self._on_terminal(job, status.value)
-        return "cancelled" if status is JobStatus.CANCELLED else "gave-up"
+        return Outcome.CANCELLED if status is JobStatus.CANCELLED else Outcome.GAVE_UP
 
-    def _retry_failed_children(self, job: JobRecord, now: datetime) -> str:
+    def _retry_failed_children(self, job: JobRecord, now: datetime) -> Outcome:
         """An array whose children partly failed: a new attempt over the failed indexes only, in the same queue."""
         current = job.current
         spec = RetrySpec.model_validate(job.request.get("retry") or {})
@@ -381,8 +386,8 @@ class LifecycleService:
             own_failures=job.own_failures + 1,
             infrastructure_failures=job.infrastructure_failures,
             spot_reclaims=job.spot_reclaims,
-            capacity=current.capacity.value,
-            preference=job.preference,  # type: ignore[arg-type]
+            capacity=capacity_type(current.capacity),
+            preference=preference_type(job.preference),
             memory_mib=current.memory_mib or self._default_memory,
             max_memory_mib=max(current.memory_mib or self._default_memory, self._catalogue.max_memory_mib),
             on_demand_available=False,
@@ -395,28 +400,29 @@ class LifecycleService:
             reason = f"{len(original)} array children failed (indexes {_short(original)}): {decision.explanation}"
             return self._give_up(job, FailureClass.APP_ERROR.value, reason, counters, now)
         delayed = decision.delay_seconds > 0
-        new = AttemptRecord(
-            attempt=current.attempt + 1,
+        new = AttemptRecord.new(
+            job.job_id,
+            job.name,
+            after=current,
             reason="retry",
-            replaces=current.attempt,
             queue_arn=current.queue_arn,
             capacity=current.capacity,
-            batch_job_name=batch_job_name(job.job_id, current.attempt + 1, job.name),
+            now_ms=epoch_ms(now),
             memory_mib=current.memory_mib,
             vcpus=current.vcpus,
-            created_at=epoch_ms(now),
             explanation=f"retrying only the {len(original)} failed array children (indexes {_short(original)})",
-            not_before=epoch_ms(now) + int(decision.delay_seconds * 1000) if delayed else None,
+            delay_seconds=decision.delay_seconds,
             array_indexes=",".join(str(i) for i in original),
         )
         if not self._store.claim_next_attempt(
             job, previous=current.attempt, failure_class="app-error", new=new, counters=counters, now=iso(now)
         ):
-            return self._after_lost_claim(job, _detail_of(current))
-        self._metric("Retries.failed-children", 1)
-        return "children-retry-scheduled" if delayed else self._submit(job, new, "children-retry")
+            return self._after_lost_claim(job, None)
+        self._metric(Metric.RETRIES_FAILED_CHILDREN, 1)
+        return Outcome.CHILDREN_RETRY_SCHEDULED if delayed else self.submit(job, new, Outcome.CHILDREN_RETRY)
 
-    def _submit(self, job: JobRecord, attempt: AttemptRecord, outcome: str) -> str:
+    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome) -> Outcome:
+        """SubmitJob for a recorded attempt; a failed SubmitJob leaves the attempt due at the next sweep."""
         request = JobRequest.model_validate(job.request)
         try:
             self._batch.submit(
@@ -434,222 +440,36 @@ class LifecycleService:
                 maybe_submitted=attempt.submit_failed_at is not None,
             )
         except Exception:  # noqa: BLE001 - the attempt is recorded; it is submitted again (no duplicate: by name)
-            self._metric("SubmitDeferred", 1)
+            self._metric(Metric.SUBMIT_DEFERRED, 1)
             now = self._clock()
             try:
                 # due again now: the next sweep submits it (looking it up by name first), not the repair window
                 self._store.defer_submit(job, attempt.attempt, iso(now), epoch_ms(now))
             except Exception:  # noqa: BLE001 - then it is repaired as if this invocation had died
-                self._metric("SubmitDeferralLost", 1)
-            return f"{outcome}-deferred"
+                self._metric(Metric.SUBMIT_DEFERRAL_LOST, 1)
+            return outcome.deferred
         return outcome
 
     # ---- the sweeper -----------------------------------------------------------------------------------------
 
     def sweep(self) -> SweepReport:
-        """One sweep, single-flight across containers: a lease item taken with one conditional write (held longer
-        than the sweeper's timeout, so a crashed sweep frees it at the latest one lease later), given back at the
-        end. A sweep that finds the lease held does nothing. No reserved concurrency needed."""
-        report = SweepReport()
-        now = self._clock()
-        now_ms = epoch_ms(now)
-        if not self._store.take_lease("sweeper", self._lease_owner, now_ms, now_ms + int(self._lease_seconds * 1000)):
-            report.skipped = True
-            return report
-        try:
-            self._release_due(now, report)
-            self._release_held(now, report)
-            self._stuck_runnable(now, report)
-            self._reconcile(now, report)
-        finally:
-            self._store.release_lease("sweeper", self._lease_owner)
-        return report
+        """One sweep (services/sweeper.py), over this engine's store, Batch and policies."""
+        from batchplane.services.sweeper import Sweeper  # the job-events function never imports the sweeper
 
-    def _release_due(self, now: datetime, report: SweepReport) -> None:
-        for job in self._store.bucket("RETRY", upto=f"{epoch_ms(now):013d}~"):
-            attempt = job.current
-            if job.cancel_requested:
-                found = (
-                    self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
-                    if attempt.submit_failed_at is not None  # its failed SubmitJob may have made it after all
-                    else None
-                )
-                if found is not None:
-                    self._batch.terminate(found, "batchplane: cancelled before it started")  # its FAILED event ends it
-                else:
-                    self._end_cancelled(job, now, report)
-            elif self._store.release_due(job, attempt.attempt, iso(now)):  # fails if a cancel landed since the read
-                self._submit(job, attempt, "released")
-                report.released.append(job.job_id)
-
-    def _end_cancelled(self, job: JobRecord, now: datetime, report: SweepReport, *, unsubmitted: bool = False) -> None:
-        """A cancel-requested job none of whose work was started ends CANCELLED, and its pipeline hears."""
-        reason = "batchplane: cancelled before it started"
-        ended = self._store.mark_cancelled(
-            job.job_id, reason, iso(now), unsubmitted=job.current.attempt if unsubmitted else None
-        )
-        if ended is None:
-            return
-        report.cancelled.append(job.job_id)
-        self._metric("JobsCancelled", 1)
-        if self._on_terminal is not None:
-            self._on_terminal(ended, JobStatus.CANCELLED.value)
-
-    def _release_held(self, now: datetime, report: SweepReport) -> None:
-        """Jobs held for their dependencies (batchplane's dependsOn: retries of a dependency never fail the
-        dependent, unlike Batch's own dependsOn on one Batch job id): submit when all succeeded, fail as Batch does
-        ("Dependent Job failed") when one failed."""
-        if self._deps is None:
-            return
-        held = self._store.bucket("HELD")
-        wanted = [d["jobId"] for job in held for d in job.request.get("dependsOn") or []]
-        statuses = self._deps.statuses(wanted) if wanted else {}
-        for job in held:
-            if job.cancel_requested:
-                self._end_cancelled(job, now, report)
-                continue
-            deps = [d["jobId"] for d in job.request.get("dependsOn") or []]
-            states = [statuses.get(d) for d in deps]
-            missing = [d for d, st in zip(deps, states, strict=True) if st is None or st[1] != job.tenant]
-            failed = [d for d, st in zip(deps, states, strict=True) if st is not None and st[0] == "FAILED"]
-            if missing or failed:
-                which = ", ".join(missing or failed)
-                why = f"Dependent Job failed: {which}" if failed else f"dependency not found: {which}"
-                if self._deps.fail_held(job, why, iso(now)):
-                    report.failed_fast.append(job.job_id)
-            elif all(st is not None and st[0] == "SUCCEEDED" for st in states) and self._deps.release(job, iso(now)):
-                # released only if no cancel landed since the read (the write decides)
-                self._submit(job, job.current, "released")
-                report.released.append(job.job_id)
-
-    def _stuck_runnable(self, now: datetime, report: SweepReport) -> None:
-        """Jobs RUNNABLE past their dwell. AWS gives a blocked reason only to the job at the head of a queue, so a
-        queue whose head is blocked for capacity moves every job behind it that is past its dwell too: a Spot-starved
-        backlog drains in one sweep after the dwell, not one job per sweep."""
-        jobs = [
-            job
-            for job in self._store.bucket("RUNNABLE")
-            if job.current.status is JobStatus.RUNNABLE
-            and job.current.runnable_at is not None
-            and not job.cancel_requested
-        ]
-        heads = blocked_queues((job.current.queue_arn, job.current.status_reason) for job in jobs)
-        scaling: dict[str, bool] = {}  # per queue, asked once per sweep
-        stuck = 0  # past their dwell and left where they are (the JobsStuckRunnableAlarm's metric)
-        for job in jobs:
-            attempt = job.current
-            assert attempt.runnable_at is not None  # noqa: S101 - filtered above
-            spec = RetrySpec.model_validate(job.request.get("retry") or {})
-            runnable_for = (epoch_ms(now) - attempt.runnable_at) / 1000
-            if runnable_for < spec.stuck_runnable_seconds:
-                continue
-            queue = self._catalogue.by_arn(attempt.queue_arn)
-            on_demand = self._catalogue.on_demand_peer(queue) if queue is not None else None
-            decision = decide_stuck_runnable(
-                status_reason=attempt.status_reason,
-                runnable_for_seconds=runnable_for,
-                dwell_seconds=spec.stuck_runnable_seconds,
-                capacity=attempt.capacity.value,
-                preference=job.preference,  # type: ignore[arg-type]
-                scaling_up=self._scaling_up(attempt.queue_arn, scaling),
-                on_demand_available=on_demand is not None and on_demand is not queue,
-                infra_budget_left=infrastructure_budget_left(spec, job.infrastructure_failures),
-                queue_reason=heads.get(attempt.queue_arn),
-            )
-            if decision.action is CapacityAction.MOVE_TO_ON_DEMAND and on_demand is not None:
-                self._move_to_on_demand(job, attempt, on_demand.queue_arn, decision.reason_text, now, report)
-            elif decision.action is CapacityAction.FAIL:
-                reason = f"batchplane: {decision.reason_text}"
-                if self._store.request_cancel(job.job_id, job.tenant, reason) is not None and attempt.batch_job_id:
-                    self._batch.terminate(attempt.batch_job_id, reason[:1024])
-                report.failed_fast.append(job.job_id)
-            else:
-                stuck += 1
-        self._metric("JobsStuckRunnable", stuck)  # every sweep, 0 too: a gap would read as no data
-
-    def _scaling_up(self, queue_arn: str, known: dict[str, bool]) -> bool:
-        if queue_arn not in known:
-            known[queue_arn] = self._batch.scaling_up(queue_arn)
-        return known[queue_arn]
-
-    def _move_to_on_demand(
-        self, job: JobRecord, attempt: AttemptRecord, queue_arn: str, why: str, now: datetime, report: SweepReport
-    ) -> None:
-        new = AttemptRecord(
-            attempt=attempt.attempt + 1,
-            reason="capacity-fallback",
-            replaces=attempt.attempt,
-            queue_arn=queue_arn,
-            capacity=Capacity.ON_DEMAND,
-            batch_job_name=batch_job_name(job.job_id, attempt.attempt + 1, job.name),
-            memory_mib=attempt.memory_mib,
-            vcpus=attempt.vcpus,
-            created_at=epoch_ms(now),
-            explanation=why,
-        )
-        superseded = f"batchplane: moved to On-Demand: {why}"
-        counters = (job.own_failures, job.infrastructure_failures + 1, job.spot_reclaims)
-        if not self._store.claim_next_attempt(
-            job,
-            previous=attempt.attempt,
-            failure_class=FailureClass.UNSCHEDULABLE.value,
-            new=new,
-            counters=counters,
-            now=iso(now),
-            supersede_reason=superseded,
-        ):
-            return
-        if attempt.batch_job_id:
-            try:
-                self._batch.terminate(attempt.batch_job_id, superseded[:1024])
-            except Exception:  # noqa: BLE001 - the old attempt is already superseded in the record
-                self._metric("CancelFailed", 1)
-        self._submit(job, new, "capacity-fallback")
-        self._metric("Fallbacks.capacity", 1)
-        report.moved_to_on_demand.append(job.job_id)
-
-    def _reconcile(self, now: datetime, report: SweepReport) -> None:
-        """Repair what events did not tell us: an attempt that never reached Batch (a crash between the write and
-        SubmitJob) is resubmitted once (found by its deterministic name first, so never twice); an attempt whose
-        events were lost is described (DescribeJobs, 100 ids a call) and the description applied as an event."""
-        stale: dict[str, JobRecord] = {}
-        for job in self._store.bucket("ACTIVE") + self._store.bucket("RUNNABLE"):
-            attempt = job.current
-            age = (now - _parse_iso(job.updated_at)).total_seconds()
-            if job.awaiting_decision is not None:
-                if age >= self._repair_after:  # the handler died between recording a failure and acting on it
-                    # (an array still missing some children's events is retried whole rather than waiting forever)
-                    self._act_on_failure(job, _detail_of(attempt), whole=not _children_known(job))
-                    report.repaired.append(job.job_id)
-                continue
-            if attempt.rank_key is None and not attempt.batch_job_id:
-                if age < self._repair_after or (attempt.not_before or 0) > epoch_ms(now):
-                    continue
-                found = self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
-                if found is not None:
-                    stale[found] = job
-                elif job.cancel_requested:
-                    self._end_cancelled(job, now, report, unsubmitted=True)
-                elif self._store.mark_repaired(job, attempt.attempt, iso(now), "resubmitted by the sweeper"):
-                    self._submit(job, attempt, "repaired")
-                    report.repaired.append(job.job_id)
-            elif attempt.batch_job_id and age >= self._reconcile_after:
-                stale[attempt.batch_job_id] = job
-        ids = list(stale)
-        for chunk in _chunks(ids, 100):
-            report.describe_calls += 1
-            for detail in self._batch.describe(chunk):
-                outcome = self.on_event(
-                    {
-                        "id": f"reconcile-{detail.get('jobId')}-{detail.get('status')}",
-                        "time": iso(now),
-                        "detail-type": "Batch Job State Change",
-                        "source": "aws.batch",
-                        "detail": detail,
-                    }
-                )
-                if outcome != "stale":
-                    report.reconciled.append(stale[str(detail.get("jobId"))].job_id)
+        return Sweeper(
+            engine=self,
+            store=self._store,
+            batch=self._batch,
+            catalogue=self._catalogue,
+            clock=self._clock,
+            on_metric=self._metric,
+            dependencies=self._deps,
+            on_terminal=self._on_terminal,
+            repair_after_seconds=self._repair_after,
+            reconcile_after_seconds=self._reconcile_after,
+            lease_owner=self._lease_owner,
+            lease_seconds=self._lease_seconds,
+        ).sweep()
 
 
 def _retries_failed_children(job: JobRecord) -> bool:
@@ -657,7 +477,7 @@ def _retries_failed_children(job: JobRecord) -> bool:
     return bool(job.request.get("arraySize")) and retry.get("arrayRetry") == "failed-children"
 
 
-def _children_known(job: JobRecord) -> bool:
+def children_known(job: JobRecord) -> bool:
     """Every failed child the parent's summary counts has been recorded (events arrive in any order)."""
     summary = json.loads(job.current.array_summary) if job.current.array_summary else {}
     return len(job.current.failed_children) >= int(summary.get("FAILED", 0)) > 0
@@ -666,29 +486,3 @@ def _children_known(job: JobRecord) -> bool:
 def _short(indexes: list[int]) -> str:
     text = ",".join(str(i) for i in indexes[:20])
     return text + (f",… ({len(indexes)})" if len(indexes) > 20 else "")
-
-
-def _detail_of(attempt: AttemptRecord) -> dict[str, Any]:
-    """A JobDetail-shaped view of a recorded attempt (what the classifier reads)."""
-    container: dict[str, Any] = {}
-    if attempt.exit_code is not None:
-        container["exitCode"] = attempt.exit_code
-    if attempt.container_reason:
-        container["reason"] = attempt.container_reason
-    return {
-        "jobName": attempt.batch_job_name,
-        "jobId": attempt.batch_job_id or "",
-        "jobQueue": attempt.queue_arn,
-        "status": attempt.status.value,
-        "statusReason": attempt.status_reason,
-        "attempts": [{"container": container}] if container else [],
-    }
-
-
-def _parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

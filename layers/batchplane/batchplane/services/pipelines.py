@@ -45,6 +45,7 @@ from batchplane.domain.pipeline_records import (
 from batchplane.domain.pipeline_runs import Outcome, edge_met, resume_plan, step, to_dot, to_mermaid
 from batchplane.domain.pipelines import Dag, ExpandedJob, PipelineRequest, expand_maps, expanded_dag, spec_hash
 from batchplane.domain.ports import Executions, PipelineStore, Releases
+from batchplane.domain.timestamps import epoch_ms, iso
 from batchplane.services.jobs import JobService
 
 TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
@@ -124,10 +125,6 @@ def initial_left(plan: Plan, states: Mapping[str, JobState]) -> tuple[dict[str, 
     return left, counted
 
 
-def _iso(now: datetime) -> str:
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def job_state_of(status: str, cancel_requested: bool) -> JobState:
     if status == "SUCCEEDED":
         return "SUCCEEDED"
@@ -190,7 +187,7 @@ class PipelineService:
         pid = (
             idempotent_job_id(tenant, f"pipeline:{idempotency_key}")
             if idempotency_key
-            else new_job_id(int(now.timestamp() * 1000), self._entropy(10))
+            else new_job_id(epoch_ms(now), self._entropy(10))
         )
         body = request.model_dump(mode="json", by_alias=True, exclude_defaults=True)  # compact: it is stored
         stored = self._store.stored_request_bytes(body)
@@ -212,8 +209,8 @@ class PipelineService:
             status="RUNNING",
             on_failure=request.on_failure,
             request=body,
-            created_at=_iso(now),
-            updated_at=_iso(now),
+            created_at=iso(now),
+            updated_at=iso(now),
             request_hash=spec_hash_of(body),
             mode="counted",
             jobs={
@@ -247,7 +244,7 @@ class PipelineService:
         with contextlib.suppress(Exception):
             self._sfn.stop(self._sfn.execution_arn(f"{record.pipeline_id}-r{record.run}"), "creation interrupted")
         with contextlib.suppress(Exception):
-            self._store.set_status(record.pipeline_id, "FAILED", _iso(self._clock()))
+            self._store.set_status(record.pipeline_id, "FAILED", iso(self._clock()))
 
     def _start_run(self, record: PipelineRecord, keys: list[str]) -> None:
         name = f"{record.pipeline_id}-r{record.run}"  # the execution name makes the start idempotent
@@ -275,7 +272,7 @@ class PipelineService:
         record = self.get(tenant, pid)
         if record.status != "RUNNING":
             raise ConflictError(f"pipeline {pid} is already {record.status}")
-        now = _iso(self._clock())
+        now = iso(self._clock())
         self._store.set_status(pid, "CANCELLED", now)
         because = f": {reason}" if reason else ""
         if record.execution_arn:
@@ -318,7 +315,7 @@ class PipelineService:
             )
             for k in plan.jobs
         }
-        self._store.new_run(record, _iso(self._clock()))
+        self._store.new_run(record, iso(self._clock()))
         self._start_run(record, [k for k in plan.dag.order if k in redo])
         return self.get(tenant, pid)
 
@@ -505,7 +502,7 @@ class PipelineService:
         """Set the pipeline's final status; also true when it already is that (a concurrent advance, or our own
         earlier write whose answer was lost and whose retry then failed its condition), so the Finish token is
         still answered."""
-        if self._store.set_status(pid, outcome, _iso(self._clock())):
+        if self._store.set_status(pid, outcome, iso(self._clock())):
             return True
         head = self._store.head(pid, run)
         return head is not None and head.status == outcome

@@ -17,6 +17,7 @@ from batchplane.domain.schedules import (
     firing_key,
     scheduler_name,
 )
+from batchplane.domain.timestamps import iso
 from batchplane.services.jobs import JobService
 from batchplane.services.pipelines import PipelineService
 
@@ -53,7 +54,7 @@ class ScheduleService:
             timezone=request.timezone,
             enabled=request.enabled,
             target=request.target(),
-            created_at=self._clock().isoformat(timespec="seconds").replace("+00:00", "Z"),
+            created_at=iso(self._clock(), "seconds"),
         )
         self._store.create(record)  # conditional: a name is taken once
         try:

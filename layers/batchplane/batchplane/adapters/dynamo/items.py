@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from batchplane.domain.models import Capacity, JobStatus
+from batchplane.domain.models import Capacity, CapacityPreference, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
+from batchplane.domain.timestamps import iso_to_epoch_seconds
 
 Item = dict[str, Any]
 ACTIVE = "ACTIVE"
@@ -44,8 +44,7 @@ NOT_CANCELLED_VALUES: dict[str, Any] = {":notcancelled": {"BOOL": False}}
 
 def expires_at(now_iso: str, retention_days: int) -> str:
     """The table's TTL attribute (expiresAt, epoch seconds) for a record that ends at ``now_iso``."""
-    ended = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))
-    return str(int(ended.timestamp()) + retention_days * 86_400)
+    return str(iso_to_epoch_seconds(now_iso) + retention_days * 86_400)
 
 
 def job_pk(job_id: str) -> str:
@@ -158,7 +157,7 @@ def job_from_item(item: Item) -> JobRecord:
         request=json.loads(get_attr(item, "request") or "{}"),
         request_hash=get_attr(item, "requestHash"),
         priority=get_attr(item, "priority"),
-        preference=get_attr(item, "preference"),
+        preference=CapacityPreference(get_attr(item, "preference")),
         queue_arn=get_attr(item, "queueArn"),
         capacity=Capacity(get_attr(item, "capacity")),
         placement_reason=get_attr(item, "placementReason") or "",
