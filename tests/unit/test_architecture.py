@@ -98,3 +98,27 @@ def test_the_checks_see_the_code() -> None:
     assert any(p.name == "app.py" for p in _modules(ROOT / "functions"))
     assert "batchplane.domain.ports" in set(imported(PACKAGE / "services" / "jobs.py"))
     assert "batchplane.wiring" in set(imported(ROOT / "functions" / "sweeper" / "app.py"))
+
+
+def _protocols(path: Path) -> list[str]:
+    """The classes ``path`` defines that derive from ``Protocol`` (directly or as ``typing.Protocol``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and any(ast.unparse(base) in ("Protocol", "typing.Protocol") for base in node.bases)
+    ]
+
+
+@pytest.mark.parametrize("path", _modules(PACKAGE / "services"), ids=_rel)
+def test_every_port_the_services_need_lives_in_the_domain(path: Path) -> None:
+    # GIVEN a service module  WHEN its classes are read  THEN it declares no Protocol: ports are domain/ports.py's
+    assert _protocols(path) == [], f"{_rel(path)} declares ports; they belong in domain/ports.py"
+
+
+def test_the_ports_module_holds_the_lifecycle_ports() -> None:
+    # GIVEN domain/ports.py  THEN the lifecycle's ports are there (so the check above cannot pass on an empty tree)
+    assert {"LifecycleStore", "DependencyStore", "ArtifactRecorder", "BatchOps"} <= set(
+        _protocols(PACKAGE / "domain" / "ports.py")
+    )

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from batchplane.domain.records import JobRecord
+from batchplane.domain.models import JobStatus
+from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
+    from batchplane.domain.lifecycle import Applied, Observation
     from batchplane.domain.pipeline_records import (
         AdvanceMode,
         JobState,
@@ -178,3 +180,87 @@ class Scheduler(Protocol):
         ...
 
     def delete(self, sched_name: str) -> None: ...
+
+
+# ---- the lifecycle (job_events and the sweeper) ----
+
+
+class LifecycleStore(Protocol):
+    def create_job(self, job: JobRecord) -> JobRecord | None: ...
+
+    def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+    def apply_observation(self, obs: Observation, now_iso: str, event_time_ms: int) -> Applied:
+        """One guarded write. Applied: the job after it when ``obs`` is terminal (None otherwise: nothing acts on a
+        job on its way). Not applied: the job as it was, None when there is no such job."""
+        ...
+
+    def record_failed_child(self, job_id: str, attempt: int, index: int) -> Applied: ...
+
+    def give_up(
+        self,
+        job: JobRecord,
+        *,
+        attempt: int,
+        failure_class: str,
+        reason: str,
+        counters: tuple[int, int, int],
+        now: str,
+        status: JobStatus = JobStatus.FAILED,
+    ) -> bool: ...
+
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    def mark_cancelled(
+        self, job_id: str, reason: str, now: str, *, unsubmitted: int | None = None
+    ) -> JobRecord | None: ...
+
+    def claim_next_attempt(
+        self,
+        job: JobRecord,
+        *,
+        previous: int,
+        failure_class: str | None,
+        new: AttemptRecord,
+        counters: tuple[int, int, int],
+        now: str,
+        supersede_reason: str | None = None,
+    ) -> bool: ...
+
+    def release_due(self, job: JobRecord, attempt: int, now: str) -> bool: ...
+
+    def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool: ...
+
+    def defer_submit(self, job: JobRecord, attempt: int, now: str, due_ms: int) -> bool: ...
+
+    def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
+
+    def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]: ...
+
+
+class DependencyStore(Protocol):
+    def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]: ...
+
+    def release(self, job: JobRecord, now: str) -> bool: ...
+
+    def fail_held(self, job: JobRecord, reason: str, now: str) -> bool: ...
+
+
+class ArtifactRecorder(Protocol):
+    def record(self, job: JobRecord) -> None: ...
+
+
+class BatchOps(BatchPort, Protocol):
+    def describe(self, batch_job_ids: list[str]) -> list[dict[str, Any]]:
+        """DescribeJobs (at most 100 ids a call)."""
+        ...
+
+    def scaling_up(self, queue_arn: str) -> bool:
+        """Whether a compute environment behind the queue is scaling (so a RUNNABLE job is merely waiting)."""
+        ...
+
+    def failed_children(self, array_job_id: str) -> list[dict[str, Any]]:
+        """ListJobs(arrayJobId, jobStatus FAILED): one call, one page (up to 100 failed children's summaries)."""
+        ...

@@ -30,7 +30,8 @@ from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
 from batchplane.services.lifecycle import children_known
 
 if TYPE_CHECKING:
-    from batchplane.services.lifecycle import BatchOps, DependencyStore, LifecycleService, LifecycleStore
+    from batchplane.domain.ports import BatchOps, DependencyStore, LifecycleStore
+    from batchplane.services.lifecycle import LifecycleService
 
 
 @dataclass
