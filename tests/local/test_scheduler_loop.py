@@ -58,3 +58,25 @@ def test_a_schedule_that_can_never_fire_does_not_stop_the_others() -> None:
     assert fired == [{"name": "good"}, {"name": "good"}]
     assert sum("feb31" in line for line in lines) == 1, lines
     assert sum("forever" in line for line in lines) == 1, lines
+
+
+def test_a_schedule_role_may_invoke_through_the_stacks_own_managed_policy() -> None:
+    # GIVEN a schedule role whose lambda:InvokeFunction comes only from a managed policy of the stack itself
+    policy_arn = "arn:aws:iam::123456789012:policy/bp-InvokePolicy"
+    role = {
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+        "ManagedPolicyArns": [policy_arn],
+    }
+    statements = [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": TARGET}]
+    lines: list[str] = []
+    fake = SimpleNamespace(
+        roles={"SchedulerRole": ("bp-scheduler", role)},
+        customer_policies={policy_arn: statements},
+        stack=SimpleNamespace(physical={"Fn": {"Arn": TARGET}}, resolve=lambda value: value),
+        log=lines.append,
+    )
+    fn = SimpleNamespace(logical_id="Fn", name="scheduled-submit")
+    # WHEN the local Scheduler asks whether the role may invoke its target
+    allowed = LocalStack._role_allows(fake, "arn:aws:iam::123456789012:role/bp-scheduler", "lambda:InvokeFunction", fn)
+    # THEN the stack's policy counts, as it does for the functions' own roles
+    assert allowed, lines

@@ -64,9 +64,6 @@ class LocalStack:
         self.sqs_sources: list[SqsSource] = []
         self.roles: dict[str, tuple[str, dict[str, Any]]] = {}  # logical id -> (role name, properties)
         self.customer_policies: dict[str, list[dict[str, Any]]] = {}  # the stack's managed policies: ARN -> statements
-        self.permissions: list[tuple[str, str, str]] = []  # (function, principal, source ARN pattern)
-        self.rule_targets: list[tuple[str, str]] = []  # (rule ARN, function)
-        self.apis: list[str] = []
         self.iam: iam.Enforcer | None = None
         self.ce_capacity: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
@@ -203,9 +200,6 @@ class LocalStack:
             self.sqs_sources = provisioner.sqs_sources
             self.roles = provisioner.roles
             self.customer_policies = provisioner.customer_policies
-            self.permissions = provisioner.permissions
-            self.rule_targets = provisioner.rule_targets
-            self.apis = provisioner.apis
             self.ce_capacity = provisioner.ce_capacity
         self._wire_functions(env)
 
@@ -258,7 +252,9 @@ class LocalStack:
         """Scheduler invokes its target as the schedule's role: that role must allow the call (else AWS fails it)."""
         for name, props in self.roles.values():
             if role_arn == f"arn:aws:iam::{ACCOUNT}:role/{name}":
-                principal = iam.principal_of(name, name, self.stack.resolve(props))
+                principal = iam.principal_of(
+                    name, name, self.stack.resolve(props), customer_policies=self.customer_policies
+                )
                 arn = self.stack.physical[fn.logical_id]["Arn"]
                 if iam.decide(principal.statements, iam.Request(action, arn)) == "Allow":
                     return True
