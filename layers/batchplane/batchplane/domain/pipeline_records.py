@@ -99,4 +99,5 @@ class PipelineRecord:
     previous_runs: list[str] = field(default_factory=list)
     request_hash: str = ""
     mode: AdvanceMode = "full"
+    sinks: int | None = None  # sinks this run waits for (counted runs: see services.pipeline_plans.sinks_waited)
     jobs: dict[str, PipelineJobState] = field(default_factory=dict)
