@@ -455,11 +455,15 @@ def test_a_finish_token_that_arrives_after_the_last_sink_is_answered_then(servic
 def test_a_sink_is_counted_once_however_often_it_is_told(service: Any) -> None:
     svc, _sfn, _ = service
     pid = _create(svc)
-    # GIVEN a diamond: one sink (d, the last in the pipeline's order)
+    # GIVEN a diamond: one sink (d, the last in the pipeline's order), so one bucket of sinks
     assert svc._store.sinks_left(pid, 1) == 1
-    # WHEN d is counted, and the call retried after its answer was lost THEN the count is lowered once
-    assert svc._store.sink_done(pid, 1, 3) == 0
-    assert svc._store.sink_done(pid, 1, 3) == 0
+    # WHEN d is counted in its bucket, then the bucket in the run, each call retried after its answer was lost
+    # THEN each count is lowered once
+    assert svc._store.meet_in_bucket(pid, 1, "__finish__", 0, 3) == 0
+    assert svc._store.meet_in_bucket(pid, 1, "__finish__", 0, 3) == 0
+    assert svc._store.sink_done(pid, 1, 0) == 0
+    assert svc._store.sink_done(pid, 1, 0) == 0
     # AND a run that counts no sinks (started by the earlier definition, or resumed in full mode) answers None
-    assert svc._store.sink_done(pid, 2, 3) is None
+    assert svc._store.meet_in_bucket(pid, 2, "__finish__", 0, 3) is None
+    assert svc._store.sink_done(pid, 2, 0) is None
     assert svc._store.sinks_left(pid, 2) is None

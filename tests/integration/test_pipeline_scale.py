@@ -144,21 +144,26 @@ def test_a_fan_out_then_a_fan_in_start_each_job_once_and_end_the_run_once(
     random.Random(7).shuffle(order)
     for key in order:
         svc.on_job_terminal(pid, key, jobs[key].job_id, "SUCCEEDED", False)
-    # THEN the join is submitted exactly once, its count lowered once per leaf (a duplicate finds its leaf already
-    # passed on, and writes nothing to the join)
+    # THEN the join is submitted exactly once; each leaf lowered its bucket's count once (a duplicate finds its leaf
+    # already passed on and writes nothing), and each of the 2 buckets (64 + 56 leaves) lowered the join's count once
     assert list(_submissions(stack).values()) == [1]
     join = svc._store.get(pid).jobs["join"]
     assert join.state == "SUBMITTED"
-    meets = [
-        p
+    counted: Counter[str] = Counter(
+        p["Key"]["sk"]["S"].split("#")[0] + "#" + p["Key"]["sk"]["S"].split("#")[-1]
         for name, p in stack.calls.requests
-        if name == "dynamodb.UpdateItem"
-        and p["Key"]["sk"]["S"] == "PJOB#join"
-        and p.get("ConditionExpression", "").startswith("attribute_not_exists(#m)")
-    ]
-    assert len(meets) == LEAVES
-    # AND each leaf event cost 3 calls (the pipeline's head, the leaf's state, then the join's count and "told" for
-    # the first delivery; a duplicate stops at its state), plus the join's start: measured 724 for 240 deliveries
+        if name == "dynamodb.UpdateItem" and "#m" in p.get("ExpressionAttributeNames", {})
+    )
+    assert counted == {"LEFT#0": 64, "LEFT#1": 56, "PJOB#join": 2}
+    # AND no item the fan-in writes holds more than 64 markers: every write stays about one write unit
+    items = boto3.client("dynamodb", region_name=REGION).query(
+        TableName=stack.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"PIPELINE#{pid}"}},
+    )["Items"]
+    assert max(sum(1 for a in i if a[0] in "mb" and a[1:].isdigit()) for i in items) <= 64
+    # AND each leaf event cost 3 calls (the pipeline's head, the leaf's state, then its bucket's count and "told" for
+    # the first delivery; a duplicate stops at its state), plus the buckets' counts and the join's start
     assert stack.calls.total <= 3 * 2 * LEAVES + 8, stack.calls.counts
     assert sfn.answers == []
 

@@ -3,6 +3,7 @@
 pipeline      pk=PIPELINE#<id>  sk=PIPELINE        gsi1pk=PIPELINES#<tenant>  gsi1sk=<createdAt>#<id>
 pipeline job  pk=PIPELINE#<id>  sk=PJOB#<key>      its state, managed jobId, spec hash, task token
 run's sinks   pk=PIPELINE#<id>  sk=SINKS#<run>     the sinks a counted run still waits for (``left``, markers ``m<i>``)
+fan-in bucket pk=PIPELINE#<id>  sk=LEFT#<run>#<key>#<bucket>  a wide fan-in's dependencies pending in one bucket
 
 Advancing a pipeline costs O(degree) per event while every job succeeds (``mode<run>`` = ``counted``): each pipeline
 job holds ``left``, the number of its dependencies not yet met in this run, lowered once per dependency (a marker
@@ -123,6 +124,14 @@ def _sinks_item(pid: str, run: int, sinks: int) -> Item:
     return {**_key(pid, f"SINKS#{run}"), "type": _s("pipeline-sinks"), "left": {"N": str(sinks)}}
 
 
+def _bucket_items(pid: str, run: int, buckets: dict[str, dict[int, int]]) -> list[Item]:
+    return [
+        {**_key(pid, f"LEFT#{run}#{key}#{b}"), "type": _s("pipeline-fan-in"), "left": {"N": str(n)}}
+        for key, counts in buckets.items()
+        for b, n in counts.items()
+    ]
+
+
 def _str(item: Item, key: str) -> str | None:
     raw = item.get(key)
     return raw.get("S") if raw else None
@@ -197,14 +206,21 @@ class DynamoPipelineStore:
             if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return self.get(p.pipeline_id)
             raise
-        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()), p.sinks)
+        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()), p.sinks, p.buckets)
         return None
 
-    def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState], sinks: int | None = None) -> None:
+    def add_jobs(
+        self,
+        pid: str,
+        run: int,
+        jobs: list[PipelineJobState],
+        sinks: int | None = None,
+        buckets: dict[str, dict[int, int]] | None = None,
+    ) -> None:
         """Write job items (and the run's sink count) that do not exist yet (finishing an interrupted creation). Each
         put is conditional: an item written meanwhile by the first try may already hold progress (a token, a sink
         counted) that must not be overwritten."""
-        items = [_job_item(pid, run, job) for job in jobs]
+        items = [_job_item(pid, run, job) for job in jobs] + _bucket_items(pid, run, buckets or {})
         if sinks is not None:
             items.append(_sinks_item(pid, run, sinks))
         for item in items:
@@ -214,8 +230,11 @@ class DynamoPipelineStore:
                 )
             )
 
-    def _write_jobs(self, pid: str, run: int, jobs: list[PipelineJobState], sinks: int | None) -> None:
+    def _write_jobs(
+        self, pid: str, run: int, jobs: list[PipelineJobState], sinks: int | None, buckets: dict[str, dict[int, int]]
+    ) -> None:
         items = [{"PutRequest": {"Item": _job_item(pid, run, j)}} for j in jobs]
+        items += [{"PutRequest": {"Item": item}} for item in _bucket_items(pid, run, buckets)]
         if sinks is not None:
             items.append({"PutRequest": {"Item": _sinks_item(pid, run, sinks)}})
         for i in range(0, len(items), 25):
@@ -376,18 +395,20 @@ class DynamoPipelineStore:
             return False, _job_state(old) if old else None
         return True, _job_state(out["Attributes"])
 
-    def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None:
-        """One dependency (its index in the pipeline's order) of a WAITING job is met: lower the job's ``left``, once
-        per dependency. Returns what is left, also when this dependency was already counted (a retried event, or a
-        retried call whose first answer was lost: the job must still start when it reaches 0); None when the job is
-        no longer WAITING or not counted in this run."""
+    def meet(self, pid: str, run: int, key: str, dependency: int, *, bucket: bool = False) -> int | None:
+        """One dependency (its index in the pipeline's order; with ``bucket``, one bucket of a wide fan-in) of a
+        WAITING job is met: lower the job's ``left``, once per dependency (marker ``m<i>``) or bucket (``b<i>``).
+        Returns what is left, also when it was already counted (a retried event, or a retried call whose first answer
+        was lost: the job must still start when it reaches 0); None when the job is no longer WAITING or not counted
+        in this run."""
+        marker = f"b{dependency}" if bucket else f"m{dependency}"
         try:
             out = self._db.update_item(
                 TableName=self._table,
                 Key=_key(pid, f"PJOB#{key}"),
                 UpdateExpression="SET #m = :t, #left = #left - :one",
                 ConditionExpression="attribute_not_exists(#m) AND #st = :w AND #run = :run",
-                ExpressionAttributeNames={"#m": f"m{dependency}", "#left": "left", "#st": "state", "#run": "run"},
+                ExpressionAttributeNames={"#m": marker, "#left": "left", "#st": "state", "#run": "run"},
                 ExpressionAttributeValues={
                     ":t": {"BOOL": True},
                     ":one": {"N": "1"},
@@ -403,7 +424,7 @@ class DynamoPipelineStore:
             old: Item | None = err.response.get("Item")  # type: ignore[assignment]
             if (
                 old is None
-                or f"m{dependency}" not in old
+                or marker not in old
                 or old.get("state", {}).get("S") != "WAITING"
                 or old.get("run", {}).get("N") != str(run)
                 or "left" not in old
@@ -412,17 +433,27 @@ class DynamoPipelineStore:
             return int(old["left"]["N"])  # counted before: what is left now
         return int(out["Attributes"]["left"]["N"])
 
+    def meet_in_bucket(self, pid: str, run: int, key: str, bucket: int, dependency: int) -> int | None:
+        """One dependency of a wide fan-in is met: lower its bucket's count once (marker ``m<dependency>``); what is
+        left in the bucket, also for a retry (None: no such bucket in this run)."""
+        return self._count_down(_key(pid, f"LEFT#{run}#{key}#{bucket}"), f"m{dependency}")
+
     def sink_done(self, pid: str, run: int, sink: int) -> int | None:
-        """A sink of run ``run`` succeeded: lower the run's count once per sink (marker ``m<sink>``, as `meet`).
-        Returns what is left, also for a sink counted before (a retried event); None when the run has no count (a run
-        started before sinks were counted, or a resumed run in full mode): its Finish token then decides."""
+        """A bucket of run ``run``'s sinks has all succeeded: lower the run's count once per bucket (marker
+        ``b<bucket>``). Returns what is left, also for a bucket counted before (a retried event); None when the run
+        has no count (a run started before sinks were counted, or a resumed run in full mode): its Finish token then
+        decides."""
+        return self._count_down(_key(pid, f"SINKS#{run}"), f"b{sink}")
+
+    def _count_down(self, key: Item, marker: str) -> int | None:
+        """Lower an existing counter item's ``left`` once per marker; what is left (also when the marker was there)."""
         try:
             out = self._db.update_item(
                 TableName=self._table,
-                Key=_key(pid, f"SINKS#{run}"),
+                Key=key,
                 UpdateExpression="SET #m = :t, #left = #left - :one",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#m)",
-                ExpressionAttributeNames={"#m": f"m{sink}", "#left": "left"},
+                ExpressionAttributeNames={"#m": marker, "#left": "left"},
                 ExpressionAttributeValues={":t": {"BOOL": True}, ":one": {"N": "1"}},
                 ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -520,7 +551,7 @@ class DynamoPipelineStore:
                 ":prev": _s(json.dumps(p.previous_runs)),
             },
         )
-        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()), p.sinks)
+        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()), p.sinks, p.buckets)
 
     def set_execution(self, pid: str, arn: str) -> None:
         self._db.update_item(

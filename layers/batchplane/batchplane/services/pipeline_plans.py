@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchplane.domain.pipeline_records import JobState, PipelineHead, PipelineJobState, PipelineRecord
@@ -16,6 +16,14 @@ from batchplane.domain.pipeline_runs import edge_met
 from batchplane.domain.pipelines import Dag, ExpandedJob, PipelineRequest, expand_maps, expanded_dag
 
 TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
+# A job with more dependencies than this counts them in buckets of this many (items of their own): a dependency met
+# lowers its bucket's count once (a marker per dependency in the bucket), and a bucket that reaches 0 lowers the job's
+# own count once (a marker per bucket). Every item then holds at most FAN_IN_BUCKET markers, so a write to it stays
+# about one write unit: one counter with a marker per dependency grew to ~30 KB at a fan-in of 5,000 (a write unit
+# per KB, and DynamoDB's 1,000 units a second per partition: about 60 counts a second at the end).
+FAN_IN_BUCKET = 64
+# The run's end is counted the same way, as a fan-in of its sinks under this key (job ids start with a letter or digit)
+FINISH = "__finish__"
 
 
 @dataclass(frozen=True)
@@ -24,9 +32,17 @@ class Plan:
     jobs: dict[str, ExpandedJob]
     dag: Dag
     index: dict[str, int]  # a job's position in dag.order (names its marker when it meets a dependent's edge)
+    # for each job with over FAN_IN_BUCKET dependencies: each dependency's bucket (by their order in dag.order)
+    buckets: dict[str, dict[str, int]] = field(default_factory=dict)
+    sink_buckets: dict[str, int] = field(default_factory=dict)  # each sink's bucket in the run's count of its sinks
 
     def dependencies(self, key: str) -> int:
         return len({e.id for e in self.dag.deps[key]})
+
+    def bucket_of(self, key: str, dependency: str) -> int | None:
+        """The bucket that counts ``dependency`` for ``key`` (None: ``key`` counts its dependencies itself)."""
+        of = self.buckets.get(key)
+        return None if of is None else of[dependency]
 
     def is_sink(self, key: str) -> bool:
         """No job depends on it: the run has ended when every sink of it has (see `sinks_waited`)."""
@@ -36,7 +52,15 @@ class Plan:
 def plan_of(request: PipelineRequest) -> Plan:
     jobs = expand_maps(request)
     dag = expanded_dag(jobs)
-    return Plan(request, {j.id: j for j in jobs}, dag, {k: i for i, k in enumerate(dag.order)})
+    index = {k: i for i, k in enumerate(dag.order)}
+    buckets: dict[str, dict[str, int]] = {}
+    for key in dag.order:
+        deps = sorted({e.id for e in dag.deps[key]}, key=index.__getitem__)
+        if len(deps) > FAN_IN_BUCKET:
+            buckets[key] = {d: i // FAN_IN_BUCKET for i, d in enumerate(deps)}
+    sinks = [k for k in dag.order if not dag.children[k]]
+    sink_buckets = {k: i // FAN_IN_BUCKET for i, k in enumerate(sinks)}
+    return Plan(request, {j.id: j for j in jobs}, dag, index, buckets, sink_buckets)
 
 
 _PLANS: OrderedDict[tuple[str, str], Plan] = OrderedDict()
@@ -66,10 +90,21 @@ def plan_of_record(record: PipelineRecord) -> Plan:
     return plan
 
 
-def initial_left(plan: Plan, states: Mapping[str, JobState]) -> tuple[dict[str, int], bool]:
-    """Each WAITING job's dependencies not met yet at the start of a run, and whether the run can be counted (no
-    WAITING job has an edge on a job already ended that can never be met)."""
+@dataclass(frozen=True)
+class Counts:
+    """What a run counts at its start: each WAITING job's ``left`` (its dependencies not met yet; for a bucketed job,
+    its buckets not met yet), each bucketed job's buckets' counts (a bucket with nothing pending is left out), and
+    whether the run can be counted at all (no WAITING job has an edge on an ended job that can never be met)."""
+
+    left: dict[str, int]
+    buckets: dict[str, dict[int, int]]
+    counted: bool
+
+
+def initial_left(plan: Plan, states: Mapping[str, JobState]) -> Counts:
+    """The counts a run starts from, given the jobs' states at its start (a job missing is WAITING)."""
     left: dict[str, int] = {}
+    buckets: dict[str, dict[int, int]] = {}
     counted = True
     for key in plan.dag.order:
         if states.get(key, "WAITING") != "WAITING":
@@ -81,16 +116,29 @@ def initial_left(plan: Plan, states: Mapping[str, JobState]) -> tuple[dict[str, 
                 pending.add(e.id)
             elif met is False:
                 counted = False
-        left[key] = len(pending)
-    return left, counted
+        of = plan.buckets.get(key)
+        if of is None:
+            left[key] = len(pending)
+            continue
+        counts: dict[int, int] = {}
+        for dep in pending:
+            counts[of[dep]] = counts.get(of[dep], 0) + 1
+        buckets[key] = counts
+        left[key] = len(counts)
+    return Counts(left, buckets, counted)
 
 
-def sinks_waited(plan: Plan, states: Mapping[str, JobState]) -> int:
+def sinks_waited(plan: Plan, states: Mapping[str, JobState]) -> dict[int, int]:
     """The sinks a counted run waits for: its WAITING jobs that no job depends on. While every job succeeds, each job
     is an ancestor of some sink (or one itself) and a job starts only after its dependencies succeeded, so the run's
     jobs have all succeeded exactly when these sinks have: their count, lowered once per sink, says when to read the
-    whole pipeline and finish, with no per-job task in the execution."""
-    return sum(1 for k in plan.dag.order if plan.is_sink(k) and states.get(k, "WAITING") == "WAITING")
+    whole pipeline and finish, with no per-job task in the execution. Counted in buckets as a wide fan-in is: the
+    sinks pending in each bucket (a bucket with none is left out)."""
+    counts: dict[int, int] = {}
+    for key, bucket in plan.sink_buckets.items():
+        if states.get(key, "WAITING") == "WAITING":
+            counts[bucket] = counts.get(bucket, 0) + 1
+    return counts
 
 
 def job_state_of(status: str, cancel_requested: bool) -> JobState:

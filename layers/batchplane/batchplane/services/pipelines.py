@@ -46,6 +46,7 @@ from batchplane.domain.ports import Executions, PipelineStore, Releases
 from batchplane.domain.timestamps import epoch_ms, iso
 from batchplane.services.jobs import JobService
 from batchplane.services.pipeline_plans import (
+    FINISH,
     TERMINAL,
     Plan,
     cached_plan,
@@ -114,6 +115,7 @@ class PipelineService:
                     f"job {job.id}: {err.detail}",
                     errors=[FieldError(f"{where}.{e.field}", e.message) for e in err.errors],
                 ) from err
+        counts = initial_left(plan, {})
         now = self._clock()
         pid = (
             idempotent_job_id(tenant, f"pipeline:{idempotency_key}")
@@ -138,10 +140,10 @@ class PipelineService:
             updated_at=iso(now),
             request_hash=spec_hash_of(body),
             mode="counted",
-            sinks=sinks_waited(plan, {}),
+            sinks=len(sinks_waited(plan, {})),
+            buckets={**counts.buckets, FINISH: sinks_waited(plan, {})},
             jobs={
-                k: PipelineJobState(key=k, spec_hash=spec_hash(j), left=plan.dependencies(k))
-                for k, j in plan.jobs.items()
+                k: PipelineJobState(key=k, spec_hash=spec_hash(j), left=counts.left[k]) for k, j in plan.jobs.items()
             },
         )
         existing = self._store.create(record)
@@ -152,7 +154,7 @@ class PipelineService:
                 # the first try died between claiming the id and starting its execution (the client retries with
                 # the same Idempotency-Key): finish the creation; the missing job items, then the start (by name)
                 missing = [j for k, j in record.jobs.items() if k not in existing.jobs]
-                self._store.add_jobs(pid, 1, missing, record.sinks)
+                self._store.add_jobs(pid, 1, missing, record.sinks, record.buckets)
                 self._start_run(existing)
                 return self._store.get(pid) or existing, True
             return existing, True
@@ -230,9 +232,12 @@ class PipelineService:
         record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"][-MAX_PREVIOUS_RUNS:]
         record.run += 1
         states: dict[str, JobState] = {k: "WAITING" if k in redo else "SUCCEEDED" for k in plan.jobs}
-        left, countable = initial_left(plan, states)
-        record.mode = "counted" if countable else "full"
-        record.sinks = sinks_waited(plan, states) if countable else None
+        counts = initial_left(plan, states)
+        left = counts.left
+        record.mode = "counted" if counts.counted else "full"
+        sinks = sinks_waited(plan, states)
+        record.sinks = len(sinks) if counts.counted else None
+        record.buckets = {**counts.buckets, FINISH: sinks} if counts.counted else counts.buckets
         record.jobs = {
             k: PipelineJobState(
                 key=k,
@@ -335,15 +340,31 @@ class PipelineService:
             self._send(job)
         if propagate or answer:  # both remembered in one write, each only after it was done
             self._store.mark_done(pid, head.run, key, propagated=propagate, reported=answer)
-        if plan.is_sink(key) and self._store.sink_done(pid, head.run, plan.index[key]) == 0:
+        if plan.is_sink(key) and self._sink_done(head, plan, key) == 0:
             return self.advance(pid)  # the run's last sink: one full read decides the outcome, answers Finish
         return head.status
+
+    def _sink_done(self, head: PipelineHead, plan: Plan, key: str) -> int | None:
+        """Count a sink of a counted run that succeeded (in its bucket, then the bucket in the run's count): what the
+        run still waits for (0: it has ended; None: the run counts no sinks, its Finish token decides)."""
+        bucket = plan.sink_buckets[key]
+        in_bucket = self._store.meet_in_bucket(head.pipeline_id, head.run, FINISH, bucket, plan.index[key])
+        if in_bucket != 0:
+            return in_bucket
+        return self._store.sink_done(head.pipeline_id, head.run, bucket)
 
     def _meet_and_start(self, head: PipelineHead, plan: Plan, child: str, met: str) -> str:
         if plan.dependencies(child) == 1:
             self._start_job(head, plan, child)  # its only dependency: no counter to lower
             return "started"
-        left = self._store.meet(head.pipeline_id, head.run, child, plan.index[met])
+        bucket = plan.bucket_of(child, met)
+        if bucket is None:
+            left = self._store.meet(head.pipeline_id, head.run, child, plan.index[met])
+        else:  # a wide fan-in: the dependency lowers its bucket; the bucket's last one lowers the job
+            in_bucket = self._store.meet_in_bucket(head.pipeline_id, head.run, child, bucket, plan.index[met])
+            if in_bucket != 0:
+                return "waiting" if in_bucket is not None else "not-waiting"
+            left = self._store.meet(head.pipeline_id, head.run, child, bucket, bucket=True)
         if left == 0:
             self._start_job(head, plan, child)
             return "started"
