@@ -133,10 +133,13 @@ class JobSummary(_View):
     priority: str
     queue: str
     created_at: str
+    pipeline_id: str | None = Field(default=None, description="the pipeline that runs it, if any")
 
     @classmethod
     def of(cls, job: JobRecord) -> JobSummary:
-        return cls(**_same(job, "job_id", "name", "status", "priority", "created_at"), queue=job.queue_name)
+        return cls(
+            **_same(job, "job_id", "name", "status", "priority", "created_at", "pipeline_id"), queue=job.queue_name
+        )
 
 
 class JobList(_View):
