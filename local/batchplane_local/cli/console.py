@@ -41,7 +41,7 @@ def console_command(
     proxy.bind(server.server_port)
     url = f"http://127.0.0.1:{server.server_port}/console/"
     auth = "a bearer token" if token else ("SigV4 (execute-api)" if s.sign else "no signing")
-    console.print(f"[bold green]batchplane console[/] {url}  → {s.api} with {auth}  (Ctrl-C to stop)")
+    console.print(f"[bold green]batchplane console[/] {url}  → {s.api} with {auth}  (Ctrl-C to stop)", soft_wrap=True)
     if open_browser:
         webbrowser.open(url)
     try:
