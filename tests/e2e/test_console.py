@@ -4,13 +4,16 @@ local stack's ``/console``. Screenshots go to build/screenshots/ (a CI artifact,
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT, Api
+from tests.e2e.conftest import ENTRY_POINT, ROOT, Api, _free_port
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = Path(os.environ.get("BATCHPLANE_BROWSER", "/usr/bin/chromium"))
@@ -188,3 +191,37 @@ def test_queues_quotas_and_costs_views_degrade_gracefully(page: Any, api: Api) -
     else:
         page.locator('[data-testid="cost-bars"], text="No costs in this period."').first.wait_for()
     shot(page, "console-costs")
+
+
+def test_batchplane_console_serves_the_same_console_through_its_proxy(page: Any, api: Api, tmp_path: Path) -> None:
+    # GIVEN `batchplane console` pointed at the API (here the local stack, unsigned: it has no IAM authorizer)
+    port = _free_port()
+    log = tmp_path / "console.log"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    args = [str(ENTRY_POINT), "--api", api.base, "--no-sign", "console", "--port", str(port)]
+    with log.open("w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/console/config.json", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"batchplane console did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+        job = api.submit({"name": "console-proxied", "command": ["sh", "-c", "echo via the proxy"]})
+        # WHEN the console is opened on its loopback address
+        page.goto(f"{base}/console/#/jobs")
+        # THEN it reads the API through /api: the job shows, and reaches SUCCEEDED
+        assert page.evaluate("fetch('config.json').then(r => r.json()).then(c => c.apiBase)") == "/api"
+        row = page.locator(f'tr[data-job-id="{job["jobId"]}"] [data-testid="status"]')
+        row.get_by_text("SUCCEEDED", exact=True).wait_for()
+        assert base in log.read_text().replace("\n", "")
+        shot(page, "console-proxied")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
