@@ -86,6 +86,38 @@ def test_the_console_is_usable_from_the_keyboard(page: Any, api: Api) -> None:
     assert page.get_by_role("link", name="Pipelines").get_attribute("aria-current") == "page"
 
 
+CONTRAST = """
+(states) => {
+  const lum = (rgb) => {
+    const [r, g, b] = rgb.match(/\\d+/g).slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  return Object.fromEntries(states.map((state) => {
+    const el = document.createElement("span");
+    el.className = `badge s-${state.toLowerCase()}`;
+    el.textContent = state;
+    document.body.append(el);
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(style.color), lum(style.backgroundColor)].sort((x, y) => y - x);
+    el.remove();
+    return [state, (a + 0.05) / (b + 0.05)];
+  }));
+}
+"""
+
+
+def test_state_badges_meet_wcag_aa_contrast(page: Any, api: Api) -> None:
+    # GIVEN the console's stylesheet WHEN a badge of every state is drawn
+    open_console(page, api)
+    states = ["WAITING", "SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
+    ratios = page.evaluate(CONTRAST, [*states, "CANCELLED", "SKIPPED"])
+    # THEN each one's text stands out from its background at least 4.5:1 (WCAG 2 AA, normal-size text)
+    assert {s: r for s, r in ratios.items() if r < 4.5} == {}, ratios
+
+
 def test_a_submitted_job_reaches_succeeded_without_a_reload(page: Any, api: Api) -> None:
     # GIVEN the jobs view, open before the job exists, marked so that a reload would show
     open_console(page, api)
