@@ -183,6 +183,10 @@ def test_a_pipeline_shows_its_dag_live_in_state_colours(page: Any, api: Api) -> 
         "Object.fromEntries(window.batchplaneConsole.graphs.pipeline.nodes().map(n => [n.id(), n.position('y')]))"
     )
     assert y["a"] < y["b"] == y["c"] < y["d"], y
+    # AND the jobs view filtered on the pipeline lists its four jobs, each linking back to it
+    page.goto(f"{api.base}/console/#/jobs?pipeline={pid}")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=jobs] tbody tr').length === 4")
+    assert page.get_by_test_id("jobs").get_by_role("link", name=pid).count() == 4
     shot(page, "console-pipeline")
 
 
@@ -257,3 +261,44 @@ def test_batchplane_console_serves_the_same_console_through_its_proxy(page: Any,
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_the_jobs_view_filters_by_priority_and_status(page: Any, api: Api) -> None:
+    # GIVEN a high and a low priority job
+    high = api.submit({"name": "console-filter-high", "priority": "high", "command": ["sh", "-c", "echo high"]})
+    low = api.submit({"name": "console-filter-low", "priority": "low", "command": ["sh", "-c", "echo low"]})
+    open_console(page, api)
+    page.locator(f'tr[data-job-id="{low["jobId"]}"]').wait_for()
+    # WHEN the priority filter is set to high (from the keyboard-reachable select)
+    page.get_by_label("Priority").select_option("high")
+    # THEN only high priority jobs are listed, and the filter is in the address (a link to share)
+    page.locator(f'tr[data-job-id="{low["jobId"]}"]').wait_for(state="detached")
+    page.locator(f'tr[data-job-id="{high["jobId"]}"]').wait_for()
+    assert "priority=high" in page.url
+    assert set(page.locator("[data-testid=jobs] tbody tr td:nth-child(3)").all_inner_texts()) == {"high"}
+    # AND the status choices are the API's own JobStatus values (from its OpenAPI document)
+    spec = api.http.get("/openapi.json").json()
+    options = page.get_by_label("Status").locator("option").all_inner_texts()
+    assert options == ["any", *spec["components"]["schemas"]["JobStatus"]["enum"]]
+    # AND a status filter is applied by the API: SUCCEEDED lists the high job once it succeeded, never a running one
+    api.wait(high["jobId"], {"SUCCEEDED"}, timeout=90)
+    page.get_by_label("Status").select_option("SUCCEEDED")
+    page.wait_for_url("**status=SUCCEEDED**")
+    page.locator(f'tr[data-job-id="{high["jobId"]}"]').wait_for()
+    assert set(page.locator("[data-testid=jobs] [data-testid=status]").all_inner_texts()) == {"SUCCEEDED"}
+
+
+def test_a_held_job_says_why_it_waits_then_runs(page: Any, api: Api) -> None:
+    # GIVEN a job held for a dependency that is still running
+    first = api.submit({"name": "console-first", "command": ["sh", "-c", "sleep 4"]})
+    held = api.submit(
+        {"name": "console-held", "command": ["sh", "-c", "echo after"], "dependsOn": [{"jobId": first["jobId"]}]}
+    )
+    # WHEN its page is open
+    open_console(page, api, f"#/jobs/{held['jobId']}")
+    # THEN it says what it waits for, links to it, and later that it is no longer waiting (no reload)
+    why = page.get_by_test_id("why")
+    why.get_by_text(f"Held for its dependencies: {first['jobId']}.").wait_for()
+    assert page.get_by_role("link", name=first["jobId"]).count() == 1
+    shot(page, "console-held")
+    why.get_by_text("Not waiting: it ended SUCCEEDED.").wait_for()

@@ -8,7 +8,8 @@
   const POLL_MS = 2000;
   const MAX_LOG_LINES = 2000;
   const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"]);
-  const STATUSES = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
+  // The status filter's choices: the API's own JobStatus enum (from its /openapi.json) when it answers, else these.
+  let STATUSES = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
   const PRIORITIES = ["low", "normal", "high", "urgent"];
   // Fill and stroke per state, as the API's Mermaid and DOT graphs colour them (domain/pipeline_runs.py).
   const COLOURS = {
@@ -30,7 +31,7 @@
       else if (key === "text") el.textContent = value;
       else el.setAttribute(key, value === true ? "" : String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       el.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -539,6 +540,9 @@
         route();
       });
     }
+    const spec = await api("/openapi.json");
+    const known = spec.ok && spec.data.components && spec.data.components.schemas && spec.data.components.schemas.JobStatus;
+    if (known && Array.isArray(known.enum) && known.enum.length) STATUSES = known.enum;
     window.addEventListener("hashchange", route);
     setInterval(() => tick(false), POLL_MS);
     await route();
