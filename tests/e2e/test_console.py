@@ -4,6 +4,7 @@ local stack's ``/console``. Screenshots go to build/screenshots/ (a CI artifact,
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -218,6 +219,9 @@ def test_queues_quotas_and_costs_views_degrade_gracefully(page: Any, api: Api) -
     quotas = api.http.get("/quotas")
     if quotas.status_code == 404:
         page.get_by_text("This API has no GET /quotas").wait_for()
+    elif quotas.status_code == 200:
+        page.get_by_role("heading", name="Tenants' usage against quotas").wait_for()
+        page.locator("main table caption", has_text="Usage against quota").or_(page.locator("main pre")).wait_for()
     shot(page, "console-queues")
     # AND the costs view shows a report, or says that the API has none
     page.get_by_role("link", name="Costs").click()
@@ -302,3 +306,50 @@ def test_a_held_job_says_why_it_waits_then_runs(page: Any, api: Api) -> None:
     assert page.get_by_role("link", name=first["jobId"]).count() == 1
     shot(page, "console-held")
     why.get_by_text("Not waiting: it ended SUCCEEDED.").wait_for()
+
+
+def test_cost_quota_and_cost_report_shapes_are_rendered(page: Any, api: Api) -> None:
+    """What the console draws of the cost and quota parts of the API (COSTS, ADMISSION), with their answers put in
+    by the browser test itself, so that the drawing is checked whether or not this API has them yet."""
+    # GIVEN answers carrying a job's cost (decimal strings: money is exact), a cost report and tenants' quotas
+    job = api.submit({"name": "console-priced", "command": ["sh", "-c", "echo priced"]})
+    api.wait(job["jobId"], {"SUCCEEDED"}, timeout=90)
+    cost = {"amount": "0.000133", "currency": "USD", "wasted": "0.000021", "basis": "m5.xlarge On-Demand, 25% share"}
+
+    def with_cost(route: Any) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "cost": cost})
+
+    report = {
+        "groupBy": "day",
+        "currency": "USD",
+        "groups": [
+            {"key": "2026-11-30", "amount": "0.120000", "wasted": "0.020000"},
+            {"key": "2026-12-01", "amount": "0.300000", "wasted": "0.000000"},
+        ],
+    }
+    quotas = {"tenants": [{"tenant": "alice", "vcpus": {"used": 3, "limit": 8}, "jobs": {"used": 9, "limit": 9}}]}
+    page.route(re.compile(rf"/jobs/{job['jobId']}$"), with_cost)
+    page.route(re.compile(r"/costs(\?.*)?$"), lambda route: route.fulfill(json=report))
+    page.route(re.compile(r"/quotas$"), lambda route: route.fulfill(json=quotas))
+    # WHEN the job's page is opened THEN its cost, wasted spend and basis are shown as the API gave them
+    open_console(page, api, f"#/jobs/{job['jobId']}")
+    page.get_by_test_id("cost-amount").get_by_text("0.000133 USD").wait_for()
+    assert "0.000021 USD" in page.get_by_test_id("cost").inner_text()
+    assert "m5.xlarge On-Demand" in page.get_by_test_id("cost").inner_text()
+    # AND the cost report is drawn as bars by day, the widest for the dearest day
+    page.get_by_role("link", name="Costs").click()
+    page.get_by_test_id("cost-bars").get_by_text("0.300000 USD").wait_for()
+    assert page.get_by_role("img", name="2026-11-30: 0.120000 USD, wasted 0.020000 USD").count() == 1
+    shot(page, "console-costs-rendered")
+    # AND each tenant's usage is drawn against its quota, a full one marked
+    page.get_by_role("link", name="Queues & quotas").click()
+    page.get_by_role("img", name="3 of 8").wait_for()
+    assert page.locator(".meter.over").count() == 1  # jobs 9 of 9
+    box = page.get_by_role("img", name="3 of 8").bounding_box()
+    filled = page.get_by_role("img", name="3 of 8").locator("span").bounding_box()
+    assert box is not None
+    assert filled is not None
+    assert box["width"] > 50
+    assert abs(filled["width"] / box["width"] - 3 / 8) < 0.05  # drawn to scale
+    shot(page, "console-quotas-rendered")

@@ -87,11 +87,13 @@
   };
 
   // -- money and optional fields -------------------------------------------------------------------------------
+  // An amount as the API gives it: a decimal string (shown as it is: a job's cost may be millionths) or a number.
   function money(amount, currency) {
-    if (typeof amount !== "number") return "—";
-    const digits = Math.abs(amount) < 1 ? 4 : 2;
-    return `${amount.toFixed(digits)} ${currency || "USD"}`;
+    if (typeof amount === "string" && amount.trim() !== "" && Number.isFinite(Number(amount))) return `${amount} ${currency || "USD"}`;
+    if (typeof amount !== "number" || !Number.isFinite(amount)) return "—";
+    return `${amount.toFixed(Math.abs(amount) < 1 ? 6 : 2)} ${currency || "USD"}`;
   }
+  const amountNumber = (value) => (Number.isFinite(Number(value)) ? Number(value) : 0);
   function costFacts(cost) {
     if (!cost || typeof cost !== "object") {
       return h("p", { class: "muted", "data-testid": "cost-absent" }, "No cost estimate: this API does not report costs.");
@@ -106,7 +108,7 @@
     if (value === null || value === undefined) return "—";
     if (typeof value === "object") {
       if (typeof value.used === "number" && typeof value.limit === "number") return meter(value.used, value.limit);
-      if (typeof value.amount === "number") return money(value.amount, value.currency);
+      if ("amount" in value) return money(value.amount, value.currency);
       return h("code", {}, JSON.stringify(value));
     }
     return String(value);
@@ -461,17 +463,18 @@
       }
       const items = firstArray(r.data);
       const keyOf = (g) => g.key ?? g.group ?? g[groupBy] ?? Object.values(g).find((v) => typeof v === "string") ?? "?";
-      const amountOf = (g) => (typeof g.amount === "number" ? g.amount : g.cost && g.cost.amount) || 0;
-      const wastedOf = (g) => (typeof g.wasted === "number" ? g.wasted : g.cost && g.cost.wasted) || 0;
+      const amountOf = (g) => amountNumber(g.amount ?? (g.cost && g.cost.amount));
+      const wastedOf = (g) => amountNumber(g.wasted ?? (g.cost && g.cost.wasted));
+      const shownOf = (g, key) => g[key] ?? (g.cost && g.cost[key]);
       const currency = r.data.currency || (items[0] && (items[0].currency || (items[0].cost && items[0].cost.currency))) || "USD";
       const top = Math.max(...items.map(amountOf), 1e-9);
       out.replaceChildren(
         items.length ? h("div", { class: "bars", "data-testid": "cost-bars" }, items.flatMap((g) => [
           h("span", {}, String(keyOf(g))),
-          h("span", { role: "img", "aria-label": `${keyOf(g)}: ${money(amountOf(g), currency)}, wasted ${money(wastedOf(g), currency)}` },
+          h("span", { role: "img", "aria-label": `${keyOf(g)}: ${money(shownOf(g, "amount"), currency)}, wasted ${money(shownOf(g, "wasted"), currency)}` },
             h("span", { class: "bar", style: `display:block;width:${((amountOf(g) / top) * 100).toFixed(1)}%` }),
             h("span", { class: "bar wasted", style: `display:block;width:${((wastedOf(g) / top) * 100).toFixed(1)}%;height:.4em;margin-top:2px` })),
-          h("span", { class: "num" }, money(amountOf(g), currency))])) : h("p", { class: "muted" }, "No costs in this period."),
+          h("span", { class: "num" }, money(shownOf(g, "amount"), currency))])) : h("p", { class: "muted" }, "No costs in this period."),
         items.length ? genericTable(items, `Costs by ${groupBy} (red: wasted)`) : "");
     };
   }
