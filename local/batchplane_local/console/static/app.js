@@ -7,6 +7,7 @@
 (() => {
   const POLL_MS = 2000;
   const MAX_LOG_LINES = 2000;
+  const MAX_GRAPH_NODES = 1500; // a larger pipeline is listed in its table, not drawn (a layout would stall the page)
   const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"]);
   // The status filter's choices: the API's own JobStatus enum (from its /openapi.json) when it answers, else these.
   let STATUSES = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
@@ -397,7 +398,10 @@
       cost.replaceChildren(costFacts(p.cost));
       const states = Object.fromEntries(jobs.map((j) => [j.id, { state: j.state, label: `${j.id}\n${j.state}` }]));
       const key = jobs.map((j) => j.id).sort().join("|");
-      if (key !== shape && window.cytoscape) {
+      if (jobs.length > MAX_GRAPH_NODES) {
+        if (key !== shape) graph.replaceChildren(h("p", { class: "note" }, `${jobs.length} jobs: too many to draw here; the table below lists them all.`));
+        shape = key;
+      } else if (key !== shape && window.cytoscape) {
         const g = await api(`/pipelines/${encodeURIComponent(id)}/graph${query({ format: "dot" })}`);
         const edges = g.ok ? dotEdges(g.data) : [];
         const nodes = jobs.map((j) => nodeData(j.id, `${j.id}\n${j.state}`, j.state, { jobId: j.jobId }));
