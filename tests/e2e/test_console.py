@@ -141,6 +141,8 @@ def test_a_submitted_job_reaches_succeeded_without_a_reload(page: Any, api: Api)
     assert "null" not in page.locator("main").inner_text().split()
     page.wait_for_function("() => window.batchplaneConsole.graphs.lineage !== undefined")
     assert page.evaluate("window.batchplaneConsole.graphs.lineage.nodes().length") == 2  # the job and its attempt
+    # AND having read its last log line the page stops polling: an ended job costs no more API requests
+    page.wait_for_function("() => window.batchplaneConsole.poll === null")
     shot(page, "console-job")
 
 
@@ -184,6 +186,7 @@ def test_a_pipeline_shows_its_dag_live_in_state_colours(page: Any, api: Api) -> 
         "Object.fromEntries(window.batchplaneConsole.graphs.pipeline.nodes().map(n => [n.id(), n.position('y')]))"
     )
     assert y["a"] < y["b"] == y["c"] < y["d"], y
+    page.wait_for_function("() => window.batchplaneConsole.poll === null")  # ended: no longer polled
     # AND the jobs view filtered on the pipeline lists its four jobs, each linking back to it
     page.goto(f"{api.base}/console/#/jobs?pipeline={pid}")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=jobs] tbody tr').length === 4")

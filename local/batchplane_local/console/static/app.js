@@ -20,6 +20,7 @@
     SKIPPED: ["#eeeeee", "#57606a"], CANCELLED: ["#ffe0b2", "#8a4b00"],
   };
 
+  const DONE = Symbol("done"); // what a view's refresh answers once what it shows can no longer change
   const app = { config: null, poll: null, busy: false, graphs: {}, seq: 0, routed: false };
   window.batchplaneConsole = app; // for the browser tests and the curious: the live graphs are app.graphs
 
@@ -343,6 +344,8 @@
           if (stick) logs.scrollTop = logs.scrollHeight;
         } else if (!logs.textContent) logs.textContent = job.attempts.length ? "" : "(no attempt yet)";
       }
+      // an ended job whose every log line is read will not change: stop asking
+      return TERMINAL.has(job.status) && l.ok && !l.data.more ? DONE : undefined;
     };
   }
 
@@ -416,6 +419,8 @@
         graph.dataset.edges = String(kept.length);
         shape = key;
       } else if (app.graphs.pipeline) recolour(app.graphs.pipeline, states);
+      // an ended pipeline will not change unless it is resumed (a new run): reload the page to follow that
+      return TERMINAL.has(p.status) && jobs.every((j) => TERMINAL.has(j.state)) ? DONE : undefined;
     };
   }
 
@@ -496,6 +501,7 @@
   async function route() {
     const seq = ++app.seq;
     app.poll = null;
+    document.getElementById("live").classList.remove("done");
     for (const cy of Object.values(app.graphs)) cy.destroy();
     app.graphs = {};
     const [path, search] = (location.hash.replace(/^#/, "") || "/jobs").split("?");
@@ -521,9 +527,15 @@
     app.busy = true;
     const live = document.getElementById("live");
     try {
-      await app.poll();
-      live.classList.remove("stale");
+      const poll = app.poll;
+      const outcome = await poll();
+      live.classList.remove("stale", "done");
       live.title = `updated ${new Date().toLocaleTimeString()}`;
+      if (outcome === DONE && app.poll === poll) {
+        app.poll = null;
+        live.classList.add("done");
+        live.title += ": it has ended, no longer refreshed";
+      }
     } catch (error) {
       live.classList.add("stale");
       console.error(error);
