@@ -236,8 +236,10 @@
       const w = job.waiting;
       return typeof w === "string" ? w : [w.reason, w.explanation, w.detail].filter(Boolean).join(": ") || JSON.stringify(w);
     }
-    const last = (job.attempts || [])[job.attempts.length - 1] || {};
+    const attempts = job.attempts || [];
+    const last = attempts[attempts.length - 1] || {};
     if (TERMINAL.has(job.status)) return `Not waiting: it ended ${job.status}.`;
+    if (job.status === "QUEUED") return "Queued by batchplane's admission (quotas, fair share): not yet handed to AWS Batch.";
     if (job.status === "RUNNING") return "Not waiting: it is running.";
     if (job.status === "STARTING") return "Placed on an instance; its container is starting.";
     if (job.status === "RUNNABLE") {
@@ -251,6 +253,7 @@
 
   function timeline(job) {
     const attempts = job.attempts || [];
+    if (!attempts.length) return h("p", { class: "muted" }, "No attempt yet.");
     const ms = (iso) => (iso ? Date.parse(iso) : null);
     const start = Math.min(...attempts.map((a) => ms(a.createdAt) || ms(job.createdAt) || Date.now()));
     const end = Math.max(TERMINAL.has(job.status) ? start : Date.now(),
