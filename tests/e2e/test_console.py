@@ -356,3 +356,18 @@ def test_cost_quota_and_cost_report_shapes_are_rendered(page: Any, api: Api) -> 
     assert box["width"] > 50
     assert abs(filled["width"] / box["width"] - 3 / 8) < 0.05  # drawn to scale
     shot(page, "console-quotas-rendered")
+
+
+def test_an_unreachable_api_is_shown_and_recovered_from_without_a_reload(page: Any, api: Api) -> None:
+    # GIVEN the jobs view WHEN its API calls stop getting through
+    open_console(page, api)
+    page.get_by_role("heading", name="Jobs").wait_for()
+    listing = re.compile(r"/jobs\?")
+    page.route(listing, lambda route: route.abort("connectionrefused"))
+    # THEN it says so (an alert naming the failure) and the live marker turns stale
+    page.get_by_role("alert").get_by_text("cannot reach the API").wait_for()
+    page.locator("#live.stale").wait_for(state="attached")
+    # AND once the API answers again it recovers by itself
+    page.unroute(listing)
+    page.locator("#live:not(.stale)").wait_for(state="attached")
+    page.get_by_role("alert").wait_for(state="detached")

@@ -21,7 +21,7 @@
   };
 
   const DONE = Symbol("done"); // what a view's refresh answers once what it shows can no longer change
-  const app = { config: null, poll: null, busy: false, graphs: {}, seq: 0, routed: false };
+  const app = { config: null, poll: null, busy: false, failed: false, graphs: {}, seq: 0, routed: false };
   window.batchplaneConsole = app; // for the browser tests and the curious: the live graphs are app.graphs
 
   // -- small helpers -------------------------------------------------------------------------------------------
@@ -74,10 +74,12 @@
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
       });
+      if (response.status >= 500) app.failed = true;
       const type = response.headers.get("content-type") || "";
       const data = type.includes("json") ? await response.json() : await response.text();
       return { ok: response.ok, status: response.status, data };
     } catch (error) {
+      app.failed = true;
       return { ok: false, status: 0, data: { title: "cannot reach the API", detail: String(error) } };
     }
   }
@@ -531,9 +533,11 @@
     const live = document.getElementById("live");
     try {
       const poll = app.poll;
+      app.failed = false;
       const outcome = await poll();
       live.classList.remove("stale", "done");
-      live.title = `updated ${new Date().toLocaleTimeString()}`;
+      live.classList.toggle("stale", app.failed);
+      live.title = app.failed ? "the API did not answer: retrying" : `updated ${new Date().toLocaleTimeString()}`;
       if (outcome === DONE && app.poll === poll) {
         app.poll = null;
         live.classList.add("done");
