@@ -343,11 +343,15 @@
         const lines = l.data.lines || [];
         if (lines.length) {
           const stick = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
+          if (logs.dataset.empty) { logs.textContent = ""; delete logs.dataset.empty; }
           logs.append(lines.join("\n") + "\n");
           const all = logs.textContent.split("\n");
           if (all.length > MAX_LOG_LINES) logs.textContent = all.slice(-MAX_LOG_LINES).join("\n");
           if (stick) logs.scrollTop = logs.scrollHeight;
-        } else if (!logs.textContent) logs.textContent = job.attempts.length ? "" : "(no attempt yet)";
+        } else if (!logs.textContent) {
+          logs.textContent = job.attempts.length ? "(no output yet)" : "(no attempt yet)";
+          logs.dataset.empty = "1";
+        }
       }
       // an ended job whose every log line is read will not change: stop asking
       return TERMINAL.has(job.status) && l.ok && !l.data.more ? DONE : undefined;
