@@ -287,6 +287,9 @@ def test_the_jobs_view_filters_by_priority_and_status(page: Any, api: Api) -> No
     spec = api.http.get("/openapi.json").json()
     options = page.get_by_label("Status").locator("option").all_inner_texts()
     assert options == ["any", *spec["components"]["schemas"]["JobStatus"]["enum"]]
+    # AND no tenant filter is offered while the API has no GET /jobs?tenant=
+    if not any(p["name"] == "tenant" for p in spec["paths"]["/jobs"]["get"].get("parameters", [])):
+        assert page.get_by_label("Owner tenant").count() == 0
     # AND a status filter is applied by the API: SUCCEEDED lists the high job once it succeeded, never a running one
     api.wait(high["jobId"], {"SUCCEEDED"}, timeout=90)
     page.get_by_label("Status").select_option("SUCCEEDED")
@@ -371,3 +374,37 @@ def test_an_unreachable_api_is_shown_and_recovered_from_without_a_reload(page: A
     page.unroute(listing)
     page.locator("#live:not(.stale)").wait_for(state="attached")
     page.get_by_role("alert").wait_for(state="detached")
+
+
+def test_a_tenant_filter_is_offered_where_the_api_allows_it(page: Any, api: Api) -> None:
+    """Administrators' GET /jobs?tenant= (issue #10): the console offers the filter when the API's OpenAPI document
+    has the parameter (put in here by the test), and the API alone decides who may use it."""
+    # GIVEN an API whose GET /jobs takes a tenant
+    seen: list[str] = []
+
+    def with_tenant_parameter(route: Any) -> None:
+        answer = route.fetch()
+        spec = answer.json()
+        spec["paths"]["/jobs"]["get"].setdefault("parameters", []).append(
+            {"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"}}
+        )
+        route.fulfill(response=answer, json=spec)
+
+    def alices_jobs(route: Any) -> None:
+        seen.append(route.request.url)
+        if "tenant=alice" not in route.request.url:
+            route.continue_()
+            return
+        job = {"jobId": "01ALICE", "name": "alices-job", "status": "RUNNING", "priority": "normal", "queue": "q"}
+        route.fulfill(json={"jobs": [{**job, "createdAt": "2026-12-01T10:00:00Z"}]})
+
+    page.route(re.compile(r"/openapi\.json$"), with_tenant_parameter)
+    page.route(re.compile(r"/jobs\?"), alices_jobs)
+    open_console(page, api)
+    # WHEN an administrator asks for alice's jobs
+    page.get_by_label("Owner tenant").fill("alice")
+    page.get_by_role("button", name="Apply").click()
+    # THEN the listing asks the API for them and shows them
+    page.locator('tr[data-job-id="01ALICE"]').wait_for()
+    assert "tenant=alice" in page.url
+    assert any("tenant=alice" in url for url in seen)

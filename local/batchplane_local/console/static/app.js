@@ -21,7 +21,7 @@
   };
 
   const DONE = Symbol("done"); // what a view's refresh answers once what it shows can no longer change
-  const app = { config: null, poll: null, busy: false, failed: false, graphs: {}, seq: 0, routed: false };
+  const app = { config: null, poll: null, busy: false, failed: false, tenantFilter: false, graphs: {}, seq: 0, routed: false };
   window.batchplaneConsole = app; // for the browser tests and the curious: the live graphs are app.graphs
 
   // -- small helpers -------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@
   // -- views: jobs --------------------------------------------------------------------------------------------
   async function jobsView(params) {
     const filters = { status: params.get("status") || "", priority: params.get("priority") || "",
-      pipeline: params.get("pipeline") || "", name: params.get("name") || "" };
+      pipeline: params.get("pipeline") || "", name: params.get("name") || "", tenant: params.get("tenant") || "" };
     const apply = (event) => {
       event.preventDefault();
       const form = new FormData(event.currentTarget.form || event.currentTarget);
@@ -214,6 +214,7 @@
         select("priority", "Priority", PRIORITIES),
         h("label", {}, "Pipeline id", h("input", { name: "pipeline", value: filters.pipeline, size: 20 })),
         h("label", {}, "Name", h("input", { name: "name", value: filters.name, size: 16 })),
+        app.tenantFilter ? h("label", {}, "Owner tenant", h("input", { name: "tenant", value: filters.tenant, size: 16 })) : null,
         h("button", { type: "submit" }, "Apply")),
       h("table", { "data-testid": "jobs" },
         h("caption", {}, "Newest first; refreshed every few seconds"),
@@ -221,7 +222,8 @@
         tbody),
       status);
     return async () => {
-      const r = await api(`/jobs${query({ status: filters.status, name: filters.name, limit: 100 })}`);
+      const tenant = app.tenantFilter ? filters.tenant : "";
+      const r = await api(`/jobs${query({ status: filters.status, name: filters.name, tenant, limit: 100 })}`);
       if (!r.ok) { status.replaceChildren(errorBox(r)); return; }
       const jobs = (r.data.jobs || []).filter((j) =>
         (!filters.priority || j.priority === filters.priority) && (!filters.pipeline || j.pipelineId === filters.pipeline));
@@ -573,6 +575,9 @@
     const spec = await api("/openapi.json");
     const known = spec.ok && spec.data.components && spec.data.components.schemas && spec.data.components.schemas.JobStatus;
     if (known && Array.isArray(known.enum) && known.enum.length) STATUSES = known.enum;
+    // Other tenants' jobs: only where the API offers GET /jobs?tenant= (administrators, issue #10); it decides who may.
+    const listing = spec.ok && spec.data.paths && spec.data.paths["/jobs"] && spec.data.paths["/jobs"].get;
+    app.tenantFilter = Boolean(listing && (listing.parameters || []).some((p) => p.name === "tenant" && p.in === "query"));
     window.addEventListener("hashchange", route);
     setInterval(() => tick(false), POLL_MS);
     await route();
