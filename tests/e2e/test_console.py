@@ -186,12 +186,18 @@ def test_a_pipeline_shows_its_dag_live_in_state_colours(page: Any, api: Api) -> 
         "Object.fromEntries(window.batchplaneConsole.graphs.pipeline.nodes().map(n => [n.id(), n.position('y')]))"
     )
     assert y["a"] < y["b"] == y["c"] < y["d"], y
+    shot(page, "console-pipeline")
     page.wait_for_function("() => window.batchplaneConsole.poll === null")  # ended: no longer polled
+    # AND selecting a node opens its job (d had no job yet when the graph was drawn: the latest answer is used)
+    d_job = next(j["jobId"] for j in api.http.get(f"/pipelines/{pid}").json()["jobs"] if j["id"] == "d")
+    page.evaluate("window.batchplaneConsole.graphs.pipeline.getElementById('d').emit('tap')")
+    page.wait_for_url(f"**#/jobs/{d_job}")
+    page.get_by_test_id("job-status").get_by_text("SUCCEEDED").wait_for()
     # AND the jobs view filtered on the pipeline lists its four jobs, each linking back to it
     page.goto(f"{api.base}/console/#/jobs?pipeline={pid}")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=jobs] tbody tr').length === 4")
     assert page.get_by_test_id("jobs").get_by_role("link", name=pid).count() == 4
-    shot(page, "console-pipeline")
+    shot(page, "console-jobs-of-a-pipeline")
 
 
 def test_a_job_shows_its_cost(page: Any, api: Api) -> None:

@@ -395,6 +395,7 @@
       h("h2", {}, "Cost"), cost);
     let shape = null;
     let last = null;
+    let current = [];
     return async () => {
       const r = await api(`/pipelines/${encodeURIComponent(id)}`);
       if (!r.ok) { head.replaceChildren(h("h1", {}, `Pipeline ${id}`), errorBox(r)); return; }
@@ -407,6 +408,7 @@
           h("dt", {}, "Created · updated"), h("dd", {}, time(p.createdAt), " · ", time(p.updatedAt)),
           h("dt", {}, "Jobs"), h("dd", {}, countStates(p.jobs || []))));
       const jobs = p.jobs || [];
+      current = jobs;
       keepFocus(() => tbody.replaceChildren(...jobs.map((j) => h("tr", { "data-node": j.id },
         h("td", {}, j.id), h("td", { "data-testid": "state" }, badge(j.state)), h("td", {}, j.jobId ? jobLink(j.jobId) : "—")))));
       cost.replaceChildren(costFacts(p.cost));
@@ -422,8 +424,8 @@
         const known = new Set(nodes.map((n) => n.id));
         const kept = edges.filter((e) => known.has(e.data.source) && known.has(e.data.target));
         drawGraph("pipeline", graph, nodes, kept, (data) => {
-          const job = (last && jobs.find((j) => j.id === data.id)) || {};
-          if (job.jobId) location.hash = `#/jobs/${encodeURIComponent(job.jobId)}`;
+          const job = current.find((j) => j.id === data.id); // the latest answer: a job gets its jobId when it starts
+          if (job && job.jobId) location.hash = `#/jobs/${encodeURIComponent(job.jobId)}`;
         });
         graph.setAttribute("aria-label", `pipeline DAG: ${nodes.length} jobs, ${kept.length} dependencies`);
         graph.dataset.nodes = String(nodes.length);
