@@ -49,6 +49,7 @@ class BatchApi:
             ("POST", "/v1/describecomputeenvironments"): BatchApi._describe_compute_environments,
             ("POST", "/v1/updatecomputeenvironment"): BatchApi._update_compute_environment,
             ("POST", "/v1/describejobdefinitions"): BatchApi._describe_job_definitions,
+            ("POST", "/v1/registerjobdefinition"): BatchApi._register_job_definition,
         }
 
     def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -172,6 +173,27 @@ class BatchApi:
             status=body.get("status"),
         )
         return {"jobDefinitions": defs}
+
+    def _register_job_definition(self, body: dict[str, Any]) -> dict[str, Any]:
+        """RegisterJobDefinition: a new revision at every call, as AWS does (Fargate fields are stored and shown; the
+        local Batch runs the command as a process and only records the image)."""
+        self._require(body, "jobDefinitionName", "type")
+        if body["type"] not in ("container", "multinode"):
+            raise _ApiError("ClientException", f"type {body['type']!r} is not container or multinode")
+        arn = self.batch.register_job_definition(
+            body["jobDefinitionName"],
+            type=body["type"],
+            container_properties=body.get("containerProperties"),
+            node_properties=body.get("nodeProperties"),
+            parameters=body.get("parameters"),
+            timeout=body.get("timeout"),
+            retry_strategy=body.get("retryStrategy"),
+            tags=body.get("tags"),
+            propagate_tags=bool(body.get("propagateTags", False)),
+            platform_capabilities=body.get("platformCapabilities") or ["EC2"],
+        )
+        name, _, revision = arn.rsplit("/", 1)[-1].partition(":")
+        return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": int(revision)}
 
     def _tags(self, method: str, arn: str, body: dict[str, Any], environ: Mapping[str, Any]) -> dict[str, Any]:
         if not arn:

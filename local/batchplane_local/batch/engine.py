@@ -174,6 +174,7 @@ class LocalBatch:
         instance_types: Sequence[str] = ("optimal",),
         arn: str | None = None,
         tags: Mapping[str, str] | None = None,
+        fargate: bool = False,
     ) -> str:
         if capacity not in ("spot", "on-demand"):
             raise ValueError(f"capacity must be 'spot' or 'on-demand', not {capacity!r}")
@@ -185,6 +186,7 @@ class LocalBatch:
                 max_vcpus=int(max_vcpus),
                 instance_types=list(instance_types) or ["optimal"],
                 tags=dict(tags or {}),
+                fargate=fargate,
             )
             self._state.ces[name] = ce
             self._state.kick()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue
+from batchplane.domain.containers import ContainerPolicy
 from batchplane.domain.errors import (
     ConflictError,
     FieldError,
@@ -23,6 +24,7 @@ from batchplane.domain.ports import (
     ArtifactIndex,
     BatchPort,
     DependencyLookup,
+    JobDefinitionRegistry,
     JobDescriber,
     JobFilter,
     JobPage,
@@ -71,7 +73,11 @@ class JobService:
         artifacts: ArtifactIndex | None = None,
         dependencies: DependencyLookup | None = None,
         describer: JobDescriber | None = None,
+        containers: ContainerPolicy | None = None,
+        registry: JobDefinitionRegistry | None = None,
     ) -> None:
+        self._containers = containers or ContainerPolicy(stack="batchplane")
+        self._registry = registry
         self._describer = describer
         self._dependencies = dependencies
         self._logs = logs
@@ -84,8 +90,31 @@ class JobService:
         self._entropy = entropy
 
     def check_definition(self, request: JobRequest) -> None:
-        """422 naming jobDefinition unless the request's job definition is usable here (declared or allowed)."""
-        self._definitions.resolve(request)
+        """422 naming jobDefinition unless the request's job definition is usable here (declared or allowed), or
+        naming the container field (image, jobRoleArn, platform, volumes) the operator does not allow."""
+        self._definition(request, register=False)
+
+    def _definition(self, request: JobRequest, *, register: bool = True) -> str:
+        """The job definition the request runs on: a declared or allowed one, or (with ``image``) the one registered
+        for its container, found or registered once per container (no AWS call once known)."""
+        self._containers.check(request)
+        if request.image is None:
+            return self._definitions.resolve(request)
+        self._definitions.check_tags(request, None)
+        spec = self._containers.definition(request)
+        if not register or self._registry is None:
+            return f"arn:aws:batch:us-east-1:000000000000:job-definition/{spec.name}:1"  # its size, for checks
+        return self._registry.ensure(spec)
+
+    def registered_definitions(self, tenant: str) -> list[dict[str, object]]:
+        """The definitions batchplane registered for this stack, each with the caller's jobs that use it (among the
+        caller's latest 100 jobs)."""
+        found = self._registry.registered() if self._registry is not None else []
+        page = self._store.jobs_of_tenant(tenant, JobFilter(), 100, None)
+        users: dict[str, list[str]] = {}
+        for job in page.jobs:
+            users.setdefault(job.job_definition, []).append(job.job_id)
+        return [{**d, "jobs": users.get(str(d["arn"]), [])} for d in found]
 
     def submit(
         self,
@@ -102,7 +131,7 @@ class JobService:
         caller's own conditional write (its pipeline's job WAITING → SUBMITTED). False: the pipeline no longer runs
         the job (skipped, cancelled), so it ends CANCELLED and never reaches Batch. True: it is submitted; if that
         fails, the record stays for the sweeper (the pipeline already counts on this job id)."""
-        definition = self._definitions.resolve(request)
+        definition = self._definition(request)
         placement = self._catalogue.place(Demand.of(request))
         now = self._clock()
         job_id = (
@@ -239,7 +268,7 @@ class JobService:
             attempt=1,
             tenant=tenant,
             queue_arn=placement.queue.queue_arn,
-            job_definition=self._definitions.resolve(request),
+            job_definition=self._definition(request, register=False),
             memory_mib=request.memory_mi_b,
         )
         check_submit_size(submit, request)
