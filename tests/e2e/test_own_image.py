@@ -99,3 +99,30 @@ def test_the_cli_submits_an_image_on_fargate_and_lists_definitions(api: Api) -> 
     job_id = submitted.split()[0]
     assert IMAGE in cli("status", job_id)
     assert IMAGE in cli("definitions")
+
+
+def test_a_pipeline_job_brings_its_own_image_and_a_bad_one_refuses_the_pipeline(api: Api) -> None:
+    from tests.e2e.test_pipelines import create, wait_pipeline
+
+    # GIVEN a pipeline whose second job runs on Fargate in its own image
+    body = {
+        "name": "own-image",
+        "jobs": [
+            {"id": "prep", "command": ["true"]},
+            {"id": "work", "dependsOn": ["prep"], **job("work", platform="fargate")},
+        ],
+    }
+    # WHEN it runs
+    done = wait_pipeline(api, create(api, body)["pipelineId"])
+    # THEN it succeeds, the job having run on a registered Fargate definition
+    assert done["status"] == "SUCCEEDED", done
+    work = api.job(next(j["jobId"] for j in done["jobs"] if j["id"] == "work"))
+    assert work["image"] == IMAGE
+    assert work["platform"] == "fargate"
+    assert "job-definition/batchplane-local-img-" in work["jobDefinition"]
+    assert work["queue"].endswith("_fargate-spot")
+    # AND a pipeline with an image from a registry not allowed is refused before anything runs
+    body["jobs"][1]["image"] = "docker.io/library/alpine:3"
+    r = api.http.post("/pipelines", json=body)
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["jobs.1.image"]
