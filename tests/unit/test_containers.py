@@ -186,3 +186,53 @@ def test_without_fargate_no_fargate_queue_exists() -> None:
     }
     catalogue = Settings.from_environ(env).catalogue()
     assert not [q for q in catalogue.queues if q.platform is Platform.FARGATE]
+
+
+@pytest.mark.parametrize(
+    ("vcpus", "memory", "escalated"),
+    [
+        (1, 2048, 4096),  # x2 lands on an allowed size
+        (1, 3000, 6144),  # x2 = 6000 rounds up to the next allowed size
+        (1, 6144, 8192),  # x2 = 12288 is past 1 vCPU's largest: capped there
+        (8, 16384, 32768),
+        (None, 2048, 4096),  # no vcpus asked: the definition's 1
+    ],
+)
+def test_a_memory_escalation_on_fargate_lands_on_an_allowed_size(
+    vcpus: int | None, memory: int, escalated: int
+) -> None:
+    from batchplane.domain.failures import FailureSignal
+    from batchplane.domain.lifecycle import judge_failure
+    from batchplane.domain.models import CapacityPreference, JobStatus
+    from batchplane.domain.records import AttemptRecord, JobRecord
+
+    # GIVEN a Fargate job whose attempt ran out of memory on the Fargate Spot queue
+    catalogue = fargate_catalogue()
+    queue = catalogue.place(Demand.of(req(image=f"{ECR}x:1", platform="fargate"))).queue
+    request = req(image=f"{ECR}x:1", platform="fargate", retry={"attempts": 3})
+    attempt = AttemptRecord.new(
+        "J", "j", after=None, reason="initial", queue_arn=queue.queue_arn, capacity=Capacity.SPOT, now_ms=0,
+        memory_mib=memory, vcpus=vcpus, explanation="",
+    )  # fmt: skip
+    job = JobRecord(
+        job_id="J", tenant="t", name="j", status=JobStatus.FAILED, created_at="", updated_at="",
+        request=request.canonical(), request_hash="", priority="normal", preference=CapacityPreference.SPOT_FIRST,
+        queue_arn=queue.queue_arn, capacity=Capacity.SPOT, placement_reason="", job_definition="d", attempts=[attempt],
+    )  # fmt: skip
+    oom = FailureSignal(
+        "FAILED", "Essential container in task exited", "OutOfMemoryError: Container killed", 137, "SPOT"
+    )
+    # WHEN the failure is judged
+    verdict = judge_failure(job, oom, catalogue, 0.0, 2048)
+    # THEN the next attempt asks Fargate for a size it offers with that many vCPUs
+    assert verdict.next_attempt is not None, verdict.decision
+    assert verdict.next_attempt.memory_mib == escalated
+    assert escalated in FARGATE_MEMORY_MIB[vcpus or 1]
+
+
+def test_a_fargate_oom_at_the_largest_size_for_its_vcpus_gives_up() -> None:
+    from batchplane.domain.containers import fargate_memory
+
+    assert fargate_memory(1, 8192) == 8192
+    assert fargate_memory(1, 9000) == 8192
+    assert fargate_memory(16, 1) == 32768

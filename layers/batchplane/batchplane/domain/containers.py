@@ -167,6 +167,13 @@ class DefinitionSpec:
         return str(self.body["platformCapabilities"][0]).lower()
 
 
+def fargate_memory(vcpus: int | None, wanted: int) -> int:
+    """The Fargate memory for ``vcpus`` that holds ``wanted`` MiB: the smallest allowed value at or above it, or the
+    largest Fargate offers with that many vCPUs (a memory escalation on Fargate must land on an allowed pair)."""
+    allowed = FARGATE_MEMORY_MIB.get(vcpus or DEFAULT_VCPUS, FARGATE_MEMORY_MIB[DEFAULT_VCPUS])
+    return next((m for m in allowed if m >= wanted), allowed[-1])
+
+
 def is_registered_name(name: str, stack: str) -> bool:
     """Whether a job-definition name is one batchplane registers for ``stack``."""
     return name.startswith(f"{stack}{DEFINITION_INFIX}")
