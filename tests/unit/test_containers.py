@@ -236,3 +236,8 @@ def test_a_fargate_oom_at_the_largest_size_for_its_vcpus_gives_up() -> None:
     assert fargate_memory(1, 8192) == 8192
     assert fargate_memory(1, 9000) == 8192
     assert fargate_memory(16, 1) == 32768
+
+
+def test_a_fargate_definition_with_efs_pins_platform_1_4_0() -> None:
+    spec = POLICY.definition(req(image=f"{ECR}etl:1", platform="fargate", volumes=["shared"]))
+    assert spec.body["containerProperties"]["fargatePlatformConfiguration"] == {"platformVersion": "1.4.0"}

@@ -121,11 +121,13 @@ class ContainerPolicy:
         }
         if request.job_role_arn:
             container["jobRoleArn"] = request.job_role_arn
+        volumes = [self.volumes[v] for v in sorted(set(request.volumes))]
         if fargate:
             container["executionRoleArn"] = self.execution_role_arn
-            container["fargatePlatformConfiguration"] = {"platformVersion": "LATEST"}
+            # EFS needs Fargate 1.4.0, and Batch has refused "LATEST" with an EFS volume ("EFS is supported for Fargate
+            # platform version 1.4.0": aws-cloudformation/cloudformation-coverage-roadmap#1268): pin it then
+            container["fargatePlatformConfiguration"] = {"platformVersion": "1.4.0" if volumes else "LATEST"}
             container["networkConfiguration"] = {"assignPublicIp": "DISABLED"}
-        volumes = [self.volumes[v] for v in sorted(set(request.volumes))]
         if volumes:
             container["volumes"] = [{"name": v.name, "efsVolumeConfiguration": _efs(v)} for v in volumes]
             container["mountPoints"] = [
