@@ -34,6 +34,33 @@ class _ApiError(Exception):
         self.status = status
 
 
+# Fargate's vCPU -> memory (MiB) sizes (AWS Batch API reference, ResourceRequirement), fractional vCPUs included
+_FARGATE_MEMORY = {
+    "0.25": range(512, 2049, 512),
+    "0.5": range(1024, 4097, 1024),
+    "1": range(2048, 8193, 1024),
+    "2": range(4096, 16385, 1024),
+    "4": range(8192, 30721, 1024),
+    "8": range(16384, 61441, 4096),
+    "16": range(32768, 122881, 8192),
+}
+
+
+def _check_fargate(container: Mapping[str, Any]) -> None:
+    """What Batch refuses in a Fargate job definition: no execution role, a vCPU/memory pair Fargate does not offer,
+    a privileged container, GPUs."""
+    if not container.get("executionRoleArn"):
+        raise _ApiError("ClientException", "Fargate job definitions require an executionRoleArn")
+    if container.get("privileged"):
+        raise _ApiError("ClientException", "privileged is not supported on Fargate")
+    wants = {str(r.get("type")): str(r.get("value")) for r in container.get("resourceRequirements") or []}
+    if "GPU" in wants:
+        raise _ApiError("ClientException", "GPU resources are not supported on Fargate")
+    vcpus, memory = wants.get("VCPU"), wants.get("MEMORY")
+    if vcpus not in _FARGATE_MEMORY or not memory or not memory.isdigit() or int(memory) not in _FARGATE_MEMORY[vcpus]:
+        raise _ApiError("ClientException", f"Fargate does not support {vcpus} vCPU with {memory} MiB of memory")
+
+
 class BatchApi:
     """WSGI application: ``BatchApi(local_batch)(environ, start_response)``."""
 
@@ -180,6 +207,8 @@ class BatchApi:
         self._require(body, "jobDefinitionName", "type")
         if body["type"] not in ("container", "multinode"):
             raise _ApiError("ClientException", f"type {body['type']!r} is not container or multinode")
+        if "FARGATE" in (body.get("platformCapabilities") or []):
+            _check_fargate(body.get("containerProperties") or {})
         arn = self.batch.register_job_definition(
             body["jobDefinitionName"],
             type=body["type"],
