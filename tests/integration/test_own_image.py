@@ -49,6 +49,9 @@ def test_one_definition_per_image_and_shape_and_no_call_once_known(gateway: Any,
     # THEN it is accepted and its definition was looked up by name, then registered, once
     assert first["statusCode"] == 202, first["body"]
     assert stack.calls.counts["batch.RegisterJobDefinition"] == 1
+    # (the stack's first job of this container: look up, register, look up again, then the usual write + SubmitJob)
+    assert stack.calls.counts["batch.DescribeJobDefinitions"] == 2
+    assert stack.calls.total == 5, stack.calls.counts
     registered = stack.calls.last("batch.RegisterJobDefinition")
     assert registered["jobDefinitionName"].startswith(f"{STACK}-img-")
     assert registered["containerProperties"]["image"] == IMAGE
@@ -84,9 +87,10 @@ def test_a_new_container_finds_the_definition_by_name_and_registers_nothing(gate
     wiring.job_service.cache_clear()
     stack.calls.reset()
     assert post(gateway, job("b"))["statusCode"] == 202
-    # THEN it found it with one DescribeJobDefinitions and registered nothing
+    # THEN it found it with one DescribeJobDefinitions and registered nothing: three calls in all
     assert stack.calls.counts["batch.DescribeJobDefinitions"] == 1
     assert stack.calls.counts["batch.RegisterJobDefinition"] == 0
+    assert stack.calls.total == 3, stack.calls.counts
     assert stack.calls.last("batch.SubmitJob")["jobDefinition"] == definition
 
 
