@@ -48,7 +48,7 @@ def test_same_image_and_shape_share_a_definition_another_image_gets_its_own(api:
     assert [d["image"] for d in done] == [IMAGE, IMAGE, f"{REGISTRY}amazonlinux:2"]
     # AND the first two share one registered definition, the third has a second
     assert done[0]["jobDefinition"] == done[1]["jobDefinition"] != done[2]["jobDefinition"]
-    assert "job-definition/batchplane-local-img-" in done[0]["jobDefinition"]
+    assert "job-definition/batchplane-local_img_" in done[0]["jobDefinition"]
     # AND /definitions lists them with the jobs on each
     listed = {d["arn"]: d for d in api.http.get("/definitions").json()["definitions"]}
     assert sorted(listed[done[0]["jobDefinition"]]["jobs"]) == sorted([a["jobId"], b["jobId"]])
@@ -119,7 +119,7 @@ def test_a_pipeline_job_brings_its_own_image_and_a_bad_one_refuses_the_pipeline(
     work = api.job(next(j["jobId"] for j in done["jobs"] if j["id"] == "work"))
     assert work["image"] == IMAGE
     assert work["platform"] == "fargate"
-    assert "job-definition/batchplane-local-img-" in work["jobDefinition"]
+    assert "job-definition/batchplane-local_img_" in work["jobDefinition"]
     assert work["queue"].endswith("_fargate-spot")
     # AND a pipeline with an image from a registry not allowed is refused before anything runs
     body["jobs"][1]["image"] = "docker.io/library/alpine:3"

@@ -53,7 +53,7 @@ def test_one_definition_per_image_and_shape_and_no_call_once_known(gateway: Any,
     assert stack.calls.counts["batch.DescribeJobDefinitions"] == 2
     assert stack.calls.total == 5, stack.calls.counts
     registered = stack.calls.last("batch.RegisterJobDefinition")
-    assert registered["jobDefinitionName"].startswith(f"{STACK}-img-")
+    assert registered["jobDefinitionName"].startswith(f"{STACK}_img_")
     assert registered["containerProperties"]["image"] == IMAGE
     assert registered["containerProperties"]["privileged"] is False
     definition = stack.calls.last("batch.SubmitJob")["jobDefinition"]

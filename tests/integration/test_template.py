@@ -361,7 +361,7 @@ def test_function_policy_statements_are_named_and_scoped_to_batchplane() -> None
     assert len(by_sid) == len(statements)
     assert definition_refs == set(resources("AWS::Batch::JobDefinition"))
     prefix = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-queue/${AWS::StackName}_"
-    registered = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-definition/${AWS::StackName}-img-*"
+    registered = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-definition/${AWS::StackName}_img_*"
     assert queue_patterns == [f"{prefix}*", registered]  # and the definitions registered for jobs' own images
     for queue in resources("AWS::Batch::JobQueue").values():
         assert queue["Properties"]["JobQueueName"]["Fn::Sub"].startswith("${AWS::StackName}_")

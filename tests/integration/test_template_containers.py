@@ -27,7 +27,7 @@ REGISTERING = (
     "JobEventsFunction",
     "SweeperFunction",
 )
-DEFINITION = f"arn:aws:batch:{REGION}:123456789012:job-definition/batchplane-img-0123abcd"
+DEFINITION = f"arn:aws:batch:{REGION}:123456789012:job-definition/batchplane_img_0123abcd"
 
 
 def principals(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +58,10 @@ def test_functions_register_only_allowed_images_and_pass_only_listed_roles_to_ec
         assert decide(register("public.ecr.aws/amazonlinux/x", privileged="true")) == "ImplicitDeny", function
         other = f"arn:aws:batch:{REGION}:123456789012:job-definition/someone-elses"
         assert decide(register("public.ecr.aws/amazonlinux/x", resource=other)) == "ImplicitDeny", function
+        # (nor another stack's: stack names have no "_", so "batchplane_img_*" never matches "batchplane-prod_img_...")
+        prod = f"arn:aws:batch:{REGION}:123456789012:job-definition/batchplane-prod_img_0123abcd"
+        assert decide(register("public.ecr.aws/amazonlinux/x", resource=prod)) == "ImplicitDeny", function
+        assert decide(iam.Request("batch:SubmitJob", f"{prod}:1")) == "ImplicitDeny", function
         # AND the listed role passes to ECS tasks only; no other role, no other service
         assert decide(pass_role(ROLE)) == "Allow", function
         assert decide(pass_role(ROLE, "ec2.amazonaws.com")) == "ImplicitDeny", function

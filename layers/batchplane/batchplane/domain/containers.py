@@ -3,7 +3,7 @@ and the job definition that runs it, named by a hash of its content. Pure: no bo
 
 AWS Batch's SubmitJob cannot override a job's image, role or volumes, so a job with ``image`` runs on a job definition
 batchplane registers for it. Two jobs whose definitions would be the same share one: the definition's name is
-"<stack>-img-<sha256 of its content>", so the name alone says whether it exists (README, "Your own image")."""
+"<stack>_img_<sha256 of its content>", so the name alone says whether it exists (README, "Your own image")."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
 }
 DEFAULT_VCPUS = 1
 DEFAULT_MEMORY_MIB = 2048  # the sample definition's, and Fargate's smallest for 1 vCPU
-DEFINITION_INFIX = "-img-"
+DEFINITION_INFIX = "_img_"  # stack names have no "_": "<stack>_img_" starts this stack's definitions and no other's
 _HASH_CHARS = 32  # 128 bits of sha256: names stay well under Batch's 128 characters whatever the stack's name
 
 
