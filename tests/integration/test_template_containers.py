@@ -108,3 +108,13 @@ def test_fargate_environments_and_a_queue_pair_per_class_exist_only_when_turned_
     assert on_demand["ComputeEnvironmentOrder"] == [
         {"Order": 1, "ComputeEnvironment": {"Ref": "FargateComputeEnvironment"}}
     ]
+
+
+def test_an_image_prefix_must_name_its_registry_host_and_a_slash() -> None:
+    import re
+
+    pattern = re.compile(template()["Parameters"]["AllowedImageRegistries"]["AllowedPattern"])
+    good = ("", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/", "public.ecr.aws/amazonlinux/", "registry:5000/team/")
+    bad = ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "docker.io", "*", "/etl", "a b/")
+    assert all(pattern.match(p) for p in good)
+    assert not any(pattern.match(p) for p in bad)
