@@ -151,3 +151,11 @@ def test_register_job_definition_makes_a_revision_per_call_and_refuses_what_farg
         with pytest.raises(ClientError) as caught:
             client.register_job_definition(**body, containerProperties={k: v for k, v in bad.items() if v is not None})
         assert caught.value.response["Error"]["Code"] == "ClientException"
+
+
+def test_a_fargate_environment_is_described_as_aws_describes_one(env: Env, client: Any) -> None:
+    env.batch.add_compute_environment("fargate-spot-ce", capacity="spot", max_vcpus=4, fargate=True)
+    (ce,) = client.describe_compute_environments(computeEnvironments=["fargate-spot-ce"])["computeEnvironments"]
+    assert ce["computeResources"]["type"] == "FARGATE_SPOT"
+    assert "desiredvCpus" not in ce["computeResources"]
+    assert "instanceTypes" not in ce["computeResources"]
