@@ -118,3 +118,27 @@ def test_an_image_prefix_must_name_its_registry_host_and_a_slash() -> None:
     bad = ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "docker.io", "*", "/etl", "a b/")
     assert all(pattern.match(p) for p in good)
     assert not any(pattern.match(p) for p in bad)
+
+
+def test_the_control_plane_derives_exactly_the_template_fargate_queues() -> None:
+    from batchplane.domain.models import Platform
+    from batchplane.settings import Settings
+
+    from tests.cfn import deployed_environment
+
+    # GIVEN a stack deployed with Fargate on, and the functions' environment as CloudFormation resolves it
+    stack = deployed_stack({}, "batchplane", PARAMETERS)
+    env = deployed_environment(stack)
+    # WHEN the control plane builds its catalogue from that environment
+    catalogue = Settings.from_environ(env).catalogue()
+    # THEN its Fargate queues are exactly the template's, by ARN, and the execution role reaches the functions
+    derived = {q.queue_arn for q in catalogue.queues if q.platform is Platform.FARGATE}
+    declared = {
+        stack.physical[logical]["Ref"]
+        for logical in stack.resources("AWS::Batch::JobQueue")
+        if "Fargate" in logical and stack.condition_holds(stack.resources()[logical].get("Condition"))
+    }
+    assert derived == declared
+    assert len(declared) == 2 * len(template()["Parameters"]["PriorityClasses"]["Default"].split(","))
+    assert env["FARGATE_EXECUTION_ROLE_ARN"].startswith("arn:aws:iam::")
+    assert env["ALLOWED_JOB_ROLE_ARNS"] == ROLE
