@@ -54,6 +54,11 @@ def test_same_image_and_shape_share_a_definition_another_image_gets_its_own(api:
     assert sorted(listed[done[0]["jobDefinition"]]["jobs"]) == sorted([a["jobId"], b["jobId"]])
     assert listed[done[2]["jobDefinition"]]["jobs"] == [c["jobId"]]
     assert listed[done[0]["jobDefinition"]]["jobRoleArn"] == ROLE
+    # AND the local Batch ran each on its definition and recorded the image it would have run
+    ran = {j["jobId"]: j for j in api.http.get("/_local/batch/jobs").json()["jobs"]}
+    for d in done:
+        batch_job = ran[d["batchJobId"]]
+        assert (batch_job["jobDefinition"], batch_job["image"]) == (d["jobDefinition"], d["image"])
 
 
 def test_an_image_or_role_the_operator_did_not_allow_is_a_422(api: Api) -> None:
