@@ -153,3 +153,36 @@ def test_definitions_lists_what_was_registered_and_the_callers_jobs_on_it(gatewa
     assert sorted(listed[IMAGE]["jobs"]) == sorted(ids)
     assert listed[f"{REGISTRY}amazonlinux:2"]["jobs"] == [other]
     assert listed[IMAGE]["platform"] == "ec2"
+
+
+def test_a_lost_registration_answer_leaves_two_revisions_and_one_in_use(gateway: Any, stack: Stack) -> None:
+    from batchplane.adapters import aws
+    from botocore.awsrequest import AWSResponse
+
+    # GIVEN the first RegisterJobDefinition's answer is lost after Batch applied it (the SDK retries the 503)
+    lost: list[str] = []
+
+    class _Empty:
+        def stream(self, **_: Any) -> Any:
+            yield b""
+
+    def lose_first_answer(request: Any, **_: Any) -> AWSResponse | None:
+        if request.url.endswith("/v1/registerjobdefinition") and not lost:
+            lost.append(request.url)
+            return AWSResponse(request.url, 503, {}, _Empty())
+        return None
+
+    aws.session().events.register_first("before-send.batch.RegisterJobDefinition", lose_first_answer)
+    # WHEN two jobs with that image are submitted
+    first = post(gateway, job("a"))
+    second = post(gateway, job("b"))
+    # THEN both are accepted, Batch holds two ACTIVE revisions, and both jobs run on the lowest
+    assert lost, "the fault was not injected"
+    assert first["statusCode"] == second["statusCode"] == 202, (first["body"], second["body"])
+    name = stack.calls.last("batch.RegisterJobDefinition")["jobDefinitionName"]
+    batch = boto3.client("batch", region_name=REGION)
+    revisions = batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]
+    lowest = min(revisions, key=lambda d: d["revision"])["jobDefinitionArn"]
+    assert len(revisions) == 2
+    used = {p["jobDefinition"] for op, p in stack.calls.requests if op == "batch.SubmitJob"}
+    assert used == {lowest}
