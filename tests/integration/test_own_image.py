@@ -186,3 +186,16 @@ def test_a_lost_registration_answer_leaves_two_revisions_and_one_in_use(gateway:
     assert len(revisions) == 2
     used = {p["jobDefinition"] for op, p in stack.calls.requests if op == "batch.SubmitJob"}
     assert used == {lowest}
+
+
+def test_a_schedule_of_a_job_whose_image_is_not_allowed_is_refused_when_created(gateway: Any, stack: Stack) -> None:
+    body = {"name": "nightly", "expression": "rate(1 day)", "job": job("n", image="docker.io/library/alpine:3")}
+    answer = gateway.lambda_handler(http_event("POST", "/schedules", body=body), FakeLambdaContext())
+    assert answer["statusCode"] == 422, answer["body"]
+    assert [e["field"] for e in response_json(answer)["errors"]] == ["job.image"]
+    assert stack.calls.counts["scheduler.CreateSchedule"] == 0
+    # AND an allowed one is created (its definition is registered when it first fires, not now)
+    body["job"] = job("n")
+    created = gateway.lambda_handler(http_event("POST", "/schedules", body=body), FakeLambdaContext())
+    assert created["statusCode"] == 201, created["body"]
+    assert stack.calls.counts["batch.RegisterJobDefinition"] == 0
