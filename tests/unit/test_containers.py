@@ -241,3 +241,37 @@ def test_a_fargate_oom_at_the_largest_size_for_its_vcpus_gives_up() -> None:
 def test_a_fargate_definition_with_efs_pins_platform_1_4_0() -> None:
     spec = POLICY.definition(req(image=f"{ECR}etl:1", platform="fargate", volumes=["shared"]))
     assert spec.body["containerProperties"]["fargatePlatformConfiguration"] == {"platformVersion": "1.4.0"}
+
+
+def test_a_fargate_spot_interruption_event_falls_back_to_the_fargate_queue_of_its_class() -> None:
+    from batchplane.domain.events import JobDetail
+    from batchplane.domain.failures import FailureClass, classify, signal_from_detail
+    from batchplane.domain.lifecycle import judge_failure
+    from batchplane.domain.models import CapacityPreference, JobStatus
+    from batchplane.domain.records import AttemptRecord, JobRecord
+
+    from tests.eventdata import load_event
+
+    # GIVEN AWS's event for a Fargate Spot task that was interrupted, of a job on its class's Fargate Spot queue
+    detail = JobDetail.model_validate(load_event("batch-job-state-change-failed-fargate-spot")["detail"])
+    signal = signal_from_detail(detail, "spot")
+    catalogue = fargate_catalogue()
+    queue = catalogue.by_arn(detail.job_queue.replace("batchplane_", "bp_"))
+    assert queue is not None
+    request = req(image=f"{ECR}etl:1.4", platform="fargate")
+    attempt = AttemptRecord.new(
+        "J", "j", after=None, reason="initial", queue_arn=queue.queue_arn, capacity=Capacity.SPOT, now_ms=0,
+        memory_mib=None, vcpus=None, explanation="",
+    )  # fmt: skip
+    job = JobRecord(
+        job_id="J", tenant="t", name="j", status=JobStatus.FAILED, created_at="", updated_at="",
+        request=request.canonical(), request_hash="", priority="normal", preference=CapacityPreference.SPOT_FIRST,
+        queue_arn=queue.queue_arn, capacity=Capacity.SPOT, placement_reason="", job_definition="d", attempts=[attempt],
+    )  # fmt: skip
+    # WHEN it is classified and judged
+    verdict = judge_failure(job, signal, catalogue, 0.0, 2048)
+    # THEN it is a Spot reclaim, and the next attempt runs on the Fargate (On-Demand) queue of the same class
+    assert classify(signal) is FailureClass.SPOT_RECLAIM
+    assert verdict.next_attempt is not None
+    assert verdict.next_attempt.queue.queue_name == "bp_normal_fargate-on-demand"
+    assert verdict.next_attempt.reason == "spot-fallback"
