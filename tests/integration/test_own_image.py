@@ -13,7 +13,7 @@ from batchplane.domain.containers import ContainerPolicy
 from batchplane.domain.errors import UpstreamUnavailableError
 from batchplane.domain.models import JobRequest
 
-from tests.apigw import http_event, response_json
+from tests.apigw import BOB, http_event, response_json
 from tests.conftest import REGION, STACK, Stack
 from tests.handlers import FakeLambdaContext, load_handler
 
@@ -102,7 +102,7 @@ def test_a_race_that_made_two_revisions_ends_with_one_in_use(stack: Stack) -> No
     arns = [batch.register_job_definition(**spec.body)["jobDefinitionArn"] for _ in range(2)]
     # WHEN any container resolves it
     with stack.acting_as("gateway"):
-        chosen = {BatchJobDefinitions(batch, STACK).ensure(spec) for _ in range(3)}
+        chosen = {BatchJobDefinitions(batch).ensure(spec) for _ in range(3)}
     # THEN every one uses the lowest revision
     assert chosen == {arns[0]}
 
@@ -127,7 +127,7 @@ def test_iam_itself_refuses_a_role_or_image_the_operator_did_not_list(stack: Sta
     from batchplane.adapters import aws
 
     lenient = ContainerPolicy(stack=STACK, registries=("",), job_roles=frozenset({OTHER_ROLE}))
-    registry = BatchJobDefinitions(aws.batch(), STACK)  # the functions' client: IAM-enforced
+    registry = BatchJobDefinitions(aws.batch())  # the functions' client: IAM-enforced
     for body in (job("r", jobRoleArn=OTHER_ROLE), job("i", image="docker.io/library/alpine:3")):
         spec = lenient.definition(JobRequest.model_validate(body))
         # WHEN it registers the definition as the gateway
@@ -153,6 +153,10 @@ def test_definitions_lists_what_was_registered_and_the_callers_jobs_on_it(gatewa
     assert sorted(listed[IMAGE]["jobs"]) == sorted(ids)
     assert listed[f"{REGISTRY}amazonlinux:2"]["jobs"] == [other]
     assert listed[IMAGE]["platform"] == "ec2"
+    assert listed[IMAGE]["revision"] == 1
+    # AND another tenant learns nothing of these images: its list is its own (empty)
+    theirs = gateway.lambda_handler(http_event("GET", "/definitions", caller=BOB), FakeLambdaContext())
+    assert response_json(theirs)["definitions"] == []
 
 
 def test_a_lost_registration_answer_leaves_two_revisions_and_one_in_use(gateway: Any, stack: Stack) -> None:

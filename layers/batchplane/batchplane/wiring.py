@@ -65,7 +65,7 @@ def job_service() -> JobService:
         dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         describer=batch_adapter(),  # the log streams of array children and nodes
         containers=cfg.container_policy(),
-        registry=BatchJobDefinitions(aws.batch(), cfg.stack_name or "batchplane"),
+        registry=BatchJobDefinitions(aws.batch()),
     )
 
 

@@ -11,16 +11,15 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batchplane.adapters.batch import translate_batch_error
-from batchplane.domain.containers import DefinitionSpec, is_registered_name, pick_revision
+from batchplane.domain.containers import DefinitionSpec, pick_revision
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
 
 
 class BatchJobDefinitions:
-    def __init__(self, client: BatchClient, stack: str) -> None:
+    def __init__(self, client: BatchClient) -> None:
         self._batch = client
-        self._stack = stack
         self._known: dict[str, str] = {}  # name -> ARN, for the life of this container
         self._lock = threading.Lock()
 
@@ -46,26 +45,3 @@ class BatchJobDefinitions:
     def _find(self, name: str) -> list[dict[str, Any]]:
         out = self._batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")
         return [dict(d) for d in out.get("jobDefinitions", [])]
-
-    def registered(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        try:
-            for page in self._batch.get_paginator("describe_job_definitions").paginate(status="ACTIVE"):
-                for d in page.get("jobDefinitions", []):
-                    if not is_registered_name(str(d.get("jobDefinitionName", "")), self._stack):
-                        continue
-                    container = d.get("containerProperties") or {}
-                    found.append(
-                        {
-                            "name": d["jobDefinitionName"],
-                            "arn": d["jobDefinitionArn"],
-                            "revision": d.get("revision"),
-                            "image": container.get("image"),
-                            "platform": str((d.get("platformCapabilities") or ["EC2"])[0]).lower(),
-                            "jobRoleArn": container.get("jobRoleArn"),
-                            "volumes": [v.get("name") for v in container.get("volumes") or []],
-                        }
-                    )
-        except (ClientError, BotoCoreError) as err:
-            raise translate_batch_error(err, "DescribeJobDefinitions") from err
-        return sorted(found, key=lambda d: (str(d["name"]), int(d.get("revision") or 0)))

@@ -274,7 +274,3 @@ class JobDefinitionRegistry(Protocol):
         """The ARN of ``spec``'s definition: from this container's memory (no AWS call), else found by name
         (ACTIVE), else registered; two racing registrations converge on the lowest ACTIVE revision."""
         ...
-
-    def registered(self) -> list[dict[str, Any]]:
-        """Every ACTIVE definition batchplane registered for this stack (name, ARN, revision, image, platform)."""
-        ...

@@ -107,14 +107,28 @@ class JobService:
         return self._registry.ensure(spec)
 
     def registered_definitions(self, tenant: str) -> list[dict[str, object]]:
-        """The definitions batchplane registered for this stack, each with the caller's jobs that use it (among the
-        caller's latest 100 jobs)."""
-        found = self._registry.registered() if self._registry is not None else []
+        """The job definitions registered for the caller's own-image jobs (among its latest 100 jobs), each with
+        those jobs: read from the caller's job records (one Query), so no tenant learns another's images or roles."""
         page = self._store.jobs_of_tenant(tenant, JobFilter(), 100, None)
+        found: dict[str, dict[str, object]] = {}
         users: dict[str, list[str]] = {}
         for job in page.jobs:
+            image = job.request.get("image")
+            if not image or not job.job_definition:
+                continue
+            if job.job_definition not in found:
+                name, _, revision = job.job_definition.rsplit("/", 1)[-1].partition(":")
+                found[job.job_definition] = {
+                    "name": name,
+                    "arn": job.job_definition,
+                    "revision": int(revision) if revision.isdigit() else None,
+                    "image": image,
+                    "platform": job.request.get("platform", "ec2"),
+                    "jobRoleArn": job.request.get("jobRoleArn"),
+                    "volumes": sorted(set(job.request.get("volumes") or [])),
+                }
             users.setdefault(job.job_definition, []).append(job.job_id)
-        return [{**d, "jobs": users.get(str(d["arn"]), [])} for d in found]
+        return [{**entry, "jobs": users[arn]} for arn, entry in found.items()]
 
     def submit(
         self,
