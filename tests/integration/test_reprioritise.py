@@ -274,3 +274,14 @@ def test_waiting_names_the_dependency_and_batch_capacity(plane: Plane, stack: St
     assert "fallbackAt" in waiting_stuck
     # AND a running job waits on nothing
     assert plane.job(dep["jobId"]).get("waiting") is None
+
+
+def test_the_openapi_document_describes_the_route(plane: Plane) -> None:
+    # GIVEN the served OpenAPI document
+    spec = response_json(plane.gateway.lambda_handler(http_event("GET", "/openapi.json"), plane.ctx))
+    # THEN it has the route, its body and answer models, its problems, and the job view's `waiting`
+    operation = spec["paths"]["/jobs/{jobId}/priority"]["post"]
+    assert "PriorityRequest" in str(operation["requestBody"])
+    assert {"200", "404", "409", "422"} <= set(operation["responses"])
+    assert "waiting" in spec["components"]["schemas"]["JobView"]["properties"]
+    assert spec["components"]["schemas"]["PriorityRequest"]["properties"]["priority"]
