@@ -41,22 +41,15 @@ class DynamoPriorityStore(DynamoLifecycleStore):
             **NOT_CANCELLED_VALUES,
         }
         waiting = ", ".join(f":b{i}" for i in range(len(buckets)))
-        return conditional(
-            lambda: self._db.update_item(
-                TableName=self._table,
-                Key=job_key(job.job_id),
-                UpdateExpression=(
-                    "SET priority = :p, queueArn = :q, #cap = :cap, placementReason = :why, att.#n.queueArn = :q, "
-                    "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one"
-                ),
-                ConditionExpression=(
-                    f"currentAttempt = :n AND gsi2pk IN ({waiting}) AND attribute_not_exists(att.#n.rk) "
-                    "AND attribute_not_exists(att.#n.batchJobId) AND attribute_not_exists(att.#n.submitFailedAt) "
-                    f"AND {NOT_CANCELLED}"
-                ),
-                ExpressionAttributeNames={"#n": n, "#cap": "capacity"},
-                ExpressionAttributeValues=values,
-            )
+        return self._update(
+            job,
+            "SET priority = :p, queueArn = :q, #cap = :cap, placementReason = :why, att.#n.queueArn = :q, "
+            "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one",
+            f"currentAttempt = :n AND gsi2pk IN ({waiting}) AND attribute_not_exists(att.#n.rk) "
+            "AND attribute_not_exists(att.#n.batchJobId) AND attribute_not_exists(att.#n.submitFailedAt) "
+            f"AND {NOT_CANCELLED}",
+            {"#n": n, "#cap": "capacity"},
+            values,
         )
 
     def record_priority(self, job: JobRecord, priority: str, *, now: str, not_started: tuple[JobStatus, ...]) -> bool:
@@ -70,16 +63,24 @@ class DynamoPriorityStore(DynamoLifecycleStore):
             **NOT_CANCELLED_VALUES,
         }
         states = ", ".join(f":s{i}" for i in range(len(not_started)))
+        return self._update(
+            job,
+            "SET priority = :p, updatedAt = :now, version = version + :one",
+            f"currentAttempt = :n AND att.#n.#st IN ({states}) AND attribute_not_exists(awaiting) AND {NOT_CANCELLED}",
+            {"#n": n, "#st": "status"},
+            values,
+        )
+
+    def _update(
+        self, job: JobRecord, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> bool:
         return conditional(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=job_key(job.job_id),
-                UpdateExpression="SET priority = :p, updatedAt = :now, version = version + :one",
-                ConditionExpression=(
-                    f"currentAttempt = :n AND att.#n.#st IN ({states}) AND attribute_not_exists(awaiting) "
-                    f"AND {NOT_CANCELLED}"
-                ),
-                ExpressionAttributeNames={"#n": n, "#st": "status"},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         )
