@@ -246,6 +246,9 @@ class BatchplaneClient:
     def queues(self) -> dict[str, Any]:
         return self._request("GET", "/queues")
 
+    def definitions(self) -> dict[str, Any]:
+        return self._request("GET", "/definitions")
+
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/_local/health")
 

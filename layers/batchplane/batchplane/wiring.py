@@ -40,6 +40,7 @@ def batch_adapter() -> BatchAdapter:
 
 @cache
 def job_service() -> JobService:
+    from batchplane.adapters.definitions import BatchJobDefinitions
     from batchplane.adapters.dynamo.artifacts import DynamoArtifacts
     from batchplane.adapters.dynamo.dependencies import DynamoDependencies
     from batchplane.adapters.dynamo.jobs import DynamoJobStore
@@ -64,6 +65,8 @@ def job_service() -> JobService:
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
         dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         describer=batch_adapter(),  # the log streams of array children and nodes
+        containers=cfg.container_policy(),
+        registry=BatchJobDefinitions(aws.batch()),
     )
 
 

@@ -57,6 +57,16 @@ def submit(  # typer passes options by keyword
         ),
     ] = None,
     definition: Annotated[str | None, typer.Option(help="job definition name or ARN")] = None,
+    image: Annotated[
+        str | None, typer.Option(help="your container image (a registry the operator allows; instead of --definition)")
+    ] = None,
+    platform: Annotated[str | None, typer.Option(help="with --image: ec2 (default) or fargate")] = None,
+    job_role: Annotated[
+        str | None, typer.Option("--job-role", help="with --image: the IAM role ARN it runs as (operator-listed)")
+    ] = None,
+    volume: Annotated[
+        list[str] | None, typer.Option("--volume", help="with --image: a declared volume to mount, e.g. shared")
+    ] = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", help="Idempotency-Key header")] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="follow the job as `watch` does; exit 0 on SUCCEEDED, 1 otherwise")
@@ -86,6 +96,7 @@ def submit(  # typer passes options by keyword
         parameters=pairs(parameter, "--parameter"),
         depends_on=dependencies(depends_on),
         definition=definition,
+        container={"image": image, "platform": platform, "jobRoleArn": job_role, "volumes": volume or None},
     )
     if not job.get("name"):
         fail("--name: a job needs a name (--name or the file's name)", EXIT_USAGE)
@@ -96,6 +107,8 @@ def submit(  # typer passes options by keyword
         console.print(f"[bold]{esc(answer.get('jobId'))}[/bold]  {styled(answer.get('status'))}")
         console.print(f"queue:     {esc(answer.get('queue'))}")
         console.print(f"placement: {esc(answer.get('placementReason'))}")
+        if answer.get("image"):
+            console.print(f"image:     {esc(answer.get('image'))} ({esc(answer.get('platform'))})")
     if wait:
         raise typer.Exit(_follow(ctx, str(answer.get("jobId")), interval, wait_timeout))
 
@@ -169,9 +182,12 @@ def status(
         ("capacity", esc(job.get("capacity"))),
         ("queue", esc(job.get("queue"))),
         ("placement", esc(job.get("placementReason"))),
+        ("definition", esc(job.get("jobDefinition"))),
         ("created", esc(job.get("createdAt"))),
         ("updated", esc(job.get("updatedAt"))),
     ]
+    if job.get("image"):  # the local stack runs the command as a process: this is the image AWS would run
+        rows.append(("image", esc(f"{job['image']} ({job.get('platform') or 'ec2'})")))
     if job.get("dependsOn"):
         rows.append(("depends on", esc(", ".join(str(d.get("jobId")) for d in job["dependsOn"]))))
     if job.get("cancelRequested"):
@@ -335,12 +351,13 @@ def queues(
         print_json(answer)
         return
     table = Table()
-    for col in ("priority", "capacity", "queue", "max vCPUs", "max memory MiB", "max GPUs", "multi-node"):
+    for col in ("priority", "capacity", "platform", "queue", "max vCPUs", "max memory MiB", "max GPUs", "multi-node"):
         table.add_column(col, overflow="fold")
     for q in answer.get("queues") or []:
         table.add_row(
             esc(q.get("priority")),
             esc(q.get("capacity")),
+            esc(q.get("platform") or "ec2"),
             esc(q.get("queue")),
             esc(q.get("maxVcpus")),
             esc(q.get("maxMemoryMiB")),

@@ -10,6 +10,7 @@ from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
+    from batchplane.domain.containers import DefinitionSpec
     from batchplane.domain.lifecycle import Applied, Observation
     from batchplane.domain.pipeline_records import (
         AdvanceMode,
@@ -289,4 +290,13 @@ class BatchOps(BatchPort, Protocol):
 
     def failed_children(self, array_job_id: str) -> list[dict[str, Any]]:
         """ListJobs(arrayJobId, jobStatus FAILED): one call, one page (up to 100 failed children's summaries)."""
+        ...
+
+
+class JobDefinitionRegistry(Protocol):
+    """The job definitions batchplane registers for jobs with their own image (domain/containers.py)."""
+
+    def ensure(self, spec: DefinitionSpec) -> str:
+        """The ARN of ``spec``'s definition: from this container's memory (no AWS call), else found by name
+        (ACTIVE), else registered; two racing registrations converge on the lowest ACTIVE revision."""
         ...

@@ -101,6 +101,9 @@ class JobView(_View):
     cancel_requested: bool = False
     origin: str | None = Field(default=None, description="what submitted it: api, pipeline:<id>, schedule:<name>@<t>")
     pipeline_id: str | None = None
+    image: str | None = Field(default=None, description="the job's own container image, when it gave one")
+    platform: str | None = Field(default=None, description="ec2 or fargate, for a job with its own image")
+    job_definition: str | None = Field(default=None, description="the job definition it runs on (ARN or name)")
     waiting: dict[str, Any] | None = Field(
         default=None,
         description="what holds the job while it waits (GET /jobs/{jobId} only): hold (dependencies, retry-backoff, "
@@ -119,6 +122,9 @@ class JobView(_View):
             attempts=attempts,
             inputs=list(req.get("inputs", [])),
             outputs=list(req.get("outputs", [])),
+            image=req.get("image"),
+            platform=req.get("platform", "ec2") if req.get("image") else None,
+            job_definition=job.job_definition or None,
             depends_on=[
                 DependencyView(job_id=d["jobId"], type=d.get("type"))
                 for d in req.get("dependsOn") or []
@@ -139,10 +145,13 @@ class JobSummary(_View):
     priority: str
     queue: str
     created_at: str
+    pipeline_id: str | None = Field(default=None, description="the pipeline that runs it, if any")
 
     @classmethod
     def of(cls, job: JobRecord) -> JobSummary:
-        return cls(**_same(job, "job_id", "name", "status", "priority", "created_at"), queue=job.queue_name)
+        return cls(
+            **_same(job, "job_id", "name", "status", "priority", "created_at", "pipeline_id"), queue=job.queue_name
+        )
 
 
 class JobList(_View):
@@ -201,11 +210,13 @@ class QueueView(_View):
     max_memory_mi_b: int = Field(alias="maxMemoryMiB")
     max_gpus: int
     multi_node: bool
+    platform: str = "ec2"
 
     @classmethod
     def of(cls, q: QueueClass) -> QueueView:
         return cls(
             **_same(q, "priority", "queue_arn", "max_vcpus", "max_gpus", "multi_node"),
+            platform=q.platform.value,
             capacity=q.capacity.value,
             queue=q.queue_name,
             max_memory_mi_b=q.max_memory_mib,
@@ -264,3 +275,18 @@ class ScheduleView(_View):
 
 class ScheduleList(_View):
     schedules: list[ScheduleView]
+
+
+class DefinitionView(_View):
+    name: str
+    arn: str
+    revision: int | None = None
+    image: str | None = None
+    platform: str
+    job_role_arn: str | None = None
+    volumes: list[str] = Field(default_factory=list)
+    jobs: list[str] = Field(default_factory=list, description="the caller's jobs (of its latest 100) that use it")
+
+
+class DefinitionList(_View):
+    definitions: list[DefinitionView]
