@@ -428,6 +428,7 @@ def test_http_api_routes_are_the_gateway_routes() -> None:
         ("get", "/schedules/{name}"),
         ("delete", "/schedules/{name}"),
         ("get", "/queues"),
+        ("get", "/costs"),
         ("get", "/openapi.json"),
         ("get", "/docs"),
         ("any", "$default"),  # what no route matches: the gateway's problem+json 404

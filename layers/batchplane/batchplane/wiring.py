@@ -15,7 +15,8 @@ from batchplane.settings import settings
 if TYPE_CHECKING:
     from batchplane.adapters.batch import BatchAdapter
     from batchplane.domain.arbiter import QueueCatalogue
-    from batchplane.domain.records import JobRecord
+    from batchplane.domain.records import AttemptRecord, JobRecord
+    from batchplane.services.costs import CostService
     from batchplane.services.jobs import JobService
     from batchplane.services.lifecycle import LifecycleService
     from batchplane.services.pipelines import PipelineService
@@ -101,6 +102,26 @@ def schedule_service() -> ScheduleService:
     )
 
 
+@cache
+def cost_service() -> CostService:
+    """Costs from records alone: the price table (shipped, or PRICE_TABLE_FILE) and the stack's fleet, read once per
+    container; the rollup in the table."""
+    from batchplane.adapters.dynamo.costs import DynamoCostLedger
+    from batchplane.adapters.prices import load_price_table
+    from batchplane.domain.costs import fleet_of
+    from batchplane.domain.job_costs import Costing
+    from batchplane.services.costs import CostService
+
+    cfg = settings()
+    costing = Costing(
+        table=load_price_table(cfg.price_table_file or None),
+        fleet=fleet_of(cfg.instance_types, cfg.multinode_instance_types, cfg.gpu_instance_types),
+        catalogue=catalogue(),
+        default_memory_mib=cfg.default_memory_mib,
+    )
+    return CostService(ledger=DynamoCostLedger(aws.dynamodb(), cfg.table_name), costing=costing)
+
+
 def dead_letter(queue_url: str | None, event: Mapping[str, Any], reason: str) -> bool:
     """Send a poison event to the dead-letter queue, at once (never into a retry loop); False when there is none. The
     adapter is loaded on first use: most invocations never need it."""
@@ -115,6 +136,24 @@ def _pipeline_hook(job: JobRecord, status: str) -> None:
     if job.pipeline_id and job.pipeline_key:
         cancelled = job.cancel_requested and job.current.failure_class != "misconfiguration"
         pipeline_service().on_job_terminal(job.pipeline_id, job.pipeline_key, job.job_id, status, cancelled)
+
+
+def _cost_hook(on_metric: Callable[[str, float], None]) -> Callable[[JobRecord, AttemptRecord, str | None], None]:
+    """An ended attempt: its cost into the rollup and the CostEstimated / CostWasted metrics (cost per hour)."""
+
+    def hook(job: JobRecord, attempt: AttemptRecord, failure_class: str | None) -> None:
+        from batchplane.domain.outcomes import Metric
+
+        service = cost_service()
+        line = service.costing.line(job, attempt, failure_class)
+        if line is None:
+            return
+        on_metric(Metric.COST_ESTIMATED, float(line.amount))
+        if line.wasted:
+            on_metric(Metric.COST_WASTED, float(line.wasted))
+        service.add(line, job.pipeline_id)
+
+    return hook
 
 
 @cache
@@ -138,6 +177,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         on_terminal=_pipeline_hook,
         lease_owner=os.urandom(8).hex(),  # this container, as the sweeper lease's holder
+        on_attempt_end=_cost_hook(on_metric or (lambda _n, _v: None)),
     )
 
 
@@ -149,5 +189,6 @@ def reset() -> None:
     lifecycle_service.cache_clear()
     pipeline_service.cache_clear()
     schedule_service.cache_clear()
+    cost_service.cache_clear()
     settings.cache_clear()
     aws.reset()

@@ -16,7 +16,7 @@ from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import JobFilter
 from batchplane.http.request import CancelBody, JobId, idempotency_key, known_id, tenant
 from batchplane.http.routes import new_router
-from batchplane.http.views import CancelView, JobList, JobSummary, JobView
+from batchplane.http.views import CancelView, CostView, JobList, JobSummary, JobView
 
 router = new_router()
 metrics = Metrics()
@@ -69,7 +69,10 @@ def list_jobs(
 @router.get("/jobs/<jobId>")
 def get_job(job_id: JobId) -> JobView:
     job_id = known_id(job_id, "job")
-    return JobView.of(wiring.job_service().get(tenant(router.current_event), job_id))
+    job = wiring.job_service().get(tenant(router.current_event), job_id)
+    view = JobView.of(job)
+    view.cost = CostView.of(wiring.cost_service().costing.job(job))  # from the record alone: no AWS call
+    return view
 
 
 @router.post("/jobs/<jobId>/cancel")
