@@ -35,7 +35,20 @@ def batch_adapter() -> BatchAdapter:
     from batchplane.domain.ratelimit import FairRateLimiter
 
     gate = SubmitGate(FairRateLimiter(ceiling=settings().submit_jobs_per_second))
-    return BatchAdapter(aws.batch(), aws.batch_submit(), gate, stack_name=settings().stack_name)
+    return BatchAdapter(
+        aws.batch(), aws.batch_submit(), gate, stack_name=settings().stack_name, on_throttled=_submit_throttled
+    )
+
+
+def _submit_throttled() -> None:
+    """AWS Batch answered a SubmitJob TooManyRequestsException: count it (dashboard; SubmitJobThrottlingAlarm).
+    Powertools' Metrics instances share one metric set: the handler's log_metrics flushes it."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from batchplane.domain.outcomes import Metric
+
+    Metrics().add_metric(name=Metric.SUBMIT_JOB_THROTTLED, unit=MetricUnit.Count, value=1)
 
 
 @cache

@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from batchplane_local.cli import jobs, lineage, local, logs, pipelines, schedules
+from batchplane_local.cli import costs, jobs, lineage, local, logs, pipelines, schedules
 from batchplane_local.cli.api import global_options
 from batchplane_local.cli.output import EXIT_API_ERROR, EXIT_CODES_HELP, EXIT_USAGE, one_line
 
@@ -34,6 +34,7 @@ app.command()(jobs.cancel)
 app.command("list")(jobs.list_jobs)
 app.command()(jobs.queues)
 app.command()(lineage.artifacts)
+app.command()(costs.costs)
 app.add_typer(local.app, name="local")
 app.add_typer(schedules.app, name="schedule")
 app.add_typer(pipelines.app, name="pipeline")
