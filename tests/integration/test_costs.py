@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.apigw import ALICE, BOB, http_event, response_json
-from tests.conftest import Stack
+from tests.conftest import BASE_PARAMETERS, Stack
 from tests.integration.conftest import Plane
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ DAY = "2025-01-08"  # the sample events' stoppedAt (1736331695000), UTC; they ru
 
 @pytest.fixture
 def stack_parameters() -> dict[str, Any]:
-    return {"AdminPrincipals": [BOB]}
+    return {**BASE_PARAMETERS, "AdminPrincipals": [BOB]}
 
 
 def costs(plane: Plane, caller: str = ALICE, **query: str) -> dict[str, Any]:

@@ -114,6 +114,8 @@ class Settings(BaseModel):
     multinode_instance_types: str = ""
     gpu_instance_types: str = ""
     price_table_file: str = ""  # a JSON price table replacing the shipped one (batchplane.domain.prices)
+    price_source: str = "shipped"  # template: PriceSource; "aws": fetched daily by the sweeper (Price List, Spot)
+    region: str = "us-east-1"  # the functions' Region (Lambda's AWS_REGION): whose prices are fetched
 
     @field_validator("queues")
     @classmethod
@@ -186,6 +188,8 @@ class Settings(BaseModel):
             multinode_instance_types=env.get("MULTINODE_INSTANCE_TYPES") or "",
             gpu_instance_types=env.get("GPU_INSTANCE_TYPES") or "",
             price_table_file=env.get("PRICE_TABLE_FILE") or "",
+            price_source=env.get("PRICE_SOURCE") or "shipped",
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         )
 
 

@@ -55,8 +55,13 @@ class LocalStack:
         self.sweep_interval = sweep_interval
         self.vcpus = vcpus or {}
         # locally the local user administers batchplane (GET /costs shows every tenant), through the template's
-        # own AdminPrincipals parameter, as a deployment would name its administrators
-        self.parameters = {"AdminPrincipals": f"arn:aws:iam::{ACCOUNT}:user/local-user", **(parameters or {})}
+        # own AdminPrincipals parameter, as a deployment would name its administrators; and prices are the shipped
+        # table's (moto has no Price List API)
+        self.parameters = {
+            "AdminPrincipals": f"arn:aws:iam::{ACCOUNT}:user/local-user",
+            "PriceSource": "shipped",
+            **(parameters or {}),
+        }
         self.log = log
         self.kill_grace_seconds = kill_grace_seconds
         self.functions: dict[str, LocalFunction] = {}

@@ -285,3 +285,17 @@ class CostLedger(Protocol):
     def rows(self, days: list[str], tenant: str | None) -> list[CostRow]:
         """The rollup items of ``days`` (one Query per day), of ``tenant`` only unless None (every tenant)."""
         ...
+
+
+class PriceFeed(Protocol):
+    """AWS's prices for some instance types: GetProducts ``PriceList`` entries and Spot price history entries."""
+
+    def fetch(self, instance_types: list[str]) -> tuple[list[str], list[dict[str, Any]]]: ...
+
+
+class PriceStore(Protocol):
+    """The price table the control plane fetched last (one item), and when."""
+
+    def load(self) -> tuple[dict[str, Any], float] | None: ...
+
+    def save(self, table: dict[str, Any], fetched_epoch: float) -> None: ...
