@@ -48,7 +48,9 @@ def job_service() -> JobService:
 
     cfg = settings()
     return JobService(
-        store=DynamoJobStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        store=DynamoJobStore(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         batch=batch_adapter(),
         catalogue=catalogue(),
         definitions=JobDefinitions(
@@ -61,7 +63,9 @@ def job_service() -> JobService:
         entropy=os.urandom,
         logs=LogsAdapter(aws.client("logs")),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
-        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        dependencies=DynamoDependencies(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         describer=batch_adapter(),  # the log streams of array children and nodes
     )
 
@@ -126,7 +130,9 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
 
     cfg = settings()
     return LifecycleService(
-        store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        store=DynamoLifecycleStore(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         batch=batch_adapter(),
         catalogue=catalogue(),
         jitter=random.random,
@@ -135,7 +141,9 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         reconcile_after_seconds=cfg.reconcile_after_seconds,
         on_metric=on_metric or (lambda _n, _v: None),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
-        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        dependencies=DynamoDependencies(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         on_terminal=_pipeline_hook,
         lease_owner=os.urandom(8).hex(),  # this container, as the sweeper lease's holder
     )

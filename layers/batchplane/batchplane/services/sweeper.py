@@ -26,6 +26,7 @@ from batchplane.domain.retry import (
     infrastructure_budget_left,
     preference_type,
 )
+from batchplane.domain.sweep_keys import RECONCILE_CAP_MS, due_until, next_look_ms
 from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
 from batchplane.services.lifecycle import children_known
 
@@ -43,6 +44,7 @@ class SweepReport:
     reconciled: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)  # cancel-requested jobs ended CANCELLED before they started
     describe_calls: int = 0
+    looked_later: int = 0  # due active jobs with nothing to do, filed for a later look
     skipped: bool = False  # another sweep holds the lease: this one did nothing
 
 
@@ -98,7 +100,7 @@ class Sweeper:
         return report
 
     def _release_due(self, now: datetime, report: SweepReport) -> None:
-        for job in self._store.bucket("RETRY", upto=f"{epoch_ms(now):013d}~"):
+        for job in self._store.bucket("RETRY", upto=due_until(epoch_ms(now))):
             attempt = job.current
             if job.cancel_requested:
                 found = (
@@ -243,19 +245,29 @@ class Sweeper:
     def _reconcile(self, now: datetime, report: SweepReport) -> None:
         """Repair what events did not tell us: an attempt that never reached Batch (a crash between the write and
         SubmitJob) is resubmitted once (found by its deterministic name first, so never twice); an attempt whose
-        events were lost is described (DescribeJobs, 100 ids a call) and the description applied as an event."""
+        events were lost is described (DescribeJobs, 100 ids a call) and the description applied as an event.
+        Only due ACTIVE jobs are read (their sort key is when to look); one with nothing to do is filed for a later
+        look, a silent one backing off (``next_look_ms``), so quiet jobs are not read at every sweep."""
+        now_ms = epoch_ms(now)
         stale: dict[str, JobRecord] = {}
-        for job in self._store.bucket("ACTIVE") + self._store.bucket("RUNNABLE"):
+        later: dict[str, tuple[JobRecord, int]] = {}  # job id -> (job, when to look again): ACTIVE jobs only
+        active = self._store.bucket("ACTIVE", upto=due_until(now_ms))
+        active_ids = {job.job_id for job in active}
+        for job in active + self._store.bucket("RUNNABLE"):
             attempt = job.current
             age = (now - parse_iso(job.updated_at)).total_seconds()
+            updated_ms = now_ms - int(age * 1000)
             if job.awaiting_decision is not None:
                 if age >= self._repair_after:  # the handler died between recording a failure and acting on it
                     # (an array still missing some children's events is retried whole rather than waiting forever)
                     self._engine.act_on_failure(job, None, whole=not children_known(job))
                     report.repaired.append(job.job_id)
+                else:
+                    later[job.job_id] = (job, updated_ms + int(self._repair_after * 1000))
                 continue
             if attempt.rank_key is None and not attempt.batch_job_id:
-                if age < self._repair_after or (attempt.not_before or 0) > epoch_ms(now):
+                if age < self._repair_after or (attempt.not_before or 0) > now_ms:
+                    later[job.job_id] = (job, max(updated_ms + int(self._repair_after * 1000), attempt.not_before or 0))
                     continue
                 found = self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
                 if found is not None:
@@ -267,6 +279,11 @@ class Sweeper:
                     report.repaired.append(job.job_id)
             elif attempt.batch_job_id and age >= self._reconcile_after:
                 stale[attempt.batch_job_id] = job
+                # looked at again later unless the description changes it (then its own write files it)
+                reconcile_ms = int(self._reconcile_after * 1000)
+                later[job.job_id] = (job, next_look_ms(now_ms, now_ms - updated_ms, reconcile_ms, RECONCILE_CAP_MS))
+            else:
+                later[job.job_id] = (job, updated_ms + int(self._reconcile_after * 1000))
         ids = list(stale)
         for chunk in _chunks(ids, 100):
             report.describe_calls += 1
@@ -280,6 +297,10 @@ class Sweeper:
                 )
                 if outcome is not Outcome.STALE:
                     report.reconciled.append(stale[detail.job_id].job_id)
+        for job, due_ms in later.values():
+            # a job whose description changed it was written since it was read: the condition keeps that write
+            if job.job_id in active_ids and self._store.look_later(job, due_ms):
+                report.looked_later += 1
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
