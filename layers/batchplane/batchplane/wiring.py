@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters import aws
 from batchplane.settings import settings
+from batchplane.snapstart import after_restore
 
 # Each function imports only what it uses: the services are imported when first built, not at cold start.
 if TYPE_CHECKING:
@@ -147,6 +148,27 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         on_terminal=_pipeline_hook,
         lease_owner=os.urandom(8).hex(),  # this container, as the sweeper lease's holder
     )
+
+
+def prime_gateway() -> None:
+    """SnapStart (before the snapshot): make the gateway's clients and build its services, with no AWS call."""
+    job_service()
+    pipeline_service()
+    schedule_service()
+
+
+def prime_lifecycle(on_metric: Callable[[str, float], None]) -> None:
+    """SnapStart (before the snapshot): make job_events' clients and build its services, with no AWS call."""
+    lifecycle_service(on_metric)
+    pipeline_service()
+
+
+@after_restore
+def renew_container_identity() -> None:
+    """SnapStart (after a restore): what must differ between containers is made again on first use. The lifecycle
+    service carries the sweeper lease's holder, drawn at build: rebuilt (cheaply: its clients stay made), each
+    restored container draws its own."""
+    lifecycle_service.cache_clear()
 
 
 def reset() -> None:
