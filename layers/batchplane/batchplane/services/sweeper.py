@@ -93,8 +93,10 @@ class Sweeper:
         try:
             self._release_due(now, report)
             self._release_held(now, report)
-            self._stuck_runnable(now, report)
-            self._reconcile(now, report)
+            runnable = self._store.bucket("RUNNABLE")  # read once: both passes judge it (its largest read at scale)
+            self._stuck_runnable(now, report, runnable)
+            acted = {*report.moved_to_on_demand, *report.failed_fast}
+            self._reconcile(now, report, [job for job in runnable if job.job_id not in acted])
         finally:
             self._store.release_lease("sweeper", self._lease_owner)
         return report
@@ -156,13 +158,13 @@ class Sweeper:
                 self._engine.submit(job, job.current, Outcome.RELEASED)
                 report.released.append(job.job_id)
 
-    def _stuck_runnable(self, now: datetime, report: SweepReport) -> None:
+    def _stuck_runnable(self, now: datetime, report: SweepReport, runnable: list[JobRecord]) -> None:
         """Jobs RUNNABLE past their dwell. AWS gives a blocked reason only to the job at the head of a queue, so a
         queue whose head is blocked for capacity moves every job behind it that is past its dwell too: a Spot-starved
         backlog drains in one sweep after the dwell, not one job per sweep."""
         jobs = [
             job
-            for job in self._store.bucket("RUNNABLE")
+            for job in runnable
             if job.current.status is JobStatus.RUNNABLE
             and job.current.runnable_at is not None
             and not job.cancel_requested
@@ -242,7 +244,7 @@ class Sweeper:
         self._metric(Metric.FALLBACKS_CAPACITY, 1)
         report.moved_to_on_demand.append(job.job_id)
 
-    def _reconcile(self, now: datetime, report: SweepReport) -> None:
+    def _reconcile(self, now: datetime, report: SweepReport, runnable: list[JobRecord]) -> None:
         """Repair what events did not tell us: an attempt that never reached Batch (a crash between the write and
         SubmitJob) is resubmitted once (found by its deterministic name first, so never twice); an attempt whose
         events were lost is described (DescribeJobs, 100 ids a call) and the description applied as an event.
@@ -253,7 +255,7 @@ class Sweeper:
         later: dict[str, tuple[JobRecord, int]] = {}  # job id -> (job, when to look again): ACTIVE jobs only
         active = self._store.bucket("ACTIVE", upto=due_until(now_ms))
         active_ids = {job.job_id for job in active}
-        for job in active + self._store.bucket("RUNNABLE"):
+        for job in active + runnable:
             attempt = job.current
             age = (now - parse_iso(job.updated_at)).total_seconds()
             updated_ms = now_ms - int(age * 1000)
