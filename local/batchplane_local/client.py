@@ -183,6 +183,9 @@ class BatchplaneClient:
         body = {"reason": reason} if reason else {}
         return self._request("POST", f"/jobs/{quote(job_id, safe='')}/cancel", body=body)
 
+    def priority(self, job_id: str, priority: str) -> dict[str, Any]:
+        return self._request("POST", f"/jobs/{quote(job_id, safe='')}/priority", body={"priority": priority})
+
     def logs(
         self,
         job_id: str,

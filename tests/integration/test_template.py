@@ -425,6 +425,7 @@ def test_http_api_routes_are_the_gateway_routes() -> None:
         ("get", "/jobs"),
         ("get", "/jobs/{jobId}"),
         ("post", "/jobs/{jobId}/cancel"),
+        ("post", "/jobs/{jobId}/priority"),
         ("get", "/jobs/{jobId}/lineage"),
         ("get", "/jobs/{jobId}/logs"),
         ("get", "/artifacts"),

@@ -1,4 +1,4 @@
-"""Job commands: submit, status, watch, cancel, list, and the queue classes."""
+"""Job commands: submit, status, watch, cancel, priority, list, and the queue classes."""
 
 from __future__ import annotations
 
@@ -192,17 +192,29 @@ def status(
         rows.append(("depends on", esc(", ".join(str(d.get("jobId")) for d in job["dependsOn"]))))
     if job.get("cancelRequested"):
         rows.append(("cancel", "requested"))
+    if job.get("waiting"):
+        rows.append(("waiting", esc(waiting_line(job["waiting"]))))
     for label, value in rows:
         head.add_row(label, value)
     console.print(head)
     console.print(_attempts_table(job))
 
 
+def waiting_line(waiting: dict[str, Any]) -> str:
+    """A job's ``waiting`` in one line: the hold, then its sentence (and its place in line when it has one)."""
+    ahead = waiting.get("ahead")
+    place = f" ({ahead} ahead)" if isinstance(ahead, int) and ahead > 0 else ""
+    return one_line(f"{waiting.get('hold', '?')}{place}: {waiting.get('reason', '')}")
+
+
 def _progress_line(job: dict[str, Any]) -> str:
     attempts = job.get("attempts") or []
     last = attempts[-1] if attempts else {}
     where = f"a{last.get('attempt')} {last.get('reason', '')} {last.get('capacity', '')}".strip() if last else ""
-    return f"{esc(job.get('jobId'))}  {styled(job.get('status'))}  {esc(where)}  {esc(job.get('queue'))}"
+    line = f"{esc(job.get('jobId'))}  {styled(job.get('status'))}  {esc(where)}  {esc(job.get('queue'))}"
+    if job.get("waiting"):
+        line += f"  [dim]waiting: {esc(waiting_line(job['waiting']))}[/dim]"
+    return line
 
 
 def _follow(ctx: typer.Context, job_id: str, interval: float, timeout: float | None) -> int:
@@ -213,7 +225,8 @@ def _follow(ctx: typer.Context, job_id: str, interval: float, timeout: float | N
         while True:
             job = call(ctx, "get", job_id)
             attempts = job.get("attempts") or []
-            state = (job.get("status"), len(attempts), attempts[-1].get("status") if attempts else None)
+            held = (job.get("waiting") or {}).get("hold")
+            state = (job.get("status"), len(attempts), attempts[-1].get("status") if attempts else None, held)
             if state != seen:
                 console.print(_progress_line(job))
                 seen = state
@@ -259,6 +272,29 @@ def cancel(
         print_json(answer)
         return
     console.print(f"{esc(answer.get('jobId'))}: {esc(answer.get('action'))} (status {styled(answer.get('status'))})")
+
+
+def priority(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="the job id")],
+    priority_class: Annotated[str, typer.Argument(metavar="PRIORITY", help="low, normal, high, urgent")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
+) -> None:
+    """Move a job to another priority class (POST /jobs/{id}/priority).
+
+    A job not in AWS Batch yet (held for its dependencies, in a retry's backoff) moves at once; one waiting in Batch
+    (SUBMITTED, PENDING, RUNNABLE) is replaced by a new attempt in the new class's queue and the old Batch job is
+    terminated; one that has started or ended cannot move (409). The same class again does nothing."""
+    answer = call(ctx, "priority", job_id, priority_class)
+    if as_json:
+        print_json(answer)
+        return
+    console.print(
+        f"{esc(answer.get('jobId'))}: {esc(answer.get('action'))} "
+        f"{esc(answer.get('previousPriority'))} -> {esc(answer.get('priority'))}  "
+        f"a{esc(answer.get('attempt'))} {styled(answer.get('status'))} {esc(answer.get('queue'))}"
+    )
+    console.print(f"[dim]{esc(answer.get('reason'))}[/dim]")
 
 
 def list_jobs(

@@ -113,6 +113,8 @@ def banner(api: str, aws: str, batch: str, table: str | None) -> list[str]:
     lines = [
         f"  API (this CLI: export BATCHPLANE_API={api})",
         f"    {api}",
+        "  web console",
+        f"    {api}/console/",
         "  emulated AWS (DynamoDB, SQS, Step Functions, EventBridge, CloudWatch Logs, ...)",
         f"    {aws}",
         "  local AWS Batch",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from batchplane.domain.models import JobStatus
+from batchplane.domain.models import JobStatus, Priority
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.timestamps import iso_from_ms
 
@@ -104,9 +104,14 @@ class JobView(_View):
     image: str | None = Field(default=None, description="the job's own container image, when it gave one")
     platform: str | None = Field(default=None, description="ec2 or fargate, for a job with its own image")
     job_definition: str | None = Field(default=None, description="the job definition it runs on (ARN or name)")
+    waiting: dict[str, Any] | None = Field(
+        default=None,
+        description="what holds the job while it waits (GET /jobs/{jobId} only): hold (dependencies, retry-backoff, "
+        "submit-retry, capacity, unplaceable, batch-queue, ...), reason (a sentence), ahead, and the hold's details",
+    )
 
     @classmethod
-    def of(cls, job: JobRecord) -> JobView:
+    def of(cls, job: JobRecord, waiting: dict[str, Any] | None = None) -> JobView:
         req: dict[str, Any] = job.request
         attempts = [AttemptView.of(a) for a in job.attempts]
         return cls(
@@ -126,6 +131,7 @@ class JobView(_View):
                 if "jobId" in d
             ],
             batch_job_id=attempts[-1].batch_job_id if attempts else None,
+            waiting=waiting,
         )
 
 
@@ -139,10 +145,13 @@ class JobSummary(_View):
     priority: str
     queue: str
     created_at: str
+    pipeline_id: str | None = Field(default=None, description="the pipeline that runs it, if any")
 
     @classmethod
     def of(cls, job: JobRecord) -> JobSummary:
-        return cls(**_same(job, "job_id", "name", "status", "priority", "created_at"), queue=job.queue_name)
+        return cls(
+            **_same(job, "job_id", "name", "status", "priority", "created_at", "pipeline_id"), queue=job.queue_name
+        )
 
 
 class JobList(_View):
@@ -167,6 +176,29 @@ class CancelView(_View):
         description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
         "or CANCELLED: cancelled by its owner)"
     )
+
+
+class PriorityRequest(_View):
+    """POST /jobs/{jobId}/priority body."""
+
+    model_config = ConfigDict(extra="forbid")
+    priority: Priority = Field(description="the priority class to move the job to")
+
+
+class PriorityView(_View):
+    job_id: str
+    priority: str
+    previous_priority: str
+    action: str = Field(
+        description="unchanged (already that class), moved (not in AWS Batch yet: it will be submitted to the new "
+        "class's queue), replaced (waiting in Batch: a new attempt in the new class's queue replaced it, and the old "
+        "Batch job is terminated) or recorded (its queue serves every class: only the record changed)"
+    )
+    reason: str
+    status: JobStatus
+    queue: str = Field(description="the current attempt's job queue")
+    attempt: int = Field(description="the current attempt")
+    replaced: int | None = Field(default=None, description="replaced: the attempt the new one replaces")
 
 
 class QueueView(_View):

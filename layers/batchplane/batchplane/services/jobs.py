@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue
 from batchplane.domain.containers import ContainerPolicy, definitions_in_use
@@ -31,9 +32,11 @@ from batchplane.domain.ports import (
     JobStore,
     LogLines,
 )
+from batchplane.domain.priority import PreBatch, pre_batch_state
 from batchplane.domain.records import AttemptRecord, JobRecord, lineage_graph
 from batchplane.domain.submit_request import JobDefinitions, check_submit_size, submit_job_request
 from batchplane.domain.timestamps import epoch_ms, iso
+from batchplane.domain.waiting import waiting
 
 FULL_LOG_PAGE_BYTES = 900_000  # GetLogEvents answers at most 1 MB: a page this big may have been cut short
 
@@ -273,6 +276,18 @@ class JobService:
         if job is None or job.tenant != tenant:
             raise NotFoundError(f"no job {job_id}")
         return job
+
+    def waiting(self, job: JobRecord) -> dict[str, Any] | None:
+        """Why the job waits outside admission (domain/waiting.py), as its view's ``waiting``; None when nothing holds
+        it. A job held for its dependencies costs one BatchGetItem more (their states; another tenant's job reads as
+        not found); every other answer is computed from the record."""
+        states: dict[str, str | None] | None = None
+        ids = [str(d["jobId"]) for d in job.request.get("dependsOn") or [] if "jobId" in d]
+        if ids and self._dependencies is not None and pre_batch_state(job) is PreBatch.HELD:
+            found = self._dependencies.statuses(ids)
+            states = {i: st for i, (st, owner) in found.items() if owner == job.tenant}
+        wait = waiting(job, now_ms=epoch_ms(self._clock()), catalogue=self._catalogue, dependencies=states)
+        return wait.view() if wait is not None else None
 
     def list_jobs(self, tenant: str, flt: JobFilter, limit: int, next_token: str | None) -> JobPage:
         return self._store.jobs_of_tenant(tenant, flt, limit, next_token)
