@@ -183,6 +183,9 @@ class BatchplaneClient:
         body = {"reason": reason} if reason else {}
         return self._request("POST", f"/jobs/{quote(job_id, safe='')}/cancel", body=body)
 
+    def priority(self, job_id: str, priority: str) -> dict[str, Any]:
+        return self._request("POST", f"/jobs/{quote(job_id, safe='')}/priority", body={"priority": priority})
+
     def logs(
         self,
         job_id: str,
@@ -246,6 +249,9 @@ class BatchplaneClient:
     def costs(self, group_by: str = "day", start: str | None = None, end: str | None = None) -> dict[str, Any]:
         params = {"groupBy": group_by} | ({"from": start} if start else {}) | ({"to": end} if end else {})
         return self._request("GET", "/costs", params=params)
+
+    def definitions(self) -> dict[str, Any]:
+        return self._request("GET", "/definitions")
 
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/_local/health")
