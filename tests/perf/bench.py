@@ -215,6 +215,8 @@ def scale_measures(sizes: Sizes, results: dict[str, Any], details: dict[str, Any
     _log("sweeper model at 1,000,000 active jobs (parse cost measured, AWS latencies assumed)")
     modelled = sweeper_model.run()
     details["sweeper_model"] = modelled
+    for name, cost in modelled.items():
+        _log(f"  {name}: {cost}")
     worst = max((v for v in modelled.values() if isinstance(v, dict)), key=lambda v: v["seconds"])
     results["sweeper_1m_items_per_sweep"] = worst["items_read"]
     results["sweeper_1m_read_units_per_sweep"] = worst["read_units"]
