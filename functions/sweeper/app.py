@@ -24,6 +24,6 @@ def _metric(name: str, value: float) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = asdict(wiring.lifecycle_service(_metric).sweep())
+    report = asdict(wiring.lifecycle_service(_metric).sweep(context.get_remaining_time_in_millis))
     logger.info("swept", extra={k: len(v) if isinstance(v, list) else v for k, v in report.items()})
     return report

@@ -12,6 +12,7 @@ import pytest
 from batchplane.domain.sweep_keys import BUCKETS, shard_of
 
 from tests.conftest import REGION, Stack
+from tests.handlers import FakeLambdaContext
 from tests.integration.conftest import Plane
 
 pytestmark = pytest.mark.integration
@@ -136,3 +137,37 @@ def test_quiet_active_jobs_are_not_read_until_due_and_legacy_ones_move_to_their_
     # THEN neither is read or written: no job is due (only the lease's two writes)
     assert again["looked_later"] == 0
     assert stack.calls.counts["dynamodb.UpdateItem"] == 2
+
+
+class ShortOfTime(FakeLambdaContext):
+    """An invocation whose remaining time drops below the sweeper's margin after ``calls`` looks at the clock."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 50_000 if self.calls >= 0 else 1_000
+
+
+def test_a_sweep_short_of_time_stops_gives_the_lease_back_and_the_next_one_finishes(plane: Plane, stack: Stack) -> None:
+    # GIVEN 6 jobs whose retries are due
+    jobs = [plane.submit({"name": f"late-{i}", "retry": FAST_RETRY}) for i in range(6)]
+    for job in jobs:
+        assert plane.deliver(plane.event("FAILED", job, seconds=3)) == "retry-scheduled"
+    time.sleep(0.3)
+    # WHEN a sweep runs whose invocation has time for 2 of them
+    event = {"source": "aws.events", "detail-type": "Scheduled Event"}
+    first = plane.sweeper.lambda_handler(event, ShortOfTime(calls=2))
+    # THEN it released 2, said it stopped short, and gave the lease back (the next sweep is not locked out)
+    assert len(first["released"]) == 2
+    assert first["cut_short"] is True
+    with stack.observing():
+        lease = boto3.client("dynamodb", region_name=REGION).get_item(
+            TableName=stack.table_name, Key={"pk": {"S": "LEASE#sweeper"}, "sk": {"S": "LEASE"}}
+        )["Item"]
+    assert lease["leaseUntil"]["N"] == "0"
+    # AND the next sweep releases the rest: nothing was lost, only late
+    second = plane.sweep()
+    assert second["cut_short"] is False
+    assert sorted(first["released"] + second["released"]) == sorted(j["jobId"] for j in jobs)

@@ -45,11 +45,21 @@ class SweepReport:
     cancelled: list[str] = field(default_factory=list)  # cancel-requested jobs ended CANCELLED before they started
     describe_calls: int = 0
     looked_later: int = 0  # due active jobs with nothing to do, filed for a later look
+    cut_short: bool = False  # the invocation's time ran low: it stopped, gave the lease back; the rest stays due
     skipped: bool = False  # another sweep holds the lease: this one did nothing
 
 
+STOP_WITH_MS_LEFT = 8_000  # stop taking on jobs when less is left of the invocation (one job's work, and the lease)
+
+
+class _OutOfTime(Exception):  # noqa: N818 - control flow inside a sweep, never raised out of it
+    """The invocation's time is nearly up: the sweep stops where it is."""
+
+
 class Sweeper:
-    """One sweep's passes, in order: due retries, held jobs, stuck RUNNABLE, reconciliation."""
+    """One sweep's passes, in order: due retries, held jobs, stuck RUNNABLE, reconciliation. Given the invocation's
+    remaining time, it stops before a job when it runs low (all of a sweep's work is due work, which stays due: the
+    next sweep takes it), so the lease is given back rather than held past a timeout into the next sweep's turn."""
 
     def __init__(
         self,
@@ -79,12 +89,14 @@ class Sweeper:
         self._reconcile_after = reconcile_after_seconds
         self._lease_owner = lease_owner
         self._lease_seconds = lease_seconds
+        self._time_left: Callable[[], int] | None = None
 
-    def sweep(self) -> SweepReport:
+    def sweep(self, time_left_ms: Callable[[], int] | None = None) -> SweepReport:
         """One sweep, single-flight across containers: a lease item taken with one conditional write (held longer
         than the sweeper's timeout, so a crashed sweep frees it at the latest one lease later), given back at the
         end. A sweep that finds the lease held does nothing. No reserved concurrency needed."""
         report = SweepReport()
+        self._time_left = time_left_ms
         now = self._clock()
         now_ms = epoch_ms(now)
         if not self._store.take_lease("sweeper", self._lease_owner, now_ms, now_ms + int(self._lease_seconds * 1000)):
@@ -97,12 +109,20 @@ class Sweeper:
             self._stuck_runnable(now, report, runnable)
             acted = {*report.moved_to_on_demand, *report.failed_fast}
             self._reconcile(now, report, [job for job in runnable if job.job_id not in acted])
+        except _OutOfTime:
+            report.cut_short = True
         finally:
             self._store.release_lease("sweeper", self._lease_owner)
         return report
 
+    def _in_time(self) -> None:
+        """Before each job: stop the sweep (``_OutOfTime``) when the invocation's time runs low."""
+        if self._time_left is not None and self._time_left() < STOP_WITH_MS_LEFT:
+            raise _OutOfTime
+
     def _release_due(self, now: datetime, report: SweepReport) -> None:
         for job in self._store.bucket("RETRY", upto=due_until(epoch_ms(now))):
+            self._in_time()
             attempt = job.current
             if job.cancel_requested:
                 found = (
@@ -141,6 +161,7 @@ class Sweeper:
         wanted = [d["jobId"] for job in held for d in job.request.get("dependsOn") or []]
         statuses = self._deps.statuses(wanted) if wanted else {}
         for job in held:
+            self._in_time()
             if job.cancel_requested:
                 self._end_cancelled(job, now, report)
                 continue
@@ -173,6 +194,7 @@ class Sweeper:
         scaling: dict[str, bool] = {}  # per queue, asked once per sweep
         stuck = 0  # past their dwell and left where they are (the JobsStuckRunnableAlarm's metric)
         for job in jobs:
+            self._in_time()
             attempt = job.current
             assert attempt.runnable_at is not None  # noqa: S101 - filtered above
             spec = RetrySpec.model_validate(job.request.get("retry") or {})
@@ -256,6 +278,7 @@ class Sweeper:
         active = self._store.bucket("ACTIVE", upto=due_until(now_ms))
         active_ids = {job.job_id for job in active}
         for job in active + runnable:
+            self._in_time()
             attempt = job.current
             age = (now - parse_iso(job.updated_at)).total_seconds()
             updated_ms = now_ms - int(age * 1000)
@@ -288,6 +311,7 @@ class Sweeper:
                 later[job.job_id] = (job, updated_ms + int(self._reconcile_after * 1000))
         ids = list(stale)
         for chunk in _chunks(ids, 100):
+            self._in_time()
             report.describe_calls += 1
             for described in self._batch.describe(chunk):
                 try:
@@ -300,6 +324,7 @@ class Sweeper:
                 if outcome is not Outcome.STALE:
                     report.reconciled.append(stale[detail.job_id].job_id)
         for job, due_ms in later.values():
+            self._in_time()
             # a job whose description changed it was written since it was read: the condition keeps that write
             if job.job_id in active_ids and self._store.look_later(job, due_ms):
                 report.looked_later += 1
