@@ -15,7 +15,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import wiring
 from batchplane.http.guard import reject_oversize
-from batchplane.http.openapi import TITLE, VERSION
 from batchplane.http.priming import priming_request
 from batchplane.http.problems import parse_json_body
 from batchplane.http.routes import docs, jobs, pipelines, queues, schedules
@@ -27,7 +26,6 @@ from batchplane.tracing import traced
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
-app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
 for routes in (jobs, pipelines, schedules, queues, docs):
     app.include_router(routes.router)
 app.include_router(problem_handlers(logger))
