@@ -28,6 +28,8 @@ from batchplane_local.stack.http_api import Route
 from batchplane_local.stack.provision import Provisioner, SqsSource
 from batchplane_local.stack.template import Stack, load, transformed
 
+LOCAL_PARAMETERS: dict[str, Any] = {"SweeperShards": 2}
+
 
 class LocalStack:
     def __init__(
@@ -54,7 +56,9 @@ class LocalStack:
         self.stack_name = stack_name
         self.sweep_interval = sweep_interval
         self.vcpus = vcpus or {}
-        self.parameters = parameters or {}
+        # deployed as a user would override a parameter: the sweeper runs every 2 s here against moto, whose Query reads
+        # the whole table, so 2 shards (12 Queries a sweep) rather than the template's 16 (68); the same sharded code
+        self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.log = log
         self.kill_grace_seconds = kill_grace_seconds
         self.functions: dict[str, LocalFunction] = {}
