@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from batchplane.services.jobs import JobService
     from batchplane.services.lifecycle import LifecycleService
     from batchplane.services.pipelines import PipelineService
+    from batchplane.services.priority import PriorityService
     from batchplane.services.schedules import ScheduleService
 
 
@@ -40,6 +41,7 @@ def batch_adapter() -> BatchAdapter:
 
 @cache
 def job_service() -> JobService:
+    from batchplane.adapters.definitions import BatchJobDefinitions
     from batchplane.adapters.dynamo.artifacts import DynamoArtifacts
     from batchplane.adapters.dynamo.dependencies import DynamoDependencies
     from batchplane.adapters.dynamo.jobs import DynamoJobStore
@@ -68,6 +70,8 @@ def job_service() -> JobService:
             aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
         ),
         describer=batch_adapter(),  # the log streams of array children and nodes
+        containers=cfg.container_policy(),
+        registry=BatchJobDefinitions(aws.batch()),
     )
 
 
@@ -150,11 +154,30 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
     )
 
 
+@cache
+def priority_service() -> PriorityService:
+    """Re-prioritising (the gateway): its writes, and the lifecycle engine's SubmitJob (deferred to the sweeper when it
+    fails, as every other path's)."""
+    from batchplane.adapters.dynamo.priority import DynamoPriorityStore
+    from batchplane.services.priority import PriorityService
+
+    cfg = settings()
+    return PriorityService(
+        store=DynamoPriorityStore(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
+        batch=batch_adapter(),
+        catalogue=catalogue(),
+        engine=lifecycle_service(),
+    )
+
+
 def prime_gateway() -> None:
     """SnapStart (before the snapshot): make the gateway's clients and build its services, with no AWS call."""
     job_service()
     pipeline_service()
     schedule_service()
+    priority_service()
 
 
 def prime_lifecycle(on_metric: Callable[[str, float], None]) -> None:
@@ -177,6 +200,7 @@ def reset() -> None:
     batch_adapter.cache_clear()
     job_service.cache_clear()
     lifecycle_service.cache_clear()
+    priority_service.cache_clear()
     pipeline_service.cache_clear()
     schedule_service.cache_clear()
     settings.cache_clear()

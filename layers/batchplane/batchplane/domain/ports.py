@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from batchplane.domain.models import JobStatus
+from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
+    from batchplane.domain.containers import DefinitionSpec
     from batchplane.domain.lifecycle import Applied, Observation
     from batchplane.domain.pipeline_records import (
         AdvanceMode,
@@ -227,6 +228,8 @@ class LifecycleStore(Protocol):
         counters: tuple[int, int, int],
         now: str,
         supersede_reason: str | None = None,
+        supersede_from: tuple[JobStatus, ...] = (JobStatus.RUNNABLE,),
+        priority: str | None = None,
     ) -> bool: ...
 
     def release_due(self, job: JobRecord, attempt: int, now: str) -> bool: ...
@@ -243,6 +246,30 @@ class LifecycleStore(Protocol):
 
     def look_later(self, job: JobRecord, due_ms: int) -> bool:
         """An active job the sweeper found nothing to do for is looked at again at ``due_ms`` (unless it changed)."""
+        ...
+
+
+class PriorityStore(LifecycleStore, Protocol):
+    """The writes of re-prioritising (services/priority.py); a new attempt is `claim_next_attempt`'s."""
+
+    def move_unsubmitted(
+        self,
+        job: JobRecord,
+        priority: str,
+        *,
+        queue_arn: str,
+        capacity: Capacity,
+        why: str,
+        now: str,
+        buckets: tuple[str, ...],
+    ) -> bool:
+        """Move a job none of whose work reached Batch (its current attempt waits in one of ``buckets``, the
+        `PreBatch` states) to another class and queue: one conditional write (no cancel, nothing submitted)."""
+        ...
+
+    def record_priority(self, job: JobRecord, priority: str, *, now: str, not_started: tuple[JobStatus, ...]) -> bool:
+        """Change only the job's priority class (its queue serves every class): one write, conditional on its current
+        attempt being still in one of ``not_started``."""
         ...
 
 
@@ -269,4 +296,13 @@ class BatchOps(BatchPort, Protocol):
 
     def failed_children(self, array_job_id: str) -> list[dict[str, Any]]:
         """ListJobs(arrayJobId, jobStatus FAILED): one call, one page (up to 100 failed children's summaries)."""
+        ...
+
+
+class JobDefinitionRegistry(Protocol):
+    """The job definitions batchplane registers for jobs with their own image (domain/containers.py)."""
+
+    def ensure(self, spec: DefinitionSpec) -> str:
+        """The ARN of ``spec``'s definition: from this container's memory (no AWS call), else found by name
+        (ACTIVE), else registered; two racing registrations converge on the lowest ACTIVE revision."""
         ...

@@ -62,13 +62,14 @@ class DynamoDependencies:
         return out
 
     def release(self, job: JobRecord, now: str) -> bool:
-        """Held → SUBMITTED, once (conditional on still being held and on no cancel), before SubmitJob."""
+        """Held → SUBMITTED, once (conditional on still being held, on no cancel, and on the queue the caller read: a
+        job re-prioritised meanwhile is released by the next sweep, to its new queue), before SubmitJob."""
         return conditional(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=job_key(job.job_id),
                 UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :due, updatedAt = :now, statusReason = :why",
-                ConditionExpression=f"{IN_BUCKET.format(':held')} AND {NOT_CANCELLED}",
+                ConditionExpression=f"{IN_BUCKET.format(':held')} AND queueArn = :q AND {NOT_CANCELLED}",
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
                     **NOT_CANCELLED_VALUES,
@@ -78,6 +79,7 @@ class DynamoDependencies:
                     ":now": {"S": now},
                     ":held": {"S": HELD},
                     ":why": {"S": "dependencies succeeded"},
+                    ":q": {"S": job.queue_arn},
                 },
             )
         )
