@@ -56,9 +56,16 @@ class LocalStack:
         self.stack_name = stack_name
         self.sweep_interval = sweep_interval
         self.vcpus = vcpus or {}
-        # deployed as a user would override a parameter: the sweeper runs every 2 s here against moto, whose Query reads
-        # the whole table, so 2 shards (12 Queries a sweep) rather than the template's 16 (68); the same sharded code
-        self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
+        # locally the local user administers batchplane (GET /costs shows every tenant), through the template's
+        # own AdminPrincipals parameter, as a deployment would name its administrators; and prices are the shipped
+        # table's (moto has no Price List API). The sweeper runs every 2 s here against moto, whose Query reads the
+        # whole table, so 2 shards (12 Queries a sweep) rather than the template's 16 (68); the same sharded code.
+        self.parameters = {
+            "AdminPrincipals": f"arn:aws:iam::{ACCOUNT}:user/local-user",
+            "PriceSource": "shipped",
+            **LOCAL_PARAMETERS,
+            **(parameters or {}),
+        }
         self.log = log
         self.kill_grace_seconds = kill_grace_seconds
         self.functions: dict[str, LocalFunction] = {}
