@@ -118,6 +118,15 @@ class Settings(BaseModel):
     schedule_group_name: str = "default"  # the stack's EventBridge Scheduler group (template: ScheduleGroup)
     retention_days: int = Field(default=90, ge=1)  # an ended job or pipeline expires (TTL) this long after
     submit_jobs_per_second: float = Field(default=50.0, gt=0)  # AWS Batch: SubmitJob 50/s per account
+    admin_principals: frozenset[str] = frozenset()  # template: AdminPrincipals (ADMIN_PRINCIPALS, comma-joined)
+    # the compute environments' instance types (template: InstanceTypes, MultiNodeInstanceTypes, GpuInstanceTypes),
+    # comma-joined: what an attempt is priced on (Batch's events do not name the instance type)
+    instance_types: str = ""
+    multinode_instance_types: str = ""
+    gpu_instance_types: str = ""
+    price_table_file: str = ""  # a JSON price table replacing the shipped one (batchplane.domain.prices)
+    price_source: str = "shipped"  # template: PriceSource; "aws": fetched daily by the sweeper (Price List, Spot)
+    region: str = "us-east-1"  # the functions' Region (Lambda's AWS_REGION): whose prices are fetched
     # Your own image (template: AllowedImageRegistries, AllowedJobRoleArns, EnableFargate, EfsFileSystemId, ...)
     allowed_image_registries: tuple[str, ...] = ()
     allowed_job_role_arns: frozenset[str] = frozenset()
@@ -214,6 +223,13 @@ class Settings(BaseModel):
             schedule_group_name=env.get("SCHEDULE_GROUP_NAME") or "default",
             retention_days=int(env.get("RETENTION_DAYS") or 90),
             submit_jobs_per_second=float(env.get("SUBMIT_JOBS_PER_SECOND") or 50),
+            admin_principals=frozenset(p.strip() for p in (env.get("ADMIN_PRINCIPALS") or "").split(",") if p.strip()),
+            instance_types=env.get("INSTANCE_TYPES") or "",
+            multinode_instance_types=env.get("MULTINODE_INSTANCE_TYPES") or "",
+            gpu_instance_types=env.get("GPU_INSTANCE_TYPES") or "",
+            price_table_file=env.get("PRICE_TABLE_FILE") or "",
+            price_source=env.get("PRICE_SOURCE") or "shipped",
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             allowed_image_registries=items("ALLOWED_IMAGE_REGISTRIES"),
             allowed_job_role_arns=frozenset(items("ALLOWED_JOB_ROLE_ARNS")),
             fargate_enabled=fargate,

@@ -54,7 +54,14 @@ class LocalStack:
         self.stack_name = stack_name
         self.sweep_interval = sweep_interval
         self.vcpus = vcpus or {}
-        self.parameters = parameters or {}
+        # locally the local user administers batchplane (GET /costs shows every tenant), through the template's
+        # own AdminPrincipals parameter, as a deployment would name its administrators; and prices are the shipped
+        # table's (moto has no Price List API)
+        self.parameters = {
+            "AdminPrincipals": f"arn:aws:iam::{ACCOUNT}:user/local-user",
+            "PriceSource": "shipped",
+            **(parameters or {}),
+        }
         self.log = log
         self.kill_grace_seconds = kill_grace_seconds
         self.functions: dict[str, LocalFunction] = {}

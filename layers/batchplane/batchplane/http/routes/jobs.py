@@ -16,7 +16,15 @@ from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import JobFilter
 from batchplane.http.request import CancelBody, JobId, idempotency_key, known_id, tenant
 from batchplane.http.routes import new_router
-from batchplane.http.views import CancelView, JobList, JobSummary, JobView, PriorityRequest, PriorityView
+from batchplane.http.views import (
+    CancelView,
+    CostView,
+    JobList,
+    JobSummary,
+    JobView,
+    PriorityRequest,
+    PriorityView,
+)
 
 router = new_router()
 metrics = Metrics()
@@ -71,7 +79,9 @@ def get_job(job_id: JobId) -> JobView:
     job_id = known_id(job_id, "job")
     service = wiring.job_service()
     job = service.get(tenant(router.current_event), job_id)
-    return JobView.of(job, waiting=service.waiting(job))
+    view = JobView.of(job, waiting=service.waiting(job))
+    view.cost = CostView.of(wiring.cost_service().costing.job(job))  # from the record alone: no AWS call
+    return view
 
 
 @router.post("/jobs/<jobId>/cancel")
