@@ -275,3 +275,30 @@ def test_a_fargate_spot_interruption_event_falls_back_to_the_fargate_queue_of_it
     assert verdict.next_attempt is not None
     assert verdict.next_attempt.queue.queue_name == "bp_normal_fargate-on-demand"
     assert verdict.next_attempt.reason == "spot-fallback"
+
+
+def test_definitions_in_use_groups_own_image_jobs_by_definition() -> None:
+    from batchplane.domain.containers import definitions_in_use
+    from batchplane.domain.models import CapacityPreference, JobStatus
+    from batchplane.domain.records import JobRecord
+
+    def record(job_id: str, definition: str, **body: Any) -> JobRecord:
+        return JobRecord(
+            job_id=job_id, tenant="t", name="j", status=JobStatus.SUCCEEDED, created_at="", updated_at="",
+            request=req(**body).canonical(), request_hash="", priority="normal",
+            preference=CapacityPreference.SPOT_FIRST, queue_arn="q", capacity=Capacity.SPOT, placement_reason="",
+            job_definition=definition,
+        )  # fmt: skip
+
+    arn = "arn:aws:batch:us-east-1:123456789012:job-definition/bp_img_ab:2"
+    listed = definitions_in_use(
+        [
+            record("A", arn, image=f"{ECR}x:1", volumes=["shared"]),
+            record("B", "arn:aws:batch:us-east-1:123456789012:job-definition/bp-sample:1"),  # no image: not ours
+            record("C", arn, image=f"{ECR}x:1", volumes=["shared"]),
+        ]
+    )
+    assert listed == [
+        {"name": "bp_img_ab", "arn": arn, "revision": 2, "image": f"{ECR}x:1", "platform": "ec2",
+         "jobRoleArn": None, "volumes": ["shared"], "jobs": ["A", "C"]},
+    ]  # fmt: skip

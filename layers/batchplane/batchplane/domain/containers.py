@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from batchplane.domain.errors import FieldError, InvalidRequestError
 from batchplane.domain.models import JobRequest, Platform
+from batchplane.domain.records import JobRecord
 
 # Fargate takes only these vCPU / memory (MiB) pairs (AWS Batch API reference, ResourceRequirement: "type=MEMORY ...
 # for jobs that are running on Fargate resources"). batchplane's vcpus is a whole number, so 0.25 and 0.5 are not here.
@@ -188,3 +190,27 @@ def pick_revision(found: list[dict[str, Any]]) -> str | None:
     if not active:
         return None
     return str(min(active, key=lambda d: int(d.get("revision", 0)))["jobDefinitionArn"])
+
+
+def definitions_in_use(jobs: Iterable[JobRecord]) -> list[dict[str, object]]:
+    """The registered definitions these jobs with their own image run on (name, ARN, revision, image, platform, job
+    role, volumes), each with the ids of those jobs, in the jobs' order."""
+    found: dict[str, dict[str, object]] = {}
+    users: dict[str, list[str]] = {}
+    for job in jobs:
+        image = job.request.get("image")
+        if not image or not job.job_definition:
+            continue
+        if job.job_definition not in found:
+            name, _, revision = job.job_definition.rsplit("/", 1)[-1].partition(":")
+            found[job.job_definition] = {
+                "name": name,
+                "arn": job.job_definition,
+                "revision": int(revision) if revision.isdigit() else None,
+                "image": image,
+                "platform": job.request.get("platform", Platform.EC2.value),
+                "jobRoleArn": job.request.get("jobRoleArn"),
+                "volumes": sorted(set(job.request.get("volumes") or [])),
+            }
+        users.setdefault(job.job_definition, []).append(job.job_id)
+    return [{**entry, "jobs": users[arn]} for arn, entry in found.items()]

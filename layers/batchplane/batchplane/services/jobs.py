@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue
-from batchplane.domain.containers import ContainerPolicy
+from batchplane.domain.containers import ContainerPolicy, definitions_in_use
 from batchplane.domain.errors import (
     ConflictError,
     FieldError,
@@ -112,26 +112,7 @@ class JobService:
     def registered_definitions(self, tenant: str) -> list[dict[str, object]]:
         """The job definitions registered for the caller's own-image jobs (among its latest 100 jobs), each with
         those jobs: read from the caller's job records (one Query), so no tenant learns another's images or roles."""
-        page = self._store.jobs_of_tenant(tenant, JobFilter(), 100, None)
-        found: dict[str, dict[str, object]] = {}
-        users: dict[str, list[str]] = {}
-        for job in page.jobs:
-            image = job.request.get("image")
-            if not image or not job.job_definition:
-                continue
-            if job.job_definition not in found:
-                name, _, revision = job.job_definition.rsplit("/", 1)[-1].partition(":")
-                found[job.job_definition] = {
-                    "name": name,
-                    "arn": job.job_definition,
-                    "revision": int(revision) if revision.isdigit() else None,
-                    "image": image,
-                    "platform": job.request.get("platform", "ec2"),
-                    "jobRoleArn": job.request.get("jobRoleArn"),
-                    "volumes": sorted(set(job.request.get("volumes") or [])),
-                }
-            users.setdefault(job.job_definition, []).append(job.job_id)
-        return [{**entry, "jobs": users[arn]} for arn, entry in found.items()]
+        return definitions_in_use(self._store.jobs_of_tenant(tenant, JobFilter(), 100, None).jobs)
 
     def submit(
         self,
