@@ -12,6 +12,8 @@ import contextlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -33,11 +35,20 @@ def check_version() -> str:
 
 @dataclass
 class MotoServer:
-    server: ThreadedMotoServer
+    server: ThreadedMotoServer | None
     endpoint: str
+    process: subprocess.Popen[bytes] | None = None
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # our own child, by its handle
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def _speed_up_moto() -> None:
@@ -134,26 +145,72 @@ def abort_at_once_on_stop() -> None:
     Execution.stop = stop  # type: ignore[method-assign]
 
 
-def start_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
-    """moto's server, with Step Functions executing state machines (its ASL interpreter). Its service integrations
-    (sqs:sendMessage.waitForTaskToken...) call back into this server: moto finds it through MOTO_PORT."""
+def _patch_moto() -> None:
     check_version()
     _speed_up_moto()
     cap_inline_map_concurrency()
     keep_stopped_executions_aborted()
     abort_at_once_on_stop()
+
+
+def start_server(host: str = "127.0.0.1", port: int = 0, *, own_process: bool = False) -> MotoServer:
+    """moto's server, with Step Functions executing state machines (its ASL interpreter). Its service integrations
+    (sqs:sendMessage.waitForTaskToken...) call back into this server: moto finds it through MOTO_PORT.
+
+    ``own_process``: run it in a child interpreter (`python -m batchplane_local.moto_glue`), so that emulating AWS
+    does not share a GIL with the functions calling it (the local stack's own process runs every handler)."""
+    if own_process:
+        process = subprocess.Popen(  # noqa: S603 - our own module, this interpreter
+            [sys.executable, "-m", "batchplane_local.moto_glue", host, str(port)],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        assert process.stdout is not None  # noqa: S101 - asked for above
+        line = process.stdout.readline().decode().strip()
+        if not line.startswith("MOTO "):
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"moto's server did not start: {line!r}")
+        endpoint = line.removeprefix("MOTO ")
+        os.environ["MOTO_PORT"] = endpoint.rsplit(":", 1)[1]
+        return MotoServer(None, endpoint, process)
+    _patch_moto()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     real_host, real_port = server.get_host_and_port()
     endpoint = f"http://{real_host}:{real_port}"
     os.environ["MOTO_PORT"] = str(real_port)
+    _configure(endpoint)
+    return MotoServer(server, endpoint)
+
+
+def _configure(endpoint: str) -> None:
     body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
     request = urllib.request.Request(f"{endpoint}/moto-api/config", data=body, method="POST")  # noqa: S310 - loopback
     request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
         answer.read()
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs failed executions as stack traces
-    return MotoServer(server, endpoint)
+
+
+def _serve_here(host: str, port: int) -> None:
+    """The child process of ``start_server(own_process=True)``: serve until terminated, print ``MOTO <endpoint>``."""
+    import signal
+    import threading
+
+    _patch_moto()
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    real_host, real_port = server.get_host_and_port()
+    endpoint = f"http://{real_host}:{real_port}"
+    os.environ["MOTO_PORT"] = str(real_port)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _configure(endpoint)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(f"MOTO {endpoint}", flush=True)
+    done.wait()
+    server.stop()
 
 
 class Pattern:
@@ -164,3 +221,7 @@ class Pattern:
 
     def matches(self, event: dict[str, Any]) -> bool:
         return bool(self._pattern.matches_event(event))
+
+
+if __name__ == "__main__":
+    _serve_here(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1", int(sys.argv[2]) if len(sys.argv) > 2 else 0)

@@ -1,5 +1,6 @@
 """AWS's size limits where batchplane meets them: DynamoDB's 400 KB item (moto enforces it on every write, as
-DynamoDB does) and Step Functions' 256 KiB payload (an execution's input, a state's output)."""
+DynamoDB does), Step Functions' 256 KiB payload and 25,000 history events (a run's execution names no job), and the
+10,000 jobs a pipeline run takes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from tests.conftest import Stack
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SFN_PAYLOAD_LIMIT = 256 * 1024
 
 
 class CapturingExecutions:
@@ -47,28 +47,58 @@ def _id(i: int) -> str:
     return f"j{i:05d}-" + "x" * 57  # 64 characters: the longest a pipeline job id may be
 
 
-def test_the_largest_pipeline_fits_one_item_and_one_execution_input(service: tuple[Any, CapturingExecutions]) -> None:
+def test_the_largest_pipeline_fits_one_item_and_one_execution_input(
+    service: tuple[Any, CapturingExecutions], stack: Stack
+) -> None:
     from batchplane.domain.pipelines import PipelineRequest
 
     svc, sfn = service
-    # GIVEN the largest pipeline a run takes: 1,999 jobs as written plus one fanned out to 501, every id 64 characters
-    # (about 75 KB as sent; with every default spelled out its request alone was 1.1 MB)
-    jobs: list[dict[str, Any]] = [
-        {"id": _id(i), "command": ["true"], **({"dependsOn": [_id(i - 1)]} if i else {})} for i in range(1999)
-    ]
-    jobs.append({"id": _id(9999), "command": ["true"], "map": [{"i": str(i)} for i in range(501)]})
+    # GIVEN the largest pipeline a run takes: 10,000 jobs after map expansion (a root, then nine jobs each fanned out
+    # to 1,000 and one to 999, every id 64 characters)
+    jobs: list[dict[str, Any]] = [{"id": _id(0), "command": ["true"]}]
+    for i in range(1, 11):
+        width = 999 if i == 10 else 1000
+        jobs.append(
+            {"id": _id(i), "command": ["true"], "dependsOn": [_id(0)], "map": [{"i": str(n)} for n in range(width)]}
+        )
     request = PipelineRequest.model_validate({"name": "largest", "jobs": jobs})
+    stack.calls.reset()
     # WHEN it is created (moto refuses any item over DynamoDB's 400 KB, as DynamoDB does)
     record, replayed = svc.create("alice", request, None)
-    # THEN it is stored, reads back as the same pipeline, and its execution's input is under 256 KiB
+    # THEN it is stored, reads back as the same pipeline, and its execution's input names no job: a few dozen bytes
     assert not replayed
     stored = svc._store.get(record.pipeline_id)
     assert PipelineRequest.model_validate(stored.request) == request
-    assert len(stored.jobs) == 2500
+    assert len(stored.jobs) == 10_000
     assert svc._store.request_of(record.pipeline_id) == stored.request
-    payload = json.dumps(sfn.inputs[-1]).encode()
-    assert len(sfn.inputs[-1]["jobs"]) == 2500
-    assert len(payload) <= SFN_PAYLOAD_LIMIT
+    assert sfn.inputs[-1] == {"pipelineId": record.pipeline_id, "run": 1}
+    assert len(json.dumps(sfn.inputs[-1]).encode()) < 100
+    # AND its items took one conditional PutItem and 407 BatchWriteItem calls, 25 items a call: 10,000 jobs, the run's
+    # count of its 9,999 sinks in 157 buckets of 64, and each bucket's count
+    assert stack.calls.counts["dynamodb.PutItem"] == 1
+    assert stack.calls.counts["dynamodb.BatchWriteItem"] == 407
+    assert svc._store.sinks_left(record.pipeline_id, 1) == 157
+
+
+def test_a_pipeline_of_more_than_10000_jobs_after_expansion_is_refused_naming_jobs(
+    service: tuple[Any, CapturingExecutions],
+) -> None:
+    from batchplane.domain.errors import InvalidRequestError
+    from batchplane.domain.pipelines import PipelineRequest
+
+    svc, sfn = service
+    # GIVEN 10,001 jobs after map expansion
+    jobs = [{"id": f"m{i}", "command": ["true"], "map": [{"i": str(n)} for n in range(1000)]} for i in range(10)]
+    jobs.append({"id": "one-more", "command": ["true"]})
+    request = PipelineRequest.model_validate({"name": "too-big", "jobs": jobs})
+    # WHEN it is created THEN it is refused (422), naming jobs, before anything is written or started
+    with pytest.raises(InvalidRequestError) as refused:
+        svc.create("alice", request, None)
+    assert [(e.field, e.message) for e in refused.value.errors] == [
+        ("jobs", "10001 jobs once maps are expanded; at most 10000")
+    ]
+    assert sfn.inputs == []
+    assert svc.list("alice", 10) == []
 
 
 def test_a_pipeline_whose_stored_form_would_pass_400_kb_is_refused_naming_jobs(
@@ -89,16 +119,16 @@ def test_a_pipeline_whose_stored_form_would_pass_400_kb_is_refused_naming_jobs(
     assert svc.list("alice", 10) == []
 
 
-def test_map_iterations_output_nothing_so_the_map_result_stays_small() -> None:
+def test_a_run_holds_no_state_per_job_so_its_history_and_payloads_do_not_grow_with_the_pipeline() -> None:
     # GIVEN the pipeline state machine
     asl = json.loads((ROOT / "statemachines" / "pipeline.asl.json").read_text())
-    jobs = asl["States"]["Jobs"]
-    run_job = jobs["ItemProcessor"]["States"]["RunJob"]
-    # THEN each iteration outputs {} (OutputPath null): the Map's collected result is 2,500 x "{}", not 2,500 task
-    # answers (about 130 bytes each: 325 KB, over Step Functions' 256 KiB), and the Map discards it anyway
-    assert "OutputPath" in run_job
-    assert run_job["OutputPath"] is None
-    assert jobs["ResultPath"] is None
+    # THEN it is one Task waiting on its Finish token: no Map (inline: 40 iterations at once; history: about 8 events
+    # per iteration against an execution's 25,000), so a run's history, input and output are the same at any size
+    assert list(asl["States"]) == ["Finish"]
+    finish = asl["States"]["Finish"]
+    assert finish["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    assert finish["Parameters"]["MessageBody"]["key"] == "__finish__"
+    assert "Map" not in json.dumps(asl)
 
 
 def test_a_job_item_stays_under_400_kb_over_ten_failed_children_retries_of_a_10000_array(stack: Stack) -> None:

@@ -1,5 +1,5 @@
 """Advancing a pipeline on moto: while every job succeeds an event touches only its job and the jobs that depend on it
-(no read of the whole pipeline until the Finish token); duplicates change nothing; the first failure hands the run to
+(no read of the whole pipeline until the run's last sink ends); duplicates change nothing; the first failure hands the run to
 the full read and the pure `step`. Step Functions is stubbed (moto in-process does not execute it)."""
 
 from __future__ import annotations
@@ -107,12 +107,15 @@ def test_a_diamond_that_succeeds_never_reads_the_whole_pipeline_before_finish(se
     # THEN d starts once both met; none of it read the whole pipeline
     jobs = svc._store.get(pid).jobs
     assert jobs["d"].state == "SUBMITTED"
-    svc.on_job_terminal(pid, "d", jobs["d"].job_id, "SUCCEEDED", False)
     assert full_reads == []
-    assert sorted(sfn.answers) == [(f"t-{k}", "SUCCEEDED") for k in "abcd"]
-    # WHEN the Finish token arrives THEN one full read decides the outcome and answers it
-    assert svc.on_token(pid, 1, "__finish__", "t-finish") == "SUCCEEDED"
+    # WHEN d, the only sink, succeeds THEN that one event reads the whole pipeline once and decides the outcome
+    svc.on_job_terminal(pid, "d", jobs["d"].job_id, "SUCCEEDED", False)
     assert full_reads == [pid]
+    assert sorted(sfn.answers) == [(f"t-{k}", "SUCCEEDED") for k in "abcd"]
+    assert svc._store.head(pid, 1).status == "SUCCEEDED"
+    # WHEN the Finish token arrives (this run's tokens came from a Map execution of the earlier definition, whose
+    # Finish comes last) THEN it is answered with the outcome
+    assert svc.on_token(pid, 1, "__finish__", "t-finish") == "SUCCEEDED"
     assert sfn.answers[-1] == ("t-finish", "SUCCEEDED")
 
 
@@ -405,3 +408,62 @@ def test_a_cancel_reason_reaches_the_execution_and_the_jobs_it_cancels(service: 
     item = ddb.get_item(TableName=stack.table_name, Key={"pk": {"S": f"JOB#{a_job}"}, "sk": {"S": "JOB"}})["Item"]
     assert item["cancelRequested"] == {"BOOL": True}
     assert item["cancelReason"]["S"].endswith("pipeline cancelled: wrong reference genome")
+
+
+def test_a_run_whose_only_token_is_finish_starts_its_roots_and_ends_at_its_last_sink(
+    service: Any, stack: Stack
+) -> None:
+    svc, sfn, full_reads = service
+    # GIVEN a diamond whose execution (one Finish task, no task per job) hands over its Finish token as it starts
+    pid = _create(svc)
+    assert svc.on_token(pid, 1, "__finish__", "t-finish") == "RUNNING"
+    # THEN the root is submitted at once, nothing is answered, nothing read the whole pipeline
+    assert _states(svc, pid) == {"a": "SUBMITTED", "b": "WAITING", "c": "WAITING", "d": "WAITING"}
+    assert sfn.answers == []
+    assert full_reads == []
+    # WHEN every job succeeds, each event delivered twice (at-least-once)
+    for wave in ("a", "bc", "d"):
+        jobs = svc._store.get(pid).jobs
+        for key in wave:
+            for _ in range(2):
+                svc.on_job_terminal(pid, key, jobs[key].job_id, "SUCCEEDED", False)
+    # THEN the Finish token is answered once, SUCCEEDED, after one full read, and nothing else was answered
+    assert sfn.answers == [("t-finish", "SUCCEEDED")]
+    assert svc._store.head(pid, 1).status == "SUCCEEDED"
+    assert len(full_reads) == 2  # d's event and its duplicate (which finds the token already answered)
+    # AND a Finish token delivered again by SQS is not answered twice
+    svc.on_token(pid, 1, "__finish__", "t-finish")
+    assert sfn.answers == [("t-finish", "SUCCEEDED")]
+
+
+def test_a_finish_token_that_arrives_after_the_last_sink_is_answered_then(service: Any) -> None:
+    svc, sfn, _ = service
+    # GIVEN a diamond run to its end before its Finish token arrives (the token's SQS message was late)
+    pid = _create(svc)
+    svc._release_ready(svc._store.head(pid, 1))
+    for wave in ("a", "bc", "d"):
+        jobs = svc._store.get(pid).jobs
+        for key in wave:
+            svc.on_job_terminal(pid, key, jobs[key].job_id, "SUCCEEDED", False)
+    assert svc._store.sinks_left(pid, 1) == 0
+    assert sfn.answers == []
+    # WHEN the token arrives THEN it is answered with the outcome at once
+    assert svc.on_token(pid, 1, "__finish__", "t-finish") == "SUCCEEDED"
+    assert sfn.answers == [("t-finish", "SUCCEEDED")]
+
+
+def test_a_sink_is_counted_once_however_often_it_is_told(service: Any) -> None:
+    svc, _sfn, _ = service
+    pid = _create(svc)
+    # GIVEN a diamond: one sink (d, the last in the pipeline's order), so one bucket of sinks
+    assert svc._store.sinks_left(pid, 1) == 1
+    # WHEN d is counted in its bucket, then the bucket in the run, each call retried after its answer was lost
+    # THEN each count is lowered once
+    assert svc._store.meet_in_bucket(pid, 1, "__finish__", 0, 3) == 0
+    assert svc._store.meet_in_bucket(pid, 1, "__finish__", 0, 3) == 0
+    assert svc._store.sink_done(pid, 1, 0) == 0
+    assert svc._store.sink_done(pid, 1, 0) == 0
+    # AND a run that counts no sinks (started by the earlier definition, or resumed in full mode) answers None
+    assert svc._store.meet_in_bucket(pid, 2, "__finish__", 0, 3) is None
+    assert svc._store.sink_done(pid, 2, 0) is None
+    assert svc._store.sinks_left(pid, 2) is None

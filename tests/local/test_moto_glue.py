@@ -103,9 +103,9 @@ def _received(sqs: Any, url: str, want: int, seconds: float = 10) -> list[dict[s
 
 
 @contextlib.contextmanager
-def _map_world() -> Iterator[tuple[Any, Any, str, str]]:
+def _map_world(*, own_process: bool = False) -> Iterator[tuple[Any, Any, str, str]]:
     """A moto server with a Map state machine whose iterations wait on task tokens sent to an SQS queue."""
-    server = moto_glue.start_server()
+    server = moto_glue.start_server(own_process=own_process)
     try:
         kwargs = {
             "endpoint_url": server.endpoint,
@@ -123,14 +123,15 @@ def _map_world() -> Iterator[tuple[Any, Any, str, str]]:
         server.stop()
 
 
-def test_an_inline_map_runs_at_most_40_iterations_at_once() -> None:
+@pytest.mark.parametrize("own_process", [False, True], ids=["in-process", "own-process"])
+def test_an_inline_map_runs_at_most_40_iterations_at_once(own_process: bool) -> None:
     """AWS Step Functions: an inline Map "supports up to 40 concurrent iterations" (MaxConcurrency 0 included);
-    moto's interpreter would start all of them."""
-    with _map_world() as (sqs, sfn, url, arn):
+    moto's interpreter would start all of them. The same glue holds when moto runs in its own process."""
+    with _map_world(own_process=own_process) as (sqs, sfn, url, arn):
         # GIVEN a Map of 60 items, each waiting on a task token, MaxConcurrency 0
         execution = sfn.start_execution(stateMachineArn=arn, name="wide", input=json.dumps({"items": list(range(60))}))
         # WHEN its iterations start THEN 40 wait at once, and no 41st until one of them is answered
-        first = _received(sqs, url, 41, seconds=3)
+        first = _received(sqs, url, 41, seconds=10 if own_process else 3)  # a child interpreter starts slower
         assert len(first) == 40
         sfn.send_task_success(taskToken=json.loads(first[0]["Body"])["token"], output="{}")
         second = _received(sqs, url, 1)
@@ -179,3 +180,23 @@ def test_a_stopped_execution_waiting_in_a_map_ends_aborted() -> None:
             time.sleep(0.1)
         described = sfn.describe_execution(executionArn=execution)
         assert (ended, described["status"]) == (["ExecutionAborted"], "ABORTED"), described
+
+
+def test_a_moto_server_in_its_own_process_is_ended_by_stop() -> None:
+    # GIVEN moto's server in a child interpreter
+    server = moto_glue.start_server(own_process=True)
+    assert server.process is not None
+    try:
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+        )
+        # THEN it answers AWS's API
+        assert sqs.create_queue(QueueName="q")["QueueUrl"].endswith("/q")
+    finally:
+        server.stop()
+    # AND stop ends the child: nothing is left running
+    assert server.process.poll() is not None

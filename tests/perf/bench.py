@@ -68,6 +68,8 @@ TARGETS = {
             "100 spot-first jobs, Spot max vCPUs 0: all on On-Demand (dwell 5 s, sweep every 2 s)",
         ),
         Target("local_dag_1000_vs_make", "<=", 10, False, "DAG goal: the local stack within 10x of make -j2"),
+        Target("pipeline_10000_join_runs", "<=", 1, True, "a fan-in starts its job once (root -> 9,998 -> join)"),
+        Target("fan_5000_join_runs", "<=", 1, True, "a fan-in of 5,000 starts its job once (root -> 5,000 -> join)"),
         Target("local_dag_1000_vs_snakemake", "<=", 1, False, "DAG goal: the local stack faster than Snakemake"),
     )
 }
@@ -79,11 +81,19 @@ WHY = {
     "local_dag_1000_s": "seconds, 1,000-job DAG on the local stack (2 vCPUs spot + 2 on-demand)",
     "local_dag_1000_make_s": "seconds, the same on make -j2 (the floor)",
     "local_dag_1000_snakemake_s": "seconds, the same on snakemake -j2 (a peer; .venv-bench)",
+    "pipeline_10000_s": "seconds, one pipeline of 10,000 trivial jobs (root -> 9,998 -> join), local stack",
+    "pipeline_10000_jobs_per_s": "jobs per second of that run (SubmitJob is held to Batch's 50/s)",
+    "pipeline_10000_create_s": "seconds for its POST /pipelines (validation, 10,000 items written)",
+    "pipeline_10000_transitions_per_job": "Step Functions state transitions per job, from its execution history",
+    "pipeline_10000_history_events": "events in its execution history (Step Functions keeps at most 25,000)",
+    "fan_5000_s": "seconds, root -> 5,000 -> join (fan-out and fan-in of 5,000), local stack",
 }
 
 
 @dataclass(frozen=True)
 class Sizes:
+    pipeline_jobs: int = 10_000  # the largest pipeline run (0: skip)
+    fan: int = 5000  # the fan-out / fan-in width (0: skip)
     submits: int = 200
     event_jobs: int = 100
     run_jobs: int = 100
@@ -178,6 +188,7 @@ def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
 
     if getattr(sizes, "quick", False):
         results.update(dict.fromkeys(DAG_KEYS))
+        results.update(dict.fromkeys(PIPELINE_KEYS))
         results["spot_drain_100_s"] = None
     else:
         from tests.perf.spot_drain import drain_run_fresh
@@ -185,6 +196,7 @@ def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
         _log("Spot drain: 100 spot-first jobs on a Spot environment with max vCPUs 0, until all are on On-Demand")
         results["spot_drain_100_s"] = drain_run_fresh(100)["seconds"]
         results.update(dag_measures())
+        results.update(pipeline_measures(sizes.pipeline_jobs, sizes.fan))
     results["control_plane_usd_per_million_jobs"], details["control_plane_cost"] = control_plane_cost(results)
     return results, details
 
@@ -238,6 +250,43 @@ def dag_measures() -> dict[str, Any]:
     return results
 
 
+PIPELINE_KEYS = (
+    "pipeline_10000_s",
+    "pipeline_10000_create_s",
+    "pipeline_10000_jobs_per_s",
+    "pipeline_10000_transitions_per_job",
+    "pipeline_10000_history_events",
+    "pipeline_10000_join_runs",
+    "fan_5000_s",
+    "fan_5000_join_runs",
+)
+
+
+def pipeline_measures(jobs: int, fan: int) -> dict[str, Any]:
+    """The largest pipeline and the widest fan-out / fan-in on the local stack (tests/perf/pipeline_scale.py)."""
+    from tests.perf.pipeline_scale import local_stack_run_fresh
+
+    results: dict[str, Any] = dict.fromkeys(PIPELINE_KEYS)
+    if jobs:
+        _log(f"pipeline at scale: {jobs:,} trivial jobs (root -> {jobs - 2:,} -> join) on the local stack")
+        run = local_stack_run_fresh(jobs)
+        _log(f"pipeline at scale: {run}")
+        if run["status"] == "SUCCEEDED":
+            results["pipeline_10000_s"] = run["seconds"]
+            results["pipeline_10000_jobs_per_s"] = run["jobs_per_s"]
+        results["pipeline_10000_create_s"] = run["create_seconds"]
+        results["pipeline_10000_transitions_per_job"] = run["transitions_per_job"]
+        results["pipeline_10000_history_events"] = run["history_events"]
+        results["pipeline_10000_join_runs"] = run["join_runs"]
+    if fan:
+        _log(f"fan-out / fan-in: root -> {fan:,} -> join on the local stack")
+        run = local_stack_run_fresh(fan + 2)
+        _log(f"fan-out / fan-in: {run}")
+        results["fan_5000_s"] = run["seconds"] if run["status"] == "SUCCEEDED" else None
+        results["fan_5000_join_runs"] = run["join_runs"]
+    return results
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "—"
@@ -277,6 +326,7 @@ def report(
         "arbitration_decisions_per_s",
         "spot_drain_100_s",
         *DAG_KEYS,
+        *PIPELINE_KEYS,
         "control_plane_usd_per_million_jobs",
     ]
     for key in order:
@@ -314,12 +364,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.perf.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, numbers not comparable)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT})")
+    parser.add_argument("--pipeline-jobs", type=int, default=Sizes.pipeline_jobs, help="largest pipeline (0: skip)")
+    parser.add_argument("--fan", type=int, default=Sizes.fan, help="fan-out / fan-in width (0: skip)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     started = time.monotonic()
     with environ(FAKE_AWS_ENV):
-        results, details = run(QUICK if args.quick else Sizes())
+        sizes = QUICK if args.quick else Sizes(pipeline_jobs=args.pipeline_jobs, fan=args.fan)
+        results, details = run(sizes)
     info = machine()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**results, "machine": info}, indent=2) + "\n")

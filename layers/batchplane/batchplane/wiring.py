@@ -88,7 +88,8 @@ def job_service() -> JobService:
 
 @cache
 def pipeline_service() -> PipelineService:
-    from batchplane.adapters.pipelines import DynamoPipelineStore, SqsReleases, StepFunctionsAdapter
+    from batchplane.adapters.pipeline_runs import SqsReleases, StepFunctionsAdapter
+    from batchplane.adapters.pipelines import DynamoPipelineStore
     from batchplane.services.pipelines import PipelineService
 
     cfg = settings()

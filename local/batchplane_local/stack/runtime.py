@@ -88,7 +88,7 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        self.moto = moto_glue.start_server()
+        self.moto = moto_glue.start_server(own_process=os.environ.get("BATCHPLANE_MOTO_PROCESS") == "1")
         self.batch = LocalBatch(
             on_event=self._on_batch_event,
             on_log=self.job_logs.add,

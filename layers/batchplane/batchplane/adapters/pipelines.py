@@ -2,6 +2,8 @@
 
 pipeline      pk=PIPELINE#<id>  sk=PIPELINE        gsi1pk=PIPELINES#<tenant>  gsi1sk=<createdAt>#<id>
 pipeline job  pk=PIPELINE#<id>  sk=PJOB#<key>      its state, managed jobId, spec hash, task token
+run's sinks   pk=PIPELINE#<id>  sk=SINKS#<run>     the sinks a counted run still waits for (``left``, markers ``m<i>``)
+fan-in bucket pk=PIPELINE#<id>  sk=LEFT#<run>#<key>#<bucket>  a wide fan-in's dependencies pending in one bucket
 
 Advancing a pipeline costs O(degree) per event while every job succeeds (``mode<run>`` = ``counted``): each pipeline
 job holds ``left``, the number of its dependencies not yet met in this run, lowered once per dependency (a marker
@@ -12,10 +14,12 @@ that ends otherwise switches the run to ``full`` mode: the whole pipeline is rea
 from __future__ import annotations
 
 import json
+import random
+import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from batchplane.adapters.dynamo.items import DEFAULT_RETENTION_DAYS, conditional, expires_at
 from batchplane.domain.errors import UpstreamUnavailableError
@@ -44,6 +48,7 @@ FINISH = "__finish__"
 # compact JSON (defaults left out), compressed beyond COMPRESS_OVER; the pipeline service refuses a request whose
 # stored form (`stored_request_bytes`) is over the domain's MAX_STORED_REQUEST before anything is written.
 ITEM_LIMIT_BYTES = 400 * 1024
+UNPROCESSED_TRIES = 10  # BatchWriteItem calls per chunk of 25 items while DynamoDB leaves some unprocessed
 COMPRESS_OVER = 32 * 1024
 
 
@@ -113,6 +118,18 @@ def _job_item(pid: str, run: int, j: PipelineJobState) -> Item:
     if j.left is not None:
         item["left"] = {"N": str(j.left)}
     return item
+
+
+def _sinks_item(pid: str, run: int, sinks: int) -> Item:
+    return {**_key(pid, f"SINKS#{run}"), "type": _s("pipeline-sinks"), "left": {"N": str(sinks)}}
+
+
+def _bucket_items(pid: str, run: int, buckets: dict[str, dict[int, int]]) -> list[Item]:
+    return [
+        {**_key(pid, f"LEFT#{run}#{key}#{b}"), "type": _s("pipeline-fan-in"), "left": {"N": str(n)}}
+        for key, counts in buckets.items()
+        for b, n in counts.items()
+    ]
 
 
 def _str(item: Item, key: str) -> str | None:
@@ -189,28 +206,48 @@ class DynamoPipelineStore:
             if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return self.get(p.pipeline_id)
             raise
-        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()))
+        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()), p.sinks, p.buckets)
         return None
 
-    def add_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None:
-        """Write job items that do not exist yet (finishing an interrupted creation). Each put is conditional: an item
-        written meanwhile by the first try may already hold progress (a token) that must not be overwritten."""
-        for job in jobs:
+    def add_jobs(
+        self,
+        pid: str,
+        run: int,
+        jobs: list[PipelineJobState],
+        sinks: int | None = None,
+        buckets: dict[str, dict[int, int]] | None = None,
+    ) -> None:
+        """Write job items (and the run's sink count) that do not exist yet (finishing an interrupted creation). Each
+        put is conditional: an item written meanwhile by the first try may already hold progress (a token, a sink
+        counted) that must not be overwritten."""
+        items = [_job_item(pid, run, job) for job in jobs] + _bucket_items(pid, run, buckets or {})
+        if sinks is not None:
+            items.append(_sinks_item(pid, run, sinks))
+        for item in items:
             conditional(
-                lambda job=job: self._db.put_item(  # type: ignore[misc]
-                    TableName=self._table,
-                    Item=_job_item(pid, run, job),
-                    ConditionExpression="attribute_not_exists(pk)",
+                lambda item=item: self._db.put_item(  # type: ignore[misc]
+                    TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
                 )
             )
 
-    def _write_jobs(self, pid: str, run: int, jobs: list[PipelineJobState]) -> None:
+    def _write_jobs(
+        self, pid: str, run: int, jobs: list[PipelineJobState], sinks: int | None, buckets: dict[str, dict[int, int]]
+    ) -> None:
         items = [{"PutRequest": {"Item": _job_item(pid, run, j)}} for j in jobs]
+        items += [{"PutRequest": {"Item": item}} for item in _bucket_items(pid, run, buckets)]
+        if sinks is not None:
+            items.append({"PutRequest": {"Item": _sinks_item(pid, run, sinks)}})
         for i in range(0, len(items), 25):
             request: Any = {self._table: items[i : i + 25]}
-            while request:
+            for attempt in range(UNPROCESSED_TRIES):
                 out = self._db.batch_write_item(RequestItems=request)
                 request = out.get("UnprocessedItems") or None
+                if not request:
+                    break
+                # throttled (all the items share one partition key): back off as AWS advises, with jitter
+                time.sleep(min(0.05 * 2**attempt, 2.0) * (0.5 + random.random() / 2))  # noqa: S311 - jitter
+            if request:
+                raise UpstreamUnavailableError("DynamoDB left pipeline job items unwritten")
 
     def get(self, pid: str) -> PipelineRecord | None:
         items: list[Item] = []
@@ -358,18 +395,20 @@ class DynamoPipelineStore:
             return False, _job_state(old) if old else None
         return True, _job_state(out["Attributes"])
 
-    def meet(self, pid: str, run: int, key: str, dependency: int) -> int | None:
-        """One dependency (its index in the pipeline's order) of a WAITING job is met: lower the job's ``left``, once
-        per dependency. Returns what is left, also when this dependency was already counted (a retried event, or a
-        retried call whose first answer was lost: the job must still start when it reaches 0); None when the job is
-        no longer WAITING or not counted in this run."""
+    def meet(self, pid: str, run: int, key: str, dependency: int, *, bucket: bool = False) -> int | None:
+        """One dependency (its index in the pipeline's order; with ``bucket``, one bucket of a wide fan-in) of a
+        WAITING job is met: lower the job's ``left``, once per dependency (marker ``m<i>``) or bucket (``b<i>``).
+        Returns what is left, also when it was already counted (a retried event, or a retried call whose first answer
+        was lost: the job must still start when it reaches 0); None when the job is no longer WAITING or not counted
+        in this run."""
+        marker = f"b{dependency}" if bucket else f"m{dependency}"
         try:
             out = self._db.update_item(
                 TableName=self._table,
                 Key=_key(pid, f"PJOB#{key}"),
                 UpdateExpression="SET #m = :t, #left = #left - :one",
                 ConditionExpression="attribute_not_exists(#m) AND #st = :w AND #run = :run",
-                ExpressionAttributeNames={"#m": f"m{dependency}", "#left": "left", "#st": "state", "#run": "run"},
+                ExpressionAttributeNames={"#m": marker, "#left": "left", "#st": "state", "#run": "run"},
                 ExpressionAttributeValues={
                     ":t": {"BOOL": True},
                     ":one": {"N": "1"},
@@ -385,7 +424,7 @@ class DynamoPipelineStore:
             old: Item | None = err.response.get("Item")  # type: ignore[assignment]
             if (
                 old is None
-                or f"m{dependency}" not in old
+                or marker not in old
                 or old.get("state", {}).get("S") != "WAITING"
                 or old.get("run", {}).get("N") != str(run)
                 or "left" not in old
@@ -393,6 +432,50 @@ class DynamoPipelineStore:
                 return None
             return int(old["left"]["N"])  # counted before: what is left now
         return int(out["Attributes"]["left"]["N"])
+
+    def meet_in_bucket(self, pid: str, run: int, key: str, bucket: int, dependency: int) -> int | None:
+        """One dependency of a wide fan-in is met: lower its bucket's count once (marker ``m<dependency>``); what is
+        left in the bucket, also for a retry (None: no such bucket in this run)."""
+        return self._count_down(_key(pid, f"LEFT#{run}#{key}#{bucket}"), f"m{dependency}")
+
+    def sink_done(self, pid: str, run: int, sink: int) -> int | None:
+        """A bucket of run ``run``'s sinks has all succeeded: lower the run's count once per bucket (marker
+        ``b<bucket>``). Returns what is left, also for a bucket counted before (a retried event); None when the run
+        has no count (a run started before sinks were counted, or a resumed run in full mode): its Finish token then
+        decides."""
+        return self._count_down(_key(pid, f"SINKS#{run}"), f"b{sink}")
+
+    def _count_down(self, key: Item, marker: str) -> int | None:
+        """Lower an existing counter item's ``left`` once per marker; what is left (also when the marker was there)."""
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET #m = :t, #left = #left - :one",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#m)",
+                ExpressionAttributeNames={"#m": marker, "#left": "left"},
+                ExpressionAttributeValues={":t": {"BOOL": True}, ":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Item | None = err.response.get("Item")  # type: ignore[assignment]
+            return int(old["left"]["N"]) if old and "left" in old else None
+        return int(out["Attributes"]["left"]["N"])
+
+    def sinks_left(self, pid: str, run: int) -> int | None:
+        """The sinks run ``run`` still waits for (None: the run counts none)."""
+        out = self._db.get_item(
+            TableName=self._table,
+            Key=_key(pid, f"SINKS#{run}"),
+            ConsistentRead=True,
+            ProjectionExpression="#left",
+            ExpressionAttributeNames={"#left": "left"},
+        )
+        left = (out.get("Item") or {}).get("left", {}).get("N")
+        return int(left) if left is not None else None
 
     def mark_done(self, pid: str, run: int, key: str, *, propagated: bool, reported: bool) -> None:
         """Remember, in one write, that an ended job's dependants were told and/or its task token answered."""
@@ -468,7 +551,7 @@ class DynamoPipelineStore:
                 ":prev": _s(json.dumps(p.previous_runs)),
             },
         )
-        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()))
+        self._write_jobs(p.pipeline_id, p.run, list(p.jobs.values()), p.sinks, p.buckets)
 
     def set_execution(self, pid: str, arn: str) -> None:
         self._db.update_item(
@@ -477,80 +560,3 @@ class DynamoPipelineStore:
             UpdateExpression="SET executionArn = :a",
             ExpressionAttributeValues={":a": _s(arn)},
         )
-
-
-class StepFunctionsAdapter:
-    def __init__(self, client: Any, state_machine_arn: str) -> None:
-        self._sfn = client
-        self._arn = state_machine_arn
-
-    def start(self, name: str, payload: dict[str, Any]) -> str:
-        try:
-            out = self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(payload))
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return self.execution_arn(name)  # idempotent start
-            raise UpstreamUnavailableError("Step Functions is unavailable") from err
-        except BotoCoreError as err:
-            raise UpstreamUnavailableError("Step Functions is unavailable") from err
-        return str(out["executionArn"])
-
-    def execution_arn(self, name: str) -> str:
-        """The ARN of this state machine's execution of that name (AWS derives it; no call)."""
-        return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
-
-    def stop(self, execution_arn: str, cause: str) -> None:
-        try:
-            self._sfn.stop_execution(executionArn=execution_arn, error="batchplane.Cancelled", cause=cause[:32768])
-        except ClientError:
-            return  # already finished
-
-    def succeed(self, token: str, output: dict[str, Any]) -> None:
-        try:
-            self._sfn.send_task_success(taskToken=token, output=json.dumps(output))
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
-                raise
-
-    def fail(self, token: str, error: str, cause: str) -> None:
-        try:
-            self._sfn.send_task_failure(taskToken=token, error=error, cause=cause[:32768])
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
-                raise
-
-
-SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
-KEYS_PER_MESSAGE = 10  # jobs one release message starts: a message costs its consumer about 4 calls per job
-
-
-class SqsReleases:
-    """Durable release work: SQS messages of up to 10 pipeline jobs to start (after the named dependency was met),
-    sent 10 messages per SendMessageBatch call and consumed by the stage queue's consumer. Delivery is at-least-once:
-    a duplicate costs idempotent dependency counts and idempotent submissions."""
-
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self._sqs = client
-        self._url = queue_url
-
-    def send(self, pid: str, run: int, keys: list[str], after: str | None) -> None:
-        entries = [
-            {
-                "Id": str(i),
-                "MessageBody": json.dumps(
-                    {"pipelineId": pid, "run": run, "start": keys[k : k + KEYS_PER_MESSAGE], "after": after},
-                    separators=(",", ":"),
-                ),
-            }
-            for i, k in enumerate(range(0, len(keys), KEYS_PER_MESSAGE))
-        ]
-        for i in range(0, len(entries), SQS_BATCH):
-            chunk = entries[i : i + SQS_BATCH]
-            for _ in range(3):
-                out = self._sqs.send_message_batch(QueueUrl=self._url, Entries=chunk)
-                failed = {f["Id"] for f in out.get("Failed") or []}
-                chunk = [e for e in chunk if e["Id"] in failed]
-                if not chunk:
-                    break
-            if chunk:  # still refused: fail the invocation, so the event is retried (duplicates are harmless)
-                raise UpstreamUnavailableError(f"SQS refused {len(chunk)} release messages")

@@ -99,4 +99,7 @@ class PipelineRecord:
     previous_runs: list[str] = field(default_factory=list)
     request_hash: str = ""
     mode: AdvanceMode = "full"
+    sinks: int | None = None  # sinks this run waits for (counted runs: see services.pipeline_plans.sinks_waited)
+    # a wide fan-in's buckets (services.pipeline_plans.FAN_IN_BUCKET): job key -> bucket -> dependencies pending
+    buckets: dict[str, dict[int, int]] = field(default_factory=dict)
     jobs: dict[str, PipelineJobState] = field(default_factory=dict)

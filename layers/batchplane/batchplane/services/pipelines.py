@@ -1,29 +1,27 @@
 """Pipelines: a DAG of managed jobs, run by one Step Functions execution per run.
 
-The execution is a Map with one iteration per job; each iteration is one Task that hands a task token to the control
-plane (SQS) and waits. The control plane submits each job as soon as its own dependencies are satisfied (a managed job:
-same arbitration, classified retries, fallback, escalation and lineage as a standalone job), answers the job's token
-when the job ends, and answers the final "Finish" token with the pipeline's outcome. So a stage's retries live in one
-place, never in ASL.
+The execution is one Task, Finish, that hands its task token to the control plane (SQS) and waits for the pipeline's
+outcome; it iterates over no job. The control plane starts the run's jobs that wait on nothing when the Finish token
+arrives, submits every other job as soon as its own dependencies are satisfied (a managed job: same arbitration,
+classified retries, fallback, escalation and lineage as a standalone job), and answers Finish when the run's last job
+has ended. So a stage's retries live in one place, never in ASL, and a run of 10,000 jobs costs Step Functions what a
+run of one does. (Runs started by the earlier definition, a Map with one waiting Task per job, hand over a token per
+job: those are still answered when their job ends.)
 
 Two ways to advance, both idempotent (every change is a conditional write):
 - counted (while every job succeeds): an event touches only the job it is about and the jobs that depend on it. A job
-  that succeeds lowers the ``left`` counter of each dependent once, and starts those that reach 0; a token is answered
-  as soon as both the token and the job's end are recorded. O(degree) per event, never a read of the whole pipeline.
-- full (a job failed, was cancelled or skipped, an edge can never be met, the pipeline was cancelled, the Finish token
-  arrived): the whole pipeline is read and the pure `step` of domain.pipeline_runs decides. Once a run needs it, it
-  stays."""
+  that succeeds lowers the ``left`` counter of each dependent once, and starts those that reach 0; a sink (a job no
+  job depends on) lowers the run's count of sinks once, and the last one reads the whole pipeline and finishes it.
+  O(degree) per event, one full read per run.
+- full (a job failed, was cancelled or skipped, an edge can never be met, the pipeline was cancelled): the whole
+  pipeline is read and the pure `step` of domain.pipeline_runs decides. Once a run needs it, it stays."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from batchplane.domain.errors import (
     ConflictError,
@@ -43,98 +41,34 @@ from batchplane.domain.pipeline_records import (
     PipelineRecord,
 )
 from batchplane.domain.pipeline_runs import Outcome, edge_met, resume_plan, step, to_dot, to_mermaid
-from batchplane.domain.pipelines import Dag, ExpandedJob, PipelineRequest, expand_maps, expanded_dag, spec_hash
+from batchplane.domain.pipelines import MAX_EXPANDED_JOBS, PipelineRequest, spec_hash
 from batchplane.domain.ports import Executions, PipelineStore, Releases
 from batchplane.domain.timestamps import epoch_ms, iso
 from batchplane.services.jobs import JobService
+from batchplane.services.pipeline_plans import (
+    FINISH,
+    TERMINAL,
+    Plan,
+    cached_plan,
+    counted,
+    initial_left,
+    job_state_of,
+    plan_of,
+    plan_of_record,
+    run_input_of,
+    sinks_waited,
+    spec_hash_of,
+    unanswered,
+)
 
-TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
-# One Standard execution keeps 25,000 history events; a job costs about 8 (Map iteration + one waiting Task), so one run
-# takes at most 2,500 jobs after map expansion. Beyond that needs child executions / a Distributed Map (not built yet).
-MAX_JOBS_PER_RUN = 2500
-# Step Functions: "The maximum input or output size for a task, state, or execution is 256 KiB" (UTF-8). The run's
-# input names each job (ids are at most 64 characters, so 2,500 jobs stay near 205 KB), and each Map iteration
-# outputs {} (OutputPath null in the ASL), so the Map's collected result stays a few KB.
-MAX_PAYLOAD_BYTES = 256 * 1024
+# A run's execution is one Task (the Finish token) whatever the pipeline's size: it holds no Map iteration per job, so
+# Step Functions' 25,000 history events, 256 KiB payloads and an inline Map's 40 concurrent iterations bound nothing
+# here. What bounds a run is the plan: MAX_EXPANDED_JOBS (10,000) jobs after map expansion.
+MAX_JOBS_PER_RUN = MAX_EXPANDED_JOBS
 # Starting more pipeline jobs than this from one invocation is handed to the stage queue as durable release work (one
 # message per job), so an invocation never does unbounded work: 1,000 dependants cannot be submitted in one Lambda's
 # 29 s at Batch's 50 SubmitJob/s, and work left undone when an invocation ends must not be lost.
 INLINE_STARTS = 10
-
-
-@dataclass(frozen=True)
-class Plan:
-    request: PipelineRequest
-    jobs: dict[str, ExpandedJob]
-    dag: Dag
-    index: dict[str, int]  # a job's position in dag.order (names its marker when it meets a dependent's edge)
-
-    def dependencies(self, key: str) -> int:
-        return len({e.id for e in self.dag.deps[key]})
-
-
-def plan_of(request: PipelineRequest) -> Plan:
-    jobs = expand_maps(request)
-    dag = expanded_dag(jobs)
-    return Plan(request, {j.id: j for j in jobs}, dag, {k: i for i, k in enumerate(dag.order)})
-
-
-_PLANS: OrderedDict[tuple[str, str], Plan] = OrderedDict()
-_PLANS_KEPT = 64
-
-
-def _cached_plan(pipeline_id: str, request_hash: str, body: Callable[[], dict[str, Any] | None]) -> Plan | None:
-    """A pipeline's plan, parsed once per container (its request never changes after creation); ``body`` is read only
-    when the plan is not known yet."""
-    key = (pipeline_id, request_hash)
-    plan = _PLANS.get(key)
-    if plan is None:
-        request = body()
-        if request is None:
-            return None
-        plan = plan_of(PipelineRequest.model_validate(request))
-        _PLANS[key] = plan
-        while len(_PLANS) > _PLANS_KEPT:
-            _PLANS.popitem(last=False)
-    _PLANS.move_to_end(key)
-    return plan
-
-
-def plan_of_record(record: PipelineRecord) -> Plan:
-    plan = _cached_plan(record.pipeline_id, record.request_hash, lambda: record.request)
-    assert plan is not None  # noqa: S101 - the record carries its request
-    return plan
-
-
-def initial_left(plan: Plan, states: Mapping[str, JobState]) -> tuple[dict[str, int], bool]:
-    """Each WAITING job's dependencies not met yet at the start of a run, and whether the run can be counted (no
-    WAITING job has an edge on a job already ended that can never be met)."""
-    left: dict[str, int] = {}
-    counted = True
-    for key in plan.dag.order:
-        if states.get(key, "WAITING") != "WAITING":
-            continue
-        pending = set()
-        for e in plan.dag.deps[key]:
-            met = edge_met(e.condition, states.get(e.id, "WAITING"))
-            if met is None:
-                pending.add(e.id)
-            elif met is False:
-                counted = False
-        left[key] = len(pending)
-    return left, counted
-
-
-def job_state_of(status: str, cancel_requested: bool) -> JobState:
-    if status == "SUCCEEDED":
-        return "SUCCEEDED"
-    if status == "CANCELLED":
-        return "CANCELLED"
-    if status == "FAILED":
-        return "CANCELLED" if cancel_requested else "FAILED"
-    if status in ("STARTING", "RUNNING"):
-        return "RUNNING"
-    return "SUBMITTED"
 
 
 class PipelineService:
@@ -169,9 +103,7 @@ class PipelineService:
         if len(plan.jobs) > MAX_JOBS_PER_RUN:
             raise InvalidRequestError(
                 f"{len(plan.jobs)} jobs after map expansion; one run takes at most {MAX_JOBS_PER_RUN}",
-                errors=[
-                    FieldError("jobs", f"at most {MAX_JOBS_PER_RUN} jobs after map expansion (Step Functions history)")
-                ],
+                errors=[FieldError("jobs", f"at most {MAX_JOBS_PER_RUN} jobs after map expansion")],
             )
         written = {j.id: i for i, j in enumerate(request.jobs)}
         for job in plan.jobs.values():  # each job fits a queue and its SubmitJob Batch's 30 KiB: known up front
@@ -183,6 +115,7 @@ class PipelineService:
                     f"job {job.id}: {err.detail}",
                     errors=[FieldError(f"{where}.{e.field}", e.message) for e in err.errors],
                 ) from err
+        counts = initial_left(plan, {})
         now = self._clock()
         pid = (
             idempotent_job_id(tenant, f"pipeline:{idempotency_key}")
@@ -196,12 +129,6 @@ class PipelineService:
                 f"the pipeline's stored form is {stored:,} bytes; a DynamoDB item holds at most 400 KB",
                 errors=[FieldError("jobs", f"at most {MAX_STORED_REQUEST:,} bytes stored (DynamoDB's 400 KB item)")],
             )
-        run_input = len(json.dumps(run_input_of(pid_placeholder(), 1, list(plan.jobs))).encode())
-        if run_input > MAX_PAYLOAD_BYTES:
-            raise InvalidRequestError(
-                f"the run's input would be {run_input:,} bytes; Step Functions takes at most 256 KiB",
-                errors=[FieldError("jobs", "at most 256 KiB of job ids per run (Step Functions' payload limit)")],
-            )
         record = PipelineRecord(
             pipeline_id=pid,
             tenant=tenant,
@@ -213,9 +140,10 @@ class PipelineService:
             updated_at=iso(now),
             request_hash=spec_hash_of(body),
             mode="counted",
+            sinks=len(sinks_waited(plan, {})),
+            buckets={**counts.buckets, FINISH: sinks_waited(plan, {})},
             jobs={
-                k: PipelineJobState(key=k, spec_hash=spec_hash(j), left=plan.dependencies(k))
-                for k, j in plan.jobs.items()
+                k: PipelineJobState(key=k, spec_hash=spec_hash(j), left=counts.left[k]) for k, j in plan.jobs.items()
             },
         )
         existing = self._store.create(record)
@@ -225,12 +153,13 @@ class PipelineService:
             if existing.execution_arn is None and existing.run == 1:
                 # the first try died between claiming the id and starting its execution (the client retries with
                 # the same Idempotency-Key): finish the creation; the missing job items, then the start (by name)
-                self._store.add_jobs(pid, 1, [j for k, j in record.jobs.items() if k not in existing.jobs])
-                self._start_run(existing, list(plan.dag.order))
+                missing = [j for k, j in record.jobs.items() if k not in existing.jobs]
+                self._store.add_jobs(pid, 1, missing, record.sinks, record.buckets)
+                self._start_run(existing)
                 return self._store.get(pid) or existing, True
             return existing, True
         try:
-            self._start_run(record, list(plan.dag.order))  # roots first
+            self._start_run(record)
         except Exception:
             if idempotency_key is None:
                 self._abandon(record)  # no retry can find it: do not leave it RUNNING with nothing running it
@@ -246,9 +175,9 @@ class PipelineService:
         with contextlib.suppress(Exception):
             self._store.set_status(record.pipeline_id, "FAILED", iso(self._clock()))
 
-    def _start_run(self, record: PipelineRecord, keys: list[str]) -> None:
+    def _start_run(self, record: PipelineRecord) -> None:
         name = f"{record.pipeline_id}-r{record.run}"  # the execution name makes the start idempotent
-        arn = self._sfn.start(name, run_input_of(record.pipeline_id, record.run, keys))
+        arn = self._sfn.start(name, run_input_of(record.pipeline_id, record.run))
         record.execution_arn = arn
         self._store.set_execution(record.pipeline_id, arn)
 
@@ -303,8 +232,12 @@ class PipelineService:
         record.previous_runs = [*record.previous_runs, record.execution_arn or f"run {record.run}"][-MAX_PREVIOUS_RUNS:]
         record.run += 1
         states: dict[str, JobState] = {k: "WAITING" if k in redo else "SUCCEEDED" for k in plan.jobs}
-        left, counted = initial_left(plan, states)
-        record.mode = "counted" if counted else "full"
+        counts = initial_left(plan, states)
+        left = counts.left
+        record.mode = "counted" if counts.counted else "full"
+        sinks = sinks_waited(plan, states)
+        record.sinks = len(sinks) if counts.counted else None
+        record.buckets = {**counts.buckets, FINISH: sinks} if counts.counted else counts.buckets
         record.jobs = {
             k: PipelineJobState(
                 key=k,
@@ -316,7 +249,7 @@ class PipelineService:
             for k in plan.jobs
         }
         self._store.new_run(record, iso(self._clock()))
-        self._start_run(record, [k for k in plan.dag.order if k in redo])
+        self._start_run(record)
         return self.get(tenant, pid)
 
     # ---- the control plane's side of the execution ---------------------------------------------------------------
@@ -326,11 +259,18 @@ class PipelineService:
         head = self._store.head(pid, run)
         if head is None or head.run != run:
             return "stale"
-        if _counted(head) and not head.ready_released:
+        if counted(head) and not head.ready_released:
             self._release_ready(head)
         job = self._store.save_token(pid, run, key, token)
-        if job is None or job.left is None or not _counted(head):
-            return self.advance(pid)  # the Finish token (every job has ended), or a run that needs the full read
+        if job is None and counted(head):
+            # the Finish token: it arrives as the run starts; the run ends when its last sink does (read after the
+            # token was saved: either this sees the last sink's count, or that sink's advance sees this token)
+            sinks = self._store.sinks_left(pid, run)
+            if sinks is not None and sinks > 0:
+                return head.status
+            return self.advance(pid)
+        if job is None or job.left is None or not counted(head):
+            return self.advance(pid)  # a run that needs the full read (or one started before sinks were counted)
         if job.state in TERMINAL:
             self._answer(pid, job)
         elif job.state == "WAITING" and job.left == 0:  # nothing to wait for: a root, or a job resumed after its deps
@@ -372,7 +312,7 @@ class PipelineService:
         head = self._store.head(pid, job.run)
         if head is None or head.run != job.run:
             return "stale"
-        if not _counted(head) or job.state not in TERMINAL:
+        if not counted(head) or job.state not in TERMINAL:
             return self.advance(pid)
         plan = self._plan(head)
         if plan is None:
@@ -395,18 +335,36 @@ class PipelineService:
             else:
                 for child in children:
                     self._meet_and_start(head, plan, child, key)
-        answer = _unanswered(job)
+        answer = unanswered(job)
         if answer:
             self._send(job)
         if propagate or answer:  # both remembered in one write, each only after it was done
             self._store.mark_done(pid, head.run, key, propagated=propagate, reported=answer)
+        if plan.is_sink(key) and self._sink_done(head, plan, key) == 0:
+            return self.advance(pid)  # the run's last sink: one full read decides the outcome, answers Finish
         return head.status
+
+    def _sink_done(self, head: PipelineHead, plan: Plan, key: str) -> int | None:
+        """Count a sink of a counted run that succeeded (in its bucket, then the bucket in the run's count): what the
+        run still waits for (0: it has ended; None: the run counts no sinks, its Finish token decides)."""
+        bucket = plan.sink_buckets[key]
+        in_bucket = self._store.meet_in_bucket(head.pipeline_id, head.run, FINISH, bucket, plan.index[key])
+        if in_bucket != 0:
+            return in_bucket
+        return self._store.sink_done(head.pipeline_id, head.run, bucket)
 
     def _meet_and_start(self, head: PipelineHead, plan: Plan, child: str, met: str) -> str:
         if plan.dependencies(child) == 1:
             self._start_job(head, plan, child)  # its only dependency: no counter to lower
             return "started"
-        left = self._store.meet(head.pipeline_id, head.run, child, plan.index[met])
+        bucket = plan.bucket_of(child, met)
+        if bucket is None:
+            left = self._store.meet(head.pipeline_id, head.run, child, plan.index[met])
+        else:  # a wide fan-in: the dependency lowers its bucket; the bucket's last one lowers the job
+            in_bucket = self._store.meet_in_bucket(head.pipeline_id, head.run, child, bucket, plan.index[met])
+            if in_bucket != 0:
+                return "waiting" if in_bucket is not None else "not-waiting"
+            left = self._store.meet(head.pipeline_id, head.run, child, bucket, bucket=True)
         if left == 0:
             self._start_job(head, plan, child)
             return "started"
@@ -432,7 +390,7 @@ class PipelineService:
             if self._store.state_of(pid, key) != "WAITING":  # skipped (fail-fast) or started since: submit nothing
                 return "not-waiting"
             return "started" if self._start_job(head, plan, key) is not None else "not-waiting"
-        if not _counted(head):
+        if not counted(head):
             # the run switched to the full path after this was sent: the advance that switched it read the
             # dependency's end (recorded before this was sent) and `step` decides this job (fail-fast may skip it)
             return "full"
@@ -442,7 +400,7 @@ class PipelineService:
         """Answer an ended job's task token (if it has not been): send, then remember it was sent. At least once: if
         the process dies in between, the next event sends again and Step Functions answers TaskTimedOut for a closed
         task (ignored); remembering first would lose the answer for good."""
-        if _unanswered(job):
+        if unanswered(job):
             self._send(job)
             self._store.mark_done(pid, job.run, job.key, propagated=False, reported=True)
 
@@ -450,7 +408,7 @@ class PipelineService:
         self._sfn.succeed(str(job.token), {"key": job.key, "jobId": job.job_id, "status": job.state})
 
     def _plan(self, head: PipelineHead) -> Plan | None:
-        return _cached_plan(head.pipeline_id, head.request_hash, lambda: self._store.request_of(head.pipeline_id))
+        return cached_plan(head.pipeline_id, head.request_hash, lambda: self._store.request_of(head.pipeline_id))
 
     def advance(self, pid: str) -> str:
         """Carry out the next `step`: submit what is ready, skip what never will run, cancel on fail-fast, answer the
@@ -535,25 +493,3 @@ class PipelineService:
             with contextlib.suppress(ConflictError, NotFoundError):
                 self._jobs.cancel(pipeline.tenant, job_id, "pipeline no longer runs this job")
         return None
-
-
-def run_input_of(pid: str, run: int, keys: list[str]) -> dict[str, Any]:
-    """A run's StartExecution input: the Map iterates over ``jobs``."""
-    return {"pipelineId": pid, "run": run, "jobs": [{"key": k} for k in keys]}
-
-
-def pid_placeholder() -> str:
-    return "0" * 26  # a pipeline id's length (a ULID), for sizing before the id is known
-
-
-def _unanswered(job: PipelineJobState) -> bool:
-    """An ended job whose task token has arrived and has not been answered."""
-    return job.state in TERMINAL and bool(job.token) and not job.reported
-
-
-def _counted(head: PipelineHead) -> bool:
-    return head.status == "RUNNING" and head.mode == "counted"
-
-
-def spec_hash_of(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
