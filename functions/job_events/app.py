@@ -1,10 +1,12 @@
 """job_events: AWS Batch "Batch Job State Change" / "Batch Job Queue Blocked" events from EventBridge.
 
 Each event is parsed at the edge, applied to its attempt with one guarded write, then acted on (finish, retry, fall
-back to On-Demand, escalate memory, give up). A malformed event goes to the dead-letter queue at once."""
+back to On-Demand, escalate memory, give up). A malformed event goes to the dead-letter queue at once. With SnapStart
+(template.yaml), `prime` runs once before the snapshot."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,6 +19,7 @@ from batchplane.domain.models import JobStatus
 from batchplane.domain.outcomes import Metric, Outcome
 from batchplane.domain.timestamps import iso_to_ms
 from batchplane.settings import settings
+from batchplane.snapstart import before_snapshot
 from batchplane.tracing import traced
 from batchplane.wiring import dead_letter
 from pydantic import ValidationError
@@ -30,6 +33,15 @@ _ROUTINE = frozenset({Outcome.RECORDED, Outcome.STALE, Outcome.IGNORED})
 
 def _metric(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+@before_snapshot
+def prime() -> None:
+    """SnapStart: clients made and services built before the snapshot (no AWS call), and the event model's error
+    path run once on an event it refuses."""
+    wiring.prime_lifecycle(_metric)
+    with contextlib.suppress(ValidationError):
+        BatchEvent.model_validate({"detail-type": "Batch Job State Change", "detail": {}})
 
 
 @traced

@@ -24,7 +24,7 @@ def _metric(name: str, value: float) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = asdict(wiring.lifecycle_service(_metric).sweep())
+    report = asdict(wiring.lifecycle_service(_metric).sweep(context.get_remaining_time_in_millis))
     prices = wiring.refresh_prices(_metric)  # daily, with PriceSource "aws"; a failure is counted, not raised
     if prices is not None:
         report["prices"] = prices

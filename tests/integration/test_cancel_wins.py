@@ -169,6 +169,13 @@ def test_a_cancel_landing_between_the_reconcile_read_and_the_resubmit_wins(
     from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 
     # GIVEN a job whose record was written but whose SubmitJob never happened (the gateway died in between)
+    # (a repair window of 0 s for the whole stack, set before anything is written: each write files the job due for
+    # the sweeper's look after the window in force then)
+    monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
+    wiring.settings.cache_clear()
+    wiring.job_service.cache_clear()
+    wiring.lifecycle_service.cache_clear()
+
     class Died(BaseException):
         pass
 

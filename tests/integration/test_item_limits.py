@@ -171,7 +171,12 @@ def test_a_job_item_stays_under_400_kb_over_ten_failed_children_retries_of_a_100
         )
         # THEN each write is accepted (moto refuses items over 400 KB, as DynamoDB does)
         assert store.claim_next_attempt(
-            job, previous=attempt, failure_class="app-error", new=new, counters=(attempt, 0, 0), now="now"
+            job,
+            previous=attempt,
+            failure_class="app-error",
+            new=new,
+            counters=(attempt, 0, 0),
+            now="2026-12-01T12:00:00.000Z",
         )
     # AND only the latest attempt holds the array lists
     job = store.get_job(job_id)

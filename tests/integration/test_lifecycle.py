@@ -158,6 +158,10 @@ def test_crash_between_write_and_submit_is_repaired_once(
     # GIVEN a job whose record was written but whose SubmitJob never happened (the gateway died in between)
     from batchplane import wiring
 
+    # (a repair window of 0 s for the whole stack: the job is due for the sweeper's look as soon as it is written)
+    monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
+    wiring.settings.cache_clear()
+    wiring.job_service.cache_clear()
     svc = wiring.job_service()
 
     class Died(BaseException):
@@ -173,9 +177,7 @@ def test_crash_between_write_and_submit_is_repaired_once(
             plane.submit({"name": "orphan"})
     finally:
         svc._batch.submit = real_submit  # type: ignore[method-assign]
-    monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
     wiring.lifecycle_service.cache_clear()
-    wiring.settings.cache_clear()
     stack.calls.reset()
     # WHEN the sweeper runs (twice)
     first = plane.sweep()
@@ -443,6 +445,12 @@ def test_crash_between_recording_a_retry_and_submitting_it_is_repaired_once(
     # GIVEN a reclaim whose handler dies after recording attempt 2 and before its SubmitJob
     from batchplane import wiring
 
+    # (a repair window of 0 s for the whole stack, set before anything is written: each write files the job due for
+    # the sweeper's look after the window in force then)
+    monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
+    wiring.settings.cache_clear()
+    wiring.job_service.cache_clear()
+    wiring.lifecycle_service.cache_clear()
     job = plane.submit({"name": "crashy"})
     svc = wiring.lifecycle_service(plane.events._metric)
 

@@ -50,6 +50,13 @@ TARGETS = {
         Target("describe_jobs_calls_normal_run", "<=", 0, True, "DESIGN: nothing polls DescribeJobs in normal running"),
         Target("cold_import_ratio_max", "<=", 1.2, False, "issue #6 goal: worst handler <= 1.2x boto3 + one client"),
         Target("gateway_overhead_ms_p50", "<=", 0.5, False, "issue #6 goal: our code + Powertools, AWS stubbed"),
+        Target(
+            "sweeper_1m_s_per_sweep",
+            "<=",
+            60,
+            False,
+            "issue #12 goal: one sweep at 1,000,000 active jobs inside its minute (modelled: tests/perf/sweeper_model.py)",
+        ),
         Target("gateway_jobs_per_s", ">=", 300, False, "issue #6 goal: in-process against moto, one thread"),
         Target("arbitration_decisions_per_s", ">=", 100_000, False, "placing is a few dict lookups (<10 us)"),
         Target("sfn_transitions_per_job", "<=", 3, False, "issue #5 goal: from the pipeline's execution history"),
@@ -73,9 +80,13 @@ TARGETS = {
         Target("local_dag_1000_vs_snakemake", "<=", 1, False, "DAG goal: the local stack faster than Snakemake"),
     )
 }
+HANDLERS_MEASURED = ("gateway", "job_events", "sweeper")
 DAG_SIZE = 1000  # split -> 998 work -> merge
 WHY = {
     "cold_import_baseline_ms": "import boto3 + a DynamoDB client",
+    "first_request_ms": "per handler: import, first request (cold / after SnapStart priming), warm; AWS stubbed",
+    "sweeper_1m_items_per_sweep": "items one sweep reads at 1M active jobs, worst modelled load",
+    "sweeper_1m_read_units_per_sweep": "DynamoDB read units of that sweep (eventually consistent Queries)",
     "local_dag_100_s": "seconds, 100-job DAG on the local stack",
     "local_dag_100_make_s": "seconds, the same on make -j2",
     "local_dag_1000_s": "seconds, 1,000-job DAG on the local stack (2 vCPUs spot + 2 on-demand)",
@@ -102,6 +113,7 @@ class Sizes:
     arbitration_queues: int = 50
     arbitration_jobs: int = 1_000_000
     import_runs: int = 7
+    first_request_runs: int = 3
     quick: bool = False
 
 
@@ -113,6 +125,7 @@ QUICK = Sizes(
     overhead=300,
     arbitration_jobs=50_000,
     import_runs=5,
+    first_request_runs=1,
     quick=True,
 )
 
@@ -148,6 +161,8 @@ def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
     results["cold_import_ms"] = {k: round(v, 1) for k, v in per_handler.items()}
     results["cold_import_baseline_ms"] = round(baseline, 1)
     results["cold_import_ratio_max"] = round(max(per_handler.values()) / baseline, 2)
+
+    scale_measures(sizes, results, details)
 
     _log(f"calls per submission: {sizes.submits} submissions on moto")
     with moto_plane() as plane:
@@ -199,6 +214,25 @@ def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
         results.update(pipeline_measures(sizes.pipeline_jobs, sizes.fan))
     results["control_plane_usd_per_million_jobs"], details["control_plane_cost"] = control_plane_cost(results)
     return results, details
+
+
+def scale_measures(sizes: Sizes, results: dict[str, Any], details: dict[str, Any]) -> None:
+    """Issue #12: each handler's first request (cold, and after SnapStart's priming) and the sweeper modelled at
+    1,000,000 active jobs."""
+    from tests.perf import first_request, sweeper_model
+
+    _log("first requests: import, first request cold and after SnapStart priming, warm (fresh interpreters)")
+    results["first_request_ms"] = first_request.first_requests_ms(HANDLERS_MEASURED, runs=sizes.first_request_runs)
+
+    _log("sweeper model at 1,000,000 active jobs (parse cost measured, AWS latencies assumed)")
+    modelled = sweeper_model.run()
+    details["sweeper_model"] = modelled
+    for name, cost in modelled.items():
+        _log(f"  {name}: {cost}")
+    worst = max((v for v in modelled.values() if isinstance(v, dict)), key=lambda v: v["seconds"])
+    results["sweeper_1m_items_per_sweep"] = worst["items_read"]
+    results["sweeper_1m_read_units_per_sweep"] = worst["read_units"]
+    results["sweeper_1m_s_per_sweep"] = worst["seconds"]
 
 
 def control_plane_cost(results: dict[str, Any]) -> tuple[float, list[str]]:

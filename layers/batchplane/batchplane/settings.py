@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from batchplane.domain.arbiter import ANY_PRIORITY, QueueCatalogue, QueueClass
 from batchplane.domain.containers import ContainerPolicy, Volume
 from batchplane.domain.models import Capacity, Platform, Priority
+from batchplane.domain.sweep_keys import SweepIndex
 
 # The classes the domain knows (JobRequest.priority): a class the template adds needs its line in Priority too
 KNOWN_PRIORITY_CLASSES: frozenset[str] = frozenset(p.value for p in Priority)
@@ -118,6 +119,7 @@ class Settings(BaseModel):
     schedule_group_name: str = "default"  # the stack's EventBridge Scheduler group (template: ScheduleGroup)
     retention_days: int = Field(default=90, ge=1)  # an ended job or pipeline expires (TTL) this long after
     submit_jobs_per_second: float = Field(default=50.0, gt=0)  # AWS Batch: SubmitJob 50/s per account
+    sweeper_shards: int = Field(default=16, ge=1, le=256)  # gsi2 partition keys per bucket (template: SweeperShards)
     admin_principals: frozenset[str] = frozenset()  # template: AdminPrincipals (ADMIN_PRINCIPALS, comma-joined)
     # the compute environments' instance types (template: InstanceTypes, MultiNodeInstanceTypes, GpuInstanceTypes),
     # comma-joined: what an attempt is priced on (Batch's events do not name the instance type)
@@ -223,6 +225,7 @@ class Settings(BaseModel):
             schedule_group_name=env.get("SCHEDULE_GROUP_NAME") or "default",
             retention_days=int(env.get("RETENTION_DAYS") or 90),
             submit_jobs_per_second=float(env.get("SUBMIT_JOBS_PER_SECOND") or 50),
+            sweeper_shards=int(env.get("SWEEPER_SHARDS") or 16),
             admin_principals=frozenset(p.strip() for p in (env.get("ADMIN_PRINCIPALS") or "").split(",") if p.strip()),
             instance_types=env.get("INSTANCE_TYPES") or "",
             multinode_instance_types=env.get("MULTINODE_INSTANCE_TYPES") or "",
@@ -237,6 +240,14 @@ class Settings(BaseModel):
             efs_file_system_id=env.get("EFS_FILE_SYSTEM_ID") or "",
             efs_access_point_id=env.get("EFS_ACCESS_POINT_ID") or "",
             shared_volume_path=env.get("SHARED_VOLUME_PATH") or "/mnt/shared",
+        )
+
+    def sweep_index(self) -> SweepIndex:
+        """How jobs are filed in the sweeper's index: the shard count and the sweeper's windows."""
+        return SweepIndex(
+            self.sweeper_shards,
+            repair_seconds=self.repair_after_seconds,
+            reconcile_seconds=self.reconcile_after_seconds,
         )
 
 

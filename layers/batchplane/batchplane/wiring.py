@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters import aws
 from batchplane.settings import settings
+from batchplane.snapstart import after_restore
 
 # Each function imports only what it uses: the services are imported when first built, not at cold start.
 if TYPE_CHECKING:
@@ -66,7 +67,9 @@ def job_service() -> JobService:
 
     cfg = settings()
     return JobService(
-        store=DynamoJobStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        store=DynamoJobStore(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         batch=batch_adapter(),
         catalogue=catalogue(),
         definitions=JobDefinitions(
@@ -79,7 +82,9 @@ def job_service() -> JobService:
         entropy=os.urandom,
         logs=LogsAdapter(aws.client("logs")),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
-        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        dependencies=DynamoDependencies(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         describer=batch_adapter(),  # the log streams of array children and nodes
         containers=cfg.container_policy(),
         registry=BatchJobDefinitions(aws.batch()),
@@ -246,7 +251,9 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
 
     cfg = settings()
     return LifecycleService(
-        store=DynamoLifecycleStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        store=DynamoLifecycleStore(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         batch=batch_adapter(),
         catalogue=catalogue(),
         jitter=random.random,
@@ -255,7 +262,9 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         reconcile_after_seconds=cfg.reconcile_after_seconds,
         on_metric=on_metric or (lambda _n, _v: None),
         artifacts=DynamoArtifacts(aws.dynamodb(), cfg.table_name),
-        dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        dependencies=DynamoDependencies(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         on_terminal=_pipeline_hook,
         lease_owner=os.urandom(8).hex(),  # this container, as the sweeper lease's holder
         on_attempt_end=_cost_hook(on_metric or (lambda _n, _v: None)),
@@ -271,11 +280,35 @@ def priority_service() -> PriorityService:
 
     cfg = settings()
     return PriorityService(
-        store=DynamoPriorityStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        store=DynamoPriorityStore(
+            aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
+        ),
         batch=batch_adapter(),
         catalogue=catalogue(),
         engine=lifecycle_service(),
     )
+
+
+def prime_gateway() -> None:
+    """SnapStart (before the snapshot): make the gateway's clients and build its services, with no AWS call."""
+    job_service()
+    pipeline_service()
+    schedule_service()
+    priority_service()
+
+
+def prime_lifecycle(on_metric: Callable[[str, float], None]) -> None:
+    """SnapStart (before the snapshot): make job_events' clients and build its services, with no AWS call."""
+    lifecycle_service(on_metric)
+    pipeline_service()
+
+
+@after_restore
+def renew_container_identity() -> None:
+    """SnapStart (after a restore): what must differ between containers is made again on first use. The lifecycle
+    service carries the sweeper lease's holder, drawn at build: rebuilt (cheaply: its clients stay made), each
+    restored container draws its own."""
+    lifecycle_service.cache_clear()
 
 
 def reset() -> None:

@@ -271,6 +271,21 @@ class Provisioner:
         msg = f"{reference!r} names no function of this stack"
         raise UnsupportedTemplate(msg)
 
+    def _version(self, logical: str, props: dict[str, Any]) -> None:
+        """A published version (SAM's AutoPublishAlias): locally the function itself, numbered 1 (SnapStart's
+        snapshot is not emulated; the handler's before-snapshot hooks are not run locally)."""
+        fn = self._function_of(props["FunctionName"])
+        arn = f"{self.stack.physical[fn.logical_id]['Arn']}:1"
+        self.stack.physical[logical] = {"Ref": arn, "Arn": arn, "Version": "1"}
+
+    def _alias(self, logical: str, props: dict[str, Any]) -> None:
+        """An alias of a published version: its ARN is the function's with the alias name; sources that target it
+        invoke the function."""
+        fn = self._function_of(props["FunctionName"])
+        name = str(self.stack.resolve(props["Name"]))
+        arn = f"{self.stack.physical[fn.logical_id]['Arn']}:{name}"
+        self.stack.physical[logical] = {"Ref": arn, "Arn": arn, "Name": name}
+
     def _invoke_config(self, logical: str, props: dict[str, Any]) -> None:
         fn = self._function_of(props["FunctionName"])
         fn.max_retries = int(props.get("MaximumRetryAttempts", 2))
@@ -466,6 +481,8 @@ PROVISIONERS: dict[str, Callable[[Provisioner, str, dict[str, Any]], None]] = {
     "AWS::Batch::JobDefinition": Provisioner._job_definition,
     "AWS::StepFunctions::StateMachine": Provisioner._state_machine,
     "AWS::Lambda::Function": Provisioner._function,
+    "AWS::Lambda::Version": Provisioner._version,
+    "AWS::Lambda::Alias": Provisioner._alias,
     "AWS::Lambda::EventInvokeConfig": Provisioner._invoke_config,
     "AWS::Lambda::Permission": Provisioner._permission,
     "AWS::Lambda::EventSourceMapping": Provisioner._event_source_mapping,

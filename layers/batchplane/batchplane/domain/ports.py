@@ -262,7 +262,13 @@ class LifecycleStore(Protocol):
 
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
 
-    def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]: ...
+    def bucket(self, name: str, upto: str | None = None) -> list[JobRecord]:
+        """Every job of a sweeper bucket (all its shards) whose sort key is at most ``upto``, oldest first."""
+        ...
+
+    def look_later(self, job: JobRecord, due_ms: int) -> bool:
+        """An active job the sweeper found nothing to do for is looked at again at ``due_ms`` (unless it changed)."""
+        ...
 
 
 class PriorityStore(LifecycleStore, Protocol):

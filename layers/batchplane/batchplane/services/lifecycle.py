@@ -395,8 +395,9 @@ class LifecycleService:
 
     # ---- the sweeper -----------------------------------------------------------------------------------------
 
-    def sweep(self) -> SweepReport:
-        """One sweep (services/sweeper.py), over this engine's store, Batch and policies."""
+    def sweep(self, time_left_ms: Callable[[], int] | None = None) -> SweepReport:
+        """One sweep (services/sweeper.py), over this engine's store, Batch and policies; ``time_left_ms`` (the
+        invocation's remaining time) lets it stop in time and give its lease back."""
         from batchplane.services.sweeper import Sweeper  # the job-events function never imports the sweeper
 
         return Sweeper(
@@ -412,7 +413,7 @@ class LifecycleService:
             reconcile_after_seconds=self._reconcile_after,
             lease_owner=self._lease_owner,
             lease_seconds=self._lease_seconds,
-        ).sweep()
+        ).sweep(time_left_ms)
 
 
 def _retries_failed_children(job: JobRecord) -> bool:

@@ -26,6 +26,7 @@ from batchplane.domain.retry import (
     infrastructure_budget_left,
     preference_type,
 )
+from batchplane.domain.sweep_keys import RECONCILE_CAP_MS, due_until, next_look_ms
 from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
 from batchplane.services.lifecycle import children_known
 
@@ -43,11 +44,22 @@ class SweepReport:
     reconciled: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)  # cancel-requested jobs ended CANCELLED before they started
     describe_calls: int = 0
+    looked_later: int = 0  # due active jobs with nothing to do, filed for a later look
+    cut_short: bool = False  # the invocation's time ran low: it stopped, gave the lease back; the rest stays due
     skipped: bool = False  # another sweep holds the lease: this one did nothing
 
 
+STOP_WITH_MS_LEFT = 8_000  # stop taking on jobs when less is left of the invocation (one job's work, and the lease)
+
+
+class _OutOfTime(Exception):  # noqa: N818 - control flow inside a sweep, never raised out of it
+    """The invocation's time is nearly up: the sweep stops where it is."""
+
+
 class Sweeper:
-    """One sweep's passes, in order: due retries, held jobs, stuck RUNNABLE, reconciliation."""
+    """One sweep's passes, in order: due retries, held jobs, stuck RUNNABLE, reconciliation. Given the invocation's
+    remaining time, it stops before a job when it runs low (all of a sweep's work is due work, which stays due: the
+    next sweep takes it), so the lease is given back rather than held past a timeout into the next sweep's turn."""
 
     def __init__(
         self,
@@ -77,12 +89,14 @@ class Sweeper:
         self._reconcile_after = reconcile_after_seconds
         self._lease_owner = lease_owner
         self._lease_seconds = lease_seconds
+        self._time_left: Callable[[], int] | None = None
 
-    def sweep(self) -> SweepReport:
+    def sweep(self, time_left_ms: Callable[[], int] | None = None) -> SweepReport:
         """One sweep, single-flight across containers: a lease item taken with one conditional write (held longer
         than the sweeper's timeout, so a crashed sweep frees it at the latest one lease later), given back at the
         end. A sweep that finds the lease held does nothing. No reserved concurrency needed."""
         report = SweepReport()
+        self._time_left = time_left_ms
         now = self._clock()
         now_ms = epoch_ms(now)
         if not self._store.take_lease("sweeper", self._lease_owner, now_ms, now_ms + int(self._lease_seconds * 1000)):
@@ -91,14 +105,24 @@ class Sweeper:
         try:
             self._release_due(now, report)
             self._release_held(now, report)
-            self._stuck_runnable(now, report)
-            self._reconcile(now, report)
+            runnable = self._store.bucket("RUNNABLE")  # read once: both passes judge it (its largest read at scale)
+            self._stuck_runnable(now, report, runnable)
+            acted = {*report.moved_to_on_demand, *report.failed_fast}
+            self._reconcile(now, report, [job for job in runnable if job.job_id not in acted])
+        except _OutOfTime:
+            report.cut_short = True
         finally:
             self._store.release_lease("sweeper", self._lease_owner)
         return report
 
+    def _in_time(self) -> None:
+        """Before each job: stop the sweep (``_OutOfTime``) when the invocation's time runs low."""
+        if self._time_left is not None and self._time_left() < STOP_WITH_MS_LEFT:
+            raise _OutOfTime
+
     def _release_due(self, now: datetime, report: SweepReport) -> None:
-        for job in self._store.bucket("RETRY", upto=f"{epoch_ms(now):013d}~"):
+        for job in self._store.bucket("RETRY", upto=due_until(epoch_ms(now))):
+            self._in_time()
             attempt = job.current
             if job.cancel_requested:
                 found = (
@@ -137,6 +161,7 @@ class Sweeper:
         wanted = [d["jobId"] for job in held for d in job.request.get("dependsOn") or []]
         statuses = self._deps.statuses(wanted) if wanted else {}
         for job in held:
+            self._in_time()
             if job.cancel_requested:
                 self._end_cancelled(job, now, report)
                 continue
@@ -154,13 +179,13 @@ class Sweeper:
                 self._engine.submit(job, job.current, Outcome.RELEASED)
                 report.released.append(job.job_id)
 
-    def _stuck_runnable(self, now: datetime, report: SweepReport) -> None:
+    def _stuck_runnable(self, now: datetime, report: SweepReport, runnable: list[JobRecord]) -> None:
         """Jobs RUNNABLE past their dwell. AWS gives a blocked reason only to the job at the head of a queue, so a
         queue whose head is blocked for capacity moves every job behind it that is past its dwell too: a Spot-starved
         backlog drains in one sweep after the dwell, not one job per sweep."""
         jobs = [
             job
-            for job in self._store.bucket("RUNNABLE")
+            for job in runnable
             if job.current.status is JobStatus.RUNNABLE
             and job.current.runnable_at is not None
             and not job.cancel_requested
@@ -169,6 +194,7 @@ class Sweeper:
         scaling: dict[str, bool] = {}  # per queue, asked once per sweep
         stuck = 0  # past their dwell and left where they are (the JobsStuckRunnableAlarm's metric)
         for job in jobs:
+            self._in_time()
             attempt = job.current
             assert attempt.runnable_at is not None  # noqa: S101 - filtered above
             spec = RetrySpec.model_validate(job.request.get("retry") or {})
@@ -240,22 +266,33 @@ class Sweeper:
         self._metric(Metric.FALLBACKS_CAPACITY, 1)
         report.moved_to_on_demand.append(job.job_id)
 
-    def _reconcile(self, now: datetime, report: SweepReport) -> None:
+    def _reconcile(self, now: datetime, report: SweepReport, runnable: list[JobRecord]) -> None:
         """Repair what events did not tell us: an attempt that never reached Batch (a crash between the write and
         SubmitJob) is resubmitted once (found by its deterministic name first, so never twice); an attempt whose
-        events were lost is described (DescribeJobs, 100 ids a call) and the description applied as an event."""
+        events were lost is described (DescribeJobs, 100 ids a call) and the description applied as an event.
+        Only due ACTIVE jobs are read (their sort key is when to look); one with nothing to do is filed for a later
+        look, a silent one backing off (``next_look_ms``), so quiet jobs are not read at every sweep."""
+        now_ms = epoch_ms(now)
         stale: dict[str, JobRecord] = {}
-        for job in self._store.bucket("ACTIVE") + self._store.bucket("RUNNABLE"):
+        later: dict[str, tuple[JobRecord, int]] = {}  # job id -> (job, when to look again): ACTIVE jobs only
+        active = self._store.bucket("ACTIVE", upto=due_until(now_ms))
+        active_ids = {job.job_id for job in active}
+        for job in active + runnable:
+            self._in_time()
             attempt = job.current
             age = (now - parse_iso(job.updated_at)).total_seconds()
+            updated_ms = now_ms - int(age * 1000)
             if job.awaiting_decision is not None:
                 if age >= self._repair_after:  # the handler died between recording a failure and acting on it
                     # (an array still missing some children's events is retried whole rather than waiting forever)
                     self._engine.act_on_failure(job, None, whole=not children_known(job))
                     report.repaired.append(job.job_id)
+                else:
+                    later[job.job_id] = (job, updated_ms + int(self._repair_after * 1000))
                 continue
             if attempt.rank_key is None and not attempt.batch_job_id:
-                if age < self._repair_after or (attempt.not_before or 0) > epoch_ms(now):
+                if age < self._repair_after or (attempt.not_before or 0) > now_ms:
+                    later[job.job_id] = (job, max(updated_ms + int(self._repair_after * 1000), attempt.not_before or 0))
                     continue
                 found = self._batch.find_job_id(attempt.queue_arn, attempt.batch_job_name)
                 if found is not None:
@@ -267,8 +304,14 @@ class Sweeper:
                     report.repaired.append(job.job_id)
             elif attempt.batch_job_id and age >= self._reconcile_after:
                 stale[attempt.batch_job_id] = job
+                # looked at again later unless the description changes it (then its own write files it)
+                reconcile_ms = int(self._reconcile_after * 1000)
+                later[job.job_id] = (job, next_look_ms(now_ms, now_ms - updated_ms, reconcile_ms, RECONCILE_CAP_MS))
+            else:
+                later[job.job_id] = (job, updated_ms + int(self._reconcile_after * 1000))
         ids = list(stale)
         for chunk in _chunks(ids, 100):
+            self._in_time()
             report.describe_calls += 1
             for described in self._batch.describe(chunk):
                 try:
@@ -280,6 +323,11 @@ class Sweeper:
                 )
                 if outcome is not Outcome.STALE:
                     report.reconciled.append(stale[detail.job_id].job_id)
+        for job, due_ms in later.values():
+            self._in_time()
+            # a job whose description changed it was written since it was read: the condition keeps that write
+            if job.job_id in active_ids and self._store.look_later(job, due_ms):
+                report.looked_later += 1
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -5,7 +5,8 @@ Keys (see README, "Data model"):
   job        pk=JOB#<jobId>            sk=JOB       the job and, in map ``att``, every attempt ("1", "2", ...):
                                                     one item, so an event is one guarded write and a read one get
   gsi1       gsi1pk=TENANT#<tenant>    gsi1sk=<createdAt>#<jobId>    the tenant's jobs, newest first
-  gsi2       gsi2pk=ACTIVE|RUNNABLE|RETRY|HELD  gsi2sk=<createdAt>|<runnable since ms>|<due ms>#<jobId>
+  gsi2       gsi2pk=<ACTIVE|RUNNABLE|RETRY|HELD>#<shard>  (domain/sweep_keys.py; legacy items: the bare bucket)
+             gsi2sk=<due ms>#<jobId> (ACTIVE, RETRY) | <runnable since ms> (RUNNABLE) | <createdAt> (HELD)
              jobs not yet terminal, by what the sweeper watches them for (sparse: terminal jobs leave the index)
   artifact   pk=ARTIFACT#<uri>         sk=JOB#<jobId>#<input|output>    lineage edges (artifacts.py)
   lease      pk=LEASE#<name>           sk=LEASE     single-flight leases (leases.py)

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from batchplane.adapters.dynamo.items import (
     ACTIVE,
+    IN_BUCKET,
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
     RETRY,
@@ -27,6 +28,8 @@ from batchplane.adapters.dynamo.leases import LeasesAndBuckets
 from batchplane.domain.lifecycle import Applied, Observation
 from batchplane.domain.models import JobStatus
 from batchplane.domain.records import SUPERSEDED_RANK, AttemptRecord, JobRecord
+from batchplane.domain.sweep_keys import due_key
+from batchplane.domain.timestamps import iso_to_ms
 
 KEPT_ARRAY_ENTRIES = 100  # a replaced attempt keeps its array lists up to this many entries (DynamoDB's 400 KB item)
 
@@ -68,13 +71,7 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         if obs.memory_mib is not None:
             values[":mem"] = {"N": str(obs.memory_mib)}
             sets.append("#att.#n.memoryMiB = :mem")
-        if obs.status is JobStatus.RUNNABLE:
-            values[":rt"] = {"N": str(event_time_ms)}
-            values[":rb"] = {"S": RUNNABLE_BUCKET}
-            values[":rs"] = {"S": f"{event_time_ms:013d}"}
-            sets += ["#att.#n.runnableAt = if_not_exists(#att.#n.runnableAt, :rt)", "gsi2pk = :rb", "gsi2sk = :rs"]
-        else:
-            removes.append("#att.#n.runnableAt")
+        self._file_observation(obs, now_iso, event_time_ms, sets, removes, values)
         if obs.status is JobStatus.FAILED:
             sets.append("awaiting = :n")  # the job's outcome waits for the decision (LifecycleService.act)
         else:
@@ -84,13 +81,6 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
                 sets.append("statusReason = :sr")
             else:
                 removes.append("statusReason")
-        if obs.status is JobStatus.SUCCEEDED:
-            removes += ["gsi2pk", "gsi2sk"]
-            values[":exp"] = {"N": expires_at(now_iso, self._retention_days)}
-            sets.append("expiresAt = :exp")  # the job ended: it expires after the retention (table TTL)
-        elif obs.status is not JobStatus.RUNNABLE:
-            values[":ab"] = {"S": ACTIVE}
-            sets += ["gsi2pk = :ab", "gsi2sk = createdAt"]
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         # A job that ended CANCELLED takes no event (its status is its own); a cancel-requested job takes only its
         # attempt's end: an attempt that reports it is on its way was started as the cancel landed, and the caller,
@@ -121,6 +111,29 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
             old: Item | None = err.response.get("Item")  # type: ignore[assignment]
             return Applied(False, job_from_item(old) if old else None)
         return Applied(True, job_from_item(out["Attributes"]) if obs.status.terminal else None)
+
+    def _file_observation(
+        self, obs: Observation, now_iso: str, event_time_ms: int, sets: list[str], removes: list[str], values: Item
+    ) -> None:
+        """Where an observation files the job in the sweeper's index (gsi2, the job's shard): RUNNABLE by when it
+        became so; SUCCEEDED out of the index (and expiring after the retention); else ACTIVE, due for a look after
+        the repair window (a failure awaiting its decision) or the reconcile window (Batch was heard from)."""
+        if obs.status is JobStatus.RUNNABLE:
+            values[":rt"] = {"N": str(event_time_ms)}
+            values[":rb"] = {"S": self._sweep.key(RUNNABLE_BUCKET, obs.ref.job_id)}
+            values[":rs"] = {"S": f"{event_time_ms:013d}"}
+            sets += ["#att.#n.runnableAt = if_not_exists(#att.#n.runnableAt, :rt)", "gsi2pk = :rb", "gsi2sk = :rs"]
+            return
+        removes.append("#att.#n.runnableAt")
+        if obs.status is JobStatus.SUCCEEDED:
+            removes += ["gsi2pk", "gsi2sk"]
+            values[":exp"] = {"N": expires_at(now_iso, self._retention_days)}
+            sets.append("expiresAt = :exp")  # the job ended: it expires after the retention (table TTL)
+            return
+        values[":ab"] = {"S": self._sweep.key(ACTIVE, obs.ref.job_id)}
+        heard = obs.status is not JobStatus.FAILED
+        values[":due"] = {"S": self._sweep.active_sort_key(iso_to_ms(now_iso), obs.ref.job_id, heard=heard)}
+        sets += ["gsi2pk = :ab", "gsi2sk = :due"]
 
     def record_failed_child(self, job_id: str, attempt: int, index: int) -> Applied:
         """An array child of the attempt failed: add its index to a set (idempotent, order-free: one write)."""
@@ -211,8 +224,12 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
             ":i": {"N": str(counters[1])},
             ":s": {"N": str(counters[2])},
             ":why": {"S": (new.explanation or new.reason)[:2048]},
-            ":bucket": {"S": RETRY if delayed else ACTIVE},
-            ":bsk": {"S": f"{new.not_before:013d}#{job.job_id}" if delayed else job.created_at},
+            ":bucket": {"S": self._sweep.key(RETRY if delayed else ACTIVE, job.job_id)},
+            ":bsk": {
+                "S": due_key(new.not_before, job.job_id)
+                if new.not_before is not None
+                else self._sweep.active_sort_key(iso_to_ms(now), job.job_id, heard=False)
+            },
             **NOT_CANCELLED_VALUES,
         }
         sets = [
@@ -276,13 +293,15 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
                 TableName=self._table,
                 Key=job_key(job.job_id),
                 UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :sk, updatedAt = :now, att.#n.notBefore = :z",
-                ConditionExpression=f"currentAttempt = :n AND gsi2pk = :retry AND queueArn = :q AND {NOT_CANCELLED}",
+                ConditionExpression=(
+                    f"currentAttempt = :n AND {IN_BUCKET.format(':retry')} AND queueArn = :q AND {NOT_CANCELLED}"
+                ),
                 ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
                 ExpressionAttributeValues={
                     **NOT_CANCELLED_VALUES,
                     ":sub": {"S": JobStatus.SUBMITTED.value},
-                    ":ab": {"S": ACTIVE},
-                    ":sk": {"S": job.created_at},
+                    ":ab": {"S": self._sweep.key(ACTIVE, job.job_id)},
+                    ":sk": {"S": self._sweep.active_sort_key(iso_to_ms(now), job.job_id, heard=False)},
                     ":now": {"S": now},
                     ":z": {"N": "0"},
                     ":n": {"N": str(attempt)},
@@ -305,11 +324,13 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
                     "SET gsi2pk = :retry, gsi2sk = :due, att.#n.notBefore = :nb, att.#n.submitFailedAt = :nb, "
                     "updatedAt = :now"
                 ),
-                ConditionExpression="currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND gsi2pk = :active",
+                ConditionExpression=(
+                    f"currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND {IN_BUCKET.format(':active')}"
+                ),
                 ExpressionAttributeNames={"#n": str(attempt)},
                 ExpressionAttributeValues={
-                    ":retry": {"S": RETRY},
-                    ":due": {"S": f"{due_ms:013d}#{job.job_id}"},
+                    ":retry": {"S": self._sweep.key(RETRY, job.job_id)},
+                    ":due": {"S": due_key(due_ms, job.job_id)},
                     ":nb": {"N": str(due_ms)},
                     ":now": {"S": now},
                     ":n": {"N": str(attempt)},
@@ -324,9 +345,13 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=job_key(job.job_id),
-                UpdateExpression="SET att.#n.repairedAt = :now, att.#n.explanation = :why, updatedAt = :now",
+                UpdateExpression=(
+                    "SET att.#n.repairedAt = :now, att.#n.explanation = :why, updatedAt = :now, "
+                    "gsi2pk = :ab, gsi2sk = :due"
+                ),
                 ConditionExpression=(
-                    f"currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND updatedAt = :seen AND {NOT_CANCELLED}"
+                    "currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND updatedAt = :seen AND "
+                    f"{NOT_CANCELLED} AND {IN_BUCKET.format(':active')}"
                 ),
                 ExpressionAttributeNames={"#n": str(attempt)},
                 ExpressionAttributeValues={
@@ -335,6 +360,28 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
                     ":why": {"S": reason},
                     ":n": {"N": str(attempt)},
                     ":seen": {"S": job.updated_at},
+                    ":active": {"S": ACTIVE},
+                    ":ab": {"S": self._sweep.key(ACTIVE, job.job_id)},
+                    ":due": {"S": self._sweep.active_sort_key(iso_to_ms(now), job.job_id, heard=False)},
+                },
+            )
+        )
+
+    def look_later(self, job: JobRecord, due_ms: int) -> bool:
+        """The sweeper looked at an active job and found nothing to do: file it (in its shard, a legacy item too) to
+        be looked at again at ``due_ms``. Conditional on the job being unchanged since it was read and still active,
+        so a write that landed meanwhile (an event, its end) keeps what it set."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression="SET gsi2pk = :ab, gsi2sk = :due",
+                ConditionExpression=f"updatedAt = :seen AND {IN_BUCKET.format(':active')}",
+                ExpressionAttributeValues={
+                    ":seen": {"S": job.updated_at},
+                    ":active": {"S": ACTIVE},
+                    ":ab": {"S": self._sweep.key(ACTIVE, job.job_id)},
+                    ":due": {"S": due_key(due_ms, job.job_id)},
                 },
             )
         )

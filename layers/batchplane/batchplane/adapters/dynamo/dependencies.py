@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 from batchplane.adapters.dynamo.items import (
     ACTIVE,
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_SWEEP_INDEX,
     HELD,
+    IN_BUCKET,
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
     conditional,
@@ -17,6 +19,8 @@ from batchplane.adapters.dynamo.items import (
 )
 from batchplane.domain.models import JobStatus
 from batchplane.domain.records import JobRecord
+from batchplane.domain.sweep_keys import SweepIndex
+from batchplane.domain.timestamps import iso_to_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -26,11 +30,17 @@ class DynamoDependencies:
     """The held-job half of the lifecycle store: release a job whose dependencies are done."""
 
     def __init__(
-        self, client: DynamoDBClient, table_name: str, *, retention_days: int = DEFAULT_RETENTION_DAYS
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        sweep: SweepIndex = DEFAULT_SWEEP_INDEX,
     ) -> None:
         self._db = client
         self._table = table_name
         self._retention_days = retention_days
+        self._sweep = sweep
 
     def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
         """jobId -> (status, tenant), one BatchGetItem per 100 ids."""
@@ -58,13 +68,14 @@ class DynamoDependencies:
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=job_key(job.job_id),
-                UpdateExpression="SET #st = :sub, gsi2pk = :ab, updatedAt = :now, statusReason = :why",
-                ConditionExpression=f"gsi2pk = :held AND queueArn = :q AND {NOT_CANCELLED}",
+                UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :due, updatedAt = :now, statusReason = :why",
+                ConditionExpression=f"{IN_BUCKET.format(':held')} AND queueArn = :q AND {NOT_CANCELLED}",
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
                     **NOT_CANCELLED_VALUES,
                     ":sub": {"S": JobStatus.SUBMITTED.value},
-                    ":ab": {"S": ACTIVE},
+                    ":ab": {"S": self._sweep.key(ACTIVE, job.job_id)},
+                    ":due": {"S": self._sweep.active_sort_key(iso_to_ms(now), job.job_id, heard=False)},
                     ":now": {"S": now},
                     ":held": {"S": HELD},
                     ":why": {"S": "dependencies succeeded"},
@@ -81,7 +92,7 @@ class DynamoDependencies:
                 UpdateExpression=(
                     "SET #st = :failed, statusReason = :why, updatedAt = :now, expiresAt = :exp REMOVE gsi2pk, gsi2sk"
                 ),
-                ConditionExpression="gsi2pk = :held",
+                ConditionExpression=IN_BUCKET.format(":held"),
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
                     ":failed": {"S": JobStatus.FAILED.value},

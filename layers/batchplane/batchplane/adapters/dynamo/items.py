@@ -12,13 +12,18 @@ from pydantic import ValidationError
 
 from batchplane.domain.models import Capacity, CapacityPreference, JobRequest, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
-from batchplane.domain.timestamps import iso_to_epoch_seconds
+from batchplane.domain.sweep_keys import SweepIndex
+from batchplane.domain.timestamps import iso_to_epoch_seconds, iso_to_ms
 
 Item = dict[str, Any]
 ACTIVE = "ACTIVE"
 HELD = "HELD"  # waiting for its dependencies (batchplane holds the job; Batch never sees it until they succeed)
 RETRY = "RETRY"  # a recorded attempt due at its notBefore (a retry's backoff, a submission to try again)
 RUNNABLE_BUCKET = "RUNNABLE"  # a RUNNABLE attempt, by when it became RUNNABLE (the sweeper's stuck-RUNNABLE watch)
+# Each bucket is sharded (gsi2pk "<BUCKET>#<n>", domain/sweep_keys.py); conditions match a bucket by prefix, so an item
+# written before sharding (gsi2pk "<BUCKET>") still matches. No bucket's name begins another's.
+IN_BUCKET = "begins_with(gsi2pk, {})"
+DEFAULT_SWEEP_INDEX = SweepIndex()
 
 
 def conditional(call: Callable[[], object]) -> bool:
@@ -95,7 +100,7 @@ def attr_value(value: Any) -> Item:
     return out
 
 
-def job_to_item(job: JobRecord) -> Item:
+def job_to_item(job: JobRecord, sweep: SweepIndex = DEFAULT_SWEEP_INDEX) -> Item:
     item: Item = {}
     for key, value in (
         ("pk", job_pk(job.job_id)),
@@ -137,8 +142,10 @@ def job_to_item(job: JobRecord) -> Item:
         held = (
             job.status is JobStatus.PENDING and bool(job.request.get("dependsOn")) and not job.attempts[-1].batch_job_id
         )
-        put_attr(item, "gsi2pk", HELD if held else ACTIVE)
-        put_attr(item, "gsi2sk", job.created_at)
+        put_attr(item, "gsi2pk", sweep.key(HELD if held else ACTIVE, job.job_id))
+        # held: by creation (the held pass reads them all); active: due for a look if nothing is heard of it
+        due = sweep.active_sort_key(iso_to_ms(job.created_at), job.job_id, heard=False)
+        put_attr(item, "gsi2sk", job.created_at if held else due)
     atts = {str(a.attempt): {"M": attempt_to_item(a)} for a in job.attempts}
     first = atts.get("1", {}).get("M", {})
     if first.get("reason") == {"S": "initial"} and first.get("explanation") == {"S": job.placement_reason}:

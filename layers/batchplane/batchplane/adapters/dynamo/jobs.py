@@ -12,7 +12,9 @@ from botocore.exceptions import ClientError
 
 from batchplane.adapters.dynamo.items import (
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_SWEEP_INDEX,
     HELD,
+    IN_BUCKET,
     RETRY,
     Item,
     conditional,
@@ -27,6 +29,7 @@ from batchplane.domain.errors import BadRequestError, FieldError
 from batchplane.domain.models import JobStatus
 from batchplane.domain.ports import JobFilter, JobPage
 from batchplane.domain.records import JobRecord
+from batchplane.domain.sweep_keys import SweepIndex, due_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -64,17 +67,23 @@ class DynamoJobStore:
     """JobStore over one DynamoDB table."""
 
     def __init__(
-        self, client: DynamoDBClient, table_name: str, *, retention_days: int = DEFAULT_RETENTION_DAYS
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        sweep: SweepIndex = DEFAULT_SWEEP_INDEX,
     ) -> None:
         self._db = client
         self._table = table_name
         self._retention_days = retention_days  # a finished job expires (TTL) this long after it ended
+        self._sweep = sweep  # how jobs are filed in gsi2 (shards, due times)
 
     def create_job(self, job: JobRecord) -> JobRecord | None:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=job_to_item(job),
+                Item=job_to_item(job, self._sweep),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -186,7 +195,7 @@ class DynamoJobStore:
             ":exp": {"N": expires_at(now, self._retention_days)},
         }
         names = {"#st": "status"}
-        unstarted = "gsi2pk IN (:held, :retry)"
+        unstarted = f"({IN_BUCKET.format(':held')} OR {IN_BUCKET.format(':retry')})"
         if unsubmitted is not None:
             names["#n"] = str(unsubmitted)
             values[":n"] = {"N": str(unsubmitted)}
@@ -221,9 +230,9 @@ class DynamoJobStore:
                 TableName=self._table,
                 Key=job_key(job_id),
                 UpdateExpression="SET gsi2sk = :due",
-                ConditionExpression="cancelRequested = :t AND gsi2pk = :retry",
+                ConditionExpression=f"cancelRequested = :t AND {IN_BUCKET.format(':retry')}",
                 ExpressionAttributeValues={
-                    ":due": {"S": f"{0:013d}#{job_id}"},
+                    ":due": {"S": due_key(0, job_id)},
                     ":t": {"BOOL": True},
                     ":retry": {"S": RETRY},
                 },

@@ -1,12 +1,13 @@
 """Single-flight leases (``LEASE#<name>``) and the sweeper's reads of the gsi2 buckets (ACTIVE, RUNNABLE, RETRY,
-HELD): what the lifecycle store does besides writing jobs."""
+HELD), each sharded (domain/sweep_keys.py): what the lifecycle store does besides writing jobs."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from batchplane.adapters.dynamo.items import conditional, job_from_item
+from batchplane.adapters.dynamo.items import ACTIVE, Item, conditional, job_from_item
 from batchplane.domain.records import JobRecord
+from batchplane.domain.sweep_keys import SweepIndex
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -17,6 +18,7 @@ class LeasesAndBuckets:
 
     _db: DynamoDBClient
     _table: str
+    _sweep: SweepIndex
 
     def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool:
         """Single flight: hold ``LEASE#<name>`` until ``until_ms`` if it is free, expired or already ours (a retry
@@ -50,24 +52,29 @@ class LeasesAndBuckets:
             )
         )
 
-    def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]:
-        """Jobs in a gsi2 bucket (ACTIVE, RUNNABLE, RETRY), oldest first; ``upto`` bounds the sort key."""
-        values: dict[str, Any] = {":b": {"S": name}}
-        condition = "gsi2pk = :b"
-        if upto is not None:
-            values[":u"] = {"S": upto}
-            condition += " AND gsi2sk <= :u"
-        jobs: list[JobRecord] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "gsi2",
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-        }
-        while len(jobs) < limit:
-            page = self._db.query(**kwargs)
-            jobs += [job_from_item(i) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return jobs[:limit]
+    def bucket(self, name: str, upto: str | None = None) -> list[JobRecord]:
+        """Every job in a gsi2 bucket (ACTIVE, RUNNABLE, RETRY, HELD) whose sort key is at most ``upto``, oldest
+        first: each shard's key and the legacy unsharded one, every page of each (no cap: all due work). The legacy
+        ACTIVE key sorted by creation time, so ``upto`` (a due time) does not bound it: all of it is read."""
+        found: list[tuple[str, Item]] = []
+        for key in self._sweep.keys(name):
+            bound = None if key == ACTIVE else upto
+            values: dict[str, Any] = {":b": {"S": key}}
+            condition = "gsi2pk = :b"
+            if bound is not None:
+                values[":u"] = {"S": bound}
+                condition += " AND gsi2sk <= :u"
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "gsi2",
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+            while True:
+                page = self._db.query(**kwargs)
+                found += [(i.get("gsi2sk", {}).get("S", ""), i) for i in page.get("Items", [])]
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found.sort(key=lambda pair: pair[0])
+        return [job_from_item(item) for _, item in found]

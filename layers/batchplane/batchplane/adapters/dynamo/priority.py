@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
-from batchplane.adapters.dynamo.items import NOT_CANCELLED, NOT_CANCELLED_VALUES, conditional, job_key
+from batchplane.adapters.dynamo.items import IN_BUCKET, NOT_CANCELLED, NOT_CANCELLED_VALUES, conditional, job_key
 from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import JobRecord
 
@@ -40,12 +40,13 @@ class DynamoPriorityStore(DynamoLifecycleStore):
             **{f":b{i}": {"S": b} for i, b in enumerate(buckets)},
             **NOT_CANCELLED_VALUES,
         }
-        waiting = ", ".join(f":b{i}" for i in range(len(buckets)))
+        # each bucket by prefix: its shards (<BUCKET>#<n>) and the unsharded key of items written before sharding
+        waiting = " OR ".join(IN_BUCKET.format(f":b{i}") for i in range(len(buckets)))
         return self._update(
             job,
             "SET priority = :p, queueArn = :q, #cap = :cap, placementReason = :why, att.#n.queueArn = :q, "
             "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one",
-            f"currentAttempt = :n AND gsi2pk IN ({waiting}) AND attribute_not_exists(att.#n.rk) "
+            f"currentAttempt = :n AND ({waiting}) AND attribute_not_exists(att.#n.rk) "
             "AND attribute_not_exists(att.#n.batchJobId) AND attribute_not_exists(att.#n.submitFailedAt) "
             f"AND {NOT_CANCELLED}",
             {"#n": n, "#cap": "capacity"},
