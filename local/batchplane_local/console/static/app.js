@@ -508,7 +508,11 @@
       const shownOf = (g, key) => g[key] ?? (g.cost && g.cost[key]);
       const currency = r.data.currency || (items[0] && (items[0].currency || (items[0].cost && items[0].cost.currency))) || "USD";
       const top = Math.max(...items.map(amountOf), 1e-9);
+      const d = r.data;
       out.replaceChildren(
+        "amount" in d ? h("p", { "data-testid": "cost-total" }, `Total ${money(d.amount, currency)}, of which wasted ${money(d.wasted, currency)}`,
+          d.from && d.to ? ` (${d.from} to ${d.to}${d.everyTenant ? ", every tenant" : ""})` : "") : "",
+        d.basis ? h("p", { class: "muted" }, d.basis) : "",
         items.length ? h("div", { class: "bars", "data-testid": "cost-bars" }, items.flatMap((g) => [
           h("span", {}, String(keyOf(g))),
           h("span", { role: "img", "aria-label": `${keyOf(g)}: ${money(shownOf(g, "amount"), currency)}, wasted ${money(shownOf(g, "wasted"), currency)}` },
