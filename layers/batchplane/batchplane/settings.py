@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from batchplane.domain.arbiter import ANY_PRIORITY, QueueCatalogue, QueueClass
 from batchplane.domain.models import Capacity, Priority
+from batchplane.domain.quotas import Quota
 
 # The classes the domain knows (JobRequest.priority): a class the template adds needs its line in Priority too
 KNOWN_PRIORITY_CLASSES: frozenset[str] = frozenset(p.value for p in Priority)
@@ -107,6 +108,22 @@ class Settings(BaseModel):
     schedule_group_name: str = "default"  # the stack's EventBridge Scheduler group (template: ScheduleGroup)
     retention_days: int = Field(default=90, ge=1)  # an ended job or pipeline expires (TTL) this long after
     submit_jobs_per_second: float = Field(default=50.0, gt=0)  # AWS Batch: SubmitJob 50/s per account
+    # the default tenant quota (template: DefaultMaxRunningVcpus, ...; empty: no limit) and the admins
+    default_max_running_vcpus: int | None = Field(default=None, ge=0)
+    default_max_running_memory_mib: int | None = Field(default=None, ge=0)
+    default_max_running_gpus: int | None = Field(default=None, ge=0)
+    default_max_queued_jobs: int | None = Field(default=None, ge=0)
+    admin_principals: frozenset[str] = frozenset()
+    dispatcher_loop_seconds: float = Field(default=50.0, ge=0)  # how long one dispatcher invocation ticks
+    dispatcher_tick_seconds: float = Field(default=0.5, gt=0)  # its pause when nothing was admissible
+
+    def default_quota(self) -> Quota:
+        return Quota(
+            max_running_vcpus=self.default_max_running_vcpus,
+            max_running_memory_mib=self.default_max_running_memory_mib,
+            max_running_gpus=self.default_max_running_gpus,
+            max_queued_jobs=self.default_max_queued_jobs,
+        )
 
     @field_validator("queues")
     @classmethod
@@ -174,7 +191,19 @@ class Settings(BaseModel):
             schedule_group_name=env.get("SCHEDULE_GROUP_NAME") or "default",
             retention_days=int(env.get("RETENTION_DAYS") or 90),
             submit_jobs_per_second=float(env.get("SUBMIT_JOBS_PER_SECOND") or 50),
+            default_max_running_vcpus=_limit(env.get("DEFAULT_MAX_RUNNING_VCPUS")),
+            default_max_running_memory_mib=_limit(env.get("DEFAULT_MAX_RUNNING_MEMORY_MIB")),
+            default_max_running_gpus=_limit(env.get("DEFAULT_MAX_RUNNING_GPUS")),
+            default_max_queued_jobs=_limit(env.get("DEFAULT_MAX_QUEUED_JOBS")),
+            admin_principals=frozenset(p.strip() for p in (env.get("ADMIN_PRINCIPALS") or "").split(",") if p.strip()),
+            dispatcher_loop_seconds=float(env.get("DISPATCHER_LOOP_SECONDS") or 50),
+            dispatcher_tick_seconds=float(env.get("DISPATCHER_TICK_SECONDS") or 0.5),
         )
+
+
+def _limit(value: str | None) -> int | None:
+    """A quota parameter: empty is no limit."""
+    return int(value) if value and value.strip() else None
 
 
 @cache

@@ -158,6 +158,9 @@ def status(
         ("name", esc(job.get("name"))),
         ("status", styled(job.get("status")) + (f"  {esc(job['statusReason'])}" if job.get("statusReason") else "")),
     ]
+    waiting = waiting_line(job)
+    if waiting:
+        rows.append(("waiting", esc(waiting)))
     failure = failure_summary(job)
     if failure:
         rows.append(("failure", esc(failure)))
@@ -180,6 +183,16 @@ def status(
         head.add_row(label, value)
     console.print(head)
     console.print(_attempts_table(job))
+
+
+def waiting_line(job: dict[str, Any]) -> str | None:
+    """A QUEUED job's ``waiting`` in one line: what holds it and its place in its tenant's line."""
+    waiting = job.get("waiting")
+    if not isinstance(waiting, dict):
+        return None
+    ahead = waiting.get("ahead")
+    place = f" ({ahead} ahead of it)" if isinstance(ahead, int) and ahead > 0 else ""
+    return f"{waiting.get('hold')}: {waiting.get('reason')}{place}"
 
 
 def _progress_line(job: dict[str, Any]) -> str:

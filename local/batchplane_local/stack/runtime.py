@@ -54,7 +54,12 @@ class LocalStack:
         self.stack_name = stack_name
         self.sweep_interval = sweep_interval
         self.vcpus = vcpus or {}
-        self.parameters = parameters or {}
+        # the local user is an admin (quotas); each dispatcher invocation ticks once (it is invoked every 0.3 s)
+        self.parameters = {
+            "AdminPrincipals": f"arn:aws:iam::{ACCOUNT}:user/local-user",
+            "DispatcherLoopSeconds": "0",
+            **(parameters or {}),
+        }
         self.log = log
         self.kill_grace_seconds = kill_grace_seconds
         self.functions: dict[str, LocalFunction] = {}

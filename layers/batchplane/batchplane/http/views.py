@@ -83,7 +83,7 @@ class JobView(_View):
     name: str
     status: JobStatus = Field(
         description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
-        "or CANCELLED: cancelled by its owner)"
+        "or CANCELLED: cancelled by its owner), or QUEUED: accepted, waiting for admission to AWS Batch"
     )
     status_reason: str | None = None
     priority: str
@@ -101,6 +101,11 @@ class JobView(_View):
     cancel_requested: bool = False
     origin: str | None = Field(default=None, description="what submitted it: api, pipeline:<id>, schedule:<name>@<t>")
     pipeline_id: str | None = None
+    waiting: dict[str, Any] | None = Field(
+        default=None,
+        description="while QUEUED: what holds it (hold, reason, ahead: its place in its tenant's line, and the "
+        "hold's numbers: quota used/limit, fair share, pool room)",
+    )
 
     @classmethod
     def of(cls, job: JobRecord) -> JobView:

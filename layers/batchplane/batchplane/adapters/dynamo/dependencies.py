@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from batchplane.adapters.dynamo.admission import QUEUED, QUOTAS_INDEX_KEY, queued_sort_key, tenant_key
 from batchplane.adapters.dynamo.items import (
-    ACTIVE,
     DEFAULT_RETENTION_DAYS,
     HELD,
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
     conditional,
+    error_code,
     expires_at,
     get_attr,
     job_key,
 )
 from batchplane.domain.models import JobStatus
 from batchplane.domain.records import JobRecord
+from batchplane.domain.timestamps import iso_to_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,24 +56,49 @@ class DynamoDependencies:
         return out
 
     def release(self, job: JobRecord, now: str) -> bool:
-        """Held → SUBMITTED, once (conditional on still being held and on no cancel), before SubmitJob."""
-        return conditional(
-            lambda: self._db.update_item(
-                TableName=self._table,
-                Key=job_key(job.job_id),
-                UpdateExpression="SET #st = :sub, gsi2pk = :ab, updatedAt = :now, statusReason = :why",
-                ConditionExpression=f"gsi2pk = :held AND {NOT_CANCELLED}",
-                ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues={
-                    **NOT_CANCELLED_VALUES,
-                    ":sub": {"S": JobStatus.SUBMITTED.value},
-                    ":ab": {"S": ACTIVE},
-                    ":now": {"S": now},
-                    ":held": {"S": HELD},
-                    ":why": {"S": "dependencies succeeded"},
-                },
+        """Held → QUEUED, once (conditional on still being held and on no cancel), counted in its tenant's queued
+        jobs in the same transaction: from there the dispatcher admits it like any other job."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": job_key(job.job_id),
+                            "UpdateExpression": (
+                                "SET #st = :q, gsi2pk = :q, gsi2sk = :sk, updatedAt = :now, statusReason = :why"
+                            ),
+                            "ConditionExpression": f"gsi2pk = :held AND {NOT_CANCELLED}",
+                            "ExpressionAttributeNames": {"#st": "status"},
+                            "ExpressionAttributeValues": {
+                                **NOT_CANCELLED_VALUES,
+                                ":q": {"S": QUEUED},
+                                ":sk": {"S": queued_sort_key(iso_to_ms(job.created_at), job.job_id)},
+                                ":now": {"S": now},
+                                ":held": {"S": HELD},
+                                ":why": {"S": "dependencies succeeded; waiting for admission"},
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": tenant_key(job.tenant),
+                            "UpdateExpression": "SET tenant = :t, gsi1pk = :qs, gsi1sk = :t ADD queued :one",
+                            "ExpressionAttributeValues": {
+                                ":t": {"S": job.tenant},
+                                ":qs": {"S": QUOTAS_INDEX_KEY},
+                                ":one": {"N": "1"},
+                            },
+                        }
+                    },
+                ]
             )
-        )
+        except ClientError as err:
+            if error_code(err) == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
     def fail_held(self, job: JobRecord, reason: str, now: str) -> bool:
         return conditional(

@@ -69,7 +69,11 @@ def list_jobs(
 @router.get("/jobs/<jobId>")
 def get_job(job_id: JobId) -> JobView:
     job_id = known_id(job_id, "job")
-    return JobView.of(wiring.job_service().get(tenant(router.current_event), job_id))
+    job = wiring.job_service().get(tenant(router.current_event), job_id)
+    view = JobView.of(job)
+    if job.status is JobStatus.QUEUED:
+        view.waiting = wiring.dispatcher().explain(job)  # why it waits, as the dispatcher sees it now
+    return view
 
 
 @router.post("/jobs/<jobId>/cancel")
