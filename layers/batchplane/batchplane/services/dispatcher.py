@@ -133,8 +133,13 @@ class Dispatcher:
         if pool is None:
             return sum(1 for w in work if self._admit_one(*w, report))
         # each in a copy of this context: what the invocation carries (its logger keys, a tracer) goes along
-        futures = [pool.submit(contextvars.copy_context().run, self._admit_one, *w, report) for w in work]
+        futures = [pool.submit(self._in_context(contextvars.copy_context(), w, report)) for w in work]
         return sum(1 for f in futures if f.result())
+
+    def _in_context(
+        self, context: contextvars.Context, work: tuple[JobRecord, str, QueuedJob, Quota, float], report: DispatchReport
+    ) -> Callable[[], bool]:
+        return lambda: context.run(self._admit_one, *work, report)
 
     def _admit_one(
         self, job: JobRecord, pool_name: str, queued: QueuedJob, quota: Quota, slot_ms: float, report: DispatchReport
