@@ -40,6 +40,13 @@ RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("SweeperFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("PipelineStateMachine", "DeliverExecutionLogs"): "CloudWatch Logs vended log delivery requires Resource '*'",
+    ("GatewayFunction", "FindBatchJobByName"): "batch:ListJobs supports no resource-level permissions",
+    ("GatewayFunction", "ExplainWaitingJobs"): (
+        "batch:DescribeJobQueues and DescribeComputeEnvironments support no resource-level permissions"
+    ),
+    ("DispatcherFunction", "ReadPoolCapacity"): (
+        "batch:DescribeJobQueues and DescribeComputeEnvironments support no resource-level permissions"
+    ),
     ("SweeperFunction", "DescribeBatchState"): (
         "batch:DescribeJobs, DescribeJobQueues and DescribeComputeEnvironments support no resource-level "
         "permissions (AWS Service Authorization Reference for AWS Batch)"
@@ -428,6 +435,9 @@ def test_http_api_routes_are_the_gateway_routes() -> None:
         ("get", "/schedules/{name}"),
         ("delete", "/schedules/{name}"),
         ("get", "/queues"),
+        ("get", "/quotas"),
+        ("get", "/quotas/{tenant}"),
+        ("put", "/quotas/{tenant}"),
         ("get", "/openapi.json"),
         ("get", "/docs"),
         ("any", "$default"),  # what no route matches: the gateway's problem+json 404
