@@ -233,3 +233,28 @@ def test_cancel_of_a_queued_job_never_reaches_batch(plane: Plane, stack: Stack) 
     stack.calls.reset()
     plane.dispatch()
     assert stack.calls.counts["batch.SubmitJob"] == 0
+
+
+def test_usage_is_given_back_when_a_job_in_its_retry_backoff_is_cancelled(plane: Plane, stack: Stack) -> None:
+    # GIVEN bob's admitted job that failed and waits out a retry's backoff (it keeps its admission meanwhile)
+    job = response_json(
+        _post(plane, {"name": "flaky", "command": ["false"], "vcpus": 2, "retry": {"attempts": 3}}, BOB)
+    )
+    plane.dispatch()
+    mine = http_event(
+        "GET", f"/jobs/{job['jobId']}", caller=BOB, route="GET /jobs/{jobId}", path_parameters={"jobId": job["jobId"]}
+    )
+    view = response_json(plane.gateway.lambda_handler(mine, plane.ctx))
+    plane.deliver(plane.event("FAILED", view, exit_code=1))
+    assert response_json(_quota(plane, "GET", BOB, ADMIN))["usage"]["runningVcpus"] == 2
+    # WHEN bob cancels it
+    cancel = http_event(
+        "POST",
+        f"/jobs/{job['jobId']}/cancel",
+        caller=BOB,
+        route="POST /jobs/{jobId}/cancel",
+        path_parameters={"jobId": job["jobId"]},
+    )
+    assert response_json(plane.gateway.lambda_handler(cancel, plane.ctx))["status"] == "CANCELLED"
+    # THEN its usage is given back
+    assert response_json(_quota(plane, "GET", BOB, ADMIN))["usage"]["runningVcpus"] == 0

@@ -331,6 +331,8 @@ class JobService:
             else:
                 ended = self._store.mark_cancelled(job_id, why[:1024], iso(self._clock()))
                 if ended is not None:
+                    if ended.holds_admission and self._admission is not None:
+                        self._admission.release(ended)  # a job in a retry's backoff held its admission: give it back
                     return CancelOutcome(ended, "none")  # nothing reached Batch: nothing to stop
         job = marked  # a start may have been claimed before the cancel landed: go through Batch
         current = job.attempts[-1] if job.attempts else None
