@@ -23,7 +23,6 @@ DEFAULT_VCPUS = 1
 # Memory a pool is taken to have per vCPU of its maxvCpus: compute environments say only vCPUs; the instance types
 # the template lists (m6g/c6g/r6g) carry 2 to 8 GiB per vCPU. Memory is thus checked loosely; vCPUs exactly.
 POOL_MEMORY_MIB_PER_VCPU = 8192
-# GPUs a pool is taken to have per vCPU of its maxvCpus (g5: 1 GPU per 4 to 48 vCPUs); 0 for CPU pools.
 RESERVED_BUDGET_HORIZON_MS = 2_000  # nobody reserves SubmitJob slots more than this far ahead
 
 
