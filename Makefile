@@ -30,7 +30,7 @@ $(OFFLINE_TARGETS): export AWS_SECRET_ACCESS_KEY ?= testing
 # sam finds the Python it builds with by name (python3.13) on PATH: PY's folder goes first.
 template build deploy: export PATH := $(if $(PY),$(patsubst %/,%,$(dir $(PY))):)$(PATH)
 
-.PHONY: install lint typecheck unit test template build deploy bench demo clean
+.PHONY: install browser lint typecheck unit test template build deploy bench demo clean
 
 # Each virtualenv is made by PY and stamped with the Python version it runs: one made by another Python (say a
 # python3.11 one left on a dev machine) has no stamp, so it is made again from scratch, and everything in it reinstalled.
@@ -68,6 +68,15 @@ $(BENCH_VENV)/.installed: $(BENCH_VENV)/.python-$(PYTHON_VERSION)
 
 install: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
+# The console's browser tests (tests/e2e/test_console.py) drive Debian's chromium through Playwright: installed from
+# the distribution's packages when missing (Playwright's own browser download is never used). BROWSER overrides it.
+BROWSER ?= /usr/bin/chromium
+browser:
+	@test -x $(BROWSER) || { \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	@test -x $(BROWSER) || { echo "error: no browser at $(BROWSER) (apt-get install chromium)" >&2; exit 1; }
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -80,7 +89,7 @@ template: install
 	$(SAM) validate --lint --template template.yaml
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
-test: install lint typecheck template
+test: install browser lint typecheck template
 	$(BIN)/pytest
 
 build: $(SAM_VENV)/.installed

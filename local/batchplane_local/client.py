@@ -183,6 +183,9 @@ class BatchplaneClient:
         body = {"reason": reason} if reason else {}
         return self._request("POST", f"/jobs/{quote(job_id, safe='')}/cancel", body=body)
 
+    def priority(self, job_id: str, priority: str) -> dict[str, Any]:
+        return self._request("POST", f"/jobs/{quote(job_id, safe='')}/priority", body={"priority": priority})
+
     def logs(
         self,
         job_id: str,
@@ -242,6 +245,9 @@ class BatchplaneClient:
 
     def queues(self) -> dict[str, Any]:
         return self._request("GET", "/queues")
+
+    def definitions(self) -> dict[str, Any]:
+        return self._request("GET", "/definitions")
 
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/_local/health")

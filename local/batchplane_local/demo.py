@@ -87,6 +87,7 @@ def run(stack_root: Path, timeout: float = 150.0) -> int:
     stack.start()
     url = stack.serve_api(0)
     console.print(f"local stack ready at {url}: {len(stack.functions)} functions, {len(stack.routes)} routes")
+    console.print(f"web console (while the demo runs): [bold]{url}/console/[/]", soft_wrap=True)
     client = BatchplaneClient(url)
     failures: list[str] = []
     try:

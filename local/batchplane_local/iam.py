@@ -277,6 +277,27 @@ def _batch_submit(p: Mapping[str, Any], r: Resolver) -> list[Request]:
     return out
 
 
+def _batch_register(p: Mapping[str, Any], _r: Resolver) -> list[Request]:
+    """RegisterJobDefinition: on job-definition/<name> with Batch's container condition keys (batch:Image,
+    batch:Privileged), and iam:PassRole on every role it hands to ECS tasks (job role, execution role)."""
+    container = p.get("containerProperties") or {}
+    context: dict[str, Any] = {}
+    if container.get("image") is not None:
+        context["batch:Image"] = str(container["image"])
+    if container.get("privileged") is not None:
+        context["batch:Privileged"] = "true" if container["privileged"] else "false"
+    out = [Request("batch:RegisterJobDefinition", _arn("batch", f"job-definition/{p['jobDefinitionName']}"), context)]
+    passed = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    out += [
+        Request("iam:PassRole", str(container[k]), passed)
+        for k in ("jobRoleArn", "executionRoleArn")
+        if container.get(k)
+    ]
+    if p.get("tags"):
+        out.append(Request("batch:TagResource", _arn("batch", "job-definition/*"), _request_tags(p["tags"])))
+    return out
+
+
 def _batch_job(action: str) -> Callable[[Mapping[str, Any], Resolver], list[Request]]:
     def one(p: Mapping[str, Any], r: Resolver) -> list[Request]:
         job_id = str(p["jobId"])
@@ -380,6 +401,7 @@ REQUESTS: dict[tuple[str, str], Rule] = {
     ("dynamodb", "TransactWriteItems"): _ddb_transact_write,
     ("dynamodb", "TransactGetItems"): _ddb_transact_get,
     ("batch", "SubmitJob"): _batch_submit,
+    ("batch", "RegisterJobDefinition"): _batch_register,
     ("batch", "TerminateJob"): _batch_job("batch:TerminateJob"),
     ("batch", "CancelJob"): _batch_job("batch:CancelJob"),
     ("batch", "ListJobs"): _star("batch:ListJobs"),

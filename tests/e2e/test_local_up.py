@@ -89,6 +89,7 @@ def test_sigterm_stops_the_jobs_and_removes_the_work_directories(tmp_path: Path)
     # AND at start it had printed its endpoints, the aws command lines to reach them, and that state is in memory
     text = out.read_text()
     assert f"http://127.0.0.1:{port}" in text
+    assert f"http://127.0.0.1:{port}/console/" in text  # the web console
     assert "lives in memory: it is lost when the stack stops" in text
     batch_line = re.search(r"aws batch describe-job-queues --endpoint-url (http://127\.0\.0\.1:\d+)", text)
     scan_line = re.search(r"aws dynamodb scan --table-name (\S+) --endpoint-url (http://127\.0\.0\.1:\d+)", text)

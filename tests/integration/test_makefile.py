@@ -151,6 +151,14 @@ def test_make_test_installs_the_development_toolchain_itself(tmp_path: Path) -> 
     assert local < dev < steps.index("/bin/ruff check") < steps.index("/bin/pytest\n")
 
 
+def test_make_test_installs_debians_chromium_for_the_browser_tests_when_missing(tmp_path: Path) -> None:
+    # GIVEN a fresh machine (no /usr/bin/chromium) WHEN `make test` is planned
+    steps = planned("test", tmp_path)
+    # THEN Debian's chromium is installed (only if missing) before the tests that drive it run
+    install = steps.index("apt-get install -y -qq chromium")
+    assert steps.index("test -x /usr/bin/chromium ||") < install < steps.index("/bin/pytest\n")
+
+
 def test_python_version_is_the_lambda_runtime_everywhere() -> None:
     # GIVEN the Makefile's Python version, the template's runtime and pyproject.toml's Python settings
     makefile = (ROOT / "Makefile").read_text()

@@ -26,6 +26,12 @@ QUEUE_PRIORITIES = {
     "urgentOnDemandQueue": 410,
     "MultiNodeQueue": 250,
     "GpuQueue": 260,
+    # EnableFargate: the same ranks per class (Fargate queues share no compute environment with EC2's)
+    **{
+        f"{c}Fargate{kind}Queue": rank + (10 if kind == "OnDemand" else 0)
+        for c, rank in (("low", 100), ("normal", 200), ("high", 300), ("urgent", 400))
+        for kind in ("Spot", "OnDemand")
+    },
 }
 
 # Statements allowed to use "Resource": "*", keyed by (logical id, Sid), each with the reason AWS leaves no choice
@@ -46,6 +52,9 @@ RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ),
     ("DispatcherFunction", "ReadPoolCapacity"): (
         "batch:DescribeJobQueues and DescribeComputeEnvironments support no resource-level permissions"
+    ),
+    ("RegisterJobDefinitionsPolicy", "FindJobDefinitions"): (
+        "batch:DescribeJobDefinitions supports no resource-level permissions"
     ),
     ("SweeperFunction", "DescribeBatchState"): (
         "batch:DescribeJobs, DescribeJobQueues and DescribeComputeEnvironments support no resource-level "
@@ -150,7 +159,8 @@ def test_queue_logical_ids_priorities_and_names_are_the_documented_ones() -> Non
             assert names[queue_id(priority, capacity)] == f"${{AWS::StackName}}_{priority}_{capacity}"
     assert all(r["Properties"]["State"] == "ENABLED" for r in queues.values())
     assert queues["GpuQueue"]["Condition"] == "HasGpu"
-    assert all("Condition" not in r for q, r in queues.items() if q != "GpuQueue")
+    assert all(r["Condition"] == "FargateOn" for q, r in queues.items() if "Fargate" in q)
+    assert all("Condition" not in r for q, r in queues.items() if q != "GpuQueue" and "Fargate" not in q)
 
 
 def test_queues_point_at_the_compute_environment_of_their_capacity() -> None:
@@ -358,7 +368,8 @@ def test_function_policy_statements_are_named_and_scoped_to_batchplane() -> None
     assert len(by_sid) == len(statements)
     assert definition_refs == set(resources("AWS::Batch::JobDefinition"))
     prefix = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-queue/${AWS::StackName}_"
-    assert queue_patterns == [f"{prefix}*"]
+    registered = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-definition/${AWS::StackName}_img_*"
+    assert queue_patterns == [f"{prefix}*", registered]  # and the definitions registered for jobs' own images
     for queue in resources("AWS::Batch::JobQueue").values():
         assert queue["Properties"]["JobQueueName"]["Fn::Sub"].startswith("${AWS::StackName}_")
 
@@ -421,6 +432,7 @@ def test_http_api_routes_are_the_gateway_routes() -> None:
         ("get", "/jobs"),
         ("get", "/jobs/{jobId}"),
         ("post", "/jobs/{jobId}/cancel"),
+        ("post", "/jobs/{jobId}/priority"),
         ("get", "/jobs/{jobId}/lineage"),
         ("get", "/jobs/{jobId}/logs"),
         ("get", "/artifacts"),
@@ -438,6 +450,7 @@ def test_http_api_routes_are_the_gateway_routes() -> None:
         ("get", "/quotas"),
         ("get", "/quotas/{tenant}"),
         ("put", "/quotas/{tenant}"),
+        ("get", "/definitions"),
         ("get", "/openapi.json"),
         ("get", "/docs"),
         ("any", "$default"),  # what no route matches: the gateway's problem+json 404
@@ -584,6 +597,7 @@ def test_outputs_name_the_api_table_queues_and_definitions() -> None:
     }
     assert expected <= names
     assert outputs["GpuQueueArn"]["Condition"] == "HasGpu"
+    assert all(o["Condition"] == "FargateOn" for name, o in outputs.items() if "Fargate" in name)
     assert outputs["ApiUrl"]["Value"]["Fn::Sub"].endswith("/${Stage}")
 
 

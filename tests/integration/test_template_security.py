@@ -241,7 +241,9 @@ def test_submit_job_reaches_only_the_stacks_queues_and_usable_job_definitions() 
         own = function_statements(logical_id)["SubmitToBatchplaneQueues"]
         assert {r["Ref"] for r in own["Resource"] if "Ref" in r} == set(resources("AWS::Batch::JobDefinition"))
         assert [r["Fn::Sub"] for r in own["Resource"] if "Fn::Sub" in r] == [
-            "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-queue/${AWS::StackName}_*"
+            "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-queue/${AWS::StackName}_*",
+            # the definitions batchplane registers for jobs with their own image (tests/.../test_own_image.py)
+            "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-definition/${AWS::StackName}_img_*",
         ]
         # AND the operator's definitions only under HasAllowedJobDefinitions, by name and any revision
         policy = resources("AWS::IAM::ManagedPolicy")["SubmitJobsPolicy"]["Properties"]["PolicyDocument"]

@@ -123,3 +123,39 @@ def test_unknown_operation_is_a_400_with_a_clear_message(endpoint: str) -> None:
     assert raised.value.code == 400
     assert raised.value.headers["x-amzn-ErrorType"] == "UnknownOperationException"
     assert "/v1/createjobqueue" in json.loads(raised.value.read())["message"]
+
+
+def test_register_job_definition_makes_a_revision_per_call_and_refuses_what_fargate_cannot_run(client: Any) -> None:
+    # GIVEN a Fargate definition as batchplane registers one
+    container = {
+        "image": "public.ecr.aws/amazonlinux/amazonlinux:2023",
+        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+        "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+    }
+    body = {"jobDefinitionName": "own-img", "type": "container", "platformCapabilities": ["FARGATE"]}
+    # WHEN it is registered twice
+    first = client.register_job_definition(**body, containerProperties=container)
+    second = client.register_job_definition(**body, containerProperties=container)
+    # THEN each call is a new revision, as in AWS, and both are ACTIVE with what was registered
+    assert (first["revision"], second["revision"]) == (1, 2)
+    found = client.describe_job_definitions(jobDefinitionName="own-img", status="ACTIVE")["jobDefinitions"]
+    assert sorted(d["revision"] for d in found) == [1, 2]
+    assert found[0]["containerProperties"]["image"] == container["image"]
+    assert found[0]["platformCapabilities"] == ["FARGATE"]
+    # AND what Fargate cannot run is a ClientException
+    for bad in (
+        {**container, "executionRoleArn": None},
+        {**container, "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "1000"}]},
+        {**container, "privileged": True},
+    ):
+        with pytest.raises(ClientError) as caught:
+            client.register_job_definition(**body, containerProperties={k: v for k, v in bad.items() if v is not None})
+        assert caught.value.response["Error"]["Code"] == "ClientException"
+
+
+def test_a_fargate_environment_is_described_as_aws_describes_one(env: Env, client: Any) -> None:
+    env.batch.add_compute_environment("fargate-spot-ce", capacity="spot", max_vcpus=4, fargate=True)
+    (ce,) = client.describe_compute_environments(computeEnvironments=["fargate-spot-ce"])["computeEnvironments"]
+    assert ce["computeResources"]["type"] == "FARGATE_SPOT"
+    assert "desiredvCpus" not in ce["computeResources"]
+    assert "instanceTypes" not in ce["computeResources"]

@@ -116,3 +116,5 @@ def test_every_expectation_held_exits_zero(
     # WHEN it runs THEN it exits 0 and says so
     assert demo.run(tmp_path) == 0
     assert "every expectation held" in output.getvalue()
+    # AND it printed where the web console is
+    assert "http://127.0.0.1:1/console/" in output.getvalue()

@@ -1146,3 +1146,46 @@ def test_pipeline_list(mock_api) -> None:
     assert (api.requests[0].url.path, api.requests[0].url.params["limit"]) == ("/pipelines", "5")
     assert PID in result.stdout
     assert "1 RUNNING, 1 SUCCEEDED, 1 WAITING" in result.stdout
+
+
+# --- your own image -------------------------------------------------------------------------------------------------
+
+
+def test_submit_with_an_image_sends_the_container_fields(mock_api) -> None:
+    # GIVEN an API accepting a job with its own image
+    api = mock_api(_ok({**_job("SUBMITTED"), "image": "public.ecr.aws/x/y:1", "platform": "fargate"}, 202))
+    # WHEN it is submitted with --image, --platform, --job-role and --volume
+    result = runner.invoke(
+        cli.app,
+        [
+            "submit", "--name", "own", "--command", "true",
+            "--image", "public.ecr.aws/x/y:1", "--platform", "fargate",
+            "--job-role", "arn:aws:iam::123456789012:role/etl", "--volume", "shared",
+        ],
+    )  # fmt: skip
+    # THEN the body carries them under their API names, and the answer names the image
+    assert result.exit_code == 0, result.output
+    assert api.body() == {
+        "name": "own",
+        "command": ["true"],
+        "image": "public.ecr.aws/x/y:1",
+        "platform": "fargate",
+        "jobRoleArn": "arn:aws:iam::123456789012:role/etl",
+        "volumes": ["shared"],
+    }
+    assert "public.ecr.aws/x/y:1 (fargate)" in result.output
+
+
+def test_definitions_lists_what_was_registered_and_your_jobs(mock_api) -> None:
+    listed = {
+        "definitions": [
+            {"name": "bp_img_ab12", "arn": "arn:d:1", "revision": 1, "image": "public.ecr.aws/x/y:1",
+             "platform": "ec2", "jobRoleArn": None, "volumes": ["shared"], "jobs": [JOB_ID]},
+        ]
+    }  # fmt: skip
+    api = mock_api(_ok(listed))
+    result = runner.invoke(cli.app, ["definitions"])
+    assert result.exit_code == 0, result.output
+    assert (api.requests[0].method, api.requests[0].url.path) == ("GET", "/definitions")
+    for text in ("bp_img_ab12", "public.ecr.aws/x/y:1", "shared", JOB_ID):
+        assert text in result.output

@@ -97,4 +97,4 @@ def test_status_shows_why_a_queued_job_waits_in_one_line(api: Any) -> None:
     result = runner.invoke(cli.app, ["status", job["jobId"]])
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if x.startswith("waiting"))
-    assert "quota-vcpus: tenant quota: vcpus 4 running + 1 asked > limit 4 (2 ahead of it)" in line
+    assert "quota-vcpus (2 ahead): tenant quota: vcpus 4 running + 1 asked > limit 4" in line

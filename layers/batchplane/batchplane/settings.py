@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from batchplane.domain.arbiter import ANY_PRIORITY, QueueCatalogue, QueueClass
-from batchplane.domain.models import Capacity, Priority
+from batchplane.domain.containers import ContainerPolicy, Volume
+from batchplane.domain.models import Capacity, Platform, Priority
 from batchplane.domain.quotas import Quota
 
 # The classes the domain knows (JobRequest.priority): a class the template adds needs its line in Priority too
@@ -35,6 +36,7 @@ class QueueEntry(BaseModel):
     m: int = 1_000_000  # largest memory (MiB) one job may ask on this queue
     g: int = 0  # GPUs
     mnp: bool = False
+    f: bool = False  # a Fargate queue
 
 
 def derive_queues(
@@ -46,9 +48,12 @@ def derive_queues(
     gpu_max_memory_mib: int,
     gpus: int,
     known: Collection[str] = KNOWN_PRIORITY_CLASSES,
+    fargate: bool = False,
 ) -> tuple[QueueEntry, ...]:
     """The stack's job queues as template.yaml names them: "<prefix><class>_spot" and "<prefix><class>_on-demand" per
-    class, "<prefix>multinode", and "<prefix>gpu" when ``gpus`` > 0. Refuses (ValueError, naming it) a prefix that is
+    class, "<prefix>multinode", "<prefix>gpu" when ``gpus`` > 0, and with ``fargate`` "<prefix><class>_fargate-spot"
+    and "<prefix><class>_fargate-on-demand" per class (Fargate: at most 16 vCPUs and 120 GiB a job).
+    Refuses (ValueError, naming it) a prefix that is
     not a stack's queue ARN prefix, no class, a class twice, or a class the domain does not know."""
     if not _QUEUE_ARN_PREFIX.match(prefix):
         msg = f"QUEUE_ARN_PREFIX {prefix!r} is not arn:<partition>:batch:<region>:<account>:job-queue/<stack>_"
@@ -72,6 +77,12 @@ def derive_queues(
         for cls in classes
         for capacity in (Capacity.SPOT, Capacity.ON_DEMAND)
     ]
+    if fargate:
+        queues.extend(
+            QueueEntry(p=cls, c=capacity, q=f"{prefix}{cls}_fargate-{capacity.value}", v=16, m=122_880, f=True)
+            for cls in classes
+            for capacity in (Capacity.SPOT, Capacity.ON_DEMAND)
+        )
     queues.append(QueueEntry(p=ANY_PRIORITY, c=Capacity.ON_DEMAND, q=f"{prefix}multinode", mnp=True, **limits))
     if gpus > 0:
         queues.append(
@@ -125,6 +136,15 @@ class Settings(BaseModel):
             max_queued_jobs=self.default_max_queued_jobs,
         )
 
+    # Your own image (template: AllowedImageRegistries, AllowedJobRoleArns, EnableFargate, EfsFileSystemId, ...)
+    allowed_image_registries: tuple[str, ...] = ()
+    allowed_job_role_arns: frozenset[str] = frozenset()
+    fargate_enabled: bool = False
+    fargate_execution_role_arn: str = ""
+    efs_file_system_id: str = ""
+    efs_access_point_id: str = ""
+    shared_volume_path: str = "/mnt/shared"
+
     @field_validator("queues")
     @classmethod
     def _some_queue(cls, value: tuple[QueueEntry, ...]) -> tuple[QueueEntry, ...]:
@@ -143,8 +163,24 @@ class Settings(BaseModel):
                 max_memory_mib=e.m,
                 max_gpus=e.g,
                 multi_node=e.mnp,
+                platform=Platform.FARGATE if e.f else Platform.EC2,
             )
             for e in self.queues
+        )
+
+    def container_policy(self) -> ContainerPolicy:
+        volumes = {}
+        if self.efs_file_system_id:
+            volumes["shared"] = Volume(
+                "shared", self.efs_file_system_id, self.shared_volume_path, self.efs_access_point_id or None
+            )
+        return ContainerPolicy(
+            stack=self.stack_name or "batchplane",
+            registries=self.allowed_image_registries,
+            job_roles=self.allowed_job_role_arns,
+            volumes=volumes,
+            fargate=self.fargate_enabled,
+            execution_role_arn=self.fargate_execution_role_arn,
         )
 
     @classmethod
@@ -154,7 +190,11 @@ class Settings(BaseModel):
         def js(name: str, default: str) -> Any:
             return json.loads(env.get(name) or default)
 
-        classes = tuple(c.strip() for c in (env.get("PRIORITY_CLASSES") or "").split(",") if c.strip())
+        def items(name: str) -> tuple[str, ...]:
+            return tuple(x.strip() for x in (env.get(name) or "").split(",") if x.strip())
+
+        classes = items("PRIORITY_CLASSES")
+        fargate = (env.get("FARGATE_ENABLED") or "").strip().lower() == "true"
         return cls(
             table_name=env.get("TABLE_NAME", ""),
             stack_name=env.get("STACK_NAME") or "",
@@ -167,6 +207,7 @@ class Settings(BaseModel):
                 gpu_max_memory_mib=int(env.get("GPU_MAX_JOB_MEMORY_MIB") or 62_000),
                 gpus=int(env.get("GPU_QUEUE_MAX_GPUS") or 0),
                 known=known_classes,
+                fargate=fargate,
             ),
             job_definitions=js("JOB_DEFINITIONS", "{}"),
             job_definition_tags=js("JOB_DEFINITION_TAGS", "{}"),
@@ -198,6 +239,13 @@ class Settings(BaseModel):
             admin_principals=frozenset(p.strip() for p in (env.get("ADMIN_PRINCIPALS") or "").split(",") if p.strip()),
             dispatcher_loop_seconds=float(env.get("DISPATCHER_LOOP_SECONDS") or 50),
             dispatcher_tick_seconds=float(env.get("DISPATCHER_TICK_SECONDS") or 0.5),
+            allowed_image_registries=items("ALLOWED_IMAGE_REGISTRIES"),
+            allowed_job_role_arns=frozenset(items("ALLOWED_JOB_ROLE_ARNS")),
+            fargate_enabled=fargate,
+            fargate_execution_role_arn=env.get("FARGATE_EXECUTION_ROLE_ARN") or "",
+            efs_file_system_id=env.get("EFS_FILE_SYSTEM_ID") or "",
+            efs_access_point_id=env.get("EFS_ACCESS_POINT_ID") or "",
+            shared_volume_path=env.get("SHARED_VOLUME_PATH") or "/mnt/shared",
         )
 
 

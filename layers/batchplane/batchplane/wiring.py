@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from batchplane.services.jobs import JobService
     from batchplane.services.lifecycle import LifecycleService
     from batchplane.services.pipelines import PipelineService
+    from batchplane.services.priority import PriorityService
     from batchplane.services.quotas import QuotaService
     from batchplane.services.schedules import ScheduleService
 
@@ -86,6 +87,7 @@ def quota_service() -> QuotaService:
 
 @cache
 def job_service() -> JobService:
+    from batchplane.adapters.definitions import BatchJobDefinitions
     from batchplane.adapters.dynamo.artifacts import DynamoArtifacts
     from batchplane.adapters.dynamo.dependencies import DynamoDependencies
     from batchplane.adapters.dynamo.jobs import DynamoJobStore
@@ -112,6 +114,8 @@ def job_service() -> JobService:
         describer=batch_adapter(),  # the log streams of array children and nodes
         admission=admission_store(),
         default_max_queued=cfg.default_max_queued_jobs,
+        containers=cfg.container_policy(),
+        registry=BatchJobDefinitions(aws.batch()),
     )
 
 
@@ -193,6 +197,22 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
     )
 
 
+@cache
+def priority_service() -> PriorityService:
+    """Re-prioritising (the gateway): its writes, and the lifecycle engine's SubmitJob (deferred to the sweeper when it
+    fails, as every other path's)."""
+    from batchplane.adapters.dynamo.priority import DynamoPriorityStore
+    from batchplane.services.priority import PriorityService
+
+    cfg = settings()
+    return PriorityService(
+        store=DynamoPriorityStore(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
+        batch=batch_adapter(),
+        catalogue=catalogue(),
+        engine=lifecycle_service(),
+    )
+
+
 def reset() -> None:
     """Forget everything built (tests and the local stack change the environment between runs)."""
     catalogue.cache_clear()
@@ -203,6 +223,7 @@ def reset() -> None:
     batch_adapter.cache_clear()
     job_service.cache_clear()
     lifecycle_service.cache_clear()
+    priority_service.cache_clear()
     pipeline_service.cache_clear()
     schedule_service.cache_clear()
     settings.cache_clear()

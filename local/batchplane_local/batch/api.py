@@ -34,6 +34,33 @@ class _ApiError(Exception):
         self.status = status
 
 
+# Fargate's vCPU -> memory (MiB) sizes (AWS Batch API reference, ResourceRequirement), fractional vCPUs included
+_FARGATE_MEMORY = {
+    "0.25": range(512, 2049, 512),
+    "0.5": range(1024, 4097, 1024),
+    "1": range(2048, 8193, 1024),
+    "2": range(4096, 16385, 1024),
+    "4": range(8192, 30721, 1024),
+    "8": range(16384, 61441, 4096),
+    "16": range(32768, 122881, 8192),
+}
+
+
+def _check_fargate(container: Mapping[str, Any]) -> None:
+    """What Batch refuses in a Fargate job definition: no execution role, a vCPU/memory pair Fargate does not offer,
+    a privileged container, GPUs."""
+    if not container.get("executionRoleArn"):
+        raise _ApiError("ClientException", "Fargate job definitions require an executionRoleArn")
+    if container.get("privileged"):
+        raise _ApiError("ClientException", "privileged is not supported on Fargate")
+    wants = {str(r.get("type")): str(r.get("value")) for r in container.get("resourceRequirements") or []}
+    if "GPU" in wants:
+        raise _ApiError("ClientException", "GPU resources are not supported on Fargate")
+    vcpus, memory = wants.get("VCPU"), wants.get("MEMORY")
+    if vcpus not in _FARGATE_MEMORY or not memory or not memory.isdigit() or int(memory) not in _FARGATE_MEMORY[vcpus]:
+        raise _ApiError("ClientException", f"Fargate does not support {vcpus} vCPU with {memory} MiB of memory")
+
+
 class BatchApi:
     """WSGI application: ``BatchApi(local_batch)(environ, start_response)``."""
 
@@ -49,6 +76,7 @@ class BatchApi:
             ("POST", "/v1/describecomputeenvironments"): BatchApi._describe_compute_environments,
             ("POST", "/v1/updatecomputeenvironment"): BatchApi._update_compute_environment,
             ("POST", "/v1/describejobdefinitions"): BatchApi._describe_job_definitions,
+            ("POST", "/v1/registerjobdefinition"): BatchApi._register_job_definition,
         }
 
     def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -172,6 +200,29 @@ class BatchApi:
             status=body.get("status"),
         )
         return {"jobDefinitions": defs}
+
+    def _register_job_definition(self, body: dict[str, Any]) -> dict[str, Any]:
+        """RegisterJobDefinition: a new revision at every call, as AWS does (Fargate fields are stored and shown; the
+        local Batch runs the command as a process and only records the image)."""
+        self._require(body, "jobDefinitionName", "type")
+        if body["type"] not in ("container", "multinode"):
+            raise _ApiError("ClientException", f"type {body['type']!r} is not container or multinode")
+        if "FARGATE" in (body.get("platformCapabilities") or []):
+            _check_fargate(body.get("containerProperties") or {})
+        arn = self.batch.register_job_definition(
+            body["jobDefinitionName"],
+            type=body["type"],
+            container_properties=body.get("containerProperties"),
+            node_properties=body.get("nodeProperties"),
+            parameters=body.get("parameters"),
+            timeout=body.get("timeout"),
+            retry_strategy=body.get("retryStrategy"),
+            tags=body.get("tags"),
+            propagate_tags=bool(body.get("propagateTags", False)),
+            platform_capabilities=body.get("platformCapabilities") or ["EC2"],
+        )
+        name, _, revision = arn.rsplit("/", 1)[-1].partition(":")
+        return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": int(revision)}
 
     def _tags(self, method: str, arn: str, body: dict[str, Any], environ: Mapping[str, Any]) -> dict[str, Any]:
         if not arn:

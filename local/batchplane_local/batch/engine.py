@@ -174,6 +174,7 @@ class LocalBatch:
         instance_types: Sequence[str] = ("optimal",),
         arn: str | None = None,
         tags: Mapping[str, str] | None = None,
+        fargate: bool = False,
     ) -> str:
         if capacity not in ("spot", "on-demand"):
             raise ValueError(f"capacity must be 'spot' or 'on-demand', not {capacity!r}")
@@ -185,6 +186,7 @@ class LocalBatch:
                 max_vcpus=int(max_vcpus),
                 instance_types=list(instance_types) or ["optimal"],
                 tags=dict(tags or {}),
+                fargate=fargate,
             )
             self._state.ces[name] = ce
             self._state.kick()
@@ -381,10 +383,17 @@ class LocalBatch:
     # ------------------------------------------------------------------ read
 
     def submitted(self) -> list[dict[str, str]]:
-        """Every job SubmitJob made (not array children or nodes): id, name, status."""
+        """Every job SubmitJob made (not array children or nodes): id, name, status, and the job definition and image
+        it would have run (the local Batch runs the command as a process, whatever the image)."""
         with self._state.lock:
             return [
-                {"jobId": j.job_id, "jobName": j.name, "status": j.status}
+                {
+                    "jobId": j.job_id,
+                    "jobName": j.name,
+                    "status": j.status,
+                    "jobDefinition": j.definition.arn,
+                    "image": (j.container or {}).get("image"),
+                }
                 for j in self._state.jobs.values()
                 if j.parent is None and j.node_index is None
             ]

@@ -29,6 +29,8 @@ ESSENTIAL_EXITED = "Essential container in task exited"
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 HOST_TERMINATED = "Host EC2 (instance {instance_id}) terminated."
+# Fargate Spot's interruption, as Batch reports it ("Handling Fargate Spot termination notices", ECS developer guide)
+FARGATE_SPOT_INTERRUPTED = "Your Spot Task was interrupted."
 DEPENDENCY_FAILED = "Dependent Job failed"
 # An array parent whose child failed ends FAILED with this reason, no container of its own (batchplane.domain.failures)
 ARRAY_CHILD_FAILED = "Array Child Job failed"
@@ -140,6 +142,7 @@ class ComputeEnvironment:
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     used_vcpus: float = 0.0
     tags: dict[str, str] = field(default_factory=dict)
+    fargate: bool = False  # a FARGATE / FARGATE_SPOT environment: runs only FARGATE job definitions
 
     @property
     def cluster_name(self) -> str:

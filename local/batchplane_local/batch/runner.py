@@ -28,6 +28,7 @@ import psutil
 from batchplane_local.batch.model import (
     ACTIVE,
     ESSENTIAL_EXITED,
+    FARGATE_SPOT_INTERRUPTED,
     HOST_TERMINATED,
     OOM_REASON,
     TASK_FAILED_TO_START,
@@ -326,6 +327,8 @@ class Runner:
             container_reason: str | None = None
             if start_error is not None:
                 status_reason, container_reason, exit_code = TASK_FAILED_TO_START, start_error, None
+            elif kind == "interrupt" and job.ce is not None and job.ce.fargate and job.ce.capacity == "spot":
+                status_reason, exit_code = FARGATE_SPOT_INTERRUPTED, None
             elif kind == "interrupt":
                 status_reason, exit_code = HOST_TERMINATED.format(instance_id=proc.instance_id), None
             elif kind == "oom":

@@ -175,7 +175,28 @@ def queue_detail(jq: JobQueue, ces: Mapping[str, ComputeEnvironment]) -> dict[st
 def compute_environment_detail(
     ce: ComputeEnvironment, region: str, account: str, waiting_vcpus: float
 ) -> dict[str, Any]:
-    """A ComputeEnvironmentDetail (DescribeComputeEnvironments); ``waiting_vcpus``: the RUNNABLE demand on it."""
+    """A ComputeEnvironmentDetail (DescribeComputeEnvironments); ``waiting_vcpus``: the RUNNABLE demand on it. A
+    Fargate environment, as AWS describes one, has a FARGATE(_SPOT) type and no instances, allocation strategy or
+    desiredvCpus."""
+    if ce.fargate:
+        return {
+            "computeEnvironmentName": ce.name,
+            "computeEnvironmentArn": ce.arn,
+            "ecsClusterArn": f"arn:aws:ecs:{region}:{account}:cluster/{ce.cluster_name}",
+            "tags": dict(ce.tags),
+            "type": "MANAGED",
+            "state": "ENABLED",
+            "status": "VALID",
+            "statusReason": "ComputeEnvironment Healthy",
+            "computeResources": {
+                "type": "FARGATE_SPOT" if ce.capacity == "spot" else "FARGATE",
+                "maxvCpus": ce.max_vcpus,
+                "subnets": [],
+                "securityGroupIds": [],
+            },
+            "containerOrchestrationType": "ECS",
+            "uuid": ce.uuid,
+        }
     return {
         "computeEnvironmentName": ce.name,
         "computeEnvironmentArn": ce.arn,

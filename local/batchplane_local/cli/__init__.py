@@ -17,8 +17,9 @@ import sys
 
 import typer
 
-from batchplane_local.cli import jobs, lineage, local, logs, pipelines, quotas, schedules
+from batchplane_local.cli import definitions, jobs, lineage, local, logs, pipelines, quotas, schedules
 from batchplane_local.cli.api import global_options
+from batchplane_local.cli.console import console_command
 from batchplane_local.cli.output import EXIT_API_ERROR, EXIT_CODES_HELP, EXIT_USAGE, one_line
 
 app = typer.Typer(
@@ -31,9 +32,12 @@ app.command(epilog=EXIT_CODES_HELP)(jobs.watch)
 app.command()(logs.logs)
 app.command()(lineage.lineage)
 app.command()(jobs.cancel)
+app.command()(jobs.priority)
 app.command("list")(jobs.list_jobs)
 app.command()(jobs.queues)
+app.command()(definitions.definitions)
 app.command()(lineage.artifacts)
+app.command("console")(console_command)
 app.add_typer(local.app, name="local")
 app.add_typer(schedules.app, name="schedule")
 app.add_typer(pipelines.app, name="pipeline")

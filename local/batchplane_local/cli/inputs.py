@@ -81,9 +81,12 @@ def build_job(
     parameters: dict[str, str] | None = None,
     depends_on: list[dict[str, str]] | None = None,
     definition: str | None = None,
+    container: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The POST /jobs body: the file's fields, overridden by the flags given."""
+    """The POST /jobs body: the file's fields, overridden by the flags given (``container``: image, platform,
+    jobRoleArn, volumes)."""
     job = dict(base or {})
+    job.update({k: v for k, v in (container or {}).items() if v is not None})
     scalars = {
         "name": name,
         "jobDefinition": definition,

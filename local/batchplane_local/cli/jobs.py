@@ -1,4 +1,4 @@
-"""Job commands: submit, status, watch, cancel, list, and the queue classes."""
+"""Job commands: submit, status, watch, cancel, priority, list, and the queue classes."""
 
 from __future__ import annotations
 
@@ -57,6 +57,16 @@ def submit(  # typer passes options by keyword
         ),
     ] = None,
     definition: Annotated[str | None, typer.Option(help="job definition name or ARN")] = None,
+    image: Annotated[
+        str | None, typer.Option(help="your container image (a registry the operator allows; instead of --definition)")
+    ] = None,
+    platform: Annotated[str | None, typer.Option(help="with --image: ec2 (default) or fargate")] = None,
+    job_role: Annotated[
+        str | None, typer.Option("--job-role", help="with --image: the IAM role ARN it runs as (operator-listed)")
+    ] = None,
+    volume: Annotated[
+        list[str] | None, typer.Option("--volume", help="with --image: a declared volume to mount, e.g. shared")
+    ] = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", help="Idempotency-Key header")] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="follow the job as `watch` does; exit 0 on SUCCEEDED, 1 otherwise")
@@ -86,6 +96,7 @@ def submit(  # typer passes options by keyword
         parameters=pairs(parameter, "--parameter"),
         depends_on=dependencies(depends_on),
         definition=definition,
+        container={"image": image, "platform": platform, "jobRoleArn": job_role, "volumes": volume or None},
     )
     if not job.get("name"):
         fail("--name: a job needs a name (--name or the file's name)", EXIT_USAGE)
@@ -96,6 +107,8 @@ def submit(  # typer passes options by keyword
         console.print(f"[bold]{esc(answer.get('jobId'))}[/bold]  {styled(answer.get('status'))}")
         console.print(f"queue:     {esc(answer.get('queue'))}")
         console.print(f"placement: {esc(answer.get('placementReason'))}")
+        if answer.get("image"):
+            console.print(f"image:     {esc(answer.get('image'))} ({esc(answer.get('platform'))})")
     if wait:
         raise typer.Exit(_follow(ctx, str(answer.get("jobId")), interval, wait_timeout))
 
@@ -158,9 +171,6 @@ def status(
         ("name", esc(job.get("name"))),
         ("status", styled(job.get("status")) + (f"  {esc(job['statusReason'])}" if job.get("statusReason") else "")),
     ]
-    waiting = waiting_line(job)
-    if waiting:
-        rows.append(("waiting", esc(waiting)))
     failure = failure_summary(job)
     if failure:
         rows.append(("failure", esc(failure)))
@@ -172,34 +182,39 @@ def status(
         ("capacity", esc(job.get("capacity"))),
         ("queue", esc(job.get("queue"))),
         ("placement", esc(job.get("placementReason"))),
+        ("definition", esc(job.get("jobDefinition"))),
         ("created", esc(job.get("createdAt"))),
         ("updated", esc(job.get("updatedAt"))),
     ]
+    if job.get("image"):  # the local stack runs the command as a process: this is the image AWS would run
+        rows.append(("image", esc(f"{job['image']} ({job.get('platform') or 'ec2'})")))
     if job.get("dependsOn"):
         rows.append(("depends on", esc(", ".join(str(d.get("jobId")) for d in job["dependsOn"]))))
     if job.get("cancelRequested"):
         rows.append(("cancel", "requested"))
+    if job.get("waiting"):
+        rows.append(("waiting", esc(waiting_line(job["waiting"]))))
     for label, value in rows:
         head.add_row(label, value)
     console.print(head)
     console.print(_attempts_table(job))
 
 
-def waiting_line(job: dict[str, Any]) -> str | None:
-    """A QUEUED job's ``waiting`` in one line: what holds it and its place in its tenant's line."""
-    waiting = job.get("waiting")
-    if not isinstance(waiting, dict):
-        return None
+def waiting_line(waiting: dict[str, Any]) -> str:
+    """A job's ``waiting`` in one line: the hold, then its sentence (and its place in line when it has one)."""
     ahead = waiting.get("ahead")
-    place = f" ({ahead} ahead of it)" if isinstance(ahead, int) and ahead > 0 else ""
-    return f"{waiting.get('hold')}: {waiting.get('reason')}{place}"
+    place = f" ({ahead} ahead)" if isinstance(ahead, int) and ahead > 0 else ""
+    return one_line(f"{waiting.get('hold', '?')}{place}: {waiting.get('reason', '')}")
 
 
 def _progress_line(job: dict[str, Any]) -> str:
     attempts = job.get("attempts") or []
     last = attempts[-1] if attempts else {}
     where = f"a{last.get('attempt')} {last.get('reason', '')} {last.get('capacity', '')}".strip() if last else ""
-    return f"{esc(job.get('jobId'))}  {styled(job.get('status'))}  {esc(where)}  {esc(job.get('queue'))}"
+    line = f"{esc(job.get('jobId'))}  {styled(job.get('status'))}  {esc(where)}  {esc(job.get('queue'))}"
+    if job.get("waiting"):
+        line += f"  [dim]waiting: {esc(waiting_line(job['waiting']))}[/dim]"
+    return line
 
 
 def _follow(ctx: typer.Context, job_id: str, interval: float, timeout: float | None) -> int:
@@ -210,7 +225,8 @@ def _follow(ctx: typer.Context, job_id: str, interval: float, timeout: float | N
         while True:
             job = call(ctx, "get", job_id)
             attempts = job.get("attempts") or []
-            state = (job.get("status"), len(attempts), attempts[-1].get("status") if attempts else None)
+            held = (job.get("waiting") or {}).get("hold")
+            state = (job.get("status"), len(attempts), attempts[-1].get("status") if attempts else None, held)
             if state != seen:
                 console.print(_progress_line(job))
                 seen = state
@@ -256,6 +272,29 @@ def cancel(
         print_json(answer)
         return
     console.print(f"{esc(answer.get('jobId'))}: {esc(answer.get('action'))} (status {styled(answer.get('status'))})")
+
+
+def priority(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="the job id")],
+    priority_class: Annotated[str, typer.Argument(metavar="PRIORITY", help="low, normal, high, urgent")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw answer")] = False,
+) -> None:
+    """Move a job to another priority class (POST /jobs/{id}/priority).
+
+    A job not in AWS Batch yet (held for its dependencies, in a retry's backoff) moves at once; one waiting in Batch
+    (SUBMITTED, PENDING, RUNNABLE) is replaced by a new attempt in the new class's queue and the old Batch job is
+    terminated; one that has started or ended cannot move (409). The same class again does nothing."""
+    answer = call(ctx, "priority", job_id, priority_class)
+    if as_json:
+        print_json(answer)
+        return
+    console.print(
+        f"{esc(answer.get('jobId'))}: {esc(answer.get('action'))} "
+        f"{esc(answer.get('previousPriority'))} -> {esc(answer.get('priority'))}  "
+        f"a{esc(answer.get('attempt'))} {styled(answer.get('status'))} {esc(answer.get('queue'))}"
+    )
+    console.print(f"[dim]{esc(answer.get('reason'))}[/dim]")
 
 
 def list_jobs(
@@ -312,12 +351,13 @@ def queues(
         print_json(answer)
         return
     table = Table()
-    for col in ("priority", "capacity", "queue", "max vCPUs", "max memory MiB", "max GPUs", "multi-node"):
+    for col in ("priority", "capacity", "platform", "queue", "max vCPUs", "max memory MiB", "max GPUs", "multi-node"):
         table.add_column(col, overflow="fold")
     for q in answer.get("queues") or []:
         table.add_row(
             esc(q.get("priority")),
             esc(q.get("capacity")),
+            esc(q.get("platform") or "ec2"),
             esc(q.get("queue")),
             esc(q.get("maxVcpus")),
             esc(q.get("maxMemoryMiB")),

@@ -39,6 +39,13 @@ def local_up(
         typer.Option(help="chaos: this share (0-0.5) of the functions' AWS calls fail with a throttle or a 5xx"),
     ] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="seed of --faults, to replay a run")] = 0,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a template parameter, KEY=VALUE (repeatable), e.g. EnableFargate=true or "
+            "AllowedImageRegistries=public.ecr.aws/"
+        ),
+    ] = None,
 ) -> None:
     """Run the whole control plane on this machine: the template's functions, routes, rules and schedules, AWS
     emulated by moto, and AWS Batch emulated by local compute environments that really run jobs."""
@@ -49,8 +56,15 @@ def local_up(
         vcpus["spot"] = spot_vcpus
     if on_demand_vcpus is not None:
         vcpus["on-demand"] = on_demand_vcpus
+    parameters: dict[str, str] = {}
+    for pair in parameter or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r}: expected KEY=VALUE", param_hint="--parameter")
+        parameters[key] = value
     stack = LocalStack(
         (root or _find_root(Path.cwd())).resolve(),
+        parameters=parameters,
         sweep_interval=sweep_interval,
         vcpus=vcpus,
         log=lambda line: err_console.print(line, markup=False, highlight=False),
@@ -99,6 +113,8 @@ def banner(api: str, aws: str, batch: str, table: str | None) -> list[str]:
     lines = [
         f"  API (this CLI: export BATCHPLANE_API={api})",
         f"    {api}",
+        "  web console",
+        f"    {api}/console/",
         "  emulated AWS (DynamoDB, SQS, Step Functions, EventBridge, CloudWatch Logs, ...)",
         f"    {aws}",
         "  local AWS Batch",

@@ -182,10 +182,17 @@ class Provisioner:
         st = self.stack
         name = st.resolve(props.get("ComputeEnvironmentName") or f"{st.name}-{logical}")
         resources = props.get("ComputeResources") or {}
-        capacity = "spot" if st.resolve(resources.get("Type")) in ("SPOT", "FARGATE_SPOT") else "on-demand"
+        kind = st.resolve(resources.get("Type"))
+        capacity = "spot" if kind in ("SPOT", "FARGATE_SPOT") else "on-demand"
         max_vcpus = self.vcpus.get(capacity, self.vcpus.get(logical, os.cpu_count() or 2))
         types = st.resolve(resources.get("InstanceTypes")) or ["optimal"]
-        arn = self.batch.add_compute_environment(name, capacity=capacity, max_vcpus=max_vcpus, instance_types=types)
+        arn = self.batch.add_compute_environment(
+            name,
+            capacity=capacity,
+            max_vcpus=max_vcpus,
+            instance_types=types,
+            fargate=str(kind).startswith("FARGATE"),
+        )
         self.ce_capacity[name] = capacity
         st.physical[logical] = {"Ref": arn, "Arn": arn, "ComputeEnvironmentArn": arn}
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from werkzeug.wrappers import Request, Response
 
 from batchplane_local.batch.engine import LocalBatch
+from batchplane_local.console.assets import ConsoleConfig, console_response, is_console_path
 from batchplane_local.stack.functions import LocalFunction
 from batchplane_local.stack.http_api import Route, http_event, match
 
@@ -52,6 +53,7 @@ class LocalApi:
 
     def __init__(self, stack: RunningStack) -> None:
         self.stack = stack
+        self._console = ConsoleConfig(api_base="", mode="local", api_url="this local stack", tenant_header=True)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -62,6 +64,8 @@ class LocalApi:
         path = request.path
         if path.startswith("/_local/"):
             return self.local_route(request)
+        if is_console_path(path) and request.method in ("GET", "HEAD"):  # the web console (local only: no route)
+            return console_response(path, self._console)
         matched = match(self.stack.routes, request.method, path)
         if matched is None:
             return _json(404, {"message": "Not Found"})  # what API Gateway answers for no route

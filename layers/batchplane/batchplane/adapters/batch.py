@@ -44,6 +44,15 @@ def _translate(err: ClientError | BotoCoreError, op: str) -> Exception:
     )
 
 
+def translate_batch_error(err: ClientError | BotoCoreError | None, op: str) -> Exception:
+    """A Batch error as a batchplane error (None: the call answered nothing usable, as if unavailable)."""
+    if err is None:
+        return UpstreamUnavailableError(
+            f"AWS Batch {op} is unavailable; retry with the same Idempotency-Key", headers={"Retry-After": "2"}
+        )
+    return _translate(err, op)
+
+
 SUBMIT_ATTEMPTS = 4
 UNKNOWN_CAPACITY_VCPUS = 100_000
 _THROTTLE_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling"}

@@ -139,6 +139,11 @@ class Hold(StrEnum):
     PRIORITY = "priority"  # a higher class took the room this tick
     FAIR_SHARE = "fair-share"  # tenants with a lower share took the room, or it is kept for one
     ACCOUNT_RATE = "account-rate"  # no SubmitJob tokens left this tick
+    # waits outside admission (domain/waiting.py): before Batch, or in Batch
+    RETRY_BACKOFF = "retry-backoff"  # a retry waiting out its backoff
+    SUBMIT_RETRY = "submit-retry"  # its SubmitJob failed: the next sweep submits it again
+    BATCH_QUEUE = "batch-queue"  # in a Batch job queue, AWS giving no reason: waiting its turn
+    UNPLACEABLE = "unplaceable"  # Batch says it cannot place the job as configured (a MISCONFIGURATION reason)
 
 
 QUOTA_HOLDS: Mapping[str, Hold] = {

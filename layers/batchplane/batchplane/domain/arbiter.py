@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from batchplane.domain.errors import FieldError, UnschedulableError
-from batchplane.domain.models import Capacity, CapacityPreference, JobRequest, Priority
+from batchplane.domain.models import Capacity, CapacityPreference, JobRequest, Platform, Priority
 
 ANY_PRIORITY = "*"
 
@@ -24,6 +24,7 @@ class QueueClass:
     max_memory_mib: int
     max_gpus: int = 0
     multi_node: bool = False
+    platform: Platform = Platform.EC2  # Fargate queues take only Fargate job definitions, and EC2 ones only EC2
 
     @property
     def queue_name(self) -> str:
@@ -50,6 +51,7 @@ class Demand:
     memory_mib: int | None = None
     gpus: int = 0
     multi_node: bool = False
+    platform: Platform = Platform.EC2
 
     @classmethod
     def of(cls, request: JobRequest) -> Demand:
@@ -60,6 +62,7 @@ class Demand:
             memory_mib=request.memory_mi_b,
             gpus=request.gpus,
             multi_node=request.nodes is not None,
+            platform=request.platform,
         )
 
 
@@ -68,7 +71,7 @@ class QueueCatalogue:
 
     def __init__(self, queues: Iterable[QueueClass]) -> None:
         self.queues: tuple[QueueClass, ...] = tuple(queues)
-        self._plain: dict[tuple[str, Capacity], QueueClass] = {}
+        self._plain: dict[tuple[str, Capacity, Platform], QueueClass] = {}
         self._gpu: list[QueueClass] = []
         self._multi_node: list[QueueClass] = []
         for q in self.queues:
@@ -77,7 +80,7 @@ class QueueCatalogue:
             elif q.max_gpus > 0:
                 self._gpu.append(q)
             else:
-                self._plain.setdefault((q.priority, q.capacity), q)
+                self._plain.setdefault((q.priority, q.capacity, q.platform), q)
         self._by_arn = {q.queue_arn: q for q in self.queues}
         self._max_memory = max((q.max_memory_mib for q in self.queues), default=0)
 
@@ -85,10 +88,11 @@ class QueueCatalogue:
         return self._by_arn.get(arn) or next((q for q in self.queues if q.queue_name == arn), None)
 
     def on_demand_peer(self, queue: QueueClass) -> QueueClass | None:
-        """The On-Demand queue of the same priority class (for Spot→On-Demand fallback)."""
+        """The On-Demand queue of the same priority class and platform (for Spot→On-Demand fallback: Fargate Spot
+        falls back to Fargate, EC2 Spot to EC2 On-Demand)."""
         if queue.capacity is Capacity.ON_DEMAND:
             return queue
-        return self._plain.get((queue.priority, Capacity.ON_DEMAND))
+        return self._plain.get((queue.priority, Capacity.ON_DEMAND, queue.platform))
 
     def place(self, demand: Demand) -> Placement:
         if demand.multi_node:
@@ -96,11 +100,15 @@ class QueueCatalogue:
         if demand.gpus > 0:
             return self._place_gpu(demand)
         capacity = Capacity.ON_DEMAND if demand.preference is CapacityPreference.ON_DEMAND else Capacity.SPOT
-        queue = self._plain.get((demand.priority.value, capacity))
+        queue = self._plain.get((demand.priority.value, capacity, demand.platform))
         if queue is None:
+            kind = (
+                f"{demand.platform.value} {capacity.value}" if demand.platform is Platform.FARGATE else capacity.value
+            )
+            field = "platform" if demand.platform is Platform.FARGATE else "capacity"
             raise UnschedulableError(
-                f"no {capacity.value} queue is declared for priority class {demand.priority.value}",
-                errors=[FieldError("capacity", f"no {capacity.value} queue for priority {demand.priority.value}")],
+                f"no {kind} queue is declared for priority class {demand.priority.value}",
+                errors=[FieldError(field, f"no {kind} queue for priority {demand.priority.value}")],
             )
         _check_fits(queue, demand)
         why = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from batchplane.domain.arbiter import QueueCatalogue, QueueClass
+from batchplane.domain.containers import fargate_memory
 from batchplane.domain.events import ContainerDetail, JobDetail
 from batchplane.domain.failures import (
     ArrayFailure,
@@ -25,7 +26,7 @@ from batchplane.domain.failures import (
     signal_from_detail,
 )
 from batchplane.domain.ids import TAG_ATTEMPT, TAG_JOB_ID, AttemptRef, is_job_id, parse_batch_job_name
-from batchplane.domain.models import STATUS_RANK, Capacity, JobStatus
+from batchplane.domain.models import STATUS_RANK, Capacity, JobStatus, Platform
 from batchplane.domain.records import JobRecord
 from batchplane.domain.retry import (
     AttemptHistory,
@@ -226,6 +227,10 @@ def judge_failure(
     queue = catalogue.by_arn(attempt.queue_arn)
     on_demand = catalogue.on_demand_peer(queue) if queue is not None else None
     memory = attempt.memory_mib or default_memory_mib
+    ceiling = queue.max_memory_mib if queue is not None else max(memory, catalogue.max_memory_mib)
+    fargate = queue is not None and queue.platform is Platform.FARGATE
+    if fargate:  # Fargate offers set memory sizes per vCPU count: escalate only as far as they go
+        ceiling = fargate_memory(attempt.vcpus, ceiling)
     spec = RetrySpec.model_validate(job.request.get("retry") or {})
     history = AttemptHistory(
         attempt_number=attempt.attempt,
@@ -235,12 +240,14 @@ def judge_failure(
         capacity=capacity,
         preference=preference_type(job.preference),
         memory_mib=memory,
-        max_memory_mib=queue.max_memory_mib if queue is not None else max(memory, catalogue.max_memory_mib),
+        max_memory_mib=ceiling,
         on_demand_available=on_demand is not None and on_demand is not queue,
     )
     codes: tuple[int | None, ...] = array.exit_codes if array is not None and array.exit_codes else (signal.exit_code,)
     decisions = [decide_retry(spec, history, failure, code, jitter) for code in codes]
     decision = next((d for d in decisions if not d.retry), decisions[0])
+    if fargate and decision.memory_mib is not None:
+        decision = replace(decision, memory_mib=fargate_memory(attempt.vcpus, decision.memory_mib))
     if decision.retry and job.cancel_requested:  # cancelled, or failed fast by the sweeper: never retried
         decision = replace(
             decision, retry=False, reason=None, delay_seconds=0.0, explanation="gave up: its end was asked for"

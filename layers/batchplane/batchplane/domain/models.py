@@ -49,6 +49,21 @@ class CapacityPreference(StrEnum):
     SPOT_FIRST = "spot-first"  # Spot, falling back to On-Demand (after reclaims, or when stuck for capacity)
 
 
+class Platform(StrEnum):
+    """Where a job with its own ``image`` runs: EC2 instances (the stack's compute environments) or Fargate."""
+
+    EC2 = "ec2"
+    FARGATE = "fargate"
+
+
+# AWS Batch containerProperties.image: up to 255 letters, numbers, hyphens, underscores, colons, periods, forward
+# slashes and number signs (and "@" for a digest).
+IMAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:@#-]{0,254}$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+MAX_VOLUMES = 10
+_CONTAINER_DEFAULTS: dict[str, object] = {"image": None, "jobRoleArn": None, "platform": "ec2", "volumes": []}
+
+
 class Capacity(StrEnum):
     SPOT = "spot"
     ON_DEMAND = "on-demand"
@@ -146,6 +161,16 @@ class JobRequest(_Wire):
     depends_on: list[Dependency] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
     inputs: list[ArtifactUri] = Field(default_factory=list, max_length=MAX_ARTIFACTS)
     outputs: list[ArtifactUri] = Field(default_factory=list, max_length=MAX_ARTIFACTS)
+    image: str | None = Field(
+        default=None, pattern=IMAGE_PATTERN, description="your container image (from a registry the operator allows)"
+    )
+    job_role_arn: str | None = Field(
+        default=None, pattern=ROLE_ARN_PATTERN, description="the IAM role the container runs as (operator-listed)"
+    )
+    platform: Platform = Field(default=Platform.EC2, description="ec2 or fargate (with image)")
+    volumes: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(
+        default_factory=list, max_length=MAX_VOLUMES, description="declared volumes to mount (e.g. shared)"
+    )
 
     @field_validator("job_definition")
     @classmethod
@@ -201,5 +226,10 @@ class JobRequest(_Wire):
         return self
 
     def canonical(self) -> dict[str, Any]:
-        """The request as a JSON-able dict, defaults included: what the idempotency hash and the record keep."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The request as a JSON-able dict, defaults included: what the idempotency hash and the record keep. The
+        container fields appear only when given, so a request without them hashes as it always did."""
+        out = self.model_dump(mode="json", by_alias=True)
+        for key, default in _CONTAINER_DEFAULTS.items():
+            if out.get(key) == default:
+                del out[key]
+        return out

@@ -35,6 +35,7 @@ class Outcome(StrEnum):
     CHILDREN_RETRY = "children-retry"
     RELEASED = "released"
     REPAIRED = "repaired"
+    REPRIORITISED = "reprioritised"
     # ... recorded, to be submitted after its backoff
     RETRY_SCHEDULED = "retry-scheduled"
     SPOT_FALLBACK_SCHEDULED = "spot-fallback-scheduled"
@@ -49,6 +50,8 @@ class Outcome(StrEnum):
     CHILDREN_RETRY_DEFERRED = "children-retry-deferred"
     RELEASED_DEFERRED = "released-deferred"
     REPAIRED_DEFERRED = "repaired-deferred"
+    REPRIORITISED_DEFERRED = "reprioritised-deferred"
+    SUPERSEDED_STOPPED = "superseded-stopped"  # a replaced attempt reported it is on its way: terminated
 
     @property
     def scheduled(self) -> Outcome:
@@ -80,6 +83,7 @@ _DEFERRED: dict[Outcome, Outcome] = {
     Outcome.CHILDREN_RETRY: Outcome.CHILDREN_RETRY_DEFERRED,
     Outcome.RELEASED: Outcome.RELEASED_DEFERRED,
     Outcome.REPAIRED: Outcome.REPAIRED_DEFERRED,
+    Outcome.REPRIORITISED: Outcome.REPRIORITISED_DEFERRED,
 }
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from batchplane.domain.models import JobStatus
+from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
     from collections.abc import Collection, Iterable
 
+    from batchplane.domain.containers import DefinitionSpec
     from batchplane.domain.dispatch import PoolState, Reservation, TenantAccount
     from batchplane.domain.lifecycle import Applied, Observation
     from batchplane.domain.pipeline_records import (
@@ -231,6 +232,8 @@ class LifecycleStore(Protocol):
         counters: tuple[int, int, int],
         now: str,
         supersede_reason: str | None = None,
+        supersede_from: tuple[JobStatus, ...] = (JobStatus.RUNNABLE,),
+        priority: str | None = None,
     ) -> bool: ...
 
     def release_due(self, job: JobRecord, attempt: int, now: str) -> bool: ...
@@ -242,6 +245,30 @@ class LifecycleStore(Protocol):
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
 
     def bucket(self, name: str, upto: str | None = None, limit: int = 500) -> list[JobRecord]: ...
+
+
+class PriorityStore(LifecycleStore, Protocol):
+    """The writes of re-prioritising (services/priority.py); a new attempt is `claim_next_attempt`'s."""
+
+    def move_unsubmitted(
+        self,
+        job: JobRecord,
+        priority: str,
+        *,
+        queue_arn: str,
+        capacity: Capacity,
+        why: str,
+        now: str,
+        buckets: tuple[str, ...],
+    ) -> bool:
+        """Move a job none of whose work reached Batch (its current attempt waits in one of ``buckets``, the
+        `PreBatch` states) to another class and queue: one conditional write (no cancel, nothing submitted)."""
+        ...
+
+    def record_priority(self, job: JobRecord, priority: str, *, now: str, not_started: tuple[JobStatus, ...]) -> bool:
+        """Change only the job's priority class (its queue serves every class): one write, conditional on its current
+        attempt being still in one of ``not_started``."""
+        ...
 
 
 class DependencyStore(Protocol):
@@ -320,4 +347,13 @@ class RateBudget(Protocol):
 class PoolSource(Protocol):
     def pools(self, queue_arns: list[str], gpu_queues: Collection[str]) -> list[PoolState]:
         """The pools the queues fill first (their order-1 compute environments) and each pool's maxvCpus."""
+        ...
+
+
+class JobDefinitionRegistry(Protocol):
+    """The job definitions batchplane registers for jobs with their own image (domain/containers.py)."""
+
+    def ensure(self, spec: DefinitionSpec) -> str:
+        """The ARN of ``spec``'s definition: from this container's memory (no AWS call), else found by name
+        (ACTIVE), else registered; two racing registrations converge on the lowest ACTIVE revision."""
         ...

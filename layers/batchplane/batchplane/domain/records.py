@@ -8,6 +8,9 @@ from typing import Any
 from batchplane.domain.ids import batch_job_name
 from batchplane.domain.models import Capacity, CapacityPreference, JobStatus
 
+SUPERSEDED_RANK = "99"  # an attempt's rank key prefix above every Batch status rank: a superseded attempt's events
+# can never overwrite it (a later attempt replaced it: moved to On-Demand, re-prioritised)
+
 
 @dataclass(slots=True)
 class AttemptRecord:
@@ -37,6 +40,11 @@ class AttemptRecord:
     array_summary: str | None = None  # JSON {status: count} of an array job's children
     failed_children: tuple[int, ...] = ()  # array indexes (of this attempt's array) whose child failed
     array_indexes: str | None = None  # "3,7,12": the original indexes this attempt's children stand for
+
+    @property
+    def superseded(self) -> bool:
+        """A later attempt replaced this one while it was in Batch (its Batch job was to be terminated)."""
+        return (self.rank_key or "").startswith(f"{SUPERSEDED_RANK}#")
 
     @classmethod
     def new(

@@ -69,18 +69,7 @@ class JobDefinitions:
     def resolve(self, request: JobRequest) -> str:
         given = request.job_definition or self.default
         arn, declared = self._usable(given)
-        limit = self.user_tag_limit(declared)
-        if len(request.tags) > limit:
-            raise InvalidRequestError(
-                f"too many tags: {len(request.tags)}",
-                errors=[
-                    FieldError(
-                        "tags",
-                        f"at most {limit} with this job definition (AWS Batch allows {MAX_TAGS} on a job, including "
-                        f"batchplane's {RESERVED_TAG_COUNT} and the definition's propagated tags)",
-                    )
-                ],
-            )
+        self.check_tags(request, declared)
         if declared is None:
             return arn  # an operator's definition: Batch checks its type against nodes
         is_mnp = declared in self.multi_node
@@ -95,6 +84,21 @@ class JobDefinitions:
                 errors=[FieldError("nodes", f"required with the multinode job definition {declared!r}")],
             )
         return arn
+
+    def check_tags(self, request: JobRequest, declared: str | None) -> None:
+        """422 naming tags when the request carries more than the definition leaves room for."""
+        limit = self.user_tag_limit(declared)
+        if len(request.tags) > limit:
+            raise InvalidRequestError(
+                f"too many tags: {len(request.tags)}",
+                errors=[
+                    FieldError(
+                        "tags",
+                        f"at most {limit} with this job definition (AWS Batch allows {MAX_TAGS} on a job, including "
+                        f"batchplane's {RESERVED_TAG_COUNT} and the definition's propagated tags)",
+                    )
+                ],
+            )
 
 
 # AWS Batch refuses a SubmitJob whose request is 30 KiB or more: "Job size must be less than 30 KiB, got 47 KiB"

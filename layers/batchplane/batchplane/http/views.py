@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from batchplane.domain.models import JobStatus
+from batchplane.domain.models import JobStatus, Priority
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.timestamps import iso_from_ms
 
@@ -101,14 +101,19 @@ class JobView(_View):
     cancel_requested: bool = False
     origin: str | None = Field(default=None, description="what submitted it: api, pipeline:<id>, schedule:<name>@<t>")
     pipeline_id: str | None = None
+    image: str | None = Field(default=None, description="the job's own container image, when it gave one")
+    platform: str | None = Field(default=None, description="ec2 or fargate, for a job with its own image")
+    job_definition: str | None = Field(default=None, description="the job definition it runs on (ARN or name)")
     waiting: dict[str, Any] | None = Field(
         default=None,
-        description="while QUEUED: what holds it (hold, reason, ahead: its place in its tenant's line, and the "
-        "hold's numbers: quota used/limit, fair share, pool room)",
+        description="what holds the job while it waits (GET /jobs/{jobId} only): hold (while QUEUED: quota-vcpus, "
+        "quota-memory, quota-gpus, fair-share, priority, backlog-full, never-fits, behind, account-rate, dispatch; "
+        "then dependencies, retry-backoff, submit-retry, capacity, unplaceable, batch-queue, ...), reason (a "
+        "sentence), ahead (its place in its tenant's line), and the hold's details (quota used/limit, share, room)",
     )
 
     @classmethod
-    def of(cls, job: JobRecord) -> JobView:
+    def of(cls, job: JobRecord, waiting: dict[str, Any] | None = None) -> JobView:
         req: dict[str, Any] = job.request
         attempts = [AttemptView.of(a) for a in job.attempts]
         return cls(
@@ -119,12 +124,16 @@ class JobView(_View):
             attempts=attempts,
             inputs=list(req.get("inputs", [])),
             outputs=list(req.get("outputs", [])),
+            image=req.get("image"),
+            platform=req.get("platform", "ec2") if req.get("image") else None,
+            job_definition=job.job_definition or None,
             depends_on=[
                 DependencyView(job_id=d["jobId"], type=d.get("type"))
                 for d in req.get("dependsOn") or []
                 if "jobId" in d
             ],
             batch_job_id=attempts[-1].batch_job_id if attempts else None,
+            waiting=waiting,
         )
 
 
@@ -138,10 +147,13 @@ class JobSummary(_View):
     priority: str
     queue: str
     created_at: str
+    pipeline_id: str | None = Field(default=None, description="the pipeline that runs it, if any")
 
     @classmethod
     def of(cls, job: JobRecord) -> JobSummary:
-        return cls(**_same(job, "job_id", "name", "status", "priority", "created_at"), queue=job.queue_name)
+        return cls(
+            **_same(job, "job_id", "name", "status", "priority", "created_at", "pipeline_id"), queue=job.queue_name
+        )
 
 
 class JobList(_View):
@@ -168,6 +180,29 @@ class CancelView(_View):
     )
 
 
+class PriorityRequest(_View):
+    """POST /jobs/{jobId}/priority body."""
+
+    model_config = ConfigDict(extra="forbid")
+    priority: Priority = Field(description="the priority class to move the job to")
+
+
+class PriorityView(_View):
+    job_id: str
+    priority: str
+    previous_priority: str
+    action: str = Field(
+        description="unchanged (already that class), moved (not in AWS Batch yet: it will be submitted to the new "
+        "class's queue), replaced (waiting in Batch: a new attempt in the new class's queue replaced it, and the old "
+        "Batch job is terminated) or recorded (its queue serves every class: only the record changed)"
+    )
+    reason: str
+    status: JobStatus
+    queue: str = Field(description="the current attempt's job queue")
+    attempt: int = Field(description="the current attempt")
+    replaced: int | None = Field(default=None, description="replaced: the attempt the new one replaces")
+
+
 class QueueView(_View):
     priority: str
     capacity: str
@@ -177,11 +212,13 @@ class QueueView(_View):
     max_memory_mi_b: int = Field(alias="maxMemoryMiB")
     max_gpus: int
     multi_node: bool
+    platform: str = "ec2"
 
     @classmethod
     def of(cls, q: QueueClass) -> QueueView:
         return cls(
             **_same(q, "priority", "queue_arn", "max_vcpus", "max_gpus", "multi_node"),
+            platform=q.platform.value,
             capacity=q.capacity.value,
             queue=q.queue_name,
             max_memory_mi_b=q.max_memory_mib,
@@ -240,3 +277,18 @@ class ScheduleView(_View):
 
 class ScheduleList(_View):
     schedules: list[ScheduleView]
+
+
+class DefinitionView(_View):
+    name: str
+    arn: str
+    revision: int | None = None
+    image: str | None = None
+    platform: str
+    job_role_arn: str | None = None
+    volumes: list[str] = Field(default_factory=list)
+    jobs: list[str] = Field(default_factory=list, description="the caller's jobs (of its latest 100) that use it")
+
+
+class DefinitionList(_View):
+    definitions: list[DefinitionView]

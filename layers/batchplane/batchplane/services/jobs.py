@@ -7,8 +7,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue
+from batchplane.domain.containers import ContainerPolicy
 from batchplane.domain.errors import (
     ConflictError,
     FieldError,
@@ -24,15 +26,18 @@ from batchplane.domain.ports import (
     ArtifactIndex,
     BatchPort,
     DependencyLookup,
+    JobDefinitionRegistry,
     JobDescriber,
     JobFilter,
     JobPage,
     JobStore,
     LogLines,
 )
+from batchplane.domain.priority import PreBatch, pre_batch_state
 from batchplane.domain.records import AttemptRecord, JobRecord, lineage_graph
 from batchplane.domain.submit_request import JobDefinitions, check_submit_size, submit_job_request
 from batchplane.domain.timestamps import epoch_ms, iso
+from batchplane.domain.waiting import waiting
 
 FULL_LOG_PAGE_BYTES = 900_000  # GetLogEvents answers at most 1 MB: a page this big may have been cut short
 
@@ -74,9 +79,13 @@ class JobService:
         describer: JobDescriber | None = None,
         admission: AdmissionStore | None = None,
         default_max_queued: int | None = None,
+        containers: ContainerPolicy | None = None,
+        registry: JobDefinitionRegistry | None = None,
     ) -> None:
         self._admission = admission
         self._default_max_queued = default_max_queued
+        self._containers = containers or ContainerPolicy(stack="batchplane")
+        self._registry = registry
         self._describer = describer
         self._dependencies = dependencies
         self._logs = logs
@@ -89,8 +98,45 @@ class JobService:
         self._entropy = entropy
 
     def check_definition(self, request: JobRequest) -> None:
-        """422 naming jobDefinition unless the request's job definition is usable here (declared or allowed)."""
-        self._definitions.resolve(request)
+        """422 naming jobDefinition unless the request's job definition is usable here (declared or allowed), or
+        naming the container field (image, jobRoleArn, platform, volumes) the operator does not allow."""
+        self._definition(request, register=False)
+
+    def _definition(self, request: JobRequest, *, register: bool = True) -> str:
+        """The job definition the request runs on: a declared or allowed one, or (with ``image``) the one registered
+        for its container, found or registered once per container (no AWS call once known)."""
+        self._containers.check(request)
+        if request.image is None:
+            return self._definitions.resolve(request)
+        self._definitions.check_tags(request, None)
+        spec = self._containers.definition(request)
+        if not register or self._registry is None:
+            return f"arn:aws:batch:us-east-1:000000000000:job-definition/{spec.name}:1"  # its size, for checks
+        return self._registry.ensure(spec)
+
+    def registered_definitions(self, tenant: str) -> list[dict[str, object]]:
+        """The job definitions registered for the caller's own-image jobs (among its latest 100 jobs), each with
+        those jobs: read from the caller's job records (one Query), so no tenant learns another's images or roles."""
+        page = self._store.jobs_of_tenant(tenant, JobFilter(), 100, None)
+        found: dict[str, dict[str, object]] = {}
+        users: dict[str, list[str]] = {}
+        for job in page.jobs:
+            image = job.request.get("image")
+            if not image or not job.job_definition:
+                continue
+            if job.job_definition not in found:
+                name, _, revision = job.job_definition.rsplit("/", 1)[-1].partition(":")
+                found[job.job_definition] = {
+                    "name": name,
+                    "arn": job.job_definition,
+                    "revision": int(revision) if revision.isdigit() else None,
+                    "image": image,
+                    "platform": job.request.get("platform", "ec2"),
+                    "jobRoleArn": job.request.get("jobRoleArn"),
+                    "volumes": sorted(set(job.request.get("volumes") or [])),
+                }
+            users.setdefault(job.job_definition, []).append(job.job_id)
+        return [{**entry, "jobs": users[arn]} for arn, entry in found.items()]
 
     def submit(
         self,
@@ -108,7 +154,7 @@ class JobService:
         ``claim`` (a pipeline's start): called with the job id once its record is written; the caller's own
         conditional write (its pipeline's job WAITING → SUBMITTED). False: the pipeline no longer runs the job
         (skipped, cancelled), so it ends CANCELLED and never reaches Batch."""
-        definition = self._definitions.resolve(request)
+        definition = self._definition(request)
         placement = self._catalogue.place(Demand.of(request))
         now = self._clock()
         job_id = (
@@ -220,7 +266,7 @@ class JobService:
             attempt=1,
             tenant=tenant,
             queue_arn=placement.queue.queue_arn,
-            job_definition=self._definitions.resolve(request),
+            job_definition=self._definition(request, register=False),
             memory_mib=request.memory_mi_b,
         )
         check_submit_size(submit, request)
@@ -230,6 +276,18 @@ class JobService:
         if job is None or job.tenant != tenant:
             raise NotFoundError(f"no job {job_id}")
         return job
+
+    def waiting(self, job: JobRecord) -> dict[str, Any] | None:
+        """Why the job waits outside admission (domain/waiting.py), as its view's ``waiting``; None when nothing holds
+        it. A job held for its dependencies costs one BatchGetItem more (their states; another tenant's job reads as
+        not found); every other answer is computed from the record."""
+        states: dict[str, str | None] | None = None
+        ids = [str(d["jobId"]) for d in job.request.get("dependsOn") or [] if "jobId" in d]
+        if ids and self._dependencies is not None and pre_batch_state(job) is PreBatch.HELD:
+            found = self._dependencies.statuses(ids)
+            states = {i: st for i, (st, owner) in found.items() if owner == job.tenant}
+        wait = waiting(job, now_ms=epoch_ms(self._clock()), catalogue=self._catalogue, dependencies=states)
+        return wait.view() if wait is not None else None
 
     def list_jobs(self, tenant: str, flt: JobFilter, limit: int, next_token: str | None) -> JobPage:
         return self._store.jobs_of_tenant(tenant, flt, limit, next_token)

@@ -109,6 +109,11 @@ class LifecycleService:
                 # an attempt started as its cancel landed (the cancel could not find it in Batch yet): stop it now
                 self._batch.terminate(obs.batch_job_id, "batchplane: cancelled before it started")
                 return Outcome.CANCEL_ENFORCED
+            if not obs.status.terminal and _superseded(job, obs.ref.attempt):
+                # a replaced attempt (re-prioritised, moved to On-Demand) reports it is on its way: its TerminateJob
+                # was missed (no Batch job id known yet, or the call failed): stop it, so only the new attempt runs
+                self._batch.terminate(obs.batch_job_id, "batchplane: superseded by a later attempt of the job")
+                return Outcome.SUPERSEDED_STOPPED
             # A duplicate or stale event: one failed conditional write, nothing else; unless it is the redelivery of
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
@@ -397,6 +402,10 @@ class LifecycleService:
 def _retries_failed_children(job: JobRecord) -> bool:
     retry = job.request.get("retry") or {}
     return bool(job.request.get("arraySize")) and retry.get("arrayRetry") == "failed-children"
+
+
+def _superseded(job: JobRecord, attempt: int) -> bool:
+    return any(a.attempt == attempt and a.superseded for a in job.attempts)
 
 
 def children_known(job: JobRecord) -> bool:

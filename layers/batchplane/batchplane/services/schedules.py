@@ -47,6 +47,12 @@ class ScheduleService:
             check_fires_after(request.expression, request.timezone, self._clock())
         except ValueError as err:
             raise InvalidRequestError(str(err), errors=[FieldError("expression", str(err))]) from None
+        if request.job is not None:  # its definition or its own container must be usable: refused now, not at firing
+            try:
+                self._jobs().check_definition(request.job)
+            except InvalidRequestError as err:
+                err.errors = [FieldError(f"job.{e.field}", e.message) for e in err.errors]
+                raise
         record = ScheduleRecord(
             tenant=tenant,
             name=request.name,

@@ -337,7 +337,8 @@ class DynamoAdmission(LeasesAndBuckets):
                         "SET #st = :sub, gsi2pk = :active, gsi2sk = :created, updatedAt = :now, adm = :adm "
                         "REMOVE statusReason"
                     ),
-                    "ConditionExpression": f"gsi2pk = :queued AND {NOT_CANCELLED}",
+                    # and on the queue the snapshot read: a job re-prioritised meanwhile waits for the next tick
+                    "ConditionExpression": f"gsi2pk = :queued AND queueArn = :qa AND {NOT_CANCELLED}",
                     "ExpressionAttributeNames": {"#st": "status"},
                     "ExpressionAttributeValues": {
                         **NOT_CANCELLED_VALUES,
@@ -346,6 +347,7 @@ class DynamoAdmission(LeasesAndBuckets):
                         ":created": {"S": job.created_at},
                         ":now": {"S": now},
                         ":queued": {"S": QUEUED},
+                        ":qa": {"S": job.queue_arn},
                         ":adm": {"M": {k: {"S": str(v)} for k, v in adm.items()}},
                     },
                 }

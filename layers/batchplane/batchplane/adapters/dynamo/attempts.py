@@ -26,10 +26,9 @@ from batchplane.adapters.dynamo.jobs import DynamoJobStore
 from batchplane.adapters.dynamo.leases import LeasesAndBuckets
 from batchplane.domain.lifecycle import Applied, Observation
 from batchplane.domain.models import JobStatus
-from batchplane.domain.records import AttemptRecord, JobRecord
+from batchplane.domain.records import SUPERSEDED_RANK, AttemptRecord, JobRecord
 
 KEPT_ARRAY_ENTRIES = 100  # a replaced attempt keeps its array lists up to this many entries (DynamoDB's 400 KB item)
-SUPERSEDED_RANK = "99"  # above every Batch status rank: events of a superseded attempt can never overwrite it
 
 _OBS_FIELDS: tuple[tuple[str, str], ...] = (
     ("statusReason", "status_reason"),
@@ -191,10 +190,13 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         counters: tuple[int, int, int],
         now: str,
         supersede_reason: str | None = None,
+        supersede_from: tuple[JobStatus, ...] = (JobStatus.RUNNABLE,),
+        priority: str | None = None,
     ) -> bool:
         """Record the next attempt (before SubmitJob, so a crash in between is repairable and a retry never
-        duplicates). From a failed attempt it is conditional on the pending decision; with ``supersede_reason`` (a
-        stuck RUNNABLE attempt moved elsewhere) on the previous attempt being still RUNNABLE."""
+        duplicates). From a failed attempt it is conditional on the pending decision; with ``supersede_reason`` (an
+        attempt in Batch replaced: a stuck RUNNABLE one moved elsewhere, a waiting one re-prioritised) on the previous
+        attempt being still in one of ``supersede_from``. ``priority``: the job's new priority class."""
         delayed = new.not_before is not None
         names = {"#st": "status", "#p": str(previous), "#m": str(new.attempt), "#cap": "capacity"}
         values: dict[str, Any] = {
@@ -230,6 +232,9 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         if failure_class:
             values[":fc"] = {"S": failure_class}
             sets.append("att.#p.failureClass = :fc")
+        if priority is not None:
+            values[":pr"] = {"S": priority}
+            sets.append("priority = :pr")
         # The attempt being replaced drops its array lists when they are long (failed children, the indexes it stood
         # for: up to 10,000 numbers each, already carried into ``new``), so a job's item stays under DynamoDB's 400 KB
         # however many attempts it takes: only the current attempt may hold long ones (short ones stay, for lineage).
@@ -240,11 +245,12 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         drop = ", att.#p.failedChildren, att.#p.arrayIndexes" if long_lists else ""
         if supersede_reason is not None:
             values[":failed"] = {"S": JobStatus.FAILED.value}
-            values[":runnable"] = {"S": JobStatus.RUNNABLE.value}
+            values.update({f":from{i}": {"S": st.value} for i, st in enumerate(supersede_from)})
             values[":rk"] = {"S": f"{SUPERSEDED_RANK}#{now}"}
             values[":sr"] = {"S": supersede_reason[:2048]}
             sets += ["att.#p.#st = :failed", "att.#p.rk = :rk", "att.#p.statusReason = :sr"]
-            condition = "currentAttempt = :prev AND att.#p.#st = :runnable AND attribute_not_exists(awaiting) AND "
+            was = ", ".join(f":from{i}" for i in range(len(supersede_from)))
+            condition = f"currentAttempt = :prev AND att.#p.#st IN ({was}) AND attribute_not_exists(awaiting) AND "
             condition += NOT_CANCELLED
             remove = " REMOVE " + drop.removeprefix(", ") if drop else ""
         else:
@@ -262,14 +268,15 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         )
 
     def release_due(self, job: JobRecord, attempt: int, now: str) -> bool:
-        """A delayed retry is due: move it from the RETRY bucket to SUBMITTED (once, and never after a cancel), before
+        """A delayed retry is due: move it from the RETRY bucket to SUBMITTED (once, never after a cancel, and only to
+        the queue the caller read: a re-prioritised job is released on the next sweep, to its new queue), before
         SubmitJob."""
         return conditional(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key=job_key(job.job_id),
                 UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :sk, updatedAt = :now, att.#n.notBefore = :z",
-                ConditionExpression=f"currentAttempt = :n AND gsi2pk = :retry AND {NOT_CANCELLED}",
+                ConditionExpression=f"currentAttempt = :n AND gsi2pk = :retry AND queueArn = :q AND {NOT_CANCELLED}",
                 ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
                 ExpressionAttributeValues={
                     **NOT_CANCELLED_VALUES,
@@ -280,6 +287,7 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
                     ":z": {"N": "0"},
                     ":n": {"N": str(attempt)},
                     ":retry": {"S": RETRY},
+                    ":q": {"S": job.queue_arn},
                 },
             )
         )

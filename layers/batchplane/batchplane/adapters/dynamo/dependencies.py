@@ -56,8 +56,9 @@ class DynamoDependencies:
         return out
 
     def release(self, job: JobRecord, now: str) -> bool:
-        """Held → QUEUED, once (conditional on still being held and on no cancel), counted in its tenant's queued
-        jobs in the same transaction: from there the dispatcher admits it like any other job."""
+        """Held → QUEUED, once (conditional on still being held, on no cancel, and on the queue the caller read: a job
+        re-prioritised meanwhile is released by the next sweep, to its new queue), counted in its tenant's queued jobs
+        in the same transaction: from there the dispatcher admits it like any other job."""
         try:
             self._db.transact_write_items(
                 TransactItems=[
@@ -66,13 +67,15 @@ class DynamoDependencies:
                             "TableName": self._table,
                             "Key": job_key(job.job_id),
                             "UpdateExpression": (
-                                "SET #st = :q, gsi2pk = :q, gsi2sk = :sk, updatedAt = :now, statusReason = :why"
+                                "SET #st = :queued, gsi2pk = :queued, gsi2sk = :sk, updatedAt = :now, "
+                                "statusReason = :why"
                             ),
-                            "ConditionExpression": f"gsi2pk = :held AND {NOT_CANCELLED}",
+                            "ConditionExpression": f"gsi2pk = :held AND queueArn = :q AND {NOT_CANCELLED}",
                             "ExpressionAttributeNames": {"#st": "status"},
                             "ExpressionAttributeValues": {
                                 **NOT_CANCELLED_VALUES,
-                                ":q": {"S": QUEUED},
+                                ":queued": {"S": QUEUED},
+                                ":q": {"S": job.queue_arn},
                                 ":sk": {"S": queued_sort_key(iso_to_ms(job.created_at), job.job_id)},
                                 ":now": {"S": now},
                                 ":held": {"S": HELD},

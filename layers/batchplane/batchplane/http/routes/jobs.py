@@ -16,7 +16,7 @@ from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import JobFilter
 from batchplane.http.request import CancelBody, JobId, idempotency_key, known_id, tenant
 from batchplane.http.routes import new_router
-from batchplane.http.views import CancelView, JobList, JobSummary, JobView
+from batchplane.http.views import CancelView, JobList, JobSummary, JobView, PriorityRequest, PriorityView
 
 router = new_router()
 metrics = Metrics()
@@ -69,11 +69,11 @@ def list_jobs(
 @router.get("/jobs/<jobId>")
 def get_job(job_id: JobId) -> JobView:
     job_id = known_id(job_id, "job")
-    job = wiring.job_service().get(tenant(router.current_event), job_id)
-    view = JobView.of(job)
-    if job.status is JobStatus.QUEUED:
-        view.waiting = wiring.dispatcher().explain(job)  # why it waits, as the dispatcher sees it now
-    return view
+    service = wiring.job_service()
+    job = service.get(tenant(router.current_event), job_id)
+    if job.status is JobStatus.QUEUED:  # why it waits for admission, as the dispatcher sees it now
+        return JobView.of(job, waiting=wiring.dispatcher().explain(job))
+    return JobView.of(job, waiting=service.waiting(job))
 
 
 @router.post("/jobs/<jobId>/cancel")
@@ -81,6 +81,28 @@ def cancel_job(job_id: JobId, body: CancelBody = None) -> CancelView:
     job_id = known_id(job_id, "job")
     outcome = wiring.job_service().cancel(tenant(router.current_event), job_id, body.reason if body else None)
     return CancelView(job_id=job_id, action=outcome.action, status=outcome.job.status.value)
+
+
+@router.post("/jobs/<jobId>/priority")
+def reprioritise_job(job_id: JobId, body: Annotated[PriorityRequest, Body()]) -> PriorityView:
+    """Move the job to another priority class: at once if it is not in AWS Batch yet; by a new attempt in the new
+    class's queue if it waits in Batch (SUBMITTED, PENDING, RUNNABLE); 409 once it is STARTING or later."""
+    job_id = known_id(job_id, "job")
+    change = wiring.priority_service().change(tenant(router.current_event), job_id, body.priority)
+    if change.action == "replaced":
+        metrics.add_metric(name="JobsReprioritised", unit=MetricUnit.Count, value=1)
+    job = change.job
+    return PriorityView(
+        job_id=job.job_id,
+        priority=job.priority,
+        previous_priority=change.previous,
+        action=change.action.value,
+        reason=change.reason,
+        status=job.status,
+        queue=job.queue_name,
+        attempt=job.current_attempt,
+        replaced=change.replaced,
+    )
 
 
 @router.get("/jobs/<jobId>/lineage")

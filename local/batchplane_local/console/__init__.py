@@ -1,0 +1,1 @@
+"""The web console: its static assets and `batchplane console`'s forwarding proxy."""
