@@ -253,8 +253,12 @@ def _provision_the_rest(deployed: Any) -> None:
 
 @pytest.fixture
 def stack_parameters() -> dict[str, Any]:
-    """The template parameters the integration stack is deployed with (a test module overrides this fixture)."""
-    return {}
+    """The template parameters the integration stack is deployed with (a test module overrides this fixture; moto
+    has no Price List API, so prices are the shipped table's unless a test fakes AWS's answers)."""
+    return dict(BASE_PARAMETERS)
+
+
+BASE_PARAMETERS: dict[str, Any] = {"PriceSource": "shipped"}
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane.http.guard import reject_oversize
 from batchplane.http.openapi import TITLE, VERSION
 from batchplane.http.problems import parse_json_body
-from batchplane.http.routes import definitions, docs, jobs, pipelines, queues, quotas, schedules
+from batchplane.http.routes import costs, definitions, docs, jobs, pipelines, queues, quotas, schedules
 from batchplane.http.routes.problems import problem_handlers
 from batchplane.settings import settings
 from batchplane.tracing import traced
@@ -24,7 +24,7 @@ logger = Logger()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
-for routes in (jobs, pipelines, schedules, queues, quotas, definitions, docs):
+for routes in (jobs, pipelines, schedules, queues, quotas, definitions, costs, docs):
     app.include_router(routes.router)
 app.include_router(problem_handlers(logger))
 

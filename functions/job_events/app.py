@@ -25,6 +25,9 @@ logger = Logger()
 metrics = Metrics()
 
 
+_ROUTINE = frozenset({Outcome.RECORDED, Outcome.STALE, Outcome.IGNORED})
+
+
 def _metric(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
@@ -53,5 +56,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # time a job waited in the queue (created -> starting), the signal for capacity and priority tuning
         waited = max(0.0, (iso_to_ms(parsed.time) - created_at) / 1000)
         metrics.add_metric(name=Metric.TIME_IN_QUEUE_SECONDS, unit=MetricUnit.Seconds, value=waited)
-    logger.info("event applied", extra={"outcome": outcome, "status": parsed.detail.status.value})
+    # a routine state recorded (or a duplicate) is DEBUG: INFO is for what decides (an end, a retry, a fallback, ...)
+    log = logger.debug if outcome in _ROUTINE else logger.info
+    log("event applied", extra={"outcome": outcome, "status": parsed.detail.status.value})
     return {"outcome": outcome}

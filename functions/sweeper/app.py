@@ -25,5 +25,8 @@ def _metric(name: str, value: float) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = asdict(wiring.lifecycle_service(_metric).sweep())
+    prices = wiring.refresh_prices(_metric)  # daily, with PriceSource "aws"; a failure is counted, not raised
+    if prices is not None:
+        report["prices"] = prices
     logger.info("swept", extra={k: len(v) if isinstance(v, list) else v for k, v in report.items()})
     return report

@@ -246,6 +246,10 @@ class BatchplaneClient:
     def queues(self) -> dict[str, Any]:
         return self._request("GET", "/queues")
 
+    def costs(self, group_by: str = "day", start: str | None = None, end: str | None = None) -> dict[str, Any]:
+        params = {"groupBy": group_by} | ({"from": start} if start else {}) | ({"to": end} if end else {})
+        return self._request("GET", "/costs", params=params)
+
     def definitions(self) -> dict[str, Any]:
         return self._request("GET", "/definitions")
 

@@ -431,6 +431,8 @@ REQUESTS: dict[tuple[str, str], Rule] = {
     ("logs", "GetLogEvents"): _logs_stream("logs:GetLogEvents"),
     ("logs", "PutLogEvents"): _logs_stream("logs:PutLogEvents"),
     ("events", "PutEvents"): _events_put,
+    ("pricing", "GetProducts"): _star("pricing:GetProducts"),
+    ("ec2", "DescribeSpotPriceHistory"): _star("ec2:DescribeSpotPriceHistory"),
 }
 
 # The code AWS answers a denied call with, by botocore service name (AccessDeniedException unless listed)

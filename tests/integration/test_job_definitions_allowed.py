@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from tests.apigw import http_event, response_json
-from tests.conftest import REGION, Stack
+from tests.conftest import BASE_PARAMETERS, REGION, Stack
 from tests.handlers import FakeLambdaContext, load_handler
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,8 @@ FOREIGN = "arn:aws:batch:us-east-1:123456789012:job-definition/someone-elses:1"
 
 @pytest.fixture
 def stack_parameters() -> dict[str, Any]:
-    return {"AllowedJobDefinitions": "etl"}  # the operator allowed "etl": its environment and its IAM say so
+    # the operator allowed "etl": its environment and its IAM say so
+    return {**BASE_PARAMETERS, "AllowedJobDefinitions": "etl"}
 
 
 @pytest.fixture

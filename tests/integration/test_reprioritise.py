@@ -263,9 +263,13 @@ def test_waiting_names_the_dependency_and_batch_capacity(plane: Plane, stack: St
     plane.deliver(plane.event("RUNNING", dep_job, seconds=1))
     stuck = runnable_job(plane)
     plane.deliver(plane.event("CAPACITY", stuck, seconds=5))
-    # WHEN each is read
+    # WHEN each is read (the held one with one BatchGetItem more, for its dependencies' states; the other from its item)
+    stack.calls.reset()
     waiting_held = plane.job(held["jobId"])["waiting"]
+    assert (stack.calls.counts["dynamodb.GetItem"], stack.calls.counts["dynamodb.BatchGetItem"]) == (1, 1)
+    stack.calls.reset()
     waiting_stuck = plane.job(stuck["jobId"])["waiting"]
+    assert stack.calls.total == 1
     # THEN the held job names its dependency and its state; the other AWS's reason and the Spot dwell
     assert waiting_held["hold"] == "dependencies"
     assert waiting_held["dependencies"] == [{"jobId": dep["jobId"], "status": "RUNNING"}]

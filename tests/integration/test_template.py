@@ -56,6 +56,10 @@ RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ("RegisterJobDefinitionsPolicy", "FindJobDefinitions"): (
         "batch:DescribeJobDefinitions supports no resource-level permissions"
     ),
+    ("SweeperFunction", "ReadPrices"): (
+        "pricing:GetProducts and ec2:DescribeSpotPriceHistory support no resource-level permissions (Service "
+        "Authorization Reference: AWS Price List, Amazon EC2)"
+    ),
     ("SweeperFunction", "DescribeBatchState"): (
         "batch:DescribeJobs, DescribeJobQueues and DescribeComputeEnvironments support no resource-level "
         "permissions (AWS Service Authorization Reference for AWS Batch)"
@@ -452,6 +456,7 @@ def test_http_api_routes_are_the_gateway_routes() -> None:
         ("get", "/quotas"),
         ("get", "/quotas/{tenant}"),
         ("put", "/quotas/{tenant}"),
+        ("get", "/costs"),
         ("get", "/definitions"),
         ("get", "/openapi.json"),
         ("get", "/docs"),
@@ -573,8 +578,8 @@ def test_gateway_logs_json_to_its_own_retained_group() -> None:
     # WHEN its logging configuration is read
     logging = function["LoggingConfig"]
 
-    # THEN it logs JSON to a log group with the configured retention
-    assert logging == {"LogFormat": "JSON", "LogGroup": {"Ref": "GatewayLogGroup"}}
+    # THEN it logs JSON to a log group with the configured retention, without Lambda's START/REPORT lines
+    assert logging == {"LogFormat": "JSON", "LogGroup": {"Ref": "GatewayLogGroup"}, "SystemLogLevel": "WARN"}
     assert props("GatewayLogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 

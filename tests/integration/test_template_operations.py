@@ -157,6 +157,7 @@ def test_the_operational_alarms_watch_what_they_say() -> None:
     errors = _alarm_on("AWS/Lambda", "Errors", "JobEventsFunction")
     sweeper = _alarm_on("AWS/Lambda", "Invocations", "SweeperFunction")
     submit = _alarm_on("batchplane", "SubmitDeferred")
+    throttled = _alarm_on("batchplane", "SubmitJobThrottled")
     stuck = _alarm_on("batchplane", "JobsStuckRunnable")
 
     # THEN job_events errors fire at once; a sweeper that is not invoked publishes nothing, so missing data breaches
@@ -166,6 +167,8 @@ def test_the_operational_alarms_watch_what_they_say() -> None:
     # AND SubmitJob failing after the SDK's retries must be sustained (every minute of 5), stuck jobs for the
     # parameter's minutes in a row
     assert (submit["Period"], submit["EvaluationPeriods"], submit["DatapointsToAlarm"]) == (60, 5, 5)
+    # AND Batch throttling SubmitJob (TooManyRequestsException, counted by the adapter) in every minute of 10
+    assert (throttled["Period"], throttled["EvaluationPeriods"], throttled["DatapointsToAlarm"]) == (60, 10, 10)
     assert (stuck["Period"], stuck["EvaluationPeriods"]) == (60, {"Ref": "StuckRunnableAlarmMinutes"})
 
 
@@ -266,6 +269,10 @@ def test_the_dashboard_shows_every_function_every_dead_letter_queue_and_the_issu
     assert {"JobsSubmitted", "Retries.retry", "Retries.spot-fallback", "Retries.memory-escalation"} <= ours
     assert {f"Failures.{c.value}" for c in FailureClass} <= ours
     assert {"TimeInQueueSeconds", "SubmitDeferred", "JobsStuckRunnable"} <= ours
+    # AND SubmitJob throttling as AWS Batch answers it, and the estimated cost per hour (and its wasted part)
+    assert {"SubmitJobThrottled", "CostEstimated", "CostWasted"} <= ours
+    cost = next(w["properties"] for w in body["widgets"] if "CostEstimated" in json.dumps(w))
+    assert (cost["stat"], cost["period"]) == ("Sum", 3600)
 
 
 # ---- Tracing ----

@@ -8,10 +8,16 @@ PutItem from the request, UpdateItem from the item as it stands after the run (a
 Prices are the published us-east-1 list prices in tests/perf/aws_prices.json, with their date and sources.
 
 What is assumed, not measured (each is a named constant below, and the report prints them):
-  * EVENTS_PER_JOB: Batch sends a state-change event per status a standalone job passes through: SUBMITTED, PENDING,
-    RUNNABLE, STARTING, RUNNING, SUCCEEDED (6; the bench delivers 7 per job including duplicates and a stale one).
+  * EVENTS_PER_JOB: Batch sends a state-change event per status a standalone job passes through after its
+    submission: RUNNABLE, STARTING, RUNNING, SUCCEEDED (4). None for SUBMITTED ("Events aren't created for the
+    initial job submission", https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html); PENDING
+    (a job waiting on a dependency: batchplane never gives Batch one) is dropped by the rule's pattern in
+    template.yaml. The bench delivers 7 per job, duplicates and a stale one included, and averages over them.
   * Lambda billed durations (ms) per invocation: moto answers in-process, so AWS round trips are not measured.
-  * Bytes of CloudWatch Logs per invocation (Lambda's JSON platform lines, one log line, one EMF metrics document).
+  * Bytes of CloudWatch Logs per invocation are measured: what the handlers write (Powertools log lines at the
+    template's POWERTOOLS_LOG_LEVEL, EMF metric documents), captured while the bench submits jobs and delivers a
+    standalone job's 4 events; plus Lambda's own platform.start and platform.report lines (JSON log format, shaped
+    as AWS documents them) when the function's SystemLogLevel (template.yaml LoggingConfig) lets them through.
   * Memory size and architecture come from template.yaml's Globals.
 Not included: the sweeper (a fixed cost per month, printed apart), reads for GET /jobs (callers' polling), data
 transfer, CloudWatch metrics and alarms, log storage, KMS, the free tiers, and volume discounts (all first tier).
@@ -33,10 +39,19 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 MILLION = Decimal(1_000_000)
 GB = Decimal(1024**3)  # CloudWatch Logs bills per GB of ingested data; binary GB is the conservative reading
 
-EVENTS_PER_JOB = 6
+EVENTS_PER_JOB = 4
 GATEWAY_MS = 120  # one conditional PutItem + one SubmitJob round trip, plus our code (bench: < 1 ms with AWS stubbed)
 JOB_EVENTS_MS = 40  # one guarded UpdateItem round trip, plus our code
-LOG_BYTES_PER_INVOCATION = 2000
+# Lambda's system log lines per invocation in the JSON log format (platform.start, platform.report), shaped as
+# https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html documents them; both are
+# INFO, so SystemLogLevel WARN drops them ("Lambda sends start and report log messages" at the default INFO).
+PLATFORM_LINES = (
+    '{"time":"2026-12-01T12:00:00.000Z","type":"platform.start","record":{"requestId":'
+    '"6d68ca91-49c9-448d-89b8-7ca3e6dc66aa","version":"$LATEST"}}',
+    '{"time":"2026-12-01T12:00:00.040Z","type":"platform.report","record":{"requestId":'
+    '"6d68ca91-49c9-448d-89b8-7ca3e6dc66aa","metrics":{"durationMs":38.71,"billedDurationMs":39,'
+    '"memorySizeMB":512,"maxMemoryUsedMB":98},"status":"success"}}',
+)
 SWEEPS_PER_MONTH = 30 * 24 * 60  # rate(1 minute)
 SWEEP_MS = 200
 TARGET_USD_PER_MILLION = Decimal(10)
@@ -56,6 +71,24 @@ def load_prices(path: Path = PRICES) -> Prices:
         usd={k: Decimal(v["usd"]) for k, v in data["prices"].items()},
         sources={k: v["source"] for k, v in data["prices"].items()},
     )
+
+
+def system_log_level(function: str, path: Path = TEMPLATE) -> str:
+    """The SystemLogLevel of a function's LoggingConfig in template.yaml (Lambda's default: INFO)."""
+    text = path.read_text().split(f"\n  {function}:\n", 1)[1].split("\n  # ----", 1)[0]
+    found = re.search(r"SystemLogLevel:\s*(\w+)", text.split("\n  [A-Z]", 1)[0])
+    return found.group(1) if found else "INFO"
+
+
+def platform_bytes(function: str) -> int:
+    """Bytes of Lambda's own lines per invocation of ``function`` (none at SystemLogLevel WARN)."""
+    return 0 if system_log_level(function) == "WARN" else sum(len(line) + 1 for line in PLATFORM_LINES)
+
+
+def template_log_level(path: Path = TEMPLATE) -> str:
+    globals_ = path.read_text().split("\nGlobals:", 1)[1].split("\nResources:", 1)[0]
+    found = re.search(r"POWERTOOLS_LOG_LEVEL:\s*(\w+)", globals_)
+    return found.group(1) if found else "INFO"
 
 
 def template_lambda_settings(path: Path = TEMPLATE) -> tuple[int, str]:
@@ -238,6 +271,35 @@ def _items_now(plane: Any) -> dict[tuple[str, str], int]:
     return sizes
 
 
+def measure_log_bytes(jobs: int = 10, seed: int = 9) -> tuple[Decimal, Decimal]:
+    """(bytes per gateway invocation, bytes per job_events invocation) written to CloudWatch Logs: what the handlers
+    print (log lines at the template's level, EMF documents), captured, plus Lambda's platform lines."""
+    import contextlib
+    import io
+    import random
+
+    from tests.perf import measures
+    from tests.perf.harness import moto_plane
+
+    level = template_log_level()
+    rng = random.Random(seed)
+    with moto_plane() as plane:
+        buffers = {"gateway": io.StringIO(), "events": io.StringIO()}
+        for name, buffer in buffers.items():
+            module = getattr(plane, name)
+            module.logger.setLevel(level)
+            module.logger.registered_handler.setStream(buffer)
+        with contextlib.redirect_stdout(buffers["gateway"]):
+            submitted = [plane.submit(measures.job_body(i, rng)) for i in range(jobs)]
+        with contextlib.redirect_stdout(buffers["events"]):
+            for job in submitted:
+                for i, kind in enumerate(("RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED")):
+                    plane.deliver(plane.event(kind, job, seconds=i))
+    gateway = Decimal(len(buffers["gateway"].getvalue().encode())) / jobs + platform_bytes("GatewayFunction")
+    events = Decimal(len(buffers["events"].getvalue().encode())) / (jobs * EVENTS_PER_JOB)
+    return gateway, events + platform_bytes("JobEventsFunction")
+
+
 def measure(submits: int = 20, jobs: int = 10, seed: int = 7) -> CallProfile:
     """Submissions and a job's events on moto, with their writes sized; the rest from the constants above."""
     from tests.perf import measures
@@ -266,6 +328,8 @@ def measure(submits: int = 20, jobs: int = 10, seed: int = 7) -> CallProfile:
     # reads: eventually consistent GetItem of an item under 4 KB = 0.5 RRU; counted at 1 RRU each (conservative)
     rru = Decimal(submit_reads) / submits + Decimal(event_reads) / deliveries * EVENTS_PER_JOB
     memory_mb, architecture = template_lambda_settings()
+    gateway_log, event_log = measure_log_bytes()
+    log_bytes = int((gateway_log + event_log * EVENTS_PER_JOB) / (1 + EVENTS_PER_JOB))
     return CallProfile(
         api_requests=Decimal(1),
         gateway_invocations=Decimal(1),
@@ -278,13 +342,15 @@ def measure(submits: int = 20, jobs: int = 10, seed: int = 7) -> CallProfile:
         rru=rru.quantize(Decimal("0.01")),
         aws_service_events=Decimal(EVENTS_PER_JOB),
         custom_events=Decimal(0),
-        log_bytes_per_invocation=LOG_BYTES_PER_INVOCATION,
+        log_bytes_per_invocation=log_bytes,
         measured={
             "submit_calls": submit.calls,
             "event_calls": events.calls,
             "wru_per_submission": str(wru_per_submit),
             "wru_per_event": str(wru_per_event.quantize(Decimal("0.01"))),
             "largest_item_bytes": max(sizes.values(), default=0),
+            "log_bytes_per_gateway_invocation": int(gateway_log),
+            "log_bytes_per_job_events_invocation": int(event_log),
         },
     )
 
@@ -303,6 +369,6 @@ def render(breakdown: Breakdown, profile: CallProfile, prices: Prices) -> list[s
     lines.append(f"  measured on moto: {profile.measured}")
     lines.append(
         f"  assumed: {EVENTS_PER_JOB} Batch events/job, {GATEWAY_MS} ms gateway and {JOB_EVENTS_MS} ms job_events "
-        f"billed, {LOG_BYTES_PER_INVOCATION} B of logs/invocation; prices: {PRICES.name}"
+        f"billed; log bytes measured (mean over a job's invocations); prices: {PRICES.name}"
     )
     return lines

@@ -115,16 +115,28 @@ def writes_per_event(plane: Plane, jobs: int, seed: int = 2) -> CallCount:
         deliveries += [runnable, running, starting, running, succeeded, succeeded, late_running]
     calls = plane.stack.calls
     before = Counter(calls.counts)
+    start = len(calls.requests)
     outcomes: Counter[str] = Counter()
     with quiet():
         for event in deliveries:
             outcomes[plane.deliver(event)] += 1
     made = _delta(before, calls.counts)
-    # the guarded writes; a job's end also gives back its admission (one transaction, once per job): the action the
-    # end triggers, listed in ``calls``, not counted here
+    # the guarded write of each event, apart from the actions a job's end triggers: its cost added to the rollup, and
+    # its admission given back (one transaction, once per job), both listed in ``calls``, not counted here
+    rollup = sum(1 for op, p in calls.requests[start:] if op == "dynamodb.UpdateItem" and is_rollup(p))
     guarded = DYNAMODB_WRITES - {"dynamodb.TransactWriteItems"}
-    writes = sum(v for k, v in made.items() if k in guarded)
-    return CallCount(units=len(deliveries), counted=writes, calls=dict(made), outcomes=dict(outcomes))
+    writes = sum(v for k, v in made.items() if k in guarded) - rollup
+    counted = dict(made) | ({ROLLUP: rollup} if rollup else {})
+    if rollup:
+        counted["dynamodb.UpdateItem"] -= rollup
+    return CallCount(units=len(deliveries), counted=writes, calls=counted, outcomes=dict(outcomes))
+
+
+ROLLUP = "dynamodb.UpdateItem (cost rollup)"
+
+
+def is_rollup(params: dict[str, Any]) -> bool:
+    return str(params.get("Key", {}).get("pk", {}).get("S", "")).startswith("COST#")
 
 
 def describe_jobs_normal_run(plane: Plane, jobs: int, seed: int = 3) -> CallCount:

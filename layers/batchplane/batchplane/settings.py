@@ -124,7 +124,6 @@ class Settings(BaseModel):
     default_max_running_memory_mib: int | None = Field(default=None, ge=0)
     default_max_running_gpus: int | None = Field(default=None, ge=0)
     default_max_queued_jobs: int | None = Field(default=None, ge=0)
-    admin_principals: frozenset[str] = frozenset()
     dispatcher_loop_seconds: float = Field(default=50.0, ge=0)  # how long one dispatcher invocation ticks
     dispatcher_tick_seconds: float = Field(default=0.5, gt=0)  # its pause when nothing was admissible
 
@@ -136,6 +135,15 @@ class Settings(BaseModel):
             max_queued_jobs=self.default_max_queued_jobs,
         )
 
+    admin_principals: frozenset[str] = frozenset()  # template: AdminPrincipals (ADMIN_PRINCIPALS, comma-joined)
+    # the compute environments' instance types (template: InstanceTypes, MultiNodeInstanceTypes, GpuInstanceTypes),
+    # comma-joined: what an attempt is priced on (Batch's events do not name the instance type)
+    instance_types: str = ""
+    multinode_instance_types: str = ""
+    gpu_instance_types: str = ""
+    price_table_file: str = ""  # a JSON price table replacing the shipped one (batchplane.domain.prices)
+    price_source: str = "shipped"  # template: PriceSource; "aws": fetched daily by the sweeper (Price List, Spot)
+    region: str = "us-east-1"  # the functions' Region (Lambda's AWS_REGION): whose prices are fetched
     # Your own image (template: AllowedImageRegistries, AllowedJobRoleArns, EnableFargate, EfsFileSystemId, ...)
     allowed_image_registries: tuple[str, ...] = ()
     allowed_job_role_arns: frozenset[str] = frozenset()
@@ -236,9 +244,15 @@ class Settings(BaseModel):
             default_max_running_memory_mib=_limit(env.get("DEFAULT_MAX_RUNNING_MEMORY_MIB")),
             default_max_running_gpus=_limit(env.get("DEFAULT_MAX_RUNNING_GPUS")),
             default_max_queued_jobs=_limit(env.get("DEFAULT_MAX_QUEUED_JOBS")),
-            admin_principals=frozenset(p.strip() for p in (env.get("ADMIN_PRINCIPALS") or "").split(",") if p.strip()),
             dispatcher_loop_seconds=float(env.get("DISPATCHER_LOOP_SECONDS") or 50),
             dispatcher_tick_seconds=float(env.get("DISPATCHER_TICK_SECONDS") or 0.5),
+            admin_principals=frozenset(p.strip() for p in (env.get("ADMIN_PRINCIPALS") or "").split(",") if p.strip()),
+            instance_types=env.get("INSTANCE_TYPES") or "",
+            multinode_instance_types=env.get("MULTINODE_INSTANCE_TYPES") or "",
+            gpu_instance_types=env.get("GPU_INSTANCE_TYPES") or "",
+            price_table_file=env.get("PRICE_TABLE_FILE") or "",
+            price_source=env.get("PRICE_SOURCE") or "shipped",
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             allowed_image_registries=items("ALLOWED_IMAGE_REGISTRIES"),
             allowed_job_role_arns=frozenset(items("ALLOWED_JOB_ROLE_ARNS")),
             fargate_enabled=fargate,

@@ -17,11 +17,14 @@ if TYPE_CHECKING:
     from batchplane.adapters.dynamo.admission import DynamoAdmission
     from batchplane.adapters.dynamo.ratebudget import DynamoRateBudget
     from batchplane.domain.arbiter import QueueCatalogue
-    from batchplane.domain.records import JobRecord
+    from batchplane.domain.costs import PriceTable
+    from batchplane.domain.records import AttemptRecord, JobRecord
+    from batchplane.services.costs import CostService
     from batchplane.services.dispatcher import Dispatcher
     from batchplane.services.jobs import JobService
     from batchplane.services.lifecycle import LifecycleService
     from batchplane.services.pipelines import PipelineService
+    from batchplane.services.prices import PriceService
     from batchplane.services.priority import PriorityService
     from batchplane.services.quotas import QuotaService
     from batchplane.services.schedules import ScheduleService
@@ -47,7 +50,24 @@ def batch_adapter() -> BatchAdapter:
     from batchplane.adapters.batch import BatchAdapter
     from batchplane.adapters.dynamo.ratebudget import BudgetGate
 
-    return BatchAdapter(aws.batch(), aws.batch_submit(), BudgetGate(rate_budget()), stack_name=settings().stack_name)
+    return BatchAdapter(
+        aws.batch(),
+        aws.batch_submit(),
+        BudgetGate(rate_budget()),
+        stack_name=settings().stack_name,
+        on_throttled=_submit_throttled,
+    )
+
+
+def _submit_throttled() -> None:
+    """AWS Batch answered a SubmitJob TooManyRequestsException: count it (dashboard; SubmitJobThrottlingAlarm).
+    Powertools' Metrics instances share one metric set: the handler's log_metrics flushes it."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from batchplane.domain.outcomes import Metric
+
+    Metrics().add_metric(name=Metric.SUBMIT_JOB_THROTTLED, unit=MetricUnit.Count, value=1)
 
 
 @cache
@@ -154,6 +174,87 @@ def schedule_service() -> ScheduleService:
     )
 
 
+@cache
+def cost_service() -> CostService:
+    """Costs from records alone: the price table (shipped, or PRICE_TABLE_FILE) and the stack's fleet, read once per
+    container; the rollup in the table."""
+    from batchplane.adapters.dynamo.costs import DynamoCostLedger
+    from batchplane.domain.costs import fleet_of
+    from batchplane.domain.job_costs import Costing
+    from batchplane.services.costs import CostService
+
+    cfg = settings()
+    costing = Costing(
+        table=_price_table(),
+        fleet=fleet_of(cfg.instance_types, cfg.multinode_instance_types, cfg.gpu_instance_types),
+        catalogue=catalogue(),
+        default_memory_mib=cfg.default_memory_mib,
+    )
+    return CostService(ledger=DynamoCostLedger(aws.dynamodb(), cfg.table_name), costing=costing)
+
+
+def _price_table() -> PriceTable:
+    """The prices attempts are priced with, read once per container: PRICE_TABLE_FILE when set; else, with
+    PriceSource "aws", the table the sweeper last fetched (one GetItem); else (or none stored yet, or that read
+    failing) the table shipped in the package. Each cost's basis names the table's source and date."""
+    from batchplane.adapters.prices import load_price_table
+    from batchplane.domain.costs import PriceTable
+
+    cfg = settings()
+    if cfg.price_table_file:
+        return load_price_table(cfg.price_table_file)
+    if cfg.price_source == "aws":
+        try:
+            stored = price_service().stored()
+        except Exception:  # noqa: BLE001 - an estimate on the shipped prices (the basis says which) beats no answer
+            stored = None
+        if stored is not None:
+            return PriceTable.from_mapping(stored)
+    return load_price_table(None)
+
+
+@cache
+def price_service() -> PriceService:
+    from batchplane.adapters.price_feed import PRICING_REGION, AwsPriceFeed, DynamoPriceStore
+    from batchplane.domain.costs import fleet_of
+    from batchplane.services.prices import PriceService
+
+    cfg = settings()
+    fleet = fleet_of(cfg.instance_types, cfg.multinode_instance_types, cfg.gpu_instance_types)
+    return PriceService(
+        feed=AwsPriceFeed(aws.client("pricing", region=PRICING_REGION), aws.client("ec2"), cfg.region),
+        store=DynamoPriceStore(aws.dynamodb(), cfg.table_name),
+        instance_types=sorted({name for names in fleet.types.values() for name in names}),
+        region=cfg.region,
+    )
+
+
+_PRICE_CHECK_SECONDS = 3600.0
+_last_price_check: list[float] = []
+
+
+def refresh_prices(on_metric: Callable[[str, float], None]) -> str | None:
+    """The sweeper's daily price refresh (PriceSource "aws"): at most one look per container per hour at the stored
+    table's age (one GetItem), a fetch when it is a day old. A failure is counted, never raised: the sweep is done
+    and attempts keep the last prices. None when not looked at."""
+    import time
+
+    from batchplane.domain.outcomes import Metric
+
+    now = time.monotonic()
+    if settings().price_source != "aws" or (_last_price_check and now - _last_price_check[0] < _PRICE_CHECK_SECONDS):
+        return None
+    _last_price_check[:] = [now]
+    try:
+        outcome = price_service().refresh()
+    except Exception:  # noqa: BLE001 - counted (PriceRefreshFailed); tried again in an hour
+        on_metric(Metric.PRICE_REFRESH_FAILED, 1)
+        return "failed"
+    if outcome == "refreshed":
+        on_metric(Metric.PRICES_REFRESHED, 1)
+    return outcome
+
+
 def dead_letter(queue_url: str | None, event: Mapping[str, Any], reason: str) -> bool:
     """Send a poison event to the dead-letter queue, at once (never into a retry loop); False when there is none. The
     adapter is loaded on first use: most invocations never need it."""
@@ -171,6 +272,24 @@ def _pipeline_hook(job: JobRecord, status: str) -> None:
     if job.pipeline_id and job.pipeline_key:
         cancelled = job.cancel_requested and job.current.failure_class != "misconfiguration"
         pipeline_service().on_job_terminal(job.pipeline_id, job.pipeline_key, job.job_id, status, cancelled)
+
+
+def _cost_hook(on_metric: Callable[[str, float], None]) -> Callable[[JobRecord, AttemptRecord, str | None], None]:
+    """An ended attempt: its cost into the rollup and the CostEstimated / CostWasted metrics (cost per hour)."""
+
+    def hook(job: JobRecord, attempt: AttemptRecord, failure_class: str | None) -> None:
+        from batchplane.domain.outcomes import Metric
+
+        service = cost_service()
+        line = service.costing.line(job, attempt, failure_class)
+        if line is None:
+            return
+        on_metric(Metric.COST_ESTIMATED, float(line.amount))
+        if line.wasted:
+            on_metric(Metric.COST_WASTED, float(line.wasted))
+        service.add(line, job.pipeline_id)
+
+    return hook
 
 
 @cache
@@ -194,6 +313,7 @@ def lifecycle_service(on_metric: Callable[[str, float], None] | None = None) -> 
         dependencies=DynamoDependencies(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days),
         on_terminal=_pipeline_hook,
         lease_owner=os.urandom(8).hex(),  # this container, as the sweeper lease's holder
+        on_attempt_end=_cost_hook(on_metric or (lambda _n, _v: None)),
     )
 
 
@@ -226,5 +346,8 @@ def reset() -> None:
     priority_service.cache_clear()
     pipeline_service.cache_clear()
     schedule_service.cache_clear()
+    cost_service.cache_clear()
+    price_service.cache_clear()
+    _last_price_check.clear()
     settings.cache_clear()
     aws.reset()

@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from batchplane_local.cli import definitions, jobs, lineage, local, logs, pipelines, quotas, schedules
+from batchplane_local.cli import costs, definitions, jobs, lineage, local, logs, pipelines, quotas, schedules
 from batchplane_local.cli.api import global_options
 from batchplane_local.cli.console import console_command
 from batchplane_local.cli.output import EXIT_API_ERROR, EXIT_CODES_HELP, EXIT_USAGE, one_line
@@ -37,6 +37,7 @@ app.command("list")(jobs.list_jobs)
 app.command()(jobs.queues)
 app.command()(definitions.definitions)
 app.command()(lineage.artifacts)
+app.command()(costs.costs)
 app.command("console")(console_command)
 app.add_typer(local.app, name="local")
 app.add_typer(schedules.app, name="schedule")

@@ -54,10 +54,13 @@ class LocalStack:
         self.stack_name = stack_name
         self.sweep_interval = sweep_interval
         self.vcpus = vcpus or {}
-        # the local user is an admin (quotas); each dispatcher invocation ticks once (it is invoked every 0.3 s)
+        # locally the local user administers batchplane (GET /costs shows every tenant), through the template's
+        # own AdminPrincipals parameter, as a deployment would name its administrators; and prices are the shipped
+        # table's (moto has no Price List API)
         self.parameters = {
             "AdminPrincipals": f"arn:aws:iam::{ACCOUNT}:user/local-user",
-            "DispatcherLoopSeconds": "0",
+            "DispatcherLoopSeconds": "0",  # each dispatcher invocation ticks once (it is invoked every 0.3 s)
+            "PriceSource": "shipped",
             **(parameters or {}),
         }
         self.log = log

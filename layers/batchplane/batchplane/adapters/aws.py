@@ -39,14 +39,16 @@ def session() -> boto3.Session:
 _NO_RETRY = _CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
-def client(service: str, *, sdk_retries: bool = True) -> Any:
+def client(service: str, *, sdk_retries: bool = True, region: str | None = None) -> Any:
     """The container's client for ``service``. ``sdk_retries=False`` gives a client that never retries by itself,
-    for calls that are not idempotent (SubmitJob: a retry after a lost answer would make a second Batch job)."""
-    key = service if sdk_retries else f"{service}:no-retry"
+    for calls that are not idempotent (SubmitJob: a retry after a lost answer would make a second Batch job);
+    ``region`` for a service that answers in other Regions only (the Price List API)."""
+    key = (service if sdk_retries else f"{service}:no-retry") + (f"@{region}" if region else "")
     found = _clients.get(key)
     if found is not None:
         return found
-    made = session().client(service, config=_CONFIG if sdk_retries else _NO_RETRY)  # type: ignore[call-overload]
+    config = _CONFIG if sdk_retries else _NO_RETRY
+    made = session().client(service, config=config, region_name=region)  # type: ignore[call-overload]
     with _lock:
         return _clients.setdefault(key, made)
 

@@ -123,7 +123,9 @@ class BatchAdapter:
         gate: Gate | None = None,
         *,
         stack_name: str = "",
+        on_throttled: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_throttled = on_throttled  # counts each TooManyRequestsException (the SubmitJobThrottled metric)
         self._batch = client
         self._submit = submit_client or client
         self._gate = gate
@@ -169,6 +171,8 @@ class BatchAdapter:
                 code = err.response.get("Error", {}).get("Code", "")
                 if code in _CLIENT_CODES:
                     raise _translate(err, "SubmitJob") from err
+                if code in _THROTTLE_CODES:
+                    self._on_throttled()
                 if code in _THROTTLE_CODES and self._gate is not None:
                     self._gate.throttled()
                 last = err

@@ -69,6 +69,37 @@ _DEFAULT_WHY: Final[Mapping[Environment, str]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """The instance types each kind of compute environment may launch, and where that list came from (for the basis).
+    In a deployment: the template's InstanceTypes, MultiNodeInstanceTypes and GpuInstanceTypes parameters, passed to
+    the functions (`fleet_of`), so pricing an attempt needs no call to ECS or EC2."""
+
+    types: Mapping[Environment, tuple[str, ...]]
+    why: Mapping[Environment, str]
+
+
+def fleet_of(ec2: str, multi_node: str, gpu: str) -> Fleet:
+    """The stack's fleet from its parameters (comma-joined); an environment whose parameter names no instance type
+    (empty, "optimal", families such as "m5") keeps the default list, and the basis says so."""
+    types = dict(DEFAULT_INSTANCE_TYPES)
+    why = dict(_DEFAULT_WHY)
+    parameters: tuple[tuple[Environment, str, str], ...] = (
+        ("ec2", ec2, "InstanceTypes"),
+        ("multi-node", multi_node, "MultiNodeInstanceTypes"),
+        ("gpu", gpu, "GpuInstanceTypes"),
+    )
+    for env, text, parameter in parameters:
+        names = tuple(n.strip() for n in text.split(",") if "." in n.strip())
+        if names:
+            types[env] = names
+            why[env] = f"the stack's {parameter} parameter"
+    return Fleet(types=types, why=why)
+
+
+DEFAULT_FLEET: Final = Fleet(types=DEFAULT_INSTANCE_TYPES, why=_DEFAULT_WHY)
+
+
 class PriceTableError(ValueError):
     """A price table (shipped or override) that cannot be used."""
 
@@ -150,7 +181,8 @@ class AttemptUsage:
     instance_type: str | None = None  # from the container instance, when known
     environment: Environment = "ec2"
     gpus: int = 0
-    nodes: int = 1  # multi-node parallel: instances (one node each)
+    nodes: int = 1  # multi-node parallel: instances (one node each); an array: its children
+    copies: str = "nodes"  # what ``nodes`` counts, for the basis: "nodes" or "array children"
     failure: FailureClass | None = None  # None: the attempt succeeded (or is still running)
     label: str = ""  # e.g. the attempt id or the array index, echoed in the basis
 
@@ -201,8 +233,8 @@ def hourly_price(instance: InstancePrice, capacity: CapacityType) -> tuple[Decim
     return instance.on_demand_per_hour, "Spot, priced at its On-Demand ceiling (no Spot figure in the table)"
 
 
-def _default_instance(usage: AttemptUsage, table: PriceTable) -> InstancePrice | None:
-    candidates = [p for name in DEFAULT_INSTANCE_TYPES[usage.environment] if (p := table.get(name)) is not None]
+def _default_instance(usage: AttemptUsage, table: PriceTable, fleet: Fleet) -> InstancePrice | None:
+    candidates = [p for name in fleet.types[usage.environment] if (p := table.get(name)) is not None]
     if not candidates:
         return None
     fitting = [p for p in candidates if _fits(usage, p)]
@@ -226,13 +258,13 @@ class _Raw:
     basis: str
 
 
-def _attempt(usage: AttemptUsage, table: PriceTable) -> _Raw:
+def _attempt(usage: AttemptUsage, table: PriceTable, fleet: Fleet) -> _Raw:
     who = f"{usage.label}: " if usage.label else ""
     known = table.get(usage.instance_type)
     if known is not None:
         instance, where = known, f"{known.instance_type}"
     else:
-        chosen = _default_instance(usage, table)
+        chosen = _default_instance(usage, table, fleet)
         if chosen is None:
             return _Raw(
                 Decimal(0),
@@ -247,7 +279,7 @@ def _attempt(usage: AttemptUsage, table: PriceTable) -> _Raw:
             else ("instance type unknown")
         )
         where = f"{instance.instance_type} ({unknown}; default for the {usage.environment} environment: "
-        where += f"{_DEFAULT_WHY[usage.environment]})"
+        where += f"{fleet.why[usage.environment]})"
     price, how = hourly_price(instance, usage.capacity)
     share = share_of(usage, instance)
     elapsed = running_ms(usage)
@@ -261,7 +293,7 @@ def _attempt(usage: AttemptUsage, table: PriceTable) -> _Raw:
         if elapsed
         else "no running time (startedAt or stoppedAt missing, or stop not after start)"
     )
-    node_text = f" x {nodes} nodes" if nodes > 1 else ""
+    node_text = f" x {nodes} {usage.copies}" if nodes > 1 else ""
     wasted = amount if is_wasted(usage.failure) else Decimal(0)
     verdict = ""
     if usage.failure is not None:
@@ -285,9 +317,9 @@ def _sources(table: PriceTable) -> str:
     )
 
 
-def attempt_cost(usage: AttemptUsage, table: PriceTable) -> Cost:
+def attempt_cost(usage: AttemptUsage, table: PriceTable, fleet: Fleet | None = None) -> Cost:
     """The estimated cost of one attempt, with its basis."""
-    raw = _attempt(usage, table)
+    raw = _attempt(usage, table, fleet or DEFAULT_FLEET)
     return Cost(
         amount=raw.amount.quantize(QUANTUM, rounding=ROUND_HALF_EVEN),
         currency=table.currency,
@@ -296,9 +328,9 @@ def attempt_cost(usage: AttemptUsage, table: PriceTable) -> Cost:
     )
 
 
-def job_cost(attempts: Iterable[AttemptUsage], table: PriceTable) -> Cost:
+def job_cost(attempts: Iterable[AttemptUsage], table: PriceTable, fleet: Fleet | None = None) -> Cost:
     """The estimated cost of a job: the sum over its attempts (array children and retries included), rounded once."""
-    raws = [_attempt(usage, table) for usage in attempts]
+    raws = [_attempt(usage, table, fleet or DEFAULT_FLEET) for usage in attempts]
     amount = sum((r.amount for r in raws), Decimal(0))
     wasted = sum((r.wasted for r in raws), Decimal(0))
     lines = " ".join(r.basis for r in raws) if raws else "No attempts ran."

@@ -117,6 +117,12 @@ class Metric(StrEnum):
     FAILURES_CANCELLED = "Failures.cancelled"
     FAILURES_DEPENDENCY = "Failures.dependency"
     FAILURES_UNKNOWN = "Failures.unknown"
+    COST_ESTIMATED = "CostEstimated"  # per ended attempt: its estimated cost (the price table's currency)
+    COST_WASTED = "CostWasted"  # ... of which wasted (reclaimed, host failure, OOM, timeout)
+    COST_ROLLUP_LOST = "CostRollupLost"  # the rollup write failed: GET /costs misses that attempt
+    PRICES_REFRESHED = "PricesRefreshed"  # the sweeper stored a day's prices fetched from AWS
+    PRICE_REFRESH_FAILED = "PriceRefreshFailed"  # ... could not: attempts are priced on the last table
+    SUBMIT_JOB_THROTTLED = "SubmitJobThrottled"  # AWS Batch answered SubmitJob TooManyRequestsException
 
 
 FAILURE_METRICS: dict[FailureClass, Metric] = {

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # names for the signatures only: a handler importing the port
 
     from batchplane.domain.containers import DefinitionSpec
     from batchplane.domain.dispatch import PoolState, Reservation, TenantAccount
+    from batchplane.domain.job_costs import CostLine, CostRow
     from batchplane.domain.lifecycle import Applied, Observation
     from batchplane.domain.pipeline_records import (
         AdvanceMode,
@@ -348,6 +349,40 @@ class PoolSource(Protocol):
     def pools(self, queue_arns: list[str], gpu_queues: Collection[str]) -> list[PoolState]:
         """The pools the queues fill first (their order-1 compute environments) and each pool's maxvCpus."""
         ...
+
+
+class CostLedger(Protocol):
+    """The per-day cost rollup: one small item per day, tenant, priority and queue."""
+
+    def add(self, line: CostLine) -> None:
+        """Add one ended attempt's cost to its rollup item (one UpdateItem, ADD)."""
+        ...
+
+    def add_to_pipeline(self, pipeline_id: str, line: CostLine) -> None:
+        """Add an ended attempt of a pipeline's job to the pipeline's total (one UpdateItem, ADD)."""
+        ...
+
+    def pipeline_total(self, pipeline_id: str) -> CostRow | None:
+        """The pipeline's total so far (one GetItem); None when no attempt of it has ended."""
+        ...
+
+    def rows(self, days: list[str], tenant: str | None) -> list[CostRow]:
+        """The rollup items of ``days`` (one Query per day), of ``tenant`` only unless None (every tenant)."""
+        ...
+
+
+class PriceFeed(Protocol):
+    """AWS's prices for some instance types: GetProducts ``PriceList`` entries and Spot price history entries."""
+
+    def fetch(self, instance_types: list[str]) -> tuple[list[str], list[dict[str, Any]]]: ...
+
+
+class PriceStore(Protocol):
+    """The price table the control plane fetched last (one item), and when."""
+
+    def load(self) -> tuple[dict[str, Any], float] | None: ...
+
+    def save(self, table: dict[str, Any], fetched_epoch: float) -> None: ...
 
 
 class JobDefinitionRegistry(Protocol):

@@ -18,7 +18,7 @@ The same priority as now is a no-op answered 200 (whatever the job's state), so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from batchplane.domain.arbiter import Demand, QueueCatalogue, QueueClass
@@ -84,14 +84,12 @@ def target_queue(job: JobRecord, priority: Priority, catalogue: QueueCatalogue) 
     already fallen back to On-Demand stays On-Demand). 422 naming ``priority`` when no queue of that class fits."""
     request = JobRequest.model_validate(job.request)
     current = job.current
-    demand = Demand.of(request)
-    demand = Demand(
+    asked = Demand.of(request)  # everything else the request asks (platform, GPUs, nodes) stays as it is
+    demand = replace(
+        asked,
         priority=priority,
-        preference=demand.preference,
-        vcpus=current.vcpus or demand.vcpus,
-        memory_mib=current.memory_mib or demand.memory_mib,
-        gpus=demand.gpus,
-        multi_node=demand.multi_node,
+        vcpus=current.vcpus or asked.vcpus,
+        memory_mib=current.memory_mib or asked.memory_mib,
     )
     try:
         queue = catalogue.place(demand).queue

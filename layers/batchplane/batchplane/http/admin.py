@@ -1,5 +1,6 @@
-"""Who is an admin: the principals the stack's ``AdminPrincipals`` parameter lists (env ``ADMIN_PRINCIPALS``,
-comma-joined), compared with the caller's identity as the API sees it (an IAM principal ARN, or the JWT claim)."""
+"""Who is an administrator: the principals of the template's AdminPrincipals parameter (ADMIN_PRINCIPALS,
+comma-joined), compared with the caller's tenant as `batchplane.http.identity.tenant_of` derives it (an IAM user or
+role ARN, an assumed role's session name dropped; a JWT claim). Locally the local user is one."""
 
 from __future__ import annotations
 

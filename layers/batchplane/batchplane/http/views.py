@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 from batchplane.domain.models import JobStatus, Priority
@@ -14,6 +15,7 @@ from batchplane.domain.timestamps import iso_from_ms
 
 if TYPE_CHECKING:
     from batchplane.domain.arbiter import QueueClass
+    from batchplane.domain.costs import Cost
     from batchplane.domain.pipeline_records import PipelineRecord
     from batchplane.domain.schedules import ScheduleRecord
 
@@ -29,6 +31,23 @@ def _same(record: object, *names: str) -> dict[str, Any]:
 
 def _iso(ms: int | None) -> str | None:
     return None if ms is None else iso_from_ms(ms)
+
+
+Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+
+class CostView(_View):
+    """An estimate, never a bill: ``basis`` says how it was reached (instance type, Spot or On-Demand, share, running
+    time, the prices' source and date) and what it leaves out."""
+
+    amount: Money = Field(description="estimated cost, in currency units (rounded to 0.000001)")
+    currency: str
+    wasted: Money = Field(description="the part of amount spent on attempts that could not produce the result")
+    basis: str
+
+    @classmethod
+    def of(cls, cost: Cost) -> CostView:
+        return cls(amount=cost.amount, currency=cost.currency, wasted=cost.wasted, basis=cost.basis)
 
 
 class AttemptView(_View):
@@ -101,6 +120,7 @@ class JobView(_View):
     cancel_requested: bool = False
     origin: str | None = Field(default=None, description="what submitted it: api, pipeline:<id>, schedule:<name>@<t>")
     pipeline_id: str | None = None
+    cost: CostView | None = Field(default=None, description="estimated cost of the attempts that ran (GET only)")
     image: str | None = Field(default=None, description="the job's own container image, when it gave one")
     platform: str | None = Field(default=None, description="ec2 or fargate, for a job with its own image")
     job_definition: str | None = Field(default=None, description="the job definition it runs on (ARN or name)")
@@ -246,6 +266,7 @@ class PipelineView(_View):
     execution_arn: str | None = None
     previous_runs: list[str] = Field(default_factory=list)
     jobs: list[PipelineJobView] = Field(default_factory=list)
+    cost: CostView | None = Field(default=None, description="estimated cost of its jobs' ended attempts (GET only)")
 
     @classmethod
     def of(cls, p: PipelineRecord) -> PipelineView:
@@ -277,6 +298,25 @@ class ScheduleView(_View):
 
 class ScheduleList(_View):
     schedules: list[ScheduleView]
+
+
+class CostGroupView(_View):
+    key: str = Field(description="the tenant, queue, priority class or day (YYYY-MM-DD)")
+    amount: Money
+    wasted: Money
+    attempts: int = Field(description="ended attempts counted")
+
+
+class CostsView(_View):
+    group_by: str
+    from_: str = Field(alias="from")
+    to: str
+    every_tenant: bool = Field(description="true for an administrator: every tenant's costs; else the caller's")
+    currency: str
+    amount: Money
+    wasted: Money
+    groups: list[CostGroupView]
+    basis: str
 
 
 class DefinitionView(_View):

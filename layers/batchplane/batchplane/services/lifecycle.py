@@ -65,7 +65,9 @@ class LifecycleService:
         on_terminal: Callable[[JobRecord, str], None] | None = None,
         lease_owner: str = "",
         sweep_lease_seconds: float = 90.0,
+        on_attempt_end: Callable[[JobRecord, AttemptRecord, str | None], None] | None = None,
     ) -> None:
+        self._on_attempt_end = on_attempt_end
         self._lease_owner = lease_owner
         self._lease_seconds = sweep_lease_seconds
         self._on_terminal = on_terminal
@@ -130,6 +132,7 @@ class LifecycleService:
             return self.act_on_failure(job, detail)
         if obs.status is JobStatus.SUCCEEDED:
             self._metric(Metric.JOBS_SUCCEEDED, 1)
+            self._attempt_ended(job, obs.ref.attempt, None)
             if self._artifacts is not None and (job.request.get("inputs") or job.request.get("outputs")):
                 self._artifacts.record(job)  # lineage: what this job used and made
             if self._on_terminal is not None:
@@ -254,6 +257,7 @@ class LifecycleService:
             now=iso(now),
         ):
             return self._after_lost_claim(job, detail)
+        self._attempt_ended(job, current.attempt, verdict.failure_class.value)
         self._metric(RETRY_METRICS[nxt.reason], 1)
         submitted = SUBMITTED_AS[nxt.reason]
         return submitted.scheduled if delayed else self.submit(job, new, submitted)
@@ -297,6 +301,7 @@ class LifecycleService:
         ):
             return Outcome.RACED
         job.current.failure_class = failure_class  # as recorded: the pipeline tells a cancel from a failure by it
+        self._attempt_ended(job, job.current.attempt, failure_class)
         self._metric(Metric.JOBS_CANCELLED if status is JobStatus.CANCELLED else Metric.JOBS_FAILED, 1)
         if self._on_terminal is not None:
             self._on_terminal(job, status.value)
@@ -343,8 +348,23 @@ class LifecycleService:
             job, previous=current.attempt, failure_class="app-error", new=new, counters=counters, now=iso(now)
         ):
             return self._after_lost_claim(job, None)
+        self._attempt_ended(job, current.attempt, FailureClass.APP_ERROR.value)
         self._metric(Metric.RETRIES_FAILED_CHILDREN, 1)
         return Outcome.CHILDREN_RETRY_SCHEDULED if delayed else self.submit(job, new, Outcome.CHILDREN_RETRY)
+
+    def _attempt_ended(self, job: JobRecord, number: int, failure_class: str | None) -> None:
+        """An attempt's end is recorded and decided (once: after a write that only one handler wins): add its cost
+        to the rollup. A failed rollup write is counted, never retried (the event is done; the job's own record
+        still prices the attempt)."""
+        if self._on_attempt_end is None:
+            return
+        attempt = next((a for a in job.attempts if a.attempt == number), None)
+        if attempt is None:
+            return
+        try:
+            self._on_attempt_end(job, attempt, failure_class)
+        except Exception:  # noqa: BLE001 - the rollup is an estimate: losing one write must not redo the event
+            self._metric(Metric.COST_ROLLUP_LOST, 1)
 
     def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome, *, admitted: bool = False) -> Outcome:
         """SubmitJob for a recorded attempt; a failed SubmitJob leaves the attempt due at the next sweep.

@@ -235,10 +235,26 @@
     };
   }
 
+  // The API's `waiting` (GET /jobs/{id}: hold, reason, ahead, then the hold's details) as a sentence and its facts.
+  function waitingFacts(w) {
+    const facts = [];
+    const add = (label, value) => facts.push(h("dt", {}, label), h("dd", {}, value));
+    if (w.hold) add("Hold", h("code", {}, w.hold));
+    if (typeof w.ahead === "number" && w.ahead > 0) add("Ahead of it", String(w.ahead));
+    for (const [key, value] of Object.entries(w)) {
+      if (["hold", "reason", "ahead", "waitingOn"].includes(key) || value === null || value === undefined) continue;
+      if (key === "dependencies" && Array.isArray(value)) {
+        add("Dependencies", value.map((d) => [jobLink(d.jobId), ` ${d.status} `]));
+      } else add(key, /At$|^since$/.test(key) && typeof value === "string" ? time(value) : plain(value));
+    }
+    return facts.length ? h("dl", { class: "facts", "data-testid": "waiting" }, facts) : "";
+  }
+
   function whyWaiting(job) {
     if (job.waiting) {
       const w = job.waiting;
-      return typeof w === "string" ? w : [w.reason, w.explanation, w.detail].filter(Boolean).join(": ") || JSON.stringify(w);
+      const reason = typeof w === "string" ? w : w.reason || JSON.stringify(w);
+      return reason.charAt(0).toUpperCase() + reason.slice(1) + (/[.!?]$/.test(reason) ? "" : ".");
     }
     const attempts = job.attempts || [];
     const last = attempts[attempts.length - 1] || {};
@@ -284,13 +300,14 @@
   async function jobView(id) {
     const head = h("div", {});
     const why = h("p", { "data-testid": "why" });
+    const held = h("div", {});
     const cost = h("div", {});
     const times = h("div", {});
     const lineage = h("div", { class: "graph small", role: "img", "aria-label": "lineage graph" });
     const logs = h("pre", { class: "logs", tabindex: "0", "aria-label": "log tail", "data-testid": "logs" });
     main().replaceChildren(
       h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), head,
-      h("h2", {}, "Why it waits"), why,
+      h("h2", {}, "Why it waits"), why, held,
       h("h2", {}, "Cost"), cost,
       h("h2", {}, "Attempts"), times,
       h("div", { class: "cols" },
@@ -324,6 +341,7 @@
           Object.keys(job.tags || {}).length ? [h("dt", {}, "Tags"), h("dd", {}, Object.entries(job.tags).map(([k, v]) => `${k}=${v}`).join(", "))] : null),
         cancel || ""));
       why.textContent = whyWaiting(job);
+      keepFocus(() => held.replaceChildren(job.waiting && typeof job.waiting === "object" ? waitingFacts(job.waiting) : ""));
       cost.replaceChildren(costFacts(job.cost));
       times.replaceChildren(timeline(job));
       const key = `${job.status}:${(job.attempts || []).map((a) => a.status).join(",")}`;

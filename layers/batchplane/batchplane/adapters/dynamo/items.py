@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
-from batchplane.domain.models import Capacity, CapacityPreference, JobStatus
+from batchplane.domain.models import Capacity, CapacityPreference, JobRequest, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.timestamps import iso_to_epoch_seconds
 
@@ -107,7 +108,7 @@ def job_to_item(job: JobRecord) -> Item:
         ("statusReason", job.status_reason),
         ("createdAt", job.created_at),
         ("updatedAt", job.updated_at),
-        ("request", json.dumps(job.request, separators=(",", ":"), sort_keys=True)),
+        *stored_request(job.request),
         ("requestHash", job.request_hash),
         ("priority", job.priority),
         ("preference", job.preference),
@@ -138,14 +139,40 @@ def job_to_item(job: JobRecord) -> Item:
         )
         put_attr(item, "gsi2pk", HELD if held else ACTIVE)
         put_attr(item, "gsi2sk", job.created_at)
-    item["att"] = {"M": {str(a.attempt): {"M": attempt_to_item(a)} for a in job.attempts}}
+    atts = {str(a.attempt): {"M": attempt_to_item(a)} for a in job.attempts}
+    first = atts.get("1", {}).get("M", {})
+    if first.get("reason") == {"S": "initial"} and first.get("explanation") == {"S": job.placement_reason}:
+        del first["explanation"]  # the first attempt's explanation is the placement reason: stored once (read back)
+    item["att"] = {"M": atts}
     return item
+
+
+def stored_request(request: dict[str, Any]) -> list[tuple[str, str]]:
+    """The request as the item keeps it: compact (``rq``: what differs from JobRequest's defaults; a third of the
+    canonical form, and every write of the job is billed by the item's size), re-expanded by ``read_request``; a
+    request that is no valid JobRequest (an adopted job's) as it is (``request``)."""
+    try:
+        compact = JobRequest.model_validate(request).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    except ValidationError:
+        return [("request", json.dumps(request, separators=(",", ":"), sort_keys=True))]
+    return [("rq", json.dumps(compact, separators=(",", ":"), sort_keys=True))]
+
+
+def read_request(item: Item) -> dict[str, Any]:
+    """The canonical request (defaults included) of a job item, compact or not."""
+    compact = get_attr(item, "rq")
+    if compact is not None:
+        return JobRequest.model_validate(json.loads(compact)).canonical()
+    loaded: dict[str, Any] = json.loads(get_attr(item, "request") or "{}")
+    return loaded
 
 
 def job_from_item(item: Item) -> JobRecord:
     attempts = sorted(
         (attempt_from_item(v["M"]) for v in item.get("att", {}).get("M", {}).values()), key=lambda a: a.attempt
     )
+    if attempts and attempts[0].attempt == 1 and attempts[0].reason == "initial" and attempts[0].explanation is None:
+        attempts[0].explanation = get_attr(item, "placementReason")
     return JobRecord(
         job_id=get_attr(item, "jobId"),
         tenant=get_attr(item, "tenant"),
@@ -154,7 +181,7 @@ def job_from_item(item: Item) -> JobRecord:
         status_reason=get_attr(item, "statusReason"),
         created_at=get_attr(item, "createdAt"),
         updated_at=get_attr(item, "updatedAt"),
-        request=json.loads(get_attr(item, "request") or "{}"),
+        request=read_request(item),
         request_hash=get_attr(item, "requestHash"),
         priority=get_attr(item, "priority"),
         preference=CapacityPreference(get_attr(item, "preference")),

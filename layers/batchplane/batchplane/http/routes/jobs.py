@@ -16,7 +16,15 @@ from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import JobFilter
 from batchplane.http.request import CancelBody, JobId, idempotency_key, known_id, tenant
 from batchplane.http.routes import new_router
-from batchplane.http.views import CancelView, JobList, JobSummary, JobView, PriorityRequest, PriorityView
+from batchplane.http.views import (
+    CancelView,
+    CostView,
+    JobList,
+    JobSummary,
+    JobView,
+    PriorityRequest,
+    PriorityView,
+)
 
 router = new_router()
 metrics = Metrics()
@@ -72,8 +80,11 @@ def get_job(job_id: JobId) -> JobView:
     service = wiring.job_service()
     job = service.get(tenant(router.current_event), job_id)
     if job.status is JobStatus.QUEUED:  # why it waits for admission, as the dispatcher sees it now
-        return JobView.of(job, waiting=wiring.dispatcher().explain(job))
-    return JobView.of(job, waiting=service.waiting(job))
+        view = JobView.of(job, waiting=wiring.dispatcher().explain(job))
+    else:
+        view = JobView.of(job, waiting=service.waiting(job))
+    view.cost = CostView.of(wiring.cost_service().costing.job(job))  # from the record alone: no AWS call
+    return view
 
 
 @router.post("/jobs/<jobId>/cancel")

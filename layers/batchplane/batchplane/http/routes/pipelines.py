@@ -11,7 +11,7 @@ from batchplane import wiring
 from batchplane.domain.pipelines import PipelineRequest
 from batchplane.http.request import CancelBody, PipelineId, idempotency_key, known_id, tenant
 from batchplane.http.routes import new_router
-from batchplane.http.views import PipelineList, PipelineView
+from batchplane.http.views import CostView, PipelineList, PipelineView
 
 router = new_router()
 
@@ -35,7 +35,9 @@ def list_pipelines(limit: Annotated[int, Query(ge=1, le=100)] = 50) -> PipelineL
 @router.get("/pipelines/<pipelineId>")
 def get_pipeline(pipeline_id: PipelineId) -> PipelineView:
     pipeline_id = known_id(pipeline_id, "pipeline")
-    return PipelineView.of(wiring.pipeline_service().get(tenant(router.current_event), pipeline_id))
+    view = PipelineView.of(wiring.pipeline_service().get(tenant(router.current_event), pipeline_id))
+    view.cost = CostView.of(wiring.cost_service().pipeline(pipeline_id))  # the pipeline's rollup: one read
+    return view
 
 
 @router.post("/pipelines/<pipelineId>/cancel")
