@@ -137,8 +137,10 @@ class Stack:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
+    from batchplane_local.moto_glue import cheap_transactions
     from moto import mock_aws
 
+    cheap_transactions()  # as the local stack does: moto's TransactWriteItems backs up only what it touches
     with mock_aws(config={"batch": {"use_docker": False}, "core": {"reset_boto3_session": True}}):
         yield
 

@@ -84,7 +84,10 @@ def moto_plane(*, count_calls: bool = True) -> Iterator[Plane]:
     False (the throughput run, so the counting hooks are not timed)."""
     from batchplane import wiring
     from batchplane.adapters import aws as aws_clients
+    from batchplane_local.moto_glue import cheap_transactions
     from moto import mock_aws
+
+    cheap_transactions()
 
     with (
         environ(FAKE_AWS_ENV),

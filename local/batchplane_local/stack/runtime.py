@@ -62,6 +62,7 @@ class LocalStack:
         # whole table, so 2 shards (12 Queries a sweep) rather than the template's 16 (68); the same sharded code.
         self.parameters = {
             "AdminPrincipals": f"arn:aws:iam::{ACCOUNT}:user/local-user",
+            "DispatcherLoopSeconds": "0",  # each dispatcher invocation ticks once (it is invoked every 0.3 s)
             "PriceSource": "shipped",
             **LOCAL_PARAMETERS,
             **(parameters or {}),

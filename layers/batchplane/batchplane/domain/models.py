@@ -82,6 +82,9 @@ class JobStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"  # never a Batch job's status: an observation of one never carries it
+    # batchplane's own, before any Batch job exists: accepted, waiting for the dispatcher to admit it (last in this
+    # list so that the ranks of Batch's states, recorded in the table, keep their numbers)
+    QUEUED = "QUEUED"
 
     @property
     def terminal(self) -> bool:

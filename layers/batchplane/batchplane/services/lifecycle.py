@@ -120,9 +120,11 @@ class LifecycleService:
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
                 return self.act_on_failure(job, detail)
-            if obs.status.terminal and job.status.terminal and job.pipeline_id and self._on_terminal is not None:
+            retell = job.pipeline_id or job.holds_admission
+            if obs.status.terminal and job.status.terminal and retell and self._on_terminal is not None:
                 # the redelivery of a pipeline job's last event: its pipeline may not have heard (the handler died
-                # after the write), so tell it again; idempotent, every pipeline change is conditional
+                # after the write), so tell it again, and give back its admission if that was not done; idempotent,
+                # every pipeline change and the admission's release are conditional
                 self._on_terminal(job, job.status.value)
                 return Outcome.STALE_RETOLD
             return Outcome.STALE
@@ -364,8 +366,9 @@ class LifecycleService:
         except Exception:  # noqa: BLE001 - the rollup is an estimate: losing one write must not redo the event
             self._metric(Metric.COST_ROLLUP_LOST, 1)
 
-    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome) -> Outcome:
-        """SubmitJob for a recorded attempt; a failed SubmitJob leaves the attempt due at the next sweep."""
+    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome, *, admitted: bool = False) -> Outcome:
+        """SubmitJob for a recorded attempt; a failed SubmitJob leaves the attempt due at the next sweep.
+        ``admitted``: the caller (the dispatcher) already holds this call's slot of the account's SubmitJob budget."""
         request = JobRequest.model_validate(job.request)
         try:
             self._batch.submit(
@@ -381,6 +384,7 @@ class LifecycleService:
                     reason=attempt.reason,
                 ),
                 maybe_submitted=attempt.submit_failed_at is not None,
+                admitted=admitted,
             )
         except Exception:  # noqa: BLE001 - the attempt is recorded; it is submitted again (no duplicate: by name)
             self._metric(Metric.SUBMIT_DEFERRED, 1)

@@ -175,8 +175,8 @@ class Sweeper:
                 if self._deps.fail_held(job, why, iso(now)):
                     report.failed_fast.append(job.job_id)
             elif all(st is not None and st[0] == "SUCCEEDED" for st in states) and self._deps.release(job, iso(now)):
-                # released only if no cancel landed since the read (the write decides)
-                self._engine.submit(job, job.current, Outcome.RELEASED)
+                # released to the admission queue only if no cancel landed since the read (the write decides): the
+                # dispatcher submits it, under its tenant's quota and the account's SubmitJob budget
                 report.released.append(job.job_id)
 
     def _stuck_runnable(self, now: datetime, report: SweepReport, runnable: list[JobRecord]) -> None:

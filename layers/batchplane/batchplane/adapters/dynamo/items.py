@@ -209,6 +209,8 @@ def job_from_item(item: Item) -> JobRecord:
         pipeline_key=get_attr(item, "pipelineKey"),
         origin=get_attr(item, "origin"),
         claim_token=get_attr(item, "claimToken"),
+        admission=get_attr(item, "adm"),
+        admission_released=bool(get_attr(item, "admReleased")),
         attempts=attempts,
     )
 
