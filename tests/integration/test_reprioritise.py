@@ -67,7 +67,8 @@ def test_a_runnable_job_moves_queues_with_one_new_attempt_and_one_terminate(plan
     assert [s["jobQueue"] for s in submits] == [stack.queue("urgent", "spot")]
     assert [t["jobId"] for t in terminates] == [old_batch_id]
     assert terminates[0]["reason"].startswith("batchplane: re-prioritised from normal to urgent")
-    assert stack.calls.counts["dynamodb.UpdateItem"] == 1  # the new attempt, one conditional write
+    # the new attempt (one conditional write) and its slot of the account-wide SubmitJob budget
+    assert stack.calls.counts["dynamodb.UpdateItem"] == 2
     # AND the job's record says so, the new attempt linked to the one it replaces
     after = plane.job(job["jobId"])
     assert (after["priority"], after["queue"]) == ("urgent", stack.queue("urgent", "spot").rsplit("/", 1)[-1])
@@ -204,13 +205,16 @@ def test_a_held_job_moves_at_once_and_is_submitted_to_its_new_queue(plane: Plane
         stack.queue("urgent", "spot").rsplit("/", 1)[-1],
     )
     assert calls(stack, "batch.SubmitJob") == calls(stack, "batch.TerminateJob") == []
-    # AND when its dependency succeeds, the sweeper submits it to the urgent queue
+    # AND when its dependency succeeds, the sweeper releases it for admission and the dispatcher submits it to the
+    # urgent queue
     dep_job = plane.job(dep["jobId"])
     dep_job["attempts"][0]["batchJobId"] = dep["batchJobId"]
     for i, kind in enumerate(("RUNNABLE", "RUNNING", "SUCCEEDED")):
         plane.deliver(plane.event(kind, dep_job, seconds=i))
     stack.calls.reset()
     assert plane.sweep()["released"] == [held["jobId"]]
+    assert plane.job(held["jobId"])["status"] == "QUEUED"
+    plane.dispatch()
     assert [s["jobQueue"] for s in calls(stack, "batch.SubmitJob")] == [stack.queue("urgent", "spot")]
 
 
