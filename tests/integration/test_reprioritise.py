@@ -293,3 +293,23 @@ def test_the_openapi_document_describes_the_route(plane: Plane) -> None:
     assert {"200", "404", "409", "422"} <= set(operation["responses"])
     assert "waiting" in spec["components"]["schemas"]["JobView"]["properties"]
     assert spec["components"]["schemas"]["PriorityRequest"]["properties"]["priority"]
+
+
+def test_a_queued_job_moved_to_urgent_is_admitted_before_earlier_normal_jobs(plane: Plane, stack: Stack) -> None:
+    # GIVEN three normal jobs waiting QUEUED for admission, the last submitted last
+    queued = [plane.submit({"name": f"q{i}"}, dispatch=False) for i in range(3)]
+    assert {q["status"] for q in queued} == {"QUEUED"}
+    stack.calls.reset()
+    # WHEN the last one is re-prioritised to urgent
+    answer = urgent(plane, queued[-1]["jobId"])
+    # THEN it moves at once, with no call to Batch
+    assert (answer["action"], answer["attempt"]) == ("moved", 1)
+    assert calls(stack, "batch.SubmitJob") == calls(stack, "batch.TerminateJob") == []
+    assert plane.job(queued[-1]["jobId"])["status"] == "QUEUED"
+    # AND the dispatcher admits it first, to the urgent queue, then the normal ones in their order
+    plane.dispatch()
+    submitted = [(s["jobQueue"], s["jobName"]) for s in calls(stack, "batch.SubmitJob")]
+    assert submitted[0][0] == stack.queue("urgent", "spot"), submitted
+    assert [q for q, _ in submitted[1:]] == [stack.queue("normal", "spot")] * 2, submitted
+    names = {plane.job(q["jobId"])["attempts"][0]["batchJobName"]: i for i, q in enumerate(queued)}
+    assert [names[n] for _, n in submitted] == [2, 0, 1]
