@@ -355,7 +355,10 @@ class LocalStack:
         return [q["jobQueueArn"] for q in self.batch.describe_job_queues()]
 
     def sweep_now(self) -> dict[str, Any]:
+        """Invoke the sweeper once, as its schedule would (the dispatcher runs on a schedule too: not it)."""
         for _period, logical, _rule in self.schedules:
+            if logical != "SweeperFunction":
+                continue
             fn = self.functions[logical]
             return {"swept": logical, "report": fn.invoke({"source": "aws.events", "detail-type": "Scheduled Event"})}
         return {"swept": None}
