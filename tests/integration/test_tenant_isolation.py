@@ -78,9 +78,9 @@ def test_another_tenants_pipeline_does_not_exist(gateway: Any, stack: Stack, mon
 
 
 def test_a_pipeline_larger_than_one_execution_is_refused(gateway: Any, stack: Stack) -> None:
-    # GIVEN a map that expands past what one Step Functions execution's history holds
+    # GIVEN maps that expand past the 10,000 jobs one pipeline may have (11 x 1,000)
     body = {"name": "huge", "jobs": [{"id": "a", "command": ["true"], "map": [{"i": str(i)} for i in range(1000)]}] * 1}
-    body["jobs"] = [{**body["jobs"][0], "id": f"a{k}"} for k in range(3)]
+    body["jobs"] = [{**body["jobs"][0], "id": f"a{k}"} for k in range(11)]
     # WHEN submitted THEN it is a 422 naming jobs, before anything runs
     answer = call(gateway, "POST", "/pipelines", body=body)
     assert answer["statusCode"] == 422, answer["body"]
