@@ -119,6 +119,16 @@ class Stack:
             return contextlib.nullcontext()
         return iam.acting_as(self.principals[function])
 
+    def dispatch(self) -> Any:
+        """One dispatcher tick, as the dispatcher function: the QUEUED jobs it may admit go to Batch. Its report."""
+        from batchplane import wiring
+        from batchplane.services.dispatcher import DispatchReport
+
+        report = DispatchReport()
+        with self.acting_as("dispatcher"):
+            wiring.dispatcher().tick(report)
+        return report
+
     def run_as_functions(self, service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         """Make a service's entry points run as the deployed function that calls each (PIPELINE_ENTRY_POINTS)."""
         for method, function in PIPELINE_ENTRY_POINTS.items():
