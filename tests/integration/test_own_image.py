@@ -98,7 +98,8 @@ def test_a_new_container_finds_the_definition_by_name_and_registers_nothing(gate
     # AND both jobs are admitted on it
     assert len(stack.dispatch().admitted) == 2
     used = {p["jobDefinition"] for op, p in stack.calls.requests if op == "batch.SubmitJob"}
-    assert len(used) == 1 and f"job-definition/{definition}:" in used.pop()
+    assert len(used) == 1
+    assert f"job-definition/{definition}:" in used.pop()
 
 
 def test_a_race_that_made_two_revisions_ends_with_one_in_use(stack: Stack) -> None:
