@@ -37,7 +37,10 @@ def _translate(err: ClientError | BotoCoreError, op: str) -> Exception:
         if code in _CLIENT_CODES:
             field = "jobDefinition" if "definition" in message.lower() else "body"
             return SubmissionRejectedError(
-                f"AWS Batch {op} rejected the request ({code})", errors=[FieldError(field, message[:300])]
+                f"AWS Batch {op} rejected the request ({code})",
+                errors=[FieldError(field, message[:300])],
+                code=code,
+                aws_message=message,
             )
     return UpstreamUnavailableError(
         f"AWS Batch {op} is unavailable; retry with the same Idempotency-Key", headers={"Retry-After": "2"}

@@ -70,9 +70,23 @@ class UnschedulableError(BatchplaneError):
 
 
 class SubmissionRejectedError(BatchplaneError):
-    """AWS Batch refused the submission for a reason in the request (ClientException)."""
+    """AWS Batch refused the submission for a reason in the request (ClientException): retrying it cannot succeed.
+    ``code`` and ``aws_message`` are Batch's own error code and message, kept for the job's statusReason."""
 
     status, slug, title = 422, "submission-rejected", "AWS Batch rejected the job"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        code: str = "",
+        aws_message: str = "",
+    ) -> None:
+        super().__init__(detail, errors=errors, headers=headers)
+        self.code = code
+        self.aws_message = aws_message
 
 
 class SubmitRateLimitedError(BatchplaneError):

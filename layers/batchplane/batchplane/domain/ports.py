@@ -264,6 +264,13 @@ class LifecycleStore(Protocol):
 
     def defer_submit(self, job: JobRecord, attempt: int, now: str, due_ms: int) -> bool: ...
 
+    def reject_submission(
+        self, job: JobRecord, attempt: int, *, failure_class: str, reason: str, now: str
+    ) -> JobRecord | None:
+        """Batch refused the attempt's SubmitJob (ClientException): the attempt and the job end FAILED, once; the job
+        after the write, None when the attempt is no longer current and unsubmitted or the job already ended."""
+        ...
+
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
 
     def bucket(self, name: str, upto: str | None = None) -> list[JobRecord]:

@@ -3,7 +3,7 @@ and invocations) and ticks until its time is up: a snapshot (the QUEUED bucket, 
 the pools' capacity), the pure policy (`domain.admission.admit`), SubmitJob slots from the account-wide budget, then
 for each admitted job its admission write (one transaction, conditional on QUEUED: exactly once whatever the
 triggers) and its SubmitJob at its slot (lifecycle's submit: a failure leaves the attempt due for the sweeper, which
-finds it by name first)."""
+finds it by name first; a refusal by Batch, ClientException, ends the job FAILED and gives its usage back)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class DispatchReport:
     admitted: list[str] = field(default_factory=list)
     lost: int = 0  # admissions whose conditional write failed (cancelled, raced, quota taken meanwhile)
     submit_deferred: int = 0
+    rejected: int = 0  # admitted, then refused by Batch (ClientException): ended FAILED, their usage given back
     skipped: bool = False  # another invocation holds the lease
 
 
@@ -151,7 +152,9 @@ class Dispatcher:
         if wait > 0:
             self._sleep(wait)
         outcome = self._engine.submit(job, job.current, Outcome.RELEASED, admitted=True)
-        if outcome is not Outcome.RELEASED:
+        if outcome is Outcome.REJECTED:
+            report.rejected += 1
+        elif outcome is not Outcome.RELEASED:
             report.submit_deferred += 1
         report.admitted.append(job.job_id)
         return True

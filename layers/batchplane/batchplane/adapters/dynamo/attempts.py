@@ -339,6 +339,43 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
             )
         )
 
+    def reject_submission(
+        self, job: JobRecord, attempt: int, *, failure_class: str, reason: str, now: str
+    ) -> JobRecord | None:
+        """AWS Batch refused the attempt's SubmitJob for a reason in the request (ClientException): the attempt is
+        recorded FAILED with that reason and the job ends FAILED, once. Conditional on the attempt being current and
+        never having reached Batch (no event, no Batch job id) and the job not ended (still filed in the sweeper's
+        index). The job after the write (None: the condition failed), so its end is acted on as written."""
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression=(
+                    "SET #st = :failed, statusReason = :r, updatedAt = :now, expiresAt = :exp, "
+                    "att.#n.#st = :failed, att.#n.statusReason = :r, att.#n.failureClass = :fc "
+                    "REMOVE gsi2pk, gsi2sk, awaiting"
+                ),
+                ConditionExpression=(
+                    "currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND "
+                    "attribute_not_exists(att.#n.batchJobId) AND attribute_exists(gsi2pk)"
+                ),
+                ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":failed": {"S": JobStatus.FAILED.value},
+                    ":r": {"S": reason[:2048]},
+                    ":now": {"S": now},
+                    ":fc": {"S": failure_class},
+                    ":n": {"N": str(attempt)},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return job_from_item(out["Attributes"])
+
     def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool:
         """Claim the repair of an attempt that never reached Batch (one sweeper wins)."""
         return conditional(
