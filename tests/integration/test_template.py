@@ -47,6 +47,7 @@ RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ("SweeperFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("PipelineStateMachine", "DeliverExecutionLogs"): "CloudWatch Logs vended log delivery requires Resource '*'",
     ("GatewayFunction", "FindBatchJobToCancel"): "batch:ListJobs supports no resource-level permissions",
+    ("PipelineTasksFunction", "FindBatchJobToCancel"): "batch:ListJobs supports no resource-level permissions",
     ("GatewayFunction", "ExplainWaitingJobs"): (
         "batch:DescribeJobQueues and DescribeComputeEnvironments support no resource-level permissions"
     ),
@@ -380,8 +381,8 @@ def test_function_policy_statements_are_named_and_scoped_to_batchplane() -> None
 
 def test_the_submitting_functions_share_one_policy_and_repeat_none_of_it() -> None:
     # GIVEN the functions that submit Batch jobs
-    submitting = ("DispatcherFunction", "JobEventsFunction", "SweeperFunction", "PipelineTasksFunction")
-    submitting += ("ScheduledSubmitFunction", "GatewayFunction")  # the gateway: re-prioritising a RUNNABLE job only
+    submitting = ("DispatcherFunction", "JobEventsFunction", "SweeperFunction")
+    submitting += ("GatewayFunction",)  # the gateway: re-prioritising a RUNNABLE job only
     shared = {s["Sid"] for lid, s in iam_statements() if lid == "SubmitJobsPolicy"}
     for function in submitting:
         # WHEN its policies are read
