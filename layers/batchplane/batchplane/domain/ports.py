@@ -281,6 +281,10 @@ class LifecycleStore(Protocol):
         """An active job the sweeper found nothing to do for is looked at again at ``due_ms`` (unless it changed)."""
         ...
 
+    def unfile_released(self, job: JobRecord) -> bool:
+        """An ended job that holds no admission leaves the sweeper's RELEASE bucket (conditional on both)."""
+        ...
+
 
 class PriorityStore(LifecycleStore, Protocol):
     """The writes of re-prioritising (services/priority.py); a new attempt is `claim_next_attempt`'s."""

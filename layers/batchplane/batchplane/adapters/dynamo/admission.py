@@ -18,8 +18,10 @@ from botocore.exceptions import ClientError
 from batchplane.adapters.dynamo.items import (
     ACTIVE,
     DEFAULT_SWEEP_INDEX,
+    IN_BUCKET,
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
+    RELEASE,
     Item,
     conditional,
     error_code,
@@ -391,7 +393,8 @@ class DynamoAdmission(LeasesAndBuckets):
     def release(self, job: JobRecord) -> bool:
         """Give back what an admitted job held, once: the job's ``admReleased`` flag (set only if the job holds an
         admission and has not released it) is a condition of the same transaction as the counters. A duplicate,
-        redelivered or reordered end of the job releases nothing."""
+        redelivered or reordered end of the job releases nothing. The ended job leaves the sweeper's RELEASE bucket
+        in the same write (the condition keeps a job that is still filed elsewhere, not ended, where it is)."""
         adm = job.admission
         if not adm:
             return False
@@ -409,9 +412,12 @@ class DynamoAdmission(LeasesAndBuckets):
                 "Update": {
                     "TableName": self._table,
                     "Key": job_key(job.job_id),
-                    "UpdateExpression": "SET admReleased = :yes",
-                    "ConditionExpression": "attribute_exists(adm) AND attribute_not_exists(admReleased)",
-                    "ExpressionAttributeValues": {":yes": {"BOOL": True}},
+                    "UpdateExpression": "SET admReleased = :yes REMOVE gsi2pk, gsi2sk",
+                    "ConditionExpression": (
+                        "attribute_exists(adm) AND attribute_not_exists(admReleased) AND "
+                        f"(attribute_not_exists(gsi2pk) OR {IN_BUCKET.format(':release')})"
+                    ),
+                    "ExpressionAttributeValues": {":yes": {"BOOL": True}, ":release": {"S": RELEASE}},
                 }
             }
         ]
