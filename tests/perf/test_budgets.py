@@ -90,6 +90,16 @@ def test_tracing_off_imports_nothing_of_xray_on_the_cold_path(function: str) -> 
     assert loaded == []
 
 
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_handler_imports_boto3_on_the_cold_path(function: str) -> None:
+    # GIVEN a fresh interpreter
+    # WHEN the handler module is imported, as Lambda's cold start does
+    loaded = measures.loaded_on_import(function)["packages"]
+    # THEN boto3 (and the s3transfer it pulls in) is not loaded yet: clients are made on first use, or in priming
+    assert "boto3" not in loaded
+    assert "s3transfer" not in loaded
+
+
 # What every request of the gateway needs at once (its size limit, its tenant claim): built at import on purpose
 BUILT_AT_IMPORT = ["batchplane.settings.QueueEntry", "batchplane.settings.Settings"]
 
