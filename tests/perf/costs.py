@@ -14,7 +14,8 @@ What is assumed, not measured (each is a named constant below, and the report pr
     submission: RUNNABLE, STARTING, RUNNING, SUCCEEDED (4). None for SUBMITTED ("Events aren't created for the
     initial job submission", https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html); PENDING
     (a job waiting on a dependency: batchplane never gives Batch one) is dropped by the rule's pattern in
-    template.yaml. The bench delivers 7 per job, duplicates and a stale one included, and averages over them.
+    template.yaml. The measure delivers them in order, once each; a duplicate delivery is billed apart (at-least-once
+    delivery makes some, how many is not known), so are the once-a-job writes (the release, the cost rollup).
   * Lambda billed durations (ms) per invocation: moto answers in-process, so AWS round trips are not measured.
   * Bytes of CloudWatch Logs per invocation are measured: what the handlers write (Powertools log lines at the
     template's POWERTOOLS_LOG_LEVEL, EMF metric documents), captured while the bench submits jobs and delivers a
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ MILLION = Decimal(1_000_000)
 GB = Decimal(1024**3)  # CloudWatch Logs bills per GB of ingested data; binary GB is the conservative reading
 
 EVENTS_PER_JOB = 4
+EVENT_KINDS = ("RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED")  # a standalone job's events (EVENTS_PER_JOB)
 GATEWAY_MS = 120  # one conditional PutItem + one SubmitJob round trip, plus our code (bench: < 1 ms with AWS stubbed)
 JOB_EVENTS_MS = 40  # one guarded UpdateItem round trip, plus our code
 # Lambda's system log lines per invocation in the JSON log format (platform.start, platform.report), shaped as
@@ -466,7 +469,6 @@ def measure_log_bytes(jobs: int = 10, seed: int = 9) -> tuple[Decimal, Decimal]:
     print (log lines at the template's level, EMF documents), captured, plus Lambda's platform lines."""
     import contextlib
     import io
-    import random
 
     from tests.perf import measures
     from tests.perf.harness import moto_plane
@@ -483,7 +485,7 @@ def measure_log_bytes(jobs: int = 10, seed: int = 9) -> tuple[Decimal, Decimal]:
             submitted = [plane.submit(measures.job_body(i, rng)) for i in range(jobs)]
         with contextlib.redirect_stdout(buffers["events"]):
             for job in submitted:
-                for i, kind in enumerate(("RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED")):
+                for i, kind in enumerate(EVENT_KINDS):
                     plane.deliver(plane.event(kind, job, seconds=i))
     gateway = Decimal(len(buffers["gateway"].getvalue().encode())) / jobs + platform_bytes("GatewayFunction")
     events = Decimal(len(buffers["events"].getvalue().encode())) / (jobs * EVENTS_PER_JOB)
@@ -517,25 +519,32 @@ def measure(submits: int = 20, jobs: int = 10, seed: int = 7) -> CallProfile:
                 admitted, ticks = admitted + made, ticks + 1
         dispatch_requests = list(calls.requests[start:])
         dispatch_bill = bill(recorder.take(), indexes)
-        # Batch's events, duplicates and stale ones included (on jobs of their own, submitted and admitted first)
-        marked: list[int] = []
-
-        def mark() -> None:  # the events' jobs are submitted and admitted: what follows is the deliveries'
-            recorder.take()
-            marked.append(len(calls.requests))
-
-        events = measures.writes_per_event(plane, jobs, seed=seed + 1, mark=mark)
-        event_requests = list(calls.requests[marked[0] :])
+        # a job's life in Batch's events, in order, once each (on jobs of their own, submitted and admitted first);
+        # then one duplicate delivery of each job's last event, billed apart
+        rng = random.Random(seed + 1)
+        with measures.quiet():
+            lives = [plane.submit(measures.job_body(i, rng)) for i in range(jobs)]
+        recorder.take()
+        start = len(calls.requests)
+        outcomes: Counter[str] = Counter()
+        with measures.quiet():
+            for job in lives:
+                for i, kind in enumerate(EVENT_KINDS):
+                    outcomes[plane.deliver(plane.event(kind, job, seconds=i))] += 1
+        event_requests = list(calls.requests[start:])
         event_bill = bill(recorder.take(), indexes)
+        with measures.quiet():
+            for job in lives:
+                outcomes["duplicate " + plane.deliver(plane.event(EVENT_KINDS[-1], job, seconds=len(EVENT_KINDS)))] += 1
+        duplicate_bill = bill(recorder.take(), indexes)
         sizes = _items_now(plane)
     if admitted != submits:
         msg = f"the dispatcher admitted {admitted} of {submits} submitted jobs: the per-job measure would be wrong"
         raise AssertionError(msg)
-    deliveries = events.units
     per_job = (
         (submit_bill, Decimal(submits)),
         (dispatch_bill, Decimal(admitted)),
-        (event_bill, Decimal(deliveries) / EVENTS_PER_JOB),
+        (event_bill, Decimal(jobs)),
     )
     table_wru = sum((Decimal(b.table) / n for b, n in per_job), Decimal(0))
     index_wru = {i.name: sum((Decimal(b.index[i.name]) / n for b, n in per_job), Decimal(0)) for i in indexes}
@@ -544,7 +553,7 @@ def measure(submits: int = 20, jobs: int = 10, seed: int = 7) -> CallProfile:
     rru = (
         Decimal(sum(1 for op, _ in submit_requests if op in reads)) / submits
         + Decimal(sum(1 for op, _ in dispatch_requests if op in reads)) / admitted
-        + Decimal(event_reads) / deliveries * EVENTS_PER_JOB
+        + Decimal(event_reads) / jobs
     )
     memory_mb, architecture = template_lambda_settings()
     gateway_log, event_log = measure_log_bytes()
@@ -572,10 +581,12 @@ def measure(submits: int = 20, jobs: int = 10, seed: int = 7) -> CallProfile:
             "submit_calls": submit.calls,
             "dispatch_calls": dict(Counter(op for op, _ in dispatch_requests)),
             "dispatch_ticks": ticks,
-            "event_calls": events.calls,
+            "event_calls": dict(Counter(op for op, _ in event_requests)),
+            "event_outcomes": {str(k): v for k, v in outcomes.items()},
             "wru_per_submission": split(submit_bill, Decimal(submits)),
             "wru_per_admission": split(dispatch_bill, Decimal(admitted)),
-            "wru_per_event": split(event_bill, Decimal(deliveries)),
+            "wru_per_job_events": split(event_bill, Decimal(jobs)),
+            "wru_per_duplicate_delivery": split(duplicate_bill, Decimal(jobs)),
             "largest_item_bytes": max(sizes.values(), default=0),
             "log_bytes_per_gateway_invocation": int(gateway_log),
             "log_bytes_per_job_events_invocation": int(event_log),

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,9 +96,8 @@ def _soon(offset: float) -> dict[str, datetime]:
     return {"when": datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=offset)}
 
 
-def writes_per_event(plane: Plane, jobs: int, seed: int = 2, mark: Callable[[], object] | None = None) -> CallCount:
-    """DynamoDB writes per Batch state-change event through job_events, duplicates and stale events included
-    (``mark``, when given, is called once the jobs are submitted, just before the first event is delivered).
+def writes_per_event(plane: Plane, jobs: int, seed: int = 2) -> CallCount:
+    """DynamoDB writes per Batch state-change event through job_events, duplicates and stale events included.
 
     Each job gets RUNNABLE, RUNNING, then STARTING late (out of order), RUNNING again (duplicate delivery), SUCCEEDED,
     SUCCEEDED again (duplicate), and an older RUNNING with a new event id (stale): 7 events."""
@@ -118,8 +117,6 @@ def writes_per_event(plane: Plane, jobs: int, seed: int = 2, mark: Callable[[], 
     before = Counter(calls.counts)
     start = len(calls.requests)
     outcomes: Counter[str] = Counter()
-    if mark is not None:
-        mark()
     with quiet():
         for event in deliveries:
             outcomes[plane.deliver(event)] += 1
