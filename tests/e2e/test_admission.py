@@ -5,6 +5,7 @@ answers 429; the quotas API is for admins only. The local user is the admin; ``X
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.e2e
 
 ACCOUNT = "123456789012"
 VCPUS = 20
+POOL_LIMIT = VCPUS + math.ceil(VCPUS / 4)  # what the dispatcher admits to the Spot pool: its vCPUs plus a margin
 
 
 def arn(tenant: str) -> str:
@@ -132,7 +134,10 @@ def test_three_backlogged_tenants_share_by_weight(stack: Api) -> None:
         if not all(u.get("queuedJobs", 0) > 0 for u in usage.values()):
             break
         running = {t: int(u.get("runningVcpus", 0)) for t, u in usage.items()}
-        if sum(running.values()) >= VCPUS:  # the pool is full: a moment of contention
+        # the pool is full (its 20 vCPUs and the backlog margin Batch may be handed, domain/dispatch.py pool_margin):
+        # a moment of contention the dispatcher has decided. (Just after jobs end, before its next tick admits
+        # their successors, a tenant whose jobs ended holds less than its share: that is a gap, not a decision.)
+        if sum(running.values()) >= POOL_LIMIT:
             samples.append(running)
         time.sleep(0.2)
     # THEN at every such moment each tenant's share is within 10 points of its weight's (DRF admits one job at a

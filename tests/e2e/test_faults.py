@@ -21,9 +21,11 @@ TENANT = {"X-Batchplane-Tenant": "chaos"}
 DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
+# Seed 13 fails each service's first or second call (each service draws from its own seeded sequence): Step Functions
+# and the Scheduler, called only a few times here, are faulted on every run, whatever the threads' interleaving.
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with local_stack(tmp_path_factory.mktemp("chaos"), *E2E_STACK_ARGS, "--faults", "0.2", "--fault-seed", "5") as api:
+    with local_stack(tmp_path_factory.mktemp("chaos"), *E2E_STACK_ARGS, "--faults", "0.2", "--fault-seed", "13") as api:
         yield api
 
 

@@ -90,6 +90,32 @@ def test_tracing_off_imports_nothing_of_xray_on_the_cold_path(function: str) -> 
     assert loaded == []
 
 
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_handler_imports_boto3_on_the_cold_path(function: str) -> None:
+    # GIVEN a fresh interpreter
+    # WHEN the handler module is imported, as Lambda's cold start does
+    loaded = measures.loaded_on_import(function)["packages"]
+    # THEN boto3 (and the s3transfer it pulls in) is not loaded yet: clients are made on first use, or in priming
+    assert "boto3" not in loaded
+    assert "s3transfer" not in loaded
+
+
+# What every request of the gateway needs at once (its size limit, its tenant claim): built at import on purpose
+BUILT_AT_IMPORT = ["batchplane.settings.QueueEntry", "batchplane.settings.Settings"]
+
+
+def test_the_gateway_builds_no_route_model_on_import_and_priming_builds_them_all() -> None:
+    # GIVEN a fresh interpreter
+    # WHEN the gateway is imported
+    loaded = measures.loaded_on_import("gateway")
+    # THEN no request model or view of a route was built (defer_build): each is built on its route's first request
+    assert loaded["built"] == BUILT_AT_IMPORT, "a model of a route built at import: give it defer_build=True"
+    assert "batchplane.domain.models.JobRequest" in loaded["deferred"]
+    assert "batchplane.http.views.JobView" in loaded["deferred"]
+    # AND what SnapStart's priming calls builds every one of them, so the snapshot holds them built
+    assert loaded["left_after_priming"] == []
+
+
 def test_tracing_on_wraps_the_handler_in_powertools_tracer() -> None:
     # GIVEN a fresh interpreter with Tracing on (POWERTOOLS_TRACE_DISABLED=false, inside Lambda)
     # WHEN a handler module is imported

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters import aws
 from batchplane.settings import settings
-from batchplane.snapstart import after_restore
+from batchplane.snapstart import after_restore, build_models
 
 # Each function imports only what it uses: the services are imported when first built, not at cold start.
 if TYPE_CHECKING:
@@ -347,17 +347,21 @@ def priority_service() -> PriorityService:
 
 
 def prime_gateway() -> None:
-    """SnapStart (before the snapshot): make the gateway's clients and build its services, with no AWS call."""
+    """SnapStart (before the snapshot): make the gateway's clients, build its services and every pydantic model its
+    modules deferred (the routes' requests and views), with no AWS call."""
     job_service()
     pipeline_service()
     schedule_service()
     priority_service()
+    build_models()
 
 
 def prime_lifecycle(on_metric: Callable[[str, float], None]) -> None:
-    """SnapStart (before the snapshot): make job_events' clients and build its services, with no AWS call."""
+    """SnapStart (before the snapshot): make job_events' clients, build its services and the pydantic models its
+    modules deferred (the retry policy's, the job request's), with no AWS call."""
     lifecycle_service(on_metric)
     pipeline_service()
+    build_models()
 
 
 @after_restore

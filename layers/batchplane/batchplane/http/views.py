@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+    """The answers' base. ``defer_build``: a view's serializer is built on its first use (or in SnapStart's priming),
+    not at import: most views belong to routes a container may never serve."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, defer_build=True
+    )
 
 
 def _same(record: object, *names: str) -> dict[str, Any]:

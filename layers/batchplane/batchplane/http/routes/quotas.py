@@ -25,7 +25,7 @@ Limit = Annotated[int | None, Field(default=None, ge=0, le=10_000_000)]
 class QuotaUpdate(BaseModel):
     """A partial change: fields left out keep their value; null means no limit (a weight of null: the default)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)  # built on first use
 
     max_running_vcpus: Limit = Field(default=None, alias="maxRunningVcpus", ge=0, le=10_000_000)
     max_running_memory_mib: Limit = Field(default=None, alias="maxRunningMemoryMiB", ge=0, le=10_000_000_000)
