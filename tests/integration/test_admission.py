@@ -258,3 +258,54 @@ def test_usage_is_given_back_when_a_job_in_its_retry_backoff_is_cancelled(plane:
     assert response_json(plane.gateway.lambda_handler(cancel, plane.ctx))["status"] == "CANCELLED"
     # THEN its usage is given back
     assert response_json(_quota(plane, "GET", BOB, ADMIN))["usage"]["runningVcpus"] == 0
+
+
+def test_submitjob_never_passes_the_rate_in_any_second_under_concurrent_invocations(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+    from batchplane.adapters import aws as aws_clients
+
+    from tests.perf.admission import max_in_window, serialised_moto
+
+    # GIVEN a budget of 10 SubmitJobs a second (each call stamped) and 45 queued jobs of 15 tenants
+    monkeypatch.setenv("SUBMIT_JOBS_PER_SECOND", "10")
+    wiring.reset()
+    stamps: list[float] = []
+    import threading as _t
+
+    aws_clients.session().events.register(
+        "before-call.batch.SubmitJob",
+        lambda **_: (stamps.append(time.monotonic()), print("STAMP", time.time(), _t.current_thread().name)),
+    )
+    names: list[str] = []
+    aws_clients.session().events.register(
+        "provide-client-params.batch.SubmitJob", lambda params, **_: names.append(params["jobName"])
+    )
+    for i in range(45):
+        _post(plane, {"name": f"r{i}", "command": ["true"]}, f"arn:aws:iam::123456789012:user/t{i % 15}")
+
+    def invocation(n: int) -> Any:
+        dispatcher = wiring.dispatcher()
+        dispatcher._owner = f"container-{n}"
+        with stack.acting_as("dispatcher"):
+            return dispatcher.run(2.5, 0.05)
+
+    import threading
+
+    reports: list[Any] = []
+    # WHEN three invocations start at once, and a fourth as the first ends (each its own container)
+    with serialised_moto():  # moto in one process is not safe for concurrent transactions
+        threads = [threading.Thread(target=lambda n=n: reports.append(invocation(n))) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        reports.append(invocation(3))
+    # THEN no one-second window holds more than 10 SubmitJob calls
+    stamps.sort()
+    assert max_in_window(stamps) <= 10, [round(s - stamps[0], 3) for s in stamps]
+    # AND every job admitted was submitted once, under its own name
+    # (how many were admitted in the time depends on this machine's speed; none twice, none without its call)
+    assert 0 < len(names) == len(set(names)) == sum(len(r.admitted) for r in reports) == len(stamps)
+    assert any(not r.skipped for r in reports)
