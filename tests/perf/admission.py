@@ -96,7 +96,7 @@ class RateRun:
     errors: tuple[str, ...] = ()
 
 
-def max_in_window(stamps: list[float], window: float = 1.0) -> int:
+def _max_in_window(stamps: list[float], window: float = 1.0) -> int:
     best, start = 0, 0
     for end, t in enumerate(stamps):
         while t - stamps[start] >= window:
@@ -169,7 +169,7 @@ def _rate_run(plane: Plane, tenants: int, invocations: int, seconds: float) -> R
         rate=rate,
         submitted=len(stamps),
         seconds=round(busy, 2),
-        max_in_any_second=max_in_window(stamps),
+        max_in_any_second=_max_in_window(stamps),
         sustained_share=round((len(stamps) - 1) / busy / rate, 3) if busy else 0.0,
         invocations=invocations,
         skipped=sum(1 for r in reports if r.skipped),

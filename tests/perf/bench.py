@@ -50,15 +50,6 @@ TARGETS = {
         Target("submitjob_max_in_any_second_over_rate", "<=", 1.0, True, "issue #10: never above the rate in any 1 s"),
         Target("submitjob_sustained_share", ">=", 0.9, False, "issue #10: at least 90% of the rate sustained"),
         Target("admission_latency_p99_ms", "<=", 1000, False, "free capacity: accepted -> SubmitJob"),
-        Target(
-            "model_submitjob_max_in_any_second_over_rate",
-            "<=",
-            1.0,
-            True,
-            "issue #10, AWS latencies modelled (tests/perf/admission_model.py): never above the rate in any 1 s",
-        ),
-        Target("model_submitjob_sustained_share", ">=", 0.9, False, "issue #10, AWS latencies modelled: >= 90%"),
-        Target("model_admission_latency_p99_ms", "<=", 1000, False, "AWS latencies modelled, production tick"),
         Target("writes_per_event", "<=", 1, True, "DESIGN: one guarded write per event (+ the action it triggers)"),
         Target("describe_jobs_calls_normal_run", "<=", 0, True, "DESIGN: nothing polls DescribeJobs in normal running"),
         Target("cold_import_ratio_max", "<=", 1.2, False, "issue #6 goal: worst handler <= 1.2x boto3 + one client"),
@@ -98,7 +89,6 @@ DAG_SIZE = 1000  # split -> 998 work -> merge
 WHY = {
     "submitjob_max_in_any_second": "most SubmitJob calls in any 1 s window (100 tenants, 4 dispatcher invocations)",
     "admission_latency_p50_ms": "free capacity: accepted -> SubmitJob, one dispatcher ticking",
-    "model_admission_latency_p50_ms": "AWS latencies modelled, production tick (0.5 s when idle)",
     "cold_import_baseline_ms": "import boto3 + a DynamoDB client",
     "first_request_ms": "per handler: import, first request (cold / after SnapStart priming), warm; AWS stubbed",
     "sweeper_1m_items_per_sweep": "items one sweep reads at 1M active jobs, worst modelled load",
@@ -272,16 +262,6 @@ def admission_measures(sizes: Sizes, results: dict[str, Any], details: dict[str,
         p50, p99 = admission.latency_run(plane, jobs=40 if sizes.quick else 100)
     results["admission_latency_p50_ms"] = p50
     results["admission_latency_p99_ms"] = p99
-    from tests.perf import admission_model
-
-    _log("admission at AWS-like latencies (modelled: the real dispatcher, its ports' latencies assumed)")
-    model = admission_model.rate_run(admission_model.build(300 if sizes.quick else 600))
-    results["model_submitjob_max_in_any_second_over_rate"] = round(model.max_in_any_second / model.rate, 3)
-    results["model_submitjob_sustained_share"] = model.sustained_share
-    details["model_submitjob_rate"] = model
-    p50, p99 = admission_model.latency_run(admission_model.build(40 if sizes.quick else 100))
-    results["model_admission_latency_p50_ms"] = p50
-    results["model_admission_latency_p99_ms"] = p99
 
 
 def control_plane_cost(results: dict[str, Any]) -> tuple[float, list[str]]:
@@ -405,10 +385,6 @@ def report(
         "submitjob_sustained_share",
         "admission_latency_p50_ms",
         "admission_latency_p99_ms",
-        "model_submitjob_max_in_any_second_over_rate",
-        "model_submitjob_sustained_share",
-        "model_admission_latency_p50_ms",
-        "model_admission_latency_p99_ms",
         "writes_per_event",
         "describe_jobs_calls_normal_run",
         "cold_import_ms",

@@ -96,9 +96,9 @@ def test_weighted_shares_of_a_full_pool_are_within_one_job(backlog: list[str], w
             assert abs(got[tenant] - left * weight / total) <= 1.0, (got, weights, counts)
 
 
-def test_slots_are_one_interval_and_its_margin_apart() -> None:
+def test_slots_are_one_interval_apart() -> None:
     reservation = Reservation(first_ms=1_000, count=3, interval_ms=budget_interval_ms(50))
-    assert [reservation.slot(i) for i in range(3)] == [1_000, 1_021, 1_042]  # 1/50 s and the 5% margin
+    assert [reservation.slot(i) for i in range(3)] == [1_000, 1_020, 1_040]
 
 
 @settings(deadline=None)

@@ -5,8 +5,8 @@ passed in), no environment, no AWS.
 The SubmitJob budget is a GCRA (generic cell rate algorithm: a virtual scheduling of calls, one every ``1/rate``
 seconds) kept in one table item as its "theoretical arrival time" (TAT): a caller reserving ``k`` calls gets the
 ``k`` slots after ``max(TAT, now)`` and moves TAT past them. Every SubmitJob of the account (the dispatcher's, a
-retry's, a fallback's) is made at or after its own slot and at most ``LATE_MS`` after it, and slots are
-``(1 + SLOT_MARGIN)/rate`` apart, so no one-second window holds more than ``rate`` of them."""
+retry's, a fallback's) is made at or after its own slot, and slots are ``1/rate`` apart, so no one-second window
+holds more than ``rate`` of them (plus one, when both ends of a closed window fall on slots)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,6 @@ DEFAULT_VCPUS = 1
 # the template lists (m6g/c6g/r6g) carry 2 to 8 GiB per vCPU. Memory is thus checked loosely; vCPUs exactly.
 POOL_MEMORY_MIB_PER_VCPU = 8192
 RESERVED_BUDGET_HORIZON_MS = 2_000  # nobody reserves SubmitJob slots more than this far ahead
-# A call leaves a little after its slot (a thread wakes, waits for the GIL, signs the request): up to LATE_MS late
-# the dispatcher makes it (later, it takes a new slot), and it may take as long again to leave. Slots 5% further
-# apart than 1/rate keep any second of calls made so within the rate (a window of 1 s + 2 x LATE_MS holds no more
-# slots than the rate): the last 5% of what the account allows is given up for that.
-SLOT_MARGIN = 0.05
-LATE_MS = 1000 * SLOT_MARGIN / 2
 
 
 def job_need(request: Mapping[str, object], default_memory_mib: int) -> Resources:
@@ -140,8 +134,7 @@ class Reservation:
 
 
 def budget_interval_ms(rate_per_second: float) -> float:
-    """Slots are SLOT_MARGIN further apart than the rate alone asks."""
-    return 1000.0 * (1 + SLOT_MARGIN) / rate_per_second
+    return 1000.0 / rate_per_second
 
 
 def reservable(tat_ms: int, now_ms: int, interval_ms: float, horizon_ms: int = RESERVED_BUDGET_HORIZON_MS) -> int:
