@@ -109,10 +109,25 @@ class Stack:
 
     def acting_as(self, function: str) -> Any:
         """Run a block as the deployed function ``function`` (its code folder: gateway, job_events, ...): every AWS
-        call in it is authorised against that function's role."""
+        call in it is authorised against that function's role. A stack made without roles (the bench's moto plane:
+        nothing is enforced there) runs the block as it is."""
+        import contextlib
+
         from batchplane_local import iam
 
+        if not self.principals and self.enforcer is None:
+            return contextlib.nullcontext()
         return iam.acting_as(self.principals[function])
+
+    def dispatch(self) -> Any:
+        """One dispatcher tick, as the dispatcher function: the QUEUED jobs it may admit go to Batch. Its report."""
+        from batchplane import wiring
+        from batchplane.services.dispatcher import DispatchReport
+
+        report = DispatchReport()
+        with self.acting_as("dispatcher"):
+            wiring.dispatcher().tick(report)
+        return report
 
     def run_as_functions(self, service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         """Make a service's entry points run as the deployed function that calls each (PIPELINE_ENTRY_POINTS)."""
@@ -137,8 +152,10 @@ class Stack:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
+    from batchplane_local.moto_glue import cheap_transactions
     from moto import mock_aws
 
+    cheap_transactions()  # as the local stack does: moto's TransactWriteItems backs up only what it touches
     with mock_aws(config={"batch": {"use_docker": False}, "core": {"reset_boto3_session": True}}):
         yield
 

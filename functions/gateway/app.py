@@ -17,7 +17,7 @@ from batchplane import wiring
 from batchplane.http.guard import reject_oversize
 from batchplane.http.priming import priming_request
 from batchplane.http.problems import parse_json_body
-from batchplane.http.routes import costs, definitions, docs, jobs, pipelines, queues, schedules
+from batchplane.http.routes import costs, definitions, docs, jobs, pipelines, queues, quotas, schedules
 from batchplane.http.routes.problems import problem_handlers
 from batchplane.settings import settings
 from batchplane.snapstart import before_snapshot
@@ -26,7 +26,7 @@ from batchplane.tracing import traced
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
-for routes in (jobs, pipelines, schedules, queues, definitions, costs, docs):
+for routes in (jobs, pipelines, schedules, queues, quotas, definitions, costs, docs):
     app.include_router(routes.router)
 app.include_router(problem_handlers(logger))
 

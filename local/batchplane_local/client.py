@@ -256,6 +256,21 @@ class BatchplaneClient:
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/_local/health")
 
+    def quotas(self) -> dict[str, Any]:
+        return self._request("GET", "/quotas")
+
+    def quota(self, tenant: str) -> dict[str, Any]:
+        return self._request("GET", f"/quotas/{tenant_path(tenant)}")
+
+    def set_quota(self, tenant: str, change: dict[str, Any]) -> dict[str, Any]:
+        return self._request("PUT", f"/quotas/{tenant_path(tenant)}", body=change)
+
+
+def tenant_path(tenant: str) -> str:
+    """A tenant in a path: URL-encoded twice, because API Gateway HTTP APIs decode the path once before routing (an
+    IAM principal ARN's "/" would otherwise split the route)."""
+    return quote(quote(tenant, safe=""), safe="")
+
 
 def _problem_of(response: httpx.Response) -> dict[str, Any]:
     try:

@@ -3,7 +3,8 @@
 Starts the local stack (the same handlers as in AWS; moto for AWS; local compute environments that really run jobs),
 then, over the HTTP API only: jobs across the four priority classes, a Spot reclaim falling back to On-Demand, an
 out-of-memory job escalated and succeeding, an application failure retried with backoff, a job stuck RUNNABLE for
-Spot capacity moved to On-Demand; then each job's lineage as a tree. Exits 0 when every expectation held."""
+Spot capacity moved to On-Demand; then each job's lineage as a tree; then two tenants sharing the capacity while one
+is held to a 1-vCPU quota (demo_admission.py). Exits 0 when every expectation held."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from batchplane_local import demo_admission
 from batchplane_local.cli.lineage import lineage_tree
 from batchplane_local.client import BatchplaneClient
 from batchplane_local.stack.runtime import LocalStack
@@ -90,6 +92,7 @@ def run(stack_root: Path, timeout: float = 150.0) -> int:
     failures: list[str] = []
     try:
         _scenarios(client, marker, timeout, failures)
+        demo_admission.run(url, console, timeout, failures)
     except Exception as exc:  # noqa: BLE001 - whatever stopped the demo is one more expectation not met, reported
         failures.append(f"the demo stopped early: {exc!r}")
     finally:

@@ -47,7 +47,10 @@ class Faults:
 
     def __init__(self, rate: float, seed: int, *, send_lost_answers: bool = True) -> None:
         self.rate = rate
-        self.rng = random.Random(seed)  # noqa: S311 - reproducible chaos, not cryptography
+        self.seed = seed
+        # one sequence of draws per service, so which of a service's calls fail does not depend on how the threads
+        # calling other services interleave: a seed reproduces each service's faults, its first ones included
+        self._rngs: dict[str, random.Random] = {}
         self.on = True
         self.send_lost_answers = send_lost_answers
         self.injected: Counter[str] = Counter()
@@ -68,10 +71,11 @@ class Faults:
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
         service = self._service(request)
         with self._lock:
-            if not self.on or self.rng.random() >= self.rate:
+            rng = self._rngs.setdefault(service, random.Random(f"{self.seed}/{service}"))  # noqa: S311 - not crypto
+            if not self.on or rng.random() >= self.rate:
                 return None
-            kind = self.rng.choice(["throttle", "5xx"])
-            lost_answer = self.send_lost_answers and self.rng.random() < 0.5
+            kind = rng.choice(["throttle", "5xx"])
+            lost_answer = self.send_lost_answers and rng.random() < 0.5
             self.injected[f"{service}:{kind}:{'answer' if lost_answer else 'request'}"] += 1
         if lost_answer:
             self._send(request)

@@ -118,7 +118,9 @@ def local_stack(tmp: Path, *extra: str, allow_access_denied: bool = False) -> It
 E2E_STACK_ARGS = ("--sweep-interval", "0.5", "--spot-vcpus", "4", "--on-demand-vcpus", "4", "--schedule-scale", "30")
 
 
-@pytest.fixture(scope="session")
+# Package-scoped: the stack stops when the e2e tests are done, not at the end of the session (an idle local stack
+# still runs its sweeper and dispatcher schedules, and would slow every later test).
+@pytest.fixture(scope="package")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with local_stack(tmp_path_factory.mktemp("local-stack"), *E2E_STACK_ARGS) as api:
         yield api

@@ -21,9 +21,11 @@ TENANT = {"X-Batchplane-Tenant": "chaos"}
 DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
+# Seed 13 fails each service's first or second call (each service draws from its own seeded sequence): Step Functions
+# and the Scheduler, called only a few times here, are faulted on every run, whatever the threads' interleaving.
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with local_stack(tmp_path_factory.mktemp("chaos"), *E2E_STACK_ARGS, "--faults", "0.2", "--fault-seed", "5") as api:
+    with local_stack(tmp_path_factory.mktemp("chaos"), *E2E_STACK_ARGS, "--faults", "0.2", "--fault-seed", "13") as api:
         yield api
 
 
@@ -110,7 +112,7 @@ def test_jobs_pipelines_and_schedules_survive_20_percent_faults(chaos: Api, tmp_
         call(chaos, "DELETE", f"/schedules/{body['name']}", {204, 404})
     assert call(chaos, "GET", "/schedules", {200}).json()["schedules"] == []
     # THEN every job and pipeline reaches a terminal state
-    finals = [wait_for(chaos, f"/jobs/{j}", DONE, 180) for j in jobs]
+    finals = [wait_for(chaos, f"/jobs/{j}", DONE, 360) for j in jobs]
     assert {j["status"] for j in finals} == {"SUCCEEDED"}, [(j["name"], j["status"]) for j in finals]
     for p in pipelines:
         done = wait_for(chaos, f"/pipelines/{p['pipelineId']}", DONE, 240)
@@ -118,14 +120,16 @@ def test_jobs_pipelines_and_schedules_survive_20_percent_faults(chaos: Api, tmp_
     # AND the schedule's firings each submitted one job, which finished
     ticks = call(chaos, "GET", "/jobs", {200}, params={"name": "tick", "limit": 100}).json()["jobs"]
     assert ticks, "the schedule never fired"
-    tick_jobs = [wait_for(chaos, f"/jobs/{t['jobId']}", DONE, 120) for t in ticks]
+    # (a job whose SubmitJob and then its deferral both fail waits for the sweeper's repair window, 120 s, and under 20%
+    # faults that can happen twice in a row: the waits allow for it)
+    tick_jobs = [wait_for(chaos, f"/jobs/{t['jobId']}", DONE, 360) for t in ticks]
     origins = Counter(t["origin"] for t in tick_jobs)
     assert all(n == 1 for n in origins.values()), origins
     # AND every recorded attempt is exactly one Batch job, and every Batch job is a recorded attempt
     listed = call(chaos, "GET", "/jobs", {200}, params={"limit": 100}).json()["jobs"]
     recorded: list[str] = []
     for summary in listed:
-        job = wait_for(chaos, f"/jobs/{summary['jobId']}", DONE, 120)
+        job = wait_for(chaos, f"/jobs/{summary['jobId']}", DONE, 360)
         recorded += [a["batchJobName"] for a in job["attempts"] if a.get("batchJobId")]
     names = Counter(j["jobName"] for j in chaos.http.get("/_local/batch/jobs").json()["jobs"])
     assert all(n == 1 for n in names.values()), [n for n, c in names.items() if c > 1]

@@ -22,10 +22,45 @@ class Plane:
         self.sweeper = load_handler("sweeper")
         self.ctx = FakeLambdaContext()
 
-    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+    def submit(self, body: dict[str, Any], *, dispatch: bool = True) -> dict[str, Any]:
+        """POST /jobs (the job is QUEUED), then, unless ``dispatch`` is False, one dispatcher tick admits it: the
+        job's view as it is then."""
         response = self.gateway.lambda_handler(http_event("POST", "/jobs", body=body), self.ctx)
         assert response["statusCode"] == 202, response["body"]
-        return response_json(response)
+        queued = response_json(response)
+        if not dispatch or queued["status"] != "QUEUED":
+            return queued
+        self.dispatch()
+        view = self.job(queued["jobId"])
+        found = self._batch_job_id(view)
+        if found and not view["batchJobId"]:  # as POST /jobs answered when it submitted itself: the Batch job id
+            view["batchJobId"] = view["attempts"][-1]["batchJobId"] = found
+        return view
+
+    def _batch_job_id(self, view: dict[str, Any]) -> str | None:
+        """The Batch job the dispatcher made for the view's current attempt (found by its deterministic name)."""
+        import boto3
+
+        current = view["attempts"][-1]
+        queue = self.stack.queues_by_name.get(current["queue"])
+        if queue is None:
+            return None
+        with self.stack.observing():
+            page = boto3.client("batch", region_name="us-east-1").list_jobs(
+                jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [current["batchJobName"]]}]
+            )
+        return next((j["jobId"] for j in page.get("jobSummaryList", [])), None)
+
+    def dispatch(self) -> Any:
+        """One dispatcher tick, as the deployed dispatcher function (its role); its admissions one after another
+        (moto in one process is not safe for concurrent transactions)."""
+        from batchplane import wiring
+        from batchplane.services.dispatcher import DispatchReport
+
+        report = DispatchReport()
+        with self.stack.acting_as("dispatcher"):
+            wiring.dispatcher().tick(report)
+        return report
 
     def job(self, job_id: str) -> dict[str, Any]:
         event = http_event("GET", f"/jobs/{job_id}", route="GET /jobs/{jobId}", path_parameters={"jobId": job_id})

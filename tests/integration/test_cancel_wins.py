@@ -280,7 +280,8 @@ def test_a_cancel_landing_after_the_release_was_claimed_stops_the_job_it_submitt
         return real_submit(self, request, **kw)
 
     monkeypatch.setattr(BatchAdapter, "submit", submit)
-    assert plane.sweep()["released"] == [held["jobId"]]
+    assert plane.sweep()["released"] == [held["jobId"]]  # to the admission queue
+    plane.dispatch()  # the dispatcher admits it and submits it
     assert answers[0]["action"] == "none"
     stack.calls.reset()
     # WHEN Batch reports the job it submitted

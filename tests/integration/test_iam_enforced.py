@@ -45,6 +45,18 @@ def submit_job(stack: Stack) -> dict[str, Any]:
     return gateway_call("POST", "/jobs", body={"name": "iam"})
 
 
+def dispatch_a_job(stack: Stack) -> dict[str, Any]:
+    """A job submitted, then one dispatcher tick as the dispatcher function: was it submitted to Batch?"""
+    from batchplane import wiring
+    from batchplane.services.dispatcher import DispatchReport
+
+    assert submit_job(stack)["statusCode"] == 202
+    report = DispatchReport()
+    with iam.acting_as(handlers.PRINCIPALS["dispatcher"]):
+        wiring.dispatcher().tick(report)
+    return {"outcome": "deferred" if report.submit_deferred else "submitted" if report.admitted else "none"}
+
+
 def create_pipeline(stack: Stack) -> dict[str, Any]:
     body = {"name": "p", "jobs": [{"id": "a", "command": ["true"]}]}
     return gateway_call("POST", "/pipelines", body=body)
@@ -75,7 +87,7 @@ def dead_letter_a_malformed_event(stack: Stack) -> dict[str, Any]:
 # (function folder, the action whose statement is removed, on a resource ending so, the path that needs it)
 PATHS = [
     ("gateway", "dynamodb:PutItem", "", submit_job),
-    ("gateway", "batch:SubmitJob", "", submit_job),
+    ("dispatcher", "batch:SubmitJob", "", dispatch_a_job),
     ("gateway", "states:StartExecution", "PipelineStateMachine", create_pipeline),
     ("gateway", "scheduler:CreateSchedule", "", create_schedule),
     ("gateway", "iam:PassRole", "SchedulerRole", create_schedule),
@@ -107,9 +119,7 @@ def test_removing_one_statement_makes_the_path_that_needs_it_fail(
 # What each function was seen calling on the paths below, by action (resources listed by the test when it fails)
 EXPECTED_ACTIONS = {
     "GatewayFunction": {
-        "batch:ListJobs",  # a SubmitJob whose answer was lost finds its job by name (ListJobs: no resource ARN)
-        "batch:SubmitJob",
-        "batch:TagResource",  # Batch's tag-on-create
+        "batch:ListJobs",  # a cancel finds the Batch job by name (ListJobs: no resource ARN)
         "batch:TerminateJob",
         "dynamodb:BatchWriteItem",
         "dynamodb:DeleteItem",
@@ -129,6 +139,17 @@ EXPECTED_ACTIONS = {
         "dynamodb:UpdateItem",
     },
     "SweeperFunction": {"dynamodb:Query", "dynamodb:UpdateItem"},
+    "DispatcherFunction": {
+        "batch:DescribeComputeEnvironments",  # the pools' capacity (cached in the table)
+        "batch:DescribeJobQueues",
+        "batch:SubmitJob",
+        "batch:TagResource",
+        "dynamodb:BatchGetItem",  # tenants' and pools' counters
+        "dynamodb:GetItem",  # the pools' cached layout
+        "dynamodb:PutItem",
+        "dynamodb:Query",  # the QUEUED bucket
+        "dynamodb:UpdateItem",  # the lease, the budget, each admission (TransactWriteItems, item by item)
+    },
 }
 
 
@@ -204,6 +225,10 @@ def test_the_sweeper_may_carry_a_pipeline_on_when_it_reconciles_a_lost_event(
     tasks = load_handler("pipeline_tasks")
     for key in ("a", "b"):
         assert tasks.lambda_handler(stage_message(pid, key, f"token-{key}"), CTX)["batchItemFailures"] == []
+    from batchplane.services.dispatcher import DispatchReport
+
+    with iam.acting_as(handlers.PRINCIPALS["dispatcher"]):
+        wiring.dispatcher().tick(DispatchReport())  # a is admitted and submitted to Batch
     # WHEN the sweeper reconciles the silent job: it applies what DescribeJobs says and tells the pipeline
     report = load_handler("sweeper").lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, CTX)
     assert report["reconciled"], report

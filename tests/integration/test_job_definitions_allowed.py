@@ -51,6 +51,7 @@ def test_a_job_runs_only_declared_or_allowed_definitions(gateway: Any, stack: St
     # AND the operator's allowed definition runs, by name
     accepted = post(gateway, "/jobs", {"name": "y", "jobDefinition": "etl"})
     assert accepted["statusCode"] == 202, accepted["body"]
+    assert stack.dispatch().admitted
     assert stack.calls.last("batch.SubmitJob")["jobDefinition"] == "etl"
 
 

@@ -31,8 +31,9 @@ def test_a_successful_run_is_recorded_with_one_write_per_event(plane: Plane, sta
     for i, kind in enumerate(["RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]):
         assert plane.deliver(plane.event(kind, job, seconds=i)) in {"recorded", "succeeded"}
     # THEN each event cost exactly one guarded write (the last one, plus the ended attempt's cost added to the
-    # per-day rollup: the action it triggers), and nothing polled Batch
-    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 5}
+    # per-day rollup: the action it triggers), and nothing polled Batch; the job's end also gave back its admission
+    # (one transaction: the action the end triggers)
+    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 5, "dynamodb.TransactWriteItems": 1}
     # AND the job and its attempt show the outcome
     shown = plane.job(job["jobId"])
     assert shown["status"] == "SUCCEEDED"

@@ -49,10 +49,12 @@ def test_one_definition_per_image_and_shape_and_no_call_once_known(gateway: Any,
     # THEN it is accepted and its definition was looked up by name, then registered, once
     assert first["statusCode"] == 202, first["body"]
     assert stack.calls.counts["batch.RegisterJobDefinition"] == 1
-    # (the stack's first job of this container: look up, register, look up again, then the usual write + SubmitJob)
+    # (the stack's first job of this container: look up, register, look up again, then the usual QUEUED write)
     assert stack.calls.counts["batch.DescribeJobDefinitions"] == 2
-    assert stack.calls.total == 5, stack.calls.counts
+    assert stack.calls.total == 4, stack.calls.counts
     registered = stack.calls.last("batch.RegisterJobDefinition")
+    # AND the dispatcher admits it on that definition
+    assert stack.dispatch().admitted
     assert registered["jobDefinitionName"].startswith(f"{STACK}_img_")
     assert registered["containerProperties"]["image"] == IMAGE
     assert registered["containerProperties"]["privileged"] is False
@@ -62,18 +64,20 @@ def test_one_definition_per_image_and_shape_and_no_call_once_known(gateway: Any,
     # WHEN a second job with the same image and shape (another command) is submitted
     stack.calls.reset()
     second = post(gateway, job("b", jobRoleArn=ROLE))
-    # THEN it shares the definition, and costs what any submission costs: one write, one SubmitJob
+    # THEN it shares the definition, and costs what any submission costs: one write
     assert second["statusCode"] == 202, second["body"]
-    assert stack.calls.last("batch.SubmitJob")["jobDefinition"] == definition
     assert stack.calls.counts["batch.RegisterJobDefinition"] == 0
     assert stack.calls.counts["batch.DescribeJobDefinitions"] == 0
-    assert stack.calls.total == 2, stack.calls.counts
+    assert stack.calls.total == 1, stack.calls.counts
+    assert stack.dispatch().admitted
+    assert stack.calls.last("batch.SubmitJob")["jobDefinition"] == definition
     # WHEN a third job names another image
     stack.calls.reset()
     third = post(gateway, job("c", image=f"{REGISTRY}amazonlinux:2"))
     # THEN it gets a second definition
     assert third["statusCode"] == 202, third["body"]
     assert stack.calls.counts["batch.RegisterJobDefinition"] == 1
+    assert stack.dispatch().admitted
     assert stack.calls.last("batch.SubmitJob")["jobDefinition"] != definition
 
 
@@ -82,16 +86,20 @@ def test_a_new_container_finds_the_definition_by_name_and_registers_nothing(gate
 
     # GIVEN a definition registered by one container
     assert post(gateway, job("a"))["statusCode"] == 202
-    definition = stack.calls.last("batch.SubmitJob")["jobDefinition"]
+    definition = stack.calls.last("batch.RegisterJobDefinition")["jobDefinitionName"]
     # WHEN another container (nothing in memory) submits the same image
     wiring.job_service.cache_clear()
     stack.calls.reset()
     assert post(gateway, job("b"))["statusCode"] == 202
-    # THEN it found it with one DescribeJobDefinitions and registered nothing: three calls in all
+    # THEN it found it with one DescribeJobDefinitions and registered nothing: two calls in all, with the write
     assert stack.calls.counts["batch.DescribeJobDefinitions"] == 1
     assert stack.calls.counts["batch.RegisterJobDefinition"] == 0
-    assert stack.calls.total == 3, stack.calls.counts
-    assert stack.calls.last("batch.SubmitJob")["jobDefinition"] == definition
+    assert stack.calls.total == 2, stack.calls.counts
+    # AND both jobs are admitted on it
+    assert len(stack.dispatch().admitted) == 2
+    used = {p["jobDefinition"] for op, p in stack.calls.requests if op == "batch.SubmitJob"}
+    assert len(used) == 1
+    assert f"job-definition/{definition}:" in used.pop()
 
 
 def test_a_race_that_made_two_revisions_ends_with_one_in_use(stack: Stack) -> None:
@@ -188,6 +196,7 @@ def test_a_lost_registration_answer_leaves_two_revisions_and_one_in_use(gateway:
     revisions = batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]
     lowest = min(revisions, key=lambda d: d["revision"])["jobDefinitionArn"]
     assert len(revisions) == 2
+    assert len(stack.dispatch().admitted) == 2
     used = {p["jobDefinition"] for op, p in stack.calls.requests if op == "batch.SubmitJob"}
     assert used == {lowest}
 

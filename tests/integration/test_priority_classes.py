@@ -21,7 +21,8 @@ from tests.eventdata import load_event
 pytestmark = pytest.mark.integration
 
 STACK = "bp"
-SUBMITTERS = ("gateway", "job_events", "sweeper", "pipeline_tasks", "scheduled_submit")
+# the functions that call SubmitJob (pipeline stages and schedules record their jobs QUEUED; the dispatcher submits)
+SUBMITTERS = ("gateway", "job_events", "sweeper", "dispatcher")
 NEW = "critical"
 
 

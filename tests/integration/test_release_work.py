@@ -171,6 +171,12 @@ def test_a_fan_out_cut_off_midway_still_submits_every_dependant_exactly_once(
     # AND once the sweeper has repaired a dependant claimed but not submitted (a cut between the two calls), every
     # dependant was submitted to Batch exactly once
     sweeper.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, ctx)
+    # (the dependants were recorded QUEUED: the dispatcher admits them, at most its rate's worth a tick)
+    from batchplane.services.dispatcher import DispatchReport
+
+    with stack.acting_as("dispatcher"):
+        for _ in range(3):
+            wiring.dispatcher().tick(DispatchReport())
     assert len(submissions()) == CHILDREN
     assert set(submissions().values()) == {1}
 

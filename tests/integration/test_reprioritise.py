@@ -67,7 +67,8 @@ def test_a_runnable_job_moves_queues_with_one_new_attempt_and_one_terminate(plan
     assert [s["jobQueue"] for s in submits] == [stack.queue("urgent", "spot")]
     assert [t["jobId"] for t in terminates] == [old_batch_id]
     assert terminates[0]["reason"].startswith("batchplane: re-prioritised from normal to urgent")
-    assert stack.calls.counts["dynamodb.UpdateItem"] == 1  # the new attempt, one conditional write
+    # the new attempt (one conditional write) and its slot of the account-wide SubmitJob budget
+    assert stack.calls.counts["dynamodb.UpdateItem"] == 2
     # AND the job's record says so, the new attempt linked to the one it replaces
     after = plane.job(job["jobId"])
     assert (after["priority"], after["queue"]) == ("urgent", stack.queue("urgent", "spot").rsplit("/", 1)[-1])
@@ -204,13 +205,16 @@ def test_a_held_job_moves_at_once_and_is_submitted_to_its_new_queue(plane: Plane
         stack.queue("urgent", "spot").rsplit("/", 1)[-1],
     )
     assert calls(stack, "batch.SubmitJob") == calls(stack, "batch.TerminateJob") == []
-    # AND when its dependency succeeds, the sweeper submits it to the urgent queue
+    # AND when its dependency succeeds, the sweeper releases it for admission and the dispatcher submits it to the
+    # urgent queue
     dep_job = plane.job(dep["jobId"])
     dep_job["attempts"][0]["batchJobId"] = dep["batchJobId"]
     for i, kind in enumerate(("RUNNABLE", "RUNNING", "SUCCEEDED")):
         plane.deliver(plane.event(kind, dep_job, seconds=i))
     stack.calls.reset()
     assert plane.sweep()["released"] == [held["jobId"]]
+    assert plane.job(held["jobId"])["status"] == "QUEUED"
+    plane.dispatch()
     assert [s["jobQueue"] for s in calls(stack, "batch.SubmitJob")] == [stack.queue("urgent", "spot")]
 
 
@@ -289,3 +293,23 @@ def test_the_openapi_document_describes_the_route(plane: Plane) -> None:
     assert {"200", "404", "409", "422"} <= set(operation["responses"])
     assert "waiting" in spec["components"]["schemas"]["JobView"]["properties"]
     assert spec["components"]["schemas"]["PriorityRequest"]["properties"]["priority"]
+
+
+def test_a_queued_job_moved_to_urgent_is_admitted_before_earlier_normal_jobs(plane: Plane, stack: Stack) -> None:
+    # GIVEN three normal jobs waiting QUEUED for admission, the last submitted last
+    queued = [plane.submit({"name": f"q{i}"}, dispatch=False) for i in range(3)]
+    assert {q["status"] for q in queued} == {"QUEUED"}
+    stack.calls.reset()
+    # WHEN the last one is re-prioritised to urgent
+    answer = urgent(plane, queued[-1]["jobId"])
+    # THEN it moves at once, with no call to Batch
+    assert (answer["action"], answer["attempt"]) == ("moved", 1)
+    assert calls(stack, "batch.SubmitJob") == calls(stack, "batch.TerminateJob") == []
+    assert plane.job(queued[-1]["jobId"])["status"] == "QUEUED"
+    # AND the dispatcher admits it first, to the urgent queue, then the normal ones in their order
+    plane.dispatch()
+    submitted = [(s["jobQueue"], s["jobName"]) for s in calls(stack, "batch.SubmitJob")]
+    assert submitted[0][0] == stack.queue("urgent", "spot"), submitted
+    assert [q for q, _ in submitted[1:]] == [stack.queue("normal", "spot")] * 2, submitted
+    names = {plane.job(q["jobId"])["attempts"][0]["batchJobName"]: i for i, q in enumerate(queued)}
+    assert [names[n] for _, n in submitted] == [2, 0, 1]

@@ -43,10 +43,12 @@ def test_a_schedule_is_an_eventbridge_schedule_and_each_firing_submits_once(env:
     env.calls.reset()
     first = fire.lambda_handler(firing, ctx)
     second = fire.lambda_handler(firing, ctx)
-    # THEN one job was submitted, and the job says which schedule and firing made it
+    # THEN one job was accepted (recorded QUEUED for the dispatcher: one transaction, no SubmitJob here), and the job
+    # says which schedule and firing made it
     assert first["outcome"] == "submitted"
     assert second == {**first, "outcome": "replayed"}
-    assert env.calls.counts["batch.SubmitJob"] == 1
+    assert env.calls.counts["dynamodb.TransactWriteItems"] == 2  # the replay's was cancelled: the job exists
+    assert env.calls.counts["batch.SubmitJob"] == 0
     job = response_json(
         gateway.lambda_handler(
             http_event(

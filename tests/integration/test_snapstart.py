@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from batchplane import snapstart, wiring
 
+from tests.apigw import http_event
 from tests.cfn import deployed_resources, resources
 from tests.conftest import Stack
 from tests.handlers import FakeLambdaContext, load_handler
@@ -65,12 +66,12 @@ def test_the_gateway_primes_with_no_aws_call_and_serves_after_a_restore(stack: S
     assert {"dynamodb", "batch", "batch:no-retry", "stepfunctions", "scheduler", "logs", "sqs"} <= made
     # WHEN an environment is restored and serves a submission
     snapstart.run_after_restore()
-    plane = Plane(stack)
-    plane.gateway = gateway
-    job = plane.submit({"name": "after-restore"})
-    # THEN it costs the same 2 AWS calls as ever (the clients primed before the snapshot were used)
-    assert stack.calls.counts == {"dynamodb.PutItem": 1, "batch.SubmitJob": 1}
-    assert job["status"] == "SUBMITTED"
+    event = http_event("POST", "/jobs", body={"name": "after-restore"})
+    answer = gateway.lambda_handler(event, FakeLambdaContext())
+    # THEN it costs the same one AWS call as ever, the QUEUED write (the clients primed before the snapshot were used)
+    assert answer["statusCode"] == 202, answer["body"]
+    assert stack.calls.counts == {"dynamodb.TransactWriteItems": 1}
+    assert json.loads(answer["body"])["status"] == "QUEUED"
     assert set(wiring.aws._clients) == made
 
 

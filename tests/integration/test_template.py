@@ -46,6 +46,14 @@ RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
     ): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("SweeperFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("PipelineStateMachine", "DeliverExecutionLogs"): "CloudWatch Logs vended log delivery requires Resource '*'",
+    ("GatewayFunction", "FindBatchJobToCancel"): "batch:ListJobs supports no resource-level permissions",
+    ("PipelineTasksFunction", "FindBatchJobToCancel"): "batch:ListJobs supports no resource-level permissions",
+    ("GatewayFunction", "ExplainWaitingJobs"): (
+        "batch:DescribeJobQueues and DescribeComputeEnvironments support no resource-level permissions"
+    ),
+    ("DispatcherFunction", "ReadPoolCapacity"): (
+        "batch:DescribeJobQueues and DescribeComputeEnvironments support no resource-level permissions"
+    ),
     ("RegisterJobDefinitionsPolicy", "FindJobDefinitions"): (
         "batch:DescribeJobDefinitions supports no resource-level permissions"
     ),
@@ -373,8 +381,8 @@ def test_function_policy_statements_are_named_and_scoped_to_batchplane() -> None
 
 def test_the_submitting_functions_share_one_policy_and_repeat_none_of_it() -> None:
     # GIVEN the functions that submit Batch jobs
-    submitting = ("GatewayFunction", "JobEventsFunction", "SweeperFunction", "PipelineTasksFunction")
-    submitting += ("ScheduledSubmitFunction",)
+    submitting = ("DispatcherFunction", "JobEventsFunction", "SweeperFunction")
+    submitting += ("GatewayFunction",)  # the gateway: re-prioritising a RUNNABLE job only
     shared = {s["Sid"] for lid, s in iam_statements() if lid == "SubmitJobsPolicy"}
     for function in submitting:
         # WHEN its policies are read
@@ -444,6 +452,9 @@ def test_http_api_routes_are_the_gateway_routes() -> None:
         ("get", "/schedules/{name}"),
         ("delete", "/schedules/{name}"),
         ("get", "/queues"),
+        ("get", "/quotas"),
+        ("get", "/quotas/{tenant}"),
+        ("put", "/quotas/{tenant}"),
         ("get", "/costs"),
         ("get", "/definitions"),
         ("get", "/openapi.json"),

@@ -265,8 +265,14 @@ def test_the_dashboard_shows_every_function_every_dead_letter_queue_and_the_issu
     functions = physical_names(stack, "AWS::Lambda::Function").values()
     assert lambda_metrics == {(m, f) for m in ("Errors", "Throttles") for f in functions}
     assert queue_depths == {stack.physical[q]["QueueName"] for q in dead_letter_queues()}
-    # AND submissions, retries, fallbacks, escalations, every failure class, time in queue, SubmitJob deferrals
-    assert {"JobsSubmitted", "Retries.retry", "Retries.spot-fallback", "Retries.memory-escalation"} <= ours
+    # AND submissions, admissions (the dispatcher's), retries, fallbacks, escalations, every failure class, time in queue, SubmitJob deferrals
+    assert {
+        "JobsSubmitted",
+        "JobsAdmitted",
+        "Retries.retry",
+        "Retries.spot-fallback",
+        "Retries.memory-escalation",
+    } <= ours
     assert {f"Failures.{c.value}" for c in FailureClass} <= ours
     assert {"TimeInQueueSeconds", "SubmitDeferred", "JobsStuckRunnable"} <= ours
     # AND SubmitJob throttling as AWS Batch answers it, and the estimated cost per hour (and its wasted part)

@@ -182,7 +182,8 @@ def test_functions_stop_and_tag_only_jobs_tagged_with_their_own_stack() -> None:
                 }, (logical_id, sid)
     functions_found = {lid for lid, _ in found}
     assert {"GatewayFunction", "JobEventsFunction", "SweeperFunction", "PipelineTasksFunction"} <= functions_found
-    assert "ScheduledSubmitFunction" in functions_found
+    assert "DispatcherFunction" in functions_found
+    assert "ScheduledSubmitFunction" not in functions_found  # it records jobs QUEUED: it touches no Batch job
     # AND the functions know the stack's name, which the code puts on every job
     assert template()["Globals"]["Function"]["Environment"]["Variables"]["STACK_NAME"] == {"Ref": "AWS::StackName"}
 
@@ -199,13 +200,16 @@ def test_job_logs_are_read_from_batchs_log_group_only() -> None:
 
 # ---- IAM: SubmitJob on this stack's queues and usable job definitions only ----
 
+# Who calls SubmitJob since admission: the dispatcher (every first attempt), job events (retries, fallbacks,
+# escalations), the sweeper (due retries, repairs, moves to On-Demand) and the gateway (re-prioritising a job waiting
+# in Batch). Pipeline tasks and scheduled submit record jobs QUEUED and submit nothing.
 SUBMITTERS = (
+    "DispatcherFunction",
     "GatewayFunction",
     "JobEventsFunction",
     "SweeperFunction",
-    "PipelineTasksFunction",
-    "ScheduledSubmitFunction",
 )
+NON_SUBMITTERS = ("PipelineTasksFunction", "ScheduledSubmitFunction")
 
 
 def evaluate(value: Any, parameters: dict[str, str]) -> Any:
@@ -264,6 +268,28 @@ def test_submit_job_reaches_only_the_stacks_queues_and_usable_job_definitions() 
     assert not any(pattern.match(v) for v in ("etl, x", "arn:aws:batch:x", "etl:3", "*"))
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["ALLOWED_JOB_DEFINITIONS"] == {"Ref": "AllowedJobDefinitions"}
+
+
+def test_functions_that_submit_nothing_may_not_submit_or_tag_batch_jobs() -> None:
+    from batchplane_local import iam
+
+    from tests.cfn import REGION, deployed_stack, function_principals
+
+    # GIVEN the roles of the functions that record jobs QUEUED and never call SubmitJob, as deployed
+    stack = deployed_stack({}, "batchplane")
+    principals = {p.function: p for p in function_principals(stack).values()}
+    queues = [stack.physical[q]["Ref"] for q in stack.resources("AWS::Batch::JobQueue")]
+    definitions = [stack.physical[d]["Ref"] for d in stack.resources("AWS::Batch::JobDefinition")]
+    job = f"arn:aws:batch:{REGION}:123456789012:job/0123"
+    for logical_id in NON_SUBMITTERS:
+        statements = principals[logical_id].statements
+        # THEN neither SubmitJob (on any of the stack's queues or definitions) nor its tag-on-create is allowed
+        for resource in queues + definitions:
+            assert iam.decide(statements, iam.Request("batch:SubmitJob", resource)) == "ImplicitDeny", logical_id
+        tagging = iam.Request("batch:TagResource", job, {"aws:RequestTag/batchplane:stack": "batchplane"})
+        assert iam.decide(statements, tagging) == "ImplicitDeny", logical_id
+        # AND the shared submitting policy is not attached
+        assert {"Ref": "SubmitJobsPolicy"} not in props(logical_id)["Policies"], logical_id
 
 
 def test_each_job_definitions_propagated_tag_count_is_what_the_functions_are_told() -> None:

@@ -200,3 +200,53 @@ def test_a_moto_server_in_its_own_process_is_ended_by_stop() -> None:
         server.stop()
     # AND stop ends the child: nothing is left running
     assert server.process.poll() is not None
+
+
+def test_a_cancelled_transaction_leaves_the_items_it_named_as_they_were() -> None:
+    import boto3
+    import pytest
+    from batchplane_local.moto_glue import cheap_transactions
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    cheap_transactions()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "x"}, "n": {"N": "1"}})
+        # WHEN a transaction adds to one item and creates another, but a third item's condition fails
+        with pytest.raises(ClientError) as err:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": "t",
+                            "Key": {"pk": {"S": "a"}, "sk": {"S": "x"}},
+                            "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "b"}, "sk": {"S": "x"}}}},
+                    {
+                        "Update": {
+                            "TableName": "t",
+                            "Key": {"pk": {"S": "c"}, "sk": {"S": "x"}},
+                            "UpdateExpression": "SET v = :v",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {":v": {"S": "v"}},
+                        }
+                    },
+                ]
+            )
+        # THEN it is cancelled as DynamoDB cancels it, and nothing it named changed
+        assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
+        items = ddb.scan(TableName="t")["Items"]
+        assert items == [{"pk": {"S": "a"}, "sk": {"S": "x"}, "n": {"N": "1"}}]

@@ -45,7 +45,11 @@ class Target:
 TARGETS = {
     t.key: t
     for t in (
-        Target("calls_per_submit", "<=", 2, True, "DESIGN: a submission costs at most 2 AWS calls"),
+        Target("calls_per_submit", "<=", 1, True, "issue #10: a submission is recorded QUEUED with 1 AWS call"),
+        Target("calls_per_admission", "<=", 2, True, "issue #10: an admission costs 2 AWS calls (+ per tick)"),
+        Target("submitjob_max_in_any_second_over_rate", "<=", 1.0, True, "issue #10: never above the rate in any 1 s"),
+        Target("submitjob_sustained_share", ">=", 0.9, False, "issue #10: at least 90% of the rate sustained"),
+        Target("admission_latency_p99_ms", "<=", 1000, False, "free capacity: accepted -> SubmitJob"),
         Target("writes_per_event", "<=", 1, True, "DESIGN: one guarded write per event (+ the action it triggers)"),
         Target("describe_jobs_calls_normal_run", "<=", 0, True, "DESIGN: nothing polls DescribeJobs in normal running"),
         Target("cold_import_ratio_max", "<=", 1.2, False, "issue #6 goal: worst handler <= 1.2x boto3 + one client"),
@@ -83,6 +87,8 @@ TARGETS = {
 HANDLERS_MEASURED = ("gateway", "job_events", "sweeper")
 DAG_SIZE = 1000  # split -> 998 work -> merge
 WHY = {
+    "submitjob_max_in_any_second": "most SubmitJob calls in any 1 s window (100 tenants, 4 dispatcher invocations)",
+    "admission_latency_p50_ms": "free capacity: accepted -> SubmitJob, one dispatcher ticking",
     "cold_import_baseline_ms": "import boto3 + a DynamoDB client",
     "first_request_ms": "per handler: import, first request (cold / after SnapStart priming), warm; AWS stubbed",
     "sweeper_1m_items_per_sweep": "items one sweep reads at 1M active jobs, worst modelled load",
@@ -170,6 +176,8 @@ def run(sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
     results["calls_per_submit"] = round(submits.per_unit, 3)
     details["calls_per_submit"] = submits
 
+    admission_measures(sizes, results, details)
+
     _log(f"writes per event: {sizes.event_jobs} jobs x 7 events (duplicates, late and stale included)")
     with moto_plane() as plane:
         writes = measures.writes_per_event(plane, sizes.event_jobs)
@@ -233,6 +241,27 @@ def scale_measures(sizes: Sizes, results: dict[str, Any], details: dict[str, Any
     results["sweeper_1m_items_per_sweep"] = worst["items_read"]
     results["sweeper_1m_read_units_per_sweep"] = worst["read_units"]
     results["sweeper_1m_s_per_sweep"] = worst["seconds"]
+
+
+def admission_measures(sizes: Sizes, results: dict[str, Any], details: dict[str, Any]) -> None:
+    """Issue #10: calls per admission; the SubmitJob rate with 100 tenants and 4 dispatcher invocations; latency."""
+    from tests.perf import admission
+
+    _log("admission: calls per admission; SubmitJob rate with 100 tenants and 4 dispatcher invocations; latency")
+    with moto_plane() as plane:
+        admitted, per_tick = admission.calls_per_admission(plane, 50)
+    results["calls_per_admission"] = round((admitted.counted - per_tick) / admitted.units, 3)
+    details["calls_per_admission"] = replace(admitted, outcomes={"per_tick_calls": per_tick})
+    with moto_plane(count_calls=False) as plane:
+        rate = admission.rate_run(plane, jobs=200 if sizes.quick else 400)
+    results["submitjob_max_in_any_second"] = rate.max_in_any_second
+    results["submitjob_max_in_any_second_over_rate"] = round(rate.max_in_any_second / rate.rate, 3)
+    results["submitjob_sustained_share"] = rate.sustained_share
+    details["submitjob_rate"] = rate
+    with moto_plane(count_calls=False) as plane:
+        p50, p99 = admission.latency_run(plane, jobs=40 if sizes.quick else 100)
+    results["admission_latency_p50_ms"] = p50
+    results["admission_latency_p99_ms"] = p99
 
 
 def control_plane_cost(results: dict[str, Any]) -> tuple[float, list[str]]:
@@ -350,6 +379,12 @@ def report(
     broken: list[str] = []
     order = [
         "calls_per_submit",
+        "calls_per_admission",
+        "submitjob_max_in_any_second",
+        "submitjob_max_in_any_second_over_rate",
+        "submitjob_sustained_share",
+        "admission_latency_p50_ms",
+        "admission_latency_p99_ms",
         "writes_per_event",
         "describe_jobs_calls_normal_run",
         "cold_import_ms",
@@ -382,7 +417,7 @@ def report(
             if target.budget and not ok:
                 broken.append(key)
     console.print(table)
-    for key in ("calls_per_submit", "writes_per_event", "describe_jobs_calls_normal_run"):
+    for key in ("calls_per_submit", "calls_per_admission", "writes_per_event", "describe_jobs_calls_normal_run"):
         found = details[key]
         console.print(f"[dim]{key}: units={found.units} calls={found.calls} outcomes={found.outcomes}[/]")
     console.print(f"[dim]gateway overhead: {details['gateway_overhead']}[/]")

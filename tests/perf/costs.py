@@ -1,10 +1,12 @@
 """The control plane's own AWS cost per 1,000,000 standalone jobs (issue 15: at most $10).
 
 What is counted comes from the calls the bench counts on moto (the botocore hook of tests/perf/measures.py): one
-API Gateway request and one gateway invocation per submission, its DynamoDB writes, and per Batch state-change event
-one job_events invocation and its guarded write. DynamoDB write request units are charged by item size (1 WRU per
-started KB written, a failed conditional write included), so the measure also reads the size of every item written:
-PutItem from the request, UpdateItem from the item as it stands after the run (an upper bound of before and after).
+API Gateway request and one gateway invocation per submission, its DynamoDB writes, the dispatcher's admission of
+the job (its transaction, its share of the tick's reads and SubmitJob budget write), and per Batch state-change event
+one job_events invocation and its guarded write. DynamoDB write request units are charged by item size, for the table
+and for every global secondary index the write changes (the rules are below, with their sources), so the measure
+reads every written item before and after each write (ImageRecorder) and bills the table and each index from the two
+images, with the indexes' key schemas and projections as template.yaml declares them.
 Prices are the published us-east-1 list prices in tests/perf/aws_prices.json, with their date and sources.
 
 What is assumed, not measured (each is a named constant below, and the report prints them):
@@ -12,14 +14,15 @@ What is assumed, not measured (each is a named constant below, and the report pr
     submission: RUNNABLE, STARTING, RUNNING, SUCCEEDED (4). None for SUBMITTED ("Events aren't created for the
     initial job submission", https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html); PENDING
     (a job waiting on a dependency: batchplane never gives Batch one) is dropped by the rule's pattern in
-    template.yaml. The bench delivers 7 per job, duplicates and a stale one included, and averages over them.
+    template.yaml. The measure delivers them in order, once each; a duplicate delivery is billed apart (at-least-once
+    delivery makes some, how many is not known), so are the once-a-job writes (the release, the cost rollup).
   * Lambda billed durations (ms) per invocation: moto answers in-process, so AWS round trips are not measured.
   * Bytes of CloudWatch Logs per invocation are measured: what the handlers write (Powertools log lines at the
     template's POWERTOOLS_LOG_LEVEL, EMF metric documents), captured while the bench submits jobs and delivers a
     standalone job's 4 events; plus Lambda's own platform.start and platform.report lines (JSON log format, shaped
     as AWS documents them) when the function's SystemLogLevel (template.yaml LoggingConfig) lets them through.
   * Memory size and architecture come from template.yaml's Globals.
-Not included: the sweeper (a fixed cost per month, printed apart), reads for GET /jobs (callers' polling), data
+Not included: the sweeper and the dispatcher's own running time (fixed costs per month, printed apart), reads for GET /jobs (callers' polling), data
 transfer, CloudWatch metrics and alarms, log storage, KMS, the free tiers, and volume discounts (all first tier).
 Step Functions transitions apply to pipeline jobs only and are printed apart, per pipeline job.
 """
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -40,6 +45,7 @@ MILLION = Decimal(1_000_000)
 GB = Decimal(1024**3)  # CloudWatch Logs bills per GB of ingested data; binary GB is the conservative reading
 
 EVENTS_PER_JOB = 4
+EVENT_KINDS = ("RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED")  # a standalone job's events (EVENTS_PER_JOB)
 GATEWAY_MS = 120  # one conditional PutItem + one SubmitJob round trip, plus our code (bench: < 1 ms with AWS stubbed)
 JOB_EVENTS_MS = 40  # one guarded UpdateItem round trip, plus our code
 # Lambda's system log lines per invocation in the JSON log format (platform.start, platform.report), shaped as
@@ -54,6 +60,7 @@ PLATFORM_LINES = (
 )
 SWEEPS_PER_MONTH = 30 * 24 * 60  # rate(1 minute)
 SWEEP_MS = 200
+DISPATCHER_TICK_SECONDS = Decimal("0.5")  # settings.py's default pause between idle ticks
 TARGET_USD_PER_MILLION = Decimal(10)
 
 
@@ -85,6 +92,13 @@ def platform_bytes(function: str) -> int:
     return 0 if system_log_level(function) == "WARN" else sum(len(line) + 1 for line in PLATFORM_LINES)
 
 
+def template_dispatcher_loop_seconds(path: Path = TEMPLATE) -> int:
+    """The default of template.yaml's DispatcherLoopSeconds parameter (how long each invocation ticks)."""
+    text = path.read_text().split("\n  DispatcherLoopSeconds:\n", 1)[1]
+    found = re.search(r"Default:\s*(\d+)", text)
+    return int(found.group(1)) if found else 0
+
+
 def template_log_level(path: Path = TEMPLATE) -> str:
     globals_ = path.read_text().split("\nGlobals:", 1)[1].split("\nResources:", 1)[0]
     found = re.search(r"POWERTOOLS_LOG_LEVEL:\s*(\w+)", globals_)
@@ -110,12 +124,13 @@ class CallProfile:
     event_ms: Decimal
     memory_mb: int
     architecture: str
-    wru: Decimal
+    wru: Decimal  # the table's own write units
     rru: Decimal
     aws_service_events: Decimal
     custom_events: Decimal
     log_bytes_per_invocation: int
     sfn_transitions_per_pipeline_job: Decimal | None = None
+    index_wru: dict[str, Decimal] = field(default_factory=dict)  # write units billed by each global secondary index
     measured: dict[str, Any] = field(default_factory=dict)
 
 
@@ -132,6 +147,7 @@ class Breakdown:
     total: Decimal
     pipeline_extra_per_million: Decimal | None
     sweeper_per_month: Decimal
+    dispatcher_per_month: Decimal = Decimal(0)
 
     @property
     def met(self) -> bool:
@@ -147,6 +163,7 @@ def per_million(profile: CallProfile, prices: Prices) -> Breakdown:
     p = prices.usd
     gb_s_price = p[f"lambda_per_gb_second_{profile.architecture}"]
     memory_gb = Decimal(profile.memory_mb) / 1024
+    index_wru = sum(profile.index_wru.values(), Decimal(0))
     invocations = profile.gateway_invocations + profile.event_invocations
     gb_seconds = (
         (profile.gateway_invocations * profile.gateway_ms + profile.event_invocations * profile.event_ms)
@@ -167,7 +184,12 @@ def per_million(profile: CallProfile, prices: Prices) -> Breakdown:
             f"{profile.gateway_ms} ms gateway, {profile.event_ms} ms job_events)",
             gb_seconds * MILLION * gb_s_price,
         ),
-        Line("DynamoDB writes (on-demand)", f"{profile.wru} WRU/job", profile.wru * p["dynamodb_per_million_wru"]),
+        Line("DynamoDB writes: table", f"{profile.wru} WRU/job", profile.wru * p["dynamodb_per_million_wru"]),
+        Line(
+            "DynamoDB writes: indexes",
+            f"{index_wru} WRU/job ({', '.join(f'{k} {v}' for k, v in sorted(profile.index_wru.items())) or 'none'})",
+            index_wru * p["dynamodb_per_million_wru"],
+        ),
         Line("DynamoDB reads (on-demand)", f"{profile.rru} RRU/job", profile.rru * p["dynamodb_per_million_rru"]),
         Line(
             "EventBridge",
@@ -195,7 +217,15 @@ def per_million(profile: CallProfile, prices: Prices) -> Breakdown:
     sweep = SWEEPS_PER_MONTH * (
         p["lambda_per_million_requests"] / MILLION + Decimal(SWEEP_MS) / 1000 * memory_gb * gb_s_price
     )
-    return Breakdown(lines, total, pipeline, _usd(sweep))
+    # the dispatcher: invoked every minute, it ticks DispatcherLoopSeconds whatever the load, and reads the QUEUED
+    # bucket (one Query, 0.5 RRU) every DISPATCHER_TICK_SECONDS while nothing is admissible
+    loop = template_dispatcher_loop_seconds()
+    dispatcher = SWEEPS_PER_MONTH * (
+        p["lambda_per_million_requests"] / MILLION
+        + Decimal(loop) * memory_gb * gb_s_price
+        + Decimal(loop) / DISPATCHER_TICK_SECONDS * Decimal("0.5") * p["dynamodb_per_million_rru"] / MILLION
+    )
+    return Breakdown(lines, total, pipeline, _usd(sweep), _usd(dispatcher))
 
 
 # ---- DynamoDB item sizes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
@@ -234,30 +264,193 @@ def write_units(size: int) -> int:
     return max(1, math.ceil(size / 1024))
 
 
+# ---- what a write bills: the table and each global secondary index ------------------------------------------------
+# Table (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html): 1 WRU per
+# started KB of the item, a PutItem or UpdateItem by the larger of the item before and after, a DeleteItem by the item
+# deleted; a write whose condition fails still bills (the item as it stands, at least 1 WRU); an action of a
+# TransactWriteItems bills twice (prepare and commit).
+# Indexes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html, "Write capacity units" under
+# "Provisioned throughput considerations for Global Secondary Indexes"): a write bills each index it affects, by the
+# size of the index entry (the table's key, the index's key and the projected attributes: with ALL, the whole item):
+# one write when the item enters the index (it defines the index's key attributes) or, staying in it with the same
+# index key, changes an attribute the index projects; two (a delete of the old entry, a put of the new) when an index
+# key attribute changes value; one when it leaves the index; none when the item is in the index neither before nor
+# after, or when nothing the index holds changes. Assumed, not documented: an index write from a transaction bills
+# once (a transaction's changes reach its indexes after the commit, as ordinary writes), and an entry updated in
+# place bills by the larger of its sizes before and after, as the table's UpdateItem does.
+
+Item = dict[str, dict[str, Any]]
+TABLE_KEY = ("pk", "sk")
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One global secondary index as the table declares it: its key attributes and its projection."""
+
+    name: str
+    keys: tuple[str, ...]
+    projection: str = "ALL"  # ALL | KEYS_ONLY | INCLUDE
+    include: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, declared: dict[str, Any]) -> IndexSpec:
+        """From a GlobalSecondaryIndexes entry of the table's CloudFormation properties."""
+        projection = declared.get("Projection", {})
+        return cls(
+            name=declared["IndexName"],
+            keys=tuple(k["AttributeName"] for k in declared["KeySchema"]),
+            projection=projection.get("ProjectionType", "ALL"),
+            include=frozenset(projection.get("NonKeyAttributes", ())),
+        )
+
+
+def template_indexes() -> tuple[IndexSpec, ...]:
+    """The table's global secondary indexes as template.yaml deploys them."""
+    from tests.cfn import table_definition
+
+    return tuple(IndexSpec.of(gsi) for gsi in table_definition().get("GlobalSecondaryIndexes", ()))
+
+
+def index_entry(item: Item | None, index: IndexSpec, table_key: tuple[str, ...] = TABLE_KEY) -> Item | None:
+    """What ``index`` holds for ``item``: None when the item lacks one of the index's key attributes (not in it)."""
+    if item is None or any(k not in item for k in index.keys):
+        return None
+    if index.projection == "ALL":
+        return dict(item)
+    kept = {*table_key, *index.keys, *(index.include if index.projection == "INCLUDE" else ())}
+    return {k: v for k, v in item.items() if k in kept}
+
+
+def index_write_units(
+    before: Item | None, after: Item | None, index: IndexSpec, table_key: tuple[str, ...] = TABLE_KEY
+) -> int:
+    """WRU one table write bills ``index``, from the item's images before and after it (None: no item)."""
+    old, new = index_entry(before, index, table_key), index_entry(after, index, table_key)
+    if old is None and new is None:
+        return 0
+    if old is None:
+        return write_units(item_size(new or {}))
+    if new is None:
+        return write_units(item_size(old))
+    if any(old[k] != new[k] for k in index.keys):
+        return write_units(item_size(old)) + write_units(item_size(new))
+    if old == new:
+        return 0
+    return write_units(max(item_size(old), item_size(new)))
+
+
+@dataclass(frozen=True)
+class Write:
+    """One item written by one request (a PutItem, an action of a TransactWriteItems...): its images."""
+
+    op: str  # Put | Update | Delete | ConditionCheck
+    before: Item | None
+    after: Item | None
+    transactional: bool = False
+
+
+def table_write_units(write: Write) -> int:
+    if write.op == "Delete":
+        size = item_size(write.before or {})
+    else:
+        size = max(item_size(write.before or {}), item_size(write.after or {}))
+    return write_units(size) * (2 if write.transactional else 1)
+
+
+@dataclass
+class WriteBill:
+    table: int = 0
+    index: dict[str, int] = field(default_factory=dict)
+    writes: int = 0  # requests
+
+    @property
+    def total(self) -> int:
+        return self.table + sum(self.index.values())
+
+    def add(self, write: Write, indexes: tuple[IndexSpec, ...]) -> None:
+        self.table += table_write_units(write)
+        for index in indexes:
+            self.index[index.name] = self.index.get(index.name, 0) + index_write_units(write.before, write.after, index)
+
+
+def bill(requests: list[list[Write]], indexes: tuple[IndexSpec, ...]) -> WriteBill:
+    """The WRU of writes recorded per request (``ImageRecorder.requests``)."""
+    out = WriteBill(index={i.name: 0 for i in indexes})
+    for request in requests:
+        out.writes += 1
+        for write in request:
+            out.add(write, indexes)
+    return out
+
+
 # ---- the measure (moto) --------------------------------------------------------------------------------------------
 
 
-def _wru_of(requests: list[tuple[str, dict[str, Any]]], items_now: dict[tuple[str, str], int]) -> tuple[int, int]:
-    """(WRU, writes) for the DynamoDB writes among ``requests``."""
-    wru = writes = 0
-    for op, params in requests:
-        if op == "dynamodb.PutItem":
-            wru += write_units(item_size(params["Item"]))
-        elif op in ("dynamodb.UpdateItem", "dynamodb.DeleteItem"):
-            key = params["Key"]
-            wru += write_units(items_now.get((key["pk"]["S"], key["sk"]["S"]), 1))
-        elif op == "dynamodb.TransactWriteItems":
-            for entry in params["TransactItems"]:
-                (kind, body), *_ = entry.items()
-                if kind == "Put":
-                    wru += 2 * write_units(item_size(body["Item"]))
-                elif kind in ("Update", "Delete", "ConditionCheck"):
-                    k = body["Key"]
-                    wru += 2 * write_units(items_now.get((k["pk"]["S"], k["sk"]["S"]), 1))
-        else:
-            continue
-        writes += 1
-    return wru, writes
+def _written(op: str, params: dict[str, Any]) -> list[tuple[str, Item, bool]]:
+    """(action, key, transactional) of each item a DynamoDB write request names."""
+
+    def key_of(item: Item) -> Item:
+        return {k: item[k] for k in TABLE_KEY}
+
+    if op == "PutItem":
+        return [("Put", key_of(params["Item"]), False)]
+    if op in ("UpdateItem", "DeleteItem"):
+        return [(op.removesuffix("Item"), key_of(params["Key"]), False)]
+    if op == "TransactWriteItems":
+        out = []
+        for entry in params["TransactItems"]:
+            (kind, body), *_ = entry.items()
+            item = body.get("Item")
+            out.append((kind, key_of(item if item is not None else body["Key"]), True))
+        return out
+    if op == "BatchWriteItem":
+        out = []
+        for requests in params["RequestItems"].values():
+            for r in requests:
+                if "PutRequest" in r:
+                    out.append(("Put", key_of(r["PutRequest"]["Item"]), False))
+                else:
+                    out.append(("Delete", key_of(r["DeleteRequest"]["Key"]), False))
+        return out
+    return []
+
+
+class ImageRecorder:
+    """Records, for every DynamoDB write the functions' clients make, each written item as it was before the
+    request and after it (read from moto with a client of its own, which the functions' hooks do not see)."""
+
+    def __init__(self, table_name: str) -> None:
+        import threading
+
+        import boto3
+
+        self._table = table_name
+        self._db = boto3.client("dynamodb", region_name="us-east-1")
+        self._pending = threading.local()
+        self.requests: list[list[Write]] = []
+
+    def attach(self, events: Any) -> None:
+        events.register("provide-client-params.dynamodb.*", self._before)
+        events.register("after-call.dynamodb.*", self._after)
+
+    def _image(self, key: Item) -> Item | None:
+        found: Item | None = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return found
+
+    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        named = _written(model.name, params)
+        self._pending.writes = [(op, key, tx, self._image(key)) for op, key, tx in named]
+
+    def _after(self, model: Any, **_: Any) -> None:
+        pending = getattr(self._pending, "writes", None)
+        self._pending.writes = None
+        if not pending:
+            return
+        self.requests.append([Write(op, before, self._image(key), transactional=tx) for op, key, tx, before in pending])
+
+    def take(self) -> list[list[Write]]:
+        out, self.requests = self.requests, []
+        return out
 
 
 def _items_now(plane: Any) -> dict[tuple[str, str], int]:
@@ -276,7 +469,6 @@ def measure_log_bytes(jobs: int = 10, seed: int = 9) -> tuple[Decimal, Decimal]:
     print (log lines at the template's level, EMF documents), captured, plus Lambda's platform lines."""
     import contextlib
     import io
-    import random
 
     from tests.perf import measures
     from tests.perf.harness import moto_plane
@@ -293,43 +485,97 @@ def measure_log_bytes(jobs: int = 10, seed: int = 9) -> tuple[Decimal, Decimal]:
             submitted = [plane.submit(measures.job_body(i, rng)) for i in range(jobs)]
         with contextlib.redirect_stdout(buffers["events"]):
             for job in submitted:
-                for i, kind in enumerate(("RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED")):
+                for i, kind in enumerate(EVENT_KINDS):
                     plane.deliver(plane.event(kind, job, seconds=i))
     gateway = Decimal(len(buffers["gateway"].getvalue().encode())) / jobs + platform_bytes("GatewayFunction")
     events = Decimal(len(buffers["events"].getvalue().encode())) / (jobs * EVENTS_PER_JOB)
     return gateway, events + platform_bytes("JobEventsFunction")
 
 
+def _job_lives(
+    plane: Any, recorder: ImageRecorder, indexes: tuple[IndexSpec, ...], jobs: int, seed: int
+) -> tuple[WriteBill, WriteBill, list[tuple[str, dict[str, Any]]], Counter[str]]:
+    """A job's life in Batch's events, in order, once each (on ``jobs`` jobs of their own, submitted and admitted
+    first), then each job's last event delivered again: (the lives' bill, the duplicates' bill, the lives' calls,
+    what the handler answered)."""
+    from tests.perf import measures
+
+    rng = random.Random(seed)
+    with measures.quiet():
+        lives = [plane.submit(measures.job_body(i, rng)) for i in range(jobs)]
+    recorder.take()
+    calls = plane.stack.calls
+    start = len(calls.requests)
+    outcomes: Counter[str] = Counter()
+    last: list[dict[str, Any]] = []
+    with measures.quiet():
+        for job in lives:
+            for i, kind in enumerate(EVENT_KINDS):
+                event = plane.event(kind, job, seconds=i)
+                outcomes[str(plane.deliver(event))] += 1
+            last.append(event)
+    event_requests = list(calls.requests[start:])
+    event_bill = bill(recorder.take(), indexes)
+    with measures.quiet():
+        for event in last:  # the same event delivered again (EventBridge delivers at least once)
+            outcomes[f"duplicate {plane.deliver(event)}"] += 1
+    return event_bill, bill(recorder.take(), indexes), event_requests, outcomes
+
+
 def measure(submits: int = 20, jobs: int = 10, seed: int = 7) -> CallProfile:
-    """Submissions and a job's events on moto, with their writes sized; the rest from the constants above."""
+    """Submissions, their admission by the dispatcher, and a job's events on moto, in one stack, each written item
+    read before and after each write to bill the table and its indexes; the rest from the constants above."""
+    from batchplane.adapters import aws as aws_clients
+
     from tests.perf import measures
     from tests.perf.harness import moto_plane
 
     reads = ("dynamodb.GetItem", "dynamodb.Query", "dynamodb.BatchGetItem", "dynamodb.Scan")
+    indexes = template_indexes()
     with moto_plane() as plane:
+        recorder = ImageRecorder(plane.stack.table_name)
+        recorder.attach(aws_clients.session().events)
         calls = plane.stack.calls
+        # POST /jobs: each job recorded QUEUED
         start = len(calls.requests)
         submit = measures.calls_per_submit(plane, submits, seed=seed)
         submit_requests = list(calls.requests[start:])
-        sizes = _items_now(plane)
-    submit_wru, _ = _wru_of(submit_requests, sizes)
-    with moto_plane() as plane:
-        calls = plane.stack.calls
+        submit_bill = bill(recorder.take(), indexes)
+        # the dispatcher's ticks until nothing more is admitted: each job admitted and submitted to Batch
         start = len(calls.requests)
-        events = measures.writes_per_event(plane, jobs, seed=seed + 1)
-        event_requests = list(calls.requests[start:])
+        admitted, ticks = 0, 0
+        with measures.quiet():
+            while ticks < 10 and (made := len(plane.dispatch().admitted)):
+                admitted, ticks = admitted + made, ticks + 1
+        dispatch_requests = list(calls.requests[start:])
+        dispatch_bill = bill(recorder.take(), indexes)
+        event_bill, duplicate_bill, event_requests, outcomes = _job_lives(plane, recorder, indexes, jobs, seed + 1)
         sizes = _items_now(plane)
-    deliveries = events.units
-    event_wru, _ = _wru_of([r for r in event_requests if r[0] != "dynamodb.PutItem"], sizes)
-    submit_reads = sum(1 for op, _ in submit_requests if op in reads)
+    if admitted != submits:
+        msg = f"the dispatcher admitted {admitted} of {submits} submitted jobs: the per-job measure would be wrong"
+        raise AssertionError(msg)
+    per_job = (
+        (submit_bill, Decimal(submits)),
+        (dispatch_bill, Decimal(admitted)),
+        (event_bill, Decimal(jobs)),
+    )
+    table_wru = sum((Decimal(b.table) / n for b, n in per_job), Decimal(0))
+    index_wru = {i.name: sum((Decimal(b.index[i.name]) / n for b, n in per_job), Decimal(0)) for i in indexes}
     event_reads = sum(1 for op, _ in event_requests if op in reads)
-    wru_per_submit = Decimal(submit_wru) / submits
-    wru_per_event = Decimal(event_wru) / deliveries
     # reads: eventually consistent GetItem of an item under 4 KB = 0.5 RRU; counted at 1 RRU each (conservative)
-    rru = Decimal(submit_reads) / submits + Decimal(event_reads) / deliveries * EVENTS_PER_JOB
+    rru = (
+        Decimal(sum(1 for op, _ in submit_requests if op in reads)) / submits
+        + Decimal(sum(1 for op, _ in dispatch_requests if op in reads)) / admitted
+        + Decimal(event_reads) / jobs
+    )
     memory_mb, architecture = template_lambda_settings()
     gateway_log, event_log = measure_log_bytes()
     log_bytes = int((gateway_log + event_log * EVENTS_PER_JOB) / (1 + EVENTS_PER_JOB))
+
+    def split(b: WriteBill, n: Decimal) -> str:
+        parts = ", ".join(f"{k} {Decimal(v) / n:.2f}" for k, v in sorted(b.index.items()))
+        return f"table {Decimal(b.table) / n:.2f} + {parts}"
+
     return CallProfile(
         api_requests=Decimal(1),
         gateway_invocations=Decimal(1),
@@ -338,16 +584,22 @@ def measure(submits: int = 20, jobs: int = 10, seed: int = 7) -> CallProfile:
         event_ms=Decimal(JOB_EVENTS_MS),
         memory_mb=memory_mb,
         architecture=architecture,
-        wru=(wru_per_submit + wru_per_event * EVENTS_PER_JOB).quantize(Decimal("0.01")),
+        wru=table_wru.quantize(Decimal("0.01")),
+        index_wru={k: v.quantize(Decimal("0.01")) for k, v in index_wru.items()},
         rru=rru.quantize(Decimal("0.01")),
         aws_service_events=Decimal(EVENTS_PER_JOB),
         custom_events=Decimal(0),
         log_bytes_per_invocation=log_bytes,
         measured={
             "submit_calls": submit.calls,
-            "event_calls": events.calls,
-            "wru_per_submission": str(wru_per_submit),
-            "wru_per_event": str(wru_per_event.quantize(Decimal("0.01"))),
+            "dispatch_calls": dict(Counter(op for op, _ in dispatch_requests)),
+            "dispatch_ticks": ticks,
+            "event_calls": dict(Counter(op for op, _ in event_requests)),
+            "event_outcomes": dict(outcomes),
+            "wru_per_submission": split(submit_bill, Decimal(submits)),
+            "wru_per_admission": split(dispatch_bill, Decimal(admitted)),
+            "wru_per_job_events": split(event_bill, Decimal(jobs)),
+            "wru_per_duplicate_delivery": split(duplicate_bill, Decimal(jobs)),
             "largest_item_bytes": max(sizes.values(), default=0),
             "log_bytes_per_gateway_invocation": int(gateway_log),
             "log_bytes_per_job_events_invocation": int(event_log),
@@ -366,9 +618,14 @@ def render(breakdown: Breakdown, profile: CallProfile, prices: Prices) -> list[s
             f"${breakdown.pipeline_extra_per_million} per million"
         )
     lines.append(f"  fixed: the sweeper, {SWEEPS_PER_MONTH:,} invocations/month = ${breakdown.sweeper_per_month}/month")
+    lines.append(
+        f"  fixed: the dispatcher, {SWEEPS_PER_MONTH:,} invocations/month of {template_dispatcher_loop_seconds()} s "
+        f"each, idle ticks' Query every {DISPATCHER_TICK_SECONDS} s = ${breakdown.dispatcher_per_month}/month"
+    )
     lines.append(f"  measured on moto: {profile.measured}")
     lines.append(
         f"  assumed: {EVENTS_PER_JOB} Batch events/job, {GATEWAY_MS} ms gateway and {JOB_EVENTS_MS} ms job_events "
-        f"billed; log bytes measured (mean over a job's invocations); prices: {PRICES.name}"
+        f"billed (the dispatcher's per-job time inside its fixed loop); an index write from a transaction billed "
+        f"once; log bytes measured (mean over a job's invocations); prices: {PRICES.name}"
     )
     return lines

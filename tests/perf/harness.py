@@ -84,7 +84,10 @@ def moto_plane(*, count_calls: bool = True) -> Iterator[Plane]:
     False (the throughput run, so the counting hooks are not timed)."""
     from batchplane import wiring
     from batchplane.adapters import aws as aws_clients
+    from batchplane_local.moto_glue import cheap_transactions
     from moto import mock_aws
+
+    cheap_transactions()
 
     with (
         environ(FAKE_AWS_ENV),
@@ -143,8 +146,8 @@ def stub_aws(answers: dict[str, tuple[int, dict[str, Any], str]]) -> Callable[..
 
 @contextmanager
 def stubbed_gateway() -> Iterator[tuple[Any, AwsCalls]]:
-    """The gateway handler with every AWS call answered by a canned response (PutItem → {}, SubmitJob → its ids).
-    Yields the handler module and the call counter (before-call, as in the moto runs)."""
+    """The gateway handler with every AWS call answered by a canned response (PutItem and TransactWriteItems → {},
+    SubmitJob → its ids). Yields the handler module and the call counter (before-call, as in the moto runs)."""
     from batchplane import wiring
     from batchplane.adapters import aws as aws_clients
 
@@ -165,6 +168,8 @@ def stubbed_gateway() -> Iterator[tuple[Any, AwsCalls]]:
         stub = stub_aws(
             {
                 "dynamodb.PutItem": (200, {}, "application/x-amz-json-1.0"),
+                # POST /jobs since admission: the QUEUED job and its tenant's queued count, one transaction
+                "dynamodb.TransactWriteItems": (200, {}, "application/x-amz-json-1.0"),
                 "batch.SubmitJob": (200, submitted, "application/json"),
             }
         )

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import Stack
 from tests.integration.conftest import Plane
-from tests.perf import measures
+from tests.perf import admission, measures
 from tests.perf.harness import plane_of
 
 pytestmark = pytest.mark.integration
@@ -18,14 +18,25 @@ def plane(stack: Stack) -> Plane:
     return plane_of(stack)
 
 
-def test_a_submission_costs_two_aws_calls(plane: Plane) -> None:
+def test_a_submission_costs_one_aws_call(plane: Plane) -> None:
     # GIVEN a stack on moto
     # WHEN 20 varied jobs are submitted through the gateway (half with an Idempotency-Key)
     found = measures.calls_per_submit(plane, 20)
-    # THEN all were accepted, each with one conditional PutItem and one SubmitJob: 2 calls, the budget's ceiling
+    # THEN all were accepted QUEUED, each with one transaction (the job and its tenant's queued count): 1 call
     assert found.outcomes == {"202": 20}
-    assert found.calls == {"dynamodb.PutItem": 20, "batch.SubmitJob": 20}
-    assert found.per_unit == 2
+    assert found.calls == {"dynamodb.TransactWriteItems": 20}
+    assert found.per_unit == 1
+
+
+def test_an_admission_costs_two_aws_calls_plus_a_few_per_tick(plane: Plane) -> None:
+    # GIVEN 30 queued jobs of 10 tenants
+    # WHEN one dispatcher tick admits them
+    found, per_tick = admission.calls_per_admission(plane, 30)
+    # THEN each admission was one transaction and one SubmitJob, and the tick itself a few calls, whatever it admits
+    assert found.units == 30
+    assert found.calls["dynamodb.TransactWriteItems"] == 30
+    assert found.calls["batch.SubmitJob"] == 30
+    assert per_tick <= 4, found.calls  # the queue read, the counters, the budget (and its idle retry)
 
 
 def test_an_event_costs_at_most_one_write_with_duplicates_and_stale_events(plane: Plane) -> None:
@@ -77,6 +88,32 @@ def test_tracing_off_imports_nothing_of_xray_on_the_cold_path(function: str) -> 
     loaded = measures.xray_modules_on_import(function, tracing=False)
     # THEN nothing of the X-Ray SDK was imported
     assert loaded == []
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_handler_imports_boto3_on_the_cold_path(function: str) -> None:
+    # GIVEN a fresh interpreter
+    # WHEN the handler module is imported, as Lambda's cold start does
+    loaded = measures.loaded_on_import(function)["packages"]
+    # THEN boto3 (and the s3transfer it pulls in) is not loaded yet: clients are made on first use, or in priming
+    assert "boto3" not in loaded
+    assert "s3transfer" not in loaded
+
+
+# What every request of the gateway needs at once (its size limit, its tenant claim): built at import on purpose
+BUILT_AT_IMPORT = ["batchplane.settings.QueueEntry", "batchplane.settings.Settings"]
+
+
+def test_the_gateway_builds_no_route_model_on_import_and_priming_builds_them_all() -> None:
+    # GIVEN a fresh interpreter
+    # WHEN the gateway is imported
+    loaded = measures.loaded_on_import("gateway")
+    # THEN no request model or view of a route was built (defer_build): each is built on its route's first request
+    assert loaded["built"] == BUILT_AT_IMPORT, "a model of a route built at import: give it defer_build=True"
+    assert "batchplane.domain.models.JobRequest" in loaded["deferred"]
+    assert "batchplane.http.views.JobView" in loaded["deferred"]
+    # AND what SnapStart's priming calls builds every one of them, so the snapshot holds them built
+    assert loaded["left_after_priming"] == []
 
 
 def test_tracing_on_wraps_the_handler_in_powertools_tracer() -> None:

@@ -21,6 +21,7 @@ PROFILE = costs.CallProfile(
     memory_mb=1024,
     architecture="x86_64",
     wru=Decimal(8),
+    index_wru={"gsi1": Decimal(1), "gsi2": Decimal(3)},
     rru=Decimal(2),
     aws_service_events=Decimal(6),
     custom_events=Decimal(1),
@@ -40,14 +41,15 @@ def test_arithmetic_on_a_fixed_profile() -> None:
     assert by["Lambda requests"] == Decimal("1.40")  # 7 x $0.20/M
     # (0.1 + 6 x 0.05) s x 1 GB x 1e6 x $0.0000166667 = 0.4e6 x 0.0000166667 = $6.67
     assert by["Lambda duration"] == Decimal("6.67")
-    assert by["DynamoDB writes (on-demand)"] == Decimal("5.00")  # 8 x $0.625/M
+    assert by["DynamoDB writes: table"] == Decimal("5.00")  # 8 x $0.625/M
+    assert by["DynamoDB writes: indexes"] == Decimal("2.50")  # (1 + 3) x $0.625/M
     assert by["DynamoDB reads (on-demand)"] == Decimal("0.25")  # 2 x $0.125/M
     assert by["EventBridge"] == Decimal("1.00")  # AWS service events free, 1 custom x $1/M
     assert by["AWS Batch SubmitJob"] == Decimal("0.00")
     # 7 x 1024 B x 1e6 / 1024^3 = 6.676 GB x $0.50
     assert by["CloudWatch Logs ingestion"] == Decimal("3.34")
     assert breakdown.total == sum(by.values())
-    assert breakdown.total == Decimal("18.66")
+    assert breakdown.total == Decimal("21.16")
     assert not breakdown.met
     # pipeline jobs: 3 transitions x 1e6 / 1000 x $0.025
     assert breakdown.pipeline_extra_per_million == Decimal("75.00")
@@ -63,7 +65,7 @@ def test_arm64_is_cheaper_per_gb_second() -> None:
 def test_render_prints_every_line_and_the_total() -> None:
     prices = costs.load_prices()
     text = "\n".join(costs.render(costs.per_million(PROFILE, prices), PROFILE, prices))
-    for words in ("API Gateway", "Lambda duration", "DynamoDB writes", "CloudWatch Logs", "total", "18.66", "OVER"):
+    for words in ("API Gateway", "Lambda duration", "DynamoDB writes", "CloudWatch Logs", "total", "21.16", "OVER"):
         assert words in text
 
 
@@ -103,13 +105,93 @@ def test_write_units_per_started_kb(size: int, units: int) -> None:
     assert costs.write_units(size) == units
 
 
-def test_wru_of_counts_puts_updates_and_transactions() -> None:
-    big = {"pk": {"S": "a"}, "sk": {"S": "b"}, "blob": {"S": "x" * 1500}}
-    requests = [
-        ("dynamodb.PutItem", {"Item": big}),
-        ("dynamodb.UpdateItem", {"Key": {"pk": {"S": "a"}, "sk": {"S": "b"}}}),
-        ("dynamodb.TransactWriteItems", {"TransactItems": [{"Put": {"Item": {"pk": {"S": "c"}}}}]}),
-        ("batch.SubmitJob", {}),
-    ]
-    wru, writes = costs._wru_of(requests, {("a", "b"): costs.item_size(big)})
-    assert (wru, writes) == (2 + 2 + 2, 3)
+# ---- index write units (GSI.html, "Write capacity units"): one table write, its item before and after ---------
+
+ALL = costs.IndexSpec("gsi", ("gk", "gs"), "ALL")
+KEYS = costs.IndexSpec("gsi", ("gk", "gs"), "KEYS_ONLY")
+INCLUDE = costs.IndexSpec("gsi", ("gk", "gs"), "INCLUDE", frozenset({"status"}))
+BASE = {"pk": {"S": "J#1"}, "sk": {"S": "JOB"}}
+IN = {**BASE, "gk": {"S": "T#a"}, "gs": {"S": "1"}, "status": {"S": "QUEUED"}, "blob": {"S": "x" * 1500}}
+
+
+def changed(item: dict[str, dict[str, str]], **values: str) -> dict[str, dict[str, str]]:
+    return {**item, **{k: {"S": v} for k, v in values.items()}}
+
+
+def without(item: dict[str, dict[str, str]], *names: str) -> dict[str, dict[str, str]]:
+    return {k: v for k, v in item.items() if k not in names}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "index", "units"),
+    [
+        # a new item that defines the index's keys: one put of its entry (ALL: the whole 1.5 KB item, 2 WRU)
+        (None, IN, ALL, 2),
+        (None, IN, KEYS, 1),
+        # an item without the index's keys is in the index neither before nor after: nothing
+        (None, without(IN, "gs"), ALL, 0),
+        (without(IN, "gk"), changed(without(IN, "gk"), status="RUNNING"), ALL, 0),
+        # same index key, a projected attribute changes: one write of the entry
+        (IN, changed(IN, status="RUNNING"), ALL, 2),
+        (IN, changed(IN, status="RUNNING"), INCLUDE, 1),
+        # same index key, only attributes the index does not project change: nothing
+        (IN, changed(IN, status="RUNNING"), KEYS, 0),
+        (IN, changed(IN, blob="y" * 1500), INCLUDE, 0),
+        (IN, dict(IN), ALL, 0),  # a write that changed nothing (a failed condition)
+        # an index key attribute changes value: a delete of the old entry and a put of the new
+        (IN, changed(IN, gs="2"), ALL, 2 + 2),
+        (IN, changed(IN, gs="2"), KEYS, 1 + 1),
+        # the item leaves the index (an index key removed, or the item deleted): one delete of the old entry
+        (IN, without(IN, "gk", "gs"), ALL, 2),
+        (IN, None, KEYS, 1),
+        # the item enters the index by an update that defines its keys
+        (without(IN, "gs"), IN, INCLUDE, 1),
+    ],
+)
+def test_index_write_units(
+    before: dict[str, dict[str, str]] | None,
+    after: dict[str, dict[str, str]] | None,
+    index: costs.IndexSpec,
+    units: int,
+) -> None:
+    assert costs.index_write_units(before, after, index) == units
+
+
+def test_index_entry_projects_the_table_key_the_index_key_and_included_attributes() -> None:
+    assert set(costs.index_entry(IN, KEYS) or {}) == {"pk", "sk", "gk", "gs"}
+    assert set(costs.index_entry(IN, INCLUDE) or {}) == {"pk", "sk", "gk", "gs", "status"}
+    assert costs.index_entry(IN, ALL) == IN
+    assert costs.index_entry(without(IN, "gk"), ALL) is None
+
+
+def test_index_spec_from_the_template() -> None:
+    # GIVEN the table's indexes as template.yaml declares them
+    indexes = {i.name: i for i in costs.template_indexes()}
+    # THEN each is read with its key schema and projection
+    assert indexes
+    for index in indexes.values():
+        assert len(index.keys) in (1, 2)
+        assert index.projection in ("ALL", "KEYS_ONLY", "INCLUDE")
+
+
+def test_table_write_units_take_the_larger_image_and_double_in_a_transaction() -> None:
+    small, big = BASE, IN
+    assert costs.table_write_units(costs.Write("Put", None, big)) == 2
+    assert costs.table_write_units(costs.Write("Update", big, small)) == 2  # the larger of before and after
+    assert costs.table_write_units(costs.Write("Update", small, small, transactional=True)) == 2
+    assert costs.table_write_units(costs.Write("Delete", big, None)) == 2  # the item deleted
+    assert costs.table_write_units(costs.Write("Update", None, None)) == 1  # a failed condition on no item
+
+
+def test_bill_sums_the_table_and_each_index_apart() -> None:
+    # GIVEN a transaction that puts a job item into both indexes, then an update that moves it in one of them
+    gsi1 = costs.IndexSpec("gsi1", ("gk", "gs"), "KEYS_ONLY")
+    gsi2 = costs.IndexSpec("gsi2", ("bk", "bs"), "ALL")
+    job = {**IN, "bk": {"S": "QUEUED"}, "bs": {"S": "1"}}
+    moved = changed(job, bk="ACTIVE", status="SUBMITTED")
+    requests = [[costs.Write("Put", None, job, transactional=True)], [costs.Write("Update", job, moved)]]
+    # WHEN billed
+    out = costs.bill(requests, (gsi1, gsi2))
+    # THEN the table bills 2 x 2 + 2, gsi1 (keys only, keys unchanged) 1 then 0, gsi2 (ALL, key moved) 2 then 2 + 2
+    assert (out.table, out.index, out.writes) == (6, {"gsi1": 1, "gsi2": 6}, 2)
+    assert out.total == 13

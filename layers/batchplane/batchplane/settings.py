@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from batchplane.domain.arbiter import ANY_PRIORITY, QueueCatalogue, QueueClass
 from batchplane.domain.containers import ContainerPolicy, Volume
 from batchplane.domain.models import Capacity, Platform, Priority
+from batchplane.domain.quotas import Quota
 from batchplane.domain.sweep_keys import SweepIndex
 
 # The classes the domain knows (JobRequest.priority): a class the template adds needs its line in Priority too
@@ -120,6 +121,22 @@ class Settings(BaseModel):
     retention_days: int = Field(default=90, ge=1)  # an ended job or pipeline expires (TTL) this long after
     submit_jobs_per_second: float = Field(default=50.0, gt=0)  # AWS Batch: SubmitJob 50/s per account
     sweeper_shards: int = Field(default=16, ge=1, le=256)  # gsi2 partition keys per bucket (template: SweeperShards)
+    # the default tenant quota (template: DefaultMaxRunningVcpus, ...; empty: no limit) and the admins
+    default_max_running_vcpus: int | None = Field(default=None, ge=0)
+    default_max_running_memory_mib: int | None = Field(default=None, ge=0)
+    default_max_running_gpus: int | None = Field(default=None, ge=0)
+    default_max_queued_jobs: int | None = Field(default=None, ge=0)
+    dispatcher_loop_seconds: float = Field(default=50.0, ge=0)  # how long one dispatcher invocation ticks
+    dispatcher_tick_seconds: float = Field(default=0.5, gt=0)  # its pause when nothing was admissible
+
+    def default_quota(self) -> Quota:
+        return Quota(
+            max_running_vcpus=self.default_max_running_vcpus,
+            max_running_memory_mib=self.default_max_running_memory_mib,
+            max_running_gpus=self.default_max_running_gpus,
+            max_queued_jobs=self.default_max_queued_jobs,
+        )
+
     admin_principals: frozenset[str] = frozenset()  # template: AdminPrincipals (ADMIN_PRINCIPALS, comma-joined)
     # the compute environments' instance types (template: InstanceTypes, MultiNodeInstanceTypes, GpuInstanceTypes),
     # comma-joined: what an attempt is priced on (Batch's events do not name the instance type)
@@ -226,6 +243,12 @@ class Settings(BaseModel):
             retention_days=int(env.get("RETENTION_DAYS") or 90),
             submit_jobs_per_second=float(env.get("SUBMIT_JOBS_PER_SECOND") or 50),
             sweeper_shards=int(env.get("SWEEPER_SHARDS") or 16),
+            default_max_running_vcpus=_limit(env.get("DEFAULT_MAX_RUNNING_VCPUS")),
+            default_max_running_memory_mib=_limit(env.get("DEFAULT_MAX_RUNNING_MEMORY_MIB")),
+            default_max_running_gpus=_limit(env.get("DEFAULT_MAX_RUNNING_GPUS")),
+            default_max_queued_jobs=_limit(env.get("DEFAULT_MAX_QUEUED_JOBS")),
+            dispatcher_loop_seconds=float(env.get("DISPATCHER_LOOP_SECONDS") or 50),
+            dispatcher_tick_seconds=float(env.get("DISPATCHER_TICK_SECONDS") or 0.5),
             admin_principals=frozenset(p.strip() for p in (env.get("ADMIN_PRINCIPALS") or "").split(",") if p.strip()),
             instance_types=env.get("INSTANCE_TYPES") or "",
             multinode_instance_types=env.get("MULTINODE_INSTANCE_TYPES") or "",
@@ -249,6 +272,11 @@ class Settings(BaseModel):
             repair_seconds=self.repair_after_seconds,
             reconcile_seconds=self.reconcile_after_seconds,
         )
+
+
+def _limit(value: str | None) -> int | None:
+    """A quota parameter: empty is no limit."""
+    return int(value) if value and value.strip() else None
 
 
 @cache

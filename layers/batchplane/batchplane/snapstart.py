@@ -68,6 +68,31 @@ def run_after_restore() -> None:
         hook()
 
 
+def build_models() -> list[str]:
+    """Build now every pydantic model of batchplane's loaded modules that deferred its build (``defer_build``: the
+    wire models and views are built on first use, not at import, so a cold start without SnapStart builds only what
+    its request needs). Priming calls this, so the snapshot holds every model built, as if they were built at import.
+    Returns the names of the models it built."""
+    import sys
+
+    from pydantic import BaseModel
+
+    built: list[str] = []
+    for name, module in list(sys.modules.items()):
+        if not (name == "batchplane" or name.startswith("batchplane.")) or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseModel)
+                and value.__module__ == name
+                and not value.__pydantic_complete__
+            ):
+                value.model_rebuild()
+                built.append(f"{name}.{value.__qualname__}")
+    return built
+
+
 def registered() -> tuple[tuple[Hook, ...], tuple[Hook, ...]]:
     """The hooks registered so far (before-snapshot, after-restore)."""
     return tuple(_before), tuple(_after)

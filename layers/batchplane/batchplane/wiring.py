@@ -10,20 +10,24 @@ from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters import aws
 from batchplane.settings import settings
-from batchplane.snapstart import after_restore
+from batchplane.snapstart import after_restore, build_models
 
 # Each function imports only what it uses: the services are imported when first built, not at cold start.
 if TYPE_CHECKING:
     from batchplane.adapters.batch import BatchAdapter
+    from batchplane.adapters.dynamo.admission import DynamoAdmission
+    from batchplane.adapters.dynamo.ratebudget import DynamoRateBudget
     from batchplane.domain.arbiter import QueueCatalogue
     from batchplane.domain.costs import PriceTable
     from batchplane.domain.records import AttemptRecord, JobRecord
     from batchplane.services.costs import CostService
+    from batchplane.services.dispatcher import Dispatcher
     from batchplane.services.jobs import JobService
     from batchplane.services.lifecycle import LifecycleService
     from batchplane.services.pipelines import PipelineService
     from batchplane.services.prices import PriceService
     from batchplane.services.priority import PriorityService
+    from batchplane.services.quotas import QuotaService
     from batchplane.services.schedules import ScheduleService
 
 
@@ -33,14 +37,26 @@ def catalogue() -> QueueCatalogue:
 
 
 @cache
-def batch_adapter() -> BatchAdapter:
-    """The container's one Batch adapter: every submission path shares its SubmitJob rate limiter."""
-    from batchplane.adapters.batch import BatchAdapter, SubmitGate
-    from batchplane.domain.ratelimit import FairRateLimiter
+def rate_budget() -> DynamoRateBudget:
+    """The account-wide SubmitJob budget (one table item): every function that submits takes its slots there."""
+    from batchplane.adapters.dynamo.ratebudget import DynamoRateBudget
 
-    gate = SubmitGate(FairRateLimiter(ceiling=settings().submit_jobs_per_second))
+    return DynamoRateBudget(aws.dynamodb(), settings().table_name, settings().submit_jobs_per_second)
+
+
+@cache
+def batch_adapter() -> BatchAdapter:
+    """The container's one Batch adapter: a SubmitJob that is not the dispatcher's (a retry, a fallback, a release)
+    takes one slot of the account's budget first; the dispatcher reserves its slots in bulk."""
+    from batchplane.adapters.batch import BatchAdapter
+    from batchplane.adapters.dynamo.ratebudget import BudgetGate
+
     return BatchAdapter(
-        aws.batch(), aws.batch_submit(), gate, stack_name=settings().stack_name, on_throttled=_submit_throttled
+        aws.batch(),
+        aws.batch_submit(),
+        BudgetGate(rate_budget()),
+        stack_name=settings().stack_name,
+        on_throttled=_submit_throttled,
     )
 
 
@@ -53,6 +69,42 @@ def _submit_throttled() -> None:
     from batchplane.domain.outcomes import Metric
 
     Metrics().add_metric(name=Metric.SUBMIT_JOB_THROTTLED, unit=MetricUnit.Count, value=1)
+
+
+@cache
+def admission_store() -> DynamoAdmission:
+    from batchplane.adapters.dynamo.admission import DynamoAdmission
+
+    cfg = settings()
+    return DynamoAdmission(aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index())
+
+
+@cache
+def dispatcher() -> Dispatcher:
+    from datetime import UTC, datetime
+
+    from batchplane.services.dispatcher import Dispatcher
+
+    cfg = settings()
+    return Dispatcher(
+        store=admission_store(),
+        budget=rate_budget(),
+        pools=batch_adapter(),
+        engine=lifecycle_service(),
+        catalogue=catalogue(),
+        default_quota=cfg.default_quota(),
+        default_memory_mib=cfg.default_memory_mib,
+        rate_per_second=cfg.submit_jobs_per_second,
+        clock=lambda: datetime.now(UTC),
+        lease_owner=os.urandom(8).hex(),
+    )
+
+
+@cache
+def quota_service() -> QuotaService:
+    from batchplane.services.quotas import QuotaService
+
+    return QuotaService(store=admission_store(), default_quota=settings().default_quota())
 
 
 @cache
@@ -86,6 +138,8 @@ def job_service() -> JobService:
             aws.dynamodb(), cfg.table_name, retention_days=cfg.retention_days, sweep=cfg.sweep_index()
         ),
         describer=batch_adapter(),  # the log streams of array children and nodes
+        admission=admission_store(),
+        default_max_queued=cfg.default_max_queued_jobs,
         containers=cfg.container_policy(),
         registry=BatchJobDefinitions(aws.batch()),
     )
@@ -217,8 +271,11 @@ def dead_letter(queue_url: str | None, event: Mapping[str, Any], reason: str) ->
 
 
 def _pipeline_hook(job: JobRecord, status: str) -> None:
-    """A managed job of a pipeline ended: tell its pipeline. A job the sweeper failed fast (its end asked for, its
-    failure a misconfiguration) FAILED; only a cancel is CANCELLED."""
+    """A job ended: give back its admission (once: a conditional transaction), then, for a managed job of a pipeline,
+    tell its pipeline. A job the sweeper failed fast (its end asked for, its failure a misconfiguration) FAILED; only
+    a cancel is CANCELLED."""
+    if job.holds_admission:
+        admission_store().release(job)
     if job.pipeline_id and job.pipeline_key:
         cancelled = job.cancel_requested and job.current.failure_class != "misconfiguration"
         pipeline_service().on_job_terminal(job.pipeline_id, job.pipeline_key, job.job_id, status, cancelled)
@@ -290,17 +347,21 @@ def priority_service() -> PriorityService:
 
 
 def prime_gateway() -> None:
-    """SnapStart (before the snapshot): make the gateway's clients and build its services, with no AWS call."""
+    """SnapStart (before the snapshot): make the gateway's clients, build its services and every pydantic model its
+    modules deferred (the routes' requests and views), with no AWS call."""
     job_service()
     pipeline_service()
     schedule_service()
     priority_service()
+    build_models()
 
 
 def prime_lifecycle(on_metric: Callable[[str, float], None]) -> None:
-    """SnapStart (before the snapshot): make job_events' clients and build its services, with no AWS call."""
+    """SnapStart (before the snapshot): make job_events' clients, build its services and the pydantic models its
+    modules deferred (the retry policy's, the job request's), with no AWS call."""
     lifecycle_service(on_metric)
     pipeline_service()
+    build_models()
 
 
 @after_restore
@@ -314,6 +375,10 @@ def renew_container_identity() -> None:
 def reset() -> None:
     """Forget everything built (tests and the local stack change the environment between runs)."""
     catalogue.cache_clear()
+    rate_budget.cache_clear()
+    admission_store.cache_clear()
+    dispatcher.cache_clear()
+    quota_service.cache_clear()
     batch_adapter.cache_clear()
     job_service.cache_clear()
     lifecycle_service.cache_clear()

@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from batchplane_local.cli import costs, definitions, jobs, lineage, local, logs, pipelines, schedules
+from batchplane_local.cli import costs, definitions, jobs, lineage, local, logs, pipelines, quotas, schedules
 from batchplane_local.cli.api import global_options
 from batchplane_local.cli.console import console_command
 from batchplane_local.cli.output import EXIT_API_ERROR, EXIT_CODES_HELP, EXIT_USAGE, one_line
@@ -42,6 +42,7 @@ app.command("console")(console_command)
 app.add_typer(local.app, name="local")
 app.add_typer(schedules.app, name="schedule")
 app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(quotas.app, name="quotas")
 
 
 def main() -> None:

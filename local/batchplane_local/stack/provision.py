@@ -37,6 +37,10 @@ class SqsSource:
     partial: bool
 
 
+DISPATCHER = "DispatcherFunction"  # template.yaml's dispatcher (admission)
+DISPATCH_INTERVAL = 0.3  # seconds between local dispatcher invocations
+
+
 class Provisioner:
     """Creates the template's resources (in moto, in the local Batch, or as records of its own) and keeps what the
     stack needs to run them."""
@@ -329,7 +333,11 @@ class Provisioner:
         if props.get("ScheduleExpression") is not None:
             expression = str(st.resolve(props["ScheduleExpression"]))
             period = self.sweep_interval if self.sweep_interval else rate_seconds(expression)
-            self.schedules.extend((period, fn.logical_id, arn) for fn in targets)
+            # the dispatcher's schedule: in AWS one invocation a minute ticks for 50 s; here each invocation ticks
+            # once (DispatcherLoopSeconds 0) and the schedule fires every DISPATCH_INTERVAL seconds
+            self.schedules.extend(
+                (DISPATCH_INTERVAL if fn.logical_id == DISPATCHER else period, fn.logical_id, arn) for fn in targets
+            )
 
     def _schedule_group(self, logical: str, props: dict[str, Any]) -> None:
         st = self.stack

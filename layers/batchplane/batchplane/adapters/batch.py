@@ -6,11 +6,12 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from batchplane.domain.dispatch import PoolState
 from batchplane.domain.errors import (
     FieldError,
     SubmissionRejectedError,
@@ -36,7 +37,10 @@ def _translate(err: ClientError | BotoCoreError, op: str) -> Exception:
         if code in _CLIENT_CODES:
             field = "jobDefinition" if "definition" in message.lower() else "body"
             return SubmissionRejectedError(
-                f"AWS Batch {op} rejected the request ({code})", errors=[FieldError(field, message[:300])]
+                f"AWS Batch {op} rejected the request ({code})",
+                errors=[FieldError(field, message[:300])],
+                code=code,
+                aws_message=message,
             )
     return UpstreamUnavailableError(
         f"AWS Batch {op} is unavailable; retry with the same Idempotency-Key", headers={"Retry-After": "2"}
@@ -53,6 +57,7 @@ def translate_batch_error(err: ClientError | BotoCoreError | None, op: str) -> E
 
 
 SUBMIT_ATTEMPTS = 4
+UNKNOWN_CAPACITY_VCPUS = 100_000
 _THROTTLE_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
 
 
@@ -104,12 +109,21 @@ class SubmitGate:
             self._limiter.succeeded()
 
 
+class Gate(Protocol):
+    """What takes a SubmitJob's place in a rate: the account budget (BudgetGate) or a container's limiter."""
+
+    def acquire(self, tenant: str) -> None: ...
+    def refund(self, tenant: str) -> None: ...
+    def throttled(self) -> None: ...
+    def succeeded(self) -> None: ...
+
+
 class BatchAdapter:
     def __init__(
         self,
         client: BatchClient,
         submit_client: BatchClient | None = None,
-        gate: SubmitGate | None = None,
+        gate: Gate | None = None,
         *,
         stack_name: str = "",
         on_throttled: Callable[[], None] = lambda: None,
@@ -231,3 +245,37 @@ class BatchAdapter:
         environments = [dict(ce) for ce in described.get("computeEnvironments", [])]
         rising, self._desired = scaling_out(environments, self._desired)
         return rising
+
+    def pools(self, queue_arns: list[str], gpu_queues: Collection[str]) -> list[PoolState]:
+        """The pools the queues fill first: each queue's order-1 compute environment, with its maxvCpus (an
+        unmanaged one's unmanagedvCpus). Two calls (DescribeJobQueues, DescribeComputeEnvironments); the
+        dispatcher caches the answer."""
+        try:
+            queues = self._batch.describe_job_queues(jobQueues=queue_arns[:100]).get("jobQueues", [])
+            first: dict[str, str] = {}
+            for q in queues:
+                order = sorted(q.get("computeEnvironmentOrder", []), key=lambda e: e.get("order", 0))
+                if order:
+                    first[q["jobQueueName"]] = order[0]["computeEnvironment"]
+            envs = sorted(set(first.values()))
+            described = (
+                self._batch.describe_compute_environments(computeEnvironments=envs).get("computeEnvironments", [])
+                if envs
+                else []
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise _translate(err, "DescribeJobQueues") from err
+        by_arn = {ce["computeEnvironmentArn"]: ce for ce in described}
+        by_name = {ce["computeEnvironmentName"]: ce for ce in described}
+        out: list[PoolState] = []
+        for env in envs:
+            ce: Any = by_arn.get(env) or by_name.get(env.rsplit("/", 1)[-1]) or {}
+            resources = ce.get("computeResources") or {}
+            # an unmanaged environment without unmanagedvCpus: its capacity is unknown to Batch too, so not bounded
+            max_vcpus = int(resources.get("maxvCpus") or ce.get("unmanagedvCpus") or UNKNOWN_CAPACITY_VCPUS)
+            mine = tuple(sorted(name for name, e in first.items() if e == env))
+            gpus = max_vcpus if any(q in gpu_queues for q in mine) else 0
+            out.append(
+                PoolState(str(ce.get("computeEnvironmentName") or env.rsplit("/", 1)[-1]), max_vcpus, mine, gpus=gpus)
+            )
+        return out

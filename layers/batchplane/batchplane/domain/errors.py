@@ -37,6 +37,12 @@ class UnauthenticatedError(BatchplaneError):
     status, slug, title = 401, "unauthenticated", "No caller identity"
 
 
+class ForbiddenError(BatchplaneError):
+    """The caller is known but may not do this (an admin-only route)."""
+
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
 class NotFoundError(BatchplaneError):
     status, slug, title = 404, "not-found", "Not found"
 
@@ -64,9 +70,23 @@ class UnschedulableError(BatchplaneError):
 
 
 class SubmissionRejectedError(BatchplaneError):
-    """AWS Batch refused the submission for a reason in the request (ClientException)."""
+    """AWS Batch refused the submission for a reason in the request (ClientException): retrying it cannot succeed.
+    ``code`` and ``aws_message`` are Batch's own error code and message, kept for the job's statusReason."""
 
     status, slug, title = 422, "submission-rejected", "AWS Batch rejected the job"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        code: str = "",
+        aws_message: str = "",
+    ) -> None:
+        super().__init__(detail, errors=errors, headers=headers)
+        self.code = code
+        self.aws_message = aws_message
 
 
 class SubmitRateLimitedError(BatchplaneError):
@@ -74,6 +94,20 @@ class SubmitRateLimitedError(BatchplaneError):
     fair share of it while other tenants are submitting. Nothing was written: retry with the same Idempotency-Key."""
 
     status, slug, title = 429, "rate-limited", "Too many submissions"
+
+
+class QuotaExceededError(BatchplaneError):
+    """Over a tenant quota (maxQueuedJobs): nothing was written; retry when some of the tenant's jobs have started.
+    The problem's ``errors`` name the quota as its field."""
+
+    status, slug, title = 429, "quota-exceeded", "Tenant quota exceeded"
+
+    def __init__(self, detail: str, *, quota: str, limit: int, used: int, status: int = 429) -> None:
+        super().__init__(
+            detail, errors=[FieldError(quota, f"limit {limit}, used {used}")], headers={"Retry-After": "5"}
+        )
+        self.quota, self.limit, self.used = quota, limit, used
+        self.status = status
 
 
 class UpstreamUnavailableError(BatchplaneError):

@@ -82,6 +82,9 @@ class JobStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"  # never a Batch job's status: an observation of one never carries it
+    # batchplane's own, before any Batch job exists: accepted, waiting for the dispatcher to admit it (last in this
+    # list so that the ranks of Batch's states, recorded in the table, keep their numbers)
+    QUEUED = "QUEUED"
 
     @property
     def terminal(self) -> bool:
@@ -92,7 +95,12 @@ STATUS_RANK: dict[JobStatus, int] = {s: i for i, s in enumerate(JobStatus)}
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    """The wire models' base. ``defer_build``: a model's validator is built on its first use (or in SnapStart's
+    priming, ``batchplane.deferred.build_models``), not at import: a cold start builds only what its request needs."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
 
 
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]

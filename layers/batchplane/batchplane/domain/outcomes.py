@@ -26,6 +26,7 @@ class Outcome(StrEnum):
     RACED = "raced"  # another handler decided first
     CANCELLED = "cancelled"
     GAVE_UP = "gave-up"
+    REJECTED = "rejected"  # AWS Batch refused the SubmitJob (ClientException): the job ended FAILED, not retried
     DEAD_LETTERED = "dead-lettered"
     # a new attempt submitted, by why it exists (or what submitted it)
     RETRY = "retry"

@@ -10,7 +10,10 @@ from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
+    from collections.abc import Collection, Iterable
+
     from batchplane.domain.containers import DefinitionSpec
+    from batchplane.domain.dispatch import PoolState, Reservation, TenantAccount
     from batchplane.domain.job_costs import CostLine, CostRow
     from batchplane.domain.lifecycle import Applied, Observation
     from batchplane.domain.pipeline_records import (
@@ -21,6 +24,7 @@ if TYPE_CHECKING:  # names for the signatures only: a handler importing the port
         PipelineRecord,
         PipelineStatus,
     )
+    from batchplane.domain.quotas import Quota, Resources
     from batchplane.domain.schedules import ScheduleRecord
 
 
@@ -260,6 +264,13 @@ class LifecycleStore(Protocol):
 
     def defer_submit(self, job: JobRecord, attempt: int, now: str, due_ms: int) -> bool: ...
 
+    def reject_submission(
+        self, job: JobRecord, attempt: int, *, failure_class: str, reason: str, now: str
+    ) -> JobRecord | None:
+        """Batch refused the attempt's SubmitJob (ClientException): the attempt and the job end FAILED, once; the job
+        after the write, None when the attempt is no longer current and unsubmitted or the job already ended."""
+        ...
+
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
 
     def bucket(self, name: str, upto: str | None = None) -> list[JobRecord]:
@@ -268,6 +279,10 @@ class LifecycleStore(Protocol):
 
     def look_later(self, job: JobRecord, due_ms: int) -> bool:
         """An active job the sweeper found nothing to do for is looked at again at ``due_ms`` (unless it changed)."""
+        ...
+
+    def unfile_released(self, job: JobRecord) -> bool:
+        """An ended job that holds no admission leaves the sweeper's RELEASE bucket (conditional on both)."""
         ...
 
 
@@ -318,6 +333,59 @@ class BatchOps(BatchPort, Protocol):
 
     def failed_children(self, array_job_id: str) -> list[dict[str, Any]]:
         """ListJobs(arrayJobId, jobStatus FAILED): one call, one page (up to 100 failed children's summaries)."""
+        ...
+
+
+class AdmissionStore(Protocol):
+    """Where QUEUED jobs, tenants' counters and quotas, and pools' counters live (the dispatcher's state)."""
+
+    def enqueue(self, job: JobRecord, enqueued_ms: int, default_max_queued: int | None) -> JobRecord | None:
+        """Create the job QUEUED and count it in its tenant's queued jobs (one transaction); the existing job if its
+        id is taken; QuotaExceededError when the tenant's queue is full."""
+        ...
+
+    def cancel_queued(self, job: JobRecord, reason: str, now: str) -> JobRecord | None: ...
+
+    def queued(self, limit: int) -> list[JobRecord]: ...
+
+    def counters(
+        self, tenants: Collection[str], pools: Collection[str]
+    ) -> tuple[dict[str, TenantAccount], dict[str, Resources]]: ...
+
+    def accounts(self) -> list[TenantAccount]: ...
+
+    def account(self, tenant: str) -> TenantAccount: ...
+
+    def put_quota(self, tenant: str, quota: Quota, weight: float | None) -> TenantAccount: ...
+
+    def admit(self, job: JobRecord, pool: str, need: Resources, quota: Quota, now: str) -> bool:
+        """QUEUED → SUBMITTED once, counters up, the tenant's running quotas as conditions (one transaction)."""
+        ...
+
+    def release(self, job: JobRecord) -> bool:
+        """Give back an ended job's admission, once (one transaction)."""
+        ...
+
+    def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+    def pool_layout(self) -> tuple[list[PoolState], int] | None: ...
+
+    def save_pool_layout(self, pools: Iterable[PoolState], seen_ms: int) -> None: ...
+
+
+class RateBudget(Protocol):
+    """The account-wide SubmitJob budget (one table item), shared by every function that submits."""
+
+    def reserve(self, count: int, now_ms: int) -> Reservation | None:
+        """Up to ``count`` SubmitJob slots from now on, or None when the budget is reserved too far ahead."""
+        ...
+
+
+class PoolSource(Protocol):
+    def pools(self, queue_arns: list[str], gpu_queues: Collection[str]) -> list[PoolState]:
+        """The pools the queues fill first (their order-1 compute environments) and each pool's maxvCpus."""
         ...
 
 

@@ -34,6 +34,7 @@ class PreBatch(StrEnum):
     these changes its record only. Values are the sweeper's gsi2 buckets the adapter conditions its write on (the
     admission dispatcher's QUEUED joins here when it lands)."""
 
+    QUEUED = "QUEUED"  # accepted, waiting for the admission dispatcher
     HELD = "HELD"  # waiting for its dependencies (dependsOn)
     RETRY = "RETRY"  # a recorded retry waiting out its backoff
 
@@ -64,6 +65,8 @@ def pre_batch_state(job: JobRecord) -> PreBatch | None:
     adapter's conditional write decides. An attempt whose SubmitJob failed (``submit_failed_at``) may be in Batch after
     all (the answer may have been lost), so it is not pre-Batch."""
     current = job.current
+    if job.status is JobStatus.QUEUED and not job.cancel_requested:
+        return PreBatch.QUEUED
     if job.status is not JobStatus.PENDING or job.cancel_requested or job.awaiting_decision is not None:
         return None
     if current.batch_job_id or current.rank_key or current.submit_failed_at is not None:

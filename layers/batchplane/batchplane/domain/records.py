@@ -114,6 +114,13 @@ class JobRecord:
     pipeline_key: str | None = None
     origin: str | None = None  # what submitted it: "schedule:<name>@<fire time>", "api"
     claim_token: str | None = None  # unique to the request that created the record (a retried write knows itself)
+    # what the dispatcher admitted it with (pool, priority, vcpus, memoryMiB, gpus), held until the job ends
+    admission: dict[str, str] | None = None
+    admission_released: bool = False  # its admission was given back (once: a conditional write)
+
+    @property
+    def holds_admission(self) -> bool:
+        return bool(self.admission) and not self.admission_released
 
     @property
     def current(self) -> AttemptRecord:

@@ -84,7 +84,11 @@ _GIVE_UP_WHY: dict[FailureClass, str] = {
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    """Built on first use, not at import (``defer_build``, as ``batchplane.domain.models._Wire``)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
 
 
 class BackoffSpec(_Wire):

@@ -1,6 +1,6 @@
 """Where the sweeper's index (gsi2) files a job, and when it next looks at it: pure functions of data.
 
-No hot keys: each bucket (ACTIVE, RUNNABLE, RETRY, HELD) is split into ``shards`` partition-key values
+No hot keys: each bucket (ACTIVE, RUNNABLE, RETRY, HELD, RELEASE) is split into ``shards`` partition-key values
 ``<BUCKET>#<n>``, ``n`` a stable hash of the job id modulo ``shards`` (CRC-32: the same in every process, Python's
 ``hash`` is salted per process). A job stays in one shard for its life, so each shard takes about 1/``shards`` of
 the index's writes. Items written before sharding carry the bare bucket name (``ACTIVE``): the sweeper reads that
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import zlib
 
-BUCKETS = ("ACTIVE", "RUNNABLE", "RETRY", "HELD")
+RELEASE_BUCKET = "RELEASE"  # an ended job until its admission is given back (the sweeper repairs a lost release)
+BUCKETS = ("ACTIVE", "RUNNABLE", "RETRY", "HELD", RELEASE_BUCKET)
 DEFAULT_SHARDS = 16
 MAX_SHARDS = 256
 DUE_DIGITS = 13  # epoch milliseconds, zero-padded, so the sort key orders as the time does
@@ -80,6 +81,11 @@ class SweepIndex:
 
     def keys(self, bucket: str) -> tuple[str, ...]:
         return bucket_keys(bucket, self.shards)
+
+    def release_sort_key(self, ended_ms: int, job_id: str) -> str:
+        """An ended job's sort key in RELEASE: due ``repair`` after its end, when the sweeper gives back an admission
+        that the invocation which ended it did not (it died first); the release itself takes it out at once."""
+        return due_key(ended_ms + self.repair_ms, job_id)
 
     def active_sort_key(self, now_ms: int, job_id: str, *, heard: bool) -> str:
         """An ACTIVE job's sort key after a write at ``now_ms``: due ``reconcile`` later when Batch was just heard

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+    """The answers' base. ``defer_build``: a view's serializer is built on its first use (or in SnapStart's priming),
+    not at import: most views belong to routes a container may never serve."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, defer_build=True
+    )
 
 
 def _same(record: object, *names: str) -> dict[str, Any]:
@@ -102,7 +107,7 @@ class JobView(_View):
     name: str
     status: JobStatus = Field(
         description="the job's status: its current attempt's AWS Batch status, or how it ended (SUCCEEDED, FAILED, "
-        "or CANCELLED: cancelled by its owner)"
+        "or CANCELLED: cancelled by its owner), or QUEUED: accepted, waiting for admission to AWS Batch"
     )
     status_reason: str | None = None
     priority: str
@@ -126,8 +131,10 @@ class JobView(_View):
     job_definition: str | None = Field(default=None, description="the job definition it runs on (ARN or name)")
     waiting: dict[str, Any] | None = Field(
         default=None,
-        description="what holds the job while it waits (GET /jobs/{jobId} only): hold (dependencies, retry-backoff, "
-        "submit-retry, capacity, unplaceable, batch-queue, ...), reason (a sentence), ahead, and the hold's details",
+        description="what holds the job while it waits (GET /jobs/{jobId} only): hold (while QUEUED: quota-vcpus, "
+        "quota-memory, quota-gpus, fair-share, priority, backlog-full, never-fits, behind, account-rate, dispatch; "
+        "then dependencies, retry-backoff, submit-retry, capacity, unplaceable, batch-queue, ...), reason (a "
+        "sentence), ahead (its place in its tenant's line), and the hold's details (quota used/limit, share, room)",
     )
 
     @classmethod

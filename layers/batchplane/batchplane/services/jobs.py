@@ -22,6 +22,7 @@ from batchplane.domain.ids import idempotent_job_id, new_job_id
 from batchplane.domain.logs import choose_attempt, decode_token, encode_token, log_targets
 from batchplane.domain.models import JobRequest, JobStatus
 from batchplane.domain.ports import (
+    AdmissionStore,
     ArtifactIndex,
     BatchPort,
     DependencyLookup,
@@ -76,9 +77,13 @@ class JobService:
         artifacts: ArtifactIndex | None = None,
         dependencies: DependencyLookup | None = None,
         describer: JobDescriber | None = None,
+        admission: AdmissionStore | None = None,
+        default_max_queued: int | None = None,
         containers: ContainerPolicy | None = None,
         registry: JobDefinitionRegistry | None = None,
     ) -> None:
+        self._admission = admission
+        self._default_max_queued = default_max_queued
         self._containers = containers or ContainerPolicy(stack="batchplane")
         self._registry = registry
         self._describer = describer
@@ -123,12 +128,13 @@ class JobService:
         origin: str | None = None,
         claim: Callable[[str], bool] | None = None,
     ) -> Submitted:
-        """Validate, place, claim (one conditional write), SubmitJob: two AWS calls on the happy path.
+        """Validate, place, and enqueue: the job is recorded QUEUED and counted in its tenant's queued jobs with one
+        transaction (one AWS call); the dispatcher admits it to Batch (services/dispatcher.py). A job with dependsOn is
+        recorded held instead, and the sweeper releases it to the queue when they have succeeded.
 
-        ``claim`` (a pipeline's start): called with the job id once its record is written and before SubmitJob; the
-        caller's own conditional write (its pipeline's job WAITING → SUBMITTED). False: the pipeline no longer runs
-        the job (skipped, cancelled), so it ends CANCELLED and never reaches Batch. True: it is submitted; if that
-        fails, the record stays for the sweeper (the pipeline already counts on this job id)."""
+        ``claim`` (a pipeline's start): called with the job id once its record is written; the caller's own
+        conditional write (its pipeline's job WAITING → SUBMITTED). False: the pipeline no longer runs the job
+        (skipped, cancelled), so it ends CANCELLED and never reaches Batch."""
         definition = self._definition(request)
         placement = self._catalogue.place(Demand.of(request))
         now = self._clock()
@@ -167,11 +173,11 @@ class JobService:
             job_id=job_id,
             tenant=tenant,
             name=request.name,
-            status=JobStatus.PENDING if held else JobStatus.SUBMITTED,
+            status=JobStatus.PENDING if held else JobStatus.QUEUED,
             status_reason=(
                 f"waiting for {len(request.depends_on)} dependenc{'y' if len(request.depends_on) == 1 else 'ies'}"
                 if held
-                else None
+                else "waiting for admission"
             ),
             created_at=stamp,
             updated_at=stamp,
@@ -191,54 +197,29 @@ class JobService:
             origin=origin or (f"pipeline:{pipeline[0]}" if pipeline else "api"),
             claim_token=self._entropy(8).hex(),
         )
-        if not held:
-            self._batch.admit(tenant)  # before anything is written: a 429 here leaves nothing behind
-        try:
+        if held or self._admission is None:
             existing = self._store.create_job(job)
-        except Exception:
-            if not held:
-                self._batch.refund(tenant)  # nothing was claimed: no SubmitJob will use the token
-            raise
+        else:
+            existing = self._admission.enqueue(job, epoch_ms(now), self._default_max_queued)
         if existing is not None:
-            if not held:
-                self._batch.refund(tenant)
             if existing.tenant != tenant or existing.request_hash != job.request_hash:
                 raise IdempotencyKeyReusedError(
                     "this Idempotency-Key was used for a different request",
                     errors=[],
                 )
             return Submitted(existing, None, replayed=True)
-        if held:
-            return Submitted(job, None, replayed=False)
-        if claim is not None:
-            try:
-                claimed = claim(job_id)
-            except Exception:
-                self._batch.refund(tenant)
-                raise  # the record stays with no Batch job: a retry (same key) claims again, or the sweeper repairs it
-            if not claimed:
-                self._batch.refund(tenant)
-                return Submitted(self._never_started(job, "batchplane: its pipeline no longer runs it"), None, False)
-            try:
-                batch_job_id = self._batch.submit(submit, admitted=True)
-            except Exception:  # noqa: BLE001 - claimed: the sweeper submits it (found by name first), never twice
-                return Submitted(job, None, replayed=False)
-            attempt.batch_job_id = batch_job_id
-            return Submitted(job, batch_job_id, replayed=False)
-        try:
-            batch_job_id = self._batch.submit(submit, admitted=True)
-        except Exception:
-            # Nothing ran: give the key back so the client's retry (same Idempotency-Key) starts clean. If this
-            # delete is lost too, the sweeper finds a record with no Batch job and repairs it.
-            self._store.release_job(job_id)
-            raise
-        attempt.batch_job_id = batch_job_id
-        return Submitted(job, batch_job_id, replayed=False)
+        if claim is not None and not held and not claim(job_id):
+            # the record stays QUEUED if claim raised: a retry (same key) claims again
+            return Submitted(self._never_started(job, "batchplane: its pipeline no longer runs it"), None, False)
+        return Submitted(job, None, replayed=False)
 
     def _never_started(self, job: JobRecord, why: str) -> JobRecord:
         """End a job whose record was written but whose start was refused CANCELLED (two conditional writes)."""
-        if self._store.request_cancel(job.job_id, job.tenant, why) is None:
+        marked = self._store.request_cancel(job.job_id, job.tenant, why)
+        if marked is None:
             return job
+        if marked.status is JobStatus.QUEUED and self._admission is not None:
+            return self._admission.cancel_queued(marked, why, iso(self._clock())) or marked
         ended = self._store.mark_cancelled(job.job_id, why, iso(self._clock()), unsubmitted=job.current_attempt)
         return ended or job
 
@@ -377,6 +358,11 @@ class JobService:
         marked = self._store.request_cancel(job_id, tenant, why[:1024])
         if marked is None:
             raise NotFoundError(f"no job {job_id}")
+        if marked.status is JobStatus.QUEUED and self._admission is not None:
+            ended = self._admission.cancel_queued(marked, why[:1024], iso(self._clock()))
+            if ended is not None:
+                return CancelOutcome(ended, "none")  # never admitted: nothing reached Batch
+            marked = self._store.get_job(job_id) or marked  # admitted meanwhile: stop it in Batch
         if marked.unstarted:
             if marked.pipeline_id:
                 # its pipeline must hear of its end: the sweeper ends it (due now) and tells the pipeline
@@ -384,6 +370,8 @@ class JobService:
             else:
                 ended = self._store.mark_cancelled(job_id, why[:1024], iso(self._clock()))
                 if ended is not None:
+                    if ended.holds_admission and self._admission is not None:
+                        self._admission.release(ended)  # a job in a retry's backoff held its admission: give it back
                     return CancelOutcome(ended, "none")  # nothing reached Batch: nothing to stop
         job = marked  # a start may have been claimed before the cancel landed: go through Batch
         current = job.attempts[-1] if job.attempts else None

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from batchplane.domain.arbiter import QueueCatalogue
+from batchplane.domain.errors import SubmissionRejectedError
 from batchplane.domain.events import BatchEvent, JobDetail
 from batchplane.domain.failures import FailureClass, FailureSignal, capacity_type, classify
 from batchplane.domain.ids import TAG_TENANT, AttemptRef
@@ -120,9 +121,11 @@ class LifecycleService:
             # a failure whose decision was never carried out (the handler died after the write): finish it now.
             if obs.status is JobStatus.FAILED and job.awaiting_decision == obs.ref.attempt:
                 return self.act_on_failure(job, detail)
-            if obs.status.terminal and job.status.terminal and job.pipeline_id and self._on_terminal is not None:
+            retell = job.pipeline_id or job.holds_admission
+            if obs.status.terminal and job.status.terminal and retell and self._on_terminal is not None:
                 # the redelivery of a pipeline job's last event: its pipeline may not have heard (the handler died
-                # after the write), so tell it again; idempotent, every pipeline change is conditional
+                # after the write), so tell it again, and give back its admission if that was not done; idempotent,
+                # every pipeline change and the admission's release are conditional
                 self._on_terminal(job, job.status.value)
                 return Outcome.STALE_RETOLD
             return Outcome.STALE
@@ -364,8 +367,11 @@ class LifecycleService:
         except Exception:  # noqa: BLE001 - the rollup is an estimate: losing one write must not redo the event
             self._metric(Metric.COST_ROLLUP_LOST, 1)
 
-    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome) -> Outcome:
-        """SubmitJob for a recorded attempt; a failed SubmitJob leaves the attempt due at the next sweep."""
+    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome, *, admitted: bool = False) -> Outcome:
+        """SubmitJob for a recorded attempt. One that Batch refuses for a reason in the request (ClientException)
+        ends the job FAILED (``_rejected``); any other failure (throttled, 5xx, no answer: the adapter's bounded
+        tries used up) leaves the attempt due at the next sweep. ``admitted``: the caller (the dispatcher) already
+        holds this call's slot of the account's SubmitJob budget."""
         request = JobRequest.model_validate(job.request)
         try:
             self._batch.submit(
@@ -381,7 +387,10 @@ class LifecycleService:
                     reason=attempt.reason,
                 ),
                 maybe_submitted=attempt.submit_failed_at is not None,
+                admitted=admitted,
             )
+        except SubmissionRejectedError as err:
+            return self._rejected(job, attempt, err)
         except Exception:  # noqa: BLE001 - the attempt is recorded; it is submitted again (no duplicate: by name)
             self._metric(Metric.SUBMIT_DEFERRED, 1)
             now = self._clock()
@@ -392,6 +401,26 @@ class LifecycleService:
                 self._metric(Metric.SUBMIT_DEFERRAL_LOST, 1)
             return outcome.deferred
         return outcome
+
+    def _rejected(self, job: JobRecord, attempt: AttemptRecord, err: SubmissionRejectedError) -> Outcome:
+        """AWS Batch refused the attempt's SubmitJob for a reason in the request (ClientException: the job definition
+        was deregistered, the queue is DISABLED or gone, a parameter it refuses): submitting it again cannot
+        succeed. The attempt and the job end FAILED naming Batch's message (one conditional write: once, and only
+        for an attempt that never reached Batch), a misconfiguration, not counted against the job's retries; then
+        its end is acted on as any job's (its admission given back, its pipeline told) from the job as written."""
+        now = self._clock()
+        code = err.code or "ClientException"
+        reason = f"batchplane: AWS Batch rejected SubmitJob ({code}): {err.aws_message or err.detail}"
+        ended = self._store.reject_submission(
+            job, attempt.attempt, failure_class=FailureClass.MISCONFIGURATION.value, reason=reason, now=iso(now)
+        )
+        if ended is None:
+            return Outcome.RACED  # the attempt was heard of, replaced or ended meanwhile: that write decides
+        self._metric(FAILURE_METRICS[FailureClass.MISCONFIGURATION], 1)
+        self._metric(Metric.JOBS_FAILED, 1)
+        if self._on_terminal is not None:
+            self._on_terminal(ended, JobStatus.FAILED.value)
+        return Outcome.REJECTED
 
     # ---- the sweeper -----------------------------------------------------------------------------------------
 

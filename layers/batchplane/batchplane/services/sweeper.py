@@ -26,7 +26,7 @@ from batchplane.domain.retry import (
     infrastructure_budget_left,
     preference_type,
 )
-from batchplane.domain.sweep_keys import RECONCILE_CAP_MS, due_until, next_look_ms
+from batchplane.domain.sweep_keys import RECONCILE_CAP_MS, RELEASE_BUCKET, due_until, next_look_ms
 from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
 from batchplane.services.lifecycle import children_known
 
@@ -43,6 +43,7 @@ class SweepReport:
     repaired: list[str] = field(default_factory=list)
     reconciled: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)  # cancel-requested jobs ended CANCELLED before they started
+    usage_released: list[str] = field(default_factory=list)  # ended jobs whose lost admission release was made
     describe_calls: int = 0
     looked_later: int = 0  # due active jobs with nothing to do, filed for a later look
     cut_short: bool = False  # the invocation's time ran low: it stopped, gave the lease back; the rest stays due
@@ -103,6 +104,7 @@ class Sweeper:
             report.skipped = True
             return report
         try:
+            self._settle_releases(now, report)
             self._release_due(now, report)
             self._release_held(now, report)
             runnable = self._store.bucket("RUNNABLE")  # read once: both passes judge it (its largest read at scale)
@@ -137,6 +139,19 @@ class Sweeper:
             elif self._store.release_due(job, attempt.attempt, iso(now)):  # fails if a cancel landed since the read
                 self._engine.submit(job, attempt, Outcome.RELEASED)
                 report.released.append(job.job_id)
+
+    def _settle_releases(self, now: datetime, report: SweepReport) -> None:
+        """Ended jobs still in RELEASE a repair window after their end: the invocation that ended them died before
+        giving their admission back (and the event that would tell again was not redelivered). Their end is acted
+        on again (``on_terminal``: the release, one conditional transaction that also takes the job out of the
+        index, and its pipeline told again, idempotent); one that holds no admission just leaves the index."""
+        for job in self._store.bucket(RELEASE_BUCKET, upto=due_until(epoch_ms(now))):
+            self._in_time()
+            if job.holds_admission and job.status.terminal and self._on_terminal is not None:
+                self._on_terminal(job, job.status.value)
+                report.usage_released.append(job.job_id)
+            else:
+                self._store.unfile_released(job)
 
     def _end_cancelled(self, job: JobRecord, now: datetime, report: SweepReport, *, unsubmitted: bool = False) -> None:
         """A cancel-requested job none of whose work was started ends CANCELLED, and its pipeline hears."""
@@ -175,8 +190,8 @@ class Sweeper:
                 if self._deps.fail_held(job, why, iso(now)):
                     report.failed_fast.append(job.job_id)
             elif all(st is not None and st[0] == "SUCCEEDED" for st in states) and self._deps.release(job, iso(now)):
-                # released only if no cancel landed since the read (the write decides)
-                self._engine.submit(job, job.current, Outcome.RELEASED)
+                # released to the admission queue only if no cancel landed since the read (the write decides): the
+                # dispatcher submits it, under its tenant's quota and the account's SubmitJob budget
                 report.released.append(job.job_id)
 
     def _stuck_runnable(self, now: datetime, report: SweepReport, runnable: list[JobRecord]) -> None:

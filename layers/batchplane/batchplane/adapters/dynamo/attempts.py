@@ -12,6 +12,7 @@ from batchplane.adapters.dynamo.items import (
     IN_BUCKET,
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
+    RELEASE,
     RETRY,
     RUNNABLE_BUCKET,
     Item,
@@ -116,8 +117,9 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         self, obs: Observation, now_iso: str, event_time_ms: int, sets: list[str], removes: list[str], values: Item
     ) -> None:
         """Where an observation files the job in the sweeper's index (gsi2, the job's shard): RUNNABLE by when it
-        became so; SUCCEEDED out of the index (and expiring after the retention); else ACTIVE, due for a look after
-        the repair window (a failure awaiting its decision) or the reconcile window (Batch was heard from)."""
+        became so; SUCCEEDED in RELEASE until its admission is given back (and expiring after the retention); else
+        ACTIVE, due for a look after the repair window (a failure awaiting its decision) or the reconcile window
+        (Batch was heard from)."""
         if obs.status is JobStatus.RUNNABLE:
             values[":rt"] = {"N": str(event_time_ms)}
             values[":rb"] = {"S": self._sweep.key(RUNNABLE_BUCKET, obs.ref.job_id)}
@@ -126,9 +128,11 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
             return
         removes.append("#att.#n.runnableAt")
         if obs.status is JobStatus.SUCCEEDED:
-            removes += ["gsi2pk", "gsi2sk"]
             values[":exp"] = {"N": expires_at(now_iso, self._retention_days)}
             sets.append("expiresAt = :exp")  # the job ended: it expires after the retention (table TTL)
+            values[":rel"] = {"S": self._sweep.key(RELEASE, obs.ref.job_id)}
+            values[":reldue"] = {"S": self._sweep.release_sort_key(iso_to_ms(now_iso), obs.ref.job_id)}
+            sets += ["gsi2pk = :rel", "gsi2sk = :reldue"]  # until its admission is given back
             return
         values[":ab"] = {"S": self._sweep.key(ACTIVE, obs.ref.job_id)}
         heard = obs.status is not JobStatus.FAILED
@@ -175,7 +179,7 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
                 UpdateExpression=(
                     "SET #st = :failed, statusReason = :r, updatedAt = :now, att.#n.failureClass = :fc, "
                     "att.#n.explanation = :r, ownFailures = :o, infraFailures = :i, spotReclaims = :s, "
-                    "expiresAt = :exp REMOVE awaiting, gsi2pk, gsi2sk"
+                    "expiresAt = :exp, gsi2pk = :rel, gsi2sk = :reldue REMOVE awaiting"
                 ),
                 ConditionExpression="awaiting = :an AND currentAttempt = :an",
                 ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
@@ -189,6 +193,8 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
                     ":s": {"N": str(counters[2])},
                     ":an": {"N": str(attempt)},
                     ":exp": {"N": expires_at(now, self._retention_days)},
+                    ":rel": {"S": self._sweep.key(RELEASE, job.job_id)},
+                    ":reldue": {"S": self._sweep.release_sort_key(iso_to_ms(now), job.job_id)},
                 },
             )
         )
@@ -339,6 +345,48 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
             )
         )
 
+    def reject_submission(
+        self, job: JobRecord, attempt: int, *, failure_class: str, reason: str, now: str
+    ) -> JobRecord | None:
+        """AWS Batch refused the attempt's SubmitJob for a reason in the request (ClientException): the attempt is
+        recorded FAILED with that reason and the job ends FAILED, once. Conditional on the attempt being current and
+        never having reached Batch (no event, no Batch job id) and the job not ended (still filed in the sweeper's
+        index, not in RELEASE: ended). The job after the write (None: the condition failed), so its end is acted on as
+        written; it is filed in RELEASE until its admission is given back."""
+        try:
+            out = self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression=(
+                    "SET #st = :failed, statusReason = :r, updatedAt = :now, expiresAt = :exp, "
+                    "att.#n.#st = :failed, att.#n.statusReason = :r, att.#n.failureClass = :fc, "
+                    "gsi2pk = :rel, gsi2sk = :reldue REMOVE awaiting"
+                ),
+                ConditionExpression=(
+                    "currentAttempt = :n AND attribute_not_exists(att.#n.rk) AND "
+                    "attribute_not_exists(att.#n.batchJobId) AND attribute_exists(gsi2pk) AND "
+                    f"NOT {IN_BUCKET.format(':release')}"
+                ),
+                ExpressionAttributeNames={"#st": "status", "#n": str(attempt)},
+                ExpressionAttributeValues={
+                    ":failed": {"S": JobStatus.FAILED.value},
+                    ":r": {"S": reason[:2048]},
+                    ":now": {"S": now},
+                    ":fc": {"S": failure_class},
+                    ":n": {"N": str(attempt)},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
+                    ":release": {"S": RELEASE},
+                    ":rel": {"S": self._sweep.key(RELEASE, job.job_id)},
+                    ":reldue": {"S": self._sweep.release_sort_key(iso_to_ms(now), job.job_id)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return job_from_item(out["Attributes"])
+
     def mark_repaired(self, job: JobRecord, attempt: int, now: str, reason: str) -> bool:
         """Claim the repair of an attempt that never reached Batch (one sweeper wins)."""
         return conditional(
@@ -383,5 +431,20 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
                     ":ab": {"S": self._sweep.key(ACTIVE, job.job_id)},
                     ":due": {"S": due_key(due_ms, job.job_id)},
                 },
+            )
+        )
+
+    def unfile_released(self, job: JobRecord) -> bool:
+        """An ended job in RELEASE that holds no admission (never admitted, or given back already) leaves the
+        sweeper's index. Conditional on both, so a job whose admission is still held stays for its release."""
+        return conditional(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=job_key(job.job_id),
+                UpdateExpression="REMOVE gsi2pk, gsi2sk",
+                ConditionExpression=(
+                    f"{IN_BUCKET.format(':release')} AND (attribute_not_exists(adm) OR attribute_exists(admReleased))"
+                ),
+                ExpressionAttributeValues={":release": {"S": RELEASE}},
             )
         )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from batchplane.adapters.dynamo.admission import QUEUED, QUOTAS_INDEX_KEY, queued_sort_key, tenant_key
 from batchplane.adapters.dynamo.items import (
-    ACTIVE,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SWEEP_INDEX,
     HELD,
@@ -13,6 +15,7 @@ from batchplane.adapters.dynamo.items import (
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
     conditional,
+    error_code,
     expires_at,
     get_attr,
     job_key,
@@ -62,27 +65,52 @@ class DynamoDependencies:
         return out
 
     def release(self, job: JobRecord, now: str) -> bool:
-        """Held → SUBMITTED, once (conditional on still being held, on no cancel, and on the queue the caller read: a
-        job re-prioritised meanwhile is released by the next sweep, to its new queue), before SubmitJob."""
-        return conditional(
-            lambda: self._db.update_item(
-                TableName=self._table,
-                Key=job_key(job.job_id),
-                UpdateExpression="SET #st = :sub, gsi2pk = :ab, gsi2sk = :due, updatedAt = :now, statusReason = :why",
-                ConditionExpression=f"{IN_BUCKET.format(':held')} AND queueArn = :q AND {NOT_CANCELLED}",
-                ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues={
-                    **NOT_CANCELLED_VALUES,
-                    ":sub": {"S": JobStatus.SUBMITTED.value},
-                    ":ab": {"S": self._sweep.key(ACTIVE, job.job_id)},
-                    ":due": {"S": self._sweep.active_sort_key(iso_to_ms(now), job.job_id, heard=False)},
-                    ":now": {"S": now},
-                    ":held": {"S": HELD},
-                    ":why": {"S": "dependencies succeeded"},
-                    ":q": {"S": job.queue_arn},
-                },
+        """Held → QUEUED, once (conditional on still being held, on no cancel, and on the queue the caller read: a job
+        re-prioritised meanwhile is released by the next sweep, to its new queue), counted in its tenant's queued jobs
+        in the same transaction: from there the dispatcher admits it like any other job."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": job_key(job.job_id),
+                            "UpdateExpression": (
+                                "SET #st = :queued, gsi2pk = :queued, gsi2sk = :sk, updatedAt = :now, "
+                                "statusReason = :why"
+                            ),
+                            "ConditionExpression": f"{IN_BUCKET.format(':held')} AND queueArn = :q AND {NOT_CANCELLED}",
+                            "ExpressionAttributeNames": {"#st": "status"},
+                            "ExpressionAttributeValues": {
+                                **NOT_CANCELLED_VALUES,
+                                ":queued": {"S": QUEUED},
+                                ":q": {"S": job.queue_arn},
+                                ":sk": {"S": queued_sort_key(iso_to_ms(job.created_at), job.job_id)},
+                                ":now": {"S": now},
+                                ":held": {"S": HELD},
+                                ":why": {"S": "dependencies succeeded; waiting for admission"},
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": tenant_key(job.tenant),
+                            "UpdateExpression": "SET tenant = :t, gsi1pk = :qs, gsi1sk = :t ADD queued :one",
+                            "ExpressionAttributeValues": {
+                                ":t": {"S": job.tenant},
+                                ":qs": {"S": QUOTAS_INDEX_KEY},
+                                ":one": {"N": "1"},
+                            },
+                        }
+                    },
+                ]
             )
-        )
+        except ClientError as err:
+            if error_code(err) == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
     def fail_held(self, job: JobRecord, reason: str, now: str) -> bool:
         return conditional(

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from batchplane.domain.models import Capacity, CapacityPreference, JobRequest, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
-from batchplane.domain.sweep_keys import SweepIndex
+from batchplane.domain.sweep_keys import RELEASE_BUCKET, SweepIndex
 from batchplane.domain.timestamps import iso_to_epoch_seconds, iso_to_ms
 
 Item = dict[str, Any]
@@ -20,6 +20,8 @@ ACTIVE = "ACTIVE"
 HELD = "HELD"  # waiting for its dependencies (batchplane holds the job; Batch never sees it until they succeed)
 RETRY = "RETRY"  # a recorded attempt due at its notBefore (a retry's backoff, a submission to try again)
 RUNNABLE_BUCKET = "RUNNABLE"  # a RUNNABLE attempt, by when it became RUNNABLE (the sweeper's stuck-RUNNABLE watch)
+# an ended job until its admission is given back (the release takes it out; the sweeper does if that was lost)
+RELEASE = RELEASE_BUCKET
 # Each bucket is sharded (gsi2pk "<BUCKET>#<n>", domain/sweep_keys.py); conditions match a bucket by prefix, so an item
 # written before sharding (gsi2pk "<BUCKET>") still matches. No bucket's name begins another's.
 IN_BUCKET = "begins_with(gsi2pk, {})"
@@ -209,6 +211,8 @@ def job_from_item(item: Item) -> JobRecord:
         pipeline_key=get_attr(item, "pipelineKey"),
         origin=get_attr(item, "origin"),
         claim_token=get_attr(item, "claimToken"),
+        admission=get_attr(item, "adm"),
+        admission_released=bool(get_attr(item, "admReleased")),
         attempts=attempts,
     )
 

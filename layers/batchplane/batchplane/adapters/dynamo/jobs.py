@@ -15,6 +15,7 @@ from batchplane.adapters.dynamo.items import (
     DEFAULT_SWEEP_INDEX,
     HELD,
     IN_BUCKET,
+    RELEASE,
     RETRY,
     Item,
     conditional,
@@ -30,6 +31,7 @@ from batchplane.domain.models import JobStatus
 from batchplane.domain.ports import JobFilter, JobPage
 from batchplane.domain.records import JobRecord
 from batchplane.domain.sweep_keys import SweepIndex, due_key
+from batchplane.domain.timestamps import iso_to_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -184,7 +186,8 @@ class DynamoJobStore:
     def mark_cancelled(self, job_id: str, reason: str, now: str, *, unsubmitted: int | None = None) -> JobRecord | None:
         """End a cancel-requested job CANCELLED when nothing of it was started: held, or waiting out a retry's backoff
         (or, with ``unsubmitted``, whose current attempt is that one and never reached Batch). One conditional write:
-        a start claimed first makes it fail (None), and the cancel then goes through Batch."""
+        a start claimed first makes it fail (None), and the cancel then goes through Batch. The ended job is filed in
+        RELEASE until its admission (if it holds one) is given back."""
         values: dict[str, Any] = {
             ":c": {"S": JobStatus.CANCELLED.value},
             ":r": {"S": reason[:2048]},
@@ -193,23 +196,27 @@ class DynamoJobStore:
             ":held": {"S": HELD},
             ":retry": {"S": RETRY},
             ":exp": {"N": expires_at(now, self._retention_days)},
+            ":rel": {"S": self._sweep.key(RELEASE, job_id)},
+            ":reldue": {"S": self._sweep.release_sort_key(iso_to_ms(now), job_id)},
         }
         names = {"#st": "status"}
         unstarted = f"({IN_BUCKET.format(':held')} OR {IN_BUCKET.format(':retry')})"
         if unsubmitted is not None:
             names["#n"] = str(unsubmitted)
             values[":n"] = {"N": str(unsubmitted)}
+            values[":release"] = {"S": RELEASE}  # an ended job is in RELEASE: not unstarted
             unstarted = (
                 f"({unstarted} OR (currentAttempt = :n AND attribute_not_exists(att.#n.rk) "
-                "AND attribute_not_exists(att.#n.batchJobId) AND attribute_exists(gsi2pk)))"
+                f"AND attribute_not_exists(att.#n.batchJobId) AND attribute_exists(gsi2pk) AND "
+                f"NOT {IN_BUCKET.format(':release')}))"
             )
         try:
             out = self._db.update_item(
                 TableName=self._table,
                 Key=job_key(job_id),
                 UpdateExpression=(
-                    "SET #st = :c, statusReason = :r, updatedAt = :now, expiresAt = :exp "
-                    "REMOVE gsi2pk, gsi2sk, awaiting"
+                    "SET #st = :c, statusReason = :r, updatedAt = :now, expiresAt = :exp, "
+                    "gsi2pk = :rel, gsi2sk = :reldue REMOVE awaiting"
                 ),
                 ConditionExpression=f"cancelRequested = :t AND {unstarted}",
                 ExpressionAttributeNames=names,

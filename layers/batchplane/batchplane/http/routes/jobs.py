@@ -79,7 +79,10 @@ def get_job(job_id: JobId) -> JobView:
     job_id = known_id(job_id, "job")
     service = wiring.job_service()
     job = service.get(tenant(router.current_event), job_id)
-    view = JobView.of(job, waiting=service.waiting(job))
+    if job.status is JobStatus.QUEUED:  # why it waits for admission, as the dispatcher sees it now
+        view = JobView.of(job, waiting=wiring.dispatcher().explain(job))
+    else:
+        view = JobView.of(job, waiting=service.waiting(job))
     view.cost = CostView.of(wiring.cost_service().costing.job(job))  # from the record alone: no AWS call
     return view
 

@@ -1,0 +1,480 @@
+"""The AdmissionStore port over the lineage table: a job enqueued QUEUED with its tenant's queued count (one
+transaction), the dispatcher's reads (the QUEUED bucket of gsi2, tenants' and pools' counter items), a job's admission
+(one transaction: the job QUEUED → SUBMITTED, its tenant's and pool's counters up, the tenant's running quotas as
+conditions) and its release (one transaction, once per job: conditional on the job's own ``admReleased`` flag).
+
+Items: ``QUOTA#<tenant>``/``TENANT`` (counters ``queued``, ``rv``/``rm``/``rg`` and per class ``rv_<class>``...;
+admins' ``qV``/``qM``/``qG``/``qQ`` and ``weight``; listed by gsi1 ``QUOTAS``), ``POOL#<name>``/``POOL`` (admitted
+``rv``/``rm``/``rg``), ``ADMISSION``/``POOLS`` (the pools' layout from Batch, cached)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from batchplane.adapters.dynamo.items import (
+    ACTIVE,
+    DEFAULT_SWEEP_INDEX,
+    IN_BUCKET,
+    NOT_CANCELLED,
+    NOT_CANCELLED_VALUES,
+    RELEASE,
+    Item,
+    conditional,
+    error_code,
+    expires_at,
+    get_attr,
+    job_from_item,
+    job_key,
+    job_to_item,
+)
+from batchplane.adapters.dynamo.leases import LeasesAndBuckets
+from batchplane.domain.dispatch import PoolState, TenantAccount
+from batchplane.domain.errors import QuotaExceededError
+from batchplane.domain.models import JobStatus, Priority
+from batchplane.domain.quotas import Quota, QuotaName, Resources
+from batchplane.domain.records import JobRecord
+from batchplane.domain.sweep_keys import SweepIndex
+from batchplane.domain.timestamps import iso_to_ms
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+QUEUED = "QUEUED"  # the gsi2 bucket of jobs waiting for admission, by "<enqueued ms>#<job id>"
+QUOTAS_INDEX_KEY = "QUOTAS"
+_QUOTA_ATTRS = (("qV", "max_running_vcpus"), ("qM", "max_running_memory_mib"), ("qG", "max_running_gpus"))
+_RES = (("rv", "vcpus"), ("rm", "memory_mib"), ("rg", "gpus"))
+
+
+def tenant_key(tenant: str) -> Item:
+    return {"pk": {"S": f"QUOTA#{tenant}"}, "sk": {"S": "TENANT"}}
+
+
+def pool_key(pool: str) -> Item:
+    return {"pk": {"S": f"POOL#{pool}"}, "sk": {"S": "POOL"}}
+
+
+def queued_sort_key(enqueued_ms: int, job_id: str) -> str:
+    return f"{enqueued_ms:013d}#{job_id}"
+
+
+def _n(value: int | float) -> Item:
+    return {"N": str(value)}
+
+
+def account_from_item(item: Item) -> TenantAccount:
+    running: dict[Priority, Resources] = {}
+    for p in Priority:
+        amount = Resources(*(int(get_attr(item, f"{a}_{p.value}") or 0) for a, _ in _RES))
+        if amount != Resources():
+            running[p] = amount
+    quota = None
+    if any(k in item for k, _ in _QUOTA_ATTRS) or "qQ" in item:
+        quota = Quota(
+            max_running_vcpus=get_attr(item, "qV"),
+            max_running_memory_mib=get_attr(item, "qM"),
+            max_running_gpus=get_attr(item, "qG"),
+            max_queued_jobs=get_attr(item, "qQ"),
+        )
+    weight = get_attr(item, "weight")
+    return TenantAccount(
+        tenant=str(get_attr(item, "tenant")),
+        queued=max(0, int(get_attr(item, "queued") or 0)),
+        running=running,
+        quota=quota,
+        weight=float(weight) if weight is not None else None,
+    )
+
+
+class DynamoAdmission(LeasesAndBuckets):
+    """AdmissionStore over one DynamoDB table (its lease: ``LEASE#dispatcher``)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        retention_days: int = 90,
+        sweep: SweepIndex = DEFAULT_SWEEP_INDEX,
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._retention_days = retention_days
+        self._sweep = sweep
+
+    # ---- enqueue (the gateway) ---------------------------------------------------------------------------------
+
+    def enqueue(self, job: JobRecord, enqueued_ms: int, default_max_queued: int | None) -> JobRecord | None:
+        """Create the job QUEUED and count it in its tenant's queued jobs: one TransactWriteItems. None when created
+        (or when this very request's write was applied and its answer lost); the existing job when the id is taken;
+        QuotaExceededError (429, naming maxQueuedJobs) when the tenant's queue is full."""
+        item = job_to_item(job)
+        item["gsi2pk"] = {"S": QUEUED}
+        item["gsi2sk"] = {"S": queued_sort_key(enqueued_ms, job.job_id)}
+        values: dict[str, Any] = {":one": _n(1), ":t": {"S": job.tenant}, ":qs": {"S": QUOTAS_INDEX_KEY}}
+        condition = "attribute_not_exists(qQ) OR queued < qQ"
+        if default_max_queued is not None:
+            values[":dq"] = _n(default_max_queued)
+            condition = "(attribute_not_exists(qQ) AND (attribute_not_exists(queued) OR queued < :dq)) OR queued < qQ"
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": tenant_key(job.tenant),
+                            "UpdateExpression": "SET tenant = :t, gsi1pk = :qs, gsi1sk = :t ADD queued :one",
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeValues": values,
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                ],
+                # an SDK retry of a write whose answer was lost is recognised by DynamoDB (for 10 minutes)
+                ClientRequestToken=(job.claim_token or job.job_id)[:36],
+            )
+        except ClientError as err:
+            if error_code(err) != "TransactionCanceledException":
+                raise
+            reasons: list[Any] = list(err.response.get("CancellationReasons") or [])
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                old = reasons[0].get("Item")
+                existing = job_from_item(old) if old else self.get_job(job.job_id)
+                if existing is None:
+                    raise
+                if job.claim_token and existing.claim_token == job.claim_token:
+                    return None
+                return existing
+            if len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
+                old = reasons[1].get("Item") or {}
+                limit = get_attr(old, "qQ")
+                limit = int(limit) if limit is not None else default_max_queued or 0
+                used = int(get_attr(old, "queued") or 0)
+                raise QuotaExceededError(
+                    f"tenant quota {QuotaName.MAX_QUEUED_JOBS.value} is {limit} and {used} job(s) are already "
+                    "queued: retry when some have started",
+                    quota=QuotaName.MAX_QUEUED_JOBS.value,
+                    limit=limit,
+                    used=used,
+                ) from err
+            raise
+        return None
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        out = self._db.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True)
+        item = out.get("Item")
+        return job_from_item(item) if item else None
+
+    def cancel_queued(self, job: JobRecord, reason: str, now: str) -> JobRecord | None:
+        """End a QUEUED, cancel-requested job CANCELLED and take it off its tenant's queued count: one transaction,
+        conditional on it still being QUEUED (None when the dispatcher admitted it first)."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": job_key(job.job_id),
+                            "UpdateExpression": (
+                                "SET #st = :c, statusReason = :r, updatedAt = :now, expiresAt = :exp "
+                                "REMOVE gsi2pk, gsi2sk"
+                            ),
+                            "ConditionExpression": "gsi2pk = :q AND cancelRequested = :yes",
+                            "ExpressionAttributeNames": {"#st": "status"},
+                            "ExpressionAttributeValues": {
+                                ":c": {"S": JobStatus.CANCELLED.value},
+                                ":r": {"S": reason[:2048]},
+                                ":now": {"S": now},
+                                ":exp": {"N": expires_at(now, self._retention_days)},
+                                ":q": {"S": QUEUED},
+                                ":yes": {"BOOL": True},
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": tenant_key(job.tenant),
+                            "UpdateExpression": "ADD queued :minus",
+                            "ExpressionAttributeValues": {":minus": _n(-1)},
+                        }
+                    },
+                ]
+            )
+        except ClientError as err:
+            if error_code(err) == "TransactionCanceledException":
+                return None
+            raise
+        return self.get_job(job.job_id)
+
+    # ---- the dispatcher's reads ----------------------------------------------------------------------------------
+
+    def queued(self, limit: int) -> list[JobRecord]:
+        """The oldest ``limit`` QUEUED jobs (gsi2, eventually consistent: the admission write decides)."""
+        jobs: list[JobRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi2",
+            "KeyConditionExpression": "gsi2pk = :q",
+            "ExpressionAttributeValues": {":q": {"S": QUEUED}},
+        }
+        while len(jobs) < limit:
+            page = self._db.query(**kwargs)
+            jobs += [job_from_item(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return jobs[:limit]
+
+    def counters(
+        self, tenants: Collection[str], pools: Collection[str]
+    ) -> tuple[dict[str, TenantAccount], dict[str, Resources]]:
+        """Tenants' and pools' counter items, read strongly consistent (one BatchGetItem per 100 keys)."""
+        keys = [tenant_key(t) for t in sorted(tenants)] + [pool_key(p) for p in sorted(pools)]
+        accounts: dict[str, TenantAccount] = {}
+        admitted: dict[str, Resources] = {}
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {self._table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+            while request:
+                page = self._db.batch_get_item(RequestItems=request)
+                for item in page.get("Responses", {}).get(self._table, []):
+                    pk = str(get_attr(item, "pk"))
+                    if pk.startswith("QUOTA#"):
+                        account = account_from_item(item)
+                        accounts[account.tenant] = account
+                    else:
+                        admitted[pk.removeprefix("POOL#")] = Resources(
+                            *(max(0, int(get_attr(item, a) or 0)) for a, _ in _RES)
+                        )
+                request = page.get("UnprocessedKeys") or {}
+        return accounts, admitted
+
+    def accounts(self) -> list[TenantAccount]:
+        """Every tenant that has submitted or has a quota set (gsi1 ``QUOTAS``)."""
+        out: list[TenantAccount] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :q",
+            "ExpressionAttributeValues": {":q": {"S": QUOTAS_INDEX_KEY}},
+        }
+        while True:
+            page = self._db.query(**kwargs)
+            out += [account_from_item(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def account(self, tenant: str) -> TenantAccount:
+        out = self._db.get_item(TableName=self._table, Key=tenant_key(tenant), ConsistentRead=True)
+        item = out.get("Item")
+        return account_from_item(item) if item else TenantAccount(tenant)
+
+    def put_quota(self, tenant: str, quota: Quota, weight: float | None) -> TenantAccount:
+        """An admin's override: the tenant's whole quota (None: no limit) and weight (None: the default)."""
+        sets = ["tenant = :t", "gsi1pk = :qs", "gsi1sk = :t", "queued = if_not_exists(queued, :zero)"]
+        removes: list[str] = []
+        values: dict[str, Any] = {":t": {"S": tenant}, ":qs": {"S": QUOTAS_INDEX_KEY}, ":zero": _n(0)}
+        fields = (*_QUOTA_ATTRS, ("qQ", "max_queued_jobs"))
+        for attr, name in fields:
+            value = getattr(quota, name)
+            if value is None:
+                removes.append(attr)
+            else:
+                sets.append(f"{attr} = :{attr}")
+                values[f":{attr}"] = _n(value)
+        if weight is None:
+            removes.append("weight")
+        else:
+            sets.append("weight = :w")
+            values[":w"] = _n(weight)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        out = self._db.update_item(
+            TableName=self._table,
+            Key=tenant_key(tenant),
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return account_from_item(out["Attributes"])
+
+    # ---- admission and release -----------------------------------------------------------------------------------
+
+    def admit(self, job: JobRecord, pool: str, need: Resources, quota: Quota, now: str) -> bool:
+        """QUEUED → SUBMITTED, once: one TransactWriteItems of the job (still QUEUED, not cancelled), its tenant's
+        counters (queued down, running up; each running quota the job asks against is a condition, so two admissions
+        raced past a stale snapshot cannot both pass it) and its pool's counter. False when the job is no longer
+        QUEUED, was cancelled, or its tenant's quota no longer has room."""
+        priority = job.priority
+        adm = {"pool": pool, "priority": priority, "vcpus": need.vcpus, "memoryMiB": need.memory_mib, "gpus": need.gpus}
+        adds = ["queued :minus"]
+        values: dict[str, Any] = {":minus": _n(-1)}
+        conditions: list[str] = []
+        for attr, resource in _RES:
+            amount = need.get(resource)
+            if amount <= 0:
+                continue
+            adds += [f"{attr} :{attr}", f"{attr}_{priority} :{attr}"]
+            values[f":{attr}"] = _n(amount)
+            limit = quota.running_limit(resource)
+            if limit is not None:
+                values[f":max_{attr}"] = _n(limit - amount)
+                conditions.append(f"(attribute_not_exists({attr}) OR {attr} <= :max_{attr})")
+        tenant_update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": tenant_key(job.tenant),
+            "UpdateExpression": "ADD " + ", ".join(adds),
+            "ExpressionAttributeValues": values,
+        }
+        if conditions:
+            tenant_update["ConditionExpression"] = " AND ".join(conditions)
+        pool_adds = [f"{a} :{a}" for a, r in _RES if need.get(r) > 0]
+        pool_values = {f":{a}": _n(need.get(r)) for a, r in _RES if need.get(r) > 0}
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": job_key(job.job_id),
+                    "UpdateExpression": (
+                        "SET #st = :sub, gsi2pk = :active, gsi2sk = :created, updatedAt = :now, adm = :adm "
+                        "REMOVE statusReason"
+                    ),
+                    # and on the queue the snapshot read: a job re-prioritised meanwhile waits for the next tick
+                    "ConditionExpression": f"gsi2pk = :queued AND queueArn = :qa AND {NOT_CANCELLED}",
+                    "ExpressionAttributeNames": {"#st": "status"},
+                    "ExpressionAttributeValues": {
+                        **NOT_CANCELLED_VALUES,
+                        ":sub": {"S": JobStatus.SUBMITTED.value},
+                        # filed in its sweeper shard, due a repair window from now (nothing may reach Batch)
+                        ":active": {"S": self._sweep.key(ACTIVE, job.job_id)},
+                        ":created": {"S": self._sweep.active_sort_key(iso_to_ms(now), job.job_id, heard=False)},
+                        ":now": {"S": now},
+                        ":queued": {"S": QUEUED},
+                        ":qa": {"S": job.queue_arn},
+                        ":adm": {"M": {k: {"S": str(v)} for k, v in adm.items()}},
+                    },
+                }
+            },
+            {"Update": tenant_update},
+        ]
+        if pool_adds:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": pool_key(pool),
+                        "UpdateExpression": "ADD " + ", ".join(pool_adds),
+                        "ExpressionAttributeValues": pool_values,
+                    }
+                }
+            )
+        try:
+            self._db.transact_write_items(
+                TransactItems=items,  # type: ignore[arg-type]
+                ClientRequestToken=f"admit-{job.job_id}"[:36],
+            )
+        except ClientError as err:
+            if error_code(err) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def release(self, job: JobRecord) -> bool:
+        """Give back what an admitted job held, once: the job's ``admReleased`` flag (set only if the job holds an
+        admission and has not released it) is a condition of the same transaction as the counters. A duplicate,
+        redelivered or reordered end of the job releases nothing. The ended job leaves the sweeper's RELEASE bucket
+        in the same write (the condition keeps a job that is still filed elsewhere, not ended, where it is)."""
+        adm = job.admission
+        if not adm:
+            return False
+        priority = adm.get("priority", job.priority)
+        need = Resources(int(adm.get("vcpus", 0)), int(adm.get("memoryMiB", 0)), int(adm.get("gpus", 0)))
+        adds: list[str] = []
+        values: dict[str, Any] = {}
+        for attr, resource in _RES:
+            amount = need.get(resource)
+            if amount > 0:
+                adds += [f"{attr} :{attr}", f"{attr}_{priority} :{attr}"]
+                values[f":{attr}"] = _n(-amount)
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": job_key(job.job_id),
+                    "UpdateExpression": "SET admReleased = :yes REMOVE gsi2pk, gsi2sk",
+                    "ConditionExpression": (
+                        "attribute_exists(adm) AND attribute_not_exists(admReleased) AND "
+                        f"(attribute_not_exists(gsi2pk) OR {IN_BUCKET.format(':release')})"
+                    ),
+                    "ExpressionAttributeValues": {":yes": {"BOOL": True}, ":release": {"S": RELEASE}},
+                }
+            }
+        ]
+        if adds:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": tenant_key(job.tenant),
+                        "UpdateExpression": "ADD " + ", ".join(adds),
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+            pool_adds = [a for a in adds if "_" not in a.split(" ")[0]]
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": pool_key(adm.get("pool", "")),
+                        "UpdateExpression": "ADD " + ", ".join(pool_adds),
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        try:
+            self._db.transact_write_items(
+                TransactItems=items,  # type: ignore[arg-type]
+                ClientRequestToken=f"release-{job.job_id}"[:36],
+            )
+        except ClientError as err:
+            if error_code(err) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    # ---- pools' layout (from Batch, cached in the table) ---------------------------------------------------------
+
+    def pool_layout(self) -> tuple[list[PoolState], int] | None:
+        out = self._db.get_item(TableName=self._table, Key={"pk": {"S": "ADMISSION"}, "sk": {"S": "POOLS"}})
+        item = out.get("Item")
+        if not item:
+            return None
+        raw = json.loads(str(get_attr(item, "pools") or "[]"))
+        pools = [PoolState(p["name"], int(p["maxVcpus"]), tuple(p["queues"]), gpus=int(p.get("gpus", 0))) for p in raw]
+        return pools, int(get_attr(item, "seenAt") or 0)
+
+    def save_pool_layout(self, pools: Iterable[PoolState], seen_ms: int) -> None:
+        body = [{"name": p.name, "maxVcpus": p.max_vcpus, "queues": list(p.queues), "gpus": p.gpus} for p in pools]
+        conditional(
+            lambda: self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": "ADMISSION"},
+                    "sk": {"S": "POOLS"},
+                    "pools": {"S": json.dumps(body, separators=(",", ":"))},
+                    "seenAt": _n(seen_ms),
+                },
+            )
+        )

@@ -1,0 +1,260 @@
+"""Accept, then admit (issue #10): POST /jobs records the job QUEUED with one AWS call; the dispatcher admits it
+exactly once under concurrent invocations and duplicated triggers; tenant quotas (running: the job waits; queued:
+429) and the admin-only quotas API; usage released once per job end under duplicated events. On moto, every
+function under its own enforced IAM role."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.apigw import http_event, response_json
+from tests.conftest import Stack
+from tests.integration.conftest import Plane
+
+ADMIN = "arn:aws:iam::123456789012:user/admin"
+BOB = "arn:aws:iam::123456789012:user/bob"
+
+
+@pytest.fixture
+def stack_parameters() -> dict[str, Any]:
+    return {"AdminPrincipals": ADMIN}
+
+
+def _post(plane: Plane, body: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"body": body}
+    if caller is not None:
+        kwargs["caller"] = caller
+    return plane.gateway.lambda_handler(http_event("POST", "/jobs", **kwargs), plane.ctx)
+
+
+def _quota(plane: Plane, method: str, tenant: str, caller: str, body: Any = None) -> dict[str, Any]:
+    path = f"/quotas/{quote(tenant, safe='')}"
+    event = http_event(
+        method,
+        path,
+        body=body,
+        caller=caller,
+        route=f"{method} /quotas/{{tenant}}",
+        path_parameters={"tenant": quote(tenant, safe="")},
+    )
+    return plane.gateway.lambda_handler(event, plane.ctx)
+
+
+def test_submission_is_one_call_and_queued(plane: Plane, stack: Stack) -> None:
+    # GIVEN a stack; WHEN a job is submitted
+    stack.calls.reset()
+    response = _post(plane, {"name": "q", "command": ["true"]})
+    # THEN it is accepted QUEUED with one AWS call (a transaction: the job and its tenant's queued count)
+    assert response["statusCode"] == 202, response["body"]
+    job = response_json(response)
+    assert job["status"] == "QUEUED"
+    assert dict(stack.calls.counts) == {"dynamodb.TransactWriteItems": 1}
+    # AND its view says why it waits until the dispatcher runs
+    view = plane.job(job["jobId"])
+    assert view["status"] == "QUEUED"
+    assert view["waiting"]["hold"] == "dispatch"
+    assert "reason" in view["waiting"]
+
+
+def test_dispatch_is_exactly_once_under_concurrent_dispatchers_and_duplicate_triggers(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 30 queued jobs of three tenants, and two dispatchers (two containers) that took the same snapshot
+    ids = []
+    for i in range(30):
+        caller = f"arn:aws:iam::123456789012:user/t{i % 3}"
+        response = _post(plane, {"name": f"j{i}", "command": ["true"]}, caller)
+        ids.append(response_json(response)["jobId"])
+    from batchplane import wiring
+
+    first = wiring.dispatcher()
+    second = copy.copy(first)
+    second._owner = "another-container"
+    with stack.acting_as("dispatcher"):
+        stale = wiring.admission_store().queued(100)
+    stack.calls.reset()
+    # WHEN both admit from it, one after the other (the second's snapshot is stale by then)
+    with stack.acting_as("dispatcher"):
+        first.tick(_report())
+        monkeypatch.setattr(second, "_store", _Stale(wiring.admission_store(), stale))
+        late = _report()
+        second.tick(late)
+    # AND the schedule's triggers come again (twice), and an invocation finds the lease held
+    plane.dispatch()
+    plane.dispatch()
+    with stack.acting_as("dispatcher"):
+        now = int(time.time() * 1000)
+        assert wiring.admission_store().take_lease("dispatcher", "someone-else", now, now + 60_000)
+        assert wiring.dispatcher().run(0).skipped
+    # THEN every job was submitted to Batch exactly once: the second dispatcher's admissions all lost their race
+    assert late.lost == 30
+    assert late.admitted == []
+    assert stack.calls.counts["batch.SubmitJob"] == 30
+    names = [p["jobName"] for op, p in stack.calls.requests if op == "batch.SubmitJob"]
+    assert len(set(names)) == 30
+    with stack.observing():
+        statuses = {wiring.job_service()._store.get_job(job_id).status.value for job_id in ids}  # type: ignore[union-attr]
+    assert statuses == {"SUBMITTED"}
+
+
+class _Stale:
+    """An admission store whose queue read returns an earlier snapshot (a dispatcher that read before another
+    admitted)."""
+
+    def __init__(self, store: Any, stale: list[Any]) -> None:
+        self._store = store
+        self._stale = stale
+
+    def queued(self, limit: int) -> list[Any]:
+        return list(self._stale)[:limit]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def _report() -> Any:
+    from batchplane.services.dispatcher import DispatchReport
+
+    return DispatchReport()
+
+
+def test_admission_costs_counted(plane: Plane, stack: Stack) -> None:
+    # GIVEN 20 queued jobs
+    for i in range(20):
+        _post(plane, {"name": f"c{i}", "command": ["true"]})
+    plane.dispatch()  # the first tick also reads the pools from Batch; count a steady one
+    for i in range(20):
+        _post(plane, {"name": f"d{i}", "command": ["true"]})
+    stack.calls.reset()
+    # WHEN one tick admits them
+    plane.dispatch()
+    # THEN each admission is one transaction and one SubmitJob, plus a few calls for the whole tick
+    counts = dict(stack.calls.counts)
+    assert counts["batch.SubmitJob"] == 20
+    assert counts["dynamodb.TransactWriteItems"] == 20
+    per_tick = stack.calls.total - 40
+    assert per_tick <= 8, counts  # lease, queue read, counters, budget, lease back
+
+
+def test_running_quota_holds_the_job_queued_and_names_the_quota(plane: Plane, stack: Stack) -> None:
+    # GIVEN bob may run 1 vCPU
+    assert _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 1})["statusCode"] == 200
+    # WHEN bob submits two 1-vCPU jobs and the dispatcher runs twice
+    first = response_json(_post(plane, {"name": "b1", "command": ["true"], "vcpus": 1}, BOB))
+    second = response_json(_post(plane, {"name": "b2", "command": ["true"], "vcpus": 1}, BOB))
+    plane.dispatch()
+    plane.dispatch()
+    # THEN one runs, the other waits QUEUED, naming the quota with used/limit
+    bob_view = http_event(
+        "GET",
+        f"/jobs/{second['jobId']}",
+        caller=BOB,
+        route="GET /jobs/{jobId}",
+        path_parameters={"jobId": second["jobId"]},
+    )
+    view = response_json(plane.gateway.lambda_handler(bob_view, plane.ctx))
+    assert view["status"] == "QUEUED"
+    assert view["waiting"]["hold"] == "quota-vcpus"
+    assert view["waiting"]["quota"] == "maxRunningVcpus"
+    assert (view["waiting"]["used"], view["waiting"]["limit"]) == (1, 1)
+    # AND when the first ends (its final event delivered twice), the second is admitted, and usage is exact
+    first_view = response_json(
+        plane.gateway.lambda_handler(
+            http_event(
+                "GET",
+                f"/jobs/{first['jobId']}",
+                caller=BOB,
+                route="GET /jobs/{jobId}",
+                path_parameters={"jobId": first["jobId"]},
+            ),
+            plane.ctx,
+        )
+    )
+    done = plane.event("SUCCEEDED", first_view)
+    plane.deliver(done)
+    plane.deliver(done)
+    plane.dispatch()
+    usage = response_json(_quota(plane, "GET", BOB, ADMIN))["usage"]
+    assert usage["runningVcpus"] == 1
+    assert usage["queuedJobs"] == 0
+
+
+def test_queued_quota_answers_429_naming_it(plane: Plane, stack: Stack) -> None:
+    # GIVEN bob may queue 2 jobs
+    assert _quota(plane, "PUT", BOB, ADMIN, {"maxQueuedJobs": 2})["statusCode"] == 200
+    for i in range(2):
+        assert _post(plane, {"name": f"q{i}", "command": ["true"]}, BOB)["statusCode"] == 202
+    stack.calls.reset()
+    # WHEN he submits a third
+    refused = _post(plane, {"name": "q3", "command": ["true"]}, BOB)
+    # THEN 429 problem+json naming the quota, and nothing was written
+    assert refused["statusCode"] == 429
+    assert refused["headers"]["Content-Type"] == "application/problem+json"
+    problem = response_json(refused)
+    assert problem["errors"][0]["field"] == "maxQueuedJobs"
+    assert dict(stack.calls.counts) == {"dynamodb.TransactWriteItems": 1}
+
+
+def test_quotas_api_is_admin_only(plane: Plane, stack: Stack) -> None:
+    # WHEN a non-admin reads or sets quotas: 403
+    assert _quota(plane, "PUT", BOB, BOB, {"maxRunningVcpus": 100})["statusCode"] == 403
+    assert _quota(plane, "GET", BOB, BOB)["statusCode"] == 403
+    listing = http_event("GET", "/quotas", caller=BOB)
+    assert plane.gateway.lambda_handler(listing, plane.ctx)["statusCode"] == 403
+    # AND an admin may, with a partial change merged, and bad input is a 422 naming the field
+    put = _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 4, "weight": 2})
+    assert put["statusCode"] == 200, put["body"]
+    body = response_json(_quota(plane, "PUT", BOB, ADMIN, {"maxQueuedJobs": 10}))
+    assert body["quota"]["maxRunningVcpus"] == 4
+    assert body["quota"]["maxQueuedJobs"] == 10
+    assert body["weight"] == 2
+    bad = _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": -1})
+    assert bad["statusCode"] == 422
+    assert "maxRunningVcpus" in bad["body"]
+    listed = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
+    assert [t["tenant"] for t in listed["tenants"]] == [BOB]
+
+
+def test_cancel_of_a_queued_job_never_reaches_batch(plane: Plane, stack: Stack) -> None:
+    job = response_json(_post(plane, {"name": "c", "command": ["true"]}))
+    cancel = http_event(
+        "POST",
+        f"/jobs/{job['jobId']}/cancel",
+        route="POST /jobs/{jobId}/cancel",
+        path_parameters={"jobId": job["jobId"]},
+    )
+    answer = response_json(plane.gateway.lambda_handler(cancel, plane.ctx))
+    assert answer["status"] == "CANCELLED"
+    stack.calls.reset()
+    plane.dispatch()
+    assert stack.calls.counts["batch.SubmitJob"] == 0
+
+
+def test_usage_is_given_back_when_a_job_in_its_retry_backoff_is_cancelled(plane: Plane, stack: Stack) -> None:
+    # GIVEN bob's admitted job that failed and waits out a retry's backoff (it keeps its admission meanwhile)
+    job = response_json(
+        _post(plane, {"name": "flaky", "command": ["false"], "vcpus": 2, "retry": {"attempts": 3}}, BOB)
+    )
+    plane.dispatch()
+    mine = http_event(
+        "GET", f"/jobs/{job['jobId']}", caller=BOB, route="GET /jobs/{jobId}", path_parameters={"jobId": job["jobId"]}
+    )
+    view = response_json(plane.gateway.lambda_handler(mine, plane.ctx))
+    plane.deliver(plane.event("FAILED", view, exit_code=1))
+    assert response_json(_quota(plane, "GET", BOB, ADMIN))["usage"]["runningVcpus"] == 2
+    # WHEN bob cancels it
+    cancel = http_event(
+        "POST",
+        f"/jobs/{job['jobId']}/cancel",
+        caller=BOB,
+        route="POST /jobs/{jobId}/cancel",
+        path_parameters={"jobId": job["jobId"]},
+    )
+    assert response_json(plane.gateway.lambda_handler(cancel, plane.ctx))["status"] == "CANCELLED"
+    # THEN its usage is given back
+    assert response_json(_quota(plane, "GET", BOB, ADMIN))["usage"]["runningVcpus"] == 0
