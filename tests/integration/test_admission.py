@@ -110,7 +110,7 @@ class _Stale:
         self._store = store
         self._stale = stale
 
-    def queued(self, limit: int) -> list[Any]:
+    def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
         return list(self._stale)[:limit]
 
     def __getattr__(self, name: str) -> Any:
@@ -258,3 +258,50 @@ def test_usage_is_given_back_when_a_job_in_its_retry_backoff_is_cancelled(plane:
     assert response_json(plane.gateway.lambda_handler(cancel, plane.ctx))["status"] == "CANCELLED"
     # THEN its usage is given back
     assert response_json(_quota(plane, "GET", BOB, ADMIN))["usage"]["runningVcpus"] == 0
+
+
+def test_submitjob_never_passes_the_rate_in_any_second_under_concurrent_invocations(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from batchplane import wiring
+    from batchplane.adapters import aws as aws_clients
+
+    from tests.perf.admission import max_in_window, serialised_moto
+
+    # GIVEN a budget of 10 SubmitJobs a second (each call stamped as it leaves) and 45 queued jobs of 15 tenants
+    monkeypatch.setenv("SUBMIT_JOBS_PER_SECOND", "10")
+    wiring.reset()
+    stamps: list[float] = []
+    names: list[str] = []
+    session = aws_clients.session()
+    session.events.register("before-call.batch.SubmitJob", lambda **_: stamps.append(time.monotonic()))
+    session.events.register(
+        "provide-client-params.batch.SubmitJob", lambda params, **_: names.append(params["jobName"])
+    )
+    for i in range(45):
+        _post(plane, {"name": f"r{i}", "command": ["true"]}, f"arn:aws:iam::123456789012:user/t{i % 15}")
+    base = wiring.dispatcher()
+
+    def invocation(n: int) -> Any:
+        mine = copy.copy(base)  # each invocation its own container: its own lease owner
+        mine._owner = f"container-{n}"
+        with stack.acting_as("dispatcher"):
+            return mine.run(2.5, 0.05)
+
+    reports: list[Any] = []
+    # WHEN three invocations start at once, and a fourth as they end
+    with serialised_moto():  # moto in one process is not safe for concurrent transactions
+        threads = [threading.Thread(target=lambda n=n: reports.append(invocation(n))) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        reports.append(invocation(3))
+    # THEN no one-second window holds more than 10 SubmitJob calls
+    stamps.sort()
+    assert max_in_window(stamps) <= 10, [round(s - stamps[0], 3) for s in stamps]
+    # AND every job admitted was submitted once, under its own name (how many in the time depends on the machine)
+    assert 0 < len(names) == len(set(names)) == sum(len(r.admitted) for r in reports) == len(stamps)
+    assert sum(1 for r in reports if not r.skipped) >= 1

@@ -88,7 +88,7 @@ class RateRun:
     submitted: int
     seconds: float
     max_in_any_second: int
-    sustained_share: float  # SubmitJob calls per second over the busy span / rate
+    sustained_share: float  # SubmitJob calls per second over the busy span / rate (busy_span's)
     invocations: int
     skipped: int
     latency_p50_ms: float | None = None
@@ -96,7 +96,7 @@ class RateRun:
     errors: tuple[str, ...] = ()
 
 
-def _max_in_window(stamps: list[float], window: float = 1.0) -> int:
+def max_in_window(stamps: list[float], window: float = 1.0) -> int:
     best, start = 0, 0
     for end, t in enumerate(stamps):
         while t - stamps[start] >= window:
@@ -125,10 +125,18 @@ def rate_run(
             _submit(plane, i, tenants)
     with environ({"SUBMIT_JOBS_PER_SECOND": str(rate_per_second)}):
         wiring.reset()
-        return _rate_run(plane, tenants, invocations, seconds)
+        return _rate_run(plane, jobs, invocations, seconds)
 
 
-def _rate_run(plane: Plane, tenants: int, invocations: int, seconds: float) -> RateRun:
+def busy_span(stamps: list[float], ended: float, queued: int) -> float:
+    """The span the dispatcher had work to send: from its first SubmitJob to its invocations' end while jobs were
+    still queued (so a burst early in the run does not pass for a sustained rate), else to its last SubmitJob."""
+    if len(stamps) < 2:
+        return 0.0
+    return (ended if len(stamps) < queued else stamps[-1]) - stamps[0]
+
+
+def _rate_run(plane: Plane, jobs: int, invocations: int, seconds: float) -> RateRun:
     from batchplane import wiring
     from batchplane.services.dispatcher import DispatchReport
 
@@ -161,15 +169,16 @@ def _rate_run(plane: Plane, tenants: int, invocations: int, seconds: float) -> R
             t.start()
         for t in threads:
             t.join()
+        ended = time.monotonic()
     session.events.unregister("before-call.batch.SubmitJob", on_call)
     stamps.sort()
     rate = base._rate
-    busy = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
+    busy = busy_span(stamps, ended, jobs)
     return RateRun(
         rate=rate,
         submitted=len(stamps),
         seconds=round(busy, 2),
-        max_in_any_second=_max_in_window(stamps),
+        max_in_any_second=max_in_window(stamps),
         sustained_share=round((len(stamps) - 1) / busy / rate, 3) if busy else 0.0,
         invocations=invocations,
         skipped=sum(1 for r in reports if r.skipped),

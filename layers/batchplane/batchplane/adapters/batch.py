@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
 import random
 import threading
@@ -27,6 +28,17 @@ if TYPE_CHECKING:
 
 # Codes that mean "the request is wrong" rather than "AWS is unwell" (Batch's ClientException is both: it covers
 # bad job definitions and queues, so we name the likely field).
+# The pacing of the SubmitJob being made in this context (the dispatcher's send window), applied by a hook at
+# botocore's before-call: after the request is built and authorised, at the moment the call leaves.
+_pace: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("batchplane_pace", default=None)
+
+
+def _paced(**_: Any) -> None:
+    pace = _pace.get()
+    if pace is not None:
+        pace()
+
+
 _CLIENT_CODES = {"ClientException", "ValidationException", "InvalidParameterValueException"}
 
 
@@ -134,6 +146,9 @@ class BatchAdapter:
         self._gate = gate
         self._stack = stack_name
         self._desired: dict[str, int] = {}  # compute environment -> desiredvCpus at the last look (scaling_up)
+        self._submit.meta.events.register_first(
+            "before-call.batch.SubmitJob", _paced, unique_id="batchplane-submitjob-pace"
+        )
 
     def admit(self, tenant: str) -> None:
         """Take a SubmitJob token for ``tenant`` now (before anything is written), or raise SubmitRateLimitedError."""
@@ -145,13 +160,21 @@ class BatchAdapter:
         if self._gate is not None:
             self._gate.refund(tenant)
 
-    def submit(self, request: dict[str, Any], *, admitted: bool = False, maybe_submitted: bool = False) -> str:
+    def submit(
+        self,
+        request: dict[str, Any],
+        *,
+        admitted: bool = False,
+        maybe_submitted: bool = False,
+        pace: Callable[[], None] | None = None,
+    ) -> str:
         """SubmitJob, rate-limited and retried safely. SubmitJob has no idempotency token, so the SDK must not retry
         it blindly (an answer lost after Batch applied the call would make a second job): after a throttle, 5xx or
         lost answer we look the job up by its deterministic name first, and submit again only if Batch does not
         have it (a lookup that fails too is another try: never a blind SubmitJob). ``admitted``: the caller already
         took this call's token (``admit``). ``maybe_submitted``: an earlier SubmitJob of this job failed, so look
-        first."""
+        first. ``pace``: called as each SubmitJob leaves (at botocore's before-call, once the request is built and
+        authorised), and may hold it there (the dispatcher's send window)."""
         if not admitted:
             self.admit(str(request.get("tags", {}).get(TAG_TENANT, "")))
         if self._stack:  # every path submits here: every job carries its stack's tag (IAM conditions rely on it)
@@ -168,6 +191,7 @@ class BatchAdapter:
                     continue
                 if found is not None:
                     return found
+            token = _pace.set(pace)
             try:
                 out = self._submit.submit_job(**request)
             except ClientError as err:
@@ -183,6 +207,8 @@ class BatchAdapter:
             except BotoCoreError as err:
                 last = err
                 continue
+            finally:
+                _pace.reset(token)
             if self._gate is not None:
                 self._gate.succeeded()
             return out["jobId"]

@@ -10,7 +10,7 @@ from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
-    from collections.abc import Collection, Iterable
+    from collections.abc import Callable, Collection, Iterable
 
     from batchplane.domain.containers import DefinitionSpec
     from batchplane.domain.dispatch import PoolState, Reservation, TenantAccount
@@ -79,9 +79,16 @@ class BatchPort(Protocol):
         """Give back a token taken by ``admit`` that no SubmitJob used."""
         ...
 
-    def submit(self, request: dict[str, Any], *, admitted: bool = False, maybe_submitted: bool = False) -> str:
+    def submit(
+        self,
+        request: dict[str, Any],
+        *,
+        admitted: bool = False,
+        maybe_submitted: bool = False,
+        pace: Callable[[], None] | None = None,
+    ) -> str:
         """SubmitJob (taking a token first unless ``admitted``; looking the job up by name first when an earlier
-        SubmitJob of it failed, ``maybe_submitted``); returns the Batch job id."""
+        SubmitJob of it failed, ``maybe_submitted``; ``pace`` called as the call leaves); returns the Batch job id."""
         ...
 
     def terminate(self, batch_job_id: str, reason: str) -> None: ...
@@ -346,7 +353,11 @@ class AdmissionStore(Protocol):
 
     def cancel_queued(self, job: JobRecord, reason: str, now: str) -> JobRecord | None: ...
 
-    def queued(self, limit: int) -> list[JobRecord]: ...
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job as it is now (a strongly consistent read)."""
+        ...
+
+    def queued(self, limit: int, *, since_ms: int | None = None) -> list[JobRecord]: ...
 
     def counters(
         self, tenants: Collection[str], pools: Collection[str]

@@ -1,22 +1,30 @@
 """The dispatcher: admits QUEUED jobs to AWS Batch. One invocation holds a lease (single flight across containers
-and invocations) and ticks until its time is up: a snapshot (the QUEUED bucket, the tenants' and pools' counters,
-the pools' capacity), the pure policy (`domain.admission.admit`), SubmitJob slots from the account-wide budget, then
+and invocations) and ticks until its time is up: a snapshot (the QUEUED jobs, the tenants' and pools' counters, the
+pools' capacity), the pure policy (`domain.admission.admit`), SubmitJob slots from the account-wide budget, then
 for each admitted job its admission write (one transaction, conditional on QUEUED: exactly once whatever the
 triggers) and its SubmitJob at its slot (lifecycle's submit: a failure leaves the attempt due for the sweeper, which
-finds it by name first; a refusal by Batch, ClientException, ends the job FAILED and gives its usage back)."""
+finds it by name first; a refusal by Batch, ClientException, ends the job FAILED and gives its usage back).
+
+Within an invocation the ticks are pipelined, so the account's rate is sustained rather than lost between ticks:
+a tick waits for its admission writes, not for its SubmitJobs, which callers make at their slots while the next tick
+reads ahead of the last slot (`_Backlog` keeps the QUEUED jobs between ticks: each tick reads only what was enqueued
+lately, the whole listing every FULL_READ_SECONDS). A call made late (a stalled thread) never crowds a second: the
+invocation's own calls pass a sliding window of the rate (`SendWindow`) as they leave (the Batch adapter's pace)."""
 
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from batchplane.domain.admission import AdmissionPlan, QueuedJob, Snapshot, Waiting, admit
-from batchplane.domain.dispatch import PoolState, job_need, snapshot_of
-from batchplane.domain.models import Priority
+from batchplane.domain.dispatch import RESERVED_BUDGET_HORIZON_MS, PoolState, job_need, snapshot_of
+from batchplane.domain.models import JobStatus, Priority
 from batchplane.domain.outcomes import Outcome
 from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
 
@@ -31,6 +39,22 @@ if TYPE_CHECKING:
 
 POOL_LAYOUT_SECONDS = 30  # how long the pools' capacity read from Batch is trusted
 LEASE = "dispatcher"
+FULL_READ_SECONDS = 10.0  # an invocation re-reads the whole QUEUED listing at least this often
+# each tick re-reads what was enqueued in the last RECENT_MS too: the index is eventually consistent and the
+# gateways' clocks (which stamp the enqueue time) differ a little
+RECENT_MS = 5_000
+READ_AHEAD_SECONDS = (0.2, 1.0)  # the next tick starts this long before the last slot: at least, at most
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One planned admission: the job, the pool it fills, what admission saw of it, its tenant's quota, its slot."""
+
+    job: JobRecord
+    pool: str
+    queued: QueuedJob
+    quota: Quota
+    slot_ms: float
 
 
 @dataclass
@@ -41,6 +65,51 @@ class DispatchReport:
     submit_deferred: int = 0
     rejected: int = 0  # admitted, then refused by Batch (ClientException): ended FAILED, their usage given back
     skipped: bool = False  # another invocation holds the lease
+    full_reads: int = 0  # ticks that read the whole QUEUED listing (the others read its recent end)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, what: str, job_id: str | None = None) -> None:
+        """Counted from the callers' threads: one at a time."""
+        with self._lock:
+            if job_id is not None:
+                self.admitted.append(job_id)
+            if what:
+                setattr(self, what, getattr(self, what) + 1)
+
+
+class SendWindow:
+    """The invocation's SubmitJobs pass a sliding window: at most ``rate`` (rounded down) calls in any ``1 s`` plus a
+    margin of half a slot. The budget's slots already space the calls; this holds when a call is made late (its
+    thread stalled) and would otherwise crowd a second with the punctual calls after it."""
+
+    def __init__(self, rate_per_second: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self._size = max(1, int(rate_per_second))
+        self._span = 1.0 + 0.5 / max(rate_per_second, 1e-9)
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:  # one caller at a time: the calls leave in the order they were let through
+            while len(self._sent) >= self._size:
+                wait = self._sent[0] + self._span - self._clock()
+                if wait <= 0:
+                    self._sent.popleft()
+                    continue
+                self._sleep(wait)
+            self._sent.append(self._clock())
+
+
+@dataclass
+class _Backlog:
+    """The QUEUED jobs as this invocation knows them, between its ticks: the admission write decides (a job cancelled
+    or re-prioritised meanwhile fails its condition and is read again), so a copy a few seconds old is safe."""
+
+    jobs: dict[str, JobRecord]
+    read_ms: int  # when the listing was last read (whole or recent end)
+    full_ms: int  # when it was last read whole
+    truncated: bool  # the whole read stopped at its limit: newer jobs wait for the next whole read
 
 
 def queued_job(job: JobRecord, default_memory_mib: int) -> QueuedJob:
@@ -88,75 +157,153 @@ class Dispatcher:
         self._workers = workers
         self._pools: list[PoolState] | None = None
         self._pools_seen_ms = 0
+        self._write_seconds = 0.1  # how long the last tick's admission writes took (50 in AWS, about, at first)
 
     # ---- one invocation ----------------------------------------------------------------------------------------
 
     def run(self, seconds: float, tick_seconds: float = 0.5) -> DispatchReport:
-        """Tick for ``seconds`` (at least once), holding the lease; do nothing when another invocation holds it."""
+        """Tick for ``seconds`` (at least once), holding the lease; do nothing when another invocation holds it.
+        Ticks follow each other without waiting for their SubmitJobs: the next reads ahead of the last slot."""
         report = DispatchReport()
         start = epoch_ms(self._clock())
         lease_ms = int((seconds + 15) * 1000)
         if not self._store.take_lease(LEASE, self._owner, start, start + lease_ms):
             report.skipped = True
             return report
+        backlog = _Backlog({}, 0, 0, truncated=False)  # this invocation's: nothing of it is kept on the object
+        window = SendWindow(self._rate, lambda: self._clock().timestamp(), self._sleep)
         try:
-            with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="dispatch") as pool:
+            with (
+                ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="admit") as writers,
+                ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="submit") as callers,
+            ):
+                calls: list[Future[bool]] = []
                 while True:
-                    admitted = self.tick(report, pool)
+                    began = self._clock().timestamp()
+                    admitted, last_slot_ms = self._tick(report, writers, callers, window, calls, backlog)
+                    now = self._clock().timestamp()
                     if epoch_ms(self._clock()) - start >= seconds * 1000:
                         break
                     if not admitted:
                         self._sleep(tick_seconds)
+                        continue
+                    # read the next snapshot ahead of this tick's last slot by twice what this tick took
+                    ahead = min(max(2 * (now - began), READ_AHEAD_SECONDS[0]), READ_AHEAD_SECONDS[1])
+                    wait = min(last_slot_ms / 1000 - ahead - now, start / 1000 + seconds - now)
+                    if wait > 0:
+                        self._sleep(wait)
+                for call in calls:
+                    call.result()
         finally:
             self._store.release_lease(LEASE, self._owner)
         return report
 
     def tick(self, report: DispatchReport, pool: ThreadPoolExecutor | None = None) -> int:
-        """One round: snapshot, plan, reserve, admit and submit. Returns how many were admitted."""
+        """One round: snapshot, plan, reserve, admit and submit, waiting for its SubmitJobs (one tick on its own, as
+        the tests run it). Returns how many were admitted."""
+        calls: list[Future[bool]] = []
+        admitted, _ = self._tick(report, pool, pool, None, calls, None)
+        for call in calls:
+            call.result()
+        return admitted
+
+    def _tick(
+        self,
+        report: DispatchReport,
+        writers: ThreadPoolExecutor | None,
+        callers: ThreadPoolExecutor | None,
+        window: SendWindow | None,
+        calls: list[Future[bool]],
+        backlog: _Backlog | None,
+    ) -> tuple[int, float]:
+        """Snapshot, plan, reserve, then the admission writes (in ``writers``, waited for) and the SubmitJobs (in
+        ``callers``, each at its slot, appended to ``calls``: not waited for). (how many were admitted, the last
+        slot's time in epoch ms)"""
         report.ticks += 1
-        jobs = self._store.queued(self._queued_limit)
+        jobs = self._queued_jobs(report, backlog)
         if not jobs:
-            return 0
+            return 0, 0.0
         by_id = {j.job_id: j for j in jobs}
         snapshot = self.snapshot(jobs, rate_tokens=max(1, int(self._rate)))
         plan = admit(snapshot)
         if not plan.admitted:
-            return 0
-        reservation = self._budget.reserve(len(plan.admitted), epoch_ms(self._clock()))
+            return 0, 0.0
+        # the slots start once this tick's admissions are written (as long as the last tick's writes took, and half
+        # again): a call made after its slot would crowd the next second (and the window would hold it back)
+        lead_ms = min(int(1.5 * self._write_seconds * 1000), RESERVED_BUDGET_HORIZON_MS // 4) if writers else 0
+        reservation = self._budget.reserve(len(plan.admitted), epoch_ms(self._clock()) + lead_ms)
         if reservation is None:
-            return 0
+            return 0, 0.0
         pools = {q: room.pool for q, room in snapshot.queues.items()}
-        work: list[tuple[JobRecord, str, QueuedJob, Quota, float]] = []
+        work: list[_Work] = []
         for index, admission in enumerate(plan.admitted[: reservation.count]):
             job = by_id[admission.job.job_id]
             quota = snapshot.policies.quota(job.tenant)
-            work.append((job, pools[admission.job.queue_class], admission.job, quota, reservation.slot(index)))
-        if pool is None:
-            return sum(1 for w in work if self._admit_one(*w, report))
-        # each in a copy of this context: what the invocation carries (its logger keys, a tracer) goes along
-        futures = [pool.submit(self._in_context(contextvars.copy_context(), w, report)) for w in work]
-        return sum(1 for f in futures if f.result())
+            work.append(_Work(job, pools[admission.job.queue_class], admission.job, quota, reservation.slot(index)))
+        if writers is None:
+            written = [w for w in work if self._write(w, report, backlog)]
+        else:
+            # each in a copy of this context: what the invocation carries (its logger keys, a tracer) goes along
+            began = self._clock().timestamp()
+            writes = [writers.submit(self._in_context(self._write, w, report, backlog)) for w in work]
+            written = [w for w, f in zip(work, writes, strict=True) if f.result()]
+            self._write_seconds = self._clock().timestamp() - began
+        for w in written:
+            if callers is None:
+                self._call(w, report, window)
+            else:
+                calls.append(callers.submit(self._in_context(self._call, w, report, window)))
+        return len(written), work[-1].slot_ms if work else 0.0
 
-    def _in_context(
-        self, context: contextvars.Context, work: tuple[JobRecord, str, QueuedJob, Quota, float], report: DispatchReport
-    ) -> Callable[[], bool]:
-        return lambda: context.run(self._admit_one, *work, report)
+    def _queued_jobs(self, report: DispatchReport, backlog: _Backlog | None) -> list[JobRecord]:
+        """The QUEUED jobs for this tick: read whole outside ``run`` and every FULL_READ_SECONDS inside it; else the
+        invocation's backlog with what was enqueued lately read again (a job admitted or lost meanwhile has left it)."""
+        now = epoch_ms(self._clock())
+        if backlog is None or backlog.truncated or now - backlog.full_ms >= FULL_READ_SECONDS * 1000:
+            report.count("full_reads")
+            jobs = self._store.queued(self._queued_limit)
+            if backlog is not None:
+                backlog.jobs = {j.job_id: j for j in jobs}
+                backlog.read_ms = backlog.full_ms = now
+                backlog.truncated = len(jobs) >= self._queued_limit
+            return jobs
+        for job in self._store.queued(self._queued_limit, since_ms=backlog.read_ms - RECENT_MS):
+            backlog.jobs[job.job_id] = job
+        backlog.read_ms = now
+        return list(backlog.jobs.values())
 
-    def _admit_one(
-        self, job: JobRecord, pool_name: str, queued: QueuedJob, quota: Quota, slot_ms: float, report: DispatchReport
-    ) -> bool:
-        if not self._store.admit(job, pool_name, queued.need, quota, iso(self._clock())):
-            report.lost += 1
-            return False
-        wait = slot_ms / 1000 - self._clock().timestamp()
-        if wait > 0:
+    def _in_context(self, step: Callable[..., bool], *args: Any) -> Callable[[], bool]:
+        context = contextvars.copy_context()
+        return lambda: context.run(step, *args)
+
+    def _write(self, work: _Work, report: DispatchReport, backlog: _Backlog | None) -> bool:
+        """The admission: one transaction, conditional on the job still QUEUED on the queue the snapshot read. Either
+        way the job leaves the backlog; one that lost (its quota raced, or it was re-prioritised) but is still QUEUED
+        comes back as it now is, read strongly consistent."""
+        if backlog is not None:
+            backlog.jobs.pop(work.job.job_id, None)
+        if self._store.admit(work.job, work.pool, work.queued.need, work.quota, iso(self._clock())):
+            return True
+        report.count("lost")
+        if backlog is not None:
+            now = self._store.get_job(work.job.job_id)
+            if now is not None and now.status == JobStatus.QUEUED:
+                backlog.jobs[now.job_id] = now
+        return False
+
+    def _call(self, work: _Work, report: DispatchReport, window: SendWindow | None) -> bool:
+        """Its SubmitJob, not before its slot (a failure leaves the attempt due for the sweeper)."""
+        if (wait := work.slot_ms / 1000 - self._clock().timestamp()) > 0:
             self._sleep(wait)
-        outcome = self._engine.submit(job, job.current, Outcome.RELEASED, admitted=True)
+        outcome = self._engine.submit(
+            work.job, work.job.current, Outcome.RELEASED, admitted=True, pace=window.enter if window else None
+        )
         if outcome is Outcome.REJECTED:
-            report.rejected += 1
+            report.count("rejected", work.job.job_id)
         elif outcome is not Outcome.RELEASED:
-            report.submit_deferred += 1
-        report.admitted.append(job.job_id)
+            report.count("submit_deferred", work.job.job_id)
+        else:
+            report.count("", work.job.job_id)
         return True
 
     # ---- the snapshot --------------------------------------------------------------------------------------------

@@ -367,11 +367,19 @@ class LifecycleService:
         except Exception:  # noqa: BLE001 - the rollup is an estimate: losing one write must not redo the event
             self._metric(Metric.COST_ROLLUP_LOST, 1)
 
-    def submit(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome, *, admitted: bool = False) -> Outcome:
+    def submit(
+        self,
+        job: JobRecord,
+        attempt: AttemptRecord,
+        outcome: Outcome,
+        *,
+        admitted: bool = False,
+        pace: Callable[[], None] | None = None,
+    ) -> Outcome:
         """SubmitJob for a recorded attempt. One that Batch refuses for a reason in the request (ClientException)
         ends the job FAILED (``_rejected``); any other failure (throttled, 5xx, no answer: the adapter's bounded
         tries used up) leaves the attempt due at the next sweep. ``admitted``: the caller (the dispatcher) already
-        holds this call's slot of the account's SubmitJob budget."""
+        holds this call's slot of the account's SubmitJob budget; ``pace``, its send window (the adapter's)."""
         request = JobRequest.model_validate(job.request)
         try:
             self._batch.submit(
@@ -388,6 +396,7 @@ class LifecycleService:
                 ),
                 maybe_submitted=attempt.submit_failed_at is not None,
                 admitted=admitted,
+                pace=pace,
             )
         except SubmissionRejectedError as err:
             return self._rejected(job, attempt, err)

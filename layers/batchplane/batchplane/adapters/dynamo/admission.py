@@ -220,14 +220,20 @@ class DynamoAdmission(LeasesAndBuckets):
 
     # ---- the dispatcher's reads ----------------------------------------------------------------------------------
 
-    def queued(self, limit: int) -> list[JobRecord]:
-        """The oldest ``limit`` QUEUED jobs (gsi2, eventually consistent: the admission write decides)."""
+    def queued(self, limit: int, *, since_ms: int | None = None) -> list[JobRecord]:
+        """The oldest ``limit`` QUEUED jobs (gsi2, eventually consistent: the admission write decides); with
+        ``since_ms``, only those enqueued (or re-prioritised) after it."""
         jobs: list[JobRecord] = []
+        key = "gsi2pk = :q"
+        values: dict[str, Any] = {":q": {"S": QUEUED}}
+        if since_ms is not None:
+            key += " AND gsi2sk > :since"
+            values[":since"] = {"S": f"{max(0, since_ms):013d}"}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": "gsi2",
-            "KeyConditionExpression": "gsi2pk = :q",
-            "ExpressionAttributeValues": {":q": {"S": QUEUED}},
+            "KeyConditionExpression": key,
+            "ExpressionAttributeValues": values,
         }
         while len(jobs) < limit:
             page = self._db.query(**kwargs)

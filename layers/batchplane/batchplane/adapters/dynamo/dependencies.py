@@ -85,7 +85,9 @@ class DynamoDependencies:
                                 **NOT_CANCELLED_VALUES,
                                 ":queued": {"S": QUEUED},
                                 ":q": {"S": job.queue_arn},
-                                ":sk": {"S": queued_sort_key(iso_to_ms(job.created_at), job.job_id)},
+                                # listed from its release on (a dispatcher reading the recent end of the listing
+                                # sees it at once); its admission order is still its creation time
+                                ":sk": {"S": queued_sort_key(iso_to_ms(now), job.job_id)},
                                 ":now": {"S": now},
                                 ":held": {"S": HELD},
                                 ":why": {"S": "dependencies succeeded; waiting for admission"},

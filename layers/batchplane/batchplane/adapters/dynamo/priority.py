@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from batchplane.adapters.dynamo.admission import queued_sort_key
 from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 from batchplane.adapters.dynamo.items import IN_BUCKET, NOT_CANCELLED, NOT_CANCELLED_VALUES, conditional, job_key
 from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import JobRecord
+from batchplane.domain.timestamps import iso_to_ms
 
 
 class DynamoPriorityStore(DynamoLifecycleStore):
@@ -42,10 +44,16 @@ class DynamoPriorityStore(DynamoLifecycleStore):
         }
         # each bucket by prefix: its shards (<BUCKET>#<n>) and the unsharded key of items written before sharding
         waiting = " OR ".join(IN_BUCKET.format(f":b{i}") for i in range(len(buckets)))
+        requeue = ""
+        if job.status is JobStatus.QUEUED:
+            # listed again from now in the dispatcher's QUEUED order, so that a dispatcher reading only the recent
+            # end of the listing sees the move at once (its admission order is still the job's creation time)
+            requeue = ", gsi2sk = :qsk"
+            values[":qsk"] = {"S": queued_sort_key(iso_to_ms(now), job.job_id)}
         return self._update(
             job,
             "SET priority = :p, queueArn = :q, #cap = :cap, placementReason = :why, att.#n.queueArn = :q, "
-            "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one",
+            "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one" + requeue,
             f"currentAttempt = :n AND ({waiting}) AND attribute_not_exists(att.#n.rk) "
             "AND attribute_not_exists(att.#n.batchJobId) AND attribute_not_exists(att.#n.submitFailedAt) "
             f"AND {NOT_CANCELLED}",

@@ -1,0 +1,157 @@
+"""The dispatcher keeps the QUEUED jobs between the ticks of one invocation and reads only the listing's recent end
+each tick (the whole listing every FULL_READ_SECONDS): whatever enters the queue (a submission, a job released by
+its dependencies, a QUEUED job re-prioritised) is listed from that moment, so the next tick sees it. On moto, each
+function under its own enforced IAM role."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.apigw import response_json
+from tests.conftest import Stack
+from tests.integration.conftest import Plane
+from tests.integration.test_admission import ADMIN, BOB, _post, _quota
+from tests.integration.test_reprioritise import urgent
+
+ALICE = "arn:aws:iam::123456789012:user/alice"
+
+
+@pytest.fixture
+def stack_parameters() -> dict[str, Any]:
+    return {"AdminPrincipals": ADMIN}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _recent(stack: Stack, since_ms: int) -> dict[str, Any]:
+    from batchplane import wiring
+
+    with stack.acting_as("dispatcher"):
+        return {j.job_id: j for j in wiring.admission_store().queued(100, since_ms=since_ms)}
+
+
+def test_the_recent_end_lists_what_entered_the_queue_since(plane: Plane, stack: Stack) -> None:
+    # GIVEN a job held for a dependency (in Batch), an old QUEUED job and one re-prioritised later
+    dep = plane.submit({"name": "dep"})
+    held = plane.submit({"name": "held", "dependsOn": [{"jobId": dep["jobId"]}]}, dispatch=False)["jobId"]
+    old = response_json(_post(plane, {"name": "old", "command": ["true"]}))["jobId"]
+    moved = response_json(_post(plane, {"name": "moved", "command": ["true"]}))["jobId"]
+    time.sleep(0.01)
+    mark = _now_ms()
+    time.sleep(0.01)
+    # WHEN, after the mark, one job is submitted, one QUEUED job re-prioritised and the held one released
+    new = response_json(_post(plane, {"name": "new", "command": ["true"]}))["jobId"]
+    assert urgent(plane, moved)["action"] == "moved"
+    dep_job = plane.job(dep["jobId"])
+    dep_job["attempts"][0]["batchJobId"] = dep["batchJobId"]
+    for i, kind in enumerate(("RUNNABLE", "RUNNING", "SUCCEEDED")):
+        plane.deliver(plane.event(kind, dep_job, seconds=i))
+    assert plane.sweep()["released"] == [held]
+    # THEN the listing's end since the mark holds exactly those three, the moved one in its new class
+    recent = _recent(stack, mark)
+    assert set(recent) == {new, moved, held}
+    assert recent[moved].priority == "urgent"
+    assert old not in recent
+    # AND the whole listing still holds all four
+    assert {old, new, moved, held} <= set(_recent(stack, 0))
+
+
+class _Recording:
+    """The admission store, each QUEUED read recorded: (since_ms, how many jobs it returned)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.reads: list[tuple[int | None, int]] = []
+
+    def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
+        found = self._store.queued(limit, since_ms=since_ms)
+        self.reads.append((since_ms, len(found)))
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_an_invocation_reads_the_whole_listing_once_then_its_recent_end(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+    from batchplane.services import dispatcher as module
+
+    from tests.perf.admission import serialised_moto
+
+    # GIVEN bob may run 1 vCPU and has 4 jobs queued (one can go; three wait for his quota, tick after tick)
+    assert _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 1})["statusCode"] == 200
+    bobs = [response_json(_post(plane, {"name": f"b{i}", "command": ["true"], "vcpus": 1}, BOB)) for i in range(4)]
+    monkeypatch.setattr(module, "RECENT_MS", 300)  # what was enqueued more than 0.3 s before a read is not re-read
+    time.sleep(0.4)
+    dispatcher = copy.copy(wiring.dispatcher())
+    recording = _Recording(wiring.admission_store())
+    dispatcher._store = recording  # type: ignore[assignment]
+    reports: list[Any] = []
+
+    def invocation() -> None:
+        with stack.acting_as("dispatcher"):
+            reports.append(dispatcher.run(2.0, 0.05))
+
+    # WHEN an invocation ticks for 2 s, and alice submits a job 0.8 s into it
+    with serialised_moto():
+        thread = threading.Thread(target=invocation)
+        thread.start()
+        time.sleep(0.8)
+        alices = response_json(_post(plane, {"name": "a", "command": ["true"]}, ALICE))["jobId"]
+        thread.join()
+    (report,) = reports
+    # THEN it read the whole listing once (bob's 4), then only its recent end, which held alice's job when it came
+    assert report.full_reads == 1
+    assert recording.reads[0] == (None, 4)
+    later = recording.reads[1:]
+    assert len(later) >= 5
+    assert all(since is not None for since, _ in later)
+    assert max(n for _, n in later) == 1  # alice's job, read while it was recent; bob's three never again
+    # AND it admitted bob's first job and alice's, in that one invocation; bob's others still wait
+    assert set(report.admitted) == {bobs[0]["jobId"], alices}
+    with stack.observing():
+        statuses = [wiring.job_service()._store.get_job(b["jobId"]).status.value for b in bobs]  # type: ignore[union-attr]
+    assert statuses == ["SUBMITTED", "QUEUED", "QUEUED", "QUEUED"]
+
+
+def test_a_lost_admission_is_read_again_and_admitted_as_the_job_now_is(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+
+    # GIVEN a QUEUED job, and an invocation whose snapshot read it before it was re-prioritised
+    job = response_json(_post(plane, {"name": "j", "command": ["true"]}))["jobId"]
+    with stack.acting_as("dispatcher"):
+        stale = wiring.admission_store().queued(10)
+    assert urgent(plane, job)["action"] == "moved"
+    store = wiring.admission_store()
+    served = {"stale": False}
+
+    class StaleOnce(_Recording):
+        def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
+            if not served["stale"]:
+                served["stale"] = True
+                return list(stale)
+            # the recent end answers nothing: the job comes back through the lost admission's own read
+            return [] if since_ms is not None else store.queued(limit)
+
+    dispatcher = copy.copy(wiring.dispatcher())
+    dispatcher._store = StaleOnce(store)  # type: ignore[assignment]
+    stack.calls.reset()
+    # WHEN it runs
+    with stack.acting_as("dispatcher"):
+        report = dispatcher.run(1.0, 0.05)
+    # THEN its first admission lost (the queue changed), the job was read again, and admitted to the urgent queue
+    assert report.lost == 1
+    assert report.admitted == [job]
+    submits = [p for op, p in stack.calls.requests if op == "batch.SubmitJob"]
+    assert [s["jobQueue"] for s in submits] == [stack.queue("urgent", "spot")]
