@@ -155,3 +155,31 @@ def test_a_lost_admission_is_read_again_and_admitted_as_the_job_now_is(
     assert report.admitted == [job]
     submits = [p for op, p in stack.calls.requests if op == "batch.SubmitJob"]
     assert [s["jobQueue"] for s in submits] == [stack.queue("urgent", "spot")]
+
+
+def test_queued_jobs_are_spread_over_shard_keys_and_unsharded_ones_still_admitted(plane: Plane, stack: Stack) -> None:
+    import boto3
+    from batchplane.adapters.dynamo.admission import QUEUED_SHARDS
+
+    # GIVEN 12 queued jobs, one of them filed under the bare QUEUED key (written before the bucket was sharded)
+    ids = [response_json(_post(plane, {"name": f"s{i}", "command": ["true"]}))["jobId"] for i in range(12)]
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    with stack.observing():
+        keys = {
+            i: ddb.get_item(TableName=stack.table_name, Key={"pk": {"S": f"JOB#{i}"}, "sk": {"S": "JOB"}})["Item"][
+                "gsi2pk"
+            ]["S"]
+            for i in ids
+        }
+        ddb.update_item(
+            TableName=stack.table_name,
+            Key={"pk": {"S": f"JOB#{ids[0]}"}, "sk": {"S": "JOB"}},
+            UpdateExpression="SET gsi2pk = :bare",
+            ExpressionAttributeValues={":bare": {"S": "QUEUED"}},
+        )
+    # THEN each was filed under a shard key of the QUEUED bucket, more than one of them
+    assert all(k.startswith("QUEUED#") and 0 <= int(k.split("#")[1]) < QUEUED_SHARDS for k in keys.values())
+    assert len(set(keys.values())) > 1
+    # AND the dispatcher reads every shard and the bare key: all twelve are admitted
+    report = stack.dispatch()
+    assert sorted(report.admitted) == sorted(ids)

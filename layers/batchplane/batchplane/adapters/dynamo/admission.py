@@ -37,13 +37,19 @@ from batchplane.domain.errors import QuotaExceededError
 from batchplane.domain.models import JobStatus, Priority
 from batchplane.domain.quotas import Quota, QuotaName, Resources
 from batchplane.domain.records import JobRecord
-from batchplane.domain.sweep_keys import SweepIndex
+from batchplane.domain.sweep_keys import SweepIndex, bucket_key, bucket_keys
 from batchplane.domain.timestamps import iso_to_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 QUEUED = "QUEUED"  # the gsi2 bucket of jobs waiting for admission, by "<enqueued ms>#<job id>"
+# ... split into QUEUED_SHARDS partition keys "QUEUED#<n>" (n: the job id's CRC-32, as the sweeper's buckets are):
+# at 1,000 submissions a second of ~2-3 KB items one key would take ~3,000 write units a second on the index, three
+# times a partition's 1,000; four keys take ~750 each. Items enqueued before sharding keep the bare "QUEUED" key,
+# which is read too until they are admitted or cancelled.
+QUEUED_SHARDS = 4
+QUEUED_KEYS = bucket_keys(QUEUED, QUEUED_SHARDS)
 QUOTAS_INDEX_KEY = "QUOTAS"
 _QUOTA_ATTRS = (("qV", "max_running_vcpus"), ("qM", "max_running_memory_mib"), ("qG", "max_running_gpus"))
 _RES = (("rv", "vcpus"), ("rm", "memory_mib"), ("rg", "gpus"))
@@ -55,6 +61,14 @@ def tenant_key(tenant: str) -> Item:
 
 def pool_key(pool: str) -> Item:
     return {"pk": {"S": f"POOL#{pool}"}, "sk": {"S": "POOL"}}
+
+
+def queued_key(job_id: str) -> str:
+    """The gsi2 partition key of a QUEUED job: its shard of the bucket."""
+    return bucket_key(QUEUED, job_id, QUEUED_SHARDS)
+
+
+IS_QUEUED = IN_BUCKET  # a condition on gsi2pk: "begins_with(gsi2pk, :q)" with :q the bare bucket name
 
 
 def queued_sort_key(enqueued_ms: int, job_id: str) -> str:
@@ -112,7 +126,7 @@ class DynamoAdmission(LeasesAndBuckets):
         (or when this very request's write was applied and its answer lost); the existing job when the id is taken;
         QuotaExceededError (429, naming maxQueuedJobs) when the tenant's queue is full."""
         item = job_to_item(job)
-        item["gsi2pk"] = {"S": QUEUED}
+        item["gsi2pk"] = {"S": queued_key(job.job_id)}
         item["gsi2sk"] = {"S": queued_sort_key(enqueued_ms, job.job_id)}
         values: dict[str, Any] = {":one": _n(1), ":t": {"S": job.tenant}, ":qs": {"S": QUOTAS_INDEX_KEY}}
         condition = "attribute_not_exists(qQ) OR queued < qQ"
@@ -190,7 +204,7 @@ class DynamoAdmission(LeasesAndBuckets):
                                 "SET #st = :c, statusReason = :r, updatedAt = :now, expiresAt = :exp "
                                 "REMOVE gsi2pk, gsi2sk"
                             ),
-                            "ConditionExpression": "gsi2pk = :q AND cancelRequested = :yes",
+                            "ConditionExpression": f"{IS_QUEUED.format(':q')} AND cancelRequested = :yes",
                             "ExpressionAttributeNames": {"#st": "status"},
                             "ExpressionAttributeValues": {
                                 ":c": {"S": JobStatus.CANCELLED.value},
@@ -221,27 +235,38 @@ class DynamoAdmission(LeasesAndBuckets):
     # ---- the dispatcher's reads ----------------------------------------------------------------------------------
 
     def queued(self, limit: int, *, since_ms: int | None = None) -> list[JobRecord]:
-        """The oldest ``limit`` QUEUED jobs (gsi2, eventually consistent: the admission write decides); with
-        ``since_ms``, only those enqueued (or re-prioritised) after it."""
-        jobs: list[JobRecord] = []
-        key = "gsi2pk = :q"
-        values: dict[str, Any] = {":q": {"S": QUEUED}}
+        """About the oldest ``limit`` QUEUED jobs (gsi2, eventually consistent: the admission write decides), each
+        shard's oldest share of them merged in enqueue order; with ``since_ms``, only those enqueued (or listed again:
+        released, re-prioritised) after it. One Query per shard key (a page each, unless more are listed)."""
+        items: list[Item] = []
+        per_shard = -(-limit * 5 // (4 * QUEUED_SHARDS))  # a quarter more than an even share: shards are uneven
+        for key in QUEUED_KEYS:
+            items += self._queued_items(key, limit if key == QUEUED else per_shard, since_ms)
+        items.sort(key=lambda i: str(get_attr(i, "gsi2sk")))
+        return [job_from_item(i) for i in items[:limit]]
+
+    def _queued_items(self, key: str, limit: int, since_ms: int | None) -> list[Item]:
+        condition = "gsi2pk = :q"
+        values: dict[str, Any] = {":q": {"S": key}}
         if since_ms is not None:
-            key += " AND gsi2sk > :since"
+            condition += " AND gsi2sk > :since"
             values[":since"] = {"S": f"{max(0, since_ms):013d}"}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": "gsi2",
-            "KeyConditionExpression": key,
+            "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
+            "Limit": limit,
         }
-        while len(jobs) < limit:
+        items: list[Item] = []
+        while len(items) < limit:
             page = self._db.query(**kwargs)
-            jobs += [job_from_item(i) for i in page.get("Items", [])]
+            items += page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return jobs[:limit]
+            kwargs["Limit"] = limit - len(items)
+        return items[:limit]
 
     def counters(
         self, tenants: Collection[str], pools: Collection[str]
@@ -357,7 +382,7 @@ class DynamoAdmission(LeasesAndBuckets):
                         "REMOVE statusReason"
                     ),
                     # and on the queue the snapshot read: a job re-prioritised meanwhile waits for the next tick
-                    "ConditionExpression": f"gsi2pk = :queued AND queueArn = :qa AND {NOT_CANCELLED}",
+                    "ConditionExpression": f"{IS_QUEUED.format(':queued')} AND queueArn = :qa AND {NOT_CANCELLED}",
                     "ExpressionAttributeNames": {"#st": "status"},
                     "ExpressionAttributeValues": {
                         **NOT_CANCELLED_VALUES,

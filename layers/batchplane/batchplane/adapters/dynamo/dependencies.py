@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from batchplane.adapters.dynamo.admission import QUEUED, QUOTAS_INDEX_KEY, queued_sort_key, tenant_key
+from batchplane.adapters.dynamo.admission import (
+    QUEUED,
+    QUOTAS_INDEX_KEY,
+    queued_key,
+    queued_sort_key,
+    tenant_key,
+)
 from batchplane.adapters.dynamo.items import (
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SWEEP_INDEX,
@@ -76,7 +82,7 @@ class DynamoDependencies:
                             "TableName": self._table,
                             "Key": job_key(job.job_id),
                             "UpdateExpression": (
-                                "SET #st = :queued, gsi2pk = :queued, gsi2sk = :sk, updatedAt = :now, "
+                                "SET #st = :queued, gsi2pk = :shard, gsi2sk = :sk, updatedAt = :now, "
                                 "statusReason = :why"
                             ),
                             "ConditionExpression": f"{IN_BUCKET.format(':held')} AND queueArn = :q AND {NOT_CANCELLED}",
@@ -84,6 +90,7 @@ class DynamoDependencies:
                             "ExpressionAttributeValues": {
                                 **NOT_CANCELLED_VALUES,
                                 ":queued": {"S": QUEUED},
+                                ":shard": {"S": queued_key(job.job_id)},
                                 ":q": {"S": job.queue_arn},
                                 # listed from its release on (a dispatcher reading the recent end of the listing
                                 # sees it at once); its admission order is still its creation time
