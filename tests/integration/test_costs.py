@@ -78,6 +78,12 @@ def test_each_ended_attempt_adds_to_the_rollup_with_one_write(plane: Plane, stac
     stack.calls.reset()
     assert plane.deliver(succeeded) == "stale"
     assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 1}  # a duplicate adds nothing
+    # AND neither does another, later SUCCEEDED event of the same attempt (a new id), nor a FAILED after it
+    stack.calls.reset()
+    assert plane.deliver(plane.event("SUCCEEDED", job, seconds=9)) == "stale"
+    assert plane.deliver(plane.event("FAILED", job, seconds=10, exit_code=1)) == "stale"
+    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 2}
+    assert plane.job(job["jobId"])["status"] == "SUCCEEDED"
     report = costs(plane, groupBy="day", **{"from": DAY, "to": DAY})
     assert [g["attempts"] for g in report["groups"]] == [1]
 

@@ -87,9 +87,13 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         # attempt's end: an attempt that reports it is on its way was started as the cancel landed, and the caller,
         # given the job back, stops it.
         values[":cancelled"] = {"S": JobStatus.CANCELLED.value}
+        # An ended attempt stays as it ended: a second, later terminal event of it (another SUCCEEDED, a FAILED after
+        # a SUCCEEDED) would otherwise rank above the first and act again (retry, cost rollup, pipeline, release)
+        values[":ok"] = {"S": JobStatus.SUCCEEDED.value}
+        values[":ko"] = {"S": JobStatus.FAILED.value}
         condition = (
             "attribute_exists(pk) AND currentAttempt = :n AND #st <> :cancelled AND "
-            "(attribute_not_exists(#att.#n.rk) OR #att.#n.rk < :rk)"
+            "(attribute_not_exists(#att.#n.rk) OR #att.#n.rk < :rk) AND NOT (#att.#n.#st IN (:ok, :ko))"
         )
         if not obs.status.terminal:
             values.update(NOT_CANCELLED_VALUES)
