@@ -560,6 +560,9 @@ def test_scaling_up_reads_a_scale_out_as_aws_reports_it() -> None:
         """DescribeJobQueues / DescribeComputeEnvironments as AWS answers them (botocore's shapes)."""
 
         def __init__(self) -> None:
+            from botocore.hooks import HierarchicalEmitter
+
+            self.meta = type("Meta", (), {"events": HierarchicalEmitter()})()  # where the adapter hooks its pacing
             self.ce: dict[str, Any] = {
                 "computeEnvironmentName": "spot",
                 "computeEnvironmentArn": "arn:aws:batch:us-east-1:123456789012:compute-environment/spot",
