@@ -45,7 +45,8 @@ class DynamoPriorityStore(DynamoLifecycleStore):
         return self._update(
             job,
             "SET priority = :p, queueArn = :q, #cap = :cap, placementReason = :why, att.#n.queueArn = :q, "
-            "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one",
+            "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one "
+            "REMOVE att.#n.q, pr",  # the compact forms of the queue and the reason (items.job_to_item) give way
             f"currentAttempt = :n AND ({waiting}) AND attribute_not_exists(att.#n.rk) "
             "AND attribute_not_exists(att.#n.batchJobId) AND attribute_not_exists(att.#n.submitFailedAt) "
             f"AND {NOT_CANCELLED}",
