@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from batchplane.adapters.dynamo.items import job_from_item
 from batchplane.domain.sweep_keys import bucket_key
 
 from tests.apigw import ALICE, BOB, content_type, http_event, response_json
@@ -107,10 +108,15 @@ def test_sample_event_submits_to_the_high_spot_queue_with_overrides_tags_and_nam
     assert job["tags"]["batchplane:stack"] == "batchplane-test"  # IAM lets only this stack stop or tag it
     # AND the DynamoDB record is the job, owned by the caller's role (not the session), active, listed under the tenant
     item = job_item(stack, body["jobId"])
-    assert item["tenant"]["S"] == "arn:aws:sts::123456789012:assumed-role/genomics-team"
+    assert job_from_item(item).tenant == "arn:aws:sts::123456789012:assumed-role/genomics-team"
     assert item["status"]["S"] == "SUBMITTED"
     assert item["queueArn"]["S"] == stack.queue("high", "spot")
-    assert item["gsi1pk"]["S"] == "TENANT#arn:aws:sts::123456789012:assumed-role/genomics-team"
+    # (listed by an item of its own, written with it, so that the job's own writes do not write gsi1 again)
+    assert "gsi1pk" not in item
+    listed = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=stack.table_name, Key={"pk": {"S": f"JOB#{body['jobId']}"}, "sk": {"S": "LISTED"}}
+    )["Item"]
+    assert listed["gsi1pk"]["S"] == "TENANT#arn:aws:sts::123456789012:assumed-role/genomics-team"
     assert item["gsi2pk"]["S"] == bucket_key("ACTIVE", body["jobId"], 16)  # the sweeper's index, in the job's shard
     assert item["idempotencyKey"]["S"] == "nightly-align-2026-11-24"
 
@@ -288,6 +294,49 @@ def test_list_is_paginated_with_an_opaque_token_and_filters(gateway: Any, stack:
     assert [j["name"] for j in named["jobs"]] == ["job-3"]
     by_status = response_json(call(gateway, http_event("GET", "/jobs", query={"status": "SUCCEEDED"})))
     assert by_status["jobs"] == []
+
+
+def test_the_list_mixes_jobs_listed_by_their_own_item_and_jobs_listed_themselves(gateway: Any, stack: Stack) -> None:
+    from batchplane.adapters.dynamo.items import job_to_item
+
+    # GIVEN three jobs submitted now (each listed by an item of its own, written with it)
+    made = [response_json(submit(gateway, {"name": f"job-{i}", "tags": {"team": "ab"[i > 0]}})) for i in range(3)]
+    # AND two older ones written as jobs were before (listed themselves), and a listing item whose job is gone
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    for i in range(2):
+        old = job_from_item(job_item(stack, made[0]["jobId"]))
+        old.job_id, old.name, old.created_at = (
+            f"01J000000000000000000000{i}A",
+            f"old-{i}",
+            f"2026-01-01T00:00:0{i}.000Z",
+        )
+        old.tags = old.request["tags"] = {"team": "ab"[i > 0]}
+        ddb.put_item(TableName=stack.table_name, Item=job_to_item(old))
+    gone = "01J0000000000000000000009A"
+    listing = {"gsi1pk": {"S": f"TENANT#{ALICE}"}, "gsi1sk": {"S": f"2026-01-01T00:00:05.000Z#{gone}"}}
+    ddb.put_item(TableName=stack.table_name, Item={"pk": {"S": f"JOB#{gone}"}, "sk": {"S": "LISTED"}, **listing})
+    # WHEN listing two at a time
+    seen: list[str] = []
+    token = None
+    while True:
+        query = {"limit": "2"} | ({"nextToken": token} if token else {})
+        page = response_json(call(gateway, http_event("GET", "/jobs", query=query)))
+        seen += [j["name"] for j in page["jobs"]]
+        token = page.get("nextToken")
+        if not token:
+            break
+    # THEN every job comes once, newest first, whichever way it is listed; the one that is gone does not
+    assert seen == ["job-2", "job-1", "job-0", "old-1", "old-0"]
+    # AND the filters hold for both
+    tagged = response_json(call(gateway, http_event("GET", "/jobs", query={"tag": "team=a"})))
+    assert [j["name"] for j in tagged["jobs"]] == ["job-0", "old-0"]
+    named = response_json(call(gateway, http_event("GET", "/jobs", query={"name": "old-1"})))
+    assert [j["name"] for j in named["jobs"]] == ["old-1"]
+    by_status = response_json(call(gateway, http_event("GET", "/jobs", query={"status": "SUBMITTED", "limit": "2"})))
+    assert [j["name"] for j in by_status["jobs"]] == ["job-2", "job-1"]
+    rest = call(gateway, http_event("GET", "/jobs", query={"status": "SUBMITTED", "nextToken": by_status["nextToken"]}))
+    assert [j["name"] for j in response_json(rest)["jobs"]] == ["job-0", "old-1", "old-0"]
+    assert response_json(call(gateway, http_event("GET", "/jobs", query={"status": "FAILED"})))["jobs"] == []
 
 
 def test_forged_next_token_is_400(gateway: Any, stack: Stack) -> None:

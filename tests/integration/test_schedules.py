@@ -6,6 +6,7 @@ import os
 
 import boto3
 import pytest
+from batchplane.adapters.dynamo.items import job_from_item
 
 from tests.apigw import BOB, http_event, response_json
 from tests.conftest import REGION, Stack
@@ -120,7 +121,7 @@ def _job_tenant(job_id: str) -> str:
     item = boto3.client("dynamodb", region_name=REGION).get_item(
         TableName=os.environ["TABLE_NAME"], Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}
     )["Item"]
-    return str(item["tenant"]["S"])
+    return job_from_item(item).tenant
 
 
 def test_a_firing_submits_as_the_stored_schedules_tenant_whatever_its_payload_claims(env: Stack) -> None:

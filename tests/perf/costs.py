@@ -629,3 +629,89 @@ def render(breakdown: Breakdown, profile: CallProfile, prices: Prices) -> list[s
         f"once; log bytes measured (mean over a job's invocations); prices: {PRICES.name}"
     )
     return lines
+
+
+# ---- the ledger: one job's writes, one by one ------------------------------------------------------------------
+
+
+class _PathRecorder(ImageRecorder):
+    """An ImageRecorder that also notes which of the layer's functions made each write."""
+
+    def __init__(self, table_name: str) -> None:
+        super().__init__(table_name)
+        self.paths: list[tuple[str, str]] = []
+
+    def _before(self, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        import traceback
+
+        super()._before(params, model, **kwargs)
+        frames = [f for f in traceback.extract_stack() if "/batchplane/" in f.filename and "<" not in f.name]
+        where = " < ".join(f"{f.filename.rsplit('/batchplane/', 1)[-1]}:{f.name}" for f in frames[::-1][:2])
+        self._pending.path = (model.name, where)
+
+    def _after(self, model: Any, **kwargs: Any) -> None:
+        before = len(self.requests)
+        super()._after(model, **kwargs)
+        if len(self.requests) > before:
+            self.paths.append(self._pending.path)
+
+
+def ledger(seed: int = 7) -> list[str]:
+    """Every write of one standalone job's life (submission, admission, its 4 events, the release, a duplicate of the
+    last event): the request, the item (by key prefix), its size before and after, the WRU it bills the table and
+    each index, and the code that made it."""
+    from batchplane.adapters import aws as aws_clients
+
+    from tests.perf import measures
+    from tests.perf.harness import moto_plane
+
+    indexes = template_indexes()
+    lines: list[str] = []
+    with moto_plane() as plane:
+        recorder = _PathRecorder(plane.stack.table_name)
+        recorder.attach(aws_clients.session().events)
+
+        def step(title: str) -> None:
+            total = WriteBill(index={i.name: 0 for i in indexes})
+            lines.append(title)
+            for request, (op, where) in zip(recorder.take(), recorder.paths, strict=True):
+                for write in request:
+                    one = WriteBill(index={i.name: 0 for i in indexes})
+                    one.add(write, indexes)
+                    total.add(write, indexes)
+                    key = str((write.after or write.before or {}).get("pk", {}).get("S", "?")).split("#", 1)[0]
+                    sizes = f"{item_size(write.before or {}):>5} -> {item_size(write.after or {}):>5} B"
+                    bills = " ".join(f"{k} {v}" for k, v in one.index.items())
+                    lines.append(f"  {op:<18} {write.op:<6} {key:<9} {sizes}  table {one.table} {bills}  {where}")
+            recorder.paths = []
+            lines.append(f"  = table {total.table} " + " ".join(f"{k} {v}" for k, v in total.index.items()))
+
+        with measures.quiet():
+            job = plane.submit(measures.job_body(0, random.Random(seed)))
+        step("POST /jobs (the harness has the dispatcher admit it at once)")
+        with measures.quiet():
+            plane.dispatch()
+        step("the dispatcher's tick")
+        event: dict[str, Any] = {}
+        for i, kind in enumerate(EVENT_KINDS):
+            with measures.quiet():
+                event = plane.event(kind, job, seconds=i)
+                plane.deliver(event)
+            step(f"Batch event {kind}")
+        with measures.quiet():
+            plane.deliver(event)
+        step("the last event again (a duplicate delivery)")
+    return lines
+
+
+if __name__ == "__main__":  # python -m tests.perf.costs: the cost report, then one job's writes
+    import warnings
+
+    from tests.perf.harness import FAKE_AWS_ENV, environ
+
+    warnings.filterwarnings("ignore")
+    with environ(FAKE_AWS_ENV):
+        measured = measure()
+        print("\n".join(render(per_million(measured, load_prices()), measured, load_prices())))
+        print("one job's writes (WRU as billed: table, then each index):")
+        print("\n".join(ledger()))

@@ -4,7 +4,9 @@ ports, one module per thing it stores.
 Keys (see README, "Data model"):
   job        pk=JOB#<jobId>            sk=JOB       the job and, in map ``att``, every attempt ("1", "2", ...):
                                                     one item, so an event is one guarded write and a read one get
-  gsi1       gsi1pk=TENANT#<tenant>    gsi1sk=<createdAt>#<jobId>    the tenant's jobs, newest first
+  listing    pk=JOB#<jobId>            sk=LISTED    a job's entry in gsi1, written once with it (items.listing_item)
+  gsi1       gsi1pk=TENANT#<tenant>    gsi1sk=<createdAt>#<jobId>    the tenant's jobs, newest first: listing items,
+             and job items that list themselves (held and pipeline jobs, jobs written before listing items)
   gsi2       gsi2pk=<ACTIVE|RUNNABLE|RETRY|HELD>#<shard>  (domain/sweep_keys.py; legacy items: the bare bucket)
              gsi2sk=<due ms>#<jobId> (ACTIVE, RETRY) | <runnable since ms> (RUNNABLE) | <createdAt> (HELD)
              jobs not yet terminal, by what the sweeper watches them for (sparse: terminal jobs leave the index)

@@ -30,6 +30,7 @@ from batchplane.adapters.dynamo.items import (
     job_from_item,
     job_key,
     job_to_item,
+    listing_item,
 )
 from batchplane.adapters.dynamo.leases import LeasesAndBuckets
 from batchplane.domain.dispatch import PoolState, TenantAccount
@@ -124,8 +125,9 @@ class DynamoAdmission(LeasesAndBuckets):
     def enqueue(self, job: JobRecord, enqueued_ms: int, default_max_queued: int | None) -> JobRecord | None:
         """Create the job QUEUED and count it in its tenant's queued jobs: one TransactWriteItems. None when created
         (or when this very request's write was applied and its answer lost); the existing job when the id is taken;
-        QuotaExceededError (429, naming maxQueuedJobs) when the tenant's queue is full."""
-        item = job_to_item(job)
+        QuotaExceededError (429, naming maxQueuedJobs) when the tenant's queue is full. The job's entry in its
+        tenant's listing is an item of its own, written in the same transaction (``items.listing_item``)."""
+        item = job_to_item(job, listed=False)
         item["gsi2pk"] = {"S": queued_key(job.job_id)}
         item["gsi2sk"] = {"S": queued_sort_key(enqueued_ms, job.job_id)}
         values: dict[str, Any] = {":one": _n(1), ":t": {"S": job.tenant}, ":qs": {"S": QUOTAS_INDEX_KEY}}
@@ -154,6 +156,7 @@ class DynamoAdmission(LeasesAndBuckets):
                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                         }
                     },
+                    {"Put": {"TableName": self._table, "Item": listing_item(job, self._retention_days)}},
                 ],
                 # an SDK retry of a write whose answer was lost is recognised by DynamoDB (for 10 minutes)
                 ClientRequestToken=(job.claim_token or job.job_id)[:36],

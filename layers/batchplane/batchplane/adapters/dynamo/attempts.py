@@ -45,6 +45,19 @@ _OBS_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
+RANK_ID_CHARS = 8  # of an event id kept in a stored rank key
+
+
+def stored_rank_key(rank_key: str) -> str:
+    """The rank key as the item keeps it (``<status rank>#<event time>#<has reason>#<event id>``): the event id cut to
+    its first RANK_ID_CHARS characters (an EventBridge id is a random UUID: 8 hex digits still order two different
+    events of one state and second the same way in any order; the other 28 characters were written on every event).
+    A key stored whole by an earlier version compares as before: the same event cut short sorts before it (a
+    duplicate, not applied), a different one by its first characters."""
+    head, _, event_id = rank_key.rpartition("#")
+    return f"{head}#{event_id[:RANK_ID_CHARS]}" if head else rank_key
+
+
 class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
     """The writes of the lifecycle engine. Each is one conditional UpdateItem on the job's single item; leases and the
     bucket reads come from `LeasesAndBuckets`."""
@@ -55,12 +68,14 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         values: dict[str, Any] = {
             ":n": {"N": n},
             ":st": {"S": obs.status.value},
-            ":rk": {"S": obs.rank_key},
+            ":rk": {"S": stored_rank_key(obs.rank_key)},
             ":bid": {"S": obs.batch_job_id},
             ":now": {"S": now_iso},
         }
         sets = ["#att.#n.#st = :st", "#att.#n.rk = :rk", "#att.#n.batchJobId = :bid", "updatedAt = :now"]
-        removes: list[str] = []
+        # the claim token tells the request that created the job its own retried write: Batch has the job now, so
+        # that request is long answered and the token is bytes every later write would pay for
+        removes: list[str] = ["claimToken"]
         for i, (key, attr) in enumerate(_OBS_FIELDS):
             value = getattr(obs, attr)
             names[f"#f{i}"] = key
@@ -225,7 +240,7 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         values: dict[str, Any] = {
             ":prev": {"N": str(previous)},
             ":m": {"N": str(new.attempt)},
-            ":att": {"M": attempt_to_item(new)},
+            ":att": {"M": attempt_to_item(new, job)},
             ":st": {"S": (JobStatus.PENDING if delayed else JobStatus.SUBMITTED).value},
             ":now": {"S": now},
             ":q": {"S": new.queue_arn},

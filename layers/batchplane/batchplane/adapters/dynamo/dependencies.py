@@ -20,6 +20,7 @@ from batchplane.adapters.dynamo.items import (
     IN_BUCKET,
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
+    TENANT_PREFIX,
     conditional,
     error_code,
     expires_at,
@@ -59,14 +60,17 @@ class DynamoDependencies:
             request: dict[str, Any] = {
                 self._table: {
                     "Keys": keys,
-                    "ProjectionExpression": "jobId, #st, tenant",
+                    # compact items (items.job_to_item) hold the id in pk and the tenant in gsi1pk only
+                    "ProjectionExpression": "pk, jobId, #st, tenant, gsi1pk",
                     "ExpressionAttributeNames": {"#st": "status"},
                 }
             }
             while request:
                 page = self._db.batch_get_item(RequestItems=request)
                 for item in page.get("Responses", {}).get(self._table, []):
-                    out[get_attr(item, "jobId")] = (get_attr(item, "status"), get_attr(item, "tenant"))
+                    job_id = get_attr(item, "jobId") or str(get_attr(item, "pk")).removeprefix("JOB#")
+                    tenant = get_attr(item, "tenant") or str(get_attr(item, "gsi1pk")).removeprefix(TENANT_PREFIX)
+                    out[job_id] = (get_attr(item, "status"), tenant)
                 request = page.get("UnprocessedKeys") or {}
         return out
 

@@ -17,10 +17,13 @@ from batchplane.adapters.dynamo.items import (
     IN_BUCKET,
     RELEASE,
     RETRY,
+    TENANT_PREFIX,
     Item,
     conditional,
     error_code,
     expires_at,
+    get_attr,
+    is_listing_item,
     job_from_item,
     job_key,
     job_pk,
@@ -113,14 +116,14 @@ class DynamoJobStore:
         return job_from_item(item) if item else None
 
     def jobs_of_tenant(self, tenant: str, flt: JobFilter, limit: int, next_token: str | None) -> JobPage:
-        gsi1pk = f"TENANT#{tenant}"
+        gsi1pk = f"{TENANT_PREFIX}{tenant}"
         names: dict[str, str] = {}
         values: dict[str, Any] = {":t": {"S": gsi1pk}}
         filters: list[str] = []
-        if flt.status:
+        if flt.status:  # a listing item has no status: its job's is checked once the job is read (_jobs_of)
             names["#st"] = "status"
             values[":st"] = {"S": flt.status}
-            filters.append("#st = :st")
+            filters.append("(#st = :st OR attribute_not_exists(#st))")
         if flt.name:
             names["#nm"] = "name"
             values[":nm"] = {"S": flt.name}
@@ -151,16 +154,35 @@ class DynamoJobStore:
             if start is not None:
                 kwargs["ExclusiveStartKey"] = start
             page = self._db.query(**kwargs)
-            items = page.get("Items", [])
+            found = self._jobs_of(page.get("Items", []), flt.status)
             start = page.get("LastEvaluatedKey")
             room = limit - len(jobs)
-            if len(items) > room:  # more matches than the page holds: the next page starts after its last job
-                jobs += [job_from_item(i) for i in items[:room]]
-                return JobPage(jobs=jobs, next_token=encode_token({k: items[room - 1][k] for k in _INDEX_KEY}))
-            jobs += [job_from_item(i) for i in items]
+            if len(found) > room:  # more matches than the page holds: the next page starts after its last job
+                jobs += [job for _, job in found[:room]]
+                return JobPage(jobs=jobs, next_token=encode_token({k: found[room - 1][0][k] for k in _INDEX_KEY}))
+            jobs += [job for _, job in found]
             if start is None or len(jobs) == limit:
                 break
         return JobPage(jobs=jobs, next_token=encode_token(start) if start else None)
+
+    def _jobs_of(self, entries: list[Item], status: str | None) -> list[tuple[Item, JobRecord]]:
+        """The jobs of a page of gsi1 entries, in its order, each with its entry: a job item as it is (written before
+        listing items, or by a path that lists the job itself), a listing item by its job's item (BatchGetItem,
+        100 keys a call; a listing item whose job is gone is passed over), kept when it has ``status``."""
+        wanted = [job_key(get_attr(e, "pk").removeprefix("JOB#")) for e in entries if is_listing_item(e)]
+        items: dict[str, Item] = {}
+        for first in range(0, len(wanted), 100):
+            request: dict[str, Any] = {self._table: {"Keys": wanted[first : first + 100]}}
+            while request:
+                out = self._db.batch_get_item(RequestItems=request)
+                items.update({i["pk"]["S"]: i for i in out.get("Responses", {}).get(self._table, [])})
+                request = out.get("UnprocessedKeys") or {}
+        found: list[tuple[Item, JobRecord]] = []
+        for entry in entries:
+            item = items.get(entry["pk"]["S"]) if is_listing_item(entry) else entry
+            if item is not None and (status is None or get_attr(item, "status") == status):
+                found.append((entry, job_from_item(item)))
+        return found
 
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None:
         try:
@@ -168,11 +190,14 @@ class DynamoJobStore:
                 TableName=self._table,
                 Key={"pk": {"S": job_pk(job_id)}, "sk": {"S": "JOB"}},
                 UpdateExpression="SET cancelRequested = :t, cancelReason = :r, version = version + :one",
-                ConditionExpression="tenant = :tenant",
+                # the tenant: a job listed by its own item holds it; one listed itself, as its gsi1 key (and, when
+                # written before the compact form, as well)
+                ConditionExpression="tenant = :tenant OR gsi1pk = :listed",
                 ExpressionAttributeValues={
                     ":t": {"BOOL": True},
                     ":r": {"S": reason},
                     ":tenant": {"S": tenant},
+                    ":listed": {"S": f"{TENANT_PREFIX}{tenant}"},
                     ":one": {"N": "1"},
                 },
                 ReturnValues="ALL_NEW",

@@ -53,7 +53,11 @@ class DynamoPriorityStore(DynamoLifecycleStore):
         return self._update(
             job,
             "SET priority = :p, queueArn = :q, #cap = :cap, placementReason = :why, att.#n.queueArn = :q, "
-            "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one" + requeue,
+            "att.#n.#cap = :cap, att.#n.explanation = :why, updatedAt = :now, version = version + :one"
+            + requeue
+            +
+            # the compact forms of the queue and the reason (items.job_to_item) give way
+            " REMOVE att.#n.q, pr",
             f"currentAttempt = :n AND ({waiting}) AND attribute_not_exists(att.#n.rk) "
             "AND attribute_not_exists(att.#n.batchJobId) AND attribute_not_exists(att.#n.submitFailedAt) "
             f"AND {NOT_CANCELLED}",
