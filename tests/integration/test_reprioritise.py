@@ -313,3 +313,27 @@ def test_a_queued_job_moved_to_urgent_is_admitted_before_earlier_normal_jobs(pla
     assert [q for q, _ in submitted[1:]] == [stack.queue("normal", "spot")] * 2, submitted
     names = {plane.job(q["jobId"])["attempts"][0]["batchJobName"]: i for i, q in enumerate(queued)}
     assert [names[n] for _, n in submitted] == [2, 0, 1]
+
+
+def test_a_replacement_batch_refuses_answers_the_job_failed_as_stored(plane: Plane, stack: Stack) -> None:
+    import boto3
+
+    from tests.conftest import REGION
+
+    # GIVEN a RUNNABLE normal job, and the urgent Spot queue deleted by an operator outside the stack
+    job = runnable_job(plane)
+    batch = boto3.client("batch", region_name=REGION)
+    with stack.observing():
+        batch.update_job_queue(jobQueue=stack.queue("urgent", "spot"), state="DISABLED")
+        batch.delete_job_queue(jobQueue=stack.queue("urgent", "spot"))
+    # WHEN it is re-prioritised to urgent: the new attempt is recorded, then Batch refuses its SubmitJob
+    answer = urgent(plane, job["jobId"])
+    # THEN the answer says what is stored: the job ended FAILED, naming Batch's refusal
+    stored = plane.job(job["jobId"])
+    assert stored["status"] == "FAILED"
+    assert stored["statusReason"].startswith("batchplane: AWS Batch rejected SubmitJob (ClientException)")
+    assert (answer["action"], answer["status"], answer["statusReason"]) == (
+        "replaced",
+        "FAILED",
+        stored["statusReason"],
+    )

@@ -223,6 +223,9 @@ class PriorityView(_View):
     )
     reason: str
     status: JobStatus
+    status_reason: str | None = Field(
+        default=None, description="the job's statusReason (FAILED: AWS Batch refused the replacing attempt's SubmitJob)"
+    )
     queue: str = Field(description="the current attempt's job queue")
     attempt: int = Field(description="the current attempt")
     replaced: int | None = Field(default=None, description="replaced: the attempt the new one replaces")

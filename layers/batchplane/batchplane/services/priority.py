@@ -154,7 +154,11 @@ class PriorityService:
                 self._batch.terminate(old.batch_job_id, superseded[:1024])
             except Exception:  # noqa: BLE001 - the old attempt is superseded in the record: job_events stops it later
                 self._metric(Metric.CANCEL_FAILED, 1)
-        self._engine.submit(job, new, Outcome.REPRIORITISED)
+        if self._engine.submit(job, new, Outcome.REPRIORITISED) is Outcome.REJECTED:
+            # Batch refused the new attempt (its queue is gone, ...): the job ended FAILED, so say what is stored
+            stored = self._store.get_job(job.job_id)
+            if stored is not None:
+                return PriorityChange(stored, decision.action, job.priority, decision.reason, replaced=old.attempt)
         ended = replace(
             old,
             status=JobStatus.FAILED,

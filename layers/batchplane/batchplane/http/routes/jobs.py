@@ -110,6 +110,7 @@ def reprioritise_job(job_id: JobId, body: Annotated[PriorityRequest, Body()]) ->
         action=change.action.value,
         reason=change.reason,
         status=job.status,
+        status_reason=job.status_reason,
         queue=job.queue_name,
         attempt=job.current_attempt,
         replaced=change.replaced,
