@@ -183,3 +183,29 @@ def test_queued_jobs_are_spread_over_shard_keys_and_unsharded_ones_still_admitte
     # AND the dispatcher reads every shard and the bare key: all twelve are admitted
     report = stack.dispatch()
     assert sorted(report.admitted) == sorted(ids)
+
+
+def test_a_lagging_index_that_still_lists_an_admitted_job_costs_nothing(plane: Plane, stack: Stack) -> None:
+    from batchplane import wiring
+
+    # GIVEN a QUEUED job, and an index that keeps listing it, as QUEUED, for a while after its admission
+    job = response_json(_post(plane, {"name": "j", "command": ["true"]}))["jobId"]
+    store = wiring.admission_store()
+    with stack.acting_as("dispatcher"):
+        (stale,) = store.queued(10)
+
+    class Lagging(_Recording):
+        def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
+            found = store.queued(limit, since_ms=since_ms)
+            return found if any(j.job_id == job for j in found) else [*found, stale]
+
+    dispatcher = copy.copy(wiring.dispatcher())
+    dispatcher._store = Lagging(store)  # type: ignore[assignment]
+    stack.calls.reset()
+    # WHEN an invocation ticks for a second
+    with stack.acting_as("dispatcher"):
+        report = dispatcher.run(1.0, 0.05)
+    # THEN the job was admitted once and never tried again: no lost admission, no second transaction
+    assert report.admitted == [job]
+    assert report.lost == 0
+    assert stack.calls.counts["dynamodb.TransactWriteItems"] == 1

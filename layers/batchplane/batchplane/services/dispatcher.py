@@ -110,6 +110,16 @@ class _Backlog:
     read_ms: int  # when the listing was last read (whole or recent end)
     full_ms: int  # when it was last read whole
     truncated: bool  # the whole read stopped at its limit: newer jobs wait for the next whole read
+    # jobs this invocation admitted, and when: the index is eventually consistent, so a read soon after may still list
+    # them; they are not taken back (kept as long as a recent-end read reaches back, then forgotten)
+    admitted: dict[str, int] = field(default_factory=dict)
+
+    def take(self, jobs: list[JobRecord], now_ms: int) -> None:
+        """What a read listed, less what this invocation has admitted since."""
+        self.admitted = {j: t for j, t in self.admitted.items() if now_ms - t <= 2 * RECENT_MS}
+        for job in jobs:
+            if job.job_id not in self.admitted:
+                self.jobs[job.job_id] = job
 
 
 def queued_job(job: JobRecord, default_memory_mib: int) -> QueuedJob:
@@ -262,13 +272,14 @@ class Dispatcher:
         if backlog is None or backlog.truncated or now - backlog.full_ms >= FULL_READ_SECONDS * 1000:
             report.count("full_reads")
             jobs = self._store.queued(self._queued_limit)
-            if backlog is not None:
-                backlog.jobs = {j.job_id: j for j in jobs}
-                backlog.read_ms = backlog.full_ms = now
-                backlog.truncated = len(jobs) >= self._queued_limit
-            return jobs
-        for job in self._store.queued(self._queued_limit, since_ms=backlog.read_ms - RECENT_MS):
-            backlog.jobs[job.job_id] = job
+            if backlog is None:
+                return jobs
+            backlog.jobs = {}
+            backlog.take(jobs, now)
+            backlog.read_ms = backlog.full_ms = now
+            backlog.truncated = len(jobs) >= self._queued_limit
+            return list(backlog.jobs.values())
+        backlog.take(self._store.queued(self._queued_limit, since_ms=backlog.read_ms - RECENT_MS), now)
         backlog.read_ms = now
         return list(backlog.jobs.values())
 
@@ -283,6 +294,8 @@ class Dispatcher:
         if backlog is not None:
             backlog.jobs.pop(work.job.job_id, None)
         if self._store.admit(work.job, work.pool, work.queued.need, work.quota, iso(self._clock())):
+            if backlog is not None:
+                backlog.admitted[work.job.job_id] = epoch_ms(self._clock())
             return True
         report.count("lost")
         if backlog is not None:
