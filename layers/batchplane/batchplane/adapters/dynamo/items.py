@@ -139,7 +139,7 @@ def job_to_item(job: JobRecord, sweep: SweepIndex = DEFAULT_SWEEP_INDEX, *, list
         ("requestHash", None if compact_hash else job.request_hash),
         ("rh", compact_hash),
         ("priority", job.priority),
-        ("preference", None if request.get("capacity") == job.preference.value else job.preference),
+        ("preference", None if request.get("capacity") == str(job.preference) else job.preference),
         ("queueArn", job.queue_arn),
         ("capacity", job.capacity.value),
         *_stored_placement(job),
