@@ -181,7 +181,7 @@ class Dispatcher:
             report.skipped = True
             return report
         backlog = _Backlog({}, 0, 0, truncated=False)  # this invocation's: nothing of it is kept on the object
-        window = SendWindow(self._rate, lambda: self._clock().timestamp(), self._sleep)
+        window = SendWindow(self._rate, time.monotonic, self._sleep)  # elapsed time: immune to wall-clock steps
         try:
             with (
                 ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="admit") as writers,
