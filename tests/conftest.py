@@ -32,6 +32,25 @@ MAX_JOB_MEMORY_MIB = 62_000
 MAX_JOB_VCPUS = 8
 
 
+def _share_botocore_loader() -> None:
+    """One botocore data loader for every session the tests make. Each test's stack gets a fresh boto3 session (moto
+    resets the default one, ``wiring.reset()`` drops the functions'), and each new session parsed the service models'
+    JSON again: about 0.2 s a client, a dozen clients a test. The loader only reads botocore's own data files and
+    caches what it parsed, as one session already shares it between its clients; AWS_DATA_PATH is not used here."""
+    import botocore.loaders
+    import botocore.session
+
+    shared = botocore.loaders.create_loader()
+
+    def register_data_loader(self: botocore.session.Session) -> None:
+        self._components.lazy_register_component("data_loader", lambda: shared)
+
+    botocore.session.Session._register_data_loader = register_data_loader  # type: ignore[method-assign]
+
+
+_share_botocore_loader()
+
+
 @pytest.fixture(autouse=True)
 def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
