@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings
 
 from tests import handlers
 from tests.cfn import (
@@ -30,6 +31,16 @@ RANKS = template()["Mappings"]["PriorityClassRank"]
 CAPACITIES = ("spot", "on-demand")
 MAX_JOB_MEMORY_MIB = 62_000
 MAX_JOB_VCPUS = 8
+
+# Hypothesis profiles (pytest --hypothesis-profile=NAME). "ci", loaded by default (make test), keeps each property's
+# own example count and runs the costly ones that take theirs from the profile (the event storms, on moto) at
+# CI_EXAMPLES; examples are drawn afresh each run (derandomize=False), so runs add up to more than one run's share, and
+# a failure prints the blob that replays it. "thorough" is the long run: THOROUGH_EXAMPLES for those tests.
+CI_EXAMPLES = 100
+THOROUGH_EXAMPLES = 500
+settings.register_profile("ci", max_examples=CI_EXAMPLES, derandomize=False, print_blob=True)
+settings.register_profile("thorough", max_examples=THOROUGH_EXAMPLES, derandomize=False, print_blob=True)
+settings.load_profile("ci")
 
 
 def _share_botocore_loader() -> None:
