@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings
 
 from tests import handlers
 from tests.cfn import (
@@ -30,6 +31,35 @@ RANKS = template()["Mappings"]["PriorityClassRank"]
 CAPACITIES = ("spot", "on-demand")
 MAX_JOB_MEMORY_MIB = 62_000
 MAX_JOB_VCPUS = 8
+
+# Hypothesis profiles (pytest --hypothesis-profile=NAME). "ci", loaded by default (make test), keeps each property's
+# own example count and runs the costly ones that take theirs from the profile (the event storms, on moto) at
+# CI_EXAMPLES; examples are drawn afresh each run (derandomize=False), so runs add up to more than one run's share, and
+# a failure prints the blob that replays it. "thorough" is the long run: THOROUGH_EXAMPLES for those tests.
+CI_EXAMPLES = 100
+THOROUGH_EXAMPLES = 500
+settings.register_profile("ci", max_examples=CI_EXAMPLES, derandomize=False, print_blob=True)
+settings.register_profile("thorough", max_examples=THOROUGH_EXAMPLES, derandomize=False, print_blob=True)
+settings.load_profile("ci")
+
+
+def _share_botocore_loader() -> None:
+    """One botocore data loader for every session the tests make. Each test's stack gets a fresh boto3 session (moto
+    resets the default one, ``wiring.reset()`` drops the functions'), and each new session parsed the service models'
+    JSON again: about 0.2 s a client, a dozen clients a test. The loader only reads botocore's own data files and
+    caches what it parsed, as one session already shares it between its clients; AWS_DATA_PATH is not used here."""
+    import botocore.loaders
+    import botocore.session
+
+    shared = botocore.loaders.create_loader()
+
+    def register_data_loader(self: botocore.session.Session) -> None:
+        self._components.lazy_register_component("data_loader", lambda: shared)
+
+    botocore.session.Session._register_data_loader = register_data_loader  # type: ignore[method-assign]
+
+
+_share_botocore_loader()
 
 
 @pytest.fixture(autouse=True)

@@ -76,13 +76,16 @@ class Api:
 
 
 @contextlib.contextmanager
-def local_stack(tmp: Path, *extra: str, allow_access_denied: bool = False) -> Iterator[Api]:
+def local_stack(
+    tmp: Path, *extra: str, allow_access_denied: bool = False, env: dict[str, str] | None = None
+) -> Iterator[Api]:
     """`batchplane local up` in a subprocess, on a free port, until the block ends. Every function runs under its own
-    enforced IAM role: a call its role refused anywhere in the block fails the test (unless the test expects it)."""
+    enforced IAM role: a call its role refused anywhere in the block fails the test (unless the test expects it).
+    ``env``: variables the stack's process (and so its functions) runs with besides the test's own."""
     port = _free_port()
     log = tmp / "stack.log"
     # exactly as a user starts it: the installed entry point, no PYTHONPATH (the local stack mounts the layer itself)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PYTHONPATH"} | (env or {})
     args = [str(ENTRY_POINT), "local", "up", "--port", str(port), "--root", str(ROOT), *extra]
     with log.open("w") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)

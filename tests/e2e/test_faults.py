@@ -23,9 +23,23 @@ DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 # Seed 13 fails each service's first or second call (each service draws from its own seeded sequence): Step Functions
 # and the Scheduler, called only a few times here, are faulted on every run, whatever the threads' interleaving.
+# The sweeper's repair window (REPAIR_AFTER_SECONDS, 120 s by default) is 30 s here: a job whose SubmitJob and then its
+# deferral both failed waits for it, once or twice a run, and the waits were most of this test's 5 minutes. 30 s is
+# still 15 times the longest a submission waits for its SubmitJob slot (2 s), so nothing in flight is "repaired".
+REPAIR_AFTER_SECONDS = 30
+
+
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with local_stack(tmp_path_factory.mktemp("chaos"), *E2E_STACK_ARGS, "--faults", "0.2", "--fault-seed", "13") as api:
+    with local_stack(
+        tmp_path_factory.mktemp("chaos"),
+        *E2E_STACK_ARGS,
+        "--faults",
+        "0.2",
+        "--fault-seed",
+        "13",
+        env={"REPAIR_AFTER_SECONDS": str(REPAIR_AFTER_SECONDS)},
+    ) as api:
         yield api
 
 
@@ -120,8 +134,8 @@ def test_jobs_pipelines_and_schedules_survive_20_percent_faults(chaos: Api, tmp_
     # AND the schedule's firings each submitted one job, which finished
     ticks = call(chaos, "GET", "/jobs", {200}, params={"name": "tick", "limit": 100}).json()["jobs"]
     assert ticks, "the schedule never fired"
-    # (a job whose SubmitJob and then its deferral both fail waits for the sweeper's repair window, 120 s, and under 20%
-    # faults that can happen twice in a row: the waits allow for it)
+    # (a job whose SubmitJob and then its deferral both fail waits for the sweeper's repair window, REPAIR_AFTER_SECONDS,
+    # and under 20% faults that can happen twice in a row: the waits allow for it)
     tick_jobs = [wait_for(chaos, f"/jobs/{t['jobId']}", DONE, 360) for t in ticks]
     origins = Counter(t["origin"] for t in tick_jobs)
     assert all(n == 1 for n in origins.values()), origins
@@ -141,9 +155,9 @@ def test_jobs_pipelines_and_schedules_survive_20_percent_faults(chaos: Api, tmp_
     assert sum(injected.values()) >= 50, injected
 
 
-def test_local_up_with_faults_starts_from_the_installed_entry_point(tmp_path: Path) -> None:
-    # GIVEN `batchplane local up --faults 0.2` started as a user starts it (the fixture: entry point, no PYTHONPATH)
-    with local_stack(tmp_path, "--faults", "0.2", "--fault-seed", "1") as api:
-        # WHEN it is up THEN it answers, with the fault hook installed on the functions' clients
-        assert api.http.get("/_local/health").json() == {"status": "ok"}
-        assert api.http.get("/_local/faults").json()["rate"] == 0.2
+def test_local_up_with_faults_starts_from_the_installed_entry_point(chaos: Api) -> None:
+    # GIVEN `batchplane local up --faults 0.2` started as a user starts it (the chaos fixture: the installed entry
+    # point, no PYTHONPATH; one stack start for both tests of this module)
+    # WHEN it is up THEN it answers, with the fault hook installed on the functions' clients
+    assert chaos.http.get("/_local/health").json() == {"status": "ok"}
+    assert chaos.http.get("/_local/faults").json()["rate"] == 0.2

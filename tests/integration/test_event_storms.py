@@ -1,6 +1,7 @@
-"""Event storms (hypothesis, >= 500 random schedules): every Batch event of a random job history delivered 1-3 times in
-random order yields the same final record as in-order delivery, and no attempt is ever submitted twice. The lifecycle
-service runs on the real store (moto's DynamoDB, the real conditional writes); SubmitJob goes to a recording fake."""
+"""Event storms (hypothesis: 100 random histories a run, new ones each run; 500 with --hypothesis-profile=thorough):
+every Batch event of a random job history delivered 1-3 times in random order yields the same final record as in-order
+delivery, and no attempt is ever submitted twice. The lifecycle service runs on the real store (moto's DynamoDB, the
+real conditional writes); SubmitJob goes to a recording fake."""
 
 from __future__ import annotations
 
@@ -148,11 +149,9 @@ def view(job: JobRecord) -> Any:
 COUNTER = iter(range(10**9))
 
 
-@settings(
-    max_examples=int(__import__("os").environ.get("STORM_EXAMPLES", "500")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# as many examples as the hypothesis profile says (tests/conftest.py): 100 in make test, 500 with
+# --hypothesis-profile=thorough; each is about a second of moto's expression parsing
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=st.lists(st.sampled_from(OUTCOMES), min_size=1, max_size=5), seed=st.integers(0, 2**32 - 1))
 def test_any_delivery_order_gives_the_in_order_record(table: Any, plan: list[str], seed: int) -> None:
     # GIVEN the real store (a fresh table: moto slows down as a table grows) and a recording Batch

@@ -47,6 +47,9 @@ def test_jobs_survive_throttling_and_5xx(plane: Plane, stack: Stack, monkeypatch
     from batchplane.adapters import aws as aws_clients
 
     monkeypatch.setenv("REPAIR_AFTER_SECONDS", "0")
+    # botocore's backoff between its retries is waiting only (about 0.4 s a retry, 2 of this test's 2.5 minutes):
+    # the retries themselves, how many a call gets and the retry quota they draw on are botocore's own, unchanged
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda _self, _context: 0)
     wiring.reset()
     aws_clients.session().events.register("before-call.*.*", stack.calls.hook)
     faults = Faults(rate=0.2, seed=7, send_lost_answers=False)  # moto in-process: answers are lost
