@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from batchplane_local import iam
-from batchplane_local.stack.dispatch import DUTY, AdmissionTrigger, run_dispatcher, written_keys
+from batchplane_local.stack.dispatch import AdmissionTrigger, run_dispatcher, written_keys
 from moto import mock_aws
 
 DISPATCHER = "DispatcherFunction"
@@ -161,25 +161,3 @@ def test_news_within_the_gap_are_decided_by_one_invocation() -> None:
     # THEN one more invocation decides them all, a gap after the first
     assert len(calls) == 2
     assert calls[1] - calls[0] >= 0.39
-
-
-def test_a_slow_tick_is_followed_by_a_proportionally_longer_pause() -> None:
-    trigger = AdmissionTrigger(("QUOTA#",), DISPATCHER)
-    stopping = threading.Event()
-    calls: list[float] = []
-
-    def invoke() -> Any:
-        calls.append(time.monotonic())
-        time.sleep(0.2)  # a tick reading a long QUEUED bucket
-        if len(calls) == 2:
-            stopping.set()
-        return {"admitted": 1}  # admitted: it asks to tick again
-
-    thread = threading.Thread(target=run_dispatcher, args=(invoke, trigger, stopping, 60, 0.1), daemon=True)
-    thread.start()
-    trigger.wake.set()
-    thread.join(5)
-    # THEN the next tick waits DUTY times the last one's duration, not just the gap: the dispatcher never holds the
-    # stack's one process more than a quarter of the time
-    assert len(calls) == 2
-    assert calls[1] - calls[0] >= 0.2 * DUTY - 0.01

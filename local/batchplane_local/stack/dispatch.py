@@ -5,9 +5,8 @@ trigger would invoke it: after another function's write to what admission reads 
 which every enqueue, release from dependencies, quota change and end of an admitted job writes in the same
 transaction), again after an invocation that admitted (as the AWS loop ticks again), and at least every
 FALLBACK_SECONDS (what no write announces: the SubmitJob budget refilling, Batch's capacity changing); never sooner
-than GAP_SECONDS (AWS's idle tick), nor DUTY times its duration, after the previous one. An idle local stack no
-longer queries the QUEUED bucket three times a second, and a busy one at most twice a second, whatever the number of
-writes, and for at most a quarter of the time when a long bucket makes each tick slow."""
+than GAP_SECONDS after the previous invocation. An idle local stack no longer queries the QUEUED bucket three times a
+second, and a busy one reads it at most twice a second, whatever the number of writes."""
 
 from __future__ import annotations
 
@@ -22,9 +21,6 @@ FALLBACK_SECONDS = 2.0  # the longest an admissible job waits for a dispatcher i
 # the shortest time between two invocations: AWS's idle tick (DispatcherTickSeconds' default). Each tick reads the
 # whole QUEUED bucket (up to 2,000 jobs): news that come within it are decided by one tick, not one tick each.
 GAP_SECONDS = 0.5
-# ... or DUTY times as long as the previous invocation took, if longer: the dispatcher holds the local stack's one
-# process (and GIL) at most a quarter of the time, however long the QUEUED bucket it reads on each tick has grown.
-DUTY = 4.0
 _WRITES = frozenset(("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"))
 _SEEN = "batchplane_admission_input"
 
@@ -92,17 +88,14 @@ def run_dispatcher(
 ) -> None:
     """Invoke the dispatcher (``invoke``: one asynchronous invocation, its answer or None when it failed) when
     ``trigger`` wakes it, again after an invocation that admitted jobs, and at least every ``fallback`` seconds; never
-    sooner than ``gap`` seconds, nor DUTY times its duration, after the previous invocation began (the writes of that
-    time are one tick's news)."""
-    next_start = 0.0
+    sooner than ``gap`` seconds after the previous invocation began (the writes of that gap are one tick's news)."""
+    started = -gap
     while not stopping.is_set():
         trigger.wake.wait(fallback)
-        if stopping.wait(max(0.0, next_start - time.monotonic())):
+        if stopping.wait(max(0.0, started + gap - time.monotonic())):
             return
         trigger.wake.clear()
         started = time.monotonic()
         answer = invoke()
-        # every function shares this process: a tick that took long (a long QUEUED bucket) waits in proportion
-        next_start = started + max(gap, DUTY * (time.monotonic() - started))
         if isinstance(answer, Mapping) and answer.get("admitted"):
             trigger.wake.set()
