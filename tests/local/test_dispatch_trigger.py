@@ -161,3 +161,30 @@ def test_news_within_the_gap_are_decided_by_one_invocation() -> None:
     # THEN one more invocation decides them all, a gap after the first
     assert len(calls) == 2
     assert calls[1] - calls[0] >= 0.39
+
+
+def test_a_tick_held_back_by_capacity_waits_for_news_and_a_full_one_ticks_again() -> None:
+    trigger = AdmissionTrigger(("QUOTA#",), DISPATCHER)
+    stopping = threading.Event()
+    answers = iter([{"admitted": 2}, {"admitted": 50}, {"admitted": 0, "lost": 1}, {"admitted": 0}])
+    calls: list[float] = []
+
+    def invoke() -> Any:
+        calls.append(time.monotonic())
+        return next(answers, {"admitted": 0})
+
+    args = (invoke, trigger, stopping, 0.6, 0.05, 50)
+    thread = threading.Thread(target=run_dispatcher, args=args, daemon=True)
+    thread.start()
+    trigger.wake.set()
+    time.sleep(0.3)
+    # WHEN a tick admitted 2 of a budget of 50 (capacity was the limit): nothing more until news or the fallback
+    assert len(calls) == 1
+    time.sleep(0.5)
+    # THEN the fallback's tick admitted a whole budget: again at once; then one that lost a race: again at once
+    stopping.set()
+    trigger.wake.set()
+    thread.join(5)
+    assert len(calls) == 4
+    assert calls[2] - calls[1] < 0.3
+    assert calls[3] - calls[2] < 0.3

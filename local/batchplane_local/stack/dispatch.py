@@ -3,7 +3,8 @@ for DispatcherLoopSeconds: again at once after a tick that admitted, else after 
 invocation ticks once (DispatcherLoopSeconds 0) and is invoked when admission has something new to decide, as a
 trigger would invoke it: after another function's write to what admission reads (a tenant's or a pool's counters,
 which every enqueue, release from dependencies, quota change and end of an admitted job writes in the same
-transaction), again after an invocation that admitted (as the AWS loop ticks again), and at least every
+transaction), again after an invocation that used its tick's whole SubmitJob budget (as the AWS loop ticks again
+after admitting; one held back by capacity or quotas waits for the write that frees them), and at least every
 FALLBACK_SECONDS (what no write announces: the SubmitJob budget refilling, Batch's capacity changing); never sooner
 than GAP_SECONDS after the previous invocation. An idle local stack no longer queries the QUEUED bucket three times a
 second, and a busy one reads it at most twice a second, whatever the number of writes."""
@@ -85,9 +86,12 @@ def run_dispatcher(
     stopping: threading.Event,
     fallback: float = FALLBACK_SECONDS,
     gap: float = GAP_SECONDS,
+    full: int = 1,
 ) -> None:
     """Invoke the dispatcher (``invoke``: one asynchronous invocation, its answer or None when it failed) when
-    ``trigger`` wakes it, again after an invocation that admitted jobs, and at least every ``fallback`` seconds; never
+    ``trigger`` wakes it, again after an invocation that admitted ``full`` jobs (a tick's whole SubmitJob budget: it
+    may have left admissible ones; a tick held back by capacity or quotas has nothing more to admit until a write
+    says so) or lost a race, and at least every ``fallback`` seconds; never
     sooner than ``gap`` seconds after the previous invocation began (the writes of that gap are one tick's news)."""
     started = -gap
     while not stopping.is_set():
@@ -97,5 +101,5 @@ def run_dispatcher(
         trigger.wake.clear()
         started = time.monotonic()
         answer = invoke()
-        if isinstance(answer, Mapping) and answer.get("admitted"):
+        if isinstance(answer, Mapping) and (int(answer.get("admitted") or 0) >= full or answer.get("lost")):
             trigger.wake.set()

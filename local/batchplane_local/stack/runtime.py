@@ -304,6 +304,8 @@ class LocalStack:
             self.admission_trigger,
             self._stopping,
             fallback,
+            # a tick admits at most one second of the SubmitJob budget (the dispatcher's own setting and default)
+            full=max(1, int(float(fn.environment.get("SUBMIT_JOBS_PER_SECOND") or 50))),
         )
 
     # ---- chaos and introspection (the /_local routes) --------------------------------------------------------
