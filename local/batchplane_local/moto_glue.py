@@ -14,6 +14,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -204,10 +205,110 @@ def cheap_transactions() -> None:
     models.DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
 
 
+class _NotPlain(Exception):  # noqa: N818 - a signal, not an error: "let moto's serializer do this one"
+    """An AttributeValue that `_plain_attribute_value` leaves to moto's own serializer."""
+
+
+# AttributeValue members that are already in their wire form in moto's results: strings, numbers (as strings) and
+# their sets, booleans and NULL, nested maps and lists of those. Binary values (B, BS) are base64-encoded by the
+# serializer, so they, and anything unexpected, take moto's own path.
+_SCALARS = frozenset(("S", "N"))
+_FLAGS = frozenset(("BOOL", "NULL"))
+_SETS = frozenset(("SS", "NS"))
+
+
+def _plain_attribute_value(value: Any) -> dict[str, Any]:
+    """What moto's JSON serializer makes of one DynamoDB AttributeValue (members in wire form, None members left
+    out), without walking the AttributeValue shape member by member; _NotPlain when it holds anything else."""
+    if not isinstance(value, dict):
+        raise _NotPlain
+    out: dict[str, Any] = {}
+    for member, inner in value.items():
+        if inner is None:
+            continue
+        if member in _SCALARS:
+            out[member] = inner if type(inner) is str else str(inner)
+        elif member in _FLAGS:
+            out[member] = inner
+        elif member in _SETS:
+            out[member] = [x if type(x) is str else str(x) for x in inner]
+        elif member == "M":
+            out[member] = {k: _plain_attribute_value(v) for k, v in inner.items() if v is not None}
+        elif member == "L":
+            out[member] = [None if v is None else _plain_attribute_value(v) for v in inner]
+        else:
+            raise _NotPlain
+    return out
+
+
+def fast_attribute_values() -> None:
+    """moto serialises every DynamoDB answer by walking the service model: each AttributeValue of each item is a
+    structure of 10 members, each looked up under several aliases. A Query of a few hundred items cost more than
+    everything else the local stack did while a pipeline ran (a third of its CPU, profiled). Its results already hold
+    AttributeValues in wire form, so those are copied as they are (`_plain_attribute_value`); the bytes answered are
+    the same (tests/local/test_moto_glue.py compares both paths). Idempotent."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    real = BaseJSONSerializer._serialize_type_structure
+    if getattr(real, "_batchplane_plain", False):
+        return
+
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and self.service_model.service_name == "dynamodb":
+            try:
+                plain = _plain_attribute_value(value)
+            except _NotPlain:
+                pass
+            else:
+                serialized[self.get_serialized_name(shape, key)] = plain
+                return
+        real(self, serialized, value, shape, key)
+
+    serialize_structure._batchplane_plain = True  # type: ignore[attr-defined]
+    serialize_structure._batchplane_real = real  # type: ignore[attr-defined] # the tests compare both paths
+    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+
+
+_IN_QUERY = threading.local()
+
+
+def unsorted_query_candidates() -> None:
+    """moto's Query starts from every item of the table sorted by primary key (``Table.all_items``), then keeps the
+    partition asked for and sorts that again by the key it queries (the index's keys then the table's, or the range
+    key): the first sort, of the whole table, was a tenth of the local stack's CPU in a 1,000-job pipeline and decides
+    nothing. Within a Query the items come unsorted; a Scan (whose order is the table's) is unchanged. Idempotent."""
+    from moto.dynamodb.models.table import Table
+
+    real_all_items, real_query = Table.all_items, Table.query
+    if getattr(real_query, "_batchplane_unsorted", False):
+        return
+
+    def all_items(self: Any) -> Any:
+        if not getattr(_IN_QUERY, "active", False):
+            return real_all_items(self)
+        if self.range_key_attr:
+            return [item for rows in self.items.values() for item in rows.values()]
+        return list(self.items.values())
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _IN_QUERY.active = True
+        try:
+            return real_query(self, *args, **kwargs)
+        finally:
+            _IN_QUERY.active = False
+
+    query._batchplane_unsorted = True  # type: ignore[attr-defined]
+    query._batchplane_real = real_query  # type: ignore[attr-defined] # the tests compare both
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+
+
 def _patch_moto() -> None:
     check_version()
     _speed_up_moto()
     cheap_transactions()
+    fast_attribute_values()
+    unsorted_query_candidates()
     cap_inline_map_concurrency()
     keep_stopped_executions_aborted()
     abort_at_once_on_stop()

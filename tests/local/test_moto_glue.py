@@ -250,3 +250,166 @@ def test_a_cancelled_transaction_leaves_the_items_it_named_as_they_were() -> Non
         assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
         items = ddb.scan(TableName="t")["Items"]
         assert items == [{"pk": {"S": "a"}, "sk": {"S": "x"}, "n": {"N": "1"}}]
+
+
+EVERY_TYPE = {
+    "pk": {"S": "a"},
+    "sk": {"S": "x"},
+    "s": {"S": 'text ✓ "quoted"'},
+    "empty": {"S": ""},
+    "n": {"N": "-12.50"},
+    "b": {"B": b"\x00\x01bytes"},
+    "ss": {"SS": ["x", "y"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"\x02", b"\x03"]},
+    "m": {"M": {"inner": {"S": "v"}, "deeper": {"M": {"l": {"L": [{"N": "1"}, {"NULL": True}, {"B": b"\x04"}]}}}}},
+    "l": {"L": [{"S": "v"}, {"BOOL": False}, {"M": {}}, {"L": []}]},
+    "null": {"NULL": True},
+    "yes": {"BOOL": True},
+    "no": {"BOOL": False},
+}
+
+
+def _dynamodb_bodies() -> list[bytes]:
+    """The raw answers moto gives to reads and writes that return items of every attribute type."""
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    bodies: list[bytes] = []
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.meta.events.register(
+            "after-call.dynamodb.*", lambda http_response, **_: bodies.append(http_response.content)
+        )
+        ddb.put_item(TableName="t", Item=EVERY_TYPE)
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "y"}, "n": {"N": "1"}})
+        key = {"pk": {"S": "a"}, "sk": {"S": "x"}}
+        ddb.get_item(TableName="t", Key=key)
+        ddb.query(TableName="t", KeyConditionExpression="pk = :a", ExpressionAttributeValues={":a": {"S": "a"}})
+        ddb.scan(TableName="t")
+        ddb.batch_get_item(RequestItems={"t": {"Keys": [key]}})
+        for returned in ("ALL_NEW", "ALL_OLD", "UPDATED_NEW", "UPDATED_OLD"):
+            ddb.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression="ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues=returned,
+            )
+        with pytest.raises(ClientError):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": "t",
+                            "Key": key,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    }
+                ]
+            )
+    return bodies
+
+
+def test_dynamodb_answers_are_the_same_bytes_with_attribute_values_copied_as_they_are() -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    moto_glue.fast_attribute_values()
+    fast = BaseJSONSerializer._serialize_type_structure
+    # GIVEN moto's answers to reads and writes of items holding every attribute type, with the shortcut
+    with_shortcut = _dynamodb_bodies()
+    # WHEN moto serialises the same calls its own way
+    BaseJSONSerializer._serialize_type_structure = fast._batchplane_real  # type: ignore[attr-defined,method-assign]
+    try:
+        moto_own = _dynamodb_bodies()
+    finally:
+        BaseJSONSerializer._serialize_type_structure = fast  # type: ignore[method-assign]
+    # THEN every answer is the same, byte for byte (binary values included: those still take moto's own path)
+    assert len(with_shortcut) == len(moto_own) == 11
+    for ours, theirs in zip(with_shortcut, moto_own, strict=True):
+        assert ours == theirs
+    # AND the items read back are the items written
+    assert json.loads(with_shortcut[2])["Item"]["m"] == json.loads(moto_own[2])["Item"]["m"]
+    assert json.loads(with_shortcut[2])["Item"]["s"] == {"S": EVERY_TYPE["s"]["S"]}
+
+
+def test_the_attribute_value_shortcut_leaves_binary_values_to_moto() -> None:
+    with pytest.raises(moto_glue._NotPlain):
+        moto_glue._plain_attribute_value({"M": {"b": {"B": b"\x00"}}})
+    assert moto_glue._plain_attribute_value({"L": [{"N": "1"}, None], "S": None}) == {"L": [{"N": "1"}, None]}
+
+
+def _query_answers() -> list[dict[str, Any]]:
+    """Queries of a table and of its index over items written in no particular order, paged and reversed."""
+    from moto import mock_aws
+
+    answers: list[dict[str, Any]] = []
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gsi2pk", "gsi2sk")],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "gsi2",
+                    "KeySchema": [
+                        {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for i in (7, 3, 9, 1, 4, 8, 2, 6, 5, 0):
+            for j in (2, 0, 1):
+                item = {"pk": {"S": f"JOB#{i % 3}"}, "sk": {"S": f"{i}-{j}"}, "gsi2pk": {"S": f"B{j % 2}"}}
+                ddb.put_item(TableName="t", Item={**item, "gsi2sk": {"S": f"{(i * 7) % 10}#{i}-{j}"}})
+        for forward in (True, False):
+            for index, key in ((None, ("pk", "JOB#1")), ("gsi2", ("gsi2pk", "B0"))):
+                kwargs: dict[str, Any] = {
+                    "TableName": "t",
+                    "KeyConditionExpression": f"{key[0]} = :k",
+                    "ExpressionAttributeValues": {":k": {"S": key[1]}},
+                    "ScanIndexForward": forward,
+                    "Limit": 4,
+                }
+                if index:
+                    kwargs["IndexName"] = index
+                while True:
+                    page = ddb.query(**kwargs)
+                    answers.append({k: v for k, v in page.items() if k != "ResponseMetadata"})
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        answers.append({"scan": ddb.scan(TableName="t")["Items"]})
+    return answers
+
+
+def test_queries_answer_the_same_without_sorting_the_whole_table_first() -> None:
+    from moto.dynamodb.models.table import Table
+
+    moto_glue.unsorted_query_candidates()
+    fast = Table.query
+    # GIVEN the answers of paged queries, forwards and backwards, on the table and on an index
+    ours = _query_answers()
+    # WHEN moto answers them its own way (the whole table sorted first)
+    Table.query = fast._batchplane_real  # type: ignore[attr-defined,method-assign]
+    try:
+        theirs = _query_answers()
+    finally:
+        Table.query = fast  # type: ignore[method-assign]
+    # THEN every page is the same, and so is a scan
+    assert len(ours) > 10
+    assert ours == theirs

@@ -118,18 +118,22 @@ def poll_sqs(
 def fire_rule(period: float, fn: LocalFunction, rule_arn: str, stopping: threading.Event) -> None:
     """An EventBridge rule's schedule: a "Scheduled Event" to its target function every ``period`` seconds."""
     while not stopping.wait(period):
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": ACCOUNT,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "region": REGION,
-            "resources": [rule_arn],
-            "detail": {},
-        }
-        fn.inbox.put(event)
+        fn.inbox.put(scheduled_event(rule_arn))
+
+
+def scheduled_event(rule_arn: str) -> dict[str, Any]:
+    """The "Scheduled Event" an EventBridge rule's schedule sends its targets."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [rule_arn],
+        "detail": {},
+    }
 
 
 def _log_batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -166,21 +166,26 @@ def _deadline(seconds: float, name: str, request_id: str) -> Any:
 
 
 def async_worker(fn: LocalFunction, sqs: Callable[[], Any], log: Callable[[str], None]) -> None:
-    """Lambda's async invocation: retries (MaximumRetryAttempts), then the on-failure destination (an SQS queue,
-    reached through the client ``sqs()`` gives)."""
+    """Lambda's async invocation of each event put in ``fn.inbox`` (`invoke_async`), until None."""
     while True:
         event = fn.inbox.get()
         if event is None:
             return
-        for attempt in range(fn.max_retries + 1):
-            try:
-                fn.invoke(event)
-                break
-            except Exception:  # noqa: BLE001 - Lambda catches everything a handler raises
-                fn.errors += 1
-                log(f"{fn.logical_id} failed (attempt {attempt + 1}):\n{traceback.format_exc()}")
-                time.sleep(min(0.2 * (attempt + 1), 1.0))
-        else:
-            if fn.on_failure_queue:
-                body = {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": event}
-                sqs().send_message(QueueUrl=fn.on_failure_queue, MessageBody=json.dumps(body))
+        invoke_async(fn, event, sqs, log)
+
+
+def invoke_async(fn: LocalFunction, event: dict[str, Any], sqs: Callable[[], Any], log: Callable[[str], None]) -> Any:
+    """One asynchronous invocation (Event): retries (MaximumRetryAttempts), then the on-failure destination (an SQS
+    queue, reached through the client ``sqs()`` gives). Returns what the handler returned, None when it failed (the
+    caller of an async invocation never sees it: the local stack's own scheduling may)."""
+    for attempt in range(fn.max_retries + 1):
+        try:
+            return fn.invoke(event)
+        except Exception:  # noqa: BLE001 - Lambda catches everything a handler raises
+            fn.errors += 1
+            log(f"{fn.logical_id} failed (attempt {attempt + 1}):\n{traceback.format_exc()}")
+            time.sleep(min(0.2 * (attempt + 1), 1.0))
+    if fn.on_failure_queue:
+        body = {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": event}
+        sqs().send_message(QueueUrl=fn.on_failure_queue, MessageBody=json.dumps(body))
+    return None

@@ -18,6 +18,7 @@ from typing import Any
 from batchplane_local import iam, moto_glue
 from batchplane_local.batch.engine import LocalBatch
 from batchplane_local.stack.account import ACCOUNT, REGION
+from batchplane_local.stack.dispatch import FALLBACK_SECONDS
 from batchplane_local.stack.functions import LocalFunction, require_runtime
 from batchplane_local.stack.http_api import DEFAULT_ROUTE, Route, make_route
 from batchplane_local.stack.schedules import rate_seconds
@@ -38,7 +39,6 @@ class SqsSource:
 
 
 DISPATCHER = "DispatcherFunction"  # template.yaml's dispatcher (admission)
-DISPATCH_INTERVAL = 0.3  # seconds between local dispatcher invocations
 
 
 class Provisioner:
@@ -334,9 +334,10 @@ class Provisioner:
             expression = str(st.resolve(props["ScheduleExpression"]))
             period = self.sweep_interval if self.sweep_interval else rate_seconds(expression)
             # the dispatcher's schedule: in AWS one invocation a minute ticks for 50 s; here each invocation ticks
-            # once (DispatcherLoopSeconds 0) and the schedule fires every DISPATCH_INTERVAL seconds
+            # once (DispatcherLoopSeconds 0), invoked when admission has news and at least every FALLBACK_SECONDS
+            # (batchplane_local.stack.dispatch)
             self.schedules.extend(
-                (DISPATCH_INTERVAL if fn.logical_id == DISPATCHER else period, fn.logical_id, arn) for fn in targets
+                (FALLBACK_SECONDS if fn.logical_id == DISPATCHER else period, fn.logical_id, arn) for fn in targets
             )
 
     def _schedule_group(self, logical: str, props: dict[str, Any]) -> None:

@@ -23,9 +23,10 @@ from batchplane_local.batch.api import BatchApi
 from batchplane_local.batch.engine import LocalBatch
 from batchplane_local.stack import events, schedules
 from batchplane_local.stack.account import ACCOUNT, REGION
-from batchplane_local.stack.functions import LocalFunction, async_worker
+from batchplane_local.stack.dispatch import AdmissionTrigger, run_dispatcher
+from batchplane_local.stack.functions import LocalFunction, async_worker, invoke_async
 from batchplane_local.stack.http_api import Route
-from batchplane_local.stack.provision import Provisioner, SqsSource
+from batchplane_local.stack.provision import DISPATCHER, Provisioner, SqsSource
 from batchplane_local.stack.template import Stack, load, transformed
 
 LOCAL_PARAMETERS: dict[str, Any] = {"SweeperShards": 2}
@@ -77,6 +78,7 @@ class LocalStack:
         self.roles: dict[str, tuple[str, dict[str, Any]]] = {}  # logical id -> (role name, properties)
         self.customer_policies: dict[str, list[dict[str, Any]]] = {}  # the stack's managed policies: ARN -> statements
         self.iam: iam.Enforcer | None = None
+        self.admission_trigger: AdmissionTrigger | None = None
         self.ce_capacity: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -127,7 +129,10 @@ class LocalStack:
         for fn in self.functions.values():
             self._spawn(self._async_worker, fn, name=f"async-{fn.logical_id}")
         for period, logical_id, rule_arn in self.schedules:
-            self._spawn(self._schedule_loop, period, logical_id, rule_arn, name=f"schedule-{logical_id}")
+            if logical_id == DISPATCHER and self.admission_trigger is not None:
+                self._spawn(self._dispatch_loop, period, rule_arn, name=f"schedule-{logical_id}")
+            else:
+                self._spawn(self._schedule_loop, period, logical_id, rule_arn, name=f"schedule-{logical_id}")
         self._spawn(self._scheduler_loop, name="eventbridge-scheduler")
         self._spawn(self.job_logs.ship, self._stopping, name="awslogs")
         for source in self.sqs_sources:
@@ -153,6 +158,8 @@ class LocalStack:
         """Stop everything started so far (also after a start that failed or was interrupted half-way): the jobs'
         processes are killed and the local Batch's work directories removed."""
         self._stopping.set()
+        if self.admission_trigger is not None:
+            self.admission_trigger.wake.set()
         for fn in self.functions.values():
             fn.inbox.put(None)
         if getattr(self, "batch", None) is not None:
@@ -235,6 +242,13 @@ class LocalStack:
             function_clients.session().events.register_first("before-send.*.*", self.faults)
         self.iam = iam.Enforcer(resolver=_BatchFacts(self.batch))
         self.iam.register(function_clients.session().events)
+        if DISPATCHER in self.functions:
+            # the counter items admission reads, named by the layer's own key functions (one source of truth)
+            from batchplane.adapters.dynamo.admission import pool_key, tenant_key
+
+            prefixes = (tenant_key("")["pk"]["S"], pool_key("")["pk"]["S"])
+            self.admission_trigger = AdmissionTrigger(prefixes, DISPATCHER)
+            self.admission_trigger.register(function_clients.session().events)
 
     # ---- events: Batch → EventBridge rules → functions (async invoke) ------------------------------------------
 
@@ -280,6 +294,19 @@ class LocalStack:
 
     def _schedule_loop(self, period: float, logical_id: str, rule_arn: str) -> None:
         events.fire_rule(period, self.functions[logical_id], rule_arn, self._stopping)
+
+    def _dispatch_loop(self, fallback: float, rule_arn: str) -> None:
+        """The dispatcher's schedule, locally: invoked when admission has news (`stack.dispatch`)."""
+        fn = self.functions[DISPATCHER]
+        assert self.admission_trigger is not None  # noqa: S101 - only spawned with one
+        run_dispatcher(
+            lambda: invoke_async(fn, events.scheduled_event(rule_arn), lambda: self._client("sqs"), self.log),
+            self.admission_trigger,
+            self._stopping,
+            fallback,
+            # a tick admits at most one second of the SubmitJob budget (the dispatcher's own setting and default)
+            full=max(1, int(float(fn.environment.get("SUBMIT_JOBS_PER_SECOND") or 50))),
+        )
 
     # ---- chaos and introspection (the /_local routes) --------------------------------------------------------
 
