@@ -95,6 +95,7 @@ class ModelStore:
         self._pools: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         self._layout = layout
         self._lease: tuple[str, int] | None = None
+        self._sent: list[int] = []
         self.calls: Counter[str] = Counter()
         for item in items:
             self.add(item)
@@ -198,6 +199,19 @@ class ModelStore:
             self.calls["UpdateItem"] += 1
             if self._lease is not None and self._lease[0] == owner:
                 self._lease = None
+        _pause(WRITE_MS)
+
+    def sent_window(self) -> list[int]:
+        with self._lock:
+            self.calls["GetItem"] += 1
+            sent = list(self._sent)
+        _pause(GET_MS)
+        return sent
+
+    def save_sent_window(self, sent_ms: list[int]) -> None:
+        with self._lock:
+            self.calls["PutItem"] += 1
+            self._sent = list(sent_ms)
         _pause(WRITE_MS)
 
     def pool_layout(self) -> tuple[list[Any], int] | None:

@@ -59,3 +59,27 @@ def test_punctual_calls_at_the_rate_are_not_held_back() -> None:
     # THEN they waited at most the margin once a second (half a slot): the rate is sustained above 97%
     assert t.slept <= 0.12
     assert 499 / (t.now - 1000.0) >= 0.97 * 50
+
+
+def test_a_window_seeded_with_the_last_invocations_calls_continues_it() -> None:
+    # GIVEN the last invocation made 10 calls in its last 0.5 s, at 10 a second (saved as epoch ms as it ended)
+    t = FakeTime()
+    epoch_now = 1_800_000_000.0
+    last = [round((epoch_now - 0.5 + i * 0.05) * 1000) for i in range(10)]
+    window = SendWindow(10.0, t.clock, t.sleep)
+    # WHEN the next invocation's window starts from them and lets a call through
+    window.seed(last, epoch_now)
+    window.enter()
+    # THEN that call waited until the first of them was a second (and its margin) old
+    assert abs(t.slept - (1.0 + 0.05 - 0.5)) < 1e-6
+    # AND the window hands on what is still inside it, as epoch ms
+    assert len(window.sent(epoch_now + t.slept)) == 10
+
+
+def test_calls_older_than_the_window_are_not_carried_over() -> None:
+    t = FakeTime()
+    window = SendWindow(10.0, t.clock, t.sleep)
+    window.seed([1_000, 2_000], 1_800_000_000.0)  # long ago
+    for _ in range(10):
+        window.enter()
+    assert t.slept == 0

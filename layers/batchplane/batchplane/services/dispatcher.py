@@ -90,6 +90,22 @@ class SendWindow:
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
 
+    def seed(self, sent_epoch_ms: list[int], epoch_now: float) -> None:
+        """Start from the calls the last invocation made (epoch ms, as it saved them): a window spans invocations,
+        so one that starts as the last ends does not add its calls to the last one's second."""
+        now = self._clock()
+        with self._lock:
+            for sent in sorted(sent_epoch_ms)[-self._size :]:
+                age = epoch_now - sent / 1000
+                if 0 <= age < self._span:
+                    self._sent.append(now - age)
+
+    def sent(self, epoch_now: float) -> list[int]:
+        """The calls still inside the window, as epoch ms (for the next invocation's ``seed``)."""
+        now = self._clock()
+        with self._lock:
+            return [round((epoch_now - (now - t)) * 1000) for t in self._sent if now - t < self._span]
+
     def enter(self) -> None:
         with self._lock:  # one caller at a time: the calls leave in the order they were let through
             while len(self._sent) >= self._size:
@@ -182,6 +198,7 @@ class Dispatcher:
             return report
         backlog = _Backlog({}, 0, 0, truncated=False)  # this invocation's: nothing of it is kept on the object
         window = SendWindow(self._rate, time.monotonic, self._sleep)  # elapsed time: immune to wall-clock steps
+        window.seed(self._store.sent_window(), self._clock().timestamp())
         try:
             with (
                 ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="admit") as writers,
@@ -205,6 +222,8 @@ class Dispatcher:
                 for call in calls:
                     call.result()
         finally:
+            if sent := window.sent(self._clock().timestamp()):
+                self._store.save_sent_window(sent)
             self._store.release_lease(LEASE, self._owner)
         return report
 

@@ -499,6 +499,21 @@ class DynamoAdmission(LeasesAndBuckets):
         pools = [PoolState(p["name"], int(p["maxVcpus"]), tuple(p["queues"]), gpus=int(p.get("gpus", 0))) for p in raw]
         return pools, int(get_attr(item, "seenAt") or 0)
 
+    def sent_window(self) -> list[int]:
+        """The SubmitJob times (epoch ms) the last dispatcher invocation made in its last second (``ADMISSION``/
+        ``SENT``, written as it ended): the next one's send window starts from them."""
+        out = self._db.get_item(
+            TableName=self._table, Key={"pk": {"S": "ADMISSION"}, "sk": {"S": "SENT"}}, ConsistentRead=True
+        )
+        item = out.get("Item")
+        return [int(t) for t in json.loads(str(get_attr(item, "sent") or "[]"))] if item else []
+
+    def save_sent_window(self, sent_ms: list[int]) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={"pk": {"S": "ADMISSION"}, "sk": {"S": "SENT"}, "sent": {"S": json.dumps(sent_ms)}},
+        )
+
     def save_pool_layout(self, pools: Iterable[PoolState], seen_ms: int) -> None:
         body = [{"name": p.name, "maxVcpus": p.max_vcpus, "queues": list(p.queues), "gpus": p.gpus} for p in pools]
         conditional(
