@@ -103,8 +103,9 @@ class ModelStore:
     def add(self, item: dict[str, Any]) -> None:
         """A job the gateway has just recorded QUEUED (its one transaction is not timed: latency starts after it)."""
         with self._lock:
-            self._items[item["jobId"]["S"]] = item
-            self._tenants[item["tenant"]["S"]].queued += 1
+            job = _job(item)  # job items may be compact (adapters/dynamo/items.py): read them as the adapter does
+            self._items[job.job_id] = item
+            self._tenants[job.tenant].queued += 1
 
     def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
         from batchplane.adapters.dynamo.items import job_from_item
@@ -163,7 +164,7 @@ class ModelStore:
             ok = (
                 item is not None
                 and item.get("gsi2pk", {}).get("S", "").startswith("QUEUED")
-                and item["queueArn"]["S"] == job.queue_arn
+                and _job(item).queue_arn == job.queue_arn
                 and not item.get("cancelRequested", {}).get("BOOL", False)
             )
             counters = self._tenants[job.tenant]
@@ -219,6 +220,12 @@ class ModelStore:
 
     def save_pool_layout(self, pools: Iterable[Any], seen_ms: int) -> None:
         return None
+
+
+def _job(item: dict[str, Any]) -> Any:
+    from batchplane.adapters.dynamo.items import job_from_item
+
+    return job_from_item(item)
 
 
 def _item_bytes(item: dict[str, Any]) -> int:
@@ -394,9 +401,9 @@ def latency_run(model: Model, *, rate: float = 50.0, every: float = 0.05) -> tup
     with _threads(invoke, 1):
         for item in copy.deepcopy(model.items):
             # enqueued now, as the gateway would stamp it (the items were made earlier, by build)
-            item["gsi2sk"] = {"S": f"{int(time.time() * 1000):013d}#{item['jobId']['S']}"}
+            item["gsi2sk"] = {"S": f"{int(time.time() * 1000):013d}#{_job(item).job_id}"}
             store.add(item)
-            accepted[item["jobId"]["S"]] = time.monotonic()
+            accepted[_job(item).job_id] = time.monotonic()
             time.sleep(every)
     waits = sorted((batch.submitted[j] - t) * 1000 for j, t in accepted.items() if j in batch.submitted)
     if len(waits) < len(accepted):
