@@ -19,6 +19,8 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from batchplane_local.loopback import mark_answered
+
 THROTTLE_CODES = {  # what each service calls a throttle in its error shape
     "dynamodb": "ProvisionedThroughputExceededException",
     "states": "ThrottlingException",
@@ -79,6 +81,7 @@ class Faults:
             self.injected[f"{service}:{kind}:{'answer' if lost_answer else 'request'}"] += 1
         if lost_answer:
             self._send(request)
+        mark_answered(request)  # the local stack's in-process transport must not apply it too
         if kind == "5xx":
             return AWSResponse(request.url, 503, {}, _Raw(b""))
         code = THROTTLE_CODES.get(service, "ThrottlingException")

@@ -413,3 +413,37 @@ def test_queries_answer_the_same_without_sorting_the_whole_table_first() -> None
     # THEN every page is the same, and so is a scan
     assert len(ours) > 10
     assert ours == theirs
+
+
+def _tree(node: Any) -> Any:
+    """A syntax tree as plain values: each node's class and type, its children, or its leaf value."""
+    children = getattr(node, "children", None)
+    if not isinstance(children, list | tuple):
+        return node if isinstance(node, str | int | float | type(None)) else type(node).__name__
+    return (type(node).__name__, getattr(node, "type", None), [_tree(child) for child in children])
+
+
+def test_update_expressions_parsed_once_answer_as_parsed_each_time() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    moto_glue.cached_update_expressions()
+    cached = UpdateExpressionParser.__dict__["make"].__func__
+    # GIVEN the same expression parsed twice: one tree, kept
+    expression = "SET #s = :s, attempts.#n = if_not_exists(attempts.#n, :empty) ADD v :one REMOVE gone"
+    assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
+    # WHEN moto answers reads and writes with the kept trees, then parsing each time
+    ours = _dynamodb_bodies()
+    UpdateExpressionParser.make = classmethod(cached._batchplane_real)  # type: ignore[method-assign,assignment]
+    try:
+        theirs = _dynamodb_bodies()
+        fresh = UpdateExpressionParser.make(expression)
+        assert fresh is not UpdateExpressionParser.make(expression)
+    finally:
+        UpdateExpressionParser.make = classmethod(cached)  # type: ignore[method-assign,assignment]
+    # THEN every answer is the same, byte for byte, and the kept tree is the one parsing gives
+    assert ours == theirs
+    assert _tree(UpdateExpressionParser.make(expression)) == _tree(fresh)
+    # AND an expression that does not parse is refused every time, as before
+    for _ in range(2):
+        with pytest.raises(Exception, match=r"Invalid UpdateExpression|Syntax error"):
+            UpdateExpressionParser.make("SET = broken")

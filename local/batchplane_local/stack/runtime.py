@@ -21,6 +21,7 @@ import boto3
 from batchplane_local import iam, moto_glue
 from batchplane_local.batch.api import BatchApi
 from batchplane_local.batch.engine import LocalBatch
+from batchplane_local.loopback import Loopback
 from batchplane_local.stack import events, schedules
 from batchplane_local.stack.account import ACCOUNT, REGION
 from batchplane_local.stack.dispatch import AdmissionTrigger, run_dispatcher
@@ -86,6 +87,8 @@ class LocalStack:
         self._clients_lock = threading.Lock()
         self.job_logs = events.JobLogs(lambda: self._client("logs"), log)
         self._servers: list[Any] = []
+        # the stack's own endpoints answered in process (BATCHPLANE_LOOPBACK=0: over TCP, as before)
+        self.loopback = Loopback() if os.environ.get("BATCHPLANE_LOOPBACK", "1") != "0" else None
         self.ready = threading.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
@@ -96,6 +99,8 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.moto = moto_glue.start_server(own_process=os.environ.get("BATCHPLANE_MOTO_PROCESS") == "1")
+        if self.loopback is not None and self.moto.server is not None:  # not a moto in its own process
+            self.loopback.add(self.moto.endpoint, moto_glue.wsgi_app(self.moto.server))
         self.batch = LocalBatch(
             on_event=self._on_batch_event,
             on_log=self.job_logs.add,
@@ -186,7 +191,10 @@ class LocalStack:
         server = make_server("127.0.0.1", port, app, threaded=True)
         self._servers.append(server)
         self._spawn(server.serve_forever, name=name)
-        return f"http://127.0.0.1:{server.server_port}"
+        endpoint = f"http://127.0.0.1:{server.server_port}"
+        if self.loopback is not None:
+            self.loopback.add(endpoint, app)
+        return endpoint
 
     def _client(self, service: str) -> Any:
         """The stack's own client for a service, made once (a client costs milliseconds to make and is thread-safe
@@ -195,6 +203,8 @@ class LocalStack:
             client = self._clients.get(service)
             if client is None:
                 client = boto3.client(service, region_name=REGION, endpoint_url=self.moto.endpoint)
+                if self.loopback is not None:
+                    self.loopback.register(client.meta.events)
                 self._clients[service] = client
             return client
 
@@ -242,6 +252,8 @@ class LocalStack:
             function_clients.session().events.register_first("before-send.*.*", self.faults)
         self.iam = iam.Enforcer(resolver=_BatchFacts(self.batch))
         self.iam.register(function_clients.session().events)
+        if self.loopback is not None:  # last on before-send: an injected fault answers first
+            self.loopback.register(function_clients.session().events)
         if DISPATCHER in self.functions:
             # the counter items admission reads, named by the layer's own key functions (one source of truth)
             from batchplane.adapters.dynamo.admission import pool_key, tenant_key

@@ -1,0 +1,183 @@
+"""The local stack answers its own endpoints in process (batchplane_local.loopback): the same requests, the same
+answers as over TCP, byte for byte; other endpoints and injected faults are left alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from batchplane_local import moto_glue
+from batchplane_local.batch.api import BatchApi
+from batchplane_local.faults import Faults
+from batchplane_local.loopback import Loopback
+from botocore.exceptions import ClientError
+from werkzeug.serving import make_server
+
+from tests.local.conftest import JOB_DEF, Env
+
+TABLE = "loopback-test"  # moto's state is the process's: a name no other test uses
+CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class _Bodies:
+    """Every answer's status and raw body a client received (botocore's after-call)."""
+
+    def __init__(self, client: Any) -> None:
+        self.seen: list[tuple[str, int, bytes]] = []
+        client.meta.events.register("after-call.*.*", self._after)
+
+    def _after(self, http_response: Any, model: Any, **_: Any) -> None:
+        self.seen.append((model.name, http_response.status_code, http_response.content))
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[moto_glue.MotoServer]:
+    server = moto_glue.start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _pair(service: str, endpoint: str, app: Any) -> tuple[Any, Any, Loopback]:
+    over_tcp = boto3.client(service, endpoint_url=endpoint, **CREDENTIALS)
+    in_process = boto3.client(service, endpoint_url=endpoint, **CREDENTIALS)
+    loopback = Loopback()
+    loopback.add(endpoint, app)
+    loopback.register(in_process.meta.events)
+    return over_tcp, in_process, loopback
+
+
+def _dynamodb_calls(ddb: Any, table: str) -> list[Any]:
+    """A table's life, errors included; each call's outcome (a parsed answer less its metadata, or the error)."""
+    out: list[Any] = []
+
+    def call(name: str, **kwargs: Any) -> None:
+        try:
+            answer = getattr(ddb, name)(**kwargs)
+            answer.pop("ResponseMetadata", None)
+            answer.pop("TableDescription", None)  # creation time differs
+            out.append(answer)
+        except ClientError as error:
+            out.append((error.response["Error"], error.response.get("CancellationReasons")))
+
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "JOB#1"}, "sk": {"S": "JOB"}}
+    call("put_item", TableName=table, Item={**key, "n": {"N": "1"}, "s": {"S": "é ✓ \u0000"}, "b": {"B": b"\x00\xff"}})
+    call("get_item", TableName=table, Key=key, ConsistentRead=True)
+    call(
+        "update_item",
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #n = #n + :one",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeNames={"#n": "n"},
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    call("put_item", TableName=table, Item=key, ConditionExpression="attribute_not_exists(pk)")  # fails
+    call(
+        "transact_write_items",
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "JOB#2"}, "sk": {"S": "JOB"}}}},
+            {
+                "ConditionCheck": {
+                    "TableName": table,
+                    "Key": key,
+                    "ConditionExpression": "n = :x",
+                    "ExpressionAttributeValues": {":x": {"N": "9"}},
+                }
+            },
+        ],
+    )  # cancelled: its reasons in the answer
+    call("query", TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "JOB#1"}})
+    call("get_item", TableName="no-such-table", Key=key)
+    return out
+
+
+def test_dynamodb_answers_in_process_as_over_tcp(moto_server: moto_glue.MotoServer) -> None:
+    assert moto_server.server is not None
+    over_tcp, in_process, loopback = _pair("dynamodb", moto_server.endpoint, moto_glue.wsgi_app(moto_server.server))
+    tcp_bodies, loop_bodies = _Bodies(over_tcp), _Bodies(in_process)
+    # WHEN the same calls are made over TCP, then in process on the table made again
+    tcp = _dynamodb_calls(over_tcp, TABLE)
+    over_tcp.delete_table(TableName=TABLE)
+    loop = _dynamodb_calls(in_process, TABLE)
+    # THEN botocore parsed the same answers, errors included, and every in-process answer came from the app
+    assert loop == tcp
+    assert loopback.served == len(loop_bodies.seen) == 8
+    # AND the raw answers were the same bytes (but the table's description: its creation time)
+    tcp_seen = [seen for seen in tcp_bodies.seen if seen[0] not in ("CreateTable", "DeleteTable")]
+    assert tcp_seen == loop_bodies.seen[1:]
+    # AND what the in-process client wrote is in the server everyone else reads over TCP
+    item = over_tcp.get_item(TableName=TABLE, Key={"pk": {"S": "JOB#1"}, "sk": {"S": "JOB"}})["Item"]
+    assert item["n"] == {"N": "2"}
+    over_tcp.delete_table(TableName=TABLE)
+
+
+@pytest.fixture
+def batch_endpoint(env: Env) -> Iterator[tuple[str, Any]]:
+    app = BatchApi(env.batch)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", app
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_batch_rest_calls_answer_in_process_as_over_tcp(env: Env, batch_endpoint: tuple[str, Any]) -> None:
+    endpoint, app = batch_endpoint
+    over_tcp, in_process, loopback = _pair("batch", endpoint, app)
+    queue = "arn:aws:batch:us-east-1:123456789012:job-queue/normal-spot"
+    # WHEN a job is submitted in process, with tags
+    job = in_process.submit_job(jobName="j", jobQueue=queue, jobDefinition=f"{JOB_DEF}:1", tags={"k": "v w/x"})
+    arn = job["jobArn"]
+    # THEN both clients see it; a path parameter (the ARN, percent-encoded by botocore) reaches the app unquoted
+    assert in_process.list_tags_for_resource(resourceArn=arn)["tags"] == {"k": "v w/x"}
+    assert over_tcp.list_tags_for_resource(resourceArn=arn)["tags"] == {"k": "v w/x"}
+    env.batch.wait_for(job["jobId"], timeout=10)  # ended: described the same by both
+    (mine,) = in_process.describe_jobs(jobs=[job["jobId"]])["jobs"]
+    (theirs,) = over_tcp.describe_jobs(jobs=[job["jobId"]])["jobs"]
+    assert mine == theirs
+    # AND an error answers as AWS's does
+    with pytest.raises(ClientError) as refused:
+        in_process.submit_job(jobName="j", jobQueue="no-such-queue", jobDefinition=f"{JOB_DEF}:1")
+    with pytest.raises(ClientError) as refused_tcp:
+        over_tcp.submit_job(jobName="j", jobQueue="no-such-queue", jobDefinition=f"{JOB_DEF}:1")
+    assert refused.value.response["Error"] == refused_tcp.value.response["Error"]
+    assert loopback.served == 4
+
+
+def test_other_endpoints_and_injected_faults_are_left_alone(moto_server: moto_glue.MotoServer) -> None:
+    assert moto_server.server is not None
+    loopback = Loopback()
+    loopback.add("http://127.0.0.1:1", moto_glue.wsgi_app(moto_server.server))  # not the server's endpoint
+    ddb = boto3.client("dynamodb", endpoint_url=moto_server.endpoint, **CREDENTIALS)
+    loopback.register(ddb.meta.events)
+    # WHEN a client calls an endpoint the hook does not serve: it goes over TCP
+    ddb.list_tables()
+    assert loopback.served == 0
+    # WHEN every call draws a fault (registered first, as the chaos stack does) on a served endpoint
+    loopback.add(moto_server.endpoint, moto_glue.wsgi_app(moto_server.server))
+    faults = Faults(1.0, seed=1, send_lost_answers=False)
+    ddb.meta.events.register_first("before-send.*.*", faults)
+    ddb.meta.config.retries = {"max_attempts": 1}
+    with pytest.raises(ClientError):
+        ddb.list_tables()
+    # THEN the fault answered: the app never saw the call
+    assert loopback.served == 0
+    assert sum(faults.injected.values()) >= 1
