@@ -22,7 +22,7 @@ def sweep_part(event: dict[str, Any]) -> tuple[int, int]:
     """Which part of the sweep this invocation is: its schedule's constant input ``{"part": p, "parts": n}`` (each
     part sweeps its share of the shards, all at once); a plain Scheduled Event sweeps every shard."""
     part, parts = event.get("part", 0), event.get("parts", 1)
-    if not (isinstance(part, int) and isinstance(parts, int) and 0 <= part < parts <= MAX_SHARDS):
+    if not (type(part) is int and type(parts) is int and 0 <= part < parts <= MAX_SHARDS):  # not bools either
         msg = f"a sweep part is 0 <= part < parts <= {MAX_SHARDS}: got part {part!r} of {parts!r}"
         raise ValueError(msg)
     return part, parts

@@ -71,7 +71,10 @@ def test_the_template_schedules_one_sweep_a_minute_in_16_parts_covering_each_onc
     assert alarm["Period"] == 60
 
 
-@pytest.mark.parametrize("event", [{"part": 16, "parts": 16}, {"part": -1, "parts": 4}, {"part": "0", "parts": 2}])
+@pytest.mark.parametrize(
+    "event",
+    [{"part": 16, "parts": 16}, {"part": -1, "parts": 4}, {"part": "0", "parts": 2}, {"part": True, "parts": 2}],
+)
 def test_a_schedule_input_naming_no_part_is_refused_before_any_call(
     plane: Plane, stack: Stack, event: dict[str, Any]
 ) -> None:
