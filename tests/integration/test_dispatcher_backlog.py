@@ -209,3 +209,64 @@ def test_a_lagging_index_that_still_lists_an_admitted_job_costs_nothing(plane: P
     assert report.admitted == [job]
     assert report.lost == 0
     assert stack.calls.counts["dynamodb.TransactWriteItems"] == 1
+
+
+def test_a_warm_containers_next_invocation_goes_on_from_the_last_ones_backlog(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+    from batchplane.services import dispatcher as module
+
+    # GIVEN bob may run 1 vCPU and has 3 jobs queued: one goes, two wait for his quota
+    assert _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 1})["statusCode"] == 200
+    bobs = [
+        response_json(_post(plane, {"name": f"b{i}", "command": ["true"], "vcpus": 1}, BOB))["jobId"] for i in range(3)
+    ]
+    monkeypatch.setattr(module, "RECENT_MS", 300)
+    time.sleep(0.4)  # bob's jobs are older than a recent-end read reaches back
+    dispatcher = copy.copy(wiring.dispatcher())
+    dispatcher._backlog = None  # a container of its own: nothing carried over from other tests' dispatchers
+    recording = _Recording(wiring.admission_store())
+    dispatcher._store = recording  # type: ignore[assignment]
+    with stack.acting_as("dispatcher"):
+        first = dispatcher.run(0.0)
+    assert first.full_reads == 1
+    assert first.admitted == [bobs[0]]
+    # WHEN alice submits between two invocations, and the same container is invoked again within FULL_READ_SECONDS
+    time.sleep(0.4)
+    alices = response_json(_post(plane, {"name": "a", "command": ["true"]}, ALICE))["jobId"]
+    del recording.reads[:]
+    with stack.acting_as("dispatcher"):
+        second = dispatcher.run(0.0)
+    # THEN it read only the listing's end since the first one's read (alice's job, not bob's two), and admitted it
+    assert second.full_reads == 0
+    assert [n for _, n in recording.reads] == [1]
+    assert recording.reads[0][0] is not None
+    assert second.admitted == [alices]
+    # AND once FULL_READ_SECONDS have passed, the next invocation reads the whole listing again (bob's two)
+    monkeypatch.setattr(module, "FULL_READ_SECONDS", 0.0)
+    del recording.reads[:]
+    with stack.acting_as("dispatcher"):
+        third = dispatcher.run(0.0)
+    assert third.full_reads == 1
+    assert recording.reads == [(None, 2)]
+    assert third.admitted == []
+
+
+def test_an_invocation_that_overlaps_a_running_one_starts_from_nothing(plane: Plane, stack: Stack) -> None:
+    from batchplane import wiring
+
+    # GIVEN a container whose backlog is in use (an invocation still running past its lease)
+    job = response_json(_post(plane, {"name": "j", "command": ["true"]}))["jobId"]
+    dispatcher = copy.copy(wiring.dispatcher())
+    dispatcher._backlog = None
+    dispatcher._backlog_lock = threading.Lock()
+    assert dispatcher._backlog_lock.acquire(blocking=False)
+    # WHEN another invocation runs in it
+    with stack.acting_as("dispatcher"):
+        report = dispatcher.run(0.0)
+    # THEN it read the whole listing itself, admitted the job, and left the backlog to the invocation that holds it
+    assert report.full_reads == 1
+    assert report.admitted == [job]
+    assert dispatcher._backlog is None
+    dispatcher._backlog_lock.release()

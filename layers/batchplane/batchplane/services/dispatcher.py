@@ -8,8 +8,9 @@ finds it by name first; a refusal by Batch, ClientException, ends the job FAILED
 Within an invocation the ticks are pipelined, so the account's rate is sustained rather than lost between ticks:
 a tick waits for its admission writes, not for its SubmitJobs, which callers make at their slots while the next tick
 reads ahead of the last slot (`_Backlog` keeps the QUEUED jobs between ticks: each tick reads only what was enqueued
-lately, the whole listing every FULL_READ_SECONDS). A call made late (a stalled thread) never crowds a second: the
-invocation's own calls pass a sliding window of the rate (`SendWindow`) as they leave (the Batch adapter's pace)."""
+lately, the whole listing every FULL_READ_SECONDS; a warm container's next invocation goes on from it). A call made
+late (a stalled thread) never crowds a second: the invocation's own calls pass a sliding window of the rate
+(`SendWindow`) as they leave (the Batch adapter's pace)."""
 
 from __future__ import annotations
 
@@ -184,6 +185,10 @@ class Dispatcher:
         self._pools: list[PoolState] | None = None
         self._pools_seen_ms = 0
         self._write_seconds = 0.1  # how long the last tick's admission writes took (50 in AWS, about, at first)
+        # the QUEUED jobs as the last invocation left them: a warm container's next invocation goes on from them (its
+        # first tick reads the listing's end since that read, the whole listing once FULL_READ_SECONDS have passed)
+        self._backlog: _Backlog | None = None
+        self._backlog_lock = threading.Lock()
 
     # ---- one invocation ----------------------------------------------------------------------------------------
 
@@ -196,7 +201,10 @@ class Dispatcher:
         if not self._store.take_lease(LEASE, self._owner, start, start + lease_ms):
             report.skipped = True
             return report
-        backlog = _Backlog({}, 0, 0, truncated=False)  # this invocation's: nothing of it is kept on the object
+        # kept for the container's next invocation (one at a time; one that overlaps, as a lease that ran out can
+        # let happen, starts from nothing): a copy some seconds old is safe, the admission write decides
+        mine = self._backlog_lock.acquire(blocking=False)
+        backlog = (self._backlog if mine else None) or _Backlog({}, 0, 0, truncated=False)
         window = SendWindow(self._rate, time.monotonic, self._sleep)  # elapsed time: immune to wall-clock steps
         window.seed(self._store.sent_window(), self._clock().timestamp())
         try:
@@ -222,6 +230,9 @@ class Dispatcher:
                 for call in calls:
                     call.result()
         finally:
+            if mine:
+                self._backlog = backlog
+                self._backlog_lock.release()
             if sent := window.sent(self._clock().timestamp()):
                 self._store.save_sent_window(sent)
             self._store.release_lease(LEASE, self._owner)
@@ -286,7 +297,8 @@ class Dispatcher:
 
     def _queued_jobs(self, report: DispatchReport, backlog: _Backlog | None) -> list[JobRecord]:
         """The QUEUED jobs for this tick: read whole outside ``run`` and every FULL_READ_SECONDS inside it; else the
-        invocation's backlog with what was enqueued lately read again (a job admitted or lost meanwhile has left it)."""
+        backlog (this invocation's, or the container's last one's) with what was enqueued lately read again (a job
+        admitted or lost meanwhile has left it)."""
         now = epoch_ms(self._clock())
         if backlog is None or backlog.truncated or now - backlog.full_ms >= FULL_READ_SECONDS * 1000:
             report.count("full_reads")
