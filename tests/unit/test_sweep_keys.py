@@ -17,6 +17,8 @@ from batchplane.domain.sweep_keys import (
     due_key,
     due_until,
     next_look_ms,
+    part_keys,
+    part_shards,
     shard_of,
 )
 from hypothesis import given
@@ -68,6 +70,26 @@ def test_the_sweeper_reads_every_shard_and_the_legacy_key() -> None:
     # GIVEN 4 shards / WHEN the keys of a bucket are listed
     # THEN they are the 4 shards and the unsharded key items written before sharding carry
     assert bucket_keys("RETRY", 4) == ("RETRY#0", "RETRY#1", "RETRY#2", "RETRY#3", "RETRY")
+
+
+@given(shards=st.integers(1, 256), parts=st.integers(1, 256))
+def test_the_parts_of_a_sweep_read_every_key_once(shards: int, parts: int) -> None:
+    # GIVEN any shard count and any number of sweep parts
+    # WHEN each part lists the keys of a bucket it reads
+    keys = [k for p in range(parts) for k in part_keys("ACTIVE", shards, p, parts)]
+    # THEN together they are every key of the bucket (every shard and the legacy key), each read by one part
+    assert sorted(keys) == sorted(bucket_keys("ACTIVE", shards))
+    assert len(keys) == len(set(keys))
+    # AND a part's share is even: no part has more than one shard more than another
+    sizes = [len(part_shards(p, parts, shards)) for p in range(parts)]
+    assert max(sizes) - min(sizes) <= 1
+    assert SweepIndex(shards).keys("ACTIVE", 0, parts) == part_keys("ACTIVE", shards, 0, parts)
+
+
+@pytest.mark.parametrize(("part", "parts"), [(-1, 4), (4, 4), (0, 0), (0, 257)])
+def test_a_sweep_part_out_of_range_is_refused(part: int, parts: int) -> None:
+    with pytest.raises(ValueError, match="part"):
+        part_shards(part, parts, 16)
 
 
 @pytest.mark.parametrize("shards", [0, 257])

@@ -115,10 +115,18 @@ def poll_sqs(
                 sqs.delete_message(QueueUrl=source.url, ReceiptHandle=m["ReceiptHandle"])
 
 
-def fire_rule(period: float, fn: LocalFunction, rule_arn: str, stopping: threading.Event) -> None:
-    """An EventBridge rule's schedule: a "Scheduled Event" to its target function every ``period`` seconds."""
+def fire_rule(
+    period: float,
+    fn: LocalFunction,
+    rule_arn: str,
+    stopping: threading.Event,
+    *,
+    constant: dict[str, Any] | None = None,
+) -> None:
+    """An EventBridge rule's schedule: a "Scheduled Event" to its target function every ``period`` seconds, or the
+    target's constant input instead when it has one (EventBridge sends a target's Input in place of the event)."""
     while not stopping.wait(period):
-        fn.inbox.put(scheduled_event(rule_arn))
+        fn.inbox.put(dict(constant) if constant is not None else scheduled_event(rule_arn))
 
 
 def scheduled_event(rule_arn: str) -> dict[str, Any]:

@@ -65,6 +65,8 @@ class Provisioner:
         self.routes: list[Route] = []
         self.rules: list[tuple[moto_glue.Pattern, str]] = []
         self.schedules: list[tuple[float, str, str]] = []  # (period, function, rule ARN)
+        # a scheduled target's constant input (its Input: sent instead of the Scheduled Event): (rule ARN, function)
+        self.schedule_inputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.sqs_sources: list[SqsSource] = []
         self.roles: dict[str, tuple[str, dict[str, Any]]] = {}  # logical id -> (role name, properties)
         self.customer_policies: dict[str, list[dict[str, Any]]] = {}  # the stack's managed policies: ARN -> statements
@@ -327,6 +329,9 @@ class Provisioner:
         targets = [self._function_of(t["Arn"]) for t in props.get("Targets") or []]
         for fn in targets:
             self.rule_targets.append((arn, fn.logical_id))
+        for target, fn in zip(props.get("Targets") or [], targets, strict=True):
+            if target.get("Input") is not None:
+                self.schedule_inputs[(arn, fn.logical_id)] = json.loads(str(st.resolve(target["Input"])))
         if props.get("EventPattern") is not None:
             pattern = moto_glue.Pattern(st.resolve(props["EventPattern"]))
             self.rules.extend((pattern, fn.logical_id) for fn in targets)

@@ -75,6 +75,7 @@ class LocalStack:
         self.routes: list[Route] = []
         self.rules: list[tuple[moto_glue.Pattern, str]] = []
         self.schedules: list[tuple[float, str, str]] = []  # (period, function, rule ARN)
+        self.schedule_inputs: dict[tuple[str, str], dict[str, Any]] = {}  # (rule ARN, function) -> constant input
         self.sqs_sources: list[SqsSource] = []
         self.roles: dict[str, tuple[str, dict[str, Any]]] = {}  # logical id -> (role name, properties)
         self.customer_policies: dict[str, list[dict[str, Any]]] = {}  # the stack's managed policies: ARN -> statements
@@ -226,6 +227,7 @@ class LocalStack:
             self.routes = provisioner.routes
             self.rules = provisioner.rules
             self.schedules = provisioner.schedules
+            self.schedule_inputs = provisioner.schedule_inputs
             self.sqs_sources = provisioner.sqs_sources
             self.roles = provisioner.roles
             self.customer_policies = provisioner.customer_policies
@@ -305,7 +307,13 @@ class LocalStack:
         )
 
     def _schedule_loop(self, period: float, logical_id: str, rule_arn: str) -> None:
-        events.fire_rule(period, self.functions[logical_id], rule_arn, self._stopping)
+        events.fire_rule(
+            period,
+            self.functions[logical_id],
+            rule_arn,
+            self._stopping,
+            constant=self.schedule_inputs.get((rule_arn, logical_id)),
+        )
 
     def _dispatch_loop(self, fallback: float, rule_arn: str) -> None:
         """The dispatcher's schedule, locally: invoked when admission has news (`stack.dispatch`)."""

@@ -280,8 +280,21 @@ class LifecycleStore(Protocol):
 
     def request_cancel(self, job_id: str, tenant: str, reason: str) -> JobRecord | None: ...
 
-    def bucket(self, name: str, upto: str | None = None) -> list[JobRecord]:
-        """Every job of a sweeper bucket (all its shards) whose sort key is at most ``upto``, oldest first."""
+    def bucket(self, name: str, upto: str | None = None, *, part: int = 0, parts: int = 1) -> list[JobRecord]:
+        """Every job of a sweeper bucket (all its shards, or sweep part ``part`` of ``parts``'s) whose sort key is at
+        most ``upto``, oldest first."""
+        ...
+
+    def part_is_empty(self, part: int, parts: int) -> bool:
+        """Sweep part ``part`` of ``parts`` reads no key (more parts than shards)."""
+        ...
+
+    def publish_heads(self, part: int, heads: dict[str, str], now_ms: int) -> None:
+        """The blocked queue heads (queue ARN -> statusReason) sweep part ``part`` saw, for the other parts."""
+        ...
+
+    def shared_heads(self, parts: int, since_ms: int) -> dict[str, str]:
+        """The blocked queue heads every sweep part published at or after ``since_ms``."""
         ...
 
     def look_later(self, job: JobRecord, due_ms: int) -> bool:

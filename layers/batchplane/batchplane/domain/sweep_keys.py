@@ -44,6 +44,22 @@ def bucket_keys(bucket: str, shards: int) -> tuple[str, ...]:
     return (*(f"{bucket}#{n}" for n in range(shards)), bucket)
 
 
+def part_shards(part: int, parts: int, shards: int) -> tuple[int, ...]:
+    """The shards one sweep part reads: every ``parts``-th shard from ``part`` (``n % parts == part``), so the parts
+    of a sweep cover every shard once whatever the shard count (16 parts of 16 shards: one each; of 32: two each)."""
+    if not 0 <= part < parts <= MAX_SHARDS:
+        msg = f"part must be 0..parts-1 and parts 1..{MAX_SHARDS}, not {part} of {parts}"
+        raise ValueError(msg)
+    return tuple(n for n in range(shards) if n % parts == part)
+
+
+def part_keys(bucket: str, shards: int, part: int, parts: int) -> tuple[str, ...]:
+    """The partition keys of ``bucket`` that sweep part ``part`` of ``parts`` reads: its shards, and the legacy
+    unsharded key for part 0 (one part, so legacy items are read once)."""
+    keys = tuple(f"{bucket}#{n}" for n in part_shards(part, parts, shards))
+    return (*keys, bucket) if part == 0 else keys
+
+
 def due_key(due_ms: int, job_id: str) -> str:
     """A sort key that orders by a time in epoch milliseconds: ``0001764590000000#<job id>``."""
     return f"{max(due_ms, 0):0{DUE_DIGITS}d}#{job_id}"
@@ -79,8 +95,9 @@ class SweepIndex:
     def key(self, bucket: str, job_id: str) -> str:
         return bucket_key(bucket, job_id, self.shards)
 
-    def keys(self, bucket: str) -> tuple[str, ...]:
-        return bucket_keys(bucket, self.shards)
+    def keys(self, bucket: str, part: int = 0, parts: int = 1) -> tuple[str, ...]:
+        """The keys of ``bucket`` (all of them, or one sweep part's)."""
+        return bucket_keys(bucket, self.shards) if parts == 1 else part_keys(bucket, self.shards, part, parts)
 
     def release_sort_key(self, ended_ms: int, job_id: str) -> str:
         """An ended job's sort key in RELEASE: due ``repair`` after its end, when the sweeper gives back an admission

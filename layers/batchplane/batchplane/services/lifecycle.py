@@ -433,9 +433,10 @@ class LifecycleService:
 
     # ---- the sweeper -----------------------------------------------------------------------------------------
 
-    def sweep(self, time_left_ms: Callable[[], int] | None = None) -> SweepReport:
+    def sweep(self, time_left_ms: Callable[[], int] | None = None, *, part: int = 0, parts: int = 1) -> SweepReport:
         """One sweep (services/sweeper.py), over this engine's store, Batch and policies; ``time_left_ms`` (the
-        invocation's remaining time) lets it stop in time and give its lease back."""
+        invocation's remaining time) lets it stop in time and give its lease back; ``part`` of ``parts`` is the
+        share of the shards it sweeps (all of them by default)."""
         from batchplane.services.sweeper import Sweeper  # the job-events function never imports the sweeper
 
         return Sweeper(
@@ -451,6 +452,8 @@ class LifecycleService:
             reconcile_after_seconds=self._reconcile_after,
             lease_owner=self._lease_owner,
             lease_seconds=self._lease_seconds,
+            part=part,
+            parts=parts,
         ).sweep(time_left_ms)
 
 

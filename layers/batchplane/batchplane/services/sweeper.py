@@ -5,7 +5,9 @@ DescribeJobs output applied as the events that were lost). Acting on a job is th
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -46,11 +48,15 @@ class SweepReport:
     usage_released: list[str] = field(default_factory=list)  # ended jobs whose lost admission release was made
     describe_calls: int = 0
     looked_later: int = 0  # due active jobs with nothing to do, filed for a later look
+    part: int = 0  # which sweep part this was (of ``parts``: each reads its share of the shards)
+    parts: int = 1
     cut_short: bool = False  # the invocation's time ran low: it stopped, gave the lease back; the rest stays due
     skipped: bool = False  # another sweep holds the lease: this one did nothing
 
 
 STOP_WITH_MS_LEFT = 8_000  # stop taking on jobs when less is left of the invocation (one job's work, and the lease)
+LOOK_LATER_THREADS = 8  # look-later writes in flight at once (a sweep's most numerous call: ~4,000 a part at 1M jobs)
+HEADS_FRESH_MS = 120_000  # another part's blocked queue heads count for two sweeps (each part rewrites its own)
 
 
 class _OutOfTime(Exception):  # noqa: N818 - control flow inside a sweep, never raised out of it
@@ -77,6 +83,8 @@ class Sweeper:
         reconcile_after_seconds: float,
         lease_owner: str,
         lease_seconds: float,
+        part: int = 0,
+        parts: int = 1,
     ) -> None:
         self._engine = engine
         self._store = store
@@ -91,31 +99,54 @@ class Sweeper:
         self._lease_owner = lease_owner
         self._lease_seconds = lease_seconds
         self._time_left: Callable[[], int] | None = None
+        self._part = part
+        self._parts = parts
 
     def sweep(self, time_left_ms: Callable[[], int] | None = None) -> SweepReport:
         """One sweep, single-flight across containers: a lease item taken with one conditional write (held longer
         than the sweeper's timeout, so a crashed sweep frees it at the latest one lease later), given back at the
-        end. A sweep that finds the lease held does nothing. No reserved concurrency needed."""
-        report = SweepReport()
+        end. A sweep that finds the lease held does nothing. No reserved concurrency needed.
+
+        A sweep part (``part`` of ``parts`` > 1, each on its own schedule, all at once) reads only its shards
+        (``part_shards``) under its own lease, ``sweeper#<part>``. The stuck-RUNNABLE pass judges a queue by its
+        head, which may sit in another part's shards: each part publishes the blocked heads it saw first thing and
+        reads every part's before that pass (a head another part has not published yet this minute counts from
+        the sweep before)."""
+        report = SweepReport(part=self._part, parts=self._parts)
         self._time_left = time_left_ms
         now = self._clock()
         now_ms = epoch_ms(now)
-        if not self._store.take_lease("sweeper", self._lease_owner, now_ms, now_ms + int(self._lease_seconds * 1000)):
+        if self._parts > 1 and self._store.part_is_empty(self._part, self._parts):
+            return report  # more parts than shards: this one has none (no call made)
+        lease = "sweeper" if self._parts == 1 else f"sweeper#{self._part}"
+        if not self._store.take_lease(lease, self._lease_owner, now_ms, now_ms + int(self._lease_seconds * 1000)):
             report.skipped = True
             return report
         try:
+            runnable: list[JobRecord] | None = None
+            if self._parts > 1:  # read first, so the heads it holds reach the other parts early
+                runnable = self._bucket("RUNNABLE")
+                self._store.publish_heads(self._part, _heads(_waiting(runnable)), now_ms)
             self._settle_releases(now, report)
             self._release_due(now, report)
             self._release_held(now, report)
-            runnable = self._store.bucket("RUNNABLE")  # read once: both passes judge it (its largest read at scale)
-            self._stuck_runnable(now, report, runnable)
+            shared: dict[str, str] = {}
+            if runnable is None:
+                runnable = self._bucket("RUNNABLE")  # read once: both passes judge it (its largest read at scale)
+            else:
+                shared = self._store.shared_heads(self._parts, now_ms - HEADS_FRESH_MS)
+            self._stuck_runnable(now, report, runnable, shared)
             acted = {*report.moved_to_on_demand, *report.failed_fast}
             self._reconcile(now, report, [job for job in runnable if job.job_id not in acted])
         except _OutOfTime:
             report.cut_short = True
         finally:
-            self._store.release_lease("sweeper", self._lease_owner)
+            self._store.release_lease(lease, self._lease_owner)
         return report
+
+    def _bucket(self, name: str, upto: str | None = None) -> list[JobRecord]:
+        """This sweep's share of a bucket: every shard, or its part's."""
+        return self._store.bucket(name, upto, part=self._part, parts=self._parts)
 
     def _in_time(self) -> None:
         """Before each job: stop the sweep (``_OutOfTime``) when the invocation's time runs low."""
@@ -123,7 +154,7 @@ class Sweeper:
             raise _OutOfTime
 
     def _release_due(self, now: datetime, report: SweepReport) -> None:
-        for job in self._store.bucket("RETRY", upto=due_until(epoch_ms(now))):
+        for job in self._bucket("RETRY", upto=due_until(epoch_ms(now))):
             self._in_time()
             attempt = job.current
             if job.cancel_requested:
@@ -145,7 +176,7 @@ class Sweeper:
         giving their admission back (and the event that would tell again was not redelivered). Their end is acted
         on again (``on_terminal``: the release, one conditional transaction that also takes the job out of the
         index, and its pipeline told again, idempotent); one that holds no admission just leaves the index."""
-        for job in self._store.bucket(RELEASE_BUCKET, upto=due_until(epoch_ms(now))):
+        for job in self._bucket(RELEASE_BUCKET, upto=due_until(epoch_ms(now))):
             self._in_time()
             if job.holds_admission and job.status.terminal and self._on_terminal is not None:
                 self._on_terminal(job, job.status.value)
@@ -172,7 +203,7 @@ class Sweeper:
         ("Dependent Job failed") when one failed."""
         if self._deps is None:
             return
-        held = self._store.bucket("HELD")
+        held = self._bucket("HELD")
         wanted = [d["jobId"] for job in held for d in job.request.get("dependsOn") or []]
         statuses = self._deps.statuses(wanted) if wanted else {}
         for job in held:
@@ -194,18 +225,15 @@ class Sweeper:
                 # dispatcher submits it, under its tenant's quota and the account's SubmitJob budget
                 report.released.append(job.job_id)
 
-    def _stuck_runnable(self, now: datetime, report: SweepReport, runnable: list[JobRecord]) -> None:
+    def _stuck_runnable(
+        self, now: datetime, report: SweepReport, runnable: list[JobRecord], shared: dict[str, str]
+    ) -> None:
         """Jobs RUNNABLE past their dwell. AWS gives a blocked reason only to the job at the head of a queue, so a
         queue whose head is blocked for capacity moves every job behind it that is past its dwell too: a Spot-starved
-        backlog drains in one sweep after the dwell, not one job per sweep."""
-        jobs = [
-            job
-            for job in runnable
-            if job.current.status is JobStatus.RUNNABLE
-            and job.current.runnable_at is not None
-            and not job.cancel_requested
-        ]
-        heads = blocked_queues((job.current.queue_arn, job.current.status_reason) for job in jobs)
+        backlog drains in one sweep after the dwell, not one job per sweep. ``shared``: the heads other sweep parts
+        saw (a sweep of every shard sees them all itself)."""
+        jobs = _waiting(runnable)
+        heads = {**shared, **_heads(jobs)}
         scaling: dict[str, bool] = {}  # per queue, asked once per sweep
         stuck = 0  # past their dwell and left where they are (the JobsStuckRunnableAlarm's metric)
         for job in jobs:
@@ -290,7 +318,7 @@ class Sweeper:
         now_ms = epoch_ms(now)
         stale: dict[str, JobRecord] = {}
         later: dict[str, tuple[JobRecord, int]] = {}  # job id -> (job, when to look again): ACTIVE jobs only
-        active = self._store.bucket("ACTIVE", upto=due_until(now_ms))
+        active = self._bucket("ACTIVE", upto=due_until(now_ms))
         active_ids = {job.job_id for job in active}
         for job in active + runnable:
             self._in_time()
@@ -338,11 +366,43 @@ class Sweeper:
                 )
                 if outcome is not Outcome.STALE:
                     report.reconciled.append(stale[detail.job_id].job_id)
-        for job, due_ms in later.values():
-            self._in_time()
-            # a job whose description changed it was written since it was read: the condition keeps that write
-            if job.job_id in active_ids and self._store.look_later(job, due_ms):
-                report.looked_later += 1
+        # a job whose description changed it was written since it was read: the condition keeps that write
+        self._look_later([(job, due_ms) for job, due_ms in later.values() if job.job_id in active_ids], report)
+
+    def _look_later(self, jobs: list[tuple[JobRecord, int]], report: SweepReport) -> None:
+        """File each job for its next look: one conditional write each, independent of each other, so up to
+        ``LOOK_LATER_THREADS`` are in flight at once (the clients are thread-safe; each write runs in a copy of the
+        caller's context). The time check stays before each write is started; a write's error is raised as if
+        written one after another, once the writes started are done."""
+        if len(jobs) < 2:  # one write needs no pool
+            for job, due_ms in jobs:
+                self._in_time()
+                report.looked_later += self._store.look_later(job, due_ms)
+            return
+        futures: list[Future[bool]] = []
+        try:
+            with ThreadPoolExecutor(max_workers=LOOK_LATER_THREADS, thread_name_prefix="look-later") as pool:
+                for job, due_ms in jobs:
+                    self._in_time()
+                    futures.append(pool.submit(contextvars.copy_context().run, self._store.look_later, job, due_ms))
+        finally:
+            report.looked_later += sum(1 for f in futures if f.exception() is None and f.result())
+        for future in futures:
+            future.result()  # the first error, if any
+
+
+def _waiting(runnable: list[JobRecord]) -> list[JobRecord]:
+    """The RUNNABLE jobs the stuck pass judges: waiting RUNNABLE since a known time, no cancel asked."""
+    return [
+        job
+        for job in runnable
+        if job.current.status is JobStatus.RUNNABLE and job.current.runnable_at is not None and not job.cancel_requested
+    ]
+
+
+def _heads(jobs: list[JobRecord]) -> dict[str, str]:
+    """The queues these jobs show blocked at their head (queue ARN -> the head's statusReason)."""
+    return blocked_queues((job.current.queue_arn, job.current.status_reason) for job in jobs)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

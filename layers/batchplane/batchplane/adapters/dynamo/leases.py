@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+HEADS_PK = "SWEEPHEADS"  # one item per sweep part: the blocked queue heads it saw (sk = the part)
+
+
 class LeasesAndBuckets:
     """Mixed into the lifecycle store, over its client and table."""
 
@@ -52,12 +55,46 @@ class LeasesAndBuckets:
             )
         )
 
-    def bucket(self, name: str, upto: str | None = None) -> list[JobRecord]:
+    def part_is_empty(self, part: int, parts: int) -> bool:
+        """Sweep part ``part`` of ``parts`` has no key to read (more parts than shards): it has nothing to do."""
+        return not self._sweep.keys(ACTIVE, part, parts)
+
+    def publish_heads(self, part: int, heads: dict[str, str], now_ms: int) -> None:
+        """Sweep part ``part``'s blocked queue heads (queue ARN -> the head's statusReason), for the other parts:
+        ``SWEEPHEADS`` / ``<part>``, rewritten by every sweep of the part (empty too), expiring by TTL after a day."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": HEADS_PK}, "sk": {"S": str(part)}},
+            UpdateExpression="SET heads = :h, seenAt = :at, expiresAt = :e",
+            ExpressionAttributeValues={
+                ":h": {"M": {queue: {"S": reason} for queue, reason in heads.items()}},
+                ":at": {"N": str(now_ms)},
+                ":e": {"N": str(now_ms // 1000 + 86_400)},
+            },
+        )
+
+    def shared_heads(self, parts: int, since_ms: int) -> dict[str, str]:
+        """The blocked queue heads every sweep part published at or after ``since_ms`` (one BatchGetItem of the
+        ``parts`` items; a part that has not swept since says nothing)."""
+        keys = [{"pk": {"S": HEADS_PK}, "sk": {"S": str(n)}} for n in range(parts)]
+        heads: dict[str, str] = {}
+        for chunk in (keys[i : i + 100] for i in range(0, len(keys), 100)):
+            request: dict[str, Any] = {self._table: {"Keys": chunk}}
+            while request:
+                got = self._db.batch_get_item(RequestItems=request)
+                for item in got.get("Responses", {}).get(self._table, []):
+                    if int(item.get("seenAt", {}).get("N", "0")) >= since_ms:
+                        heads.update({q: v["S"] for q, v in item.get("heads", {}).get("M", {}).items()})
+                request = dict(got.get("UnprocessedKeys") or {})
+        return heads
+
+    def bucket(self, name: str, upto: str | None = None, *, part: int = 0, parts: int = 1) -> list[JobRecord]:
         """Every job in a gsi2 bucket (ACTIVE, RUNNABLE, RETRY, HELD) whose sort key is at most ``upto``, oldest
-        first: each shard's key and the legacy unsharded one, every page of each (no cap: all due work). The legacy
-        ACTIVE key sorted by creation time, so ``upto`` (a due time) does not bound it: all of it is read."""
+        first: each shard's key and the legacy unsharded one (or sweep part ``part`` of ``parts``'s keys), every
+        page of each (no cap: all due work). The legacy ACTIVE key sorted by creation time, so ``upto`` (a due
+        time) does not bound it: all of it is read."""
         found: list[tuple[str, Item]] = []
-        for key in self._sweep.keys(name):
+        for key in self._sweep.keys(name, part, parts):
             bound = None if key == ACTIVE else upto
             values: dict[str, Any] = {":b": {"S": key}}
             condition = "gsi2pk = :b"
