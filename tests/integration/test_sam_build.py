@@ -1,10 +1,12 @@
 """The layer imports the same way in `sam build` output as in tests: build it, then import the handler from the build
 alone (no repository paths), as Lambda would with the layer at /opt/python. The build targets Lambda's python3.13 on
 arm64: its native extensions are aarch64 builds, so on another machine the import swaps in this machine's build of the
-same versions of those packages (and only those)."""
+same versions of those packages (and only those). The layer ships CPython 3.13 bytecode for every module (Lambda's /opt
+is read-only: without it every cold start compiles the layer from source), and the import uses it."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import shutil
@@ -73,12 +75,28 @@ def test_sam_build_output_imports_the_gateway(tmp_path: Path) -> None:
     assert native_dists
     assert all("aarch64" in (d / "WHEEL").read_text() for d in native_dists), native_dists
     overlay = host_builds_of(native_dists, tmp_path / "host")
-    # AND a clean interpreter with only the function and the layer on its path imports the handler
+    # AND every module in the layer has its CPython 3.13 bytecode, unchecked-hash (valid whatever the mtimes after zip
+    # and unzip), compiled from the source beside it
+    assert sys.implementation.cache_tag == "cpython-313"
+    sources = sorted(layer.rglob("*.py"))
+    assert len(sources) > 100
+    assert {p.parts[len(layer.parts)] for p in sources} >= {"batchplane", "pydantic", "aws_lambda_powertools"}
+    stale = [str(p.relative_to(layer)) for p in sources if not compiled_unchecked_from(p)]
+    assert not stale, stale
+    # AND a clean interpreter with only the function and the layer on its path imports the handler, loading every
+    # module of the layer from that bytecode: none is compiled from source
     probe = (
-        "import sys; sys.path[:0] = [sys.argv[1], *sys.argv[3:], sys.argv[2]]; import app; "
-        "assert callable(app.lambda_handler); import batchplane, pydantic; "
-        "assert batchplane.__file__.startswith(sys.argv[2]), batchplane.__file__; "
-        "assert pydantic.__file__.startswith(sys.argv[2]), pydantic.__file__; print('ok')"
+        "import sys, importlib.machinery as m; compiled = []; to_code = m.SourceFileLoader.source_to_code\n"
+        "def source_to_code(self, data, path, **kw):\n"
+        "    compiled.append(str(path)); return to_code(self, data, path, **kw)\n"
+        "m.SourceFileLoader.source_to_code = source_to_code\n"
+        "sys.path[:0] = [sys.argv[1], *sys.argv[3:], sys.argv[2]]; import app\n"
+        "assert callable(app.lambda_handler); import batchplane, pydantic\n"
+        "assert batchplane.__file__.startswith(sys.argv[2]), batchplane.__file__\n"
+        "assert pydantic.__file__.startswith(sys.argv[2]), pydantic.__file__\n"
+        "loaded = [n for n, mod in sys.modules.items() if (getattr(mod, '__file__', None) or '').startswith(sys.argv[2])]\n"
+        "assert len(loaded) > 50, loaded\n"
+        "assert compiled == [app.__file__], compiled; print('ok')"
     )
     clean_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH",)}
     out = subprocess.run(
@@ -93,6 +111,21 @@ def test_sam_build_output_imports_the_gateway(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
     shutil.rmtree(build, ignore_errors=True)
+
+
+def compiled_unchecked_from(source: Path) -> bool:
+    """Whether source has this interpreter's bytecode beside it (its __pycache__), hash-based with check_source off,
+    from source's bytes as they are."""
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    if not cached.exists():
+        return False
+    header = cached.read_bytes()[:16]
+    flags = int.from_bytes(header[4:8], "little")
+    return (
+        header[:4] == importlib.util.MAGIC_NUMBER
+        and flags == 0b01  # hash-based, source not checked
+        and header[8:16] == importlib.util.source_hash(source.read_bytes())
+    )
 
 
 def host_builds_of(native_dists: list[Path], into: Path) -> list[str]:

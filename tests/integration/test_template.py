@@ -6,12 +6,21 @@ Pure file reads, no AWS and no SAM CLI: cfn-lint, `sam validate --lint` and `sam
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.cfn import deployed_environment, deployed_resources, deployed_stack, expanded_template, resources, template
+from tests.cfn import (
+    ROOT,
+    deployed_environment,
+    deployed_resources,
+    deployed_stack,
+    expanded_template,
+    resources,
+    template,
+)
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 CAPACITIES = {"spot": "Spot", "on-demand": "OnDemand"}
@@ -512,7 +521,7 @@ def test_function_globals_and_layer() -> None:
     assert variables["TABLE_NAME"] == {"Ref": "BatchplaneTable"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "batchplane"
     assert layer["Properties"]["ContentUri"] == "layers/batchplane/"
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
 
 
 def test_every_function_and_the_layer_agree_on_runtime_and_architecture() -> None:
@@ -527,13 +536,18 @@ def test_every_function_and_the_layer_agree_on_runtime_and_architecture() -> Non
     runtimes = {name: (f["Runtime"], f.get("Architectures", ["x86_64"])) for name, f in functions.items()}
 
     # THEN all run one runtime on one architecture, which the layer is declared for and built for (sam build uses
-    # the layer's Metadata), and all use the layer
+    # the layer's Metadata and its Makefile's Python version and wheel platform), and all use the layer
     assert len(functions) >= 5
     ((runtime, architecture),) = {(runtime, tuple(arch)) for runtime, arch in runtimes.values()}
     assert (runtime, architecture) == ("python3.13", ("arm64",)), runtimes
     assert layer["CompatibleRuntimes"] == [runtime]
     assert layer["CompatibleArchitectures"] == list(architecture)
-    assert [source_layer["BuildMethod"], source_layer["BuildArchitecture"]] == [runtime, *architecture]
+    assert [source_layer["BuildMethod"], source_layer["BuildArchitecture"]] == ["makefile", *architecture]
+    makefile = (ROOT / "layers" / "batchplane" / "Makefile").read_text()
+    (python_version,) = re.findall(r"^PYTHON_VERSION := (\S+)$", makefile, re.MULTILINE)
+    (wheel_platform,) = re.findall(r"^PLATFORM := (\S+)$", makefile, re.MULTILINE)
+    assert f"python{python_version}" == runtime
+    assert wheel_platform.endswith({"arm64": "_aarch64", "x86_64": "_x86_64"}[architecture[0]]), wheel_platform
     assert all(f["Layers"] == [{"Ref": layer_id}] for f in functions.values()), functions
 
 
