@@ -6,7 +6,8 @@ clients made, services built, models and resolver warmed on the request path), `
 request after the SnapStart before-snapshot hook ran, i.e. what a restored environment pays, restore itself aside),
 ``warm_ms`` (a second request). The child prints one JSON line. The handlers import boto3 on first use, but this
 child's own scaffolding (the stubs, the sample events) imports it before the timed request: ``first_ms`` leaves out
-what importing boto3 costs a cold container's first request (about ``cold_import_baseline_ms`` less one client)."""
+what importing boto3 costs a cold container's first request (about ``cold_import_baseline_ms`` less one client). The
+layer's package is imported with its bytecode, as the built layer ships it (``measures.compiled_layer``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.perf.measures import ROOT, _child_env
+from tests.perf.measures import ROOT, _child_env, compiled_layer
 
 ARN = "arn:aws:batch:us-east-1:123456789012"
 SNAPSTARTED = ("gateway", "job_events")  # the functions template.yaml publishes with SnapStart (they have `prime`)
@@ -92,21 +93,22 @@ def first_requests_ms(functions: tuple[str, ...], runs: int = 3) -> dict[str, di
     """Median figures per handler over ``runs`` fresh interpreters each, cold and primed."""
     from tests.perf.harness import functions_env
 
-    env = _child_env()
-    env["PYTHONPATH"] = f"{ROOT / 'layers' / 'batchplane'}:{ROOT}:{ROOT / 'local'}"
     definitions = {"sample": f"{ARN}:job-definition/s:1", "mnp-sample": f"{ARN}:job-definition/m:1"}
-    env.update(functions_env(f"{ARN}:job-queue/batchplane-test_", definitions))
     out: dict[str, dict[str, float]] = {}
-    for function in functions:
-        samples: dict[str, list[float]] = {"import_ms": [], "first_ms": [], "primed_first_ms": [], "warm_ms": []}
-        for _ in range(runs):
-            cold = _run(function, "cold", env)
-            samples["import_ms"].append(cold["import_ms"])
-            samples["first_ms"].append(cold["first_ms"])
-            samples["warm_ms"].append(cold["warm_ms"])
-            if function in SNAPSTARTED:
-                samples["primed_first_ms"].append(_run(function, "primed", env)["first_ms"])
-        out[function] = {k: round(statistics.median(v), 1) for k, v in samples.items() if v}
+    with compiled_layer() as layer:  # the layer's package with its bytecode, as the built layer ships it
+        env = _child_env(layer)
+        env["PYTHONPATH"] = f"{layer}:{ROOT}:{ROOT / 'local'}"
+        env.update(functions_env(f"{ARN}:job-queue/batchplane-test_", definitions))
+        for function in functions:
+            samples: dict[str, list[float]] = {"import_ms": [], "first_ms": [], "primed_first_ms": [], "warm_ms": []}
+            for _ in range(runs):
+                cold = _run(function, "cold", env)
+                samples["import_ms"].append(cold["import_ms"])
+                samples["first_ms"].append(cold["first_ms"])
+                samples["warm_ms"].append(cold["warm_ms"])
+                if function in SNAPSTARTED:
+                    samples["primed_first_ms"].append(_run(function, "primed", env)["first_ms"])
+            out[function] = {k: round(statistics.median(v), 1) for k, v in samples.items() if v}
     return out
 
 

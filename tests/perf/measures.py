@@ -4,13 +4,17 @@ time.perf_counter_ns. Nothing here asserts a budget: callers compare."""
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import json
 import os
+import py_compile
 import random
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -268,55 +272,104 @@ def arbitration_decisions_per_s(queues: int = 50, jobs: int = 1_000_000, seed: i
 
 _IMPORT_HANDLER = """
 import importlib.util, sys, time
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 sys.modules["app"] = module
 spec.loader.exec_module(module)
-print((time.perf_counter() - t) * 1000)
+print((time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000)
 """
 _IMPORT_BASELINE = """
 import importlib.util, sys, time
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 import boto3
 boto3.client("dynamodb", region_name="us-east-1")
-print((time.perf_counter() - t) * 1000)
+print((time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000)
 """
+LAYER_SOURCE = ROOT / "layers" / "batchplane"
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(layer: Path = LAYER_SOURCE) -> dict[str, str]:
     from tests.perf.harness import FAKE_AWS_ENV
 
     env = {k: v for k, v in os.environ.items() if k not in FAKE_AWS_ENV and k != "PYTHONPATH"}
     env.update({k: v for k, v in FAKE_AWS_ENV.items() if v is not None})
-    env["PYTHONPATH"] = str(ROOT / "layers" / "batchplane")
+    env["PYTHONPATH"] = str(layer)
     return env
 
 
-def _import_ms(script: str, *args: str) -> float:
+@contextlib.contextmanager
+def compiled_layer() -> Iterator[Path]:
+    """A temporary copy of the layer's package with the bytecode the built layer ships (layers/batchplane/Makefile):
+    no __pycache__ of this checkout's, every module compiled by this Python in unchecked-hash mode. Yields the folder
+    to put on PYTHONPATH: what an import loads from it does not depend on PYTHONDONTWRITEBYTECODE."""
+    with tempfile.TemporaryDirectory(prefix="batchplane-layer-") as folder:
+        shutil.copytree(
+            LAYER_SOURCE / "batchplane", Path(folder) / "batchplane", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        compiled = compileall.compile_dir(
+            folder, quiet=1, force=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        )
+        if not compiled:
+            raise RuntimeError(f"the layer's package does not compile: {folder}")
+        yield Path(folder)
+
+
+def _import_ms(script: str, *args: str, env: dict[str, str]) -> tuple[float, float]:
     out = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, env=_child_env(), cwd=ROOT
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, env=env, cwd=ROOT
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
-def cold_imports_ms(runs: int = 7) -> tuple[dict[str, float], float]:
-    """Median ms to import each functions/<name>/app.py in a fresh interpreter (PYTHONPATH=layers/batchplane), and
-    the baseline (import boto3 + one DynamoDB client) measured the same way, runs interleaved. One unmeasured run
-    of each first, so bytecode caches are written before timing."""
-    targets: dict[str, tuple[str, ...]] = {
-        name: (_IMPORT_HANDLER, str(ROOT / "functions" / name / "app.py")) for name in HANDLERS
-    }
-    targets["baseline"] = (_IMPORT_BASELINE,)
-    for script_and_args in targets.values():
-        _import_ms(*script_and_args)
-    samples: dict[str, list[float]] = {name: [] for name in targets}
-    for _ in range(runs):
-        for name, script_and_args in targets.items():
-            samples[name].append(_import_ms(*script_and_args))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    baseline = medians.pop("baseline")
-    return medians, baseline
+@dataclass
+class ColdImports:
+    """Median ms to import each handler (``wall``, ``cpu``: elapsed and CPU time of the importing process) and the
+    baseline's, from the same interleaved runs."""
+
+    wall: dict[str, float]
+    cpu: dict[str, float]
+    baseline_wall: float
+    baseline_cpu: float
+
+    @property
+    def ratio_max(self) -> float:
+        return max(self.wall.values()) / self.baseline_wall
+
+    @property
+    def cpu_ratio_max(self) -> float:
+        return max(self.cpu.values()) / self.baseline_cpu
+
+
+def cold_imports(runs: int = 7, *, compiled: bool = True) -> ColdImports:
+    """Import each functions/<name>/app.py in ``runs`` fresh interpreters, and the baseline (import boto3 + one
+    DynamoDB client) the same way, runs interleaved. The layer's package is imported as the built layer ships it,
+    with its bytecode (``compiled_layer``); ``compiled=False`` imports it from the checkout's sources instead (compiled
+    in every run when PYTHONDONTWRITEBYTECODE is set, as it was measured before the layer shipped bytecode). The
+    dependencies and boto3 come from this virtualenv, with their bytecode (boto3 has its bytecode in Lambda's runtime
+    too). One unmeasured run of each first (the file cache)."""
+    with contextlib.ExitStack() as stack:
+        env = _child_env(stack.enter_context(compiled_layer()) if compiled else LAYER_SOURCE)
+        targets: dict[str, tuple[str, ...]] = {
+            name: (_IMPORT_HANDLER, str(ROOT / "functions" / name / "app.py")) for name in HANDLERS
+        }
+        targets["baseline"] = (_IMPORT_BASELINE,)
+        for script_and_args in targets.values():
+            _import_ms(*script_and_args, env=env)
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
+        for _ in range(runs):
+            for name, script_and_args in targets.items():
+                samples[name].append(_import_ms(*script_and_args, env=env))
+    wall = {name: statistics.median(w for w, _ in values) for name, values in samples.items()}
+    cpu = {name: statistics.median(c for _, c in values) for name, values in samples.items()}
+    return ColdImports(wall, cpu, wall.pop("baseline"), cpu.pop("baseline"))
+
+
+def cold_imports_ms(runs: int = 7, *, compiled: bool = True) -> tuple[dict[str, float], float]:
+    """Median ms to import each handler in a fresh interpreter, and the baseline's (``cold_imports``: elapsed time)."""
+    measured = cold_imports(runs, compiled=compiled)
+    return measured.wall, measured.baseline_wall
 
 
 # ---- what a handler imports with tracing off and on (fresh interpreters) -------------------------------------------
