@@ -73,16 +73,22 @@ def test_each_ended_attempt_adds_to_the_rollup_with_one_write(plane: Plane, stac
     # WHEN it succeeds, and the event is delivered twice
     succeeded = plane.event("SUCCEEDED", job, seconds=2)
     assert plane.deliver(succeeded) == "succeeded"
-    # THEN the guarded write and one rollup write (and admission's release of the job's usage, one transaction)
-    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 2, "dynamodb.TransactWriteItems": 1}
+    # THEN one guarded write, which also gives back the job's admission (one transaction, the job read before and
+    # after it), and one rollup write
+    assert dict(stack.calls.counts) == {
+        "dynamodb.GetItem": 2,
+        "dynamodb.TransactWriteItems": 1,
+        "dynamodb.UpdateItem": 1,
+    }
     stack.calls.reset()
     assert plane.deliver(succeeded) == "stale"
-    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 1}  # a duplicate adds nothing
+    # a duplicate adds nothing: the job read (it holds no admission now) and one refused guarded write
+    assert dict(stack.calls.counts) == {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 1}
     # AND neither does another, later SUCCEEDED event of the same attempt (a new id), nor a FAILED after it
     stack.calls.reset()
     assert plane.deliver(plane.event("SUCCEEDED", job, seconds=9)) == "stale"
     assert plane.deliver(plane.event("FAILED", job, seconds=10, exit_code=1)) == "stale"
-    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 2}
+    assert dict(stack.calls.counts) == {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 2}
     assert plane.job(job["jobId"])["status"] == "SUCCEEDED"
     report = costs(plane, groupBy="day", **{"from": DAY, "to": DAY})
     assert [g["attempts"] for g in report["groups"]] == [1]

@@ -136,6 +136,7 @@ EXPECTED_ACTIONS = {
         "batch:ListJobs",  # a failed array's failed children, listed once to say why it failed
         "batch:SubmitJob",
         "batch:TagResource",
+        "dynamodb:GetItem",  # a SUCCEEDED job read first: does it hold an admission to give back with its end?
         "dynamodb:UpdateItem",
     },
     "SweeperFunction": {"dynamodb:Query", "dynamodb:UpdateItem"},

@@ -30,10 +30,14 @@ def test_a_successful_run_is_recorded_with_one_write_per_event(plane: Plane, sta
     # WHEN Batch reports RUNNABLE, STARTING, RUNNING, SUCCEEDED
     for i, kind in enumerate(["RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]):
         assert plane.deliver(plane.event(kind, job, seconds=i)) in {"recorded", "succeeded"}
-    # THEN each event cost exactly one guarded write (the last one, plus the ended attempt's cost added to the
-    # per-day rollup: the action it triggers), and nothing polled Batch; the job's end also gave back its admission
-    # (one transaction: the action the end triggers)
-    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 5, "dynamodb.TransactWriteItems": 1}
+    # THEN each event cost exactly one guarded write, and nothing polled Batch: the last one is a transaction that
+    # also gives back the job's admission (the job read before it, for what it holds, and after it), plus the ended
+    # attempt's cost added to the per-day rollup (the action it triggers)
+    assert dict(stack.calls.counts) == {
+        "dynamodb.UpdateItem": 4,
+        "dynamodb.TransactWriteItems": 1,
+        "dynamodb.GetItem": 2,
+    }
     # AND the job and its attempt show the outcome
     shown = plane.job(job["jobId"])
     assert shown["status"] == "SUCCEEDED"
@@ -54,8 +58,9 @@ def test_duplicate_and_stale_events_cost_one_failed_write_and_change_nothing(pla
     # WHEN the same event comes again, and an older RUNNING arrives late
     assert plane.deliver(done) == "stale"
     assert plane.deliver(plane.event("RUNNING", job, seconds=5)) == "stale"
-    # THEN each was one (failed) conditional write, no read, and the record did not move
-    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 2}
+    # THEN each was one (failed) conditional write, and the record did not move; the SUCCEEDED one read the job
+    # first (whether it still holds an admission to give back with its end: it does not)
+    assert dict(stack.calls.counts) == {"dynamodb.UpdateItem": 2, "dynamodb.GetItem": 1}
     after = plane.job(job["jobId"])
     assert after == before
     assert after["status"] == "SUCCEEDED"

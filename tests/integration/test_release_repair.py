@@ -98,8 +98,9 @@ def test_an_ended_job_leaves_the_index_with_its_release(plane: Plane, stack: Sta
     assert _running_vcpus(plane) == 2
     stack.calls.reset()
     assert plane.deliver(plane.event("SUCCEEDED", job, seconds=5)) == "succeeded"
-    # THEN the end and the release are one write and one transaction, and the job is in no sweeper bucket
+    # THEN the end and the release are one transaction, the job's only write, and it is in no sweeper bucket
     assert stack.calls.counts["dynamodb.TransactWriteItems"] == 1
+    assert stack.calls.counts["dynamodb.UpdateItem"] == 1  # the cost rollup's
     assert _running_vcpus(plane) == 0
     assert _index_key(stack, job["jobId"]) is None
 
@@ -107,9 +108,13 @@ def test_an_ended_job_leaves_the_index_with_its_release(plane: Plane, stack: Sta
 def test_a_release_lost_when_a_job_succeeded_is_made_by_the_sweeper_once(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch, no_repair_wait: None
 ) -> None:
-    # GIVEN alice's admitted job whose SUCCEEDED event was recorded, but the handler died before the release, and
-    # the event is not delivered again
+    # GIVEN alice's admitted job whose SUCCEEDED event was recorded without its release (its transaction refused:
+    # the plain write decided), and the handler died before the release that follows, and the event is not
+    # delivered again
+    from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
+
     job = _admitted(plane, {"name": "ok", "command": ["true"], "vcpus": 2})
+    monkeypatch.setattr(DynamoLifecycleStore, "_succeed_and_release", lambda *_a, **_k: None)
     dying = _losing_releases(monkeypatch)
     with pytest.raises(RuntimeError):
         plane.deliver(plane.event("SUCCEEDED", job, seconds=5))

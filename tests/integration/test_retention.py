@@ -40,12 +40,22 @@ def test_a_succeeded_job_expires_retention_days_after_it_ended_in_its_one_write(
     stack.calls.reset()
     # WHEN it succeeds
     plane7.deliver(plane7.event("SUCCEEDED", job))
-    # THEN the one write that ended it set expiresAt to about now + 7 days (epoch seconds) (the other write adds
-    # the attempt's cost to the per-day rollup)
+    # THEN the one write that ended it set expiresAt to about now + 7 days (epoch seconds): a guarded UpdateItem, or
+    # (a job holding an admission) the transaction that also gives the admission back; the other write adds the
+    # attempt's cost to the per-day rollup
     job_writes = [
-        p for op, p in stack.calls.requests if op == "dynamodb.UpdateItem" and p["Key"]["pk"]["S"].startswith("JOB#")
+        p["UpdateExpression"]
+        for op, p in stack.calls.requests
+        if op == "dynamodb.UpdateItem" and p["Key"]["pk"]["S"].startswith("JOB#")
+    ] + [
+        action["Update"]["UpdateExpression"]
+        for op, p in stack.calls.requests
+        if op == "dynamodb.TransactWriteItems"
+        for action in p["TransactItems"]
+        if "Update" in action and action["Update"]["Key"]["pk"]["S"].startswith("JOB#")
     ]
     assert len(job_writes) == 1
+    assert "expiresAt = :exp" in job_writes[0]
     expires = int(item(stack, job["jobId"])["expiresAt"]["N"])
     assert abs(expires - (time.time() + 7 * DAY)) < 120
 

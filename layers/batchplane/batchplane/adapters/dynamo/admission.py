@@ -115,6 +115,43 @@ def account_from_item(item: Item) -> TenantAccount:
     )
 
 
+def release_counter_updates(table: str, job: JobRecord) -> list[dict[str, Any]]:
+    """The TransactWriteItems actions that give back what an admitted job holds: its tenant's and its pool's
+    counters lowered by its admission (none when it holds no resources). Made once per job only by a transaction
+    whose write of the job itself is conditional on ``attribute_not_exists(admReleased)`` and sets it."""
+    adm = job.admission or {}
+    priority = adm.get("priority", job.priority)
+    need = Resources(int(adm.get("vcpus", 0)), int(adm.get("memoryMiB", 0)), int(adm.get("gpus", 0)))
+    adds: list[str] = []
+    values: dict[str, Any] = {}
+    for attr, resource in _RES:
+        amount = need.get(resource)
+        if amount > 0:
+            adds += [f"{attr} :{attr}", f"{attr}_{priority} :{attr}"]
+            values[f":{attr}"] = _n(-amount)
+    if not adds:
+        return []
+    pool_adds = [a for a in adds if "_" not in a.split(" ")[0]]
+    return [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": tenant_key(job.tenant),
+                "UpdateExpression": "ADD " + ", ".join(adds),
+                "ExpressionAttributeValues": values,
+            }
+        },
+        {
+            "Update": {
+                "TableName": table,
+                "Key": pool_key(adm.get("pool", "")),
+                "UpdateExpression": "ADD " + ", ".join(pool_adds),
+                "ExpressionAttributeValues": values,
+            }
+        },
+    ]
+
+
 class DynamoAdmission(LeasesAndBuckets):
     """AdmissionStore over one DynamoDB table (its lease: ``LEASE#dispatcher``)."""
 
@@ -445,19 +482,10 @@ class DynamoAdmission(LeasesAndBuckets):
         """Give back what an admitted job held, once: the job's ``admReleased`` flag (set only if the job holds an
         admission and has not released it) is a condition of the same transaction as the counters. A duplicate,
         redelivered or reordered end of the job releases nothing. The ended job leaves the sweeper's RELEASE bucket
-        in the same write (the condition keeps a job that is still filed elsewhere, not ended, where it is)."""
-        adm = job.admission
-        if not adm:
+        in the same write (the condition keeps a job that is still filed elsewhere, not ended, where it is). A job's
+        SUCCEEDED event usually makes its release itself, in the transaction that records it (attempts.py)."""
+        if not job.admission:
             return False
-        priority = adm.get("priority", job.priority)
-        need = Resources(int(adm.get("vcpus", 0)), int(adm.get("memoryMiB", 0)), int(adm.get("gpus", 0)))
-        adds: list[str] = []
-        values: dict[str, Any] = {}
-        for attr, resource in _RES:
-            amount = need.get(resource)
-            if amount > 0:
-                adds += [f"{attr} :{attr}", f"{attr}_{priority} :{attr}"]
-                values[f":{attr}"] = _n(-amount)
         items: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -470,30 +498,9 @@ class DynamoAdmission(LeasesAndBuckets):
                     ),
                     "ExpressionAttributeValues": {":yes": {"BOOL": True}, ":release": {"S": RELEASE}},
                 }
-            }
+            },
+            *release_counter_updates(self._table, job),
         ]
-        if adds:
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": tenant_key(job.tenant),
-                        "UpdateExpression": "ADD " + ", ".join(adds),
-                        "ExpressionAttributeValues": values,
-                    }
-                }
-            )
-            pool_adds = [a for a in adds if "_" not in a.split(" ")[0]]
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": pool_key(adm.get("pool", "")),
-                        "UpdateExpression": "ADD " + ", ".join(pool_adds),
-                        "ExpressionAttributeValues": values,
-                    }
-                }
-            )
         try:
             self._db.transact_write_items(
                 TransactItems=items,  # type: ignore[arg-type]
