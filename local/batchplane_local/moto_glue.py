@@ -287,8 +287,10 @@ def unsorted_query_candidates() -> None:
     def all_items(self: Any) -> Any:
         if not getattr(_IN_QUERY, "active", False):
             return real_all_items(self)
+        # each list() is taken in one step under the GIL: another request's write to the table (moto's server runs
+        # requests in threads) cannot change a dict while it is walked ("dictionary changed size during iteration")
         if self.range_key_attr:
-            return [item for rows in self.items.values() for item in rows.values()]
+            return [item for rows in list(self.items.values()) for item in list(rows.values())]
         return list(self.items.values())
 
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:

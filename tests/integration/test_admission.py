@@ -311,3 +311,39 @@ def test_submitjob_never_passes_the_rate_in_any_second_under_concurrent_invocati
     # AND every job admitted was submitted once, under its own name (how many in the time depends on the machine)
     assert 0 < len(names) == len(set(names)) == sum(len(r.admitted) for r in reports) == len(stamps)
     assert sum(1 for r in reports if not r.skipped) >= 1
+
+
+def test_tenants_counters_are_listed_from_sharded_keys_and_the_bare_key_they_leave(plane: Plane, stack: Stack) -> None:
+    import boto3
+    from batchplane.adapters.dynamo.admission import QUOTAS_SHARDS, quotas_index_key, tenant_key
+
+    # GIVEN 12 tenants with a job each, and one tenant's counter item as written before the listing was sharded
+    tenants = [f"arn:aws:iam::123456789012:user/t{i}" for i in range(12)]
+    for tenant in tenants:
+        assert _post(plane, {"name": "j", "command": ["true"]}, tenant)["statusCode"] == 202
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    with stack.observing():
+        keys = {t: ddb.get_item(TableName=stack.table_name, Key=tenant_key(t))["Item"]["gsi1pk"]["S"] for t in tenants}
+        ddb.update_item(
+            TableName=stack.table_name,
+            Key=tenant_key(tenants[0]),
+            UpdateExpression="SET gsi1pk = :bare",
+            ExpressionAttributeValues={":bare": {"S": "QUOTAS"}},
+        )
+    # THEN each counter item is listed under its tenant's shard key, more than one of them
+    assert keys == {t: quotas_index_key(t) for t in tenants}
+    assert all(0 <= int(k.split("#")[1]) < QUOTAS_SHARDS for k in keys.values())
+    assert len(set(keys.values())) > 1
+    # AND GET /quotas lists every tenant once, the one under the bare key too, reading every key
+    stack.calls.reset()
+    listed = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
+    assert sorted(t["tenant"] for t in listed["tenants"]) == sorted(tenants)
+    assert stack.calls.counts["dynamodb.Query"] == QUOTAS_SHARDS + 1
+    # AND the tenant's next submission moves its item to its shard, where it is still listed once
+    assert _post(plane, {"name": "k", "command": ["true"]}, tenants[0])["statusCode"] == 202
+    with stack.observing():
+        moved = ddb.get_item(TableName=stack.table_name, Key=tenant_key(tenants[0]))["Item"]
+    assert moved["gsi1pk"]["S"] == quotas_index_key(tenants[0])
+    assert moved["queued"]["N"] == "2"
+    listed = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
+    assert sorted(t["tenant"] for t in listed["tenants"]) == sorted(tenants)

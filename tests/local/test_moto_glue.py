@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -447,3 +448,53 @@ def test_update_expressions_parsed_once_answer_as_parsed_each_time() -> None:
     for _ in range(2):
         with pytest.raises(Exception, match=r"Invalid UpdateExpression|Syntax error"):
             UpdateExpressionParser.make("SET = broken")
+
+
+def test_a_query_is_not_broken_by_writes_to_the_table_at_the_same_time() -> None:
+    import sys
+
+    from moto.dynamodb.models.table import Table
+
+    moto_glue.unsorted_query_candidates()
+    # GIVEN a table with many partitions, and threads switching as often as the interpreter allows
+    table = Table(
+        "race",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        attr=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk")],
+    )
+    for i in range(2000):
+        table.put_item({"pk": {"S": f"P{i}"}, "sk": {"S": "0"}})
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def writer() -> None:  # new partitions, one after another: the table's dict of partitions grows
+        i = 0
+        while not done.is_set():
+            table.put_item({"pk": {"S": f"N{i}"}, "sk": {"S": "0"}})
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        # WHEN the query's candidates are listed while the writer writes
+        for _ in range(200):
+            try:
+                moto_glue._IN_QUERY.active = True
+                table.all_items()
+            except RuntimeError as error:
+                failures.append(error)
+            finally:
+                moto_glue._IN_QUERY.active = False
+    finally:
+        done.set()
+        thread.join()
+        sys.setswitchinterval(switch)
+    # THEN no listing failed ("dictionary changed size during iteration")
+    assert failures == []

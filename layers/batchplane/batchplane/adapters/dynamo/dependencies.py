@@ -8,9 +8,9 @@ from botocore.exceptions import ClientError
 
 from batchplane.adapters.dynamo.admission import (
     QUEUED,
-    QUOTAS_INDEX_KEY,
     queued_key,
     queued_sort_key,
+    quotas_index_key,
     tenant_key,
 )
 from batchplane.adapters.dynamo.items import (
@@ -112,7 +112,7 @@ class DynamoDependencies:
                             "UpdateExpression": "SET tenant = :t, gsi1pk = :qs, gsi1sk = :t ADD queued :one",
                             "ExpressionAttributeValues": {
                                 ":t": {"S": job.tenant},
-                                ":qs": {"S": QUOTAS_INDEX_KEY},
+                                ":qs": {"S": quotas_index_key(job.tenant)},
                                 ":one": {"N": "1"},
                             },
                         }
