@@ -17,6 +17,10 @@ logger = Logger()
 metrics = Metrics()
 
 
+def _metric(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
 @traced
 @logger.inject_lambda_context
 @metrics.log_metrics
@@ -24,10 +28,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     cfg = settings()
     # never past the function's own timeout: stop ticking 10 s before it
     seconds = min(cfg.dispatcher_loop_seconds, max(0.0, context.get_remaining_time_in_millis() / 1000 - 10))
-    report = wiring.dispatcher().run(seconds, cfg.dispatcher_tick_seconds)
+    report = wiring.dispatcher(_metric).run(seconds, cfg.dispatcher_tick_seconds)
     metrics.add_metric(name="JobsAdmitted", unit=MetricUnit.Count, value=len(report.admitted))
     logger.info(
         "dispatched",
-        extra={"admitted": len(report.admitted), "ticks": report.ticks, "lost": report.lost, "skipped": report.skipped},
+        extra={
+            "admitted": len(report.admitted),
+            "ticks": report.ticks,
+            "lost": report.lost,
+            "skipped": report.skipped,
+            "queueGone": len(report.gone),
+        },
     )
     return {"admitted": len(report.admitted), "ticks": report.ticks, "lost": report.lost, "skipped": report.skipped}

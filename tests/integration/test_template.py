@@ -54,6 +54,7 @@ RESOURCE_STAR_ALLOWED: dict[tuple[str, str], str] = {
         "AnswerPipelineTaskTokens",
     ): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("SweeperFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
+    ("DispatcherFunction", "AnswerPipelineTaskTokens"): "states:SendTaskSuccess/Failure: no resource-level permissions",
     ("PipelineStateMachine", "DeliverExecutionLogs"): "CloudWatch Logs vended log delivery requires Resource '*'",
     ("GatewayFunction", "FindBatchJobToCancel"): "batch:ListJobs supports no resource-level permissions",
     ("PipelineTasksFunction", "FindBatchJobToCancel"): "batch:ListJobs supports no resource-level permissions",

@@ -110,8 +110,17 @@ def test_bad_request_is_a_client_exception(client: Any) -> None:
     # THEN botocore raises ClientException with HTTP 400
     error = raised.value.response
     assert error["Error"]["Code"] == "ClientException"
-    assert "no-such-queue" in error["Error"]["Message"]
+    assert error["Error"]["Message"] == "JobQueue no-such-queue not found."  # AWS's own words
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_describe_job_queues_leaves_out_a_queue_it_does_not_know(client: Any) -> None:
+    # GIVEN one queue that exists and one that does not
+    known = client.describe_job_queues()["jobQueues"][0]["jobQueueArn"]
+    # WHEN both are described
+    listed = client.describe_job_queues(jobQueues=[known, "no-such-queue"])["jobQueues"]
+    # THEN, as AWS answers, only the one that exists is listed, with no error
+    assert [q["jobQueueArn"] for q in listed] == [known]
 
 
 def test_unknown_operation_is_a_400_with_a_clear_message(endpoint: str) -> None:

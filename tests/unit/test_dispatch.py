@@ -10,12 +10,15 @@ from batchplane.domain.dispatch import (
     Reservation,
     TenantAccount,
     budget_interval_ms,
+    gone_queues,
     job_need,
     policies_of,
     pool_capacity,
     pool_margin,
+    queue_gone_reason,
     reservable,
     snapshot_of,
+    unplaced_queues,
 )
 from batchplane.domain.models import Priority
 from batchplane.domain.quotas import Quota, Resources
@@ -114,3 +117,39 @@ def test_what_may_be_reserved_never_passes_the_horizon(tat: int, now: int, rate:
     assert count >= 0
     if count:
         assert start + count * interval <= now + 2_000 + 1e-6
+
+
+# ---- queues that are gone ------------------------------------------------------------------------------------------
+
+ARN = "arn:aws:batch:us-east-1:123456789012:job-queue/"
+
+
+def test_only_the_queues_the_layout_does_not_know_are_looked_at() -> None:
+    layout = [PoolState("spot", 16, ("s_high-spot", "s_normal-spot")), PoolState("od", 16, ("s_normal-on-demand",))]
+    asked = {ARN + "s_high-spot", ARN + "s_normal-on-demand", ARN + "s_gone", ARN + "s_new-class"}
+    assert unplaced_queues(asked, layout) == {ARN + "s_gone", ARN + "s_new-class"}
+
+
+def test_a_queue_is_gone_when_batch_does_not_list_it_or_lists_it_deleting() -> None:
+    asked = [ARN + q for q in ("missing", "deleting", "deleted", "disabled", "invalid", "creating", "valid")]
+    listed = {
+        ARN + "deleting": "DELETING",
+        ARN + "deleted": "DELETED",
+        ARN + "disabled": "VALID",  # a DISABLED queue's status is VALID: its state says DISABLED
+        ARN + "invalid": "INVALID",
+        ARN + "creating": "CREATING",
+        ARN + "valid": "VALID",
+    }
+    assert gone_queues(asked, listed) == {
+        ARN + "deleted": "DELETED",
+        ARN + "deleting": "DELETING",
+        ARN + "missing": None,
+    }
+
+
+def test_the_reason_names_the_queue_and_aws_refusal() -> None:
+    assert queue_gone_reason(ARN + "s_high-spot", None) == (
+        "batchplane: job queue s_high-spot no longer exists in AWS Batch (DescribeJobQueues does not list it); "
+        f"a SubmitJob to it would be refused: JobQueue {ARN}s_high-spot not found."
+    )
+    assert "(DescribeJobQueues lists it DELETING)" in queue_gone_reason(ARN + "q", "DELETING")

@@ -80,7 +80,9 @@ def admission_store() -> DynamoAdmission:
 
 
 @cache
-def dispatcher() -> Dispatcher:
+def dispatcher(on_metric: Callable[[str, float], None] | None = None) -> Dispatcher:
+    """The container's dispatcher; ``on_metric`` counts what its lifecycle engine ends (JobsFailed and the failure
+    class of a job Batch refused or whose job queue is gone)."""
     from datetime import UTC, datetime
 
     from batchplane.services.dispatcher import Dispatcher
@@ -90,7 +92,7 @@ def dispatcher() -> Dispatcher:
         store=admission_store(),
         budget=rate_budget(),
         pools=batch_adapter(),
-        engine=lifecycle_service(),
+        engine=lifecycle_service(on_metric),
         catalogue=catalogue(),
         default_quota=cfg.default_quota(),
         default_memory_mib=cfg.default_memory_mib,

@@ -447,7 +447,11 @@ class LocalBatch:
 
     def describe_job_queues(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
         with self._state.lock:
-            queues = [self._state.queue(n) for n in names] if names else list(self._state.queues.values())
+            # as AWS answers: a queue it does not know is left out (no error), so a deleted one is simply not listed
+            queues = list(self._state.queues.values())
+            if names:
+                wanted = set(names)
+                queues = [jq for jq in queues if jq.name in wanted or jq.arn in wanted]
             return [queue_detail(jq, self._state.ces) for jq in queues]
 
     def describe_compute_environments(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -60,7 +60,11 @@ class Scheduler:
             )
 
     def submit(self, name: str, request: Mapping[str, Any]) -> dict[str, str]:
-        jq = self.state.queue(str(request["jobQueue"]))
+        try:
+            jq = self.state.queue(str(request["jobQueue"]))
+        except BatchClientError:
+            # AWS's own words for a SubmitJob to a job queue it does not know (ClientException, HTTP 400)
+            raise BatchClientError(f"JobQueue {request['jobQueue']} not found.") from None
         jd = self.state.definition(str(request["jobDefinition"]))
         size = (request.get("arrayProperties") or {}).get("size")
         if size is not None and not 2 <= int(size) <= 10000:

@@ -272,6 +272,18 @@ class BatchAdapter:
         rising, self._desired = scaling_out(environments, self._desired)
         return rising
 
+    def queue_statuses(self, queue_arns: list[str]) -> dict[str, str]:
+        """A fresh look at job queues: one DescribeJobQueues per 100 ARNs, ARN -> status of each that
+        Batch lists. AWS leaves a queue it does not know out of the answer (no error), so a missing one is absent."""
+        out: dict[str, str] = {}
+        for start in range(0, len(queue_arns), 100):
+            try:
+                page = self._batch.describe_job_queues(jobQueues=queue_arns[start : start + 100])
+            except (ClientError, BotoCoreError) as err:
+                raise _translate(err, "DescribeJobQueues") from err
+            out.update({str(q["jobQueueArn"]): str(q.get("status") or "VALID") for q in page.get("jobQueues", [])})
+        return out
+
     def pools(self, queue_arns: list[str], gpu_queues: Collection[str]) -> list[PoolState]:
         """The pools the queues fill first: each queue's order-1 compute environment, with its maxvCpus (an
         unmanaged one's unmanagedvCpus). Two calls (DescribeJobQueues, DescribeComputeEnvironments); the

@@ -466,10 +466,15 @@ def _message(w: Waiting) -> str:
             )
         case QuotaDetail():
             return f"tenant quota: {d.resource} {d.used} running + {d.need} asked > limit {d.limit}"
+        case RoomDetail() if w.hold is Hold.NEVER_FITS and not d.pool:
+            return (
+                f"queue class {d.queue_class} is not in the pools' layout read from Batch: the dispatcher looks at the "
+                "queue afresh (a job queue that no longer exists ends its jobs FAILED)"
+            )
         case RoomDetail() if w.hold is Hold.NEVER_FITS:
             return (
                 f"asks {d.need}, more than queue class {d.queue_class} can ever hold "
-                f"(pool {d.pool or '?'}: {d.capacity} + margin {d.margin})"
+                f"(pool {d.pool}: {d.capacity} + margin {d.margin})"
             )
         case RoomDetail():
             why = (

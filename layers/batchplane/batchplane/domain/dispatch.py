@@ -141,3 +141,36 @@ def reservable(tat_ms: int, now_ms: int, interval_ms: float, horizon_ms: int = R
     """How many slots may be reserved now, given the budget's TAT: as many as fit before ``now + horizon``."""
     start = max(tat_ms, now_ms)
     return max(0, int((now_ms + horizon_ms - start) // interval_ms))
+
+
+# ---- queues that are gone -------------------------------------------------------------------------------------------
+
+# A job queue DescribeJobQueues lists with one of these statuses is on its way out: AWS deletes a queue only once it
+# is DISABLED (SubmitJob refuses it), and terminates the jobs in it.
+GONE_QUEUE_STATUSES = frozenset({"DELETING", "DELETED"})
+
+
+def unplaced_queues(queue_arns: Iterable[str], layout: Iterable[PoolState]) -> set[str]:
+    """Of queued jobs' job queues (ARNs), those the pools' layout does not know (by name, as the layout and the
+    queue classes name them): a queue deleted (or a priority class dropped) since, or one created after the layout
+    was read."""
+    known = {q for p in layout for q in p.queues}
+    return {arn for arn in queue_arns if arn.rsplit("/", 1)[-1] not in known}
+
+
+def gone_queues(asked: Iterable[str], listed: Mapping[str, str]) -> dict[str, str | None]:
+    """Of the job queues ``asked`` (ARNs), those that no longer exist, from a fresh DescribeJobQueues (``listed``:
+    ARN -> status of every queue it returned): absent, or DELETING/DELETED. A queue that is merely DISABLED, INVALID
+    or has no capacity exists: its jobs wait. ARN -> the status it was listed with (None: not listed)."""
+    return {arn: listed.get(arn) for arn in sorted(asked) if arn not in listed or listed[arn] in GONE_QUEUE_STATUSES}
+
+
+def queue_gone_reason(queue_arn: str, status: str | None) -> str:
+    """The statusReason of a QUEUED job whose job queue no longer exists: the queue by name, what Batch said of it,
+    and AWS's own refusal of a SubmitJob to a missing queue (ClientException ``JobQueue <queue> not found.``)."""
+    name = queue_arn.rsplit("/", 1)[-1]
+    seen = "DescribeJobQueues does not list it" if status is None else f"DescribeJobQueues lists it {status}"
+    return (
+        f"batchplane: job queue {name} no longer exists in AWS Batch ({seen}); a SubmitJob to it would be refused: "
+        f"JobQueue {queue_arn} not found."
+    )

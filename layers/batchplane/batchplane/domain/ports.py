@@ -366,6 +366,11 @@ class AdmissionStore(Protocol):
 
     def cancel_queued(self, job: JobRecord, reason: str, now: str) -> JobRecord | None: ...
 
+    def fail_queued(self, job: JobRecord, *, failure_class: str, reason: str, now: str) -> JobRecord | None:
+        """End a QUEUED job FAILED before it reached Batch, its tenant's queued count given back (one transaction,
+        conditional on it still QUEUED on the same queue, not cancelled); None when that no longer holds."""
+        ...
+
     def get_job(self, job_id: str) -> JobRecord | None:
         """The job as it is now (a strongly consistent read)."""
         ...
@@ -416,6 +421,10 @@ class RateBudget(Protocol):
 class PoolSource(Protocol):
     def pools(self, queue_arns: list[str], gpu_queues: Collection[str]) -> list[PoolState]:
         """The pools the queues fill first (their order-1 compute environments) and each pool's maxvCpus."""
+        ...
+
+    def queue_statuses(self, queue_arns: list[str]) -> dict[str, str]:
+        """A fresh look at job queues: ARN -> status of each that Batch lists (a missing queue is not listed)."""
         ...
 
 

@@ -24,7 +24,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from batchplane.domain.admission import AdmissionPlan, QueuedJob, Snapshot, Waiting, admit
-from batchplane.domain.dispatch import RESERVED_BUDGET_HORIZON_MS, PoolState, job_need, snapshot_of
+from batchplane.domain.dispatch import (
+    RESERVED_BUDGET_HORIZON_MS,
+    PoolState,
+    gone_queues,
+    job_need,
+    queue_gone_reason,
+    snapshot_of,
+    unplaced_queues,
+)
+from batchplane.domain.errors import BatchplaneError
+from batchplane.domain.failures import FailureClass
 from batchplane.domain.models import JobStatus, Priority
 from batchplane.domain.outcomes import Outcome
 from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
@@ -65,6 +75,7 @@ class DispatchReport:
     lost: int = 0  # admissions whose conditional write failed (cancelled, raced, quota taken meanwhile)
     submit_deferred: int = 0
     rejected: int = 0  # admitted, then refused by Batch (ClientException): ended FAILED, their usage given back
+    gone: list[str] = field(default_factory=list)  # QUEUED jobs ended FAILED: their job queue no longer exists
     skipped: bool = False  # another invocation holds the lease
     full_reads: int = 0  # ticks that read the whole QUEUED listing (the others read its recent end)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -184,6 +195,10 @@ class Dispatcher:
         self._workers = workers
         self._pools: list[PoolState] | None = None
         self._pools_seen_ms = 0
+        # job queues outside the catalogue's that a fresh look found in Batch (created after the layout was read),
+        # and when: read with the layout from then on, and not looked at again for POOL_LAYOUT_SECONDS
+        self._queues_found: dict[str, int] = {}
+        self._found_lock = threading.Lock()
         self._write_seconds = 0.1  # how long the last tick's admission writes took (50 in AWS, about, at first)
         # the QUEUED jobs as the last invocation left them: a warm container's next invocation goes on from them (its
         # first tick reads the listing's end since that read, the whole listing once FULL_READ_SECONDS have passed)
@@ -261,6 +276,8 @@ class Dispatcher:
         slot's time in epoch ms)"""
         report.ticks += 1
         jobs = self._queued_jobs(report, backlog)
+        if jobs:
+            jobs = self._settle_unplaced(jobs, report, backlog)
         if not jobs:
             return 0, 0.0
         by_id = {j.job_id: j for j in jobs}
@@ -314,6 +331,54 @@ class Dispatcher:
         backlog.read_ms = now
         return list(backlog.jobs.values())
 
+    def _settle_unplaced(
+        self, jobs: list[JobRecord], report: DispatchReport, backlog: _Backlog | None
+    ) -> list[JobRecord]:
+        """Jobs whose job queue the pools' layout does not know: a fresh DescribeJobQueues of those queues (never the
+        cached layout) decides. A queue Batch does not list (or lists DELETING/DELETED) is gone: its jobs end FAILED
+        at once (``_fail_gone``). A queue it lists (created after the layout was read; or DISABLED) exists: the
+        layout is read again from Batch with it, and its jobs wait or are admitted as any. A queue found is not
+        looked at again for POOL_LAYOUT_SECONDS. The jobs left for this tick."""
+        now = epoch_ms(self._clock())
+        with self._found_lock:
+            recent = {q for q, seen in self._queues_found.items() if now - seen < POOL_LAYOUT_SECONDS * 1000}
+        asked = unplaced_queues({j.queue_arn for j in jobs}, self.pool_states()) - recent
+        if not asked:
+            return jobs
+        try:
+            listed = self._pool_source.queue_statuses(sorted(asked))
+        except BatchplaneError:  # Batch unavailable, throttled, or refusing the look: nothing is decided, they wait
+            return jobs
+        gone = gone_queues(asked, listed)
+        with self._found_lock:
+            for queue in gone:
+                self._queues_found.pop(queue, None)
+        if found := asked - gone.keys():
+            with self._found_lock:
+                self._queues_found.update(dict.fromkeys(found, now))
+            self._read_layout(now)
+        if not gone:
+            return jobs
+        for job in jobs:
+            if job.queue_arn in gone:
+                self._fail_gone(job, queue_gone_reason(job.queue_arn, gone[job.queue_arn]), report, backlog)
+        return [j for j in jobs if j.queue_arn not in gone]
+
+    def _fail_gone(self, job: JobRecord, reason: str, report: DispatchReport, backlog: _Backlog | None) -> None:
+        """A QUEUED job whose job queue is gone ends FAILED, a misconfiguration (one transaction, conditional on it
+        still QUEUED on that queue and not cancelled: a re-prioritisation or cancel that landed first wins), then is
+        counted and its end acted on as a job Batch refused (its pipeline told)."""
+        if backlog is not None:
+            backlog.jobs.pop(job.job_id, None)  # still QUEUED (the write lost): listed again by the next read
+        ended = self._store.fail_queued(
+            job, failure_class=FailureClass.MISCONFIGURATION.value, reason=reason, now=iso(self._clock())
+        )
+        if ended is None:
+            return
+        with report._lock:
+            report.gone.append(job.job_id)
+        self._engine.failed_before_batch(ended)
+
     def _in_context(self, step: Callable[..., bool], *args: Any) -> Callable[[], bool]:
         context = contextvars.copy_context()
         return lambda: context.run(step, *args)
@@ -362,7 +427,13 @@ class Dispatcher:
         if cached is not None and now - cached[1] < POOL_LAYOUT_SECONDS * 1000:
             self._pools, self._pools_seen_ms = cached
             return cached[0]
+        return self._read_layout(now)
+
+    def _read_layout(self, now: int) -> list[PoolState]:
+        """The pools' layout read from Batch (the catalogue's queues, and those found since), kept and saved."""
         queues = [q.queue_arn for q in self._catalogue.queues]
+        with self._found_lock:
+            queues += sorted(set(self._queues_found) - set(queues))
         gpu = {q.queue_arn.rsplit("/", 1)[-1] for q in self._catalogue.queues if q.max_gpus > 0}
         self._pools = self._pool_source.pools(queues, gpu)
         self._pools_seen_ms = now

@@ -425,11 +425,17 @@ class LifecycleService:
         )
         if ended is None:
             return Outcome.RACED  # the attempt was heard of, replaced or ended meanwhile: that write decides
+        self.failed_before_batch(ended)
+        return Outcome.REJECTED
+
+    def failed_before_batch(self, ended: JobRecord) -> None:
+        """A job just ended FAILED, a misconfiguration, before any attempt reached Batch (Batch refused its SubmitJob,
+        or its job queue is gone), by the write that ended it: counted as every failed job is (JobsFailed and its
+        failure class), and its end acted on (its admission given back, its pipeline told)."""
         self._metric(FAILURE_METRICS[FailureClass.MISCONFIGURATION], 1)
         self._metric(Metric.JOBS_FAILED, 1)
         if self._on_terminal is not None:
             self._on_terminal(ended, JobStatus.FAILED.value)
-        return Outcome.REJECTED
 
     # ---- the sweeper -----------------------------------------------------------------------------------------
 

@@ -283,6 +283,58 @@ class DynamoAdmission(LeasesAndBuckets):
             raise
         return self.get_job(job.job_id)
 
+    def fail_queued(self, job: JobRecord, *, failure_class: str, reason: str, now: str) -> JobRecord | None:
+        """End a QUEUED job FAILED before it reached Batch (its job queue is gone) and take it off its tenant's queued
+        count: one transaction, conditional on it still being QUEUED on the queue it was read with and not cancelled,
+        so a re-prioritisation or a cancel that lands first wins (None then). Its current attempt is recorded FAILED
+        with the same reason and failure class; it holds no admission, so there is nothing else to give back."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": job_key(job.job_id),
+                            "UpdateExpression": (
+                                "SET #st = :f, statusReason = :r, updatedAt = :now, expiresAt = :exp, "
+                                "att.#n.#st = :f, att.#n.statusReason = :r, att.#n.failureClass = :fc "
+                                "REMOVE gsi2pk, gsi2sk"
+                            ),
+                            "ConditionExpression": (
+                                f"{IS_QUEUED.format(':q')} AND queueArn = :qa AND currentAttempt = :n AND "
+                                f"{NOT_CANCELLED}"
+                            ),
+                            "ExpressionAttributeNames": {"#st": "status", "#n": str(job.current_attempt)},
+                            "ExpressionAttributeValues": {
+                                **NOT_CANCELLED_VALUES,
+                                ":f": {"S": JobStatus.FAILED.value},
+                                ":r": {"S": reason[:2048]},
+                                ":fc": {"S": failure_class},
+                                ":now": {"S": now},
+                                ":exp": {"N": expires_at(now, self._retention_days)},
+                                ":q": {"S": QUEUED},
+                                ":qa": {"S": job.queue_arn},
+                                ":n": _n(job.current_attempt),
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": tenant_key(job.tenant),
+                            "UpdateExpression": "ADD queued :minus",
+                            "ExpressionAttributeValues": {":minus": _n(-1)},
+                        }
+                    },
+                ],
+                ClientRequestToken=f"gone-{job.job_id}"[:36],
+            )
+        except ClientError as err:
+            if error_code(err) == "TransactionCanceledException":
+                return None
+            raise
+        return self.get_job(job.job_id)
+
     # ---- the dispatcher's reads ----------------------------------------------------------------------------------
 
     def queued(self, limit: int, *, since_ms: int | None = None) -> list[JobRecord]:
