@@ -315,7 +315,7 @@ def test_submitjob_never_passes_the_rate_in_any_second_under_concurrent_invocati
 
 def test_tenants_counters_are_listed_from_sharded_keys_and_the_bare_key_they_leave(plane: Plane, stack: Stack) -> None:
     import boto3
-    from batchplane.adapters.dynamo.admission import QUOTAS_SHARDS, quotas_index_key, tenant_key
+    from batchplane.adapters.dynamo.counters import QUOTAS_SHARDS, quotas_index_key, tenant_key
 
     # GIVEN 12 tenants with a job each, and one tenant's counter item as written before the listing was sharded
     tenants = [f"arn:aws:iam::123456789012:user/t{i}" for i in range(12)]

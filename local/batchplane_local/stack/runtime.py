@@ -258,7 +258,7 @@ class LocalStack:
             self.loopback.register(function_clients.session().events)
         if DISPATCHER in self.functions:
             # the counter items admission reads, named by the layer's own key functions (one source of truth)
-            from batchplane.adapters.dynamo.admission import pool_key, tenant_key
+            from batchplane.adapters.dynamo.counters import pool_key, tenant_key
 
             prefixes = (tenant_key("")["pk"]["S"], pool_key("")["pk"]["S"])
             self.admission_trigger = AdmissionTrigger(prefixes, DISPATCHER)

@@ -3,9 +3,10 @@ transaction), the dispatcher's reads (the QUEUED bucket of gsi2, tenants' and po
 (one transaction: the job QUEUED → SUBMITTED, its tenant's and pool's counters up, the tenant's running quotas as
 conditions) and its release (one transaction, once per job: conditional on the job's own ``admReleased`` flag).
 
-Items: ``QUOTA#<tenant>``/``TENANT`` (counters ``queued``, ``rv``/``rm``/``rg`` and per class ``rv_<class>``...;
-admins' ``qV``/``qM``/``qG``/``qQ`` and ``weight``; listed by gsi1 ``QUOTAS``), ``POOL#<name>``/``POOL`` (admitted
-``rv``/``rm``/``rg``), ``ADMISSION``/``POOLS`` (the pools' layout from Batch, cached)."""
+Items (their keys, and the updates that give usage back: counters.py): ``QUOTA#<tenant>``/``TENANT`` (counters
+``queued``, ``rv``/``rm``/``rg`` and per class ``rv_<class>``...; admins' ``qV``/``qM``/``qG``/``qQ`` and
+``weight``; listed by gsi1 ``QUOTAS#<shard>``), ``POOL#<name>``/``POOL`` (admitted ``rv``/``rm``/``rg``),
+``ADMISSION``/``POOLS`` (the pools' layout from Batch, cached)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from batchplane.adapters.dynamo.counters import (
+    QUOTA_ATTRS,
+    QUOTAS_KEYS,
+    RESOURCE_ATTRS,
+    account_from_item,
+    number,
+    pool_key,
+    quotas_index_key,
+    release_counter_updates,
+    tenant_key,
+)
 from batchplane.adapters.dynamo.items import (
     ACTIVE,
     DEFAULT_SWEEP_INDEX,
@@ -35,7 +47,7 @@ from batchplane.adapters.dynamo.items import (
 from batchplane.adapters.dynamo.leases import LeasesAndBuckets
 from batchplane.domain.dispatch import PoolState, TenantAccount
 from batchplane.domain.errors import QuotaExceededError
-from batchplane.domain.models import JobStatus, Priority
+from batchplane.domain.models import JobStatus
 from batchplane.domain.quotas import Quota, QuotaName, Resources
 from batchplane.domain.records import JobRecord
 from batchplane.domain.sweep_keys import SweepIndex, bucket_key, bucket_keys
@@ -51,28 +63,6 @@ QUEUED = "QUEUED"  # the gsi2 bucket of jobs waiting for admission, by "<enqueue
 # which is read too until they are admitted or cancelled.
 QUEUED_SHARDS = 4
 QUEUED_KEYS = bucket_keys(QUEUED, QUEUED_SHARDS)
-QUOTAS_INDEX_KEY = "QUOTAS"  # gsi1: every tenant's counter item, for GET /quotas ...
-# ... split into QUOTAS_SHARDS partition keys "QUOTAS#<n>" (n: the tenant's CRC-32). Every enqueue, admission and
-# release rewrites its tenant's counter item, and gsi1 projects the whole item: under one key, 1,000 submissions a
-# second were ~3,000 index writes a second on one partition (three times its limit). Each tenant's item moves to its
-# shard at its next enqueue or quota change; the bare key is still read until then.
-QUOTAS_SHARDS = 16
-QUOTAS_KEYS = bucket_keys(QUOTAS_INDEX_KEY, QUOTAS_SHARDS)
-_QUOTA_ATTRS = (("qV", "max_running_vcpus"), ("qM", "max_running_memory_mib"), ("qG", "max_running_gpus"))
-_RES = (("rv", "vcpus"), ("rm", "memory_mib"), ("rg", "gpus"))
-
-
-def quotas_index_key(tenant: str) -> str:
-    """The gsi1 partition key that lists a tenant's counter item: its shard of ``QUOTAS``."""
-    return bucket_key(QUOTAS_INDEX_KEY, tenant, QUOTAS_SHARDS)
-
-
-def tenant_key(tenant: str) -> Item:
-    return {"pk": {"S": f"QUOTA#{tenant}"}, "sk": {"S": "TENANT"}}
-
-
-def pool_key(pool: str) -> Item:
-    return {"pk": {"S": f"POOL#{pool}"}, "sk": {"S": "POOL"}}
 
 
 def queued_key(job_id: str) -> str:
@@ -85,71 +75,6 @@ IS_QUEUED = IN_BUCKET  # a condition on gsi2pk: "begins_with(gsi2pk, :q)" with :
 
 def queued_sort_key(enqueued_ms: int, job_id: str) -> str:
     return f"{enqueued_ms:013d}#{job_id}"
-
-
-def _n(value: int | float) -> Item:
-    return {"N": str(value)}
-
-
-def account_from_item(item: Item) -> TenantAccount:
-    running: dict[Priority, Resources] = {}
-    for p in Priority:
-        amount = Resources(*(int(get_attr(item, f"{a}_{p.value}") or 0) for a, _ in _RES))
-        if amount != Resources():
-            running[p] = amount
-    quota = None
-    if any(k in item for k, _ in _QUOTA_ATTRS) or "qQ" in item:
-        quota = Quota(
-            max_running_vcpus=get_attr(item, "qV"),
-            max_running_memory_mib=get_attr(item, "qM"),
-            max_running_gpus=get_attr(item, "qG"),
-            max_queued_jobs=get_attr(item, "qQ"),
-        )
-    weight = get_attr(item, "weight")
-    return TenantAccount(
-        tenant=str(get_attr(item, "tenant")),
-        queued=max(0, int(get_attr(item, "queued") or 0)),
-        running=running,
-        quota=quota,
-        weight=float(weight) if weight is not None else None,
-    )
-
-
-def release_counter_updates(table: str, job: JobRecord) -> list[dict[str, Any]]:
-    """The TransactWriteItems actions that give back what an admitted job holds: its tenant's and its pool's
-    counters lowered by its admission (none when it holds no resources). Made once per job only by a transaction
-    whose write of the job itself is conditional on ``attribute_not_exists(admReleased)`` and sets it."""
-    adm = job.admission or {}
-    priority = adm.get("priority", job.priority)
-    need = Resources(int(adm.get("vcpus", 0)), int(adm.get("memoryMiB", 0)), int(adm.get("gpus", 0)))
-    adds: list[str] = []
-    values: dict[str, Any] = {}
-    for attr, resource in _RES:
-        amount = need.get(resource)
-        if amount > 0:
-            adds += [f"{attr} :{attr}", f"{attr}_{priority} :{attr}"]
-            values[f":{attr}"] = _n(-amount)
-    if not adds:
-        return []
-    pool_adds = [a for a in adds if "_" not in a.split(" ")[0]]
-    return [
-        {
-            "Update": {
-                "TableName": table,
-                "Key": tenant_key(job.tenant),
-                "UpdateExpression": "ADD " + ", ".join(adds),
-                "ExpressionAttributeValues": values,
-            }
-        },
-        {
-            "Update": {
-                "TableName": table,
-                "Key": pool_key(adm.get("pool", "")),
-                "UpdateExpression": "ADD " + ", ".join(pool_adds),
-                "ExpressionAttributeValues": values,
-            }
-        },
-    ]
 
 
 class DynamoAdmission(LeasesAndBuckets):
@@ -178,10 +103,14 @@ class DynamoAdmission(LeasesAndBuckets):
         item = job_to_item(job, listed=False)
         item["gsi2pk"] = {"S": queued_key(job.job_id)}
         item["gsi2sk"] = {"S": queued_sort_key(enqueued_ms, job.job_id)}
-        values: dict[str, Any] = {":one": _n(1), ":t": {"S": job.tenant}, ":qs": {"S": quotas_index_key(job.tenant)}}
+        values: dict[str, Any] = {
+            ":one": number(1),
+            ":t": {"S": job.tenant},
+            ":qs": {"S": quotas_index_key(job.tenant)},
+        }
         condition = "attribute_not_exists(qQ) OR queued < qQ"
         if default_max_queued is not None:
-            values[":dq"] = _n(default_max_queued)
+            values[":dq"] = number(default_max_queued)
             condition = "(attribute_not_exists(qQ) AND (attribute_not_exists(queued) OR queued < :dq)) OR queued < qQ"
         try:
             self._db.transact_write_items(
@@ -272,7 +201,7 @@ class DynamoAdmission(LeasesAndBuckets):
                             "TableName": self._table,
                             "Key": tenant_key(job.tenant),
                             "UpdateExpression": "ADD queued :minus",
-                            "ExpressionAttributeValues": {":minus": _n(-1)},
+                            "ExpressionAttributeValues": {":minus": number(-1)},
                         }
                     },
                 ]
@@ -314,7 +243,7 @@ class DynamoAdmission(LeasesAndBuckets):
                                 ":exp": {"N": expires_at(now, self._retention_days)},
                                 ":q": {"S": QUEUED},
                                 ":qa": {"S": job.queue_arn},
-                                ":n": _n(job.current_attempt),
+                                ":n": number(job.current_attempt),
                             },
                         }
                     },
@@ -323,7 +252,7 @@ class DynamoAdmission(LeasesAndBuckets):
                             "TableName": self._table,
                             "Key": tenant_key(job.tenant),
                             "UpdateExpression": "ADD queued :minus",
-                            "ExpressionAttributeValues": {":minus": _n(-1)},
+                            "ExpressionAttributeValues": {":minus": number(-1)},
                         }
                     },
                 ],
@@ -389,7 +318,7 @@ class DynamoAdmission(LeasesAndBuckets):
                         accounts[account.tenant] = account
                     else:
                         admitted[pk.removeprefix("POOL#")] = Resources(
-                            *(max(0, int(get_attr(item, a) or 0)) for a, _ in _RES)
+                            *(max(0, int(get_attr(item, a) or 0)) for a, _ in RESOURCE_ATTRS)
                         )
                 request = page.get("UnprocessedKeys") or {}
         return accounts, admitted
@@ -425,20 +354,20 @@ class DynamoAdmission(LeasesAndBuckets):
         """An admin's override: the tenant's whole quota (None: no limit) and weight (None: the default)."""
         sets = ["tenant = :t", "gsi1pk = :qs", "gsi1sk = :t", "queued = if_not_exists(queued, :zero)"]
         removes: list[str] = []
-        values: dict[str, Any] = {":t": {"S": tenant}, ":qs": {"S": quotas_index_key(tenant)}, ":zero": _n(0)}
-        fields = (*_QUOTA_ATTRS, ("qQ", "max_queued_jobs"))
+        values: dict[str, Any] = {":t": {"S": tenant}, ":qs": {"S": quotas_index_key(tenant)}, ":zero": number(0)}
+        fields = (*QUOTA_ATTRS, ("qQ", "max_queued_jobs"))
         for attr, name in fields:
             value = getattr(quota, name)
             if value is None:
                 removes.append(attr)
             else:
                 sets.append(f"{attr} = :{attr}")
-                values[f":{attr}"] = _n(value)
+                values[f":{attr}"] = number(value)
         if weight is None:
             removes.append("weight")
         else:
             sets.append("weight = :w")
-            values[":w"] = _n(weight)
+            values[":w"] = number(weight)
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         out = self._db.update_item(
             TableName=self._table,
@@ -459,17 +388,17 @@ class DynamoAdmission(LeasesAndBuckets):
         priority = job.priority
         adm = {"pool": pool, "priority": priority, "vcpus": need.vcpus, "memoryMiB": need.memory_mib, "gpus": need.gpus}
         adds = ["queued :minus"]
-        values: dict[str, Any] = {":minus": _n(-1)}
+        values: dict[str, Any] = {":minus": number(-1)}
         conditions: list[str] = []
-        for attr, resource in _RES:
+        for attr, resource in RESOURCE_ATTRS:
             amount = need.get(resource)
             if amount <= 0:
                 continue
             adds += [f"{attr} :{attr}", f"{attr}_{priority} :{attr}"]
-            values[f":{attr}"] = _n(amount)
+            values[f":{attr}"] = number(amount)
             limit = quota.running_limit(resource)
             if limit is not None:
-                values[f":max_{attr}"] = _n(limit - amount)
+                values[f":max_{attr}"] = number(limit - amount)
                 conditions.append(f"(attribute_not_exists({attr}) OR {attr} <= :max_{attr})")
         tenant_update: dict[str, Any] = {
             "TableName": self._table,
@@ -479,8 +408,8 @@ class DynamoAdmission(LeasesAndBuckets):
         }
         if conditions:
             tenant_update["ConditionExpression"] = " AND ".join(conditions)
-        pool_adds = [f"{a} :{a}" for a, r in _RES if need.get(r) > 0]
-        pool_values = {f":{a}": _n(need.get(r)) for a, r in _RES if need.get(r) > 0}
+        pool_adds = [f"{a} :{a}" for a, r in RESOURCE_ATTRS if need.get(r) > 0]
+        pool_values = {f":{a}": number(need.get(r)) for a, r in RESOURCE_ATTRS if need.get(r) > 0}
         items: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -599,7 +528,7 @@ class DynamoAdmission(LeasesAndBuckets):
                     "pk": {"S": "ADMISSION"},
                     "sk": {"S": "POOLS"},
                     "pools": {"S": json.dumps(body, separators=(",", ":"))},
-                    "seenAt": _n(seen_ms),
+                    "seenAt": number(seen_ms),
                 },
             )
         )

@@ -102,7 +102,7 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         job = job_from_item(found)
         if not job.holds_admission:
             return None
-        from batchplane.adapters.dynamo.admission import release_counter_updates
+        from batchplane.adapters.dynamo.counters import release_counter_updates
 
         record: dict[str, Any] = {"TableName": self._table, "Key": key}
         record.update(self._observation_update(obs, now_iso, event_time_ms, releasing=True))

@@ -6,13 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from batchplane.adapters.dynamo.admission import (
-    QUEUED,
-    queued_key,
-    queued_sort_key,
-    quotas_index_key,
-    tenant_key,
-)
+from batchplane.adapters.dynamo.admission import QUEUED, queued_key, queued_sort_key
+from batchplane.adapters.dynamo.counters import quotas_index_key, tenant_key
 from batchplane.adapters.dynamo.items import (
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SWEEP_INDEX,
