@@ -75,6 +75,24 @@ class Api:
         raise AssertionError(msg)
 
 
+def _started(proc: subprocess.Popen[bytes], base: str, log: Path, *, retry: bool) -> bool:
+    """True once the stack answers its health check; False when it could not bind its port and ``retry``."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/_local/health", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            if retry and "Address already in use" in log.read_text():
+                return False
+            pytest.fail(f"the local stack did not start:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def local_stack(
     tmp: Path, *extra: str, allow_access_denied: bool = False, env: dict[str, str] | None = None
@@ -82,25 +100,17 @@ def local_stack(
     """`batchplane local up` in a subprocess, on a free port, until the block ends. Every function runs under its own
     enforced IAM role: a call its role refused anywhere in the block fails the test (unless the test expects it).
     ``env``: variables the stack's process (and so its functions) runs with besides the test's own."""
-    port = _free_port()
     log = tmp / "stack.log"
     # exactly as a user starts it: the installed entry point, no PYTHONPATH (the local stack mounts the layer itself)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PYTHONPATH"} | (env or {})
-    args = [str(ENTRY_POINT), "local", "up", "--port", str(port), "--root", str(ROOT), *extra]
-    with log.open("w") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{base}/_local/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the local stack did not start:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
+    for tries_left in (2, 1, 0):  # a free port can be taken by another process before the stack binds it
+        port = _free_port()
+        args = [str(ENTRY_POINT), "local", "up", "--port", str(port), "--root", str(ROOT), *extra]
+        with log.open("w") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        base = f"http://127.0.0.1:{port}"
+        if _started(proc, base, log, retry=tries_left > 0):
+            break
     try:
         api = Api(base)
         yield api

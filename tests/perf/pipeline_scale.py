@@ -54,8 +54,10 @@ def local_stack_run(n: int, timeout: float = 3600.0) -> dict[str, Any]:
         status = "RUNNING"
         while status == "RUNNING" and time.perf_counter() - started < timeout:
             time.sleep(1.0)
-            listed = client.get("/pipelines", params={"limit": 10}).json()["pipelines"]
-            status = next((p["status"] for p in listed if p["pipelineId"] == pid), "RUNNING")
+            answer = client.get("/pipelines", params={"limit": 10})
+            if answer.status_code != 200:  # a poll the loaded local stack did not answer in time: poll again
+                continue
+            status = next((p["status"] for p in answer.json()["pipelines"] if p["pipelineId"] == pid), "RUNNING")
         elapsed = time.perf_counter() - started
         history = stack.execution_history(pid) or {"runs": []}
         entered = sum(r["stateEntered"] for r in history["runs"])
