@@ -173,91 +173,73 @@ class DynamoAdmission(LeasesAndBuckets):
     def cancel_queued(self, job: JobRecord, reason: str, now: str) -> JobRecord | None:
         """End a QUEUED, cancel-requested job CANCELLED and take it off its tenant's queued count: one transaction,
         conditional on it still being QUEUED (None when the dispatcher admitted it first)."""
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": job_key(job.job_id),
-                            "UpdateExpression": (
-                                "SET #st = :c, statusReason = :r, updatedAt = :now, expiresAt = :exp "
-                                "REMOVE gsi2pk, gsi2sk"
-                            ),
-                            "ConditionExpression": f"{IS_QUEUED.format(':q')} AND cancelRequested = :yes",
-                            "ExpressionAttributeNames": {"#st": "status"},
-                            "ExpressionAttributeValues": {
-                                ":c": {"S": JobStatus.CANCELLED.value},
-                                ":r": {"S": reason[:2048]},
-                                ":now": {"S": now},
-                                ":exp": {"N": expires_at(now, self._retention_days)},
-                                ":q": {"S": QUEUED},
-                                ":yes": {"BOOL": True},
-                            },
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": tenant_key(job.tenant),
-                            "UpdateExpression": "ADD queued :minus",
-                            "ExpressionAttributeValues": {":minus": number(-1)},
-                        }
-                    },
-                ]
-            )
-        except ClientError as err:
-            if error_code(err) == "TransactionCanceledException":
-                return None
-            raise
-        return self.get_job(job.job_id)
+        return self._end_queued(
+            job,
+            {
+                "UpdateExpression": (
+                    "SET #st = :c, statusReason = :r, updatedAt = :now, expiresAt = :exp REMOVE gsi2pk, gsi2sk"
+                ),
+                "ConditionExpression": f"{IS_QUEUED.format(':q')} AND cancelRequested = :yes",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {
+                    ":c": {"S": JobStatus.CANCELLED.value},
+                    ":r": {"S": reason[:2048]},
+                    ":now": {"S": now},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
+                    ":q": {"S": QUEUED},
+                    ":yes": {"BOOL": True},
+                },
+            },
+        )
 
     def fail_queued(self, job: JobRecord, *, failure_class: str, reason: str, now: str) -> JobRecord | None:
         """End a QUEUED job FAILED before it reached Batch (its job queue is gone) and take it off its tenant's queued
         count: one transaction, conditional on it still being QUEUED on the queue it was read with and not cancelled,
         so a re-prioritisation or a cancel that lands first wins (None then). Its current attempt is recorded FAILED
         with the same reason and failure class; it holds no admission, so there is nothing else to give back."""
+        return self._end_queued(
+            job,
+            {
+                "UpdateExpression": (
+                    "SET #st = :f, statusReason = :r, updatedAt = :now, expiresAt = :exp, "
+                    "att.#n.#st = :f, att.#n.statusReason = :r, att.#n.failureClass = :fc "
+                    "REMOVE gsi2pk, gsi2sk"
+                ),
+                "ConditionExpression": (
+                    f"{IS_QUEUED.format(':q')} AND queueArn = :qa AND currentAttempt = :n AND {NOT_CANCELLED}"
+                ),
+                "ExpressionAttributeNames": {"#st": "status", "#n": str(job.current_attempt)},
+                "ExpressionAttributeValues": {
+                    **NOT_CANCELLED_VALUES,
+                    ":f": {"S": JobStatus.FAILED.value},
+                    ":r": {"S": reason[:2048]},
+                    ":fc": {"S": failure_class},
+                    ":now": {"S": now},
+                    ":exp": {"N": expires_at(now, self._retention_days)},
+                    ":q": {"S": QUEUED},
+                    ":qa": {"S": job.queue_arn},
+                    ":n": number(job.current_attempt),
+                },
+            },
+            token=f"gone-{job.job_id}"[:36],
+        )
+
+    def _end_queued(self, job: JobRecord, update: dict[str, Any], *, token: str | None = None) -> JobRecord | None:
+        """A QUEUED job ended (``update``: its conditional write) and taken off its tenant's queued count, in one
+        transaction; the job as it then is, or None when the condition did not hold."""
+        record: dict[str, Any] = {"TableName": self._table, "Key": job_key(job.job_id), **update}
+        tenant = {
+            "TableName": self._table,
+            "Key": tenant_key(job.tenant),
+            "UpdateExpression": "ADD queued :minus",
+            "ExpressionAttributeValues": {":minus": number(-1)},
+        }
+        actions: list[Any] = [{"Update": record}, {"Update": tenant}]
         try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": job_key(job.job_id),
-                            "UpdateExpression": (
-                                "SET #st = :f, statusReason = :r, updatedAt = :now, expiresAt = :exp, "
-                                "att.#n.#st = :f, att.#n.statusReason = :r, att.#n.failureClass = :fc "
-                                "REMOVE gsi2pk, gsi2sk"
-                            ),
-                            "ConditionExpression": (
-                                f"{IS_QUEUED.format(':q')} AND queueArn = :qa AND currentAttempt = :n AND "
-                                f"{NOT_CANCELLED}"
-                            ),
-                            "ExpressionAttributeNames": {"#st": "status", "#n": str(job.current_attempt)},
-                            "ExpressionAttributeValues": {
-                                **NOT_CANCELLED_VALUES,
-                                ":f": {"S": JobStatus.FAILED.value},
-                                ":r": {"S": reason[:2048]},
-                                ":fc": {"S": failure_class},
-                                ":now": {"S": now},
-                                ":exp": {"N": expires_at(now, self._retention_days)},
-                                ":q": {"S": QUEUED},
-                                ":qa": {"S": job.queue_arn},
-                                ":n": number(job.current_attempt),
-                            },
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": tenant_key(job.tenant),
-                            "UpdateExpression": "ADD queued :minus",
-                            "ExpressionAttributeValues": {":minus": number(-1)},
-                        }
-                    },
-                ],
-                ClientRequestToken=f"gone-{job.job_id}"[:36],
-            )
+            if token is None:
+                self._db.transact_write_items(TransactItems=actions)
+            else:
+                self._db.transact_write_items(TransactItems=actions, ClientRequestToken=token)
         except ClientError as err:
             if error_code(err) == "TransactionCanceledException":
                 return None
