@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 import boto3
 import pytest
@@ -18,6 +17,8 @@ from tests.apigw import http_event, response_json
 from tests.conftest import REGION, Stack
 from tests.integration.conftest import Plane
 from tests.integration.test_pipeline_advance import FakeExecutions
+from tests.integration.test_submit_rejected import _set_quota
+from tests.integration.test_submit_rejected import _usage as usage
 
 ADMIN = "arn:aws:iam::123456789012:user/admin"
 ALICE = "arn:aws:iam::123456789012:user/alice"
@@ -42,24 +43,7 @@ def _view(plane: Plane, job_id: str, caller: str = ALICE) -> dict[str, Any]:
 
 
 def _usage(plane: Plane, tenant: str = ALICE) -> dict[str, Any]:
-    encoded = quote(tenant, safe="")
-    event = http_event(
-        "GET", f"/quotas/{encoded}", caller=ADMIN, route="GET /quotas/{tenant}", path_parameters={"tenant": encoded}
-    )
-    return dict(response_json(plane.gateway.lambda_handler(event, plane.ctx))["usage"])
-
-
-def _set_quota(plane: Plane, tenant: str, body: dict[str, Any]) -> None:
-    encoded = quote(tenant, safe="")
-    event = http_event(
-        "PUT",
-        f"/quotas/{encoded}",
-        body=body,
-        caller=ADMIN,
-        route="PUT /quotas/{tenant}",
-        path_parameters={"tenant": encoded},
-    )
-    assert plane.gateway.lambda_handler(event, plane.ctx)["statusCode"] == 200
+    return usage(plane, tenant)
 
 
 def _queue_of(plane: Plane, job: dict[str, Any]) -> str:
