@@ -63,6 +63,15 @@ def wait_as(api: Api, tenant: str, job_id: str, statuses: set[str], timeout: flo
     raise AssertionError(f"{job_id} did not reach {statuses}: {job}")
 
 
+def usage_of(api: Api, tenants: dict[str, int]) -> dict[str, dict[str, Any]]:
+    listed = {t["tenant"]: t["usage"] for t in api.http.get("/quotas").json()["tenants"]}
+    return {t: listed.get(arn(t), {}) for t in tenants}
+
+
+def queued_of(api: Api, tenants: dict[str, int]) -> dict[str, int]:
+    return {t: int(u.get("queuedJobs", 0)) for t, u in usage_of(api, tenants).items()}
+
+
 def test_quotas_api_is_for_admins_only(stack: Api) -> None:
     # WHEN a tenant who is not an admin reads or sets quotas: 403 problem+json
     for method, path in (("GET", "/quotas"), ("GET", f"/quotas/{tenant_path(arn('x'))}")):
@@ -118,31 +127,39 @@ def test_a_one_vcpu_quota_runs_one_job_at_a_time_while_another_tenant_starts(sta
 
 
 def test_three_backlogged_tenants_share_by_weight(stack: Api) -> None:
-    # GIVEN weights 1, 2, 3 and 100 short 1-vCPU jobs each on 20 vCPUs of Spot capacity
+    # GIVEN weights 1, 2, 3 and 100 short 1-vCPU jobs each on 20 vCPUs of Spot capacity, all three backlogged: their
+    # jobs are held (a running quota of 0) until all 300 are queued, so how fast the stack runs jobs while they are
+    # being submitted cannot drain a tenant's queue before the sampling starts
     weights = {"w1": 1, "w2": 2, "w3": 3}
     for tenant, weight in weights.items():
-        set_quota(stack, tenant, {"weight": weight})
+        set_quota(stack, tenant, {"weight": weight, "maxRunningVcpus": 0})
     for i in range(100):
         for tenant in weights:
             submit_as(stack, tenant, {"name": f"{tenant}-{i}", "vcpus": 1, "command": ["sh", "-c", "sleep 0.5"]})
-    # WHEN they run, sample what each holds (admitted, not finished) while all three still have jobs queued
+    assert [queued_of(stack, weights)[t] for t in weights] == [100, 100, 100]
+    # WHEN their hold is lifted and they run, sample what each holds (admitted, not finished) while all three still
+    # have jobs queued. The hold is lifted one tenant at a time, so a dispatcher tick in between admits the first a
+    # whole pool: samples start once 2 pools' worth of jobs have been admitted (the first pool has turned over).
+    for tenant in weights:
+        set_quota(stack, tenant, {"maxRunningVcpus": None})
     samples: list[dict[str, int]] = []
-    deadline = time.monotonic() + 120
+    usage: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        listed = {t["tenant"]: t["usage"] for t in stack.http.get("/quotas").json()["tenants"]}
-        usage = {t: listed.get(arn(t), {}) for t in weights}
-        if not all(u.get("queuedJobs", 0) > 0 for u in usage.values()):
+        usage = usage_of(stack, weights)
+        queued = {t: int(u.get("queuedJobs", 0)) for t, u in usage.items()}
+        if not all(queued.values()):
             break
         running = {t: int(u.get("runningVcpus", 0)) for t, u in usage.items()}
         # the pool is full (its 20 vCPUs and the backlog margin Batch may be handed, domain/dispatch.py pool_margin):
         # a moment of contention the dispatcher has decided. (Just after jobs end, before its next tick admits
         # their successors, a tenant whose jobs ended holds less than its share: that is a gap, not a decision.)
-        if sum(running.values()) >= POOL_LIMIT:
+        if sum(queued.values()) <= 300 - 2 * POOL_LIMIT and sum(running.values()) >= POOL_LIMIT:
             samples.append(running)
         time.sleep(0.2)
     # THEN at every such moment each tenant's share is within 10 points of its weight's (DRF admits one job at a
     # time: a job is 4 to 5 points of the 20 vCPUs plus their margin)
-    assert len(samples) >= 5, samples
+    assert len(samples) >= 5, (samples, usage)
     total_weight = sum(weights.values())
     for running in samples:
         held = sum(running.values())
