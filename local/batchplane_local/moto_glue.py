@@ -24,6 +24,8 @@ import moto
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from batchplane_local import moto_index
+
 SUPPORTED = ("5.2",)  # the moto minor versions this glue was written against
 
 
@@ -200,6 +202,7 @@ def cheap_transactions() -> None:
                     table.items.get(hash_key, {}).pop(range_key, None)
                 else:
                     table.items[hash_key][range_key] = item
+                moto_index.touched(table, hash_key, range_key)  # written behind Table's back: index it again
             raise
 
     transact._batchplane = True  # type: ignore[attr-defined]
@@ -337,6 +340,7 @@ def _patch_moto() -> None:
     cached_update_expressions()
     fast_attribute_values()
     unsorted_query_candidates()
+    moto_index.index_queries()
     cap_inline_map_concurrency()
     keep_stopped_executions_aborted()
     abort_at_once_on_stop()
