@@ -20,6 +20,8 @@ Measured (``python -m tests.perf.moto_query``: 20,000 items, 2,000 partitions of
 10 items each; median of one Query through boto3 in process, every local-stack patch on, load ~2.6 on 2 cores):
 base-table Query 123.8 ms with moto's own walk, 34.9 ms with moto_glue's unsorted candidates (before this module),
 2.8 ms here; index Query 125.0 ms, 35.1 ms, 2.7 ms (most of what is left is the request's own handling).
+A 1,000-job DAG on the local stack (``python -m tests.perf.local_dag 1000 --local-only``, one run each, load ~3):
+312.4 s before, 250.3 s after; 200 jobs: 44.9 s and 42.3 s (noise at that size).
 What is not tracked: a write that reaches ``table.items`` other than through the calls above (moto's import_table and
 restores make new tables, which are indexed on their own first Query)."""
 
