@@ -6,10 +6,10 @@ of thousands of items and every Query walked all of them. Here a Query's candida
 
 - a base-table Query: the items of the partition asked for (``table.items[hash_key]``);
 - a Query of a global secondary index keyed by one hash attribute: the items whose index hash key has the value asked
-  for, from a map kept per table (hash attribute -> value -> primary keys), built on the first Query of that attribute
-  and kept current from the primary keys each write touched (Table.put_item, Table.delete_item, the in-place
-  mutations of DynamoDBBackend.update_item, and the rollback of a cancelled transaction in moto_glue.cheap_transactions
-  call ``touched``).
+  for, from a map kept per table (hash attribute -> value -> items by primary key), built on the first Query of
+  that attribute and kept current from the primary keys each write touched (Table.put_item, Table.delete_item, the
+  in-place mutations of DynamoDBBackend.update_item, and the rollback of a cancelled transaction in
+  moto_glue.cheap_transactions call ``touched``).
 
 moto then answers from those candidates exactly as before (its key conditions, sort, Limit, ExclusiveStartKey,
 filters, projection and errors run unchanged over a list that holds every item that can match), so what it answers is
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+from decimal import Decimal
 from typing import Any
 
 _ATTR = "_batchplane_index"  # where a table keeps its _TableIndex
@@ -68,33 +69,34 @@ def _every_item(table: Any) -> list[tuple[PrimaryKey, Any]]:
 
 
 class _Postings:
-    """For one hash attribute of a table's global secondary indexes: value -> primary keys of the items holding it."""
+    """For one hash attribute of a table's global secondary indexes: value -> the items holding it, by primary key.
+    An item is the table's own (moto's updates change it in place; a put or a rollback replaces it, and says so)."""
 
     def __init__(self, attr: str) -> None:
         self.attr = attr
-        self.by_value: dict[Any, set[PrimaryKey]] = {}
+        self.by_value: dict[Any, dict[PrimaryKey, Any]] = {}
         self.value_of: dict[PrimaryKey, Any] = {}
-        self.loose: set[PrimaryKey] = set()
+        self.loose: dict[PrimaryKey, Any] = {}
 
     def put(self, key: PrimaryKey, item: Any) -> None:
         """Index ``key`` as its item now is (None: gone)."""
         old = self.value_of.pop(key, None)
         if old is _LOOSE:
-            self.loose.discard(key)
+            del self.loose[key]
         elif old is not None:
-            keys = self.by_value[old]
-            keys.discard(key)
-            if not keys:
+            items = self.by_value[old]
+            del items[key]
+            if not items:
                 del self.by_value[old]
         value = None if item is None else item.attrs.get(self.attr)
         if value is None:
             return
         snapshot = _snapshot(value)
         if snapshot is None:
-            self.loose.add(key)
+            self.loose[key] = item
             self.value_of[key] = _LOOSE
         else:
-            self.by_value.setdefault(snapshot, set()).add(key)
+            self.by_value.setdefault(snapshot, {})[key] = item
             self.value_of[key] = snapshot
 
 
@@ -115,18 +117,17 @@ class _TableIndex:
     def candidates(self, table: Any, attr: str, snapshot: Any) -> list[Any]:
         with self.lock:
             if self.dirty:
-                dirty, self.dirty = self.dirty, set()
+                now = {key: _item_at(table, key) for key in self.dirty}
+                self.dirty = set()
                 for postings in self.postings.values():
-                    for key in dirty:
-                        postings.put(key, _item_at(table, key))
+                    for key, item in now.items():
+                        postings.put(key, item)
             postings = self.postings.get(attr)
             if postings is None:
                 postings = self.postings[attr] = _Postings(attr)
                 for key, item in _every_item(table):
                     postings.put(key, item)
-            keys = [*postings.by_value.get(snapshot, ()), *postings.loose]
-            items = [_item_at(table, key) for key in keys]
-        return [item for item in items if item is not None]
+            return [*postings.by_value.get(snapshot, {}).values(), *postings.loose.values()]
 
 
 def _index_of(table: Any) -> _TableIndex:
@@ -227,6 +228,48 @@ def index_queries() -> None:
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
     _track_writes()
+    _sort_by_values()
+
+
+_SCALARS = frozenset(("S", "N", "B"))
+
+
+def _cast(value: Any) -> Any:
+    """DynamoType.cast_value of a scalar, without its walk through every other type."""
+    return Decimal(value.value) if value.type == "N" else value.value
+
+
+def _sort_by_values() -> None:
+    """moto sorts an index Query's partition by its keys as DynamoTypes, each comparison working out both values
+    again (``cast_value``): a Limit 30 Query of a 2,500-item partition (the size of the dispatcher's QUEUED shards in
+    a 10,000-job pipeline) took 119 ms with moto's own Query, 145 ms from the partition with moto's sort, and 24 ms
+    with this one, when the partition's items came in no particular order (22 ms against 29 ms in key order). Here
+    each item's key values are worked out once and compared as they are. When every value of each key attribute is
+    one scalar type (S, N or B), DynamoType's ``==`` and ``<`` are the values' own, so the order is the same (the
+    keys include the table's, so no two items tie); otherwise moto sorts."""
+    from moto.dynamodb.models.table import Table
+
+    real = Table.sorted_items
+    if hasattr(real, "_batchplane_real"):
+        return
+
+    def sorted_items(self: Any, hash_key_attrs: Any, range_key_attrs: Any, items: list[Any]) -> list[Any]:
+        attrs = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+        try:
+            columns = [[item.attrs[attr] for item in items] for attr in attrs]
+        except KeyError:  # an item without a key attribute: moto says what happens
+            return real(self, hash_key_attrs, range_key_attrs, items)  # type: ignore[no-any-return]
+        for column in columns:
+            types = {value.type for value in column}
+            if len(types) > 1 or not types <= _SCALARS:
+                return real(self, hash_key_attrs, range_key_attrs, items)  # type: ignore[no-any-return]
+        values = [[_cast(value) for value in column] for column in columns]
+        order = sorted(range(len(items)), key=lambda i: tuple(column[i] for column in values))
+        items[:] = [items[i] for i in order]  # in place, as moto's
+        return items
+
+    sorted_items._batchplane_real = real  # type: ignore[attr-defined] # moto's own: the tests compare both
+    Table.sorted_items = sorted_items  # type: ignore[method-assign]
 
 
 def _track_writes() -> None:

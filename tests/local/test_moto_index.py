@@ -20,15 +20,17 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 
 @contextlib.contextmanager
 def _moto_own_query() -> Iterator[None]:
-    """moto's Table.query as moto wrote it: every item of the table, sorted, then the partition kept."""
+    """moto's Table.query as moto wrote it: every item of the table, sorted, then the partition kept, sorted again by
+    its keys as DynamoTypes."""
     from moto.dynamodb.models.table import Table
 
-    ours = Table.query
+    ours, our_sort = Table.query, Table.sorted_items
     Table.query = ours._batchplane_real  # type: ignore[attr-defined,method-assign]
+    Table.sorted_items = our_sort._batchplane_real  # type: ignore[attr-defined,method-assign]
     try:
         yield
     finally:
-        Table.query = ours  # type: ignore[method-assign]
+        Table.query, Table.sorted_items = ours, our_sort  # type: ignore[method-assign]
 
 
 def _create_tables(ddb: Any) -> None:
