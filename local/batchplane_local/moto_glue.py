@@ -24,8 +24,6 @@ import moto
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from batchplane_local import moto_index
-
 SUPPORTED = ("5.2",)  # the moto minor versions this glue was written against
 
 
@@ -159,6 +157,8 @@ def cheap_transactions() -> None:
     from moto.dynamodb import models
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
+
+    from batchplane_local import moto_index
 
     if getattr(models.DynamoDBBackend.transact_write_items, "_batchplane", False):
         return
@@ -340,7 +340,9 @@ def _patch_moto() -> None:
     cached_update_expressions()
     fast_attribute_values()
     unsorted_query_candidates()
-    moto_index.index_queries()
+    from batchplane_local.moto_index import index_queries  # it imports this module
+
+    index_queries()
     cap_inline_map_concurrency()
     keep_stopped_executions_aborted()
     abort_at_once_on_stop()
