@@ -24,7 +24,7 @@ import moto
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from batchplane_local.moto_expressions import fast_update_validation
+from batchplane_local.moto_expressions import cached_condition_lexing, fast_update_validation
 
 SUPPORTED = ("5.2",)  # the moto minor versions this glue was written against
 
@@ -338,6 +338,7 @@ def _patch_moto() -> None:
     cheap_transactions()
     cached_update_expressions()
     fast_update_validation()
+    cached_condition_lexing()
     fast_attribute_values()
     unsorted_query_candidates()
     cap_inline_map_concurrency()

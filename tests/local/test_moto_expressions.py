@@ -118,14 +118,15 @@ def _answers() -> list[bytes]:
 
 def test_updates_validated_faster_answer_as_moto_answers_them() -> None:
     # GIVEN a corpus of updates, alone and in transactions, that moto accepts or refuses, answered without the patch
-    moto_expressions.unpatch_update_validation()
+    moto_expressions.unpatch()
     theirs = _answers()
     # WHEN the same are answered with it
     moto_expressions.fast_update_validation()
+    moto_expressions.cached_condition_lexing()
     try:
         ours = _answers()
     finally:
-        moto_expressions.unpatch_update_validation()
+        moto_expressions.unpatch()
     # THEN every answer, accepted or refused, and the table they leave are the same bytes
     assert len(ours) == len(theirs)
     for i, (mine, moto) in enumerate(zip(ours, theirs, strict=True)):
@@ -142,7 +143,7 @@ def test_the_patch_is_undone_and_done_again() -> None:
     patched = ast_nodes.DepthFirstTraverser.traverse
     moto_expressions.fast_update_validation()  # idempotent
     assert ast_nodes.DepthFirstTraverser.traverse is patched
-    moto_expressions.unpatch_update_validation()
+    moto_expressions.unpatch()
     assert not getattr(ast_nodes.DepthFirstTraverser.traverse, "_batchplane_fast", False)
     assert validators.deepcopy.__module__ == "copy"
     moto_expressions.fast_update_validation()
@@ -192,7 +193,7 @@ def test_clauses_are_found_as_moto_finds_them() -> None:
     from moto.dynamodb.parsing import ast_nodes
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
-    moto_expressions.unpatch_update_validation()
+    moto_expressions.unpatch()
     real = ast_nodes.Node.find_clauses
     moto_expressions.fast_update_validation()
     kinds = [
@@ -214,3 +215,51 @@ def test_clauses_are_found_as_moto_finds_them() -> None:
                 assert ours == real(node, clause_types), (expression, node.type, clause_types)
                 found += len(ours)
     assert found > 50
+
+
+CONDITIONS = [
+    "attribute_exists(pk)",
+    "attribute_not_exists(pk) OR (#s <> :s AND v < :v)",
+    "#s IN (:a, :b, :c) AND NOT contains(tags, :a)",
+    "size(l) BETWEEN :low AND :high OR begins_with(s, :a)",
+    "m.inner.#s = :s AND l[0] <> :a",
+    "attribute_type(n, :t)",
+    "(v >= :v)",
+    "v <= :v AND v > :low",
+    "#s = :s AND #s = :s",
+    "((#s = :s))",
+    "v < ",
+    "#s = :undefined",
+    "v ! :v",
+    "",
+]
+
+
+def _parsed(expression: str) -> str:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    names = {"#s": "status"}
+    values = {":s": {"S": "s"}, ":v": {"N": "1"}, ":a": {"S": "a"}, ":b": {"S": "b"}, ":c": {"S": "c"}}
+    values |= {":low": {"N": "0"}, ":high": {"N": "9"}, ":t": {"S": "N"}}
+    try:
+        parser = ConditionExpressionParser(expression, names, values)
+        return f"{parser.parse()!r} {parser.expr_attr_names_found} {parser.expr_attr_values_found}"
+    except Exception as error:  # noqa: BLE001 - a refusal is an answer too
+        return f"{type(error).__name__}: {error}"
+
+
+def test_conditions_lexed_once_parse_as_lexed_each_time() -> None:
+    # GIVEN conditions good and bad, parsed by moto lexing each time
+    moto_expressions.unpatch()
+    theirs = [_parsed(c) for c in CONDITIONS]
+    # WHEN they are parsed twice with tokens kept per text
+    moto_expressions.cached_condition_lexing()
+    try:
+        ours = [_parsed(c) for c in CONDITIONS]
+        again = [_parsed(c) for c in CONDITIONS]
+    finally:
+        moto_expressions.unpatch()
+    # THEN every parse and every refusal is the same, the second time too
+    assert ours == theirs
+    assert again == theirs
+    assert sum("Error" in answer or "Exception" in answer for answer in theirs) >= 2
