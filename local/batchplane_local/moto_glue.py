@@ -149,6 +149,31 @@ def abort_at_once_on_stop() -> None:
     Execution.stop = stop  # type: ignore[method-assign]
 
 
+_DYNAMODB = threading.RLock()
+
+
+def serialised_dynamodb() -> None:
+    """DynamoDB answers one request at a time, as one serialisable database (DynamoDB's transactions are isolated
+    from every other write: "Isolation levels for DynamoDB transactions", serializable between a transaction and
+    single-item writes). moto's server answers requests in threads with no lock: a TransactWriteItems applies its
+    items one by one and puts them back one by one when one of its conditions fails, so a write to the same item by
+    another thread in between was lost (a tenant's running-vCPU counter ended at -1 on a loaded run; a test
+    reproduces it). The requests are still CPU in one interpreter, so nothing runs slower in parallel. Idempotent."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    real = DynamoHandler.call_action
+    if getattr(real, "_batchplane_serialised", False):
+        return
+
+    def call_action(self: Any) -> Any:
+        with _DYNAMODB:
+            return real(self)
+
+    call_action._batchplane_serialised = True  # type: ignore[attr-defined]
+    call_action._batchplane_real = real  # type: ignore[attr-defined] # the tests run both
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
 def cheap_transactions() -> None:
     """moto backs up every table a TransactWriteItems touches with a deep copy before applying it (so that it can
     roll a cancelled one back): O(table) per call, hundreds of milliseconds once a few hundred jobs are stored, where
@@ -335,6 +360,7 @@ def cached_update_expressions(size: int = 4096) -> None:
 def _patch_moto() -> None:
     check_version()
     _speed_up_moto()
+    serialised_dynamodb()
     cheap_transactions()
     cached_update_expressions()
     fast_update_validation()
