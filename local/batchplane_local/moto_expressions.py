@@ -51,12 +51,15 @@ class _Kinds:
         return known
 
 
-def _traverse(kinds: _Kinds) -> Any:
-    """moto's DepthFirstTraverser.traverse: children first, then the node, by the first processor whose class it is."""
+def _traverse(kinds: _Kinds, base_pre: Any) -> Any:
+    """moto's DepthFirstTraverser.traverse: children first, then the node, by the first processor whose class it is.
+    The hook before each child is called only when the processor has one (``base_pre`` is the base class's no-op)."""
 
     def traverse(self: Any, root: Any) -> Any:
         processing = self._processing_map()
         takes: dict[type, Any] = {}
+        pre = None if type(self).pre_processing_of_child is base_pre else self.pre_processing_of_child
+        is_node = kinds.is_node
 
         def processor_of(kind: type) -> Any:
             if kind not in takes:
@@ -64,13 +67,14 @@ def _traverse(kinds: _Kinds) -> Any:
             return takes[kind]
 
         def walk(node: Any, child_id: int) -> Any:
-            if not kinds.is_node(type(node)):
-                return node
             parent = node.parent
-            if node.children is not None:
-                for i, child in enumerate(node.children):
-                    self.pre_processing_of_child(node, i)
-                    walk(child, i)
+            children = node.children
+            if children is not None:
+                for i, child in enumerate(children):
+                    if pre is not None:
+                        pre(node, i)
+                    if is_node(type(child)):
+                        walk(child, i)
             process = processor_of(type(node))
             if process is not None:
                 node = process(node)
@@ -79,7 +83,7 @@ def _traverse(kinds: _Kinds) -> Any:
                     parent.children[child_id] = node
             return node
 
-        return walk(root, -1)
+        return walk(root, -1) if is_node(type(root)) else root
 
     return traverse
 
@@ -147,7 +151,7 @@ def fast_update_validation() -> None:
     if getattr(traverser.traverse, "_batchplane_fast", False):
         return
     kinds = _Kinds(ast_nodes.Node, (ast_nodes.Expression, ast_nodes.UpdateExpressionFunction))
-    traverse = _traverse(kinds)
+    traverse = _traverse(kinds, traverser.pre_processing_of_child)
     traverse._batchplane_fast = True
     traverse._batchplane_real = (traverser.traverse, ast_nodes.Node.find_clauses, validators.deepcopy)  # to undo
     traverser.traverse = traverse  # type: ignore[method-assign]
