@@ -143,8 +143,42 @@ def _copy_tree(kinds: _Kinds) -> Any:
     return copy_tree
 
 
+def _checks_once(pure: tuple[type, ...], size: int = 8192) -> Any:
+    """UpdateExpressionValidator.validate, where the checks that depend only on the expression's tree, its names and
+    the table's key attributes (``pure``: moto's clause count, overlapping paths, key attributes; each returns the
+    tree unchanged or raises) run once per distinct (tree, names, keys) that passed them. A tree is one parse kept
+    per expression text (``cached_update_expressions``): it is pinned here, so its ``id`` is not reused."""
+    passed: set[tuple[int, tuple[tuple[str, str], ...], tuple[str, ...]]] = set()
+    pinned: dict[int, Any] = {}
+
+    def validate(self: Any) -> Any:
+        tree = self._batchplane_tree
+        key = (
+            id(tree),
+            tuple(sorted((self.expression_attribute_names or {}).items())),
+            tuple(self.table.table_key_attrs),
+        )
+        skip = key in passed and pinned.get(id(tree)) is tree
+        checks = [p for p in self.processors if isinstance(p, pure)]
+        node = self.node_to_validate
+        for processor in self.processors:
+            if skip and isinstance(processor, pure):
+                continue
+            node = processor.traverse(node)
+            if not skip and checks and processor is checks[-1]:
+                if len(pinned) >= size:
+                    pinned.clear()
+                    passed.clear()
+                pinned[id(tree)] = tree
+                passed.add(key)
+        return node
+
+    return validate
+
+
 def fast_update_validation() -> None:
-    """Patch moto's syntax-tree walk, clause search and tree copy (see the module's docstring). Idempotent."""
+    """Patch moto's syntax-tree walk, clause search, tree copy, and its expression-only checks (run once per
+    distinct expression tree, names and table keys that passed them) (see the module's docstring). Idempotent."""
     from moto.dynamodb.parsing import ast_nodes, validators
 
     traverser = ast_nodes.DepthFirstTraverser
@@ -152,8 +186,28 @@ def fast_update_validation() -> None:
         return
     kinds = _Kinds(ast_nodes.Node, (ast_nodes.Expression, ast_nodes.UpdateExpressionFunction))
     traverse = _traverse(kinds, traverser.pre_processing_of_child)
+    update = validators.UpdateExpressionValidator
+    real_init = update.__init__
     traverse._batchplane_fast = True
-    traverse._batchplane_real = (traverser.traverse, ast_nodes.Node.find_clauses, validators.deepcopy)  # to undo
+    traverse._batchplane_real = (  # to undo
+        traverser.traverse,
+        ast_nodes.Node.find_clauses,
+        validators.deepcopy,
+        real_init,
+        update.validate,
+    )
+
+    def init(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        self._batchplane_tree = expression
+        real_init(self, expression, *args, **kwargs)
+
+    pure = (
+        validators.ActionCountValidator,
+        validators.OverlappingPathsValidator,
+        validators.UpdateHashRangeKeyValidator,
+    )
+    update.__init__ = init  # type: ignore[method-assign]
+    update.validate = _checks_once(pure)  # type: ignore[method-assign]
     traverser.traverse = traverse  # type: ignore[method-assign]
     ast_nodes.Node.find_clauses = _find_clauses(kinds)  # type: ignore[method-assign]
     validators.deepcopy = _copy_tree(kinds)
@@ -199,4 +253,5 @@ def unpatch() -> None:
     real = getattr(traverser.traverse, "_batchplane_real", None)
     if real is None:
         return
-    traverser.traverse, ast_nodes.Node.find_clauses, validators.deepcopy = real
+    update = validators.UpdateExpressionValidator
+    traverser.traverse, ast_nodes.Node.find_clauses, validators.deepcopy, update.__init__, update.validate = real
