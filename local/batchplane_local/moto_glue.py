@@ -70,6 +70,13 @@ def _speed_up_moto() -> None:
     cached._batchplane_cached = True  # type: ignore[attr-defined]
     backends.list_of_moto_modules = cached  # type: ignore[assignment]
 
+    # Every request also lists its handler class's methods with inspect.getmembers (to check the action is one):
+    # about 2% of the local stack's CPU in a pipeline. A class's methods do not change while it serves.
+    from moto.core import responses
+
+    names_of = functools.lru_cache(maxsize=256)(responses.method_names_from_class)
+    responses.method_names_from_class = lambda clazz: list(names_of(clazz))
+
 
 # AWS Step Functions: "In this mode [Inline], the Map state supports up to 40 concurrent iterations"; MaxConcurrency 0
 # means "as many as possible", which for an inline Map is still 40. moto's interpreter starts one worker per item.

@@ -573,3 +573,16 @@ def test_a_write_is_not_lost_to_a_cancelled_transaction_in_another_thread() -> N
         DynamoHandler.call_action = serialised  # type: ignore[method-assign]
     # WHEN DynamoDB answers one request at a time, THEN the other write counts, as DynamoDB's isolation has it
     assert _a_write_during_a_cancelled_transaction() == "1"
+
+
+def test_a_handlers_methods_are_listed_once_and_as_moto_lists_them() -> None:
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+
+    moto_glue._speed_up_moto()
+    # the names moto routes an action by are the ones it would list, each time
+    assert responses.method_names_from_class(DynamoHandler) == utils.method_names_from_class(DynamoHandler)
+    first = responses.method_names_from_class(DynamoHandler)
+    first.clear()  # a caller changing its list changes nothing for the next
+    assert responses.method_names_from_class(DynamoHandler) == utils.method_names_from_class(DynamoHandler)
+    assert "update_item" in responses.method_names_from_class(DynamoHandler)
