@@ -109,15 +109,18 @@ def test_index_selects_an_array_childs_output(api: Api) -> None:
     assert outside == (422, "index")
 
 
-def test_every_node_of_a_multi_node_job_is_shown_by_node(api: Api) -> None:
-    # GIVEN a two-node job whose nodes print their index
+def test_every_node_of_a_multi_node_job_is_shown_by_node(api: Api, tmp_path: Path) -> None:
+    # GIVEN a two-node job whose nodes print their index; the main node waits for the other to have printed (as in
+    # AWS, the main node's exit ends the job and stops the nodes still running: on a loaded machine node 1 could be
+    # stopped before it printed)
+    printed = tmp_path / "node-1-printed"
+    script = (
+        "echo node $AWS_BATCH_JOB_NODE_INDEX up; "
+        f'if [ "$AWS_BATCH_JOB_NODE_INDEX" = 1 ]; then touch {printed}; '
+        f"else i=0; while [ ! -e {printed} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; fi"
+    )
     job = api.submit(
-        {
-            "name": "mnp",
-            "jobDefinition": "mnp-sample",
-            "nodes": {"count": 2},
-            "command": ["sh", "-c", "echo node $AWS_BATCH_JOB_NODE_INDEX up"],
-        }
+        {"name": "mnp", "jobDefinition": "mnp-sample", "nodes": {"count": 2}, "command": ["sh", "-c", script]}
     )
     done = api.wait(job["jobId"], TERMINAL, timeout=60)
     assert done["status"] == "SUCCEEDED", done

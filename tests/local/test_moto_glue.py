@@ -498,3 +498,91 @@ def test_a_query_is_not_broken_by_writes_to_the_table_at_the_same_time() -> None
         sys.setswitchinterval(switch)
     # THEN no listing failed ("dictionary changed size during iteration")
     assert failures == []
+
+
+def _a_write_during_a_cancelled_transaction() -> str | None:
+    """A transaction adds to a counter, then waits in its failing condition check while another thread adds to the
+    same counter; the transaction is cancelled. What the counter holds after both."""
+    from moto import mock_aws
+    from moto.dynamodb.models import DynamoDBBackend
+
+    real_get = DynamoDBBackend.get_item
+    inside, written = threading.Event(), threading.Event()
+
+    def slow_get(self: Any, table_name: str, keys: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if keys.get("pk", {}).get("S") == "missing":  # the transaction's check: let the other write go first
+            inside.set()
+            written.wait(timeout=2)
+        return real_get(self, table_name, keys, *args, **kwargs)
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        add = {"Key": {"pk": {"S": "counter"}}, "UpdateExpression": "ADD n :one"}
+        add["ExpressionAttributeValues"] = {":one": {"N": "1"}}
+
+        def transaction() -> None:
+            with contextlib.suppress(ddb.exceptions.TransactionCanceledException):
+                ddb.transact_write_items(
+                    TransactItems=[
+                        {"Update": {"TableName": "t", **add}},
+                        {
+                            "ConditionCheck": {
+                                "TableName": "t",
+                                "Key": {"pk": {"S": "missing"}},
+                                "ConditionExpression": "attribute_exists(pk)",
+                            }
+                        },
+                    ]
+                )
+
+        DynamoDBBackend.get_item = slow_get  # type: ignore[method-assign]
+        try:
+            other = threading.Thread(target=transaction)
+            other.start()
+            assert inside.wait(timeout=10)
+            writer = threading.Thread(target=lambda: ddb.update_item(TableName="t", **add))
+            writer.start()
+            writer.join(timeout=0.5)  # serialised: it waits for the transaction (which waits up to 2 s for it)
+            written.set()
+            other.join()
+            writer.join()
+        finally:
+            DynamoDBBackend.get_item = real_get  # type: ignore[method-assign]
+        item = ddb.get_item(TableName="t", Key={"pk": {"S": "counter"}}).get("Item")
+        return None if item is None else str(item["n"]["N"])
+
+
+def test_a_write_is_not_lost_to_a_cancelled_transaction_in_another_thread() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    moto_glue.cheap_transactions()
+    moto_glue.serialised_dynamodb()
+    serialised = DynamoHandler.call_action
+    # GIVEN moto as it is (requests in threads, no lock): the cancelled transaction puts back the counter it had
+    # changed, over the other thread's write, which is lost
+    DynamoHandler.call_action = serialised._batchplane_real  # type: ignore[attr-defined,method-assign]
+    try:
+        assert _a_write_during_a_cancelled_transaction() is None
+    finally:
+        DynamoHandler.call_action = serialised  # type: ignore[method-assign]
+    # WHEN DynamoDB answers one request at a time, THEN the other write counts, as DynamoDB's isolation has it
+    assert _a_write_during_a_cancelled_transaction() == "1"
+
+
+def test_a_handlers_methods_are_listed_once_and_as_moto_lists_them() -> None:
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+
+    moto_glue._speed_up_moto()
+    # the names moto routes an action by are the ones it would list, each time
+    assert responses.method_names_from_class(DynamoHandler) == utils.method_names_from_class(DynamoHandler)
+    first = responses.method_names_from_class(DynamoHandler)
+    first.clear()  # a caller changing its list changes nothing for the next
+    assert responses.method_names_from_class(DynamoHandler) == utils.method_names_from_class(DynamoHandler)
+    assert "update_item" in responses.method_names_from_class(DynamoHandler)
