@@ -22,15 +22,24 @@ base-table Query 123.8 ms with moto's own walk, 34.9 ms with moto_glue's unsorte
 2.8 ms here; index Query 125.0 ms, 35.1 ms, 2.7 ms (most of what is left is the request's own handling).
 A 1,000-job DAG on the local stack (``python -m tests.perf.local_dag 1000 --local-only``, one run each, load ~3):
 312.4 s before, 250.3 s after; 200 jobs: 44.9 s and 42.3 s (noise at that size).
+A Query with a condition on the sort key of the table or of a GSI (=, <, <=, >, >=, BETWEEN, begins_with on S or N
+values) gets fewer candidates still: each partition such a Query asks is kept in order of that sort key (_Run, built
+on its first such Query, kept current from the same written keys), and the matching items are taken by bisection,
+plus the neighbours moto's page loop would look at (_slice_bounds says why the pages, Count, ScannedCount and
+LastEvaluatedKey stay the same); a partition holding other types, or a condition it cannot serve, takes the whole
+partition as above. One index partition of 10,000 items (load ~2 on 2 cores): Limit 30 of ``gsi2sk <= :now``
+51.0 ms from the whole partition, 6.3 ms from the sorted one; the last 10 (``gsi2sk > :since``) 136.7 ms and 3.3 ms;
+BETWEEN 10 items 161.1 ms and 3.5 ms; the first query of a table builds the order (10,000 items: 174 ms, once).
 What is not tracked: a write that reaches ``table.items`` other than through the calls above (moto's import_table and
 restores make new tables, which are indexed on their own first Query)."""
 
 from __future__ import annotations
 
+import bisect
 import inspect
 import threading
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 _ATTR = "_batchplane_index"  # where a table keeps its _TableIndex
 _QUERY = threading.local()  # .candidates: (table, items) while our Query of that table runs
@@ -68,6 +77,157 @@ def _every_item(table: Any) -> list[tuple[PrimaryKey, Any]]:
     return [((h, r), item) for h, rows in list(table.items.items()) for r, item in list(rows.items())]
 
 
+_ORDERED = frozenset(("S", "N"))  # sort-key types kept in order: moto compares their cast values as Python does
+_MAX_ITEM = 450_000  # more than the largest item moto stores (405,000: dynamo_type.LimitedSizeDict)
+_RESULT_SIZE_LIMIT = 1_000_000  # where moto ends a page by size (models.table.RESULT_SIZE_LIMIT)
+_RANGE_OPS = frozenset(("=", "EQ", "<", "LT", "<=", "LE", ">", "GT", ">=", "GE", "BETWEEN", "BEGINS_WITH"))
+
+
+def _order_key(key: PrimaryKey) -> tuple[Any, Any]:
+    """A primary key as an orderable value, unique within a table: it breaks ties between equal sort-key values."""
+    return (_snapshot(key[0]), ("", "") if key[1] is None else _snapshot(key[1]))
+
+
+def _sort_value(value: Any) -> tuple[str, Any] | None:
+    """(type, cast value) of an S or N value that orders as moto compares it, or None."""
+    if value is None or getattr(value, "type", None) not in _ORDERED or not isinstance(value.value, str):
+        return None
+    if value.type == "S":
+        return ("S", value.value)
+    try:
+        number = Decimal(value.value)
+    except ArithmeticError:
+        return None
+    return ("N", number) if number.is_finite() else None
+
+
+class _Run:
+    """One partition's items in the order of one sort-key attribute: per type (S, N) a sorted list of
+    (cast value, primary key order) and the items by primary key order; ``odd`` holds the items whose value is of
+    another type (a Query of such a partition gets the whole partition). An item without the attribute is left out,
+    as moto leaves it out of the answer. Kept current by _Postings.put, under the table index's lock."""
+
+    def __init__(self, attr: str) -> None:
+        self.attr = attr
+        self.ordered: dict[str, list[tuple[Any, Any]]] = {}
+        self.items: dict[Any, Any] = {}
+        self.entry: dict[PrimaryKey, tuple[str, tuple[Any, Any]] | None] = {}
+        self.odd: dict[PrimaryKey, Any] = {}
+
+    def add(self, key: PrimaryKey, item: Any, *, keep_order: bool = True) -> None:
+        """Hold ``key``'s item as it is now (appended unsorted when ``keep_order`` is False: the caller sorts)."""
+        self.discard(key)
+        held = item.attrs.get(self.attr)
+        if held is None:  # moto leaves out of the answer an item without the sort key
+            self.entry[key] = None
+            return
+        sort_value = _sort_value(held)
+        if sort_value is None:
+            self.odd[key] = item
+            self.entry[key] = None
+            return
+        kind, value = sort_value
+        entry = (value, _order_key(key))
+        column = self.ordered.setdefault(kind, [])
+        if keep_order:
+            bisect.insort(column, entry)
+        else:
+            column.append(entry)
+        self.items[entry[1]] = item
+        self.entry[key] = (kind, entry)
+
+    def discard(self, key: PrimaryKey) -> None:
+        if key not in self.entry:
+            return
+        held = self.entry.pop(key)
+        if held is None:
+            self.odd.pop(key, None)
+            return
+        kind, entry = held
+        column = self.ordered[kind]
+        del column[bisect.bisect_left(column, entry)]
+        del self.items[entry[1]]
+        if not column:
+            del self.ordered[kind]
+
+    def matching(self, op: str, objs: list[Any], forward: bool, limit: Any, after: bool) -> list[Any] | None:
+        """The items whose sort-key value can meet ``op objs``, plus the neighbours moto's page loop may look at,
+        or None (take the whole partition). See ``_slice_bounds`` for why the answer is the same."""
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            return None
+        values = [_sort_value(o) for o in objs]
+        if self.odd or not values or any(v is None for v in values):
+            return None
+        kinds = {v[0] for v in values if v is not None}
+        if len(kinds) != 1 or not set(self.ordered) <= kinds:
+            return None  # a partition or a query of mixed types: moto compares (or fails) as it does
+        (kind,) = kinds
+        column = self.ordered.get(kind, [])
+        bounds = _slice_bounds(column, op, [v[1] for v in values if v is not None], kind)
+        if bounds is None:
+            return None
+        lo, hi = bounds
+        if limit is not None and not after and hi - lo > limit:
+            # every item of the run matches: moto's loop ends its page at the item after the Limit-th (or before, by
+            # size), having looked at nothing else; its FilterExpression applies to the page after the loop
+            lo, hi = (lo, lo + limit + 1) if forward else (hi - limit - 1, hi)
+            return [self.items[entry[1]] for entry in column[lo:hi]]
+        run = [self.items[entry[1]] for entry in column[lo:hi]]
+        if limit is None or after or hi - lo <= limit:
+            # moto's loop may go past the run: the next item in its order ends the page when Limit is reached;
+            # a page ended by size could need any later one, so only a run too small for that is cut
+            size = 0
+            for item in run:
+                size += item.size()
+                if size + _MAX_ITEM >= _RESULT_SIZE_LIMIT:
+                    return None
+            nxt = hi if forward else lo - 1
+            if 0 <= nxt < len(column):
+                run.append(self.items[column[nxt][1]])
+        if after:  # ExclusiveStartKey: the item before the run too, so its check meets what moto's walk meets first
+            prev = lo - 1 if forward else hi
+            if 0 <= prev < len(column):
+                run.append(self.items[column[prev][1]])
+        return run
+
+
+def _slice_bounds(column: list[tuple[Any, Any]], op: str, values: list[Any], kind: str) -> tuple[int, int] | None:
+    """[lo, hi) of the entries of ``column`` (sorted by cast value) whose value meets ``op values``, or None.
+
+    moto compares the cast values with Python's operators (comparisons.COMPARISON_FUNCS), so these bounds are the
+    matches exactly, and they are contiguous. moto's page loop (Table.query) appends only matches; an item that does
+    not match changes nothing before the first match (it is smaller than a page, and Limit is at least 1), and the
+    ExclusiveStartKey check is monotone along the sorted order; after the last match, the next item is where moto
+    notices a full Limit, and any later one could end a page by size (moto checks the size of every item it walks):
+    ``_Run.matching`` hands moto the next one, or the whole partition when the run is big enough (with the largest
+    item moto stores) to fill a page; with Limit and more matches than it, moto stops at the Limit + 1st match, so
+    the first Limit + 1 in its order are all it would look at."""
+
+    def value(entry: tuple[Any, Any]) -> Any:
+        return entry[0]
+
+    n = len(column)
+    if op in ("=", "EQ") and len(values) == 1:
+        return bisect.bisect_left(column, values[0], key=value), bisect.bisect_right(column, values[0], key=value)
+    if op in ("<", "LT") and len(values) == 1:
+        return 0, bisect.bisect_left(column, values[0], key=value)
+    if op in ("<=", "LE") and len(values) == 1:
+        return 0, bisect.bisect_right(column, values[0], key=value)
+    if op in (">", "GT") and len(values) == 1:
+        return bisect.bisect_right(column, values[0], key=value), n
+    if op in (">=", "GE") and len(values) == 1:
+        return bisect.bisect_left(column, values[0], key=value), n
+    if op == "BETWEEN" and len(values) == 2:
+        lo = bisect.bisect_left(column, values[0], key=value)
+        return lo, max(lo, bisect.bisect_right(column, values[1], key=value))
+    if op == "BEGINS_WITH" and len(values) == 1 and kind == "S":
+        lo = hi = bisect.bisect_left(column, values[0], key=value)
+        while hi < n and column[hi][0].startswith(values[0]):
+            hi += 1
+        return lo, hi
+    return None
+
+
 class _Postings:
     """For one hash attribute of a table's global secondary indexes: value -> the items holding it, by primary key.
     An item is the table's own (moto's updates change it in place; a put or a rollback replaces it, and says so)."""
@@ -77,10 +237,25 @@ class _Postings:
         self.by_value: dict[Any, dict[PrimaryKey, Any]] = {}
         self.value_of: dict[PrimaryKey, Any] = {}
         self.loose: dict[PrimaryKey, Any] = {}
+        self.runs: dict[Any, dict[str, _Run]] = {}  # value -> sort attribute -> that partition in sort-key order
+
+    def run(self, snapshot: Any, range_attr: str) -> _Run:
+        """The partition ``snapshot`` ordered by ``range_attr``, built on first use, then kept current by ``put``."""
+        runs = self.runs.setdefault(snapshot, {})
+        run = runs.get(range_attr)
+        if run is None:
+            run = runs[range_attr] = _Run(range_attr)
+            for key, item in self.by_value.get(snapshot, {}).items():
+                run.add(key, item, keep_order=False)
+            for column in run.ordered.values():
+                column.sort()
+        return run
 
     def put(self, key: PrimaryKey, item: Any) -> None:
         """Index ``key`` as its item now is (None: gone)."""
         old = self.value_of.pop(key, None)
+        for run in self.runs.get(old, {}).values():
+            run.discard(key)
         if old is _LOOSE:
             del self.loose[key]
         elif old is not None:
@@ -98,6 +273,8 @@ class _Postings:
         else:
             self.by_value.setdefault(snapshot, {})[key] = item
             self.value_of[key] = snapshot
+            for run in self.runs.get(snapshot, {}).values():
+                run.add(key, item)
 
 
 class _TableIndex:
@@ -114,7 +291,9 @@ class _TableIndex:
         # copy's index is built again on its own first Query
         return _TableIndex()
 
-    def candidates(self, table: Any, attr: str, snapshot: Any) -> list[Any]:
+    def candidates(self, table: Any, attr: str, snapshot: Any, sort: _SortQuery | None = None) -> list[Any]:
+        """The items of the partition ``attr`` = ``snapshot`` (and the loose ones); with ``sort``, only those whose
+        sort-key value can meet its condition, when the partition's order answers that."""
         with self.lock:
             if self.dirty:
                 now = {key: _item_at(table, key) for key in self.dirty}
@@ -127,6 +306,11 @@ class _TableIndex:
                 postings = self.postings[attr] = _Postings(attr)
                 for key, item in _every_item(table):
                     postings.put(key, item)
+            if sort is not None:
+                run = postings.run(snapshot, sort.attr)
+                items = run.matching(sort.op, sort.objs, sort.forward, sort.limit, sort.after)
+                if items is not None:
+                    return [*items, *postings.loose.values()]
             return [*postings.by_value.get(snapshot, {}).values(), *postings.loose.values()]
 
 
@@ -157,6 +341,40 @@ def _forget(table: Any) -> None:
             index.dirty.clear()
 
 
+class _SortQuery(NamedTuple):
+    """A Query's condition on its sort key, and what of moto's page loop depends on the items around it."""
+
+    attr: str
+    op: str
+    objs: list[Any]
+    forward: bool
+    limit: Any
+    after: bool  # an ExclusiveStartKey was given
+
+
+def _sort_query(arguments: dict[str, Any], range_attr: str | None) -> _SortQuery | None:
+    """The Query's sort-key condition when the partition's order can serve it, or None."""
+    op = arguments.get("range_comparison")
+    conditions = arguments.get("range_key_conditions") or []
+    if (
+        range_attr is None
+        or op not in _RANGE_OPS
+        or len(conditions) != 1
+        or conditions[0][0] != range_attr
+        or conditions[0][1] != op
+        or arguments.get("filter_kwargs")  # the legacy QueryFilter is checked inside moto's page loop
+    ):
+        return None
+    return _SortQuery(
+        attr=range_attr,
+        op=op,
+        objs=list(arguments.get("range_objs") or []),
+        forward=arguments.get("scan_index_forward") is not False,
+        limit=arguments.get("limit"),
+        after=arguments.get("exclusive_start_key") is not None,
+    )
+
+
 def _candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None:
     """Every item of the table that the Query can answer, or None: moto walks the whole table."""
     from moto.dynamodb.models.dynamo_type import DynamoType
@@ -167,6 +385,9 @@ def _candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None:
         hash_key = arguments.get("hash_key")
         if not isinstance(hash_key, DynamoType) or _snapshot(hash_key) is None:
             return None
+        sort = _sort_query(arguments, table.range_key_attr)
+        if sort is not None:  # the partition in sort-key order, from the postings of the table's own hash key
+            return _index_of(table).candidates(table, table.hash_key_attr, _snapshot(hash_key), sort)
         rows = table.items.get(hash_key)
         if rows is None:
             return []
@@ -181,7 +402,9 @@ def _candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None:
     snapshot = _snapshot(conditions[0][1])
     if snapshot is None:
         return None
-    return _index_of(table).candidates(table, hash_attrs[0], snapshot)
+    range_attrs = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    sort = _sort_query(arguments, range_attrs[0]) if len(range_attrs) == 1 else None
+    return _index_of(table).candidates(table, hash_attrs[0], snapshot, sort)
 
 
 def index_queries() -> None:
