@@ -27,9 +27,11 @@ values) gets fewer candidates still: each partition such a Query asks is kept in
 on its first such Query, kept current from the same written keys), and the matching items are taken by bisection,
 plus the neighbours moto's page loop would look at (_slice_bounds says why the pages, Count, ScannedCount and
 LastEvaluatedKey stay the same); a partition holding other types, or a condition it cannot serve, takes the whole
-partition as above. One index partition of 10,000 items (load ~2 on 2 cores): Limit 30 of ``gsi2sk <= :now``
-51.0 ms from the whole partition, 6.3 ms from the sorted one; the last 10 (``gsi2sk > :since``) 136.7 ms and 3.3 ms;
-BETWEEN 10 items 161.1 ms and 3.5 ms; the first query of a table builds the order (10,000 items: 174 ms, once).
+partition as above. An ExclusiveStartKey holding every key moto's paging check compares is placed in that order
+too, so the next page starts where the last ended. One index partition of 10,000 items (``python -m
+tests.perf.moto_query``, load ~2 on 2 cores, whole partition -> sorted): Limit 30 of ``gsi2sk <= :now`` 38.6 ->
+3.6 ms, its next page (ExclusiveStartKey) 40.4 -> 3.9 ms; the last 10 (``gsi2sk > :since``) 114.0 -> 2.2 ms;
+BETWEEN 10 items 122.1 -> 2.2 ms; the first query of a table builds the order (10,000 items: 174 ms, once).
 What is not tracked: a write that reaches ``table.items`` other than through the calls above (moto's import_table and
 restores make new tables, which are indexed on their own first Query)."""
 
@@ -150,9 +152,13 @@ class _Run:
         if not column:
             del self.ordered[kind]
 
-    def matching(self, op: str, objs: list[Any], forward: bool, limit: Any, after: bool) -> list[Any] | None:
+    def matching(
+        self, op: str, objs: list[Any], forward: bool, limit: Any, after: bool, start: tuple[str, Any] | None = None
+    ) -> list[Any] | None:
         """The items whose sort-key value can meet ``op objs``, plus the neighbours moto's page loop may look at,
-        or None (take the whole partition). See ``_slice_bounds`` for why the answer is the same."""
+        or None (take the whole partition). See ``_slice_bounds`` for why the answer is the same. ``after``: an
+        ExclusiveStartKey was given; ``start``: its (type, entry) in this order, when it has every key moto's
+        check compares, of the partition's types (then the items it skips are left out as well)."""
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             return None
         values = [_sort_value(o) for o in objs]
@@ -167,6 +173,16 @@ class _Run:
         if bounds is None:
             return None
         lo, hi = bounds
+        if after and start is not None and column and start[0] == kind and _same_key_types(start[1], column[0]):
+            # moto skips the items up to and including the start key in its order (Table._item_comes_before_dct
+            # compares the index hash key, equal here, the sort key, then the table's keys: this order)
+            if forward:
+                lo = max(lo, bisect.bisect_right(column, start[1]))
+            else:
+                hi = min(hi, bisect.bisect_left(column, start[1]))
+            if lo >= hi:
+                return []  # moto walks on past matches it skipped and non-matches: an empty page, no key
+            after = False
         if limit is not None and not after and hi - lo > limit:
             # every item of the run matches: moto's loop ends its page at the item after the Limit-th (or before, by
             # size), having looked at nothing else; its FilterExpression applies to the page after the loop
@@ -189,6 +205,34 @@ class _Run:
             if 0 <= prev < len(column):
                 run.append(self.items[column[prev][1]])
         return run
+
+
+def _same_key_types(entry: tuple[Any, Any], other: tuple[Any, Any]) -> bool:
+    """Whether two entries' primary keys have the same types (moto's check compares DynamoTypes of one type)."""
+    return entry[1][0][0] == other[1][0][0] and entry[1][1][0] == other[1][1][0]
+
+
+def _start_entry(table: Any, hash_attr: str, snapshot: Any, range_attr: str, start: Any) -> tuple[str, Any] | None:
+    """An ExclusiveStartKey as (type, entry) of the partition ``hash_attr`` = ``snapshot`` ordered by ``range_attr``,
+    or None when it lacks a key moto's check compares or holds another partition."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    attrs = [hash_attr, range_attr, table.hash_key_attr, *([table.range_key_attr] if table.range_key_attr else [])]
+    if not isinstance(start, dict) or not all(isinstance(start.get(a), dict) and len(start[a]) == 1 for a in attrs):
+        return None
+    try:
+        values = {a: DynamoType(start[a]) for a in attrs}
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
+    if _snapshot(values[hash_attr]) != snapshot:
+        return None
+    sort_value = _sort_value(values[range_attr])
+    key_types = {values[table.hash_key_attr].type, values[table.range_key_attr].type if table.range_key_attr else "S"}
+    if sort_value is None or not key_types <= {"S", "N", "B"}:
+        return None
+    kind, value = sort_value
+    rng = values[table.range_key_attr] if table.range_key_attr else None
+    return kind, (value, _order_key((values[table.hash_key_attr], rng)))
 
 
 def _slice_bounds(column: list[tuple[Any, Any]], op: str, values: list[Any], kind: str) -> tuple[int, int] | None:
@@ -308,7 +352,8 @@ class _TableIndex:
                     postings.put(key, item)
             if sort is not None:
                 run = postings.run(snapshot, sort.attr)
-                items = run.matching(sort.op, sort.objs, sort.forward, sort.limit, sort.after)
+                start = _start_entry(table, attr, snapshot, sort.attr, sort.start) if sort.start is not None else None
+                items = run.matching(sort.op, sort.objs, sort.forward, sort.limit, sort.start is not None, start)
                 if items is not None:
                     return [*items, *postings.loose.values()]
             return [*postings.by_value.get(snapshot, {}).values(), *postings.loose.values()]
@@ -349,7 +394,7 @@ class _SortQuery(NamedTuple):
     objs: list[Any]
     forward: bool
     limit: Any
-    after: bool  # an ExclusiveStartKey was given
+    start: Any  # the ExclusiveStartKey, or None
 
 
 def _sort_query(arguments: dict[str, Any], range_attr: str | None) -> _SortQuery | None:
@@ -371,7 +416,7 @@ def _sort_query(arguments: dict[str, Any], range_attr: str | None) -> _SortQuery
         objs=list(arguments.get("range_objs") or []),
         forward=arguments.get("scan_index_forward") is not False,
         limit=arguments.get("limit"),
-        after=arguments.get("exclusive_start_key") is not None,
+        start=arguments.get("exclusive_start_key"),
     )
 
 

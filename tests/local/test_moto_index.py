@@ -488,6 +488,12 @@ def test_a_sort_key_condition_looks_at_the_matching_items_of_a_big_partition_onl
                 KeyConditionExpression="pk = :k AND begins_with(sk, :p)",
                 Limit=10,
             )
+            page_two = ddb.query(
+                **{**gsi, "ExpressionAttributeValues": {":k": {"S": "A"}, ":now": {"S": "99999"}}},
+                KeyConditionExpression="g1pk = :k AND g1sk <= :now",
+                Limit=30,
+                ExclusiveStartKey=oldest["LastEvaluatedKey"],
+            )
             # AND an item moves into the range and another changes its sort key out of it
             ddb.update_item(
                 TableName="t",
@@ -511,7 +517,9 @@ def test_a_sort_key_condition_looks_at_the_matching_items_of_a_big_partition_onl
         assert [i["sk"]["S"] for i in newest["Items"]] == [f"{i:05d}" for i in range(4999, 4990, -1)]
         assert [i["sk"]["S"] for i in prefix["Items"]] == [f"{i:05d}" for i in range(3120, 3130)]
         assert "LastEvaluatedKey" in oldest
-        assert seen == [11, 31, 10, 11, 11]  # Limit n of more matches: the first n + 1, where moto's page ends
+        assert [i["g1sk"]["S"] for i in page_two["Items"]] == [f"{i:05d}" for i in range(30, 60)]
+        # (Limit n of more matches: the first n + 1, where moto's page ends; from the start key on, when given)
+        assert seen == [11, 31, 10, 11, 31, 11]
         assert [i["sk"]["S"] for i in moved["Items"]] == [f"{i:05d}" for i in (2000, 2001, 2002, 2004, 2005)] + [
             "00001",
             *(f"{i:05d}" for i in range(2006, 2010)),

@@ -107,6 +107,20 @@ def _range_queries() -> dict[str, tuple[dict[str, Any], int]]:
         "oldest_limit30": (gsi2("gsi2sk <= :now", {":now": "9999999999999"}, Limit=30), 30),  # the dispatcher
         "since_tail": (gsi2("gsi2sk > :since", {":since": since}), 10),  # the dispatcher's 'listed since'
         "between_10": (gsi2("gsi2sk BETWEEN :a AND :b", {":a": "1800000005000", ":b": "1800000014999"}), 10),
+        "page2_limit30": (  # the dispatcher's next page of a shard
+            gsi2(
+                "gsi2sk <= :now",
+                {":now": "9999999999999"},
+                Limit=30,
+                ExclusiveStartKey={
+                    "pk": {"S": "JOB#000029"},
+                    "sk": {"S": "JOB"},
+                    "gsi2pk": {"S": "QUEUED#0"},
+                    "gsi2sk": {"S": f"{1_800_000_000_000 + 29 * 1000:013d}#000029"},
+                },
+            ),
+            30,
+        ),
         "newest_limit10": (gsi2("gsi2sk >= :a", {":a": "0"}, Limit=10, ScanIndexForward=False), 10),
     }
 
