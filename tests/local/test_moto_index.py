@@ -35,6 +35,7 @@ def _moto_own_query() -> Iterator[None]:
 
 def _create_tables(ddb: Any) -> None:
     s = [{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g1pk", "g1sk", "g2pk", "lsk")]
+    s.append({"AttributeName": "v", "AttributeType": "N"})
     ddb.create_table(
         TableName="t",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -46,6 +47,11 @@ def _create_tables(ddb: Any) -> None:
                     {"AttributeName": "g1pk", "KeyType": "HASH"},
                     {"AttributeName": "g1sk", "KeyType": "RANGE"},
                 ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {  # a number sort key
+                "IndexName": "gsi3",
+                "KeySchema": [{"AttributeName": "g1pk", "KeyType": "HASH"}, {"AttributeName": "v", "KeyType": "RANGE"}],
                 "Projection": {"ProjectionType": "ALL"},
             },
             {  # no range key: moto sorts by the table's keys; KEYS_ONLY: projected
@@ -177,11 +183,12 @@ def _range_condition(rng: random.Random, values: dict[str, Any]) -> str:
 def _queries(rng: random.Random) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for _ in range(6):
-        index = rng.choice([None, "gsi1", "gsi2", "lsi"])
+        index = rng.choice([None, "gsi1", "gsi2", "gsi3", "lsi"])
         attr, value = {
             None: ("pk", f"P{rng.randrange(7)}"),
             "lsi": ("pk", f"P{rng.randrange(6)}"),
             "gsi1": ("g1pk", f"A{rng.randrange(5)}"),
+            "gsi3": ("g1pk", f"A{rng.randrange(5)}"),
             "gsi2": ("g2pk", f"B{rng.randrange(3)}"),
         }[index]
         q: dict[str, Any] = {
@@ -193,8 +200,16 @@ def _queries(rng: random.Random) -> list[dict[str, Any]]:
         }
         if index:
             q["IndexName"] = index
-        range_attr = {None: "sk", "gsi1": "g1sk", "lsi": "lsk", "gsi2": None}[index]
-        if range_attr and rng.random() < 0.7:
+        range_attr = {None: "sk", "gsi1": "g1sk", "lsi": "lsk", "gsi2": None, "gsi3": "v"}[index]
+        if index == "gsi3" and rng.random() < 0.7:  # numbers: "2" and "2.0" are one value, "10" is more than "9"
+            q["ExpressionAttributeNames"]["#r"] = range_attr
+            op = rng.choice(["=", "<", "<=", ">", ">=", "BETWEEN"])
+            lo, hi = sorted([rng.randrange(-1, 13), rng.randrange(-1, 13)])
+            q["ExpressionAttributeValues"].update({":lo": {"N": f"{lo}.0"}, ":hi": {"N": str(hi)}})
+            q["KeyConditionExpression"] += " AND #r BETWEEN :lo AND :hi" if op == "BETWEEN" else f" AND #r {op} :lo"
+            if op != "BETWEEN":
+                del q["ExpressionAttributeValues"][":hi"]
+        elif range_attr and index != "gsi3" and rng.random() < 0.7:
             q["ExpressionAttributeNames"]["#r"] = range_attr
             q["KeyConditionExpression"] += " AND " + _range_condition(rng, q["ExpressionAttributeValues"])
         if rng.random() < 0.5:
