@@ -270,3 +270,60 @@ def test_an_invocation_that_overlaps_a_running_one_starts_from_nothing(plane: Pl
     assert report.admitted == [job]
     assert dispatcher._backlog is None
     dispatcher._backlog_lock.release()
+
+
+def test_a_backlog_cut_at_the_limit_is_not_read_again_every_tick(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+    from batchplane.services import dispatcher as module
+
+    from tests.perf.admission import serialised_moto
+
+    # GIVEN bob may run 1 vCPU and has 6 jobs queued, and a dispatcher that reads at most 4 at a time
+    assert _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 1})["statusCode"] == 200
+    bobs = [
+        response_json(_post(plane, {"name": f"b{i}", "command": ["true"], "vcpus": 1}, BOB))["jobId"] for i in range(6)
+    ]
+    monkeypatch.setattr(module, "FULL_READ_SECONDS", 0.5)
+    dispatcher = copy.copy(wiring.dispatcher())
+    dispatcher._backlog = None
+    dispatcher._queued_limit = 4
+    recording = _Recording(wiring.admission_store())
+    dispatcher._store = recording  # type: ignore[assignment]
+    # WHEN an invocation ticks every 0.05 s for 2 s (bob's first job goes; the 3 left of the 4 read wait, tick after
+    # tick, for his quota)
+    with serialised_moto(), stack.acting_as("dispatcher"):
+        report = dispatcher.run(2.0, 0.05)
+    # THEN it read only whole listings (the oldest 4: newer jobs wait for the next), and one every FULL_READ_SECONDS,
+    # not one a tick: the 3 left are more than half of the 4
+    assert report.ticks >= 10
+    assert all(since is None for since, _ in recording.reads)
+    assert report.full_reads == len(recording.reads)
+    assert 2 <= len(recording.reads) <= 2.0 / 0.5 + 2
+    assert recording.reads[0] == (None, 4)
+    assert report.admitted == [bobs[0]]
+
+
+def test_a_backlog_cut_at_the_limit_is_read_again_once_half_of_it_is_admitted(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+    from batchplane.services import dispatcher as module
+
+    # GIVEN 10 queued jobs, room for all of them, and a dispatcher that reads at most 4 at a time
+    ids = [response_json(_post(plane, {"name": f"j{i}", "command": ["true"]}))["jobId"] for i in range(10)]
+    monkeypatch.setattr(module, "FULL_READ_SECONDS", 600.0)  # no whole read comes from the clock
+    dispatcher = copy.copy(wiring.dispatcher())
+    dispatcher._backlog = None
+    dispatcher._queued_limit = 4
+    recording = _Recording(wiring.admission_store())
+    dispatcher._store = recording  # type: ignore[assignment]
+    # WHEN one invocation ticks for 3 s
+    with stack.acting_as("dispatcher"):
+        report = dispatcher.run(3.0, 0.05)
+    # THEN every job was admitted, oldest first, each whole read taking the next 4 once the last were admitted
+    assert sorted(report.admitted) == sorted(ids)
+    chunks = [report.admitted[:4], report.admitted[4:8], report.admitted[8:]]  # a tick's writes end in any order
+    assert [set(c) for c in chunks] == [set(ids[:4]), set(ids[4:8]), set(ids[8:])]
+    assert [n for since, n in recording.reads if since is None][:3] == [4, 4, 2]

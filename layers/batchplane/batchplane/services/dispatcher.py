@@ -313,11 +313,12 @@ class Dispatcher:
         return len(written), work[-1].slot_ms if work else 0.0
 
     def _queued_jobs(self, report: DispatchReport, backlog: _Backlog | None) -> list[JobRecord]:
-        """The QUEUED jobs for this tick: read whole outside ``run`` and every FULL_READ_SECONDS inside it; else the
-        backlog (this invocation's, or the container's last one's) with what was enqueued lately read again (a job
-        admitted or lost meanwhile has left it)."""
+        """The QUEUED jobs for this tick: read whole outside ``run`` and, inside it, every FULL_READ_SECONDS (and when
+        a backlog cut at the limit is half admitted); else the backlog (this invocation's, or the container's last
+        one's; a job admitted or lost meanwhile has left it) with what was enqueued lately read again, unless it was
+        cut at the limit (what was enqueued since is newer than all it holds)."""
         now = epoch_ms(self._clock())
-        if backlog is None or backlog.truncated or now - backlog.full_ms >= FULL_READ_SECONDS * 1000:
+        if backlog is None or self._whole_read_due(backlog, now):
             report.count("full_reads")
             jobs = self._store.queued(self._queued_limit)
             if backlog is None:
@@ -327,9 +328,19 @@ class Dispatcher:
             backlog.read_ms = backlog.full_ms = now
             backlog.truncated = len(jobs) >= self._queued_limit
             return list(backlog.jobs.values())
+        if backlog.truncated:  # the oldest jobs, admitted from the front: newer ones wait for the next whole read
+            return list(backlog.jobs.values())
         backlog.take(self._store.queued(self._queued_limit, since_ms=backlog.read_ms - RECENT_MS), now)
         backlog.read_ms = now
         return list(backlog.jobs.values())
+
+    def _whole_read_due(self, backlog: _Backlog, now_ms: int) -> bool:
+        """Every FULL_READ_SECONDS; and a backlog cut at the limit once admissions have taken half of it (it holds
+        the oldest jobs, so a tick before then reads nothing: reading the limit's worth of jobs every tick made a
+        long queue cost O(queued) per tick)."""
+        if now_ms - backlog.full_ms >= FULL_READ_SECONDS * 1000:
+            return True
+        return backlog.truncated and len(backlog.jobs) <= self._queued_limit // 2
 
     def _settle_unplaced(
         self, jobs: list[JobRecord], report: DispatchReport, backlog: _Backlog | None
