@@ -542,3 +542,29 @@ def test_a_command_that_does_not_exist_fails_to_start(env: Env) -> None:
     assert detail["statusReason"] == "Task failed to start"
     assert detail["container"]["reason"].startswith("CannotStartContainerError: ")
     assert "RUNNING" not in env.statuses(detail["jobId"])
+
+
+def test_a_scheduling_pass_looks_only_at_jobs_that_have_not_ended(env: Env) -> None:
+    # GIVEN two jobs and an array job of 5 children, run to their end
+    ids = [env.submit(jobName=f"j{i}") for i in range(2)]
+    parent = env.submit(["true"], jobName="array", arrayProperties={"size": 5})
+    for job_id in [*ids, parent]:
+        assert env.batch.wait_for(job_id, timeout=30)["status"] == "SUCCEEDED"
+    state = env.batch._state
+    # THEN Batch still knows all eight, and none of them is left where a scheduling pass looks
+    with state.lock:
+        assert {*ids, parent, *(f"{parent}:{i}" for i in range(5))} <= set(state.jobs)
+        assert not {*ids, parent} & set(state.unended)
+        assert not any(j.startswith(f"{parent}:") for j in state.unended)
+    # AND a job waiting for capacity is where a pass looks, until it ends
+    env.batch.set_capacity("spot-ce", 0)
+    waiting = env.submit(["true"], jobName="waiting")
+    deadline = time.monotonic() + 10
+    while env.batch.describe_jobs([waiting])[0]["status"] != "RUNNABLE" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with state.lock:
+        assert waiting in state.unended
+    env.batch.set_capacity("spot-ce", 4)
+    assert env.batch.wait_for(waiting, timeout=30)["status"] == "SUCCEEDED"
+    with state.lock:
+        assert waiting not in state.unended

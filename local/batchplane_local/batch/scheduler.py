@@ -121,7 +121,7 @@ class Scheduler:
         )
         if jd.type == "multinode":
             self._init_nodes(job, request.get("nodeOverrides"))
-        self.state.jobs[job_id] = job
+        self.state.add(job)
         self.state.kick()
         return {"jobArn": job.arn, "jobName": name, "jobId": job_id}
 
@@ -169,7 +169,7 @@ class Scheduler:
                 is_main_node=i == main,
             )
             job.nodes.append(node)
-            self.state.jobs[node.job_id] = node
+            self.state.add(node)
 
     # ------------------------------------------------------------------ the loop
 
@@ -204,8 +204,10 @@ class Scheduler:
 
     def _resolve_dependencies(self) -> None:
         # only the jobs still waiting, in submission order (every job ever submitted stays in ``jobs``: sorting them
-        # all on each pass was most of this loop's cost once a thousand had run)
-        waiting = (j for j in self.state.jobs.values() if j.status in ("SUBMITTED", "PENDING") and j.node_index is None)
+        # all on each pass was most of this loop's cost once a thousand had run; walking them, once ten thousand had)
+        waiting = (
+            j for j in self.state.unended.values() if j.status in ("SUBMITTED", "PENDING") and j.node_index is None
+        )
         for job in sorted(waiting, key=lambda j: j.seq):
             deps = [self._dep_status(d) for d in job.wait_on]
             if "FAILED" in deps:
@@ -266,7 +268,7 @@ class Scheduler:
                 parent=parent,
             )
             parent.children.append(child)
-            self.state.jobs[child.job_id] = child
+            self.state.add(child)
         parent.summary_updated_at = now
         self.state.kick()
 
@@ -276,7 +278,7 @@ class Scheduler:
         runnable = sorted(
             (
                 j
-                for j in self.state.jobs.values()
+                for j in self.state.unended.values()
                 if j.status == "RUNNABLE" and not j.is_array_parent and j.node_index is None
             ),
             key=lambda j: (-j.queue.priority, j.queue.seq, j.seq),
