@@ -285,7 +285,8 @@ def test_a_backlog_cut_at_the_limit_is_not_read_again_every_tick(
     bobs = [
         response_json(_post(plane, {"name": f"b{i}", "command": ["true"], "vcpus": 1}, BOB))["jobId"] for i in range(6)
     ]
-    monkeypatch.setattr(module, "FULL_READ_SECONDS", 0.5)
+    monkeypatch.setattr(module, "FULL_READ_SECONDS", 0.0)  # a listing not cut would be read whole every tick
+    monkeypatch.setattr(module, "CUT_READ_SECONDS", 0.5)
     dispatcher = copy.copy(wiring.dispatcher())
     dispatcher._backlog = None
     dispatcher._queued_limit = 4
@@ -295,7 +296,7 @@ def test_a_backlog_cut_at_the_limit_is_not_read_again_every_tick(
     # tick, for his quota)
     with serialised_moto(), stack.acting_as("dispatcher"):
         report = dispatcher.run(2.0, 0.05)
-    # THEN it read only whole listings (the oldest 4: newer jobs wait for the next), and one every FULL_READ_SECONDS,
+    # THEN it read only whole listings (the oldest 4: newer jobs wait for the next), and one every CUT_READ_SECONDS,
     # not one a tick: the 3 left are more than half of the 4
     assert report.ticks >= 10
     assert all(since is None for since, _ in recording.reads)
@@ -313,7 +314,7 @@ def test_a_backlog_cut_at_the_limit_is_read_again_once_half_of_it_is_admitted(
 
     # GIVEN 10 queued jobs, room for all of them, and a dispatcher that reads at most 4 at a time
     ids = [response_json(_post(plane, {"name": f"j{i}", "command": ["true"]}))["jobId"] for i in range(10)]
-    monkeypatch.setattr(module, "FULL_READ_SECONDS", 600.0)  # no whole read comes from the clock
+    monkeypatch.setattr(module, "CUT_READ_SECONDS", 600.0)  # no whole read comes from the clock
     dispatcher = copy.copy(wiring.dispatcher())
     dispatcher._backlog = None
     dispatcher._queued_limit = 4
@@ -322,8 +323,9 @@ def test_a_backlog_cut_at_the_limit_is_read_again_once_half_of_it_is_admitted(
     # WHEN one invocation ticks for 3 s
     with stack.acting_as("dispatcher"):
         report = dispatcher.run(3.0, 0.05)
-    # THEN every job was admitted, oldest first, each whole read taking the next 4 once the last were admitted
+    # THEN every job was admitted, each whole read taking the next (about oldest: a shard's share) 4 once the last
+    # ones were admitted, and no more whole reads than that took
     assert sorted(report.admitted) == sorted(ids)
-    chunks = [report.admitted[:4], report.admitted[4:8], report.admitted[8:]]  # a tick's writes end in any order
-    assert [set(c) for c in chunks] == [set(ids[:4]), set(ids[4:8]), set(ids[8:])]
-    assert [n for since, n in recording.reads if since is None][:3] == [4, 4, 2]
+    whole = [n for since, n in recording.reads if since is None]
+    assert whole[0] == 4
+    assert len(whole) <= 6  # at least 2 admitted between two of them

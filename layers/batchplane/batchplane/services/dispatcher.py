@@ -8,9 +8,9 @@ finds it by name first; a refusal by Batch, ClientException, ends the job FAILED
 Within an invocation the ticks are pipelined, so the account's rate is sustained rather than lost between ticks:
 a tick waits for its admission writes, not for its SubmitJobs, which callers make at their slots while the next tick
 reads ahead of the last slot (`_Backlog` keeps the QUEUED jobs between ticks: each tick reads only what was enqueued
-lately, the whole listing every FULL_READ_SECONDS; a warm container's next invocation goes on from it). A call made
-late (a stalled thread) never crowds a second: the invocation's own calls pass a sliding window of the rate
-(`SendWindow`) as they leave (the Batch adapter's pace)."""
+lately, the whole listing every FULL_READ_SECONDS, or, cut at its limit, once half of it is admitted; a warm
+container's next invocation goes on from it). A call made late (a stalled thread) never crowds a second: the
+invocation's own calls pass a sliding window of the rate (`SendWindow`) as they leave (the Batch adapter's pace)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 POOL_LAYOUT_SECONDS = 30  # how long the pools' capacity read from Batch is trusted
 LEASE = "dispatcher"
 FULL_READ_SECONDS = 10.0  # an invocation re-reads the whole QUEUED listing at least this often
+# ... unless the last whole read stopped at the limit: the backlog holds the oldest jobs, and a whole read before half
+# of it is admitted would list the same ones again (what is listed later is listed newer); a safety net only
+CUT_READ_SECONDS = 60.0
 # each tick re-reads what was enqueued in the last RECENT_MS too: the index is eventually consistent and the
 # gateways' clocks (which stamp the enqueue time) differ a little
 RECENT_MS = 5_000
@@ -313,10 +316,10 @@ class Dispatcher:
         return len(written), work[-1].slot_ms if work else 0.0
 
     def _queued_jobs(self, report: DispatchReport, backlog: _Backlog | None) -> list[JobRecord]:
-        """The QUEUED jobs for this tick: read whole outside ``run`` and, inside it, every FULL_READ_SECONDS (and when
-        a backlog cut at the limit is half admitted); else the backlog (this invocation's, or the container's last
-        one's; a job admitted or lost meanwhile has left it) with what was enqueued lately read again, unless it was
-        cut at the limit (what was enqueued since is newer than all it holds)."""
+        """The QUEUED jobs for this tick: read whole outside ``run`` and, inside it, when due (``_whole_read_due``);
+        else the backlog (this invocation's, or the container's last one's; a job admitted or lost meanwhile has left
+        it) with what was enqueued lately read again, unless it was cut at the limit (what was enqueued since is newer
+        than all it holds)."""
         now = epoch_ms(self._clock())
         if backlog is None or self._whole_read_due(backlog, now):
             report.count("full_reads")
@@ -335,12 +338,12 @@ class Dispatcher:
         return list(backlog.jobs.values())
 
     def _whole_read_due(self, backlog: _Backlog, now_ms: int) -> bool:
-        """Every FULL_READ_SECONDS; and a backlog cut at the limit once admissions have taken half of it (it holds
-        the oldest jobs, so a tick before then reads nothing: reading the limit's worth of jobs every tick made a
-        long queue cost O(queued) per tick)."""
-        if now_ms - backlog.full_ms >= FULL_READ_SECONDS * 1000:
-            return True
-        return backlog.truncated and len(backlog.jobs) <= self._queued_limit // 2
+        """Every FULL_READ_SECONDS; a backlog cut at the limit once admissions have taken half of it, or every
+        CUT_READ_SECONDS (it holds the oldest jobs, so a tick before then reads nothing: reading the limit's worth of
+        jobs every tick made a long queue cost O(queued) per tick)."""
+        if not backlog.truncated:
+            return now_ms - backlog.full_ms >= FULL_READ_SECONDS * 1000
+        return len(backlog.jobs) <= self._queued_limit // 2 or now_ms - backlog.full_ms >= CUT_READ_SECONDS * 1000
 
     def _settle_unplaced(
         self, jobs: list[JobRecord], report: DispatchReport, backlog: _Backlog | None
