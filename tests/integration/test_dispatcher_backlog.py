@@ -329,3 +329,35 @@ def test_a_backlog_cut_at_the_limit_is_read_again_once_half_of_it_is_admitted(
     whole = [n for since, n in recording.reads if since is None]
     assert whole[0] == 4
     assert len(whole) <= 6  # at least 2 admitted between two of them
+
+
+def test_a_snapshot_converts_a_job_record_once_while_it_is_the_same_record(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+    from batchplane.services import dispatcher as module
+
+    # GIVEN 3 queued jobs, read once, and a count of conversions to admission's view
+    for i in range(3):
+        _post(plane, {"name": f"c{i}", "command": ["true"]})
+    calls: list[str] = []
+    convert = module.queued_job
+
+    def counting(job: Any, memory: int) -> Any:
+        calls.append(job.job_id)
+        return convert(job, memory)
+
+    monkeypatch.setattr(module, "queued_job", counting)
+    dispatcher = copy.copy(wiring.dispatcher())
+    dispatcher._converted = {}
+    with stack.acting_as("dispatcher"):
+        jobs = wiring.admission_store().queued(10)
+        first = dispatcher.snapshot(jobs, rate_tokens=50)
+        # WHEN the same records make the next tick's snapshot, and then records read again
+        second = dispatcher.snapshot(jobs, rate_tokens=50)
+        assert len(calls) == 3
+        again = wiring.admission_store().queued(10)
+        third = dispatcher.snapshot(again, rate_tokens=50)
+    # THEN the same records were converted once, records read again once more, and every snapshot is the same
+    assert sorted(calls) == sorted(2 * [j.job_id for j in jobs])
+    assert first == second == third
