@@ -467,3 +467,37 @@ def test_a_sink_is_counted_once_however_often_it_is_told(service: Any) -> None:
     assert svc._store.meet_in_bucket(pid, 2, "__finish__", 0, 3) is None
     assert svc._store.sink_done(pid, 2, 0) is None
     assert svc._store.sinks_left(pid, 2) is None
+
+
+def test_fail_fast_cancelling_a_job_still_queued_for_admission_ends_the_pipeline(service: Any, stack: Stack) -> None:
+    from batchplane import wiring
+    from batchplane.domain.pipelines import PipelineRequest
+
+    svc, sfn, _ = service
+    body = {"name": "ffq", "jobs": [{"id": "bad", "command": ["false"]}, {"id": "slow", "command": ["sleep", "20"]}]}
+    record, _ = svc.create("alice", PipelineRequest.model_validate(body), None)
+    pid = record.pipeline_id
+    for key in ("bad", "slow"):
+        svc.on_token(pid, 1, key, f"t-{key}")
+    jobs = svc._store.get(pid).jobs
+    slow = jobs["slow"].job_id
+    # GIVEN both roots submitted, and slow still QUEUED for admission (no dispatcher has run: nothing is in Batch)
+    assert {k: j.state for k, j in jobs.items()} == {"bad": "SUBMITTED", "slow": "SUBMITTED"}
+    assert wiring.job_service().get("alice", slow).status.value == "QUEUED"
+    # WHEN bad fails: fail-fast cancels slow, whose end no Batch event will ever tell
+    svc.on_job_terminal(pid, "bad", jobs["bad"].job_id, "FAILED", False)
+    queued = wiring.job_service().get("alice", slow)
+    assert (queued.status.value, queued.cancel_requested) == ("QUEUED", True)
+    # AND the dispatcher looks at the queue
+    report = stack.dispatch()
+    # THEN it ended slow CANCELLED without admitting it, and told the pipeline: it ends FAILED, every token answered
+    assert report.cancelled == [slow]
+    assert slow not in report.admitted  # (bad, whose failure this test made up, is still QUEUED: it may be admitted)
+    ended = wiring.job_service().get("alice", slow)
+    assert ended.status.value == "CANCELLED"
+    assert ended.status_reason == "batchplane: cancelled by alice: pipeline failing fast"
+    assert _states(svc, pid) == {"bad": "FAILED", "slow": "CANCELLED"}
+    assert svc._store.head(pid, 1).status == "FAILED"
+    assert sorted(sfn.answers) == [("t-bad", "FAILED"), ("t-slow", "CANCELLED")]
+    # AND a second look changes nothing
+    assert stack.dispatch().cancelled == []

@@ -103,6 +103,7 @@ class JobRecord:
     status_reason: str | None = None
     idempotency_key: str | None = None
     cancel_requested: bool = False
+    cancel_reason: str | None = None  # the status reason a cancel asked for (its requester and reason)
     attempts: list[AttemptRecord] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     version: int = 1

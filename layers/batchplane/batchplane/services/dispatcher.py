@@ -79,6 +79,7 @@ class DispatchReport:
     submit_deferred: int = 0
     rejected: int = 0  # admitted, then refused by Batch (ClientException): ended FAILED, their usage given back
     gone: list[str] = field(default_factory=list)  # QUEUED jobs ended FAILED: their job queue no longer exists
+    cancelled: list[str] = field(default_factory=list)  # QUEUED jobs whose cancel was left to the dispatcher: ended
     skipped: bool = False  # another invocation holds the lease
     full_reads: int = 0  # ticks that read the whole QUEUED listing (the others read its recent end)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -280,6 +281,11 @@ class Dispatcher:
         slot's time in epoch ms)"""
         report.ticks += 1
         jobs = self._queued_jobs(report, backlog)
+        if any(j.cancel_requested for j in jobs):
+            for job in jobs:
+                if job.cancel_requested:
+                    self._end_cancelled(job, report, backlog)
+            jobs = [j for j in jobs if not j.cancel_requested]
         if jobs:
             jobs = self._settle_unplaced(jobs, report, backlog)
         if not jobs:
@@ -394,6 +400,19 @@ class Dispatcher:
             report.gone.append(job.job_id)
         self._engine.failed_before_batch(ended)
 
+    def _end_cancelled(self, job: JobRecord, report: DispatchReport, backlog: _Backlog | None) -> None:
+        """A QUEUED job whose cancel was asked for and left to the dispatcher (a pipeline's job: the gateway cannot
+        tell a pipeline) ends CANCELLED (one transaction, conditional on it still QUEUED) and its pipeline hears."""
+        if backlog is not None:
+            backlog.jobs.pop(job.job_id, None)
+        reason = job.cancel_reason or "batchplane: cancelled before it was admitted"
+        ended = self._store.cancel_queued(job, reason, iso(self._clock()))
+        if ended is None:
+            return
+        with report._lock:
+            report.cancelled.append(job.job_id)
+        self._engine.cancelled_before_batch(ended)
+
     def _in_context(self, step: Callable[..., bool], *args: Any) -> Callable[[], bool]:
         context = contextvars.copy_context()
         return lambda: context.run(step, *args)
@@ -412,7 +431,7 @@ class Dispatcher:
         if backlog is not None:
             now = self._store.get_job(work.job.job_id)
             if now is not None and now.status == JobStatus.QUEUED:
-                backlog.jobs[now.job_id] = now
+                backlog.jobs[now.job_id] = now  # a cancel asked for meanwhile is ended by the next tick
         return False
 
     def _call(self, work: _Work, report: DispatchReport, window: SendWindow | None) -> bool:

@@ -359,6 +359,11 @@ class JobService:
         if marked is None:
             raise NotFoundError(f"no job {job_id}")
         if marked.status is JobStatus.QUEUED and self._admission is not None:
+            if marked.pipeline_id:
+                # its pipeline must hear of its end, and no Batch event will tell it: the dispatcher, which can tell
+                # a pipeline, ends it at its next look (it can no longer be admitted: admission is conditional on
+                # no cancel)
+                return CancelOutcome(marked, "none")
             ended = self._admission.cancel_queued(marked, why[:1024], iso(self._clock()))
             if ended is not None:
                 return CancelOutcome(ended, "none")  # never admitted: nothing reached Batch

@@ -428,6 +428,13 @@ class LifecycleService:
         self.failed_before_batch(ended)
         return Outcome.REJECTED
 
+    def cancelled_before_batch(self, ended: JobRecord) -> None:
+        """A QUEUED job just ended CANCELLED before it was admitted, by the write that ended it: counted, and its end
+        acted on (its pipeline told)."""
+        self._metric(Metric.JOBS_CANCELLED, 1)
+        if self._on_terminal is not None:
+            self._on_terminal(ended, JobStatus.CANCELLED.value)
+
     def failed_before_batch(self, ended: JobRecord) -> None:
         """A job just ended FAILED, a misconfiguration, before any attempt reached Batch (Batch refused its SubmitJob,
         or its job queue is gone), by the write that ended it: counted as every failed job is (JobsFailed and its
