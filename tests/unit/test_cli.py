@@ -586,6 +586,17 @@ def test_cancel_prints_action(mock_api) -> None:
     assert "terminate" in result.stdout
 
 
+def test_cancel_of_a_queued_pipeline_job_says_when_it_ends(mock_api) -> None:
+    # GIVEN a pipeline's job still queued for admission (the answer: nothing to stop, still QUEUED)
+    mock_api(_ok({"jobId": JOB_ID, "action": "none", "status": "QUEUED"}))
+    # WHEN cancelling it
+    result = runner.invoke(cli.app, ["cancel", JOB_ID])
+    # THEN the user is told the cancel is requested and when the job ends
+    assert result.exit_code == 0, result.output
+    assert "cancel requested" in result.stdout
+    assert "dispatcher's next look" in " ".join(result.stdout.split())
+
+
 def test_list_all_follows_next_token(mock_api) -> None:
     # GIVEN two pages of jobs
     pages = {

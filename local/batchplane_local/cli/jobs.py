@@ -266,12 +266,15 @@ def cancel(
     POST /jobs/{id}/cancel. batchplane always calls TerminateJob (its record may lag Batch, and CancelJob does nothing
     to a job that has started); the job then ends with your reason recorded. The answer's action says what batchplane's
     record knew: cancel (not started), terminate (STARTING/RUNNING) or none (no Batch job yet: a job held for its
-    dependencies is simply never submitted). A job that already ended is a 409."""
+    dependencies is simply never submitted; a pipeline's job still queued ends at the dispatcher's next look). A job
+    that already ended is a 409."""
     answer = call(ctx, "cancel", job_id, reason)
     if as_json:
         print_json(answer)
         return
     console.print(f"{esc(answer.get('jobId'))}: {esc(answer.get('action'))} (status {styled(answer.get('status'))})")
+    if answer.get("action") == "none" and answer.get("status") == "QUEUED":
+        console.print("cancel requested: a pipeline's job still queued ends CANCELLED at the dispatcher's next look")
 
 
 def priority(
