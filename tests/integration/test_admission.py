@@ -347,3 +347,25 @@ def test_tenants_counters_are_listed_from_sharded_keys_and_the_bare_key_they_lea
     assert moved["queued"]["N"] == "2"
     listed = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
     assert sorted(t["tenant"] for t in listed["tenants"]) == sorted(tenants)
+
+
+@pytest.mark.parametrize("end", ["SUCCEEDED", "FAILED"])
+def test_a_released_job_keeps_nothing_of_what_it_held(plane: Plane, stack: Stack, end: str) -> None:
+    import boto3
+
+    # GIVEN an admitted job
+    job = plane.submit({"name": "r", "command": ["true"], "retry": {"attempts": 1}})
+    key = {"pk": {"S": f"JOB#{job['jobId']}"}, "sk": {"S": "JOB"}}
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    with stack.observing():
+        assert "adm" in ddb.get_item(TableName=stack.table_name, Key=key)["Item"]
+    # WHEN it ends (SUCCEEDED: released by its event's transaction; FAILED: by the end's release), twice
+    for i, kind in enumerate(("RUNNABLE", "RUNNING", end, end)):
+        plane.deliver(plane.event(kind, job, seconds=i))
+    plane.sweep()
+    # THEN its admission is given back once (the flag), and what it held is gone from the item
+    with stack.observing():
+        item = ddb.get_item(TableName=stack.table_name, Key=key)["Item"]
+    assert plane.job(job["jobId"])["status"] == end
+    assert item.get("admReleased") == {"BOOL": True}
+    assert "adm" not in item

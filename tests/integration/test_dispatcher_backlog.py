@@ -284,8 +284,7 @@ def test_a_backlog_cut_at_the_limit_is_not_read_again_every_tick(
     # oldest 2: with 12 jobs over 4 shards, all but surely 4 of them)
     assert _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 1})["statusCode"] == 200
     bobs = [
-        response_json(_post(plane, {"name": f"b{i}", "command": ["true"], "vcpus": 1}, BOB))["jobId"]
-        for i in range(12)
+        response_json(_post(plane, {"name": f"b{i}", "command": ["true"], "vcpus": 1}, BOB))["jobId"] for i in range(12)
     ]
     monkeypatch.setattr(module, "FULL_READ_SECONDS", 0.0)  # a listing not cut would be read whole every tick
     monkeypatch.setattr(module, "CUT_READ_SECONDS", 0.5)

@@ -454,7 +454,7 @@ class DynamoAdmission(LeasesAndBuckets):
                 "Update": {
                     "TableName": self._table,
                     "Key": job_key(job.job_id),
-                    "UpdateExpression": "SET admReleased = :yes REMOVE gsi2pk, gsi2sk",
+                    "UpdateExpression": "SET admReleased = :yes REMOVE gsi2pk, gsi2sk, adm",
                     "ConditionExpression": (
                         "attribute_exists(adm) AND attribute_not_exists(admReleased) AND "
                         f"(attribute_not_exists(gsi2pk) OR {IN_BUCKET.format(':release')})"

@@ -210,7 +210,9 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
             if releasing:  # given back in the same write: nothing left for the sweeper to watch
                 values[":yes"] = {"BOOL": True}
                 sets.append("admReleased = :yes")
-                removes += ["gsi2pk", "gsi2sk"]
+                # what it held goes too (its 70 B took the ended item over 1 KB: 2 write units a write, not 1); the
+                # flag keeps the release once, and `attribute_exists(adm)` fails for a released job all the same
+                removes += ["gsi2pk", "gsi2sk", "adm"]
                 return
             values[":rel"] = {"S": self._sweep.key(RELEASE, obs.ref.job_id)}
             values[":reldue"] = {"S": self._sweep.release_sort_key(iso_to_ms(now_iso), obs.ref.job_id)}
