@@ -79,6 +79,20 @@ class _Recording:
         return getattr(self._store, name)
 
 
+def _recorded(limit: int | None = None) -> tuple[Any, _Recording]:
+    """A dispatcher of a container of its own (no backlog carried over from other tests' dispatchers), reading at
+    most ``limit`` queued jobs at a time, whose QUEUED reads are recorded."""
+    from batchplane import wiring
+
+    dispatcher = copy.copy(wiring.dispatcher())
+    dispatcher._backlog = None
+    if limit is not None:
+        dispatcher._queued_limit = limit
+    recording = _Recording(wiring.admission_store())
+    dispatcher._store = recording
+    return dispatcher, recording
+
+
 def test_an_invocation_reads_the_whole_listing_once_then_its_recent_end(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,7 +228,6 @@ def test_a_lagging_index_that_still_lists_an_admitted_job_costs_nothing(plane: P
 def test_a_warm_containers_next_invocation_goes_on_from_the_last_ones_backlog(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchplane import wiring
     from batchplane.services import dispatcher as module
 
     # GIVEN bob may run 1 vCPU and has 3 jobs queued: one goes, two wait for his quota
@@ -224,10 +237,7 @@ def test_a_warm_containers_next_invocation_goes_on_from_the_last_ones_backlog(
     ]
     monkeypatch.setattr(module, "RECENT_MS", 300)
     time.sleep(0.4)  # bob's jobs are older than a recent-end read reaches back
-    dispatcher = copy.copy(wiring.dispatcher())
-    dispatcher._backlog = None  # a container of its own: nothing carried over from other tests' dispatchers
-    recording = _Recording(wiring.admission_store())
-    dispatcher._store = recording  # type: ignore[assignment]
+    dispatcher, recording = _recorded()
     with stack.acting_as("dispatcher"):
         first = dispatcher.run(0.0)
     assert first.full_reads == 1
@@ -275,7 +285,6 @@ def test_an_invocation_that_overlaps_a_running_one_starts_from_nothing(plane: Pl
 def test_a_backlog_cut_at_the_limit_is_not_read_again_every_tick(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchplane import wiring
     from batchplane.services import dispatcher as module
 
     from tests.perf.admission import serialised_moto
@@ -288,11 +297,7 @@ def test_a_backlog_cut_at_the_limit_is_not_read_again_every_tick(
     ]
     monkeypatch.setattr(module, "FULL_READ_SECONDS", 0.0)  # a listing not cut would be read whole every tick
     monkeypatch.setattr(module, "CUT_READ_SECONDS", 0.5)
-    dispatcher = copy.copy(wiring.dispatcher())
-    dispatcher._backlog = None
-    dispatcher._queued_limit = 4
-    recording = _Recording(wiring.admission_store())
-    dispatcher._store = recording  # type: ignore[assignment]
+    dispatcher, recording = _recorded(limit=4)
     # WHEN an invocation ticks every 0.05 s for 2 s (bob's first job goes; the 3 left of the 4 read wait, tick after
     # tick, for his quota)
     with serialised_moto(), stack.acting_as("dispatcher"):
@@ -310,17 +315,12 @@ def test_a_backlog_cut_at_the_limit_is_not_read_again_every_tick(
 def test_a_backlog_cut_at_the_limit_is_read_again_once_half_of_it_is_admitted(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchplane import wiring
     from batchplane.services import dispatcher as module
 
     # GIVEN 10 queued jobs, room for all of them, and a dispatcher that reads at most 4 at a time
     ids = [response_json(_post(plane, {"name": f"j{i}", "command": ["true"]}))["jobId"] for i in range(10)]
     monkeypatch.setattr(module, "CUT_READ_SECONDS", 600.0)  # no whole read comes from the clock
-    dispatcher = copy.copy(wiring.dispatcher())
-    dispatcher._backlog = None
-    dispatcher._queued_limit = 4
-    recording = _Recording(wiring.admission_store())
-    dispatcher._store = recording  # type: ignore[assignment]
+    dispatcher, recording = _recorded(limit=4)
     # WHEN one invocation ticks for 3 s
     with stack.acting_as("dispatcher"):
         report = dispatcher.run(3.0, 0.05)

@@ -11,6 +11,8 @@ from batchplane_local import moto_expressions, moto_glue
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from tests.tables import key_table
+
 KEY = {"pk": {"S": "a"}, "sk": {"S": "x"}}
 ITEM = {
     **KEY,
@@ -75,23 +77,7 @@ def _answers() -> list[bytes]:
     bodies: list[bytes] = []
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-                {"AttributeName": "gsi1pk", "AttributeType": "S"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "gsi1",
-                    "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        key_table(ddb, indexes=[("gsi1", "gsi1pk", None)])
         ddb.meta.events.register(
             "after-call.dynamodb.*", lambda http_response, **_: bodies.append(http_response.content)
         )

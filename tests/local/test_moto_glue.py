@@ -14,6 +14,7 @@ import pytest
 from batchplane_local import moto_glue
 
 from tests.eventdata import load_event
+from tests.tables import key_table
 
 
 def test_the_pinned_moto_is_a_supported_version() -> None:
@@ -46,12 +47,7 @@ def test_the_moto_server_serves_dynamodb_and_sqs_over_http() -> None:
             "aws_secret_access_key": "testing",
         }
         ddb = boto3.client("dynamodb", **kwargs)
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        key_table(ddb, sort=False)
         ddb.put_item(TableName="t", Item={"pk": {"S": "a"}})
         assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
         sqs = boto3.client("sqs", **kwargs)
@@ -213,15 +209,7 @@ def test_a_cancelled_transaction_leaves_the_items_it_named_as_they_were() -> Non
     cheap_transactions()
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        key_table(ddb)
         ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "x"}, "n": {"N": "1"}})
         # WHEN a transaction adds to one item and creates another, but a third item's condition fails
         with pytest.raises(ClientError) as err:
@@ -279,15 +267,7 @@ def _dynamodb_bodies() -> list[bytes]:
     bodies: list[bytes] = []
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        key_table(ddb)
         ddb.meta.events.register(
             "after-call.dynamodb.*", lambda http_response, **_: bodies.append(http_response.content)
         )
@@ -357,22 +337,7 @@ def _query_answers() -> list[dict[str, Any]]:
     answers: list[dict[str, Any]] = []
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gsi2pk", "gsi2sk")],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "gsi2",
-                    "KeySchema": [
-                        {"AttributeName": "gsi2pk", "KeyType": "HASH"},
-                        {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        key_table(ddb, indexes=[("gsi2", "gsi2pk", "gsi2sk")])
         for i in (7, 3, 9, 1, 4, 8, 2, 6, 5, 0):
             for j in (2, 0, 1):
                 item = {"pk": {"S": f"JOB#{i % 3}"}, "sk": {"S": f"{i}-{j}"}, "gsi2pk": {"S": f"B{j % 2}"}}
@@ -517,12 +482,7 @@ def _a_write_during_a_cancelled_transaction() -> str | None:
 
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        key_table(ddb, sort=False)
         add = {"Key": {"pk": {"S": "counter"}}, "UpdateExpression": "ADD n :one"}
         add["ExpressionAttributeValues"] = {":one": {"N": "1"}}
 

@@ -15,6 +15,8 @@ from batchplane_local import moto_index
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from tests.tables import key_table
+
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
 
@@ -34,57 +36,19 @@ def _moto_own_query() -> Iterator[None]:
 
 
 def _create_tables(ddb: Any) -> None:
-    s = [{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g1pk", "g1sk", "g2pk", "lsk")]
-    s.append({"AttributeName": "v", "AttributeType": "N"})
-    ddb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=s,
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "g1pk", "KeyType": "HASH"},
-                    {"AttributeName": "g1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {  # a number sort key
-                "IndexName": "gsi3",
-                "KeySchema": [{"AttributeName": "g1pk", "KeyType": "HASH"}, {"AttributeName": "v", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {  # no range key: moto sorts by the table's keys; KEYS_ONLY: projected
-                "IndexName": "gsi2",
-                "KeySchema": [{"AttributeName": "g2pk", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
+    key_table(
+        ddb,
+        indexes=[
+            ("gsi1", "g1pk", "g1sk"),
+            ("gsi3", "g1pk", "v"),  # a number sort key
+            ("gsi2", "g2pk", None),  # no range key: moto sorts by the table's keys; KEYS_ONLY: projected
         ],
-        LocalSecondaryIndexes=[
-            {
-                "IndexName": "lsi",
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "lsk", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
+        keys_only=["gsi2"],
+        numbers=["v"],
+        local=("lsi", "pk", "lsk"),
     )
-    ddb.create_table(  # a table without a range key, with an index whose hash key is a number
-        TableName="h",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "n", "AttributeType": "N"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "byn",
-                "KeySchema": [{"AttributeName": "n", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    # a table without a range key, with an index whose hash key is a number
+    key_table(ddb, "h", sort=False, indexes=[("byn", "n", None)], numbers=["n"])
 
 
 def _item(rng: random.Random) -> dict[str, Any]:

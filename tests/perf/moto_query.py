@@ -22,27 +22,14 @@ from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
 
+from tests.tables import key_table
+
 PER_PARTITION = 10
 BIG_PARTITION = 10_000
 
 
 def _table(ddb: Any, items: int) -> None:
-    ddb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gsi1pk", "gsi1sk")],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    key_table(ddb, indexes=[("gsi1", "gsi1pk", "gsi1sk")])
     table = dynamodb_backends["123456789012"]["us-east-1"].get_table("t")
     partitions = items // PER_PARTITION
     for i in range(items):
