@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.apigw import http_event, response_json
+from tests.apigw import ALICE, http_event, response_json
 from tests.conftest import Stack
 from tests.integration.conftest import Plane
 
@@ -369,3 +369,23 @@ def test_a_released_job_keeps_nothing_of_what_it_held(plane: Plane, stack: Stack
     assert plane.job(job["jobId"])["status"] == end
     assert item.get("admReleased") == {"BOOL": True}
     assert "adm" not in item
+
+
+def test_a_queued_job_left_with_its_cancel_asked_for_is_ended_by_the_dispatcher(plane: Plane, stack: Stack) -> None:
+    from batchplane import wiring
+
+    # GIVEN a queued job whose cancel was marked, and whose gateway invocation died before it ended the job
+    job = response_json(_post(plane, {"name": "c", "command": ["true"]}))["jobId"]
+    with stack.acting_as("gateway"):
+        tenant = ALICE.rsplit("/", 1)[0]  # an assumed role's tenant: the role, without its session name
+        marked = wiring.job_service()._store.request_cancel(job, tenant, "batchplane: cancelled by alice")
+    assert marked is not None
+    assert (marked.status.value, marked.cancel_requested) == ("QUEUED", True)
+    # WHEN the dispatcher looks at the queue
+    report = plane.dispatch()
+    # THEN it ends the job CANCELLED instead of admitting it, once
+    assert report.admitted == []
+    assert report.cancelled == [job]
+    view = plane.job(job)
+    assert (view["status"], view["statusReason"]) == ("CANCELLED", "batchplane: cancelled by alice")
+    assert plane.dispatch().cancelled == []
