@@ -69,6 +69,16 @@ class _Recording:
     def __init__(self, store: Any) -> None:
         self._store = store
         self.reads: list[tuple[int | None, int]] = []
+        self.pages = 0  # reads past a cut read
+        self.tenant_reads = 0
+
+    def queued_page(self, after: dict[str, str | None], limit: int) -> Any:
+        self.pages += 1
+        return self._store.queued_page(after, limit)
+
+    def accounts(self) -> list[Any]:
+        self.tenant_reads += 1
+        return self._store.accounts()
 
     def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
         found = self._store.queued(limit, since_ms=since_ms)
@@ -310,6 +320,38 @@ def test_a_backlog_cut_at_the_limit_is_not_read_again_every_tick(
     assert 2 <= len(recording.reads) <= 2.0 / 0.5 + 2
     assert recording.reads[0] == (None, 4)
     assert report.admitted == [bobs[0]]
+    # AND, bob being the only tenant with jobs queued, it never read past the cut
+    assert recording.tenant_reads >= 1
+    assert recording.pages == 0
+
+
+def test_a_tenant_whose_jobs_are_queued_behind_a_cut_read_is_still_admitted(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane.services import dispatcher as module
+
+    from tests.perf.admission import serialised_moto
+
+    # GIVEN bob may run 1 vCPU and has 12 jobs queued, then alice queues 3, and a dispatcher that reads at most 4
+    # at a time: its whole read lists bob's oldest 4 only, and is read again only after 600 s
+    assert _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 1})["statusCode"] == 200
+    bobs = [
+        response_json(_post(plane, {"name": f"b{i}", "command": ["true"], "vcpus": 1}, BOB))["jobId"] for i in range(12)
+    ]
+    time.sleep(0.01)
+    alices = [response_json(_post(plane, {"name": f"a{i}", "command": ["true"]}, ALICE))["jobId"] for i in range(3)]
+    monkeypatch.setattr(module, "CUT_READ_SECONDS", 600.0)
+    monkeypatch.setattr(module, "TENANTS_READ_SECONDS", 0.0)
+    monkeypatch.setattr(module, "DEEP_READ_SECONDS", 0.0)
+    dispatcher, recording = _recorded(limit=4)
+    # WHEN one invocation ticks every 0.05 s for 3 s
+    with serialised_moto(), stack.acting_as("dispatcher"):
+        report = dispatcher.run(3.0, 0.05)
+    # THEN alice's jobs were found past the cut (a share of one job at a time: 4 // 20, at least 1) and all admitted,
+    # beside bob's first; bob's others still wait for his quota
+    assert report.full_reads == 1
+    assert recording.pages >= 3
+    assert set(report.admitted) == {bobs[0], *alices}
 
 
 def test_a_backlog_cut_at_the_limit_is_read_again_once_half_of_it_is_admitted(
@@ -362,3 +404,28 @@ def test_a_snapshot_converts_a_job_record_once_while_it_is_the_same_record(
     # THEN the same records were converted once, records read again once more, and every snapshot is the same
     assert sorted(calls) == sorted(2 * [j.job_id for j in jobs])
     assert first == second == third
+
+
+def test_pages_past_the_cut_list_every_queued_job_once_round_the_listing(plane: Plane, stack: Stack) -> None:
+    from batchplane import wiring
+
+    # GIVEN 10 queued jobs
+    ids = [response_json(_post(plane, {"name": f"j{i}", "command": ["true"]}))["jobId"] for i in range(10)]
+    store = wiring.admission_store()
+    # WHEN the dispatcher reads pages of about 4 (a job a shard) until every shard is read to its end
+    seen: list[str] = []
+    after: dict[str, str | None] = {}
+    with stack.acting_as("dispatcher"):
+        for _ in range(20):
+            page = store.queued_page(after, 4)
+            assert len(page.jobs) <= 4
+            for shard, place, job in page.jobs:
+                assert place.endswith(job.job_id)  # its place in its shard: "<enqueued ms>#<job id>"
+                assert shard.startswith("QUEUED")
+            seen += [job.job_id for _, _, job in page.jobs]
+            if all(end is None for end in page.ends.values()):
+                break
+            after = page.ends
+    # THEN each job was listed once, and the last page said every shard was read to its end
+    assert sorted(seen) == sorted(ids)
+    assert all(end is None for end in page.ends.values())

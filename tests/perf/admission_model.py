@@ -127,6 +127,45 @@ class ModelStore:
         _pause(QUERY_PAGE_MS * max(len(QUEUED_KEYS), math.ceil(size / PAGE_BYTES)))
         return [job_from_item(i) for i in found]  # the CPU of ours each tick pays
 
+    def queued_page(self, after: dict[str, str | None], limit: int) -> Any:
+        from batchplane.adapters.dynamo.admission import QUEUED_KEYS
+        from batchplane.adapters.dynamo.items import job_from_item
+        from batchplane.domain.ports import QueuedPage
+
+        per_shard = max(1, -(-limit // len(QUEUED_KEYS)))
+        jobs: list[tuple[str, str, Any]] = []
+        ends: dict[str, str | None] = {}
+        with self._lock:
+            for key in QUEUED_KEYS:
+                start = after.get(key, "")
+                if start is None:
+                    ends[key] = None
+                    continue
+                self.calls["Query"] += 1
+                listed = sorted(
+                    (
+                        i
+                        for i in self._items.values()
+                        if i.get("gsi2pk", {}).get("S") == key and i["gsi2sk"]["S"] > start
+                    ),
+                    key=lambda i: i["gsi2sk"]["S"],
+                )
+                page = listed[:per_shard]
+                jobs += [(key, i["gsi2sk"]["S"], job_from_item(i)) for i in page]
+                ends[key] = page[-1]["gsi2sk"]["S"] if len(listed) > per_shard else None
+        _pause(QUERY_PAGE_MS * len(QUEUED_KEYS))
+        return QueuedPage(jobs, ends)
+
+    def accounts(self) -> list[Any]:
+        from batchplane.adapters.dynamo.counters import QUOTAS_KEYS
+        from batchplane.domain.dispatch import TenantAccount
+
+        with self._lock:
+            self.calls["Query"] += len(QUOTAS_KEYS)
+            out = [TenantAccount(tenant=t, queued=c.queued) for t, c in self._tenants.items()]
+        _pause(QUERY_PAGE_MS * len(QUOTAS_KEYS))
+        return out
+
     def get_job(self, job_id: str) -> Any:
         from batchplane.adapters.dynamo.items import job_from_item
 

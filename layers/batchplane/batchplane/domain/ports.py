@@ -356,6 +356,16 @@ class BatchOps(BatchPort, Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedPage:
+    """One page of the QUEUED listing, read on from where the last page stopped: each job with its shard (a
+    partition key of the listing) and its place in that shard (its sort key), in each shard's order; and where each
+    shard's next page starts (the last place this page read in it; None when this page read it to its end)."""
+
+    jobs: list[tuple[str, str, JobRecord]]
+    ends: dict[str, str | None]
+
+
 class AdmissionStore(Protocol):
     """Where QUEUED jobs, tenants' counters and quotas, and pools' counters live (the dispatcher's state)."""
 
@@ -382,6 +392,11 @@ class AdmissionStore(Protocol):
     def save_sent_window(self, sent_ms: list[int]) -> None: ...
 
     def queued(self, limit: int, *, since_ms: int | None = None) -> list[JobRecord]: ...
+
+    def queued_page(self, after: dict[str, str | None], limit: int) -> QueuedPage:
+        """About ``limit`` QUEUED jobs past ``after`` (a shard's last place read; a shard not named is read from its
+        start, one at None is not read), each shard's next share."""
+        ...
 
     def counters(
         self, tenants: Collection[str], pools: Collection[str]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +57,14 @@ CUT_READ_SECONDS = 60.0
 # each tick re-reads what was enqueued in the last RECENT_MS too: the index is eventually consistent and the
 # gateways' clocks (which stamp the enqueue time) differ a little
 RECENT_MS = 5_000
+# A whole read cut at its limit holds the oldest jobs: a tenant none of whose jobs are among them (its jobs queued
+# after another's thousands) would wait until those were admitted. So, while the backlog is cut, the tenants with
+# jobs queued are read (their counters, every TENANTS_READ_SECONDS), and while some of them have none in the cut
+# read, the listing is read on past it, a page every DEEP_READ_SECONDS, keeping those tenants' jobs (at most
+# DEEP_SHARE of the limit each) for admission to weigh with the rest.
+TENANTS_READ_SECONDS = 5.0
+DEEP_READ_SECONDS = 1.0
+DEEP_SHARE = 20  # a tenant found past the cut keeps at most limit // DEEP_SHARE jobs (fewer with more such tenants)
 READ_AHEAD_SECONDS = (0.2, 1.0)  # the next tick starts this long before the last slot: at least, at most
 
 
@@ -145,6 +153,12 @@ class _Backlog:
     # jobs this invocation admitted, and when: the index is eventually consistent, so a read soon after may still list
     # them; they are not taken back (kept as long as a recent-end read reaches back, then forgotten)
     admitted: dict[str, int] = field(default_factory=dict)
+    head: frozenset[str] = frozenset()  # the tenants the last whole read listed
+    tenants_ms: int = 0  # when the tenants with jobs queued were last read
+    behind: frozenset[str] = frozenset()  # ... those of them the cut read did not list: their jobs are read past it
+    deep_ms: int = 0  # when the listing was last read past the cut
+    cursor: dict[str, str | None] = field(default_factory=dict)  # where that read goes on, each shard ({}: the start)
+    deep: set[str] = field(default_factory=set)  # jobs found past the cut, kept across whole reads
 
     def take(self, jobs: list[JobRecord], now_ms: int) -> None:
         """What a read listed, less what this invocation has admitted since."""
@@ -333,16 +347,53 @@ class Dispatcher:
             jobs = self._store.queued(self._queued_limit)
             if backlog is None:
                 return jobs
+            found = {j: backlog.jobs[j] for j in backlog.deep if j in backlog.jobs}
             backlog.jobs = {}
             backlog.take(jobs, now)
             backlog.read_ms = backlog.full_ms = now
             backlog.truncated = len(jobs) >= self._queued_limit
-            return list(backlog.jobs.values())
-        if backlog.truncated:  # the oldest jobs, admitted from the front: newer ones wait for the next whole read
+            backlog.head = frozenset(j.tenant for j in jobs)
+            if backlog.truncated:  # what was found past the cut is still queued (the admission write decides)
+                for job_id, job in found.items():
+                    backlog.jobs.setdefault(job_id, job)
+                backlog.deep = set(found) - {j.job_id for j in jobs}
+            else:  # the read listed every queued job: nothing is past it
+                backlog.deep, backlog.behind, backlog.cursor = set(), frozenset(), {}
+                return list(backlog.jobs.values())
+        if backlog.truncated:  # the oldest jobs, admitted from the front: newer ones wait for the next whole read...
+            self._read_past_the_cut(backlog, now)  # ... except those of tenants it does not list
             return list(backlog.jobs.values())
         backlog.take(self._store.queued(self._queued_limit, since_ms=backlog.read_ms - RECENT_MS), now)
         backlog.read_ms = now
         return list(backlog.jobs.values())
+
+    def _read_past_the_cut(self, backlog: _Backlog, now: int) -> None:
+        """While the backlog is cut at the limit: every TENANTS_READ_SECONDS, which tenants have jobs queued (their
+        counters, exact) that the cut read did not list; while there are any, a page of the listing past where the
+        last page stopped, every DEEP_READ_SECONDS, keeping their jobs, oldest first, at most a share of the limit
+        each. The pages go round the listing and start again from its start: a tenant with more jobs past the cut
+        than its share is given the others as later rounds come to them (its share is taken back as its jobs are
+        admitted), and no tenant's jobs stop the pages from reaching another's."""
+        if now - backlog.tenants_ms >= TENANTS_READ_SECONDS * 1000:
+            backlog.tenants_ms = now
+            queued = {a.tenant for a in self._store.accounts() if a.queued > 0}
+            backlog.behind = frozenset(queued - backlog.head)
+        if not backlog.behind or now - backlog.deep_ms < DEEP_READ_SECONDS * 1000:
+            return
+        backlog.deep_ms = now
+        page = self._store.queued_page(backlog.cursor, self._queued_limit)
+        share = max(1, self._queued_limit // max(DEEP_SHARE, len(backlog.behind)))
+        held = Counter(j.tenant for j in backlog.jobs.values() if j.tenant in backlog.behind)
+        for _, _, job in sorted(page.jobs, key=lambda found: found[1]):  # in enqueue order across the shards
+            tenant = job.tenant
+            if tenant not in backlog.behind or held[tenant] >= share or job.job_id in backlog.admitted:
+                continue
+            if job.job_id not in backlog.jobs:
+                held[tenant] += 1
+                backlog.jobs[job.job_id] = job
+                backlog.deep.add(job.job_id)
+        # every shard read to its end: the next page starts again from the listing's start
+        backlog.cursor = {} if all(end is None for end in page.ends.values()) else dict(page.ends)
 
     def _whole_read_due(self, backlog: _Backlog, now_ms: int) -> bool:
         """Every FULL_READ_SECONDS; a backlog cut at the limit once admissions have taken half of it, or every

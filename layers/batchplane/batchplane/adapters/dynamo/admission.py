@@ -48,6 +48,7 @@ from batchplane.adapters.dynamo.leases import LeasesAndBuckets
 from batchplane.domain.dispatch import PoolState, TenantAccount
 from batchplane.domain.errors import QuotaExceededError
 from batchplane.domain.models import JobStatus
+from batchplane.domain.ports import QueuedPage
 from batchplane.domain.quotas import Quota, QuotaName, Resources
 from batchplane.domain.records import JobRecord
 from batchplane.domain.sweep_keys import SweepIndex, bucket_key, bucket_keys
@@ -281,6 +282,33 @@ class DynamoAdmission(LeasesAndBuckets):
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
             kwargs["Limit"] = limit - len(items)
         return items[:limit]
+
+    def queued_page(self, after: dict[str, str | None], limit: int) -> QueuedPage:
+        """One page of the QUEUED listing past ``after``, a shard's next share of ``limit`` each (one Query per
+        shard key not read to its end; eventually consistent: the admission write decides)."""
+        per_shard = max(1, -(-limit // len(QUEUED_KEYS)))
+        jobs: list[tuple[str, str, JobRecord]] = []
+        ends: dict[str, str | None] = {}
+        for key in QUEUED_KEYS:
+            start = after.get(key, "")
+            if start is None:
+                ends[key] = None
+                continue
+            condition, values = "gsi2pk = :q", {":q": {"S": key}}
+            if start:  # a key condition may not compare with an empty string: a shard not begun is read from its start
+                condition, values[":after"] = condition + " AND gsi2sk > :after", {"S": start}
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "gsi2",
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                "Limit": per_shard,
+            }
+            page = self._db.query(**kwargs)
+            jobs += [(key, str(get_attr(item, "gsi2sk")), job_from_item(item)) for item in page.get("Items", [])]
+            last = page.get("LastEvaluatedKey")
+            ends[key] = str(get_attr(last, "gsi2sk")) if last else None
+        return QueuedPage(jobs, ends)
 
     def counters(
         self, tenants: Collection[str], pools: Collection[str]
