@@ -340,7 +340,7 @@ class Dispatcher:
         """The QUEUED jobs for this tick: read whole outside ``run`` and, inside it, when due (``_whole_read_due``);
         else the backlog (this invocation's, or the container's last one's; a job admitted or lost meanwhile has left
         it) with what was enqueued lately read again, unless it was cut at the limit (what was enqueued since is newer
-        than all it holds)."""
+        than all it holds: then the tenants it does not list are looked for past the cut, ``_read_past_the_cut``)."""
         now = epoch_ms(self._clock())
         if backlog is None or self._whole_read_due(backlog, now):
             report.count("full_reads")
