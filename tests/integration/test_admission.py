@@ -389,3 +389,37 @@ def test_a_queued_job_left_with_its_cancel_asked_for_is_ended_by_the_dispatcher(
     view = plane.job(job)
     assert (view["status"], view["statusReason"]) == ("CANCELLED", "batchplane: cancelled by alice")
     assert plane.dispatch().cancelled == []
+
+
+def test_looks_at_queued_jobs_share_one_read_of_the_queue_for_a_while(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane.adapters.dynamo.admission import QUEUED_KEYS
+    from batchplane.services import dispatcher as module
+
+    # GIVEN bob may run no vCPU and has two jobs queued
+    assert _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 0})["statusCode"] == 200
+    ids = [
+        response_json(_post(plane, {"name": f"b{i}", "command": ["true"], "vcpus": 1}, BOB))["jobId"] for i in (1, 2)
+    ]
+
+    def look(job_id: str) -> dict[str, Any]:
+        event = http_event(
+            "GET", f"/jobs/{job_id}", caller=BOB, route="GET /jobs/{jobId}", path_parameters={"jobId": job_id}
+        )
+        return response_json(plane.gateway.lambda_handler(event, plane.ctx))
+
+    monkeypatch.setattr(module, "EXPLAIN_READ_SECONDS", 600.0)
+    look(ids[0])  # the gateway container's first look reads the queue
+    # WHEN bob looks at both jobs, twice
+    stack.calls.reset()
+    views = [look(i) for i in ids + ids]
+    # THEN each says why it waits (the first for bob's quota, the second behind the first), and the queue was not
+    # read again (one GetItem of the job, one BatchGetItem of the counters a look)
+    assert [v["waiting"]["hold"] for v in views] == ["quota-vcpus", "behind"] * 2
+    assert stack.calls.counts.get("dynamodb.Query", 0) == 0
+    # AND once the read is EXPLAIN_READ_SECONDS old, the next look reads it again (a Query a shard key)
+    monkeypatch.setattr(module, "EXPLAIN_READ_SECONDS", 0.0)
+    stack.calls.reset()
+    assert look(ids[1])["waiting"]["hold"] == "behind"
+    assert stack.calls.counts["dynamodb.Query"] == len(QUEUED_KEYS)

@@ -65,7 +65,10 @@ RECENT_MS = 5_000
 TENANTS_READ_SECONDS = 5.0
 DEEP_READ_SECONDS = 1.0
 DEEP_SHARE = 20  # a tenant found past the cut keeps at most limit // DEEP_SHARE jobs (fewer with more such tenants)
-READ_AHEAD_SECONDS = (0.2, 1.0)  # the next tick starts this long before the last slot: at least, at most
+READ_AHEAD_SECONDS = (0.2, 1.0)
+# why a QUEUED job waits (GET /jobs/{id}) is told from a read of the QUEUED listing this young at most: a console
+# polling a few queued jobs reads the listing (up to the limit: 2,000 jobs, about 2 MB) once, not once per look
+EXPLAIN_READ_SECONDS = 2.0  # the next tick starts this long before the last slot: at least, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +226,7 @@ class Dispatcher:
         self._backlog: _Backlog | None = None
         self._converted: dict[str, tuple[JobRecord, QueuedJob]] = {}  # the last snapshot's jobs, as admission sees them
         self._backlog_lock = threading.Lock()
+        self._explained: tuple[int, list[JobRecord]] | None = None  # the listing explain last read, and when
 
     # ---- one invocation ----------------------------------------------------------------------------------------
 
@@ -547,10 +551,15 @@ class Dispatcher:
 
     def explain(self, job: JobRecord) -> dict[str, Any]:
         """Why a QUEUED job waits, as the dispatcher would see it now (the ``waiting`` of its view): admission's
-        ``Waiting.view()``, or, when the policy would admit it now, that it waits for the dispatcher's next tick."""
-        jobs = self._store.queued(self._queued_limit)
-        if all(j.job_id != job.job_id for j in jobs):
-            jobs.append(job)
+        ``Waiting.view()``, or, when the policy would admit it now, that it waits for the dispatcher's next tick.
+        The QUEUED listing is read again when the last read is EXPLAIN_READ_SECONDS old (the job itself as it is
+        now, the counters and the pools' capacity as they are: only the others queued may be that old)."""
+        now = epoch_ms(self._clock())
+        read = self._explained
+        if read is None or not 0 <= now - read[0] < EXPLAIN_READ_SECONDS * 1000:
+            read = self._explained = (now, self._store.queued(self._queued_limit))
+        jobs = [j for j in read[1] if j.job_id != job.job_id]
+        jobs.append(job)
         plan: AdmissionPlan = admit(self.snapshot(jobs, rate_tokens=max(1, int(self._rate))))
         waiting: Waiting | None = plan.waiting_for(job.job_id)
         if waiting is not None:
