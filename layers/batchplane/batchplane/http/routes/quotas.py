@@ -3,6 +3,7 @@ identity as the API sees it (an IAM principal ARN, or the JWT claim), URL-encode
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -42,10 +43,32 @@ def _admin() -> str:
     return caller
 
 
+# A tenant as tenant_of derives it from an IAM caller: a principal ARN of IAM or STS (an assumed role without its
+# session name), in any partition.
+_IAM_TENANT = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$")
+
+
 def _tenant(value: str) -> str:
+    """The tenant a path names. With IAM authorisation (the admin's own identity is a principal ARN: the API has one
+    authoriser) every tenant is a principal ARN, so a bare name (``alice``) names no one who can submit: 422 with
+    the form to use, rather than a quota that holds nobody."""
     name = unquote(value).strip()
     if not name or len(name) > 1024:
         raise InvalidRequestError("tenant is not a tenant name", errors=[FieldError("tenant", "1 to 1,024 characters")])
+    caller = tenant(router.current_event)
+    if _IAM_TENANT.match(caller) and not _IAM_TENANT.match(name):
+        account = caller.split(":")[4]
+        raise InvalidRequestError(
+            f"tenant {name[:64]!r} is not an IAM principal ARN",
+            errors=[
+                FieldError(
+                    "tenant",
+                    "with IAM authorization a tenant is its caller's IAM principal ARN, as GET /quotas lists it "
+                    f"(e.g. arn:aws:iam::{account}:user/{name[:64]} or arn:aws:iam::{account}:role/<name>; an "
+                    f"assumed role is arn:aws:sts::{account}:assumed-role/<role>)",
+                )
+            ],
+        )
     return name
 
 
