@@ -163,8 +163,11 @@ def test_a_pipeline_shows_its_dag_live_in_state_colours(page: Any, api: Api) -> 
     )
     assert r.status_code == 202, r.text
     pid = r.json()["pipelineId"]
-    # WHEN its page is opened from the pipelines list
+    # WHEN its page is opened from the pipelines list, whose row says how many jobs it has (the list carries no
+    # job's state)
     open_console(page, api, "#/pipelines")
+    row = page.get_by_test_id("pipelines").locator("tr", has=page.get_by_role("link", name="console-diamond")).first
+    row.get_by_text("4 jobs").wait_for()
     page.get_by_role("link", name="console-diamond").first.click()
     # THEN its DAG is drawn: four jobs, four dependencies
     dag = page.get_by_test_id("dag")

@@ -329,3 +329,37 @@ def test_a_pipeline_job_cancelled_in_its_backoff_ends_cancelled_at_the_next_swee
     with stack.observing():
         assert svc._store.get(pid).jobs["a"].state == "CANCELLED"
     assert ("t-a", "CANCELLED") in fake.answers
+
+
+def test_the_pipeline_list_says_how_many_jobs_each_has(plane: Plane) -> None:
+    # GIVEN a pipeline of a job, a map of 3 and a job after them
+    body = {
+        "name": "counted",
+        "jobs": [
+            {"id": "a", "command": ["true"]},
+            {"id": "m", "command": ["true"], "dependsOn": ["a"], "map": [{"i": "1"}, {"i": "2"}, {"i": "3"}]},
+            {"id": "z", "command": ["true"], "dependsOn": ["m"]},
+        ],
+    }
+    created = plane.gateway.lambda_handler(
+        http_event("POST", "/pipelines", body=body, route="POST /pipelines"), plane.ctx
+    )
+    assert created["statusCode"] == 202, created["body"]
+    pid = response_json(created)["pipelineId"]
+    # WHEN the owner lists its pipelines, and reads the one
+    listed = response_json(
+        plane.gateway.lambda_handler(http_event("GET", "/pipelines", route="GET /pipelines"), plane.ctx)
+    )
+    one = response_json(
+        plane.gateway.lambda_handler(
+            http_event(
+                "GET", f"/pipelines/{pid}", route="GET /pipelines/{pipelineId}", path_parameters={"pipelineId": pid}
+            ),
+            plane.ctx,
+        )
+    )
+    # THEN the list (pipeline items only: no job's state) says it has 5 jobs once maps are expanded, as the
+    # pipeline does, which also lists each
+    (mine,) = [p for p in listed["pipelines"] if p["pipelineId"] == pid]
+    assert (mine["jobCount"], mine["jobs"]) == (5, [])
+    assert one["jobCount"] == len(one["jobs"]) == 5

@@ -1200,3 +1200,12 @@ def test_definitions_lists_what_was_registered_and_your_jobs(mock_api) -> None:
     assert (api.requests[0].method, api.requests[0].url.path) == ("GET", "/definitions")
     for text in ("bp_img_ab12", "public.ecr.aws/x/y:1", "shared", JOB_ID):
         assert text in result.output
+
+
+def test_pipeline_list_as_the_api_answers_it_says_how_many_jobs(mock_api) -> None:
+    # GET /pipelines carries no job's state (each pipeline's page does), only how many jobs it has
+    listed = {**_pipeline("RUNNING"), "jobs": [], "jobCount": 1000}
+    mock_api(_ok({"pipelines": [listed]}))
+    result = runner.invoke(cli.app, ["pipeline", "list"])
+    assert result.exit_code == 0, result.output
+    assert "1000 jobs" in result.stdout

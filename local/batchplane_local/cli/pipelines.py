@@ -36,9 +36,12 @@ def _pipeline_table(p: dict[str, Any]) -> Table:
 
 
 def _pipeline_counts(p: dict[str, Any]) -> str:
+    """Its jobs by state; a pipeline of the list (GET /pipelines carries no job's state): how many jobs it has."""
     counts: dict[str, int] = {}
     for j in p.get("jobs") or []:
         counts[str(j.get("state"))] = counts.get(str(j.get("state")), 0) + 1
+    if not counts and p.get("jobCount"):
+        return f"{p['jobCount']} jobs"
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
 

@@ -14,6 +14,8 @@ from batchplane.domain.records import AttemptRecord, JobRecord
 from batchplane.domain.timestamps import iso_from_ms
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from batchplane.domain.arbiter import QueueClass
     from batchplane.domain.costs import Cost
     from batchplane.domain.pipeline_records import PipelineRecord
@@ -273,7 +275,11 @@ class PipelineView(_View):
     updated_at: str
     execution_arn: str | None = None
     previous_runs: list[str] = Field(default_factory=list)
-    jobs: list[PipelineJobView] = Field(default_factory=list)
+    job_count: int = Field(default=0, description="its jobs once maps are expanded")
+    jobs: list[PipelineJobView] = Field(
+        default_factory=list,
+        description="each job's state (GET /pipelines/{id}; the list GET /pipelines leaves it empty: jobCount)",
+    )
     cost: CostView | None = Field(default=None, description="estimated cost of its jobs' ended attempts (GET only)")
 
     @classmethod
@@ -282,8 +288,18 @@ class PipelineView(_View):
             **_same(p, "pipeline_id", "name", "status", "on_failure", "run", "created_at", "updated_at"),
             execution_arn=p.execution_arn,
             previous_runs=list(p.previous_runs),
+            job_count=expanded_count(p.request),
             jobs=[PipelineJobView(id=j.key, state=j.state, job_id=j.job_id) for j in p.jobs.values()],
         )
+
+
+def expanded_count(request: Mapping[str, Any]) -> int:
+    """How many jobs a stored pipeline request makes once its maps are expanded (a job with a map: one per item)."""
+    jobs = request.get("jobs")
+    if not isinstance(jobs, list):
+        return 0
+    widths = (j.get("map") if isinstance(j, dict) else None for j in jobs)
+    return sum(len(m) if isinstance(m, list) and m else 1 for m in widths)
 
 
 class PipelineList(_View):

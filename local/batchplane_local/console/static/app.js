@@ -387,7 +387,7 @@
     const status = h("div", {});
     main().replaceChildren(h("h1", {}, "Pipelines"),
       h("table", { "data-testid": "pipelines" }, h("caption", {}, "Newest first; refreshed every few seconds"),
-        h("thead", {}, h("tr", {}, ["Name", "Status", "Run", "Jobs", "Cost", "Created"].map((c) => h("th", { scope: "col" }, c)))), tbody),
+        h("thead", {}, h("tr", {}, ["Name", "Status", "Run", "Jobs", "Created"].map((c) => h("th", { scope: "col" }, c)))), tbody),
       status);
     return async () => {
       const r = await api("/pipelines?limit=50");
@@ -395,7 +395,8 @@
       status.replaceChildren();
       keepFocus(() => tbody.replaceChildren(...(r.data.pipelines || []).map((p) => h("tr", {},
         h("td", {}, pipelineLink(p.pipelineId, p.name)), h("td", {}, badge(p.status)), h("td", { class: "num" }, p.run),
-        h("td", {}, countStates(p.jobs || [])), h("td", {}, p.cost ? money(p.cost.amount, p.cost.currency) : "—"),
+        // the list carries no job's state (GET /pipelines/{id} does): how many jobs, each state on the pipeline's page
+        h("td", {}, (p.jobs || []).length ? countStates(p.jobs) : `${p.jobCount ?? "?"} jobs`),
         h("td", {}, time(p.createdAt))))));
     };
   }
