@@ -1209,3 +1209,28 @@ def test_pipeline_list_as_the_api_answers_it_says_how_many_jobs(mock_api) -> Non
     result = runner.invoke(cli.app, ["pipeline", "list"])
     assert result.exit_code == 0, result.output
     assert "1000 jobs" in result.stdout
+
+
+def test_piped_output_keeps_each_row_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchplane_local.cli import output
+    from rich.table import Table
+
+    # GIVEN stdout that is no terminal (as under pytest) and no COLUMNS (the other tests set 200)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    piped = output._stdout_console()
+    assert not piped.is_terminal
+    # WHEN a list's rows pass 80 columns (where rich folds when not on a terminal)
+    queue = "batchplane-production-eu-west-1_normal_spot"
+    ids = [f"01M8V1ZM069NHYRXBQ1Y99CK5{i}" for i in range(3)]
+    table = Table()
+    for col in ("jobId", "name", "status", "queue", "createdAt"):
+        table.add_column(col, overflow="fold")
+    for job_id in ids:
+        table.add_row(job_id, "align", "FAILED", queue, "2026-12-02T09:40:15.970Z")
+    with piped.capture() as captured:
+        piped.print(table)
+    # THEN each job is one line, id and queue whole, as grep or a script would read them
+    for job_id in ids:
+        (line,) = [ln for ln in captured.get().splitlines() if job_id in ln]
+        assert queue in line
+        assert "FAILED" in line

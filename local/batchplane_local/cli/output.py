@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, NoReturn
 
 import typer
@@ -22,7 +23,18 @@ EXIT_CODES_HELP = (
 )
 
 
-console = Console()
+def _stdout_console() -> Console:
+    """A terminal's width when stdout is one (or COLUMNS when set); piped or redirected, each line as long as its
+    content: folded at rich's default of 80 columns, a table's job ids and ARNs came out cut in two, which
+    `batchplane list | grep FAILED` or a script could not use."""
+    terminal = Console()
+    if terminal.is_terminal or os.environ.get("COLUMNS"):
+        return terminal
+    return Console(width=PIPED_WIDTH)
+
+
+PIPED_WIDTH = 10_000
+console = _stdout_console()
 err_console = Console(stderr=True)
 
 
