@@ -23,19 +23,19 @@ EXIT_CODES_HELP = (
 )
 
 
-def _stdout_console() -> Console:
-    """A terminal's width when stdout is one (or COLUMNS when set); piped or redirected, each line as long as its
-    content: folded at rich's default of 80 columns, a table's job ids and ARNs came out cut in two, which
-    `batchplane list | grep FAILED` or a script could not use."""
-    terminal = Console()
+def _stdout_console(*, stderr: bool = False) -> Console:
+    """A terminal's width when the stream is one (or COLUMNS when set); piped or redirected, each line as long as its
+    content: folded at rich's default of 80 columns, a table's job ids and ARNs (and a log stream's name on stderr)
+    came out cut in two, which `batchplane list | grep FAILED` or a script could not use."""
+    terminal = Console(stderr=stderr)
     if terminal.is_terminal or os.environ.get("COLUMNS"):
         return terminal
-    return Console(width=PIPED_WIDTH)
+    return Console(stderr=stderr, width=PIPED_WIDTH)
 
 
 PIPED_WIDTH = 10_000
 console = _stdout_console()
-err_console = Console(stderr=True)
+err_console = _stdout_console(stderr=True)
 
 
 def one_line(text: str) -> str:
