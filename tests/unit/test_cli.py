@@ -1217,7 +1217,7 @@ def test_piped_output_keeps_each_row_on_one_line(monkeypatch: pytest.MonkeyPatch
 
     # GIVEN stdout that is no terminal (as under pytest) and no COLUMNS (the other tests set 200)
     monkeypatch.delenv("COLUMNS", raising=False)
-    piped = output._stdout_console()
+    piped = output._console()
     assert not piped.is_terminal
     # WHEN a list's rows pass 80 columns (where rich folds when not on a terminal)
     queue = "batchplane-production-eu-west-1_normal_spot"

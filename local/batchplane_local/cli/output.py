@@ -23,7 +23,7 @@ EXIT_CODES_HELP = (
 )
 
 
-def _stdout_console(*, stderr: bool = False) -> Console:
+def _console(*, stderr: bool = False) -> Console:
     """A terminal's width when the stream is one (or COLUMNS when set); piped or redirected, each line as long as its
     content: folded at rich's default of 80 columns, a table's job ids and ARNs (and a log stream's name on stderr)
     came out cut in two, which `batchplane list | grep FAILED` or a script could not use."""
@@ -34,8 +34,8 @@ def _stdout_console(*, stderr: bool = False) -> Console:
 
 
 PIPED_WIDTH = 10_000
-console = _stdout_console()
-err_console = _stdout_console(stderr=True)
+console = _console()
+err_console = _console(stderr=True)
 
 
 def one_line(text: str) -> str:

@@ -65,10 +65,10 @@ RECENT_MS = 5_000
 TENANTS_READ_SECONDS = 5.0
 DEEP_READ_SECONDS = 1.0
 DEEP_SHARE = 20  # a tenant found past the cut keeps at most limit // DEEP_SHARE jobs (fewer with more such tenants)
-READ_AHEAD_SECONDS = (0.2, 1.0)
+READ_AHEAD_SECONDS = (0.2, 1.0)  # the next tick starts this long before the last slot: at least, at most
 # why a QUEUED job waits (GET /jobs/{id}) is told from a read of the QUEUED listing this young at most: a console
 # polling a few queued jobs reads the listing (up to the limit: 2,000 jobs, about 2 MB) once, not once per look
-EXPLAIN_READ_SECONDS = 2.0  # the next tick starts this long before the last slot: at least, at most
+EXPLAIN_READ_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,14 +48,13 @@ def _admin() -> str:
 _IAM_TENANT = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$")
 
 
-def _tenant(value: str) -> str:
-    """The tenant a path names. With IAM authorisation (the admin's own identity is a principal ARN: the API has one
-    authoriser) every tenant is a principal ARN, so a bare name (``alice``) names no one who can submit: 422 with
-    the form to use, rather than a quota that holds nobody."""
+def _tenant(value: str, caller: str) -> str:
+    """The tenant a path names, asked by ``caller`` (the admin). With IAM authorisation (the admin's own identity is
+    a principal ARN: the API has one authoriser) every tenant is a principal ARN, so a bare name (``alice``) names no
+    one who can submit: 422 with the form to use, rather than a quota that holds nobody."""
     name = unquote(value).strip()
     if not name or len(name) > 1024:
         raise InvalidRequestError("tenant is not a tenant name", errors=[FieldError("tenant", "1 to 1,024 characters")])
-    caller = tenant(router.current_event)
     if _IAM_TENANT.match(caller) and not _IAM_TENANT.match(name):
         account = caller.split(":")[4]
         raise InvalidRequestError(
@@ -82,14 +81,13 @@ def list_quotas() -> dict[str, Any]:
 @router.get("/quotas/<tenant>")
 def get_quota(name: TenantName) -> dict[str, Any]:
     """One tenant's quota, weight and current usage."""
-    _admin()
-    return wiring.quota_service().get(_tenant(name))
+    return wiring.quota_service().get(_tenant(name, _admin()))
 
 
 @router.put("/quotas/<tenant>")
 def put_quota(name: TenantName, body: Annotated[QuotaUpdate, Body()]) -> dict[str, Any]:
     """Set a tenant's quota overrides and weight (only the fields given change)."""
-    _admin()
+    caller = _admin()
     given = body.model_fields_set
     by_alias = {
         "max_running_vcpus": "maxRunningVcpus",
@@ -103,4 +101,4 @@ def put_quota(name: TenantName, body: Annotated[QuotaUpdate, Body()]) -> dict[st
         clear_weight="weight" in given and body.weight is None,
         reset=body.reset,
     )
-    return wiring.quota_service().put(_tenant(name), change)
+    return wiring.quota_service().put(_tenant(name, caller), change)
