@@ -127,15 +127,16 @@ def test_a_one_vcpu_quota_runs_one_job_at_a_time_while_another_tenant_starts(sta
 
 
 def test_three_backlogged_tenants_share_by_weight(stack: Api) -> None:
-    # GIVEN weights 1, 2, 3 and 100 short 1-vCPU jobs each on 20 vCPUs of Spot capacity, all three backlogged: their
+    # GIVEN weights 1, 2, 3 and 100 2-second 1-vCPU jobs each on 20 vCPUs of Spot capacity, all three backlogged: their
     # jobs are held (a running quota of 0) until all 300 are queued, so how fast the stack runs jobs while they are
-    # being submitted cannot drain a tenant's queue before the sampling starts
+    # being submitted cannot drain a tenant's queue before the sampling starts. (Jobs of 0.5 s left the pool full in
+    # too few moments on a slow machine: the gaps between a job's end and its successor's admission dominated.)
     weights = {"w1": 1, "w2": 2, "w3": 3}
     for tenant, weight in weights.items():
         set_quota(stack, tenant, {"weight": weight, "maxRunningVcpus": 0})
     for i in range(100):
         for tenant in weights:
-            submit_as(stack, tenant, {"name": f"{tenant}-{i}", "vcpus": 1, "command": ["sh", "-c", "sleep 0.5"]})
+            submit_as(stack, tenant, {"name": f"{tenant}-{i}", "vcpus": 1, "command": ["sh", "-c", "sleep 2"]})
     assert [queued_of(stack, weights)[t] for t in weights] == [100, 100, 100]
     # WHEN their hold is lifted and they run, sample what each holds (admitted, not finished) while all three still
     # have jobs queued. The hold is lifted one tenant at a time, so a dispatcher tick in between admits the first a
