@@ -895,6 +895,36 @@ def test_status_shows_the_failure_class_exit_code_and_container_reason(mock_api)
     assert "containerReason" in result.stdout  # and the attempts table has the column
 
 
+def test_status_shows_what_the_job_cost_and_how_long_each_attempt_ran(mock_api) -> None:
+    # GIVEN a job whose Spot attempt ran 3.25 s and was reclaimed, then ran 4 min 12 s On-Demand
+    attempts = [
+        {"attempt": 1, "reason": "initial", "capacity": "spot", "status": "FAILED", "failureClass": "spot-reclaim",
+         "startedAt": "2026-01-01T00:00:00.000Z", "stoppedAt": "2026-01-01T00:00:03.250Z"},
+        {"attempt": 2, "reason": "spot-fallback", "capacity": "on-demand", "status": "SUCCEEDED",
+         "startedAt": "2026-01-01T00:01:00.000Z", "stoppedAt": "2026-01-01T00:05:12.000Z"},
+    ]  # fmt: skip
+    cost = {"amount": 0.012345, "currency": "USD", "wasted": 0.000151, "basis": "attempt 1 ..."}
+    mock_api(_ok({**_job("SUCCEEDED", attempts), "cost": cost}))
+    # WHEN asking for its status
+    result = runner.invoke(cli.app, ["status", JOB_ID])
+    # THEN a cost row gives the amount and the wasted part, and the attempts table how long each ran
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("cost"))
+    assert "USD 0.012345, of which 0.000151 wasted" in row
+    assert "ran" in result.stdout
+    assert "3.2 s" in result.stdout
+    assert "4 min 12 s" in result.stdout
+
+
+def test_status_of_a_job_not_yet_started_has_no_running_time(mock_api) -> None:
+    attempts = [{"attempt": 1, "reason": "initial", "status": "RUNNABLE", "startedAt": None, "stoppedAt": None}]
+    mock_api(_ok(_job("RUNNABLE", attempts)))
+    result = runner.invoke(cli.app, ["status", JOB_ID])
+    assert result.exit_code == 0, result.output
+    assert " s " not in result.stdout.replace("status", "")
+    assert not any(line.startswith("cost") for line in result.stdout.splitlines())
+
+
 def test_status_shows_what_the_job_depends_on(mock_api) -> None:
     other = "01JZ0000000000000000000001"
     mock_api(_ok({**_job("PENDING"), "dependsOn": [{"jobId": other, "type": None}]}))
@@ -1093,6 +1123,14 @@ PID = "01JZ00000000000000000000PP"
 def _pipeline(status: str, **states: str) -> dict[str, Any]:
     jobs = [{"id": k, "state": v, "jobId": f"J-{k}" if v != "WAITING" else None} for k, v in states.items()]
     return {"pipelineId": PID, "name": "p", "status": status, "run": 1, "jobs": jobs, "createdAt": "2026-01-01"}
+
+
+def test_pipeline_status_shows_what_its_jobs_cost(mock_api) -> None:
+    cost = {"amount": 0.5, "currency": "USD", "wasted": 0.25, "basis": "The sum of ..."}
+    mock_api(_ok({**_pipeline("SUCCEEDED", a="SUCCEEDED", b="SUCCEEDED"), "cost": cost}))
+    result = runner.invoke(cli.app, ["pipeline", "status", PID])
+    assert result.exit_code == 0, result.output
+    assert "cost: USD 0.500000, of which 0.250000 wasted" in result.stdout
 
 
 def test_pipeline_run_wait_shows_each_job_as_it_moves(mock_api, tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from batchplane_local.cli.output import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
     console,
+    cost_text,
+    duration_text,
     esc,
     fail,
     one_line,
@@ -115,7 +117,7 @@ def submit(  # typer passes options by keyword
 
 def _attempts_table(job: dict[str, Any]) -> Table:
     table = Table(title="attempts", title_justify="left")
-    columns = ("attempt", "reason", "capacity", "queue", "status", "exit", "failure", "memory", "statusReason")
+    columns = ("attempt", "reason", "capacity", "queue", "status", "ran", "exit", "failure", "memory", "statusReason")
     for col in (*columns, "containerReason"):
         table.add_column(col, overflow="fold")
     for a in job.get("attempts") or []:
@@ -125,6 +127,7 @@ def _attempts_table(job: dict[str, Any]) -> Table:
             esc(a.get("capacity")),
             esc(a.get("queue")),
             styled(a.get("status")),
+            duration_text(a.get("startedAt"), a.get("stoppedAt")),
             esc(a.get("exitCode")),
             esc(a.get("failureClass")),
             esc(a.get("memoryMiB")),
@@ -194,6 +197,8 @@ def status(
         rows.append(("cancel", "requested"))
     if job.get("waiting"):
         rows.append(("waiting", esc(waiting_line(job["waiting"]))))
+    if cost := cost_text(job.get("cost")):
+        rows.append(("cost", esc(cost)))
     for label, value in rows:
         head.add_row(label, value)
     console.print(head)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from typing import Any, NoReturn
@@ -68,6 +69,40 @@ def print_json(data: Any) -> None:
 
 def esc(value: Any) -> str:
     return "" if value is None else escape(str(value))
+
+
+def cost_text(cost: Any) -> str | None:
+    """A job's or pipeline's ``cost`` in one line: ``USD 0.000042, of which 0.000000 wasted (an estimate)``; None
+    when the answer carries none. Its basis (instance type, Spot or On-Demand, share, running time) is long: --json."""
+    if not isinstance(cost, dict) or cost.get("amount") is None:
+        return None
+    amount, wasted = float(cost.get("amount") or 0), float(cost.get("wasted") or 0)
+    currency = cost.get("currency") or "USD"
+    return f"{currency} {amount:.6f}, of which {wasted:.6f} wasted (an estimate; --json: its basis)"
+
+
+def duration_text(started: Any, stopped: Any) -> str:
+    """How long an attempt ran, from its ISO-8601 ``startedAt`` to ``stoppedAt`` (``3.2 s``, ``4 min 12 s``,
+    ``2 h 05 min``); empty when it has not started or either time cannot be read."""
+    if not started or not stopped:
+        return ""
+    try:
+        seconds = (_instant(str(stopped)) - _instant(str(started))).total_seconds()
+    except ValueError:
+        return ""
+    if seconds < 0:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _instant(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 _STATUS_STYLE = {

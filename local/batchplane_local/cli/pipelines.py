@@ -17,6 +17,7 @@ from batchplane_local.cli.output import (
     EXIT_NOT_SUCCEEDED,
     EXIT_TIMEOUT,
     console,
+    cost_text,
     esc,
     print_json,
     styled,
@@ -26,13 +27,18 @@ app = typer.Typer(help="Run multi-job pipelines (DAGs)", no_args_is_help=True)
 PIPELINE_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
-def _pipeline_table(p: dict[str, Any]) -> Table:
-    table = Table(title=f"{p.get('name')} ({p.get('pipelineId')}): {p.get('status')}, run {p.get('run')}")
+def _print_pipeline(p: dict[str, Any]) -> None:
+    """The pipeline in a line (not folded to the table's width), every job's state, then what its jobs cost."""
+    head = f"{esc(p.get('name'))} ({esc(p.get('pipelineId'))}): {styled(p.get('status'))}, run {esc(p.get('run'))}"
+    console.print(head, soft_wrap=True)
+    table = Table()
     for col in ("job", "state", "jobId"):
         table.add_column(col)
     for j in p.get("jobs", []):
         table.add_row(esc(j.get("id")), styled(j.get("state")), esc(j.get("jobId") or ""))
-    return table
+    console.print(table)
+    if cost := cost_text(p.get("cost")):
+        console.print(f"cost: {esc(cost)}", soft_wrap=True)
 
 
 def _pipeline_counts(p: dict[str, Any]) -> str:
@@ -66,7 +72,7 @@ def _follow_pipeline(ctx: typer.Context, p: dict[str, Any], interval: float, tim
                 return EXIT_TIMEOUT
             time.sleep(interval)
             p = call(ctx, "pipeline", pid)
-    console.print(_pipeline_table(p))
+    _print_pipeline(p)
     if p.get("status") != "SUCCEEDED":
         typer.echo(f"pipeline {pid} {p.get('status')}: {_pipeline_counts(p)}", err=True)
         return EXIT_NOT_SUCCEEDED
@@ -134,7 +140,7 @@ def pipeline_status(
     if as_json:
         print_json(p)
     else:
-        console.print(_pipeline_table(p))
+        _print_pipeline(p)
 
 
 @app.command("graph")
@@ -154,7 +160,7 @@ def pipeline_cancel(
     reason: Annotated[str | None, typer.Option(help="why (recorded on the jobs it cancels)")] = None,
 ) -> None:
     """Stop the execution, cancel (TerminateJob) its running jobs and skip the waiting ones."""
-    console.print(_pipeline_table(call(ctx, "pipeline_action", pipeline_id, "cancel", reason)))
+    _print_pipeline(call(ctx, "pipeline_action", pipeline_id, "cancel", reason))
 
 
 @app.command("resume", epilog=EXIT_CODES_HELP)
@@ -168,7 +174,7 @@ def pipeline_resume(
     """A new run that re-runs only what did not succeed (and what depends on it)."""
     p = call(ctx, "pipeline_action", pipeline_id, "resume")
     if not wait:
-        console.print(_pipeline_table(p))
+        _print_pipeline(p)
         return
     console.print(f"pipeline [bold]{esc(p.get('pipelineId'))}[/bold] run {esc(p.get('run'))} {styled(p.get('status'))}")
     raise typer.Exit(_follow_pipeline(ctx, p, interval, timeout))
