@@ -137,3 +137,6 @@ def test_bad_cost_queries_are_422_naming_the_field(plane: Plane, query: dict[str
     report = costs(plane, **query)
     assert report["_status"] == 422, report
     assert field in str(report)
+    # one problem type, one title (RFC 9457: a type's title does not change between occurrences), whichever check
+    # found it: the model's (groupBy) or the route's (the dates)
+    assert (report["type"], report["title"]) == ("https://batchplane.dev/problems/validation", "Invalid request")

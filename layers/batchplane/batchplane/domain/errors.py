@@ -56,7 +56,7 @@ class PayloadTooLargeError(BatchplaneError):
 
 
 class InvalidRequestError(BatchplaneError):
-    status, slug, title = 422, "validation", "The request is not valid"
+    status, slug, title = 422, "validation", "Invalid request"  # the title of every validation problem
 
 
 class IdempotencyKeyReusedError(BatchplaneError):

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRo
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import ClientError, HTTPClientError
 
-from batchplane.domain.errors import BatchplaneError, UpstreamUnavailableError
+from batchplane.domain.errors import BatchplaneError, InvalidRequestError, UpstreamUnavailableError
 from batchplane.http.problems import (
     PROBLEM_CONTENT_TYPE,
     aws_transient,
@@ -60,7 +60,9 @@ def problem_handlers(logger: Logger) -> Router:
         errors = field_errors_from_pydantic(err.errors())
         malformed = any(e.field == "body" and "JSON" in e.message for e in errors)
         status, slug, title = (
-            (400, "bad-request", "Bad request") if malformed else (422, "validation", "Invalid request")
+            (400, "bad-request", "Bad request")
+            if malformed
+            else (InvalidRequestError.status, InvalidRequestError.slug, InvalidRequestError.title)
         )
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or "invalid request"
         return _problem(
