@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -41,6 +42,21 @@ def test_valid_expressions(expression: str) -> None:
 )
 def test_invalid_expressions(expression: str) -> None:
     with pytest.raises(ValueError, match=r"."):
+        validate_expression(expression)
+
+
+@pytest.mark.parametrize(
+    ("expression", "said"),
+    [
+        ("rate(30 seconds)", "minute(s), hour(s) or day(s)"),
+        ("rate(1.5 hours)", "a whole number"),
+        ("at(tomorrow)", "at(yyyy-mm-ddThh:mm:ss)"),
+        ("every day", "expected rate(...), cron(...) or at(...)"),
+    ],
+)
+def test_an_invalid_expression_is_told_what_its_kind_takes(expression: str, said: str) -> None:
+    # a rate with an unknown unit is not "not a rate": the message says what a rate takes
+    with pytest.raises(ValueError, match=re.escape(said)):
         validate_expression(expression)
 
 

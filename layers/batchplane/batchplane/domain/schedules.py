@@ -61,7 +61,12 @@ def validate_expression(expression: str) -> str:
             raise ValueError(msg)
         _cron_can_fire(fields)
         return expression
-    msg = "expected rate(...), cron(...) or at(...), as EventBridge Scheduler takes them"
+    if expression.startswith("rate("):  # say what is wrong with it, not that it is not a rate
+        msg = "rate(value unit): a whole number, then minute(s), hour(s) or day(s) (1 minute is the shortest rate)"
+    elif expression.startswith("at("):
+        msg = "at(yyyy-mm-ddThh:mm:ss): a date and time, in the schedule's timezone"
+    else:
+        msg = "expected rate(...), cron(...) or at(...), as EventBridge Scheduler takes them"
     raise ValueError(msg)
 
 
