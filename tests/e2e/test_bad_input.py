@@ -32,3 +32,20 @@ def test_a_job_the_runner_cannot_start_never_blocks_the_queue(api: Api) -> None:
     # WHEN a good job follows THEN it runs
     job = api.submit({"name": "after-bad-input", "command": ["echo", "ok"]})
     assert api.wait(job["jobId"], {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
+
+
+def test_a_job_too_big_for_its_pool_never_holds_its_tenants_later_jobs(api: Api) -> None:
+    # GIVEN a job of 8 vCPUs (the largest the queues accept) on a stack whose Spot pool has 4 (and 1 of margin)
+    big = api.submit({"name": "too-big-for-the-pool", "vcpus": 8, "command": ["true"]})
+    try:
+        # WHEN the same tenant submits a job that fits, after it
+        small = api.submit({"name": "after-too-big", "command": ["echo", "ok"]})
+        # THEN that job runs: the one that cannot is out of its tenant's line, not its head for ever
+        assert api.wait(small["jobId"], {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
+        # AND the big one still waits, saying why
+        waiting = api.job(big["jobId"])
+        assert waiting["status"] == "QUEUED", waiting
+        assert waiting["waiting"]["hold"] == "never-fits", waiting["waiting"]
+        assert "asks 8 vCPU" in waiting["waiting"]["reason"]
+    finally:
+        api.http.post(f"/jobs/{big['jobId']}/cancel", json={"reason": "test done"})

@@ -133,7 +133,9 @@ def test_rule_1_dependencies_hold_a_job_out_of_line_without_blocking_its_tenant(
 
 
 def test_rule_1_a_held_jobs_place_counts_the_waiting_jobs_ahead_of_it() -> None:
-    plan = admit(snap(job("a1", "a", vcpus=99), job("a2", "a"), job("a3", "a", deps=("x",)), job("a4", "a")))
+    policies = TenantPolicies(quotas={"a": Quota(max_running_vcpus=1)})
+    jobs = (job("a1", "a", vcpus=2), job("a2", "a"), job("a3", "a", deps=("x",)), job("a4", "a"))
+    plan = admit(snap(*jobs, policies=policies))  # a1 waits for its quota, a2 behind it
     w = plan.waiting_for("a3")
     assert w is not None
     assert (w.hold, w.ahead) == (Hold.DEPENDENCIES, 2)
@@ -172,10 +174,32 @@ def test_rule_3_fifo_a_later_smaller_job_does_not_pass_its_own_blocked_head() ->
 
 
 def test_rule_3_the_line_spans_queue_classes_of_one_priority_class() -> None:
-    queues = (room("spot", vcpus=2), room("od", vcpus=16))
-    plan = admit(snap(job("a1", "a", vcpus=4, queue="spot"), job("a2", "a", queue="od"), queues=queues))
+    # GIVEN a's head waits for room in the full spot pool (2 vCPUs running, 1 of margin left), its next job is for od
+    queues = (room("spot", vcpus=2, running=Resources(2, 0), margin=Resources(1, 1024)), room("od", vcpus=16))
+    plan = admit(snap(job("a1", "a", vcpus=2, queue="spot"), job("a2", "a", queue="od"), queues=queues))
+    # THEN the od job, behind it in a's line, waits too
     assert plan.job_ids == ()
-    assert [w.hold for w in plan.waiting] == [Hold.NEVER_FITS, Hold.BEHIND]
+    assert [w.hold for w in plan.waiting] == [Hold.BACKLOG_FULL, Hold.BEHIND]
+
+
+def test_rules_3_and_6_a_job_that_never_fits_holds_none_of_its_tenants_later_jobs() -> None:
+    # GIVEN a's oldest job asks more than its pool could ever hold (4 vCPUs of 2 and 1 of margin), then two that fit
+    queues = (room("spot", vcpus=2, margin=Resources(1, 1024)), room("od", vcpus=16))
+    jobs = (job("a-big", "a", vcpus=4, queue="spot"), job("a1", "a", queue="spot"), job("a2", "a", queue="od"))
+    plan = admit(snap(*jobs, queues=queues))
+    # THEN the two that fit are admitted, in order: a job that cannot run is out of line, not its head for ever
+    assert plan.job_ids == ("a1", "a2")
+    w = plan.waiting_for("a-big")
+    assert w is not None
+    assert (w.hold, w.ahead) == (Hold.NEVER_FITS, 0)
+    assert w.message.startswith("asks 4 vCPU")
+    # AND behind a job of its line that waits for room, it counts that job as ahead of it
+    full = (room("spot", vcpus=2, running=Resources(2, 0), margin=Resources(1, 1024)),)
+    older = job("a0", "a", vcpus=2, queue="spot", at=0)
+    plan = admit(snap(older, job("a-big", "a", vcpus=4, queue="spot", at=1), queues=full))
+    w = plan.waiting_for("a-big")
+    assert w is not None
+    assert (w.hold, w.ahead) == (Hold.NEVER_FITS, 1)
 
 
 def test_rule_3_a_tenants_lines_are_per_class() -> None:
@@ -509,10 +533,20 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
 
 
 def _line(s: Snapshot, tenant: str, priority: Priority) -> list[QueuedJob]:
+    """A tenant's line in a class: its jobs that wait on nothing (rule 1) and could fit their empty pool (rule 6)."""
     return sorted(
-        (j for j in s.jobs if j.tenant == tenant and j.priority is priority and not j.waiting_on),
+        (
+            j
+            for j in s.jobs
+            if j.tenant == tenant and j.priority is priority and not j.waiting_on and not _never_fits(s, j)
+        ),
         key=lambda j: (j.enqueued, j.job_id),
     )
+
+
+def _never_fits(s: Snapshot, j: QueuedJob) -> bool:
+    queue = s.queues.get(j.queue_class)
+    return queue is None or queue.pool not in s.pools or not j.need.fits_in(s.pools[queue.pool].limit)
 
 
 def _replay(s: Snapshot, plan: AdmissionPlan) -> tuple[dict[str, Resources], dict[str, Resources]]:

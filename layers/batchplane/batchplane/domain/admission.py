@@ -9,6 +9,8 @@ Rules (applied in this order; the tests are named after them):
   3. FIFO within a tenant and class. A tenant's jobs of one priority class form a line ordered by (enqueued, job id),
      across queue classes. Only the head may be admitted; a later, smaller job never passes its own blocked head
      (hold BEHIND). Users can rely on submission order, and a tenant cannot starve its own big job with small ones.
+     A job that could never fit (rule 6) is out of line, as rule 1's are: the order of jobs that can run is kept,
+     and one that cannot does not hold its tenant's later jobs for ever. It takes its place again when it fits.
   4. Quota. A head whose admission would take its tenant's running vCPUs, memory or GPUs over its quota waits (hold
      QUOTA_VCPUS / QUOTA_MEMORY / QUOTA_GPUS, with used/limit/need). Only resources the job asks for are checked.
      A quota-held head blocks its own line only, never another tenant.
@@ -19,7 +21,7 @@ Rules (applied in this order; the tests are named after them):
      capacity + margin - running - the RUNNABLE backlog of all its queues covers it, so Batch is never handed more
      than its environments can run plus a margin (hold BACKLOG_FULL, or CAPACITY when Batch has said why the queue
      is blocked: AWS's reason and since when). A job that could not fit even an empty pool, or whose queue class the
-     snapshot does not know, waits NEVER_FITS and reserves nothing.
+     snapshot does not know, waits NEVER_FITS, out of its line (rule 3), and reserves nothing.
   7. Reservation. When the tenant chosen by rule 5 has a head that does not fit its pool's room (but would fit the
      empty pool), the pool is reserved for that job for the rest of the tick: no other job of this or a lower class
      is admitted into it (their hold: FAIR_SHARE, naming the job the room is kept for). Other pools go on
@@ -313,9 +315,12 @@ def admit(snapshot: Snapshot) -> AdmissionPlan:
     tick = _Tick(snapshot)
     lines: dict[Priority, dict[str, list[QueuedJob]]] = {p: defaultdict(list) for p in PRIORITY_ORDER}
     held: list[QueuedJob] = []
+    unfit: list[QueuedJob] = []
     for job in sorted(snapshot.jobs, key=lambda j: j.line_key):
         if job.waiting_on:
             held.append(job)  # rule 1
+        elif tick.never_fits(job):
+            unfit.append(job)  # rules 3 and 6: out of line, it holds none of its tenant's later jobs
         else:
             lines[job.priority][job.tenant].append(job)  # rule 3: lines in (enqueued, job id) order
 
@@ -330,12 +335,13 @@ def admit(snapshot: Snapshot) -> AdmissionPlan:
         weights = sum(tick.policies.weight(t) for t in sorted(active))
         for tenant, line in left.items():
             waiting.extend(_explain_line(tick, priority, tenant, line, weights))
-    for job in held:
+    for job in held + unfit:
         line = lines[job.priority].get(job.tenant, [])
         ahead = sum(1 for j in line[cursor[job.tenant, job.priority] :] if j.line_key < job.line_key)
-        waiting.append(
-            Waiting(job.job_id, job.tenant, job.priority, Hold.DEPENDENCIES, ahead, DependencyDetail(job.waiting_on))
+        hold, detail = (
+            (Hold.DEPENDENCIES, DependencyDetail(job.waiting_on)) if job.waiting_on else _never_fits(tick, job)
         )
+        waiting.append(Waiting(job.job_id, job.tenant, job.priority, hold, ahead, detail))
     return AdmissionPlan(
         admitted=tuple(tick.admitted),
         waiting=tuple(waiting),
@@ -358,8 +364,8 @@ def _serve_class(
         if tick.quota_blocks(head) is not None:
             continue  # rule 4: this tenant's line is done for the tick (its usage only grows)
         pool = tick.pool_of(head)
-        if pool is None or tick.never_fits(head):
-            continue  # rule 6: it could never fit; it reserves nothing
+        if pool is None:
+            continue  # not reached: a job of no known pool never fits, and is out of line (rule 6)
         if pool in tick.reserved:
             continue  # rule 7: the room is kept for a fairer tenant's job
         if not head.need.fits_in(tick.room[pool]):
@@ -394,31 +400,18 @@ def _head_hold(tick: _Tick, priority: Priority, weights: float, head: QueuedJob)
 
     queue = tick.snapshot.queues.get(head.queue_class)
     pool_name = tick.pool_of(head)
-    pool = tick.snapshot.pools[pool_name] if pool_name is not None else _NO_POOL
     blocked = queue.blocked if queue is not None else None
 
     def room_detail(*, reserved: bool) -> RoomDetail:
-        return RoomDetail(
-            queue_class=head.queue_class,
-            pool=pool.name,
-            need=head.need,
-            room=tick.room.get(pool.name, Resources()),
-            capacity=pool.capacity,
-            running=pool.running,
-            runnable=tick.backlog.get(pool.name, Resources()),
-            margin=pool.margin,
-            reserved=reserved,
-            aws_reason=blocked.label if blocked is not None else None,
-            since=queue.blocked_since if queue is not None and blocked is not None else None,
-        )
+        return _room_detail(tick, head, reserved=reserved)
 
     def fair(reserved_for: str | None = None) -> tuple[Hold, FairShareDetail]:
         weight = tick.policies.weight(head.tenant)
         usage = float(tick.share(head.tenant, priority) * Fraction(weight))
         return Hold.FAIR_SHARE, FairShareDetail(weight / weights, usage, weight, reserved_for)
 
-    if pool_name is None or tick.never_fits(head):  # rule 6
-        return Hold.NEVER_FITS, room_detail(reserved=False)
+    if pool_name is None or tick.never_fits(head):  # not reached: such a job is out of line (rules 3 and 6)
+        return _never_fits(tick, head)
     room_hold = Hold.CAPACITY if blocked is not None else Hold.BACKLOG_FULL
     reserved = tick.reserved.get(pool_name)
     if reserved is not None and reserved is not head:  # rule 7
@@ -438,6 +431,33 @@ def _head_hold(tick: _Tick, priority: Priority, weights: float, head: QueuedJob)
             return room_hold, room_detail(reserved=mine)  # its own earlier jobs filled the room
         return fair(head.job_id if mine else None)
     return Hold.ACCOUNT_RATE, RateDetail(tick.snapshot.rate_tokens)  # rule 8
+
+
+def _room_detail(tick: _Tick, job: QueuedJob, *, reserved: bool) -> RoomDetail:
+    """The room of the pool ``job``'s queue class fills, as the tick left it (its capacity, running, backlog and
+    margin; AWS's reason when Batch said the queue is blocked)."""
+    queue = tick.snapshot.queues.get(job.queue_class)
+    pool_name = tick.pool_of(job)
+    pool = tick.snapshot.pools[pool_name] if pool_name is not None else _NO_POOL
+    blocked = queue.blocked if queue is not None else None
+    return RoomDetail(
+        queue_class=job.queue_class,
+        pool=pool.name,
+        need=job.need,
+        room=tick.room.get(pool.name, Resources()),
+        capacity=pool.capacity,
+        running=pool.running,
+        runnable=tick.backlog.get(pool.name, Resources()),
+        margin=pool.margin,
+        reserved=reserved,
+        aws_reason=blocked.label if blocked is not None else None,
+        since=queue.blocked_since if queue is not None and blocked is not None else None,
+    )
+
+
+def _never_fits(tick: _Tick, job: QueuedJob) -> tuple[Hold, RoomDetail]:
+    """Rule 6: the job could not fit even its empty pool (or its queue class is in no pool the snapshot knows)."""
+    return Hold.NEVER_FITS, _room_detail(tick, job, reserved=False)
 
 
 def _view_value(value: object) -> object:
