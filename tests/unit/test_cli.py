@@ -636,6 +636,8 @@ def test_queues_table(mock_api) -> None:
     assert result.exit_code == 0, result.output
     assert "bp-high-spot" in result.stdout
     assert "62000" in result.stdout
+    # AND its sizes are said to be the largest job, not the queue's capacity (the local stack's environments have 2)
+    assert "largest job vCPUs" in result.stdout
 
 
 # --- SigV4 --------------------------------------------------------------------------------------------------------

@@ -358,8 +358,9 @@ def queues(
     if as_json:
         print_json(answer)
         return
-    table = Table()
-    for col in ("priority", "capacity", "platform", "queue", "max vCPUs", "max memory MiB", "max GPUs", "multi-node"):
+    table = Table()  # sizes are what one job may ask (MaxJobVcpus...), not what the queue can run at once
+    columns = ("largest job vCPUs", "largest job MiB", "largest job GPUs")
+    for col in ("priority", "capacity", "platform", "queue", *columns, "multi-node"):
         table.add_column(col, overflow="fold")
     for q in answer.get("queues") or []:
         table.add_row(
