@@ -597,6 +597,15 @@ def test_cancel_of_a_queued_pipeline_job_says_when_it_ends(mock_api) -> None:
     assert "dispatcher's next look" in " ".join(result.stdout.split())
 
 
+def test_cancel_of_a_job_that_never_reached_batch_says_it_is_cancelled(mock_api) -> None:
+    # GIVEN a job still queued for admission, which the cancel ends at once (action none: no Batch job to stop)
+    mock_api(_ok({"jobId": JOB_ID, "action": "none", "status": "CANCELLED"}))
+    result = runner.invoke(cli.app, ["cancel", JOB_ID])
+    # THEN the user reads that it is cancelled, not a bare "none"
+    assert result.exit_code == 0, result.output
+    assert f"{JOB_ID}: CANCELLED (no Batch job had been started: none to stop)" in result.stdout
+
+
 def test_list_all_follows_next_token(mock_api) -> None:
     # GIVEN two pages of jobs
     pages = {

@@ -277,6 +277,10 @@ def cancel(
     if as_json:
         print_json(answer)
         return
+    if answer.get("action") == "none" and answer.get("status") == "CANCELLED":
+        stopped = "no Batch job had been started: none to stop"
+        console.print(f"{esc(answer.get('jobId'))}: {styled('CANCELLED')} ({stopped})")
+        return
     console.print(f"{esc(answer.get('jobId'))}: {esc(answer.get('action'))} (status {styled(answer.get('status'))})")
     if answer.get("action") == "none" and answer.get("status") == "QUEUED":
         console.print("cancel requested: a pipeline's job still queued ends CANCELLED at the dispatcher's next look")
