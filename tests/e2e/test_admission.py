@@ -126,6 +126,22 @@ def test_a_one_vcpu_quota_runs_one_job_at_a_time_while_another_tenant_starts(sta
         assert stop <= start, spans
 
 
+def test_a_job_over_its_tenants_quota_on_its_own_does_not_hold_the_tenants_later_jobs(stack: Api) -> None:
+    # GIVEN tenant "capped" may run 1 vCPU and first submits a job of 2, which no end of another job can let in
+    set_quota(stack, "capped", {"maxRunningVcpus": 1})
+    big = submit_as(stack, "capped", {"name": "two-vcpus", "vcpus": 2, "command": ["true"]})
+    # WHEN it submits a 1-vCPU job after it
+    small = submit_as(stack, "capped", {"name": "one-vcpu", "vcpus": 1, "command": ["true"]})
+    # THEN that job runs, and the big one waits for the quota, saying so
+    assert wait_as(stack, "capped", small["jobId"], {"SUCCEEDED"})["status"] == "SUCCEEDED"
+    waiting = job_as(stack, "capped", big["jobId"])
+    assert waiting["status"] == "QUEUED", waiting
+    assert waiting["waiting"]["hold"] == "quota-vcpus", waiting["waiting"]
+    # AND once the quota is raised it runs too
+    set_quota(stack, "capped", {"maxRunningVcpus": 2})
+    assert wait_as(stack, "capped", big["jobId"], {"SUCCEEDED"})["status"] == "SUCCEEDED"
+
+
 def test_three_backlogged_tenants_share_by_weight(stack: Api) -> None:
     # GIVEN weights 1, 2, 3 and 100 4-second 1-vCPU jobs each on 20 vCPUs of Spot capacity, all three backlogged: their
     # jobs are held (a running quota of 0) until all 300 are queued, so how fast the stack runs jobs while they are

@@ -133,9 +133,9 @@ def test_rule_1_dependencies_hold_a_job_out_of_line_without_blocking_its_tenant(
 
 
 def test_rule_1_a_held_jobs_place_counts_the_waiting_jobs_ahead_of_it() -> None:
-    policies = TenantPolicies(quotas={"a": Quota(max_running_vcpus=1)})
+    policies = TenantPolicies(quotas={"a": Quota(max_running_vcpus=2)})
     jobs = (job("a1", "a", vcpus=2), job("a2", "a"), job("a3", "a", deps=("x",)), job("a4", "a"))
-    plan = admit(snap(*jobs, policies=policies))  # a1 waits for its quota, a2 behind it
+    plan = admit(snap(*jobs, policies=policies, usage={"a": running("a", 1)}))  # a1 waits for its quota, a2 behind
     w = plan.waiting_for("a3")
     assert w is not None
     assert (w.hold, w.ahead) == (Hold.DEPENDENCIES, 2)
@@ -161,9 +161,10 @@ def test_plan_order_is_class_order() -> None:
 
 
 def test_rule_3_fifo_a_later_smaller_job_does_not_pass_its_own_blocked_head() -> None:
-    # GIVEN tenant a's head asks 8 vCPUs against a quota of 4, its next job asks 1; tenant b asks 1
+    # GIVEN tenant a runs 2 of its 4-vCPU quota and its head asks 4, its next job asks 1; tenant b asks 1
     policies = TenantPolicies(quotas={"a": Quota(max_running_vcpus=4)})
-    plan = admit(snap(job("a-big", "a", vcpus=8), job("a-small", "a"), job("b1", "b"), policies=policies))
+    jobs = (job("a-big", "a", vcpus=4), job("a-small", "a"), job("b1", "b"))
+    plan = admit(snap(*jobs, policies=policies, usage={"a": running("a", 2)}))
     # THEN a's small job waits behind a's head, and a's blocked head does not hold b back
     assert plan.job_ids == ("b1",)
     behind = plan.waiting_for("a-small")
@@ -171,6 +172,18 @@ def test_rule_3_fifo_a_later_smaller_job_does_not_pass_its_own_blocked_head() ->
     assert behind.hold is Hold.BEHIND
     assert behind.ahead == 1
     assert behind.detail == BehindDetail("a-big", Hold.QUOTA_VCPUS)
+
+
+def test_rules_3_and_4_a_job_over_its_quota_on_its_own_holds_none_of_its_tenants_later_jobs() -> None:
+    # GIVEN tenant a's quota is 4 vCPUs, its oldest job asks 8 (nothing of a runs), its next one asks 1
+    policies = TenantPolicies(quotas={"a": Quota(max_running_vcpus=4)})
+    plan = admit(snap(job("a-big", "a", vcpus=8), job("a-small", "a"), policies=policies))
+    # THEN the small one is admitted: the big one cannot be until the quota is raised, so it is out of line
+    assert plan.job_ids == ("a-small",)
+    w = plan.waiting_for("a-big")
+    assert w is not None
+    assert (w.hold, w.ahead) == (Hold.QUOTA_VCPUS, 0)
+    assert w.detail == QuotaDetail("vcpus", 1, 4, 8)  # a-small, admitted this tick, counts as running
 
 
 def test_rule_3_the_line_spans_queue_classes_of_one_priority_class() -> None:
@@ -533,12 +546,17 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
 
 
 def _line(s: Snapshot, tenant: str, priority: Priority) -> list[QueuedJob]:
-    """A tenant's line in a class: its jobs that wait on nothing (rule 1) and could fit their empty pool (rule 6)."""
+    """A tenant's line in a class: its jobs that wait on nothing (rule 1), are within their tenant's quota on their
+    own (rule 4) and could fit their empty pool (rule 6)."""
     return sorted(
         (
             j
             for j in s.jobs
-            if j.tenant == tenant and j.priority is priority and not j.waiting_on and not _never_fits(s, j)
+            if j.tenant == tenant
+            and j.priority is priority
+            and not j.waiting_on
+            and not _never_fits(s, j)
+            and s.policies.quota(j.tenant).first_exceeded(Resources(), j.need) is None
         ),
         key=lambda j: (j.enqueued, j.job_id),
     )

@@ -9,11 +9,14 @@ Rules (applied in this order; the tests are named after them):
   3. FIFO within a tenant and class. A tenant's jobs of one priority class form a line ordered by (enqueued, job id),
      across queue classes. Only the head may be admitted; a later, smaller job never passes its own blocked head
      (hold BEHIND). Users can rely on submission order, and a tenant cannot starve its own big job with small ones.
-     A job that could never fit (rule 6) is out of line, as rule 1's are: the order of jobs that can run is kept,
-     and one that cannot does not hold its tenant's later jobs for ever. It takes its place again when it fits.
+     A job that cannot be admitted whatever finishes is out of line, as rule 1's are: one asking more than its
+     tenant's quota allows with nothing running (rule 4), or more than its pool could ever hold (rule 6). The order
+     of jobs that can run is kept, and one that cannot does not hold its tenant's later jobs for ever. It takes its
+     place again once the quota is raised or the pool grows.
   4. Quota. A head whose admission would take its tenant's running vCPUs, memory or GPUs over its quota waits (hold
      QUOTA_VCPUS / QUOTA_MEMORY / QUOTA_GPUS, with used/limit/need). Only resources the job asks for are checked.
-     A quota-held head blocks its own line only, never another tenant.
+     A quota-held head blocks its own line only, never another tenant; a job over the quota on its own is out of
+     line (rule 3).
   5. Fair share (weighted DRF). Within a class, the next admission goes to the head of the tenant with the lowest
      weighted dominant share: max over resources of (tenant's running in this class / capacity of all pools) /
      weight. Ties go to the head enqueued first (then the lower job id). Shares are exact fractions.
@@ -296,6 +299,10 @@ class _Tick:
     def quota_blocks(self, job: QueuedJob) -> str | None:
         return self.policies.quota(job.tenant).first_exceeded(self.running.get(job.tenant, Resources()), job.need)
 
+    def over_quota_alone(self, job: QueuedJob) -> bool:
+        """Its need alone, with nothing of its tenant running, is over its tenant's quota (rule 4)."""
+        return self.policies.quota(job.tenant).first_exceeded(Resources(), job.need) is not None
+
     def never_fits(self, job: QueuedJob) -> bool:
         pool = self.pool_of(job)
         return pool is None or not job.need.fits_in(self.snapshot.pools[pool].limit)
@@ -319,8 +326,8 @@ def admit(snapshot: Snapshot) -> AdmissionPlan:
     for job in sorted(snapshot.jobs, key=lambda j: j.line_key):
         if job.waiting_on:
             held.append(job)  # rule 1
-        elif tick.never_fits(job):
-            unfit.append(job)  # rules 3 and 6: out of line, it holds none of its tenant's later jobs
+        elif tick.over_quota_alone(job) or tick.never_fits(job):
+            unfit.append(job)  # rules 3, 4 and 6: out of line, it holds none of its tenant's later jobs
         else:
             lines[job.priority][job.tenant].append(job)  # rule 3: lines in (enqueued, job id) order
 
@@ -339,7 +346,7 @@ def admit(snapshot: Snapshot) -> AdmissionPlan:
         line = lines[job.priority].get(job.tenant, [])
         ahead = sum(1 for j in line[cursor[job.tenant, job.priority] :] if j.line_key < job.line_key)
         hold, detail = (
-            (Hold.DEPENDENCIES, DependencyDetail(job.waiting_on)) if job.waiting_on else _never_fits(tick, job)
+            (Hold.DEPENDENCIES, DependencyDetail(job.waiting_on)) if job.waiting_on else _out_of_line(tick, job)
         )
         waiting.append(Waiting(job.job_id, job.tenant, job.priority, hold, ahead, detail))
     return AdmissionPlan(
@@ -453,6 +460,16 @@ def _room_detail(tick: _Tick, job: QueuedJob, *, reserved: bool) -> RoomDetail:
         aws_reason=blocked.label if blocked is not None else None,
         since=queue.blocked_since if queue is not None and blocked is not None else None,
     )
+
+
+def _out_of_line(tick: _Tick, job: QueuedJob) -> tuple[Hold, HoldDetail]:
+    """Why a job that cannot be admitted whatever finishes waits (rule 3): over its quota on its own, or too big."""
+    resource = tick.policies.quota(job.tenant).first_exceeded(Resources(), job.need)
+    if resource is not None:
+        used = tick.running.get(job.tenant, Resources()).get(resource)
+        limit = tick.policies.quota(job.tenant).running_limit(resource)
+        return QUOTA_HOLDS[resource], QuotaDetail(resource, used, limit or 0, job.need.get(resource))
+    return _never_fits(tick, job)
 
 
 def _never_fits(tick: _Tick, job: QueuedJob) -> tuple[Hold, RoomDetail]:
