@@ -1,4 +1,5 @@
-"""A Spot-starved backlog drains to On-Demand in one sweep after the dwell, on the local stack.
+"""A Spot-starved backlog drains to On-Demand in one sweep after the dwell, on the local stack; a Spot-first job too
+big for the Spot environment goes On-Demand at admission.
 
 AWS Batch gives the capacity reason only to the job at the head of a queue (the local Batch does the same), so a
 sweeper that needed the reason on each job would move one job per sweep (100 jobs: 100 minutes at AWS's rate(1
@@ -55,3 +56,22 @@ def test_a_spot_starved_backlog_moves_to_on_demand_in_one_sweep(starved: Api) ->
         done = api.wait(j["jobId"], {"SUCCEEDED", "FAILED"}, timeout=60)
         assert done["status"] == "SUCCEEDED"
         assert [a["reason"] for a in done["attempts"]] == ["initial", "capacity-fallback"]
+
+
+@pytest.fixture(scope="module")
+def small_spot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    args = ("--sweep-interval", "0", "--spot-vcpus", "1", "--on-demand-vcpus", "4")
+    with local_stack(Path(tmp_path_factory.mktemp("small-spot")), *args) as api:
+        yield api
+
+
+def test_a_spot_first_job_spot_can_never_hold_runs_on_demand_without_waiting_for_a_sweep(small_spot: Api) -> None:
+    # GIVEN a Spot environment of 1 vCPU (2 with the dispatcher's margin), and a Spot-first job of 3
+    job = small_spot.submit({"name": "three-vcpus", "vcpus": 3, "command": ["echo", "ok"]})
+    # WHEN the dispatcher looks at it (no sweeper runs here)
+    done = small_spot.wait(job["jobId"], {"SUCCEEDED", "FAILED"}, timeout=60)
+    # THEN it ran in its class's On-Demand queue, its one attempt moved there before it reached Batch
+    assert done["status"] == "SUCCEEDED", done
+    assert done["queue"].endswith("_normal_on-demand")
+    assert [(a["attempt"], a["reason"], a["capacity"]) for a in done["attempts"]] == [(1, "initial", "on-demand")]
+    assert "can never hold it" in done["placementReason"]

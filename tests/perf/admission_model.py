@@ -225,6 +225,30 @@ class ModelStore:
         _pause(TRANSACT_MS / 2)
         return ok
 
+    def fall_back(self, job: Any, *, queue_arn: str, why: str, now: str) -> bool:
+        """The move of a QUEUED job and its attempt to an On-Demand queue (the bench's jobs fit their queues: it is
+        not called there), written as the adapter would store the moved record."""
+        from dataclasses import replace
+
+        from batchplane.adapters.dynamo.items import job_to_item
+        from batchplane.domain.models import Capacity
+
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            item = self._items.get(job.job_id)
+            if item is None or not item.get("gsi2pk", {}).get("S", "").startswith("QUEUED"):
+                return False
+            stored = _job(item)
+            current = replace(stored.current, queue_arn=queue_arn, capacity=Capacity.ON_DEMAND, explanation=why)
+            attempts = [current if a.attempt == current.attempt else a for a in stored.attempts]
+            moved = replace(
+                stored, queue_arn=queue_arn, capacity=Capacity.ON_DEMAND, placement_reason=why, attempts=attempts
+            )
+            keys = {k: item[k] for k in ("gsi2pk", "gsi2sk") if k in item}
+            item.clear()
+            item.update(job_to_item(moved), **keys)
+            return True
+
     def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool:
         with self._lock:
             self.calls["UpdateItem"] += 1

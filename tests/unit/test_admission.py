@@ -25,6 +25,7 @@ from batchplane.domain.admission import (
     RoomDetail,
     Snapshot,
     admit,
+    spot_fallbacks,
 )
 from batchplane.domain.failures import BlockedReason, parse_blocked_reason
 from batchplane.domain.models import Priority
@@ -184,6 +185,19 @@ def test_rules_3_and_4_a_job_over_its_quota_on_its_own_holds_none_of_its_tenants
     assert w is not None
     assert (w.hold, w.ahead) == (Hold.QUOTA_VCPUS, 0)
     assert w.detail == QuotaDetail("vcpus", 1, 4, 8)  # a-small, admitted this tick, counts as running
+
+
+def test_spot_fallbacks_are_the_jobs_their_spot_pool_never_holds_and_the_on_demand_one_does() -> None:
+    # GIVEN a Spot pool of 2 vCPUs (3 with its margin), an On-Demand one of 8 (10), and jobs of 2, 4 and 16 vCPUs
+    queues = (room("spot", vcpus=2, margin=Resources(1, 1024)), room("od", vcpus=8, margin=Resources(2, 2048)))
+    jobs = (job("fits", "a", vcpus=2, queue="spot"), job("od-only", "a", vcpus=4, queue="spot"),
+            job("too-big", "a", vcpus=16, queue="spot"), job("no-peer", "a", vcpus=4, queue="spot"))  # fmt: skip
+    peers = {"fits": "od", "od-only": "od", "too-big": "od"}
+    # THEN only the job Spot never holds and On-Demand does falls back (one with no peer is not a candidate)
+    assert spot_fallbacks(snap(*jobs, queues=queues), peers) == ("od-only",)
+    # AND a busy On-Demand pool does not matter: it is the empty pool that must hold it (it then waits for room)
+    busy = (queues[0], room("od", vcpus=8, running=Resources(8, 0), margin=Resources(2, 2048)))
+    assert spot_fallbacks(snap(*jobs, queues=busy), peers) == ("od-only",)
 
 
 def test_rule_3_the_line_spans_queue_classes_of_one_priority_class() -> None:

@@ -59,7 +59,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -355,6 +355,22 @@ def admit(snapshot: Snapshot) -> AdmissionPlan:
         reservations={q: j.job_id for q, j in sorted(tick.reserved.items())},
         tokens_left=tick.tokens,
     )
+
+
+def spot_fallbacks(snapshot: Snapshot, peers: Mapping[str, str]) -> tuple[str, ...]:
+    """The queued jobs, of those in ``peers`` (job id -> the On-Demand queue class its Spot one falls back to: its
+    Spot-first jobs), that could never fit their Spot class's pool (rule 6) but would fit the On-Demand one's. Spot
+    first means On-Demand on a capacity shortage; one no end of another job relieves is decided before admission,
+    not left to a Spot queue it can never run in (the caller moves them, then plans)."""
+    tick = _Tick(snapshot)
+    moving = []
+    for job in snapshot.jobs:
+        peer = peers.get(job.job_id)
+        if peer is None or peer == job.queue_class or not tick.never_fits(job):
+            continue
+        if not tick.never_fits(replace(job, queue_class=peer)):
+            moving.append(job.job_id)
+    return tuple(sorted(moving))
 
 
 def _serve_class(

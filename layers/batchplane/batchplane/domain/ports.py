@@ -412,6 +412,11 @@ class AdmissionStore(Protocol):
         """QUEUED → SUBMITTED once, counters up, the tenant's running quotas as conditions (one transaction)."""
         ...
 
+    def fall_back(self, job: JobRecord, *, queue_arn: str, why: str, now: str) -> bool:
+        """A QUEUED Spot-first job goes to the On-Demand queue ``queue_arn`` before it is admitted (its current
+        attempt too): one write, conditional on it still QUEUED, nothing of it in Batch, and no cancel."""
+        ...
+
     def release(self, job: JobRecord) -> bool:
         """Give back an ended job's admission, once (one transaction)."""
         ...

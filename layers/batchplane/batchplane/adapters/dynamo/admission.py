@@ -47,7 +47,7 @@ from batchplane.adapters.dynamo.items import (
 from batchplane.adapters.dynamo.leases import LeasesAndBuckets
 from batchplane.domain.dispatch import PoolState, TenantAccount
 from batchplane.domain.errors import QuotaExceededError
-from batchplane.domain.models import JobStatus
+from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.ports import QueuedPage
 from batchplane.domain.quotas import Quota, QuotaName, Resources
 from batchplane.domain.records import JobRecord
@@ -389,6 +389,22 @@ class DynamoAdmission(LeasesAndBuckets):
         return account_from_item(out["Attributes"])
 
     # ---- admission and release -----------------------------------------------------------------------------------
+
+    def fall_back(self, job: JobRecord, *, queue_arn: str, why: str, now: str) -> bool:
+        """The queue move re-prioritising makes of a job not in Batch yet (its class unchanged), conditional on the
+        job still QUEUED: the admission write that could race it is conditional on the queue it read."""
+        from batchplane.adapters.dynamo.priority import DynamoPriorityStore  # it imports this module
+
+        mover = DynamoPriorityStore(self._db, self._table, retention_days=self._retention_days, sweep=self._sweep)
+        return mover.move_unsubmitted(
+            job,
+            job.priority,
+            queue_arn=queue_arn,
+            capacity=Capacity.ON_DEMAND,
+            why=why,
+            now=now,
+            buckets=(QUEUED,),
+        )
 
     def admit(self, job: JobRecord, pool: str, need: Resources, quota: Quota, now: str) -> bool:
         """QUEUED → SUBMITTED, once: one TransactWriteItems of the job (still QUEUED, not cancelled), its tenant's
