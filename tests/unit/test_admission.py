@@ -192,9 +192,10 @@ def test_spot_fallbacks_are_the_jobs_their_spot_pool_never_holds_and_the_on_dema
     queues = (room("spot", vcpus=2, margin=Resources(1, 1024)), room("od", vcpus=8, margin=Resources(2, 2048)))
     jobs = (job("fits", "a", vcpus=2, queue="spot"), job("od-only", "a", vcpus=4, queue="spot"),
             job("too-big", "a", vcpus=16, queue="spot"), job("no-peer", "a", vcpus=4, queue="spot"))  # fmt: skip
-    peers = {"fits": "od", "od-only": "od", "too-big": "od"}
+    gone = job("gone", "a", vcpus=4, queue="deleted")  # its Spot queue is in no pool: maybe gone, not too small
+    peers = {"fits": "od", "od-only": "od", "too-big": "od", "gone": "od"}
     # THEN only the job Spot never holds and On-Demand does falls back (one with no peer is not a candidate)
-    assert spot_fallbacks(snap(*jobs, queues=queues), peers) == ("od-only",)
+    assert spot_fallbacks(snap(*jobs, gone, queues=queues), peers) == ("od-only",)
     # AND a busy On-Demand pool does not matter: it is the empty pool that must hold it (it then waits for room)
     busy = (queues[0], room("od", vcpus=8, running=Resources(8, 0), margin=Resources(2, 2048)))
     assert spot_fallbacks(snap(*jobs, queues=busy), peers) == ("od-only",)

@@ -361,12 +361,13 @@ def spot_fallbacks(snapshot: Snapshot, peers: Mapping[str, str]) -> tuple[str, .
     """The queued jobs, of those in ``peers`` (job id -> the On-Demand queue class its Spot one falls back to: its
     Spot-first jobs), that could never fit their Spot class's pool (rule 6) but would fit the On-Demand one's. Spot
     first means On-Demand on a capacity shortage; one no end of another job relieves is decided before admission,
-    not left to a Spot queue it can never run in (the caller moves them, then plans)."""
+    not left to a Spot queue it can never run in (the caller moves them, then plans). A job whose Spot class is in
+    no pool the snapshot knows is not one: its queue may be gone, which is decided elsewhere (it ends FAILED)."""
     tick = _Tick(snapshot)
     moving = []
     for job in snapshot.jobs:
         peer = peers.get(job.job_id)
-        if peer is None or peer == job.queue_class or not tick.never_fits(job):
+        if peer is None or peer == job.queue_class or tick.pool_of(job) is None or not tick.never_fits(job):
             continue
         if not tick.never_fits(replace(job, queue_class=peer)):
             moving.append(job.job_id)

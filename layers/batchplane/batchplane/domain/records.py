@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batchplane.domain.ids import batch_job_name
@@ -126,6 +126,19 @@ class JobRecord:
     @property
     def current(self) -> AttemptRecord:
         return next(a for a in reversed(self.attempts) if a.attempt == self.current_attempt)
+
+    def moved(self, *, queue_arn: str, capacity: Capacity, why: str, priority: str | None = None) -> JobRecord:
+        """The record once it and its current attempt are in ``queue_arn`` (before any of it reached Batch: a
+        re-prioritisation, or a Spot-first job Spot can never hold), ``why`` its placement reason."""
+        current = replace(self.current, queue_arn=queue_arn, capacity=capacity, explanation=why)
+        return replace(
+            self,
+            priority=priority or self.priority,
+            queue_arn=queue_arn,
+            capacity=capacity,
+            placement_reason=why,
+            attempts=[current if a.attempt == current.attempt else a for a in self.attempts],
+        )
 
     @property
     def queue_name(self) -> str:

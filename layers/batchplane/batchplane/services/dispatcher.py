@@ -20,10 +20,10 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from batchplane.domain.admission import AdmissionPlan, QueuedJob, Snapshot, Waiting, admit, spot_fallbacks
+from batchplane.domain.admission import AdmissionPlan, QueuedJob, Snapshot, Waiting, admit
 from batchplane.domain.dispatch import (
     RESERVED_BUDGET_HORIZON_MS,
     PoolState,
@@ -35,14 +35,15 @@ from batchplane.domain.dispatch import (
 )
 from batchplane.domain.errors import BatchplaneError
 from batchplane.domain.failures import FailureClass
-from batchplane.domain.models import Capacity, CapacityPreference, JobStatus, Priority
+from batchplane.domain.models import JobStatus, Priority
 from batchplane.domain.outcomes import Outcome
 from batchplane.domain.timestamps import epoch_ms, iso, parse_iso
+from batchplane.services.spot_first import spot_first_to_on_demand
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from batchplane.domain.arbiter import QueueCatalogue, QueueClass
+    from batchplane.domain.arbiter import QueueCatalogue
     from batchplane.domain.ports import AdmissionStore, PoolSource, RateBudget
     from batchplane.domain.quotas import Quota
     from batchplane.domain.records import JobRecord
@@ -310,7 +311,11 @@ class Dispatcher:
         if not jobs:
             return 0, 0.0
         snapshot = self.snapshot(jobs, rate_tokens=max(1, int(self._rate)))
-        if moved := self._fall_back(jobs, snapshot, report, backlog):
+        now = iso(self._clock())
+        if moved := spot_first_to_on_demand(jobs, snapshot, self._catalogue, self._store, self._default_memory, now):
+            report.fell_back += list(moved)
+            if backlog is not None:
+                backlog.jobs.update({job_id: j for job_id, j in moved.items() if job_id in backlog.jobs})
             jobs = [moved.get(j.job_id, j) for j in jobs]
             snapshot = self.snapshot(jobs, rate_tokens=max(1, int(self._rate)))
         by_id = {j.job_id: j for j in jobs}
@@ -343,51 +348,6 @@ class Dispatcher:
             else:
                 calls.append(callers.submit(self._in_context(self._call, w, report, window)))
         return len(written), work[-1].slot_ms if work else 0.0
-
-    def _fall_back(
-        self, jobs: list[JobRecord], snapshot: Snapshot, report: DispatchReport, backlog: _Backlog | None
-    ) -> dict[str, JobRecord]:
-        """Spot-first jobs that their Spot queue's environments could never hold but the On-Demand queue's could
-        (``spot_fallbacks``) go to the On-Demand queue of their class now: the capacity shortage Spot first falls back
-        on, decided before admission (the sweeper's dwell moves only jobs already RUNNABLE in Batch). The moved
-        records, by job id; one whose write lost (cancelled, moved meanwhile) is left to the next read."""
-        targets: dict[str, QueueClass] = {}
-        for job in jobs:
-            if job.preference is not CapacityPreference.SPOT_FIRST or job.capacity is not Capacity.SPOT:
-                continue
-            queue = self._catalogue.by_arn(job.queue_arn)
-            peer = self._catalogue.on_demand_peer(queue) if queue is not None else None
-            if peer is not None and peer.queue_arn != job.queue_arn:
-                targets[job.job_id] = peer
-        if not targets:
-            return {}
-        moving = spot_fallbacks(snapshot, {job_id: q.queue_name for job_id, q in targets.items()})
-        if not moving:
-            return {}
-        by_id = {j.job_id: j for j in jobs}
-        now = iso(self._clock())
-        moved: dict[str, JobRecord] = {}
-        for job_id in moving:
-            job, peer = by_id[job_id], targets[job_id]
-            need = job_need(job.request, self._default_memory)
-            why = (
-                f"priority {job.priority}: Spot first, but {job.queue_name}'s compute environments can never hold "
-                f"it ({need.vcpus} vCPU, {need.memory_mib} MiB): On-Demand → {peer.queue_name}"
-            )
-            if not self._store.fall_back(job, queue_arn=peer.queue_arn, why=why, now=now):
-                continue
-            current = replace(job.current, queue_arn=peer.queue_arn, capacity=Capacity.ON_DEMAND, explanation=why)
-            moved[job_id] = replace(
-                job,
-                queue_arn=peer.queue_arn,
-                capacity=Capacity.ON_DEMAND,
-                placement_reason=why,
-                attempts=[current if a.attempt == current.attempt else a for a in job.attempts],
-            )
-            report.fell_back.append(job_id)
-            if backlog is not None and job_id in backlog.jobs:
-                backlog.jobs[job_id] = moved[job_id]
-        return moved
 
     def _queued_jobs(self, report: DispatchReport, backlog: _Backlog | None) -> list[JobRecord]:
         """The QUEUED jobs for this tick: read whole outside ``run`` and, inside it, when due (``_whole_read_due``);

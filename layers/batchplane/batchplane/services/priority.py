@@ -101,14 +101,8 @@ class PriorityService:
                     buckets=tuple(s.value for s in PreBatch),
                 ):
                     return None
-                current = replace(job.current, queue_arn=queue.queue_arn, capacity=queue.capacity)
-                moved = replace(
-                    job,
-                    priority=target,
-                    queue_arn=queue.queue_arn,
-                    capacity=queue.capacity,
-                    placement_reason=decision.reason,
-                    attempts=[current if a.attempt == current.attempt else a for a in job.attempts],
+                moved = job.moved(
+                    queue_arn=queue.queue_arn, capacity=queue.capacity, why=decision.reason, priority=target
                 )
                 return PriorityChange(moved, decision.action, previous, decision.reason)
             case PriorityAction.REPLACED:
