@@ -22,12 +22,17 @@ JOBS = 10
 DWELL = 5
 
 
+def _stack(factory: pytest.TempPathFactory, name: str, spot: int, on_demand: int) -> Iterator[Api]:
+    """A local stack with these environments' vCPUs, its sweeper at the template's own rate (a minute): a test that
+    needs a sweep runs it by hand."""
+    args = ("--sweep-interval", "0", "--spot-vcpus", str(spot), "--on-demand-vcpus", str(on_demand))
+    with local_stack(Path(factory.mktemp(name)), *args) as api:
+        yield api
+
+
 @pytest.fixture(scope="module")
 def starved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    # the sweeper at the template's own rate (a minute): this test runs it by hand, once
-    args = ("--sweep-interval", "0", "--spot-vcpus", "0", "--on-demand-vcpus", "2")
-    with local_stack(Path(tmp_path_factory.mktemp("starved")), *args) as api:
-        yield api
+    yield from _stack(tmp_path_factory, "starved", spot=0, on_demand=2)
 
 
 def test_a_spot_starved_backlog_moves_to_on_demand_in_one_sweep(starved: Api) -> None:
@@ -60,9 +65,7 @@ def test_a_spot_starved_backlog_moves_to_on_demand_in_one_sweep(starved: Api) ->
 
 @pytest.fixture(scope="module")
 def small_spot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    args = ("--sweep-interval", "0", "--spot-vcpus", "1", "--on-demand-vcpus", "4")
-    with local_stack(Path(tmp_path_factory.mktemp("small-spot")), *args) as api:
-        yield api
+    yield from _stack(tmp_path_factory, "small-spot", spot=1, on_demand=4)
 
 
 def test_a_spot_first_job_spot_can_never_hold_runs_on_demand_without_waiting_for_a_sweep(small_spot: Api) -> None:
