@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -48,22 +48,43 @@ class Loopback:
 
     def __init__(self) -> None:
         self._apps: dict[str, Any] = {}
+        self._direct: dict[str, Callable[[Any], tuple[int, Mapping[str, str], bytes] | None]] = {}
         self._lock = threading.Lock()
         self.served = 0  # requests answered in process (for tests and the bench)
 
-    def add(self, endpoint: str, app: Any) -> None:
+    def add(
+        self,
+        endpoint: str,
+        app: Any,
+        direct: Callable[[Any], tuple[int, Mapping[str, str], bytes] | None] | None = None,
+    ) -> None:
+        """Serve ``endpoint`` with the WSGI ``app``; ``direct``, when given, is asked first: it answers a request
+        (status, headers, body) without the app, as the service's own in-process mode does, or returns None."""
         parts = urlsplit(endpoint)
+        origin = f"{parts.scheme}://{parts.netloc}"
         with self._lock:
-            self._apps = {**self._apps, f"{parts.scheme}://{parts.netloc}": app}
+            self._apps = {**self._apps, origin: app}
+            if direct is not None:
+                self._direct = {**self._direct, origin: direct}
 
     def register(self, events: Any) -> None:
         events.register_last("before-send.*.*", self)
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
         url = urlsplit(request.url)
-        app = self._apps.get(f"{url.scheme}://{url.netloc}")
+        origin = f"{url.scheme}://{url.netloc}"
+        app = self._apps.get(origin)
         if app is None or getattr(request, _ANSWERED, False):
             return None
+        direct = self._direct.get(origin)
+        quick = direct(request) if direct is not None else None
+        if quick is not None:
+            status, quick_headers, quick_body = quick
+            headers = HTTPHeaders()
+            for name, value in quick_headers.items():
+                headers[name] = value
+            self.served += 1
+            return AWSResponse(request.url, status, headers, _Raw(quick_body))
         body = _body(request.body)
         environ = _environ(request.method, url, request.headers, body)
         answer: dict[str, Any] = {}

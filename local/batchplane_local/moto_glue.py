@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import moto
+from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -424,6 +425,39 @@ def wsgi_app(server: ThreadedMotoServer) -> Any:
         msg = "moto's ThreadedMotoServer no longer keeps its werkzeug server as _server (see moto_glue.wsgi_app)"
         raise RuntimeError(msg)
     return app
+
+
+DYNAMODB_TARGET = "DynamoDB_20120810."  # the X-Amz-Target prefix of every DynamoDB operation (JSON 1.0 protocol)
+
+
+def direct_dynamodb(request: Any) -> tuple[int, dict[str, str], bytes] | None:
+    """A DynamoDB request (a botocore ``AWSPreparedRequest``, signed) answered by moto's DynamoDB handler as moto's
+    own in-process mode answers one (``moto.core.botocore_stubber``: the request normalised, the service's
+    ``dispatch`` called), not through moto's Flask app: the same handler, the same patches on it (``call_action``'s
+    lock, the index, the expression work), the same status and body; what it skips is Flask's request and app
+    contexts, its URL routing and its response object, about an eighth of the local stack's CPU on a pipeline run.
+    None for any other request (the WSGI app answers it). tests/local/test_loopback.py compares the answers, errors
+    included, with moto's server over TCP byte for byte."""
+    target = request.headers.get("X-Amz-Target")
+    if isinstance(target, bytes):
+        target = target.decode("latin-1")
+    if not target or not target.startswith(DYNAMODB_TARGET):
+        return None
+    from moto.core.exceptions import HTTPException
+    from moto.core.request import normalize_request
+    from moto.dynamodb.responses import DynamoHandler
+
+    normalized = normalize_request(request)
+    try:
+        status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
+    except HTTPException as error:  # as moto's stubber answers one
+        status, headers, body = error.code or 500, dict(error.get_headers()), error.get_body()
+    except ClientError as error:  # as moto's Flask view answers one (convert_to_flask_response)
+        status, headers, body = 400, {}, error.response["Error"]["Message"]
+    data = body.encode() if isinstance(body, str) else bytes(body or b"")
+    out = {str(k): str(v) for k, v in dict(headers).items()}
+    out.setdefault("Content-Length", str(len(data)))
+    return int(status), out, data
 
 
 def _configure(endpoint: str) -> None:

@@ -42,11 +42,11 @@ def moto_server() -> Iterator[moto_glue.MotoServer]:
         server.stop()
 
 
-def _pair(service: str, endpoint: str, app: Any) -> tuple[Any, Any, Loopback]:
+def _pair(service: str, endpoint: str, app: Any, direct: Any = None) -> tuple[Any, Any, Loopback]:
     over_tcp = boto3.client(service, endpoint_url=endpoint, **CREDENTIALS)
     in_process = boto3.client(service, endpoint_url=endpoint, **CREDENTIALS)
     loopback = Loopback()
-    loopback.add(endpoint, app)
+    loopback.add(endpoint, app, direct)
     loopback.register(in_process.meta.events)
     return over_tcp, in_process, loopback
 
@@ -62,7 +62,7 @@ def _dynamodb_calls(ddb: Any, table: str) -> list[Any]:
             answer.pop("TableDescription", None)  # creation time differs
             out.append(answer)
         except ClientError as error:
-            out.append((error.response["Error"], error.response.get("CancellationReasons")))
+            out.append((error.response["Error"], error.response.get("CancellationReasons"), error.response.get("Item")))
 
     ddb.create_table(
         TableName=table,
@@ -103,12 +103,39 @@ def _dynamodb_calls(ddb: Any, table: str) -> list[Any]:
     )  # cancelled: its reasons in the answer
     call("query", TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "JOB#1"}})
     call("get_item", TableName="no-such-table", Key=key)
+    call("update_item", TableName=table, Key=key, UpdateExpression="SET n = n +")  # a ValidationException
+    call(
+        "update_item",
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET n = :z",
+        ConditionExpression="n = :z",
+        ExpressionAttributeValues={":z": {"N": "0"}},
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )  # refused, the item in the error
+    call("batch_get_item", RequestItems={table: {"Keys": [key, {"pk": {"S": "JOB#2"}, "sk": {"S": "JOB"}}]}})
     return out
 
 
-def test_dynamodb_answers_in_process_as_over_tcp(moto_server: moto_glue.MotoServer) -> None:
+class _Direct:
+    """``moto_glue.direct_dynamodb``, counting the requests it answered."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+
+    def __call__(self, request: Any) -> Any:
+        answer = moto_glue.direct_dynamodb(request)
+        self.answered += answer is not None
+        return answer
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["wsgi-app", "moto-handler"])
+def test_dynamodb_answers_in_process_as_over_tcp(moto_server: moto_glue.MotoServer, direct: bool) -> None:
     assert moto_server.server is not None
-    over_tcp, in_process, loopback = _pair("dynamodb", moto_server.endpoint, moto_glue.wsgi_app(moto_server.server))
+    handler = _Direct() if direct else None
+    over_tcp, in_process, loopback = _pair(
+        "dynamodb", moto_server.endpoint, moto_glue.wsgi_app(moto_server.server), handler
+    )
     tcp_bodies, loop_bodies = _Bodies(over_tcp), _Bodies(in_process)
     # WHEN the same calls are made over TCP, then in process on the table made again
     tcp = _dynamodb_calls(over_tcp, TABLE)
@@ -116,7 +143,9 @@ def test_dynamodb_answers_in_process_as_over_tcp(moto_server: moto_glue.MotoServ
     loop = _dynamodb_calls(in_process, TABLE)
     # THEN botocore parsed the same answers, errors included, and every in-process answer came from the app
     assert loop == tcp
-    assert loopback.served == len(loop_bodies.seen) == 8
+    assert loopback.served == len(loop_bodies.seen) == 11
+    # (with the direct path, every DynamoDB call skipped moto's Flask app)
+    assert handler is None or handler.answered == 11
     # AND the raw answers were the same bytes (but the table's description: its creation time)
     tcp_seen = [seen for seen in tcp_bodies.seen if seen[0] not in ("CreateTable", "DeleteTable")]
     assert tcp_seen == loop_bodies.seen[1:]

@@ -102,7 +102,7 @@ class LocalStack:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.moto = moto_glue.start_server(own_process=os.environ.get("BATCHPLANE_MOTO_PROCESS") == "1")
         if self.loopback is not None and self.moto.server is not None:  # not a moto in its own process
-            self.loopback.add(self.moto.endpoint, moto_glue.wsgi_app(self.moto.server))
+            self.loopback.add(self.moto.endpoint, moto_glue.wsgi_app(self.moto.server), moto_glue.direct_dynamodb)
         self.batch = LocalBatch(
             on_event=self._on_batch_event,
             on_log=self.job_logs.add,
