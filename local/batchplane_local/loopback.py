@@ -42,6 +42,9 @@ class _Raw(io.BytesIO):
             yield chunk
 
 
+_NO_APP = object()  # an endpoint only its direct handler answers (a moto in its own process: moto_channel)
+
+
 class Loopback:
     """A botocore ``before-send`` hook: a request to one of ``apps``' endpoints (scheme://host:port) is answered by
     that WSGI app in the calling thread; any other request is left to botocore's HTTP session."""
@@ -59,11 +62,15 @@ class Loopback:
         direct: Callable[[Any], tuple[int, Mapping[str, str], bytes] | None] | None = None,
     ) -> None:
         """Serve ``endpoint`` with the WSGI ``app``; ``direct``, when given, is asked first: it answers a request
-        (status, headers, body) without the app, as the service's own in-process mode does, or returns None."""
+        (status, headers, body) without the app, as the service's own in-process mode does, or returns None. With
+        no ``app``, ``direct`` alone answers (what it returns None for goes over TCP)."""
+        if app is None and direct is None:
+            msg = "an endpoint needs an app or a direct handler"
+            raise ValueError(msg)
         parts = urlsplit(endpoint)
         origin = f"{parts.scheme}://{parts.netloc}"
         with self._lock:
-            self._apps = {**self._apps, origin: app}
+            self._apps = {**self._apps, origin: _NO_APP if app is None else app}
             if direct is not None:
                 self._direct = {**self._direct, origin: direct}
 
@@ -78,6 +85,8 @@ class Loopback:
             return None
         direct = self._direct.get(origin)
         quick = direct(request) if direct is not None else None
+        if quick is None and app is _NO_APP:
+            return None
         if quick is not None:
             status, quick_headers, quick_body = quick
             headers = HTTPHeaders()

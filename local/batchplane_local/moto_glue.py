@@ -43,6 +43,7 @@ class MotoServer:
     server: ThreadedMotoServer | None
     endpoint: str
     process: subprocess.Popen[bytes] | None = None
+    channel: str | None = None  # a server in its own process: the Unix socket its requests go over (moto_channel)
 
     def stop(self) -> None:
         if self.server is not None:
@@ -404,9 +405,9 @@ def start_server(host: str = "127.0.0.1", port: int = 0, *, own_process: bool = 
             process.kill()
             process.wait()
             raise RuntimeError(f"moto's server did not start: {line!r}")
-        endpoint = line.removeprefix("MOTO ")
+        endpoint, _, channel = line.removeprefix("MOTO ").partition(" ")
         os.environ["MOTO_PORT"] = endpoint.rsplit(":", 1)[1]
-        return MotoServer(None, endpoint, process)
+        return MotoServer(None, endpoint, process, channel or None)
     _patch_moto()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
@@ -469,10 +470,37 @@ def _configure(endpoint: str) -> None:
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs failed executions as stack traces
 
 
+def _answer_here(endpoint: str, app: Any) -> Any:
+    """How the child answers a request from its channel (``moto_channel``): as the in-process stack's loopback
+    does (DynamoDB by moto's handler, the rest by moto's WSGI app)."""
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+
+    from batchplane_local.loopback import Loopback
+
+    loopback = Loopback()
+    loopback.add(endpoint, app, direct_dynamodb)
+
+    def answer(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        request_headers = HTTPHeaders()
+        for name, value in headers:
+            request_headers[name] = value
+        request = AWSPreparedRequest(method, url, request_headers, body, stream_output=False)
+        response = loopback(request)
+        assert response is not None  # noqa: S101 - the loopback serves this endpoint
+        return response.status_code, dict(response.headers.items()), response.content
+
+    return answer
+
+
 def _serve_here(host: str, port: int) -> None:
-    """The child process of ``start_server(own_process=True)``: serve until terminated, print ``MOTO <endpoint>``."""
+    """The child process of ``start_server(own_process=True)``: serve until terminated, print ``MOTO <endpoint>
+    <channel>`` (its HTTP endpoint, and the Unix socket of its channel)."""
     import signal
+    import tempfile
     import threading
+
+    from batchplane_local.moto_channel import ChannelServer
 
     _patch_moto()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
@@ -482,11 +510,20 @@ def _serve_here(host: str, port: int) -> None:
     os.environ["MOTO_PORT"] = str(real_port)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _configure(endpoint)
+    folder = tempfile.mkdtemp(prefix="batchplane-moto-")
+    channel = ChannelServer(os.path.join(folder, "moto.sock"), _answer_here(endpoint, wsgi_app(server)))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    print(f"MOTO {endpoint}", flush=True)
-    done.wait()
+    print(f"MOTO {endpoint} {channel.path}", flush=True)
+    parent = os.getppid()
+    while not done.wait(1.0):
+        if os.getppid() != parent:  # the stack's process died without stopping us: end with it
+            break
+    channel.close()
     server.stop()
+    with contextlib.suppress(OSError):
+        os.unlink(channel.path)
+        os.rmdir(folder)
 
 
 class Pattern:

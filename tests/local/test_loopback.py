@@ -3,7 +3,11 @@ answers as over TCP, byte for byte; other endpoints and injected faults are left
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +17,7 @@ from batchplane_local import moto_glue
 from batchplane_local.batch.api import BatchApi
 from batchplane_local.faults import Faults
 from batchplane_local.loopback import Loopback
+from batchplane_local.moto_channel import Channel
 from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
 
@@ -129,6 +134,15 @@ class _Direct:
         return answer
 
 
+@pytest.fixture(scope="module")
+def moto_child() -> Iterator[moto_glue.MotoServer]:
+    server = moto_glue.start_server(own_process=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("direct", [False, True], ids=["wsgi-app", "moto-handler"])
 def test_dynamodb_answers_in_process_as_over_tcp(moto_server: moto_glue.MotoServer, direct: bool) -> None:
     assert moto_server.server is not None
@@ -136,6 +150,62 @@ def test_dynamodb_answers_in_process_as_over_tcp(moto_server: moto_glue.MotoServ
     over_tcp, in_process, loopback = _pair(
         "dynamodb", moto_server.endpoint, moto_glue.wsgi_app(moto_server.server), handler
     )
+    _same_answers(over_tcp, in_process, loopback)
+    # (with the direct path, every DynamoDB call skipped moto's Flask app)
+    assert handler is None or handler.answered == 11
+
+
+def test_a_moto_in_its_own_process_answers_over_its_channel_as_over_tcp(moto_child: moto_glue.MotoServer) -> None:
+    # GIVEN moto in a child interpreter, its requests sent over its Unix socket (no app in this process)
+    assert moto_child.server is None
+    assert moto_child.channel is not None
+    over_tcp, in_process, loopback = _pair("dynamodb", moto_child.endpoint, None, Channel(moto_child.channel))
+    # THEN the answers are those of its server over TCP, byte for byte
+    _same_answers(over_tcp, in_process, loopback)
+    # AND another service's call (answered by moto's WSGI app in the child) too, from another thread (its own
+    # connection)
+    sqs_tcp, sqs_channel, _ = _pair("sqs", moto_child.endpoint, None, Channel(moto_child.channel))
+    url = sqs_tcp.create_queue(QueueName="channel-test")["QueueUrl"]
+    sent: list[Any] = []
+    worker = threading.Thread(target=lambda: sent.append(sqs_channel.send_message(QueueUrl=url, MessageBody="hi")))
+    worker.start()
+    worker.join(10)
+    (message,) = sqs_tcp.receive_message(QueueUrl=url)["Messages"]
+    assert message["Body"] == "hi"
+    assert message["MessageId"] == sent[0]["MessageId"]
+
+
+def test_a_moto_child_ends_when_the_stack_process_dies() -> None:
+    # GIVEN a process that starts moto in its own process and is then killed (no stop, as a kill -9 leaves it)
+    script = (
+        "import sys; from batchplane_local import moto_glue; s = moto_glue.start_server(own_process=True); "
+        "print(s.process.pid, flush=True); import time; time.sleep(60)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    # THEN the child notices and ends within a few seconds
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.2)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def _same_answers(over_tcp: Any, in_process: Any, loopback: Loopback) -> None:
     tcp_bodies, loop_bodies = _Bodies(over_tcp), _Bodies(in_process)
     # WHEN the same calls are made over TCP, then in process on the table made again
     tcp = _dynamodb_calls(over_tcp, TABLE)
@@ -144,8 +214,6 @@ def test_dynamodb_answers_in_process_as_over_tcp(moto_server: moto_glue.MotoServ
     # THEN botocore parsed the same answers, errors included, and every in-process answer came from the app
     assert loop == tcp
     assert loopback.served == len(loop_bodies.seen) == 11
-    # (with the direct path, every DynamoDB call skipped moto's Flask app)
-    assert handler is None or handler.answered == 11
     # AND the raw answers were the same bytes (but the table's description: its creation time)
     tcp_seen = [seen for seen in tcp_bodies.seen if seen[0] not in ("CreateTable", "DeleteTable")]
     assert tcp_seen == loop_bodies.seen[1:]
