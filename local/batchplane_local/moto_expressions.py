@@ -242,6 +242,69 @@ def cached_condition_lexing(size: int = 4096) -> None:
     ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
 
 
+def cached_condition_parsing(size: int = 4096) -> None:
+    """moto parses a condition (or filter) expression in seven passes over its tokens on every request, a tenth of
+    the time moto spends on a pipeline's DynamoDB calls. What the passes build depends on the text, the attribute
+    names and which value placeholders exist, not on the values: they look values up, never inside them. So the
+    tree they build is kept per (text, names, value placeholders), and each parse puts its own values into a copy
+    of it, then makes moto's condition objects from that as moto does (the same objects, the same names and values
+    found, for the unused-placeholder check). A parse that fails is not kept: it runs, and fails, every time.
+    Idempotent; ``unpatch`` undoes it."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    real = ConditionExpressionParser.parse
+    if getattr(real, "_batchplane_cached", False):
+        return
+    value_kind = ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE
+    kept: dict[Any, tuple[Any, list[str], list[str]]] = {}
+
+    def rebind(node: Any, values: dict[str, Any]) -> Any:
+        if node.kind == value_kind:
+            return node._replace(value=values[node.text])
+        if not node.children:
+            return node
+        return node._replace(children=[rebind(child, values) for child in node.children])
+
+    def parse(self: Any) -> Any:
+        text, names, values = (
+            self.condition_expression,
+            self.expression_attribute_names,
+            self.expression_attribute_values,
+        )
+        if type(text) is not str or not text or not (names is None or type(names) is dict):
+            return real(self)
+        if not (values is None or type(values) is dict):
+            return real(self)
+        key = (text, tuple(names.items()) if names else (), tuple(values) if values else ())
+        found = kept.get(key)
+        if found is None:
+            nodes = self._lex_condition_expression()
+            for step in (
+                self._parse_paths,
+                self._apply_functions,
+                self._apply_comparator,
+                self._apply_in,
+                self._apply_between,
+                self._apply_parens_and_booleans,
+            ):
+                nodes = step(nodes)
+            node = nodes[0]
+            self._assert_no_redundant_parentheses(node)
+            found = (node, self._find_literals(node), self._find_expr_attr_values(node))
+            if len(kept) >= size:
+                kept.clear()
+            kept[key] = found
+        else:
+            node = rebind(found[0], values or {})
+        self.expr_attr_names_found.extend(found[1])
+        self.expr_attr_values_found.extend(found[2])
+        return self._make_op_condition(node)
+
+    parse._batchplane_cached = True  # type: ignore[attr-defined]
+    parse._batchplane_real = real  # type: ignore[attr-defined] # to undo
+    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
+
+
 def unpatch() -> None:
     """Put moto's own walk, clause search, copy and condition lexing back (for the tests that compare both)."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
@@ -249,6 +312,8 @@ def unpatch() -> None:
 
     lex = ConditionExpressionParser._lex_condition_expression
     ConditionExpressionParser._lex_condition_expression = getattr(lex, "_batchplane_real", lex)  # type: ignore[method-assign]
+    parse = ConditionExpressionParser.parse
+    ConditionExpressionParser.parse = getattr(parse, "_batchplane_real", parse)  # type: ignore[method-assign]
     traverser = ast_nodes.DepthFirstTraverser
     real = getattr(traverser.traverse, "_batchplane_real", None)
     if real is None:

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from batchplane_local.moto_expressions import cached_condition_lexing, fast_update_validation
+from batchplane_local.moto_expressions import cached_condition_lexing, cached_condition_parsing, fast_update_validation
 
 SUPPORTED = ("5.2",)  # the moto minor versions this glue was written against
 
@@ -377,6 +377,7 @@ def _patch_moto() -> None:
     cached_update_expressions()
     fast_update_validation()
     cached_condition_lexing()
+    cached_condition_parsing()
     fast_attribute_values()
     unsorted_query_candidates()
     from batchplane_local.moto_index import index_queries  # it imports this module

@@ -117,6 +117,7 @@ def test_updates_validated_faster_answer_as_moto_answers_them() -> None:
     # WHEN the same are answered with it
     moto_expressions.fast_update_validation()
     moto_expressions.cached_condition_lexing()
+    moto_expressions.cached_condition_parsing()
     try:
         ours = _answers()
     finally:
@@ -229,15 +230,39 @@ CONDITIONS = [
 ]
 
 
-def _parsed(expression: str) -> str:
+VALUES = [  # two sets of the same placeholders: a tree kept from the first must answer with the second's values
+    {":s": {"S": "s"}, ":v": {"N": "1"}, ":a": {"S": "a"}, ":b": {"S": "b"}, ":c": {"S": "c"}, ":low": {"N": "0"}}
+    | {":high": {"N": "9"}, ":t": {"S": "N"}},
+    {":s": {"S": "RUNNING"}, ":v": {"N": "7"}, ":a": {"S": "x"}, ":b": {"S": "a"}, ":c": {"N": "3"}}
+    | {":low": {"N": "2"}, ":high": {"N": "3"}, ":t": {"S": "S"}},
+]
+
+
+def _parsed(expression: str, values: dict[str, Any] | None = None) -> str:
+    """moto's parse of a condition, and what it answers for two items (as moto evaluates it)."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.models.dynamo_type import Item
 
     names = {"#s": "status"}
-    values = {":s": {"S": "s"}, ":v": {"N": "1"}, ":a": {"S": "a"}, ":b": {"S": "b"}, ":c": {"S": "c"}}
-    values |= {":low": {"N": "0"}, ":high": {"N": "9"}, ":t": {"S": "N"}}
+    items = [
+        Item(
+            {"S": "a"},
+            None,
+            {"pk": {"S": "a"}, "status": {"S": "RUNNING"}, "v": {"N": "7"}, "n": {"N": "1"}, "s": {"S": "xyz"}}
+            | {"tags": {"SS": ["a", "x"]}, "l": {"L": [{"S": "a"}, {"S": "b"}]}, "m": {"M": {"inner": {"M": {}}}}},
+        ),
+        None,
+    ]
     try:
-        parser = ConditionExpressionParser(expression, names, values)
-        return f"{parser.parse()!r} {parser.expr_attr_names_found} {parser.expr_attr_values_found}"
+        parser = ConditionExpressionParser(expression, names, values if values is not None else VALUES[0])
+        op = parser.parse()
+        verdicts = []
+        for item in items:
+            try:
+                verdicts.append(op.expr(item))
+            except Exception as error:  # noqa: BLE001 - an evaluation moto refuses is an answer too
+                verdicts.append(type(error).__name__)
+        return f"{op!r} {verdicts} {parser.expr_attr_names_found} {parser.expr_attr_values_found}"
     except Exception as error:  # noqa: BLE001 - a refusal is an answer too
         return f"{type(error).__name__}: {error}"
 
@@ -257,3 +282,22 @@ def test_conditions_lexed_once_parse_as_lexed_each_time() -> None:
     assert ours == theirs
     assert again == theirs
     assert sum("Error" in answer or "Exception" in answer for answer in theirs) >= 2
+
+
+def test_conditions_parsed_once_parse_as_parsed_each_time_with_each_call_s_values() -> None:
+    # GIVEN conditions good and bad, parsed and evaluated by moto with one set of values, then another
+    moto_expressions.unpatch()
+    theirs = [_parsed(c, values) for values in VALUES for c in CONDITIONS]
+    # WHEN the same are parsed with the tree kept per text, names and placeholders (and tokens per text), twice
+    moto_expressions.cached_condition_lexing()
+    moto_expressions.cached_condition_parsing()
+    try:
+        ours = [_parsed(c, values) for values in VALUES for c in CONDITIONS]
+        again = [_parsed(c, values) for values in reversed(VALUES) for c in CONDITIONS]
+    finally:
+        moto_expressions.unpatch()
+    # THEN every parse, verdict and refusal is the same: the second values are not answered with the first's
+    assert ours == theirs
+    assert again == theirs[len(CONDITIONS) :] + theirs[: len(CONDITIONS)]
+    assert ours[: len(CONDITIONS)] != ours[len(CONDITIONS) :]  # the values change what the conditions say
+    assert sum("Error" in answer or "Exception" in answer for answer in theirs) >= 4
