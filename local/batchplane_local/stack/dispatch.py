@@ -7,7 +7,7 @@ transaction), again after an invocation that used its tick's whole SubmitJob bud
 after admitting; one held back by capacity or quotas waits for the write that frees them), and at least every
 FALLBACK_SECONDS (what no write announces: the SubmitJob budget refilling, Batch's capacity changing); never sooner
 than GAP_SECONDS after the previous invocation. An idle local stack no longer queries the QUEUED bucket three times a
-second, and a busy one reads it at most twice a second, whatever the number of writes."""
+second, and a busy one reads it at most ten times a second, whatever the number of writes."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ from typing import Any
 from batchplane_local import iam
 
 FALLBACK_SECONDS = 2.0  # the longest an admissible job waits for a dispatcher invocation locally
-# the shortest time between two invocations: half AWS's idle tick (DispatcherTickSeconds' default, 0.5 s). News that
+# the shortest time between two invocations (AWS's idle tick, DispatcherTickSeconds' default, is 0.5 s). News that
 # come within it are decided by one tick, not one tick each. Locally Batch starts a job in milliseconds, not the
 # seconds to minutes of EC2, so a pool of short jobs idled for most of a 0.5 s gap (3 one-vCPU jobs per 0.5 s on 2
-# vCPUs); a tick's reads are the listing's end since the last (the backlog is kept), so ticking twice as often costs
-# less than the idle pool did (a 300-job DAG on 2 vCPUs: 54.0 s at 0.5 s, 36.6 s at 0.25, 38.9 s at 0.1: CPU-bound).
-GAP_SECONDS = 0.25
+# vCPUs); a tick's reads are the listing's end since the last (the backlog is kept). A 300-job DAG on 2 vCPUs:
+# 54.0 s at 0.5 s; with moto in its own process, 31.5-32.3 s at 0.25 s, 28.3-28.7 s at 0.15, 26.1-27.4 s at 0.1,
+# 25.3-28.4 s at 0.05 (README Performance: "The local stack on two cores").
+GAP_SECONDS = 0.1
 _WRITES = frozenset(("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"))
 _SEEN = "batchplane_admission_input"
 
