@@ -147,6 +147,51 @@ def test_an_invocation_reads_the_whole_listing_once_then_its_recent_end(
     assert statuses == ["SUBMITTED", "QUEUED", "QUEUED", "QUEUED"]
 
 
+def test_ticks_reach_back_over_the_recent_end_at_most_once_a_recent_read_period(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane.services import dispatcher as module
+
+    from tests.perf.admission import serialised_moto
+
+    # GIVEN reads reach back 0.3 s (the index's lag) at most every 0.5 s, and a dispatcher whose reads are timed
+    monkeypatch.setattr(module, "RECENT_MS", 300)
+    monkeypatch.setattr(module, "RECENT_READ_SECONDS", 0.5)
+    dispatcher, recording = _recorded()
+    times: list[int] = []
+    real = recording.queued
+
+    def timed(limit: int, *, since_ms: int | None = None) -> list[Any]:
+        times.append(int(time.time() * 1000))
+        return real(limit, since_ms=since_ms)
+
+    recording.queued = timed  # type: ignore[method-assign]
+    reports: list[Any] = []
+
+    def invocation() -> None:
+        with stack.acting_as("dispatcher"):
+            reports.append(dispatcher.run(2.0, 0.05))
+
+    # WHEN an invocation ticks every 0.05 s for 2 s, and alice submits a job 0.8 s into it
+    with serialised_moto():
+        thread = threading.Thread(target=invocation)
+        thread.start()
+        time.sleep(0.8)
+        alices = response_json(_post(plane, {"name": "a", "command": ["true"]}, ALICE))["jobId"]
+        thread.join()
+    # THEN after its whole read, most ticks read only what came since the last read; a few reached 0.3 s back,
+    # about one every 0.5 s
+    (report,) = reports
+    assert recording.reads[0][0] is None
+    later = list(zip(recording.reads[1:], times[:-1], times[1:], strict=True))  # each read, the one before's time
+    back = [since for (since, _), before, _at in later if since is not None and since < before - 150]
+    plain = [since for (since, _), before, _at in later if since is not None and since >= before - 150]
+    assert 2 <= len(back) <= 6
+    assert len(plain) >= 2 * len(back)
+    # AND alice's job, enqueued meanwhile, was read and admitted in that invocation
+    assert alices in report.admitted
+
+
 def test_a_lost_admission_is_read_again_and_admitted_as_the_job_now_is(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -55,9 +55,13 @@ FULL_READ_SECONDS = 10.0  # an invocation re-reads the whole QUEUED listing at l
 # ... unless the last whole read stopped at the limit: the backlog holds the oldest jobs, and a whole read before half
 # of it is admitted would list the same ones again (what is listed later is listed newer); a safety net only
 CUT_READ_SECONDS = 60.0
-# each tick re-reads what was enqueued in the last RECENT_MS too: the index is eventually consistent and the
-# gateways' clocks (which stamp the enqueue time) differ a little
+# a tick re-reads what was enqueued in the last RECENT_MS too: the index is eventually consistent and the gateways'
+# clocks (which stamp the enqueue time) differ a little. At most once every RECENT_READ_SECONDS: between, a tick
+# reads only what was enqueued since the last read. A burst of enqueues (a pipeline releasing a thousand jobs) was
+# otherwise read again by every tick for RECENT_MS (ten times at the 0.5 s tick: about 1 MB each for a thousand
+# jobs, parsed by the dispatcher); a job the index shows late now waits at most this long more.
 RECENT_MS = 5_000
+RECENT_READ_SECONDS = 1.0
 # A whole read cut at its limit holds the oldest jobs: a tenant none of whose jobs are among them (its jobs queued
 # after another's thousands) would wait until those were admitted. So, while the backlog is cut, the tenants with
 # jobs queued are read (their counters, every TENANTS_READ_SECONDS), and while some of them have none in the cut
@@ -155,6 +159,7 @@ class _Backlog:
     read_ms: int  # when the listing was last read (whole or recent end)
     full_ms: int  # when it was last read whole
     truncated: bool  # the whole read stopped at its limit: newer jobs wait for the next whole read
+    recent_ms: int = 0  # when a read last reached RECENT_MS back (a whole read reaches everything)
     # jobs this invocation admitted, and when: the index is eventually consistent, so a read soon after may still list
     # them; they are not taken back (kept as long as a recent-end read reaches back, then forgotten)
     admitted: dict[str, int] = field(default_factory=dict)
@@ -363,7 +368,7 @@ class Dispatcher:
             found = {j: backlog.jobs[j] for j in backlog.deep if j in backlog.jobs}
             backlog.jobs = {}
             backlog.take(jobs, now)
-            backlog.read_ms = backlog.full_ms = now
+            backlog.read_ms = backlog.full_ms = backlog.recent_ms = now
             backlog.truncated = len(jobs) >= self._queued_limit
             backlog.head = frozenset(j.tenant for j in jobs)
             if backlog.truncated:  # what was found past the cut is still queued (the admission write decides)
@@ -376,7 +381,10 @@ class Dispatcher:
         if backlog.truncated:  # the oldest jobs, admitted from the front: newer ones wait for the next whole read...
             self._read_past_the_cut(backlog, now)  # ... except those of tenants it does not list
             return list(backlog.jobs.values())
-        backlog.take(self._store.queued(self._queued_limit, since_ms=backlog.read_ms - RECENT_MS), now)
+        reach = 0
+        if now - backlog.recent_ms >= RECENT_READ_SECONDS * 1000:
+            reach, backlog.recent_ms = RECENT_MS, now
+        backlog.take(self._store.queued(self._queued_limit, since_ms=backlog.read_ms - reach), now)
         backlog.read_ms = now
         return list(backlog.jobs.values())
 
