@@ -522,8 +522,9 @@ def _serve_here(host: str, port: int) -> None:
             break
     channel.close()
     server.stop()
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # closing the listener removed it already, unless it could not
         os.unlink(channel.path)
+    with contextlib.suppress(OSError):
         os.rmdir(folder)
 
 

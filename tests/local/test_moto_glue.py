@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -195,8 +196,10 @@ def test_a_moto_server_in_its_own_process_is_ended_by_stop() -> None:
         assert sqs.create_queue(QueueName="q")["QueueUrl"].endswith("/q")
     finally:
         server.stop()
-    # AND stop ends the child: nothing is left running
+    # AND stop ends the child: nothing is left running, nor its channel's socket and folder
     assert server.process.poll() is not None
+    assert server.channel is not None
+    assert not os.path.exists(os.path.dirname(server.channel))
 
 
 def test_a_cancelled_transaction_leaves_the_items_it_named_as_they_were() -> None:
