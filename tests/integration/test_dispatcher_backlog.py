@@ -103,13 +103,32 @@ def _recorded(limit: int | None = None) -> tuple[Any, _Recording]:
     return dispatcher, recording
 
 
+def _invocation_while_alice_submits(plane: Plane, stack: Stack, dispatcher: Any) -> tuple[Any, str]:
+    """One invocation of ``dispatcher`` ticking every 0.05 s for 2 s, while alice submits a job 0.8 s into it: its
+    report, and alice's job id."""
+    from tests.perf.admission import serialised_moto
+
+    reports: list[Any] = []
+
+    def invocation() -> None:
+        with stack.acting_as("dispatcher"):
+            reports.append(dispatcher.run(2.0, 0.05))
+
+    with serialised_moto():
+        thread = threading.Thread(target=invocation)
+        thread.start()
+        time.sleep(0.8)
+        alices = response_json(_post(plane, {"name": "a", "command": ["true"]}, ALICE))["jobId"]
+        thread.join()
+    (report,) = reports
+    return report, alices
+
+
 def test_an_invocation_reads_the_whole_listing_once_then_its_recent_end(
     plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from batchplane import wiring
     from batchplane.services import dispatcher as module
-
-    from tests.perf.admission import serialised_moto
 
     # GIVEN bob may run 1 vCPU and has 4 jobs queued (one can go; three wait for his quota, tick after tick)
     assert _quota(plane, "PUT", BOB, ADMIN, {"maxRunningVcpus": 1})["statusCode"] == 200
@@ -119,20 +138,8 @@ def test_an_invocation_reads_the_whole_listing_once_then_its_recent_end(
     dispatcher = copy.copy(wiring.dispatcher())
     recording = _Recording(wiring.admission_store())
     dispatcher._store = recording  # type: ignore[assignment]
-    reports: list[Any] = []
-
-    def invocation() -> None:
-        with stack.acting_as("dispatcher"):
-            reports.append(dispatcher.run(2.0, 0.05))
-
     # WHEN an invocation ticks for 2 s, and alice submits a job 0.8 s into it
-    with serialised_moto():
-        thread = threading.Thread(target=invocation)
-        thread.start()
-        time.sleep(0.8)
-        alices = response_json(_post(plane, {"name": "a", "command": ["true"]}, ALICE))["jobId"]
-        thread.join()
-    (report,) = reports
+    report, alices = _invocation_while_alice_submits(plane, stack, dispatcher)
     # THEN it read the whole listing once (bob's 4), then only its recent end, which held alice's job when it came
     assert report.full_reads == 1
     assert recording.reads[0] == (None, 4)
@@ -152,8 +159,6 @@ def test_ticks_reach_back_over_the_recent_end_at_most_once_a_recent_read_period(
 ) -> None:
     from batchplane.services import dispatcher as module
 
-    from tests.perf.admission import serialised_moto
-
     # GIVEN reads reach back 0.3 s (the index's lag) at most every 0.5 s, and a dispatcher whose reads are timed
     monkeypatch.setattr(module, "RECENT_MS", 300)
     monkeypatch.setattr(module, "RECENT_READ_SECONDS", 0.5)
@@ -166,22 +171,10 @@ def test_ticks_reach_back_over_the_recent_end_at_most_once_a_recent_read_period(
         return real(limit, since_ms=since_ms)
 
     recording.queued = timed  # type: ignore[method-assign]
-    reports: list[Any] = []
-
-    def invocation() -> None:
-        with stack.acting_as("dispatcher"):
-            reports.append(dispatcher.run(2.0, 0.05))
-
     # WHEN an invocation ticks every 0.05 s for 2 s, and alice submits a job 0.8 s into it
-    with serialised_moto():
-        thread = threading.Thread(target=invocation)
-        thread.start()
-        time.sleep(0.8)
-        alices = response_json(_post(plane, {"name": "a", "command": ["true"]}, ALICE))["jobId"]
-        thread.join()
+    report, alices = _invocation_while_alice_submits(plane, stack, dispatcher)
     # THEN after its whole read, most ticks read only what came since the last read; a few reached 0.3 s back,
     # about one every 0.5 s
-    (report,) = reports
     assert recording.reads[0][0] is None
     later = list(zip(recording.reads[1:], times[:-1], times[1:], strict=True))  # each read, the one before's time
     back = [since for (since, _), before, _at in later if since is not None and since < before - 150]
