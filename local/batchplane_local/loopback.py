@@ -46,8 +46,10 @@ _NO_APP = object()  # an endpoint only its direct handler answers (a moto in its
 
 
 class Loopback:
-    """A botocore ``before-send`` hook: a request to one of ``apps``' endpoints (scheme://host:port) is answered by
-    that WSGI app in the calling thread; any other request is left to botocore's HTTP session."""
+    """A botocore ``before-send`` hook: a request to one of its endpoints (scheme://host:port) is answered in the
+    calling thread, by the endpoint's direct handler when it has one and it answers (moto's DynamoDB handler,
+    ``moto_glue.direct_dynamodb``; or the socket to a moto in its own process, ``moto_channel.Channel``), else by
+    the endpoint's WSGI app; any other request is left to botocore's HTTP session."""
 
     def __init__(self) -> None:
         self._apps: dict[str, Any] = {}
