@@ -159,9 +159,11 @@ def test_ticks_reach_back_over_the_recent_end_at_most_once_a_recent_read_period(
 ) -> None:
     from batchplane.services import dispatcher as module
 
-    # GIVEN reads reach back 0.3 s (the index's lag) at most every 0.5 s, and a dispatcher whose reads are timed
+    # GIVEN reads reach back 0.3 s (the index's lag) at most every 0.5 s, else 0.05 s (a write just after a read),
+    # and a dispatcher whose reads are timed
     monkeypatch.setattr(module, "RECENT_MS", 300)
     monkeypatch.setattr(module, "RECENT_READ_SECONDS", 0.5)
+    monkeypatch.setattr(module, "RECENT_SHORT_MS", 50)
     dispatcher, recording = _recorded()
     times: list[int] = []
     real = recording.queued
@@ -173,8 +175,8 @@ def test_ticks_reach_back_over_the_recent_end_at_most_once_a_recent_read_period(
     recording.queued = timed  # type: ignore[method-assign]
     # WHEN an invocation ticks every 0.05 s for 2 s, and alice submits a job 0.8 s into it
     report, alices = _invocation_while_alice_submits(plane, stack, dispatcher)
-    # THEN after its whole read, most ticks read only what came since the last read; a few reached 0.3 s back,
-    # about one every 0.5 s
+    # THEN after its whole read, most ticks read only what came since just before the last read; a few reached
+    # 0.3 s back, about one every 0.5 s
     assert recording.reads[0][0] is None
     later = list(zip(recording.reads[1:], times[:-1], times[1:], strict=True))  # each read, the one before's time
     back = [since for (since, _), before, _at in later if since is not None and since < before - 150]

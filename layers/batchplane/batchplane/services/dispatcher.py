@@ -57,11 +57,13 @@ FULL_READ_SECONDS = 10.0  # an invocation re-reads the whole QUEUED listing at l
 CUT_READ_SECONDS = 60.0
 # a tick re-reads what was enqueued in the last RECENT_MS too: the index is eventually consistent and the gateways'
 # clocks (which stamp the enqueue time) differ a little. At most once every RECENT_READ_SECONDS: between, a tick
-# reads only what was enqueued since the last read. A burst of enqueues (a pipeline releasing a thousand jobs) was
-# otherwise read again by every tick for RECENT_MS (ten times at the 0.5 s tick: about 1 MB each for a thousand
-# jobs, parsed by the dispatcher); a job the index shows late now waits at most this long more.
+# reaches back only RECENT_SHORT_MS, for a job stamped just before the last read and written just after it (the
+# gateway stamps, then writes). A burst of enqueues (a pipeline releasing a thousand jobs) was otherwise read again
+# by every tick for RECENT_MS (ten times at the 0.5 s tick: about 1 MB each for a thousand jobs, parsed by the
+# dispatcher); a job the index shows later than RECENT_SHORT_MS now waits at most RECENT_READ_SECONDS more.
 RECENT_MS = 5_000
 RECENT_READ_SECONDS = 1.0
+RECENT_SHORT_MS = 1_000
 # A whole read cut at its limit holds the oldest jobs: a tenant none of whose jobs are among them (its jobs queued
 # after another's thousands) would wait until those were admitted. So, while the backlog is cut, the tenants with
 # jobs queued are read (their counters, every TENANTS_READ_SECONDS), and while some of them have none in the cut
@@ -381,7 +383,7 @@ class Dispatcher:
         if backlog.truncated:  # the oldest jobs, admitted from the front: newer ones wait for the next whole read...
             self._read_past_the_cut(backlog, now)  # ... except those of tenants it does not list
             return list(backlog.jobs.values())
-        reach = 0
+        reach = min(RECENT_SHORT_MS, RECENT_MS)
         if now - backlog.recent_ms >= RECENT_READ_SECONDS * 1000:
             reach, backlog.recent_ms = RECENT_MS, now
         backlog.take(self._store.queued(self._queued_limit, since_ms=backlog.read_ms - reach), now)
