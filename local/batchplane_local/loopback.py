@@ -96,7 +96,7 @@ class Loopback:
                 headers[name] = value
             self.served += 1
             return AWSResponse(request.url, status, headers, _Raw(quick_body))
-        body = _body(request.body)
+        body = request_body(request.body)
         environ = _environ(request.method, url, request.headers, body)
         answer: dict[str, Any] = {}
 
@@ -118,7 +118,8 @@ class Loopback:
         return AWSResponse(request.url, answer["status"], headers, _Raw(data))
 
 
-def _body(body: Any) -> bytes:
+def request_body(body: Any) -> bytes:
+    """A request's body as bytes, whatever botocore holds it as (bytes, text, or a file it rewinds itself)."""
     if body is None:
         return b""
     if isinstance(body, bytes | bytearray):

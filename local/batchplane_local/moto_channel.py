@@ -1,14 +1,15 @@
 """Requests to a moto server in its own process, over a Unix socket kept open per calling thread, not over TCP.
 
-With ``BATCHPLANE_MOTO_PROCESS=1`` moto runs in a child interpreter (``moto_glue.start_server(own_process=True)``)
-so that emulating AWS does not share a GIL with the functions calling it. Over its werkzeug server each AWS call
-opened a loopback TCP connection and a server thread (werkzeug's development server closes every connection after
-one answer), which cost more than the second core gave back. Here the request botocore built, authorised and signed
-(the same ``before-send`` point as ``batchplane_local.loopback``) is sent as its method, URL, headers and body over a
-connection the calling thread keeps; the child answers it as the in-process stack does (DynamoDB by moto's handler,
-``moto_glue.direct_dynamodb``; every other service by moto's WSGI app) and sends back status, headers and body.
-The werkzeug server still serves everyone else (the real ``aws`` CLI, the Step Functions interpreter calling back).
-tests/local/test_loopback.py compares the answers with moto's server over TCP byte for byte.
+moto runs in a child interpreter by default (``moto_glue.start_server(own_process=True)``;
+``BATCHPLANE_MOTO_PROCESS=0`` keeps it in the stack's process) so that emulating AWS does not share a GIL with the
+functions calling it. Over its werkzeug server each AWS call opened a loopback TCP connection and a server thread
+(werkzeug's development server closes every connection after one answer), which cost more than the second core gave
+back. Here the request botocore built, authorised and signed (the same ``before-send`` point as
+``batchplane_local.loopback``) is sent as its method, URL, headers and body over a connection the calling thread
+keeps; the child answers it as the in-process stack does (DynamoDB by moto's handler, ``moto_glue.direct_dynamodb``;
+every other service by moto's WSGI app) and sends back status, headers and body. The werkzeug server still serves
+everyone else (the real ``aws`` CLI, the Step Functions interpreter calling back). tests/local/test_loopback.py
+compares the answers with moto's server over TCP byte for byte.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from collections.abc import Callable, Mapping
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
+from batchplane_local.loopback import request_body
+
 Answer = tuple[int, Mapping[str, str], bytes]
+# what werkzeug's server answers for a request its app raised on (a few bad requests escape moto as Python errors):
+# the caller gets a 500, which botocore retries, and its connection stays usable
+INTERNAL_ERROR = b"Internal Server Error"
+INTERNAL_ERROR_HEADERS = {"Content-Type": "text/plain; charset=utf-8", "Content-Length": str(len(INTERNAL_ERROR))}
 
 
 class ChannelServer:
@@ -48,7 +55,10 @@ class ChannelServer:
                 except (EOFError, OSError):
                     return
                 method, url, headers, body = pickle.loads(data)  # noqa: S301 - our parent's request
-                status, answer_headers, answer_body = self._answer(method, url, headers, body)
+                try:
+                    status, answer_headers, answer_body = self._answer(method, url, headers, body)
+                except Exception:  # noqa: BLE001 - as moto's server answers a request it failed on: 500
+                    status, answer_headers, answer_body = 500, INTERNAL_ERROR_HEADERS, INTERNAL_ERROR
                 conn.send_bytes(pickle.dumps((status, list(answer_headers.items()), answer_body)))
 
     def close(self) -> None:
@@ -71,20 +81,16 @@ class Channel:
         return conn
 
     def __call__(self, request: Any) -> Answer:
-        body = request.body
-        if body is None:
-            data = b""
-        elif isinstance(body, bytes | bytearray):
-            data = bytes(body)
-        elif isinstance(body, str):
-            data = body.encode()
-        else:
-            read = body.read()
-            data = read.encode() if isinstance(read, str) else bytes(read)
         headers = [
             (str(k), v.decode("latin-1") if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()
         ]
         conn = self._connection()
-        conn.send_bytes(pickle.dumps((request.method, request.url, headers, data)))
-        status, answer_headers, answer_body = pickle.loads(conn.recv_bytes())  # noqa: S301 - our child's answer
+        try:
+            conn.send_bytes(pickle.dumps((request.method, request.url, headers, request_body(request.body))))
+            answer = conn.recv_bytes()
+        except (EOFError, OSError):  # the connection broke: this thread's next request opens a new one
+            self._local.conn = None
+            conn.close()
+            raise
+        status, answer_headers, answer_body = pickle.loads(answer)  # noqa: S301 - our child's answer
         return int(status), dict(answer_headers), bytes(answer_body)

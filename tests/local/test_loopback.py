@@ -278,3 +278,32 @@ def test_other_endpoints_and_injected_faults_are_left_alone(moto_server: moto_gl
     # THEN the fault answered: the app never saw the call
     assert loopback.served == 0
     assert sum(faults.injected.values()) >= 1
+
+
+def test_a_request_the_child_fails_on_is_a_500_and_the_connection_stays(tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from batchplane_local.moto_channel import ChannelServer
+
+    # GIVEN a channel whose answering side raises on its first request (a few bad requests escape moto as errors)
+    calls: list[str] = []
+
+    def answer(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        calls.append(url)
+        if len(calls) == 1:
+            raise KeyError("moto failed")
+        return 200, {"X-Seen": dict(headers)["X-Amz-Target"]}, body[::-1]
+
+    server = ChannelServer(str(tmp_path / "moto.sock"), answer)
+    channel = Channel(server.path)
+    request = SimpleNamespace(method="POST", url="http://x/", headers={"X-Amz-Target": b"T.Op"}, body=b"abc")
+    try:
+        # WHEN the same thread sends twice
+        first = channel(request)
+        second = channel(request)
+    finally:
+        server.close()
+    # THEN the first is answered 500, as moto's server answers it, and the second on the same connection as asked
+    assert first[0] == 500
+    assert second == (200, {"X-Seen": "T.Op"}, b"cba")
+    assert len(calls) == 2
