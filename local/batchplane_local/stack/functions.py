@@ -60,7 +60,7 @@ _LOAD_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _own_powertools_loggers(function: str) -> Any:
+def _own_powertools_loggers(function: str, container: int = 0) -> Any:
     """Lambda runs each function in its own container. In this one process every Powertools ``Logger()`` of a service
     is the same ``logging.Logger`` (named after the service) with one formatter, whose keys ``inject_lambda_context``
     appends: one function's invocation would log under another's ``function_name``. While a function's code loads,
@@ -73,13 +73,29 @@ def _own_powertools_loggers(function: str) -> Any:
         def own(self: Logger) -> logging.Logger:
             if self.child:
                 return real(self)
-            return logging.getLogger(f"{self.service}[{function}]")  # no dot: not a child of the shared logger
+            # no dot: not a child of the shared logger; each environment its own (the keys an invocation appends)
+            return logging.getLogger(f"{self.service}[{function}]" + (f"#{container}" if container else ""))
 
         Logger._get_logger = own  # type: ignore[method-assign]
         try:
             yield
         finally:
             Logger._get_logger = real  # type: ignore[method-assign]
+
+
+# How many execution environments (containers) of one function the local stack runs at once. Lambda runs an
+# asynchronous invocation (a Batch event, a schedule) or an API request in any free environment of the function and
+# starts another when none is free, so the events of one job may be handled at once and out of order.
+CONTAINERS = 4
+
+
+@dataclass
+class _Container:
+    """One execution environment: the function's module loaded on its own (its globals, its Powertools Logger),
+    running one invocation at a time. The layer's modules are shared by the process, as every function's are."""
+
+    index: int
+    module: ModuleType
 
 
 @dataclass
@@ -94,37 +110,81 @@ class LocalFunction:
     principal: iam.Principal
     max_retries: int = 2
     on_failure_queue: str | None = None
-    module: ModuleType | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    containers: int = CONTAINERS  # at most this many invocations at once, each in its own environment
     inbox: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
     invocations: int = 0
     errors: int = 0
+    _idle: queue.LifoQueue[_Container] = field(default_factory=queue.LifoQueue, repr=False)
+    _made: list[_Container] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def module(self) -> ModuleType | None:
+        """The first environment's module (loaded by ``load``)."""
+        return self._made[0].module if self._made else None
 
     def load(self) -> None:
+        """Start the first environment (its init: the module's import), if none is started yet."""
+        with self._lock:
+            if self._made:
+                return
+            self._made.append(self._load(0))
+        self._idle.put(self._made[0])
+
+    def _load(self, index: int) -> _Container:
         module_name, _, _ = self.handler.rpartition(".")
         path = self.code_dir / f"{module_name.replace('.', '/')}.py"
-        spec = importlib.util.spec_from_file_location(f"batchplane_fn_{self.code_dir.name}", path)
+        spec_name = f"batchplane_fn_{self.code_dir.name}" + (f"_{index}" if index else "")
+        spec = importlib.util.spec_from_file_location(spec_name, path)
         if spec is None or spec.loader is None:
             msg = f"cannot load {path}"
             raise RuntimeError(msg)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        with _own_powertools_loggers(self.name):
+        with _own_powertools_loggers(self.name, index):
             spec.loader.exec_module(module)
-        self.module = module
+        return _Container(index, module)
+
+    def _take(self) -> _Container:
+        """A free environment: a warm one (the last used first), a new one while fewer than ``containers`` run,
+        else the first to be freed."""
+        self.load()
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            grow = len(self._made) < self.containers
+            if grow:
+                index = len(self._made)
+                self._made.append(_Container(index, ModuleType("loading")))  # counted now: no other thread adds it
+        if not grow:
+            return self._idle.get()
+        try:
+            container = self._load(index)
+        except BaseException:
+            with self._lock:
+                self._made.pop(index)
+            raise
+        self._made[index] = container
+        return container
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        """Synchronous invoke (RequestResponse): one at a time per function, as one warm container. An invocation
-        still running at the function's Timeout is stopped, as Lambda stops it, and fails with LambdaTimeout: the
-        caller (async invoke, event source mapping, API) then does what Lambda does for that source."""
-        if self.module is None:
-            self.load()
-        fn = getattr(self.module, self.handler.rpartition(".")[2])
-        with self.lock, iam.acting_as(self.principal):
-            self.invocations += 1
-            context = LambdaContext(self.name, self.timeout, self.memory)
-            with _deadline(self.timeout, self.name, context.aws_request_id):
-                return fn(event, context)
+        """Synchronous invoke (RequestResponse), in a free environment of the function (one invocation at a time
+        in each). An invocation still running at the function's Timeout is stopped, as Lambda stops it, and fails
+        with LambdaTimeout: the caller (async invoke, event source mapping, API) then does what Lambda does for
+        that source."""
+        container = self._take()
+        try:
+            fn = getattr(container.module, self.handler.rpartition(".")[2])
+            with iam.acting_as(self.principal):
+                with self._lock:
+                    self.invocations += 1
+                context = LambdaContext(self.name, self.timeout, self.memory)
+                with _deadline(self.timeout, self.name, context.aws_request_id):
+                    return fn(event, context)
+        finally:
+            self._idle.put(container)
 
 
 class LambdaTimeout(Exception):  # noqa: N818 - Lambda's own words for it

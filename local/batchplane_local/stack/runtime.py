@@ -140,7 +140,8 @@ class LocalStack:
         self._provision()
         self.batch.start()
         for fn in self.functions.values():
-            self._spawn(self._async_worker, fn, name=f"async-{fn.logical_id}")
+            for worker in range(fn.containers):  # as many events at once as the function has environments
+                self._spawn(self._async_worker, fn, name=f"async-{fn.logical_id}-{worker}")
         for period, logical_id, rule_arn in self.schedules:
             if logical_id == DISPATCHER and self.admission_trigger is not None:
                 self._spawn(self._dispatch_loop, period, rule_arn, name=f"schedule-{logical_id}")
@@ -174,7 +175,8 @@ class LocalStack:
         if self.admission_trigger is not None:
             self.admission_trigger.wake.set()
         for fn in self.functions.values():
-            fn.inbox.put(None)
+            for _ in range(fn.containers):  # one per async worker
+                fn.inbox.put(None)
         if getattr(self, "batch", None) is not None:
             self.batch.stop()
         for server in self._servers:
