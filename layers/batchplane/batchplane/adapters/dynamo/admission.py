@@ -10,8 +10,12 @@ Items (their keys, and the updates that give usage back: counters.py): ``QUOTA#<
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
-from collections.abc import Collection, Iterable
+import threading
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -64,6 +68,21 @@ QUEUED = "QUEUED"  # the gsi2 bucket of jobs waiting for admission, by "<enqueue
 # which is read too until they are admitted or cancelled.
 QUEUED_SHARDS = 4
 QUEUED_KEYS = bucket_keys(QUEUED, QUEUED_SHARDS)
+
+
+_READERS: list[ThreadPoolExecutor] = []  # made on first use (none on the cold path), kept by the container
+_READERS_LOCK = threading.Lock()
+
+
+def _at_once[T](calls: Iterable[Callable[[], T]]) -> list[T]:
+    """Each call made in a thread of its own (the caller's context with it: what a call reads of
+    it, X-Ray's segment among others), the answers in the calls' order; the first error is raised."""
+    with _READERS_LOCK:
+        if not _READERS:
+            _READERS.append(ThreadPoolExecutor(max_workers=len(QUEUED_KEYS), thread_name_prefix="queued-read"))
+        pool = _READERS[0]
+    futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
+    return [future.result() for future in futures]
 
 
 def queued_key(job_id: str) -> str:
@@ -253,10 +272,13 @@ class DynamoAdmission(LeasesAndBuckets):
         """About the oldest ``limit`` QUEUED jobs (gsi2, eventually consistent: the admission write decides), each
         shard's oldest share of them merged in enqueue order; with ``since_ms``, only those enqueued (or listed again:
         released, re-prioritised) after it. One Query per shard key (a page each, unless more are listed)."""
-        items: list[Item] = []
         per_shard = -(-limit * 5 // (4 * QUEUED_SHARDS))  # a quarter more than an even share: shards are uneven
-        for key in QUEUED_KEYS:
-            items += self._queued_items(key, limit if key == QUEUED else per_shard, since_ms)
+        # the keys are read at once, not one after another: a tick waited for five round trips in a row
+        reads = [
+            functools.partial(self._queued_items, key, limit if key == QUEUED else per_shard, since_ms)
+            for key in QUEUED_KEYS
+        ]
+        items = [item for got in _at_once(reads) for item in got]
         items.sort(key=lambda i: str(get_attr(i, "gsi2sk")))
         return [job_from_item(i) for i in items[:limit]]
 
