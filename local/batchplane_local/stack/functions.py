@@ -115,21 +115,23 @@ class LocalFunction:
     invocations: int = 0
     errors: int = 0
     _idle: queue.LifoQueue[_Container] = field(default_factory=queue.LifoQueue, repr=False)
-    _made: list[_Container] = field(default_factory=list, repr=False)
+    _first: _Container | None = field(default=None, repr=False)
+    _started: int = field(default=0, repr=False)  # environments started or starting
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def module(self) -> ModuleType | None:
         """The first environment's module (loaded by ``load``)."""
-        return self._made[0].module if self._made else None
+        return self._first.module if self._first is not None else None
 
     def load(self) -> None:
         """Start the first environment (its init: the module's import), if none is started yet."""
         with self._lock:
-            if self._made:
+            if self._first is not None:
                 return
-            self._made.append(self._load(0))
-        self._idle.put(self._made[0])
+            self._first = self._load(0)
+            self._started = 1
+        self._idle.put(self._first)
 
     def _load(self, index: int) -> _Container:
         module_name, _, _ = self.handler.rpartition(".")
@@ -154,20 +156,18 @@ class LocalFunction:
         except queue.Empty:
             pass
         with self._lock:
-            grow = len(self._made) < self.containers
+            grow = self._started < self.containers
             if grow:
-                index = len(self._made)
-                self._made.append(_Container(index, ModuleType("loading")))  # counted now: no other thread adds it
+                index = self._started
+                self._started += 1  # counted before it loads: no other thread starts one past the limit
         if not grow:
             return self._idle.get()
         try:
-            container = self._load(index)
+            return self._load(index)
         except BaseException:
             with self._lock:
-                self._made.pop(index)
+                self._started -= 1
             raise
-        self._made[index] = container
-        return container
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """Synchronous invoke (RequestResponse), in a free environment of the function (one invocation at a time
