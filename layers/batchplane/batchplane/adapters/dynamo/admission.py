@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
-import threading
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -70,18 +69,16 @@ QUEUED_SHARDS = 4
 QUEUED_KEYS = bucket_keys(QUEUED, QUEUED_SHARDS)
 
 
-_READERS: list[ThreadPoolExecutor] = []  # made on first use (none on the cold path), kept by the container
-_READERS_LOCK = threading.Lock()
+@functools.cache
+def _readers() -> ThreadPoolExecutor:
+    """The container's threads for reads made at once (made on first use: none on the cold path)."""
+    return ThreadPoolExecutor(max_workers=len(QUEUED_KEYS), thread_name_prefix="queued-read")
 
 
 def _at_once[T](calls: Iterable[Callable[[], T]]) -> list[T]:
     """Each call made in a thread of its own (the caller's context with it: what a call reads of
     it, X-Ray's segment among others), the answers in the calls' order; the first error is raised."""
-    with _READERS_LOCK:
-        if not _READERS:
-            _READERS.append(ThreadPoolExecutor(max_workers=len(QUEUED_KEYS), thread_name_prefix="queued-read"))
-        pool = _READERS[0]
-    futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
+    futures = [_readers().submit(contextvars.copy_context().run, call) for call in calls]
     return [future.result() for future in futures]
 
 
