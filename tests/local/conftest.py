@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batchplane_local import iam
 from batchplane_local.batch import LocalBatch
+from batchplane_local.stack.functions import LocalFunction
 
 JOB_DEF = "bp-test"
 
@@ -77,3 +79,18 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield Env(batch, recorder)
     finally:
         batch.stop()
+
+
+def local_function(code_dir: Path, name: str, **options: Any) -> LocalFunction:
+    """A function of the local stack from ``code_dir/app.py`` (``lambda_handler``), with a role that allows nothing."""
+    return LocalFunction(
+        logical_id=name,
+        name=name,
+        code_dir=code_dir,
+        handler="app.lambda_handler",
+        timeout=10,
+        memory=128,
+        environment={},
+        principal=iam.Principal(function=name, role_name=f"{name}-role", statements=()),
+        **options,
+    )

@@ -9,8 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from batchplane_local import iam
 from batchplane_local.stack.functions import LocalFunction
+
+from tests.local.conftest import local_function
 
 HANDLER = """
 import sys
@@ -43,17 +44,7 @@ def _function(tmp_path: Path, containers: int) -> tuple[LocalFunction, str]:
     code = tmp_path / name
     code.mkdir()
     (code / "app.py").write_text(HANDLER % {"shared": shared})
-    fn = LocalFunction(
-        logical_id=name,
-        name=name,
-        code_dir=code,
-        handler="app.lambda_handler",
-        timeout=10,
-        memory=128,
-        environment={},
-        principal=iam.Principal(function=name, role_name=f"{name}-role", statements=()),
-        containers=containers,
-    )
+    fn = local_function(code, name, containers=containers)
     return fn, shared
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batchplane_local import iam
 from batchplane_local.stack.functions import LocalFunction
+
+from tests.local.conftest import local_function
 
 HANDLER = """
 from aws_lambda_powertools import Logger
@@ -31,16 +32,7 @@ def _function(tmp_path: Path, name: str) -> LocalFunction:
     code = tmp_path / name
     code.mkdir()
     (code / "app.py").write_text(HANDLER % name)
-    return LocalFunction(
-        logical_id=name,
-        name=name,
-        code_dir=code,
-        handler="app.lambda_handler",
-        timeout=10,
-        memory=128,
-        environment={},
-        principal=iam.Principal(function=name, role_name=f"{name}-role", statements=()),
-    )
+    return local_function(code, name)
 
 
 def test_a_function_logs_under_its_own_name_while_another_runs(
