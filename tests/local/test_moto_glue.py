@@ -549,3 +549,80 @@ def test_a_handlers_methods_are_listed_once_and_as_moto_lists_them() -> None:
     first.clear()  # a caller changing its list changes nothing for the next
     assert responses.method_names_from_class(DynamoHandler) == utils.method_names_from_class(DynamoHandler)
     assert "update_item" in responses.method_names_from_class(DynamoHandler)
+
+
+def _projected_answers() -> list[Any]:
+    """Reads that project items: GetItem, Query and Scan with projection expressions (top-level names, nested paths,
+    list elements, names that are not there, placeholders), and Queries of an index that projects KEYS_ONLY."""
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    answers: list[Any] = []
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        key_table(ddb, indexes=[("gsi1", "gsi1pk", "sk")], keys_only=["gsi1"])
+        big = {"B": bytes(range(256)) * 40}
+        ddb.put_item(TableName="t", Item={**EVERY_TYPE, "gsi1pk": {"S": "G"}, "requestZ": big})
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "y"}, "gsi1pk": {"S": "G"}, "n": {"N": "1"}})
+        key = {"pk": {"S": "a"}, "sk": {"S": "x"}}
+        projections = [
+            ("s, n, b", {}),
+            ("#m.inner, #m.deeper.l[2], l[0], l[3], nothere, nothere.deeper", {"#m": "m"}),
+            ("l[1], l[9], m.deeper, yes, #no", {"#no": "no"}),
+            ("pk, sk, requestZ", {}),
+            ("bs, ss, ns, #e, #null", {"#e": "empty", "#null": "null"}),
+        ]
+        for expression, names in projections:
+            extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+            answers.append(ddb.get_item(TableName="t", Key=key, ProjectionExpression=expression, **extra)["Item"])
+            answers.append(
+                ddb.query(
+                    TableName="t",
+                    KeyConditionExpression="pk = :a",
+                    ExpressionAttributeValues={":a": {"S": "a"}},
+                    ProjectionExpression=expression,
+                    **extra,
+                )["Items"]
+            )
+            answers.append(ddb.scan(TableName="t", ProjectionExpression=expression, **extra)["Items"])
+        answers.append(
+            ddb.query(
+                TableName="t",
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :g",
+                ExpressionAttributeValues={":g": {"S": "G"}},
+            )["Items"]
+        )
+        # an item at DynamoDB's size limit, and one a byte over (moto's limit: 405,000 bytes)
+        filler = 405_000 - len("pk") - 1 - len("sk") - 1 - len("f")
+        for size in (filler, filler + 1):
+            try:
+                ddb.put_item(TableName="t", Item={"pk": {"S": "c"}, "sk": {"S": "z"}, "f": {"S": "x" * size}})
+                answers.append(("stored", size))
+            except ClientError as err:
+                answers.append((err.response["Error"]["Code"], err.response["Error"]["Message"], size))
+    return answers
+
+
+def test_projections_answer_the_same_from_the_attributes_they_name() -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    moto_glue.linear_item_size()
+    moto_glue.projected_attributes_only()
+    init, project = Item.__init__, Item.project
+    # GIVEN projected reads of every attribute type, nested paths and list elements, and items at the size limit
+    ours = _projected_answers()
+    # WHEN moto answers them its own way (every attribute made plain first; the size summed as each one goes in)
+    Item.__init__ = init._batchplane_real  # type: ignore[attr-defined,method-assign]
+    Item.project = project._batchplane_real  # type: ignore[attr-defined,method-assign]
+    try:
+        theirs = _projected_answers()
+    finally:
+        Item.__init__ = init  # type: ignore[method-assign]
+        Item.project = project  # type: ignore[method-assign]
+    # THEN every answer is the same: what was asked for, and the same refusal of the item over the limit
+    assert ours == theirs
+    assert ours[0] == {"s": EVERY_TYPE["s"], "n": EVERY_TYPE["n"], "b": EVERY_TYPE["b"]}
+    assert ours[3]["m"] == {"M": {"inner": {"S": "v"}, "deeper": {"M": {"l": {"L": [{"B": b"\x04"}]}}}}}
+    assert ours[-2] == ("stored", 405_000 - 7)
+    assert ours[-1][0] == "ValidationException"
