@@ -102,6 +102,46 @@ def test_dispatch_is_exactly_once_under_concurrent_dispatchers_and_duplicate_tri
     assert statuses == {"SUBMITTED"}
 
 
+def test_an_invocations_submit_times_reach_the_next_one_in_the_dispatchers_lease(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+    from batchplane.services import dispatcher
+
+    # GIVEN 4 queued jobs
+    for i in range(4):
+        assert _post(plane, {"name": f"w{i}", "command": ["true"]})["statusCode"] == 202
+    seeded: list[list[int]] = []
+    real_seed = dispatcher.SendWindow.seed
+    monkeypatch.setattr(
+        dispatcher.SendWindow, "seed", lambda self, sent, now: (seeded.append(list(sent)), real_seed(self, sent, now))
+    )
+    stack.calls.reset()
+    # WHEN one invocation of the dispatcher (its role) admits them, and a second one follows at once
+    with stack.acting_as("dispatcher"):
+        assert len(wiring.dispatcher().run(0).admitted) == 4
+    with stack.acting_as("dispatcher"):
+        assert wiring.dispatcher().run(0).admitted == []
+    # THEN the first took and gave back the lease in two writes, its send window in them (no item of its own)
+    lease_writes = [
+        p for op, p in stack.calls.requests if op == "dynamodb.UpdateItem" and p["Key"]["pk"]["S"] == "LEASE#dispatcher"
+    ]
+    assert len(lease_writes) == 4  # two invocations, a take and a give-back each
+    sent_items = [
+        p
+        for op, p in stack.calls.requests
+        if op.startswith("dynamodb.") and (p.get("Key") or p.get("Item") or {}).get("sk", {}).get("S") == "SENT"
+    ]
+    assert sent_items == []
+    # AND the second started its window from the first's 4 SubmitJob times, within the last second
+    submits = [p for op, p in stack.calls.requests if op == "batch.SubmitJob"]
+    assert len(submits) == 4
+    assert seeded[0] == []
+    assert len(seeded[1]) == 4
+    assert max(seeded[1]) - min(seeded[1]) < 1_000
+    assert abs(max(seeded[1]) - time.time() * 1000) < 10_000
+
+
 class _Stale:
     """An admission store whose queue read returns an earlier snapshot (a dispatcher that read before another
     admitted)."""

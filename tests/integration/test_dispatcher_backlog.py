@@ -249,6 +249,51 @@ def test_queued_jobs_are_spread_over_shard_keys_and_unsharded_ones_still_admitte
     assert sorted(report.admitted) == sorted(ids)
 
 
+def test_only_whole_reads_look_at_the_unsharded_key_and_a_reprioritised_job_leaves_it(
+    plane: Plane, stack: Stack
+) -> None:
+    import boto3
+    from batchplane import wiring
+    from batchplane.adapters.dynamo.admission import QUEUED_SHARDS
+
+    # GIVEN two QUEUED jobs filed under the bare QUEUED key (queued before the bucket was sharded)
+    ids = [response_json(_post(plane, {"name": f"u{i}", "command": ["true"]}))["jobId"] for i in range(2)]
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+
+    def filed(job_id: str) -> str:
+        with stack.observing():
+            key = {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}
+            return str(ddb.get_item(TableName=stack.table_name, Key=key)["Item"]["gsi2pk"]["S"])
+
+    with stack.observing():
+        for job_id in ids:
+            ddb.update_item(
+                TableName=stack.table_name,
+                Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}},
+                UpdateExpression="SET gsi2pk = :bare",
+                ExpressionAttributeValues={":bare": {"S": "QUEUED"}},
+            )
+    mark = _now_ms()
+    # WHEN one of them is re-prioritised (listed again from now)
+    assert urgent(plane, ids[1])["action"] == "moved"
+    # THEN it left the bare key for its shard
+    assert filed(ids[0]) == "QUEUED"
+    assert filed(ids[1]).startswith("QUEUED#")
+    # AND a read of the recent end queries the shards only, and finds it
+    stack.calls.reset()
+    recent = _recent(stack, mark - 1)
+    keys = [p["ExpressionAttributeValues"][":q"]["S"] for op, p in stack.calls.requests if op == "dynamodb.Query"]
+    assert sorted(keys) == sorted(f"QUEUED#{n}" for n in range(QUEUED_SHARDS))
+    assert set(recent) == {ids[1]}
+    # AND a whole read queries the bare key too: both are listed, and admitted
+    stack.calls.reset()
+    with stack.acting_as("dispatcher"):
+        whole = {j.job_id for j in wiring.admission_store().queued(100)}
+    assert stack.calls.counts["dynamodb.Query"] == QUEUED_SHARDS + 1
+    assert whole == set(ids)
+    assert sorted(stack.dispatch().admitted) == sorted(ids)
+
+
 def test_a_lagging_index_that_still_lists_an_admitted_job_costs_nothing(plane: Plane, stack: Stack) -> None:
     from batchplane import wiring
 

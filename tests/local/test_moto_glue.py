@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from batchplane_local import moto_glue
+from batchplane_local import moto_glue, moto_items
 
 from tests.eventdata import load_event
 from tests.tables import key_table
@@ -607,8 +607,8 @@ def _projected_answers() -> list[Any]:
 def test_projections_answer_the_same_from_the_attributes_they_name() -> None:
     from moto.dynamodb.models.dynamo_type import Item
 
-    moto_glue.linear_item_size()
-    moto_glue.projected_attributes_only()
+    moto_items.linear_item_size()
+    moto_items.projected_attributes_only()
     init, project = Item.__init__, Item.project
     # GIVEN projected reads of every attribute type, nested paths and list elements, and items at the size limit
     ours = _projected_answers()

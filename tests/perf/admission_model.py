@@ -249,33 +249,22 @@ class ModelStore:
             item.update(job_to_item(moved), **keys)
             return True
 
-    def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool:
+    def take_lease_with_window(self, name: str, owner: str, now_ms: int, until_ms: int) -> list[int] | None:
         with self._lock:
             self.calls["UpdateItem"] += 1
             free = self._lease is None or self._lease[1] <= now_ms or self._lease[0] == owner
             if free:
                 self._lease = (owner, until_ms)
+            sent = list(self._sent)
         _pause(WRITE_MS)
-        return free
+        return sent if free else None
 
-    def release_lease(self, name: str, owner: str) -> None:
+    def release_lease_with_window(self, name: str, owner: str, sent_ms: list[int]) -> None:
         with self._lock:
             self.calls["UpdateItem"] += 1
             if self._lease is not None and self._lease[0] == owner:
                 self._lease = None
-        _pause(WRITE_MS)
-
-    def sent_window(self) -> list[int]:
-        with self._lock:
-            self.calls["GetItem"] += 1
-            sent = list(self._sent)
-        _pause(GET_MS)
-        return sent
-
-    def save_sent_window(self, sent_ms: list[int]) -> None:
-        with self._lock:
-            self.calls["PutItem"] += 1
-            self._sent = list(sent_ms)
+                self._sent = list(sent_ms)
         _pause(WRITE_MS)
 
     def pool_layout(self) -> tuple[list[Any], int] | None:

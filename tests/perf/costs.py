@@ -218,12 +218,17 @@ def per_million(profile: CallProfile, prices: Prices) -> Breakdown:
         p["lambda_per_million_requests"] / MILLION + Decimal(SWEEP_MS) / 1000 * memory_gb * gb_s_price
     )
     # the dispatcher: invoked every minute, it ticks DispatcherLoopSeconds whatever the load, and reads the QUEUED
-    # bucket (one Query, 0.5 RRU) every DISPATCHER_TICK_SECONDS while nothing is admissible
-    loop = template_dispatcher_loop_seconds()
+    # bucket every DISPATCHER_TICK_SECONDS while nothing is admissible: a Query per shard (0.5 RRU each, the least a
+    # read is billed), and the unsharded key too in the whole read every FULL_READ_SECONDS
+    from batchplane.adapters.dynamo.admission import SHARD_KEYS
+    from batchplane.services.dispatcher import FULL_READ_SECONDS
+
+    loop = Decimal(template_dispatcher_loop_seconds())
+    queries = loop / DISPATCHER_TICK_SECONDS * len(SHARD_KEYS) + loop / Decimal(str(FULL_READ_SECONDS))
     dispatcher = SWEEPS_PER_MONTH * (
         p["lambda_per_million_requests"] / MILLION
-        + Decimal(loop) * memory_gb * gb_s_price
-        + Decimal(loop) / DISPATCHER_TICK_SECONDS * Decimal("0.5") * p["dynamodb_per_million_rru"] / MILLION
+        + loop * memory_gb * gb_s_price
+        + queries * Decimal("0.5") * p["dynamodb_per_million_rru"] / MILLION
     )
     return Breakdown(lines, total, pipeline, _usd(sweep), _usd(dispatcher))
 
@@ -620,7 +625,8 @@ def render(breakdown: Breakdown, profile: CallProfile, prices: Prices) -> list[s
     lines.append(f"  fixed: the sweeper, {SWEEPS_PER_MONTH:,} invocations/month = ${breakdown.sweeper_per_month}/month")
     lines.append(
         f"  fixed: the dispatcher, {SWEEPS_PER_MONTH:,} invocations/month of {template_dispatcher_loop_seconds()} s "
-        f"each, idle ticks' Query every {DISPATCHER_TICK_SECONDS} s = ${breakdown.dispatcher_per_month}/month"
+        f"each, idle ticks' Queries (one per QUEUED shard) every {DISPATCHER_TICK_SECONDS} s = "
+        f"${breakdown.dispatcher_per_month}/month"
     )
     lines.append(f"  measured on moto: {profile.measured}")
     lines.append(

@@ -245,7 +245,8 @@ class Dispatcher:
         report = DispatchReport()
         start = epoch_ms(self._clock())
         lease_ms = int((seconds + 15) * 1000)
-        if not self._store.take_lease(LEASE, self._owner, start, start + lease_ms):
+        sent_before = self._store.take_lease_with_window(LEASE, self._owner, start, start + lease_ms)
+        if sent_before is None:
             report.skipped = True
             return report
         # kept for the container's next invocation (one at a time; one that overlaps, as a lease that ran out can
@@ -253,7 +254,7 @@ class Dispatcher:
         mine = self._backlog_lock.acquire(blocking=False)
         backlog = (self._backlog if mine else None) or _Backlog({}, 0, 0, truncated=False)
         window = SendWindow(self._rate, time.monotonic, self._sleep)  # elapsed time: immune to wall-clock steps
-        window.seed(self._store.sent_window(), self._clock().timestamp())
+        window.seed(sent_before, self._clock().timestamp())
         try:
             with (
                 ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="admit") as writers,
@@ -280,9 +281,7 @@ class Dispatcher:
             if mine:
                 self._backlog = backlog
                 self._backlog_lock.release()
-            if sent := window.sent(self._clock().timestamp()):
-                self._store.save_sent_window(sent)
-            self._store.release_lease(LEASE, self._owner)
+            self._store.release_lease_with_window(LEASE, self._owner, window.sent(self._clock().timestamp()))
         return report
 
     def tick(self, report: DispatchReport, pool: ThreadPoolExecutor | None = None) -> int:

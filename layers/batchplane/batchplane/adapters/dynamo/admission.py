@@ -67,6 +67,7 @@ QUEUED = "QUEUED"  # the gsi2 bucket of jobs waiting for admission, by "<enqueue
 # which is read too until they are admitted or cancelled.
 QUEUED_SHARDS = 4
 QUEUED_KEYS = bucket_keys(QUEUED, QUEUED_SHARDS)
+SHARD_KEYS = tuple(k for k in QUEUED_KEYS if k != QUEUED)  # without the bare key
 
 
 @functools.cache
@@ -268,12 +269,16 @@ class DynamoAdmission(LeasesAndBuckets):
     def queued(self, limit: int, *, since_ms: int | None = None) -> list[JobRecord]:
         """About the oldest ``limit`` QUEUED jobs (gsi2, eventually consistent: the admission write decides), each
         shard's oldest share of them merged in enqueue order; with ``since_ms``, only those enqueued (or listed again:
-        released, re-prioritised) after it. One Query per shard key (a page each, unless more are listed)."""
+        released, re-prioritised) after it. One Query per shard key (a page each, unless more are listed). The bare
+        key of jobs queued before sharding is read by whole reads only: nothing lists a job there any more (a
+        re-prioritised one moves to its shard), so its recent end is always empty; a job an older gateway still
+        queued there during an upgrade waits for the next whole read (every FULL_READ_SECONDS), as one an eventually
+        consistent read missed does. An idle tick makes 4 Queries, not 5."""
         per_shard = -(-limit * 5 // (4 * QUEUED_SHARDS))  # a quarter more than an even share: shards are uneven
+        keys = QUEUED_KEYS if since_ms is None else SHARD_KEYS
         # the keys are read at once, not one after another: a tick waited for five round trips in a row
         reads = [
-            functools.partial(self._queued_items, key, limit if key == QUEUED else per_shard, since_ms)
-            for key in QUEUED_KEYS
+            functools.partial(self._queued_items, key, limit if key == QUEUED else per_shard, since_ms) for key in keys
         ]
         items = [item for got in _at_once(reads) for item in got]
         items.sort(key=lambda i: str(get_attr(i, "gsi2sk")))
@@ -549,20 +554,19 @@ class DynamoAdmission(LeasesAndBuckets):
         pools = [PoolState(p["name"], int(p["maxVcpus"]), tuple(p["queues"]), gpus=int(p.get("gpus", 0))) for p in raw]
         return pools, int(get_attr(item, "seenAt") or 0)
 
-    def sent_window(self) -> list[int]:
-        """The SubmitJob times (epoch ms) the last dispatcher invocation made in its last second (``ADMISSION``/
-        ``SENT``, written as it ended): the next one's send window starts from them."""
-        out = self._db.get_item(
-            TableName=self._table, Key={"pk": {"S": "ADMISSION"}, "sk": {"S": "SENT"}}, ConsistentRead=True
-        )
-        item = out.get("Item")
-        return [int(t) for t in json.loads(str(get_attr(item, "sent") or "[]"))] if item else []
+    def take_lease_with_window(self, name: str, owner: str, now_ms: int, until_ms: int) -> list[int] | None:
+        """``take_lease``, answering the SubmitJob times (epoch ms) its last holder made in its last second (kept in
+        the lease as it gave it back: ``release_lease_with_window``), so the dispatcher's send window spans
+        invocations; None when another holds the lease. One write: before, the window was an item of its own, read
+        and written by each invocation besides the lease (four calls, now two)."""
+        item = self._take_lease(name, owner, now_ms, until_ms)
+        if item is None:
+            return None
+        return [int(t) for t in json.loads(str(get_attr(item, "sent") or "[]"))]
 
-    def save_sent_window(self, sent_ms: list[int]) -> None:
-        self._db.put_item(
-            TableName=self._table,
-            Item={"pk": {"S": "ADMISSION"}, "sk": {"S": "SENT"}, "sent": {"S": json.dumps(sent_ms)}},
-        )
+    def release_lease_with_window(self, name: str, owner: str, sent_ms: list[int]) -> None:
+        """Give the lease back (only if still ours) with the SubmitJob times of its last second (epoch ms)."""
+        self.release_lease(name, owner, keep={"sent": {"S": json.dumps(sent_ms, separators=(",", ":"))}})
 
     def save_pool_layout(self, pools: Iterable[PoolState], seen_ms: int) -> None:
         body = [{"name": p.name, "maxVcpus": p.max_vcpus, "queues": list(p.queues), "gpus": p.gpus} for p in pools]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from batchplane.adapters.dynamo.items import ACTIVE, Item, conditional, job_from_item
+from botocore.exceptions import ClientError
+
+from batchplane.adapters.dynamo.items import ACTIVE, Item, conditional, error_code, job_from_item
 from batchplane.domain.records import JobRecord
 from batchplane.domain.sweep_keys import SweepIndex
 
@@ -26,8 +28,13 @@ class LeasesAndBuckets:
     def take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> bool:
         """Single flight: hold ``LEASE#<name>`` until ``until_ms`` if it is free, expired or already ours (a retry
         after a lost answer). The item expires by TTL a day after the lease."""
-        return conditional(
-            lambda: self._db.update_item(
+        return self._take_lease(name, owner, now_ms, until_ms) is not None
+
+    def _take_lease(self, name: str, owner: str, now_ms: int, until_ms: int) -> Item | None:
+        """``take_lease``, answering the lease item as the write left it (what its last holder kept in it as it gave
+        it back: ``release_lease``'s ``keep``), or None when another holds it. The answer costs no read."""
+        try:
+            out = self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"LEASE#{name}"}, "sk": {"S": "LEASE"}},
                 UpdateExpression="SET #o = :o, #u = :u, expiresAt = :e",
@@ -39,19 +46,30 @@ class LeasesAndBuckets:
                     ":now": {"N": str(now_ms)},
                     ":e": {"N": str(until_ms // 1000 + 86_400)},
                 },
+                ReturnValues="ALL_NEW",
             )
-        )
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return dict(out.get("Attributes") or {})
 
-    def release_lease(self, name: str, owner: str) -> None:
-        """Give the lease back early (only if still ours)."""
+    def release_lease(self, name: str, owner: str, keep: Item | None = None) -> None:
+        """Give the lease back early (only if still ours), leaving ``keep`` (attributes) in it for its next holder."""
+        names = {"#o": "owner", "#u": "leaseUntil"}
+        values: Item = {":o": {"S": owner}, ":zero": {"N": "0"}}
+        sets = ["#u = :zero"]
+        for i, (attr, value) in enumerate((keep or {}).items()):
+            names[f"#k{i}"], values[f":k{i}"] = attr, value
+            sets.append(f"#k{i} = :k{i}")
         conditional(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"LEASE#{name}"}, "sk": {"S": "LEASE"}},
-                UpdateExpression="SET #u = :zero",
+                UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression="#o = :o",
-                ExpressionAttributeNames={"#o": "owner", "#u": "leaseUntil"},
-                ExpressionAttributeValues={":o": {"S": owner}, ":zero": {"N": "0"}},
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchplane.adapters.dynamo.admission import queued_sort_key
+from batchplane.adapters.dynamo.admission import queued_key, queued_sort_key
 from batchplane.adapters.dynamo.attempts import DynamoLifecycleStore
 from batchplane.adapters.dynamo.items import IN_BUCKET, NOT_CANCELLED, NOT_CANCELLED_VALUES, conditional, job_key
 from batchplane.domain.models import Capacity, JobStatus
@@ -47,8 +47,10 @@ class DynamoPriorityStore(DynamoLifecycleStore):
         requeue = ""
         if job.status is JobStatus.QUEUED:
             # listed again from now in the dispatcher's QUEUED order, so that a dispatcher reading only the recent
-            # end of the listing sees the move at once (its admission order is still the job's creation time)
-            requeue = ", gsi2sk = :qsk"
+            # end of the listing sees the move at once (its admission order is still the job's creation time); in
+            # its shard (one queued before sharding leaves the bare key, which only whole reads look at)
+            requeue = ", gsi2pk = :qkey, gsi2sk = :qsk"
+            values[":qkey"] = {"S": queued_key(job.job_id)}
             values[":qsk"] = {"S": queued_sort_key(iso_to_ms(now), job.job_id)}
         return self._update(
             job,
