@@ -66,6 +66,8 @@ def _traverse(kinds: _Kinds, base_pre: Any) -> Any:
                 takes[kind] = next((fn for cls, fn in processing.items() if issubclass(kind, cls)), None)
             return takes[kind]
 
+        seen: set[type] | None = getattr(self, "_batchplane_seen", None)  # the node types met, when asked
+
         def walk(node: Any, child_id: int) -> Any:
             parent = node.parent
             children = node.children
@@ -77,15 +79,28 @@ def _traverse(kinds: _Kinds, base_pre: Any) -> Any:
                         walk(child, i)
             process = processor_of(type(node))
             if process is not None:
+                before = node
                 node = process(node)
                 node.parent = parent
                 if parent:
                     parent.children[child_id] = node
+                if seen is not None and node is not before:
+                    _types_below(node, seen, is_node)  # a new node: its own children were not walked
+            if seen is not None:
+                seen.add(type(node))
             return node
 
         return walk(root, -1) if is_node(type(root)) else root
 
     return traverse
+
+
+def _types_below(node: Any, seen: set[type], is_node: Any) -> None:
+    """Add the type of ``node`` and of every node below it to ``seen``."""
+    seen.add(type(node))
+    for child in node.children or ():
+        if is_node(type(child)):
+            _types_below(child, seen, is_node)
 
 
 def _find_clauses(kinds: _Kinds) -> Any:
@@ -143,13 +158,29 @@ def _copy_tree(kinds: _Kinds) -> Any:
     return copy_tree
 
 
-def _checks_once(pure: tuple[type, ...], size: int = 8192) -> Any:
+def _checks_once(pure: tuple[type, ...], base_pre: Any, size: int = 8192) -> Any:
     """UpdateExpressionValidator.validate, where the checks that depend only on the expression's tree, its names and
     the table's key attributes (``pure``: moto's clause count, overlapping paths, key attributes; each returns the
     tree unchanged or raises) run once per distinct (tree, names, keys) that passed them. A tree is one parse kept
-    per expression text (``cached_update_expressions``): it is pinned here, so its ``id`` is not reused."""
+    per expression text (``cached_update_expressions``): it is pinned here, so its ``id`` is not reused.
+
+    And a walk that cannot do anything is not made: the walks note the node types they meet (and those of each node
+    a processor puts in), so a processor with no hook before each child, none of whose node types is in the tree
+    (``if_not_exists`` or ``list_append`` for the function evaluator, a path that does not exist for its checker),
+    would visit every node and change none: it is passed over. The types noted only grow (a node taken out leaves
+    its type behind), so a walk is never passed over that had something to do."""
     passed: set[tuple[int, tuple[tuple[str, str], ...], tuple[str, ...]]] = set()
     pinned: dict[int, Any] = {}
+    kinds_taken: dict[type, tuple[type, ...]] = {}  # a processor class's node types (its processing map's keys)
+
+    def idle(processor: Any, present: set[type]) -> bool:
+        """Would ``processor``'s walk of a tree whose node types are ``present`` do nothing?"""
+        if type(processor).pre_processing_of_child is not base_pre:
+            return False
+        taken = kinds_taken.get(type(processor))
+        if taken is None:
+            taken = kinds_taken[type(processor)] = tuple(processor._processing_map())
+        return not any(issubclass(kind, cls) for kind in present for cls in taken)
 
     def validate(self: Any) -> Any:
         tree = self._batchplane_tree
@@ -161,10 +192,16 @@ def _checks_once(pure: tuple[type, ...], size: int = 8192) -> Any:
         skip = key in passed and pinned.get(id(tree)) is tree
         checks = [p for p in self.processors if isinstance(p, pure)]
         node = self.node_to_validate
+        present: set[type] | None = None  # the node types in the tree, once a walk has met them all
         for processor in self.processors:
             if skip and isinstance(processor, pure):
                 continue
+            if present is not None and idle(processor, present):
+                continue
+            met: set[type] = set() if present is None else present
+            processor._batchplane_seen = met
             node = processor.traverse(node)
+            present = met
             if not skip and checks and processor is checks[-1]:
                 if len(pinned) >= size:
                     pinned.clear()
@@ -207,7 +244,7 @@ def fast_update_validation() -> None:
         validators.UpdateHashRangeKeyValidator,
     )
     update.__init__ = init  # type: ignore[method-assign]
-    update.validate = _checks_once(pure)  # type: ignore[method-assign]
+    update.validate = _checks_once(pure, traverser.pre_processing_of_child)  # type: ignore[method-assign]
     traverser.traverse = traverse  # type: ignore[method-assign]
     ast_nodes.Node.find_clauses = _find_clauses(kinds)  # type: ignore[method-assign]
     validators.deepcopy = _copy_tree(kinds)

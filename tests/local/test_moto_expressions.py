@@ -301,3 +301,54 @@ def test_conditions_parsed_once_parse_as_parsed_each_time_with_each_call_s_value
     assert again == theirs[len(CONDITIONS) :] + theirs[: len(CONDITIONS)]
     assert ours[: len(CONDITIONS)] != ours[len(CONDITIONS) :]  # the values change what the conditions say
     assert sum("Error" in answer or "Exception" in answer for answer in theirs) >= 4
+
+
+def test_a_walk_that_would_change_nothing_is_not_made() -> None:
+    from moto.dynamodb.parsing import validators
+
+    walked: list[str] = []
+    checkers = (validators.NoneExistingPathChecker, validators.UpdateExpressionFunctionEvaluator)
+    moto_glue.cached_update_expressions()
+    moto_expressions.fast_update_validation()
+    real = validators.DepthFirstTraverser.traverse
+
+    def counted(self: Any, node: Any) -> Any:
+        if isinstance(self, checkers):
+            walked.append(type(self).__name__)
+        return real(self, node)
+
+    validators.DepthFirstTraverser.traverse = counted  # type: ignore[method-assign]
+    try:
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            key_table(ddb)
+            ddb.put_item(TableName="t", Item=ITEM)
+            # GIVEN an update with no function and no path that does not exist
+            ddb.update_item(
+                TableName="t",
+                Key=KEY,
+                UpdateExpression="SET s = :v, n = n + :one",
+                ExpressionAttributeValues={":v": {"S": "w"}, ":one": {"N": "1"}},
+            )
+            # THEN neither the function evaluator nor the missing-path checker walked its tree
+            assert walked == []
+            # WHEN an update calls a function, THEN the evaluator walks it (the checker still has nothing to find)
+            ddb.update_item(
+                TableName="t",
+                Key=KEY,
+                UpdateExpression="SET c = if_not_exists(s, :v)",
+                ExpressionAttributeValues={":v": {"S": "w"}},
+            )
+            assert walked == ["UpdateExpressionFunctionEvaluator"]
+            # AND an update whose operand does not exist is walked by the checker, which refuses it as moto does
+            with pytest.raises(ClientError, match="attribute that does not exist"):
+                ddb.update_item(
+                    TableName="t",
+                    Key=KEY,
+                    UpdateExpression="SET s = nothing + :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+            assert walked[1:] == ["NoneExistingPathChecker"]
+    finally:
+        validators.DepthFirstTraverser.traverse = real  # type: ignore[method-assign]
+        moto_expressions.unpatch()
