@@ -188,6 +188,43 @@ def test_a_redelivered_last_event_tells_a_pipeline_that_missed_it(
     assert _states(svc, pid) == {"a": "SUCCEEDED", "b": "SUBMITTED", "c": "SUBMITTED", "d": "WAITING"}
 
 
+def test_a_job_that_ends_before_its_start_is_claimed_still_settles_and_starts_its_dependents(
+    service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchplane import wiring
+
+    svc, _sfn, _ = service
+    pid = _create(svc)
+    real_submit = svc._jobs.submit
+    told: list[str] = []
+
+    def submit(*args: Any, claim: Any = None, pipeline: Any = None, **kw: Any) -> Any:
+        if claim is None or pipeline != (pid, "a") or told:
+            return real_submit(*args, claim=claim, pipeline=pipeline, **kw)
+
+        def late_claim(job_id: str) -> bool:
+            # the record is written (QUEUED): the dispatcher admitted it and Batch ran it before the claim landed
+            told.append(job_id)
+            svc.on_job_terminal(pid, "a", job_id, "SUCCEEDED", False)
+            return bool(claim(job_id))
+
+        return real_submit(*args, claim=late_claim, pipeline=pipeline, **kw)
+
+    monkeypatch.setattr(svc._jobs, "submit", submit)
+    # GIVEN a's start wrote its job's record, and the job ended and was told to the pipeline before its start's
+    # claim (WAITING -> SUBMITTED) landed
+    svc.on_token(pid, 1, "a", "t-a")
+    assert told
+    # THEN the pipeline has it SUCCEEDED (not SUBMITTED, waiting for an end already told), b and c started
+    assert _states(svc, pid) == {"a": "SUCCEEDED", "b": "SUBMITTED", "c": "SUBMITTED", "d": "WAITING"}
+    a = wiring.job_service()._store.get_job(told[0])
+    assert svc._store.get(pid).jobs["a"].job_id == a.job_id
+    assert not a.cancel_requested  # the late claim found its own job's end: nothing to cancel
+    # AND the end of a job that is not the one this run starts for a WAITING key changes nothing
+    svc.on_job_terminal(pid, "d", "0" * 26, "SUCCEEDED", False)
+    assert _states(svc, pid)["d"] == "WAITING"
+
+
 def test_a_creation_interrupted_before_its_execution_is_finished_by_the_retry(service: Any) -> None:
     from batchplane.domain.errors import UpstreamUnavailableError
     from batchplane.domain.pipelines import PipelineRequest

@@ -365,14 +365,28 @@ class DynamoPipelineStore:
         return _decode_request(out.get("Item") or {})
 
     def settle(
-        self, pid: str, key: str, to: JobState, *, allowed_from: tuple[JobState, ...], job_id: str | None = None
+        self,
+        pid: str,
+        key: str,
+        to: JobState,
+        *,
+        allowed_from: tuple[JobState, ...],
+        job_id: str | None = None,
+        run: int | None = None,
     ) -> tuple[bool, PipelineJobState | None]:
-        """`transition`, returning whether it applied and the pipeline job as it is now (None: no such job)."""
+        """`transition`, returning whether it applied and the pipeline job as it is now (None: no such job); with
+        ``run``, only while the job is in that run."""
         values: dict[str, Any] = {":to": _s(to)}
+        names = {"#st": "state"}
         conds = []
         for i, state in enumerate(allowed_from):
             values[f":f{i}"] = _s(state)
             conds.append(f":f{i}")
+        condition = f"#st IN ({', '.join(conds)})"
+        if run is not None:
+            values[":run"] = {"N": str(run)}
+            names["#run"] = "run"
+            condition += " AND #run = :run"
         expr = "SET #st = :to"
         if job_id:
             values[":jid"] = _s(job_id)
@@ -382,8 +396,8 @@ class DynamoPipelineStore:
                 TableName=self._table,
                 Key=_key(pid, f"PJOB#{key}"),
                 UpdateExpression=expr,
-                ConditionExpression=f"#st IN ({', '.join(conds)})",
-                ExpressionAttributeNames={"#st": "state"},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",

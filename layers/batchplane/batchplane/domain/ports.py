@@ -143,7 +143,14 @@ class PipelineStore(Protocol):
     def head(self, pid: str, run: int) -> PipelineHead | None: ...
     def request_of(self, pid: str) -> dict[str, Any] | None: ...
     def settle(
-        self, pid: str, key: str, to: JobState, *, allowed_from: tuple[JobState, ...], job_id: str | None = None
+        self,
+        pid: str,
+        key: str,
+        to: JobState,
+        *,
+        allowed_from: tuple[JobState, ...],
+        job_id: str | None = None,
+        run: int | None = None,
     ) -> tuple[bool, PipelineJobState | None]: ...
     def meet(self, pid: str, run: int, key: str, dependency: int, *, bucket: bool = False) -> int | None:
         """One dependency (or, ``bucket``, one bucket of dependencies) of a WAITING job is met: lower its count once;

@@ -71,6 +71,11 @@ MAX_JOBS_PER_RUN = MAX_EXPANDED_JOBS
 INLINE_STARTS = 10
 
 
+def start_key(pid: str, run: int, key: str) -> str:
+    """The Idempotency-Key a run's start of one pipeline job submits with: one job (and one Batch job) per key."""
+    return f"pipeline:{pid}:r{run}:{key}"
+
+
 class PipelineService:
     def __init__(
         self,
@@ -306,7 +311,9 @@ class PipelineService:
     def on_job_terminal(self, pid: str, key: str, job_id: str, status: str, cancel_requested: bool) -> str:
         """A managed job of the pipeline ended (from job_events)."""
         state = job_state_of(status, cancel_requested)
-        _, job = self._store.settle(pid, key, state, allowed_from=("SUBMITTED", "RUNNING"), job_id=job_id)
+        moved, job = self._store.settle(pid, key, state, allowed_from=("SUBMITTED", "RUNNING"), job_id=job_id)
+        if not moved and job is not None and job.state == "WAITING":
+            job = self._ended_before_claim(pid, key, job, job_id, state)
         if job is None or job.left is None:
             return self.advance(pid)
         head = self._store.head(pid, job.run)
@@ -343,6 +350,21 @@ class PipelineService:
         if plan.is_sink(key) and self._sink_done(head, plan, key) == 0:
             return self.advance(pid)  # the run's last sink: one full read decides the outcome, answers Finish
         return head.status
+
+    def _ended_before_claim(
+        self, pid: str, key: str, job: PipelineJobState, job_id: str, state: JobState
+    ) -> PipelineJobState:
+        """A job's end told while its pipeline still has it WAITING: its start wrote the job's record (so the
+        dispatcher could admit it and Batch run it) and its claim, WAITING → SUBMITTED, had not landed yet (slowed,
+        retried, or the start failed after the record and is retried later). When the job is the one this run starts
+        for the key (its id comes from the run's idempotency key) the end is settled from WAITING: a claim or replayed
+        start landing afterwards finds it ended and changes nothing (left WAITING, the next start would mark it
+        SUBMITTED, and nothing would ever end it)."""
+        head = self._store.head(pid, job.run)
+        if head is None or job_id != idempotent_job_id(head.tenant, start_key(pid, job.run, key)):
+            return job
+        _, now = self._store.settle(pid, key, state, allowed_from=("WAITING",), job_id=job_id, run=job.run)
+        return now or job
 
     def _sink_done(self, head: PipelineHead, plan: Plan, key: str) -> int | None:
         """Count a sink of a counted run that succeeded (in its bucket, then the bucket in the run's count): what the
@@ -470,15 +492,16 @@ class PipelineService:
         job id if this call moved it from WAITING."""
         job = plan.jobs[key]
         pid = pipeline.pipeline_id
-        ikey = f"pipeline:{pid}:r{pipeline.run}:{key}"
+        ikey = start_key(pid, pipeline.run, key)
         claimed: list[bool] = []
 
         def claim(job_id: str) -> bool:
             """WAITING → SUBMITTED before SubmitJob (a conditional write): a skip or cancel that landed first wins,
-            and the job never reaches Batch. Our own earlier claim (a retried start) holds."""
+            and the job never reaches Batch. Our own earlier claim (a retried start) holds, and so does the end of
+            this very job, told before the claim landed (`_ended_before_claim`): nothing is left to start or cancel."""
             moved, now = self._store.settle(pid, key, "SUBMITTED", allowed_from=("WAITING",), job_id=job_id)
             claimed.append(moved)
-            return moved or (now is not None and now.state == "SUBMITTED" and now.job_id == job_id)
+            return moved or (now is not None and now.job_id == job_id)
 
         submitted = self._jobs.submit(pipeline.tenant, job.request, ikey, pipeline=(pid, key), claim=claim)
         job_id = submitted.job.job_id
