@@ -27,6 +27,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from batchplane_local.moto_expressions import cached_condition_lexing, cached_condition_parsing, fast_update_validation
 from batchplane_local.moto_items import linear_item_size, projected_attributes_only
+from batchplane_local.moto_updates import fast_updates
 
 SUPPORTED = ("5.2",)  # the moto minor versions this glue was written against
 
@@ -377,6 +378,7 @@ def _patch_moto() -> None:
     cheap_transactions()
     cached_update_expressions()
     fast_update_validation()
+    fast_updates()
     cached_condition_lexing()
     cached_condition_parsing()
     fast_attribute_values()
