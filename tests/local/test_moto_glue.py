@@ -244,6 +244,51 @@ def test_a_cancelled_transaction_leaves_the_items_it_named_as_they_were() -> Non
         assert items == [{"pk": {"S": "a"}, "sk": {"S": "x"}, "n": {"N": "1"}}]
 
 
+def test_an_update_copies_its_old_image_only_for_a_table_with_a_stream(monkeypatch: Any) -> None:
+    import boto3
+    from batchplane_local.moto_glue import cheap_transactions
+    from moto import mock_aws
+    from moto.dynamodb.models.dynamo_type import Item
+
+    cheap_transactions()
+    copies: list[int] = []
+    real = Item.__deepcopy__
+
+    def counted(self: Any, memo: Any) -> Any:
+        copies.append(1)
+        return real(self, memo)
+
+    monkeypatch.setattr(Item, "__deepcopy__", counted)
+    update = {
+        "Key": {"pk": {"S": "a"}, "sk": {"S": "x"}},
+        "UpdateExpression": "SET n = :n",
+        "ExpressionAttributeValues": {":n": {"N": "2"}},
+    }
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        key_table(ddb)
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "x"}, "n": {"N": "1"}})
+        # GIVEN no table with a stream: an update copies its item once (moto's handler, for the old values)
+        copies.clear()
+        ddb.update_item(TableName="t", **update)
+        assert len(copies) == 1
+        # WHEN a table has a stream THEN its updates copy the old image for it too, and the stream carries it
+        key_table(ddb, "s")
+        ddb.update_table(
+            TableName="s", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        )
+        ddb.put_item(TableName="s", Item={"pk": {"S": "a"}, "sk": {"S": "x"}, "n": {"N": "1"}})
+        copies.clear()
+        ddb.update_item(TableName="s", **update)
+        assert len(copies) == 2
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends["123456789012"]["us-east-1"].tables["s"]  # the streams API is not installed
+        modified = [r.record["dynamodb"] for r in table.stream_shard.items if r.record["eventName"] == "MODIFY"]
+        assert modified[-1]["OldImage"]["n"] == {"N": "1"}
+        assert modified[-1]["NewImage"]["n"] == {"N": "2"}
+
+
 EVERY_TYPE = {
     "pk": {"S": "a"},
     "sk": {"S": "x"},
