@@ -31,7 +31,13 @@ OURS: list[tuple[str, dict[str, str], dict[str, Any], str | None]] = [
         "SET #att.#n.#st = :st, #att.#n.rk = :rk, updatedAt = :now, gsi2pk = :pk, gsi2sk = :sk REMOVE claimToken, "
         "#att.#n.runnableAt",
         {"#att": "att", "#n": "1", "#st": "status"},
-        {":st": {"S": "SUCCEEDED"}, ":rk": {"S": "2026#b"}, ":now": {"S": "t2"}, ":pk": {"S": "R#1"}, ":sk": {"S": "2"}},
+        {
+            ":st": {"S": "SUCCEEDED"},
+            ":rk": {"S": "2026#b"},
+            ":now": {"S": "t2"},
+            ":pk": {"S": "R#1"},
+            ":sk": {"S": "2"},
+        },
         None,
     ),
     ("SET version = version + :one, n = :one - n ADD hits :one", {}, {":one": {"N": "1"}}, None),
