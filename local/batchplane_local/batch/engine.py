@@ -23,13 +23,14 @@ What it mirrors from AWS Batch (each point checked against the AWS docs or the b
   driver streams a container's output to CloudWatch Logs while it runs).
 - Memory (MEMORY requirement, MiB) is enforced on resident memory (RSS), as a container's cgroup limit is, and a
   short burst cannot slip through: the kernel keeps each process's peak RSS (VmHWM) while it runs and reports it
-  (ru_maxrss of wait4, which covers the descendants it reaped) when it exits; a small shim (memshim.py) forks the
-  job and reaps it, as the engine's own wait4 would count the engine's image into the peak. The job is SIGKILLed
-  when any process's peak, or the sum of the tree's current RSS, is over the limit, and an attempt whose peak was
-  over the limit is an OOM even if it exited before the monitor saw it: exitCode 137, container.reason
-  "OutOfMemoryError: Container killed due to memory usage", statusReason "Essential container in task exited".
-  Unlike a cgroup, page cache is not counted, and the kill comes within one monitor interval of the peak rather than
-  at the allocation itself.
+  (ru_maxrss of wait4, which covers the descendants it reaped) when it exits; a small fork server (forkserver.py,
+  started once) forks the job and reaps it, as the engine's own wait4 would count the engine's image into the peak.
+  The job is SIGKILLed when any process's peak, or the sum of the tree's current RSS, is over the limit, and an
+  attempt whose peak was over the limit is an OOM even if it exited before the monitor saw it: exitCode 137,
+  container.reason "OutOfMemoryError: Container killed due to memory usage", statusReason "Essential container in
+  task exited". Unlike a cgroup, page cache is not counted, and the kill comes within one monitor interval of the
+  peak rather than at the allocation itself. A job's peak includes the fork server's image it was forked from
+  (about 8.5 MiB), as it included the shim's before; a job has SIGPIPE at its default, as a container's process has.
 - Timeout (attemptDurationSeconds; any positive value is accepted locally) sends SIGTERM then SIGKILL after a grace
   (ECS uses 30 s; 2 s here by default), statusReason "Job attempt duration exceeded timeout".
 - ``interrupt()`` is a Spot reclaim / host failure: statusReason "Host EC2 (instance i-...) terminated.", no exitCode.
@@ -482,6 +483,11 @@ class LocalBatch:
             if status:
                 defs = [jd for jd in defs if jd.status == status]
             return [definition_detail(jd) for jd in defs]
+
+    @property
+    def fork_servers_started(self) -> int:
+        """Processes started to start jobs (one fork server for the engine's life, unless one was killed)."""
+        return self._runner.fork_servers_started
 
     def logs(self, log_stream_name: str) -> list[str]:
         with self._state.lock:

@@ -11,12 +11,14 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from batchplane_local.batch.spawn import Child
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 RANK = {s: i for i, s in enumerate(STATUSES)}
@@ -189,7 +191,7 @@ class Proc:
     log_stream: str
     instance_id: str
     lines: list[str]
-    popen: subprocess.Popen[bytes] | None = None
+    popen: Child | None = None  # its process (the fork server started it)
     started_at: int | None = None
     kill_reason: str | None = None
     hard_kill: bool = False

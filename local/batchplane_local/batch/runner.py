@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +40,7 @@ from batchplane_local.batch.model import (
     now_ms,
     requirements,
 )
+from batchplane_local.batch.spawn import Child, ForkServer
 from batchplane_local.batch.state import BatchState
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,12 @@ def _peak_rss(pid: int) -> int:
     return 0
 
 
-def _tree_memory(shim: psutil.Process) -> tuple[int, int]:
-    """(sum of the current RSS of the job's processes, the largest peak RSS of any of them), in bytes; the memory
-    shim at the root of the tree is not the job's and is not counted."""
+def _tree_memory(root: psutil.Process) -> tuple[int, int]:
+    """(sum of the current RSS of the job's processes, the largest peak RSS of any of them), in bytes: the job's
+    process and its descendants."""
     total = peak = 0
     try:
-        procs = shim.children(recursive=True)
+        procs = [root, *root.children(recursive=True)]
     except psutil.Error:
         return 0, 0
     for p in procs:
@@ -73,12 +73,9 @@ def _tree_memory(shim: psutil.Process) -> tuple[int, int]:
     return total, peak
 
 
-_MEMSHIM = Path(__file__).with_name("memshim.py")
-
-
 def _check_executable(command: str, path: str | None, cwd: str) -> None:
-    """Raise as Popen would for a command that cannot be run (the shim runs it; a job that cannot start must still
-    fail with CannotStartContainerError before it is RUNNING)."""
+    """Raise as Popen would for a command that cannot be run (the fork server runs it; a job that cannot start must
+    still fail with CannotStartContainerError before it is RUNNING)."""
     if os.sep in command:
         target = Path(cwd, command)
         if not target.is_file():
@@ -87,18 +84,6 @@ def _check_executable(command: str, path: str | None, cwd: str) -> None:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), command)
     elif shutil.which(command, path=path) is None:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), command)
-
-
-def _read_peak(peak_file: Path | None) -> int:
-    """The job's peak RSS (bytes) as the memory shim reaped it (0 if the shim was killed before it could say)."""
-    if peak_file is None:
-        return 0
-    try:
-        return int(peak_file.read_text(encoding="ascii") or 0)
-    except (OSError, ValueError):
-        return 0
-    finally:
-        peak_file.unlink(missing_ok=True)
 
 
 class Runner:
@@ -124,6 +109,12 @@ class Runner:
         self._work_dir_arg = work_dir
         self._work_dir: Path | None = None
         self._threads: list[threading.Thread] = []
+        self._forks: ForkServer | None = None
+
+    @property
+    def fork_servers_started(self) -> int:
+        """How many fork servers this runner has started (one for its life unless one was killed)."""
+        return self._forks.starts if self._forks is not None else 0
 
     def open(self) -> None:
         """Make the directory the containers' working directories go in (a temporary one unless one was given)."""
@@ -132,6 +123,7 @@ class Runner:
             self._work_dir = self._work_dir_arg
         else:
             self._work_dir = Path(tempfile.mkdtemp(prefix="batchplane-local-batch-"))
+        self._forks = ForkServer()  # its process starts with the first job
 
     def join(self, deadline: float) -> None:
         """Wait (until ``deadline``, a monotonic time) for the containers' threads to end."""
@@ -142,6 +134,8 @@ class Runner:
     def close(self) -> None:
         """Forget the threads and remove the temporary work directory (call with the state's lock held)."""
         self._threads = []
+        if self._forks is not None:
+            self._forks.close()
         if self._work_dir is not None and self._work_dir_arg is None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
         self._work_dir = None
@@ -209,22 +203,12 @@ class Runner:
         if not proc.argv:
             self._finished(proc, None, start_error="CannotStartContainerError: no command specified")
             return
-        argv, peak_file = proc.argv, None
-        if proc.mem_limit is not None:
-            peak_file = Path(proc.cwd + ".peak")
-            argv = [sys.executable, "-I", "-S", str(_MEMSHIM), str(peak_file), "--", *proc.argv]
+        forks = self._forks
+        if forks is None:
+            raise RuntimeError("LocalBatch.start() was not called")
         try:
-            if peak_file is not None:
-                _check_executable(proc.argv[0], proc.env.get("PATH"), proc.cwd)
-            popen = subprocess.Popen(  # noqa: S603 - running the job's own argv is the point
-                argv,
-                cwd=proc.cwd,
-                env=proc.env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            _check_executable(proc.argv[0], proc.env.get("PATH"), proc.cwd)
+            popen = forks.spawn(proc.argv, proc.env, proc.cwd)
         except Exception as exc:  # noqa: BLE001 - any failure to start (OSError, a NUL byte's ValueError) ends the job
             # FAILED with a reason: a job left STARTING would hold its vCPUs, and every queue behind them, forever.
             self._finished(proc, None, start_error=f"CannotStartContainerError: {exc}")
@@ -240,7 +224,7 @@ class Runner:
         peak = self._monitor(proc, popen)
         # The container is gone: nothing it started survives it.
         proc.signal(signal.SIGKILL)
-        peak = max(peak, _read_peak(peak_file))
+        peak = max(peak, popen.peak)
         if proc.mem_limit is not None and peak > proc.mem_limit:
             with self.state.lock:
                 if proc.kill_reason is None:  # over its memory between two looks: a cgroup would have killed it
@@ -248,17 +232,20 @@ class Runner:
         reader.join(2.0)
         self._finished(proc, popen.returncode)
 
-    def _monitor(self, proc: Proc, popen: subprocess.Popen[bytes]) -> int:
+    def _monitor(self, proc: Proc, popen: Child) -> int:
         """Watch a running container until it exits: its timeout, its memory, the kills asked of it. Returns
         the largest peak RSS (bytes) seen in its processes."""
         deadline = time.monotonic() + proc.timeout_s if proc.timeout_s else None
-        shim = psutil.Process(popen.pid) if proc.mem_limit else None
+        root: psutil.Process | None = None
+        if proc.mem_limit:
+            with contextlib.suppress(psutil.Error):  # gone already: its peak comes from its reaping
+                root = psutil.Process(popen.pid)
         peak = 0
         while popen.poll() is None:
             now = time.monotonic()
             over = False
-            if shim is not None and proc.mem_limit is not None:
-                total, tree_peak = _tree_memory(shim)
+            if root is not None and proc.mem_limit is not None:
+                total, tree_peak = _tree_memory(root)
                 peak = max(peak, tree_peak)
                 over = max(total, peak) > proc.mem_limit
             with self.state.lock:
