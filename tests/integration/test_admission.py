@@ -6,6 +6,7 @@ function under its own enforced IAM role."""
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from typing import Any
 from urllib.parse import quote
@@ -140,6 +141,29 @@ def test_an_invocations_submit_times_reach_the_next_one_in_the_dispatchers_lease
     assert len(seeded[1]) == 4
     assert max(seeded[1]) - min(seeded[1]) < 1_000
     assert abs(max(seeded[1]) - time.time() * 1000) < 10_000
+
+
+def test_a_warm_dispatchers_invocations_keep_their_threads(plane: Plane, stack: Stack) -> None:
+    from batchplane import wiring
+
+    def workers() -> set[int | None]:
+        return {t.ident for t in threading.enumerate() if t.name.startswith(("admit", "submit"))}
+
+    # GIVEN a dispatcher whose invocation admitted and submitted 2 jobs
+    for i in range(2):
+        assert _post(plane, {"name": f"a{i}", "command": ["true"]})["statusCode"] == 202
+    with stack.acting_as("dispatcher"):
+        assert len(wiring.dispatcher().run(0).admitted) == 2
+    first = workers()
+    # WHEN its next invocation admits 2 more
+    for i in range(2):
+        assert _post(plane, {"name": f"b{i}", "command": ["true"]})["statusCode"] == 202
+    with stack.acting_as("dispatcher"):
+        assert len(wiring.dispatcher().run(0).admitted) == 2
+    # THEN the threads the first invocation wrote and submitted with are still there (the container's, not joined
+    # at each invocation's end: starting and joining them was a quarter of a one-tick invocation's time)
+    assert first
+    assert first <= workers()
 
 
 class _Stale:
