@@ -3,6 +3,7 @@ invoke then retries it as Lambda retries that source and sends it to the on-fail
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -85,3 +86,22 @@ def test_an_async_invocation_that_times_out_is_retried_then_sent_to_its_destinat
     assert fn.invocations == 3
     assert len(sqs.sent) == 1
     assert '"condition": "RetriesExhausted"' in sqs.sent[0]["MessageBody"]
+
+
+def test_invocations_start_no_thread_of_their_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a warm function (its deadlines' watcher started by the first invocation)
+    fn = function(tmp_path, timeout=2)
+    assert fn.invoke({"seconds": 0}) == {"done": 0}
+    started: list[str] = []
+    real = threading.Thread.start
+
+    def counted(self: threading.Thread) -> None:
+        started.append(self.name)
+        real(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    # WHEN it is invoked 20 times
+    for _ in range(20):
+        assert fn.invoke({"seconds": 0}) == {"done": 0}
+    # THEN no thread was started for them (a timer each was a thread started and ended per invocation)
+    assert started == []

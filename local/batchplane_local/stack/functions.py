@@ -5,7 +5,9 @@ invocation's retries and on-failure destination."""
 from __future__ import annotations
 
 import contextlib
+import heapq
 import importlib.util
+import itertools
 import json
 import logging
 import queue
@@ -191,38 +193,86 @@ class LambdaTimeout(Exception):  # noqa: N818 - Lambda's own words for it
     """``Task timed out after N seconds``: the invocation ran past its function's Timeout and was stopped."""
 
 
+class _Armed:
+    """One invocation's deadline: fired (LambdaTimeout raised in its thread) unless finished first."""
+
+    __slots__ = ("finished", "fired", "lock", "thread_id")
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        self.lock = threading.Lock()
+        self.finished = False
+        self.fired = False
+
+    def fire(self) -> None:
+        import ctypes
+
+        with self.lock:
+            if not self.finished:
+                self.fired = True
+                stop = ctypes.py_object(LambdaTimeout)
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), stop)
+
+    def disarm(self) -> None:
+        import ctypes
+
+        with self.lock:
+            self.finished = True
+            if self.fired:  # the exception may not have been delivered yet: take it back before leaving
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
+
+
+class _Watchdog:
+    """One thread that fires every invocation's deadline when it comes. A ``threading.Timer`` per invocation was a
+    thread started and ended per invocation (thousands in a pipeline's run), each start waiting for the GIL."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, _Armed]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> _Armed:
+        armed = _Armed(threading.get_ident())
+        with self._cond:
+            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), armed))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="lambda-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return armed
+
+    def _watch(self) -> None:
+        with self._cond:
+            while True:
+                while self._due and self._due[0][2].finished:  # ended in time: forgotten
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._due)[2].fire()
+
+
+_WATCHDOG = _Watchdog()
+
+
 @contextlib.contextmanager
 def _deadline(seconds: float, name: str, request_id: str) -> Any:
     """Stop the calling thread's invocation at ``seconds``: a Python thread cannot be killed, so LambdaTimeout is
     raised in it (asynchronously, at its next bytecode; a call blocked in C, such as a socket read, is stopped when it
     returns, and the SDK's read timeout bounds that)."""
-    import ctypes
-
-    thread_id = threading.get_ident()
-    lock = threading.Lock()
-    finished = threading.Event()
-    fired = threading.Event()
-
-    def stop() -> None:
-        with lock:
-            if not finished.is_set():
-                fired.set()
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(LambdaTimeout))
-
-    timer = threading.Timer(seconds, stop)
-    timer.daemon = True
-    timer.start()
+    armed = _WATCHDOG.arm(seconds)
     try:
         yield
     except LambdaTimeout:
         msg = f"{request_id} Task timed out after {seconds:.2f} seconds ({name})"
         raise LambdaTimeout(msg) from None
     finally:
-        with lock:
-            finished.set()
-            timer.cancel()
-            if fired.is_set():  # the exception may not have been delivered yet: take it back before leaving
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+        armed.disarm()
 
 
 def async_worker(fn: LocalFunction, sqs: Callable[[], Any], log: Callable[[str], None]) -> None:
