@@ -3,6 +3,7 @@ update, good or bad, with the bytes moto answers without it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -73,16 +74,33 @@ UPDATES: list[tuple[str, dict[str, str], dict[str, Any], str | None]] = [
 ]
 
 
-def _answers() -> list[bytes]:
+Corpus = list[tuple[str, dict[str, str], dict[str, Any], str | None]]
+
+
+def _put_beside(_: int, expression: str, __: dict[str, Any]) -> dict[str, Any]:
+    """A transaction's second item: one the transaction creates."""
+    return {"Put": {"TableName": "t", "Item": {"pk": {"S": "b"}, "sk": {"S": expression}}}}
+
+
+def update_answers(
+    corpus: Corpus,
+    *,
+    item: dict[str, Any] = ITEM,
+    indexes: tuple[tuple[str, str, str | None], ...] = (("gsi1", "gsi1pk", None),),
+    returns: tuple[str, ...] = ("ALL_NEW", "UPDATED_OLD"),
+    beside: Callable[[int, str, dict[str, Any]], dict[str, Any]] = _put_beside,
+) -> list[bytes]:
+    """Every answer moto gives to ``corpus`` (each update on ``item`` with each of ``returns``, then in a transaction
+    with ``beside``'s item), the bodies as sent or the errors as raised, and the table's items at the end."""
     bodies: list[bytes] = []
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        key_table(ddb, indexes=[("gsi1", "gsi1pk", None)])
+        key_table(ddb, indexes=list(indexes))
         ddb.meta.events.register(
             "after-call.dynamodb.*", lambda http_response, **_: bodies.append(http_response.content)
         )
-        ddb.put_item(TableName="t", Item=ITEM)
-        for expression, names, values, condition in UPDATES:
+        ddb.put_item(TableName="t", Item=item)
+        for i, (expression, names, values, condition) in enumerate(corpus):
             request: dict[str, Any] = {"TableName": "t", "Key": KEY, "UpdateExpression": expression}
             if names:
                 request["ExpressionAttributeNames"] = names
@@ -90,16 +108,15 @@ def _answers() -> list[bytes]:
                 request["ExpressionAttributeValues"] = values
             if condition:
                 request["ConditionExpression"] = condition
-            for returned in ("ALL_NEW", "UPDATED_OLD"):
+            for returned in returns:
                 try:
                     ddb.update_item(**request, ReturnValues=returned)
                 except ClientError as error:
                     bodies.append(repr(error.response["Error"]).encode())
                 except Exception as error:  # noqa: BLE001 - moto lets a few bad requests escape as Python errors
                     bodies.append(f"{type(error).__name__}: {error}".encode())
-            try:  # the same update inside a transaction, with a second item the transaction creates
-                put = {"TableName": "t", "Item": {"pk": {"S": "b"}, "sk": {"S": expression}}}
-                ddb.transact_write_items(TransactItems=[{"Update": request}, {"Put": put}])
+            try:
+                ddb.transact_write_items(TransactItems=[{"Update": request}, beside(i, expression, request)])
             except ClientError as error:
                 bodies.append(repr(error.response.get("CancellationReasons", error.response["Error"])).encode())
             except Exception as error:  # noqa: BLE001
@@ -113,13 +130,13 @@ def test_updates_validated_faster_answer_as_moto_answers_them() -> None:
     # (each expression text parsed once, as in the local stack: the same tree comes back for the same text)
     moto_glue.cached_update_expressions()
     moto_expressions.unpatch()
-    theirs = _answers()
+    theirs = update_answers(UPDATES)
     # WHEN the same are answered with it
     moto_expressions.fast_update_validation()
     moto_expressions.cached_condition_lexing()
     moto_expressions.cached_condition_parsing()
     try:
-        ours = _answers()
+        ours = update_answers(UPDATES)
     finally:
         moto_expressions.unpatch()
     # THEN every answer, accepted or refused, and the table they leave are the same bytes

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from batchplane_local import moto_expressions, moto_glue, moto_updates
-from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from tests.local.test_moto_expressions import ITEM, KEY, UPDATES
-from tests.tables import key_table
+from tests.local.test_moto_expressions import ITEM, UPDATES, Corpus, update_answers
 
 V = {":v": {"S": "v"}}
 # The shapes the control plane sends (nested attempt maps behind placeholders, if_not_exists, counters, index keys
@@ -75,39 +71,20 @@ OURS: list[tuple[str, dict[str, str], dict[str, Any], str | None]] = [
 ]
 
 
-def _answers(corpus: list[tuple[str, dict[str, str], dict[str, Any], str | None]]) -> list[bytes]:
-    bodies: list[bytes] = []
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        key_table(ddb, indexes=[("gsi1", "gsi1pk", None), ("gsi2", "gsi2pk", "gsi2sk")])
-        ddb.meta.events.register(
-            "after-call.dynamodb.*", lambda http_response, **_: bodies.append(http_response.content)
-        )
-        ddb.put_item(TableName="t", Item={**ITEM, "version": {"N": "1"}, "att": {"M": {}}, "claimToken": {"S": "c"}})
-        for i, (expression, names, values, condition) in enumerate(corpus):
-            request: dict[str, Any] = {"TableName": "t", "Key": KEY, "UpdateExpression": expression}
-            if names:
-                request["ExpressionAttributeNames"] = names
-            if values:
-                request["ExpressionAttributeValues"] = values
-            if condition:
-                request["ConditionExpression"] = condition
-            for returned in ("ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"):
-                try:
-                    ddb.update_item(**request, ReturnValues=returned)
-                except ClientError as error:
-                    bodies.append(repr(error.response["Error"]).encode())
-                except Exception as error:  # noqa: BLE001 - moto lets a few bad requests escape as Python errors
-                    bodies.append(f"{type(error).__name__}: {error}".encode())
-            try:  # in a transaction, and on an item the update creates
-                fresh = {"TableName": "t", "Key": {"pk": {"S": "new"}, "sk": {"S": str(i)}}}
-                ddb.transact_write_items(TransactItems=[{"Update": request}, {"Update": {**request, **fresh}}])
-            except ClientError as error:
-                bodies.append(repr(error.response.get("CancellationReasons", error.response["Error"])).encode())
-            except Exception as error:  # noqa: BLE001
-                bodies.append(f"{type(error).__name__}: {error}".encode())
-        bodies.append(repr(ddb.scan(TableName="t")["Items"]).encode())
-    return bodies
+def _answers(corpus: Corpus) -> list[bytes]:
+    """The shared corpus runner, with what these updates need: the job item's own maps, both indexes, UPDATED_NEW,
+    and a transaction's second update creating its item."""
+
+    def creating(i: int, _: str, request: dict[str, Any]) -> dict[str, Any]:
+        return {"Update": {**request, "Key": {"pk": {"S": "new"}, "sk": {"S": str(i)}}}}
+
+    return update_answers(
+        corpus,
+        item={**ITEM, "version": {"N": "1"}, "att": {"M": {}}, "claimToken": {"S": "c"}},
+        indexes=(("gsi1", "gsi1pk", None), ("gsi2", "gsi2pk", "gsi2sk")),
+        returns=("ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"),
+        beside=creating,
+    )
 
 
 def test_updates_applied_directly_answer_as_moto_answers_them() -> None:
