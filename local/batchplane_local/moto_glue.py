@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from batchplane_local import moto_direct
 from batchplane_local.moto_expressions import cached_condition_lexing, cached_condition_parsing, fast_update_validation
 from batchplane_local.moto_items import linear_item_size, projected_attributes_only
 from batchplane_local.moto_updates import fast_updates
@@ -467,9 +468,16 @@ def direct_dynamodb(request: Any) -> tuple[int, dict[str, str], bytes] | None:
     from moto.core.request import normalize_request
     from moto.dynamodb.responses import DynamoHandler
 
-    normalized = normalize_request(request)
     try:
-        status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
+        from batchplane_local.loopback import request_body
+
+        operation = target[len(DYNAMODB_TARGET) :]
+        quick = moto_direct.answer(operation, request.url, request.headers, request_body(request.body))
+        if quick is not None:
+            status, headers, body = quick
+        else:
+            normalized = normalize_request(request)
+            status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
     except HTTPException as error:  # as moto's stubber answers one
         status, headers, body = error.code or 500, dict(error.get_headers()), error.get_body()
     except ClientError as error:  # as moto's Flask view answers one (convert_to_flask_response)
