@@ -26,6 +26,9 @@ import sys
 
 _UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 _HEADER = struct.Struct(">I")
+# Descriptors above stdio are closed in the job (this process's own are few, and non-inheritable anyway): Linux closes
+# a range in one call, elsewhere closerange closes one by one, so a limit of millions is not walked there.
+_FD_CEILING = os.sysconf("SC_OPEN_MAX") if sys.platform.startswith("linux") else 4096
 # Signals Python sets to ignored at its start: an ignored signal stays ignored across exec, so the job gets them back
 # at their defaults, as a container's process has them (as subprocess's restore_signals does).
 _RESTORE = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name))
@@ -62,7 +65,7 @@ def _child(payload: bytes, out: int, conn: _socket.socket, wake: int) -> None:
         os.dup2(null, 0)
         os.dup2(out, 1)
         os.dup2(out, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+        os.closerange(3, _FD_CEILING)
         cwd, argv, env = _parse(payload)
         os.chdir(cwd)
         os.execvpe(argv[0], argv, env)  # noqa: S606 - running the job's own argv is the point
