@@ -533,7 +533,7 @@ def test_a_job_that_cannot_be_started_fails_and_frees_its_vcpus(env: Env, overri
 
 
 def test_a_command_that_does_not_exist_fails_to_start(env: Env) -> None:
-    # GIVEN a command that is not on PATH (the job runs under the memory shim, which would start it)
+    # GIVEN a command that is not on PATH (the fork server, which would start it, is told to)
     # WHEN it is submitted
     detail = env.batch.wait_for(env.submit(["no-such-command-here"]))
 

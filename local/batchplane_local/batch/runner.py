@@ -1,7 +1,7 @@
 """The local Batch's runner: a placed job's container run as a process group on this machine, watched for its memory
 limit and its timeout, its output streamed as log lines, its exit turned into the attempt AWS Batch records.
 
-Memory (MEMORY requirement, MiB) is enforced on resident memory, peaks included (see `memshim`); a timeout sends
+Memory (MEMORY requirement, MiB) is enforced on resident memory, peaks included (see `forkserver`); a timeout sends
 SIGTERM, then SIGKILL after a grace; a kill asked by TerminateJob, a Spot reclaim or the end of a multi-node job's
 main node is carried out here. What the attempt's end means for the job (retry, finish) is `BatchState`'s call."""
 
