@@ -94,9 +94,11 @@ def test_invocations_start_no_thread_of_their_own(tmp_path: Path, monkeypatch: p
     assert fn.invoke({"seconds": 0}) == {"done": 0}
     started: list[str] = []
     real = threading.Thread.start
+    invoking = threading.current_thread()
 
     def counted(self: threading.Thread) -> None:
-        started.append(self.name)
+        if threading.current_thread() is invoking:  # what the invocations start, not any other test's leftovers
+            started.append(self.name)
         real(self)
 
     monkeypatch.setattr(threading.Thread, "start", counted)
