@@ -105,6 +105,25 @@ def test_a_killed_fork_server_takes_its_jobs_with_it_and_the_next_job_starts_a_n
     assert forks.starts == 2
 
 
+def test_a_job_sent_to_a_fork_server_that_just_died_starts_on_a_new_one(forks: ForkServer) -> None:
+    # GIVEN a fork server killed from outside
+    first = forks.spawn(["sleep", "30"], dict(os.environ), os.getcwd())
+    server = psutil.Process(first.pid).parent()
+    assert server is not None
+    server.kill()
+    server.wait(5)
+    # WHEN jobs are sent at once (before or after the stack noticed), one of them long-running
+    runner = forks.spawn(["sleep", "30"], dict(os.environ), os.getcwd())
+    # THEN they run on a new server, and the old server's end does not take the new server's job with it
+    assert first.wait(10) == -signal.SIGKILL
+    assert _run(forks, ["true"])[0].returncode == 0
+    assert forks.starts == 2
+    time.sleep(0.2)
+    assert runner.poll() is None
+    os.killpg(runner.pid, signal.SIGKILL)
+    assert runner.wait(10) == -signal.SIGKILL
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

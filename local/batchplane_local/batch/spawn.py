@@ -28,8 +28,9 @@ START_TIMEOUT_S = 10.0
 class Child:
     """A job's process, as far as the engine needs it: like ``subprocess.Popen``'s."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, server: int = 0) -> None:
         self.pid = pid
+        self.server = server  # which fork server started it (ForkServer.starts at the time)
         self.stdout: IO[bytes] | None = None  # the read end of its output pipe
         self.returncode: int | None = None
         self.peak = 0
@@ -74,7 +75,8 @@ class ForkServer:
             )
         self.starts += 1
         self._conn = ours
-        threading.Thread(target=self._read, args=(ours,), name="batch-forkserver", daemon=True).start()
+        reader = threading.Thread(target=self._read, args=(ours, self.starts), name="batch-forkserver", daemon=True)
+        reader.start()
         return ours
 
     def spawn(self, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> Child:
@@ -102,8 +104,14 @@ class ForkServer:
             conn = self._conn or self._start()
             with self._answered:
                 before = self._answers
-            socket.send_fds(conn, [_HEADER.pack(len(payload))], [out])
-            conn.sendall(payload)
+            try:
+                socket.send_fds(conn, [_HEADER.pack(len(payload))], [out])
+                conn.sendall(payload)
+            except OSError:  # a server that died before its reader noticed: a new one, once
+                self._lost(conn, self.starts)
+                conn = self._start()
+                socket.send_fds(conn, [_HEADER.pack(len(payload))], [out])
+                conn.sendall(payload)
             with self._answered:
                 self._answered.wait_for(lambda: self._answers > before or self._conn is not conn, START_TIMEOUT_S)
                 child = self._last if self._answers > before else None
@@ -111,14 +119,14 @@ class ForkServer:
             raise OSError("the local Batch fork server did not start the job")
         return child
 
-    def _read(self, conn: socket.socket) -> None:
+    def _read(self, conn: socket.socket, server: int) -> None:
         try:
             for line in conn.makefile("rb"):
                 words = line.split()
                 with self._answered:
                     if len(words) == 1:  # a started job's pid
                         pid = int(words[0])
-                        self._last = self._children[pid] = Child(pid)
+                        self._last = self._children[pid] = Child(pid, server)
                         self._answers += 1
                         self._answered.notify_all()
                         continue
@@ -128,14 +136,17 @@ class ForkServer:
         except (OSError, ValueError):
             pass
         finally:
-            self._lost(conn)
+            self._lost(conn, server)
 
-    def _lost(self, conn: socket.socket) -> None:
-        """The server is gone (closed, or killed): its jobs cannot be reported any more, so they are killed."""
+    def _lost(self, conn: socket.socket, server: int) -> None:
+        """Server ``server`` is gone (closed, or killed): its jobs cannot be reported any more, so they are killed
+        (its own only: a new server's jobs are not its)."""
         with self._answered:
             if self._conn is conn:
                 self._conn = None
-            orphans, self._children = list(self._children.values()), {}
+            orphans = [c for c in self._children.values() if c.server == server]
+            for child in orphans:
+                del self._children[child.pid]
             self._answered.notify_all()
         for child in orphans:
             with contextlib.suppress(ProcessLookupError, PermissionError):
