@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from batchplane_local import iam
 from batchplane_local.batch import LocalBatch
@@ -94,3 +95,11 @@ def local_function(code_dir: Path, name: str, **options: Any) -> LocalFunction:
         principal=iam.Principal(function=name, role_name=f"{name}-role", statements=()),
         **options,
     )
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie has ended: only its parent's wait is missing)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

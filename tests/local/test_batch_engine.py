@@ -6,7 +6,6 @@ import re
 import sys
 import time
 
-import psutil
 import pytest
 from batchplane_local.batch import BatchClientError
 from batchplane_local.batch.model import (
@@ -18,7 +17,7 @@ from batchplane_local.batch.model import (
     TIMEOUT_REASON,
 )
 
-from tests.local.conftest import JOB_DEF, Env
+from tests.local.conftest import JOB_DEF, Env, alive
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 HOST_TERMINATED = re.compile(r"^Host EC2 \(instance i-[0-9a-f]{17}\) terminated\.$")
@@ -496,16 +495,9 @@ def test_stop_kills_every_process_it_started(env: Env) -> None:
     env.batch.stop()
     # THEN the whole process group is gone
     deadline = time.monotonic() + 2
-    while _alive(child_pid):
+    while alive(child_pid):
         assert time.monotonic() < deadline, "the job's child survived stop()"
         time.sleep(0.01)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_a_submit_job_of_30_kib_or_more_is_refused_as_aws_refuses_it(env: Env) -> None:

@@ -12,7 +12,7 @@ import psutil
 import pytest
 from batchplane_local.batch.spawn import Child, ForkServer
 
-from tests.local.conftest import Env
+from tests.local.conftest import Env, alive
 
 MIB = 1024 * 1024
 
@@ -97,7 +97,7 @@ def test_a_killed_fork_server_takes_its_jobs_with_it_and_the_next_job_starts_a_n
     # THEN the job is reported killed, and is gone
     assert child.wait(10) == -signal.SIGKILL
     deadline = time.monotonic() + 5
-    while _alive(child.pid):
+    while alive(child.pid):
         assert time.monotonic() < deadline, "the job outlived its fork server"
         time.sleep(0.01)
     # AND the next job starts a new server and runs
@@ -122,13 +122,6 @@ def test_a_job_sent_to_a_fork_server_that_just_died_starts_on_a_new_one(forks: F
     assert runner.poll() is None
     os.killpg(runner.pid, signal.SIGKILL)
     assert runner.wait(10) == -signal.SIGKILL
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_the_engine_starts_every_job_from_one_fork_server(env: Env) -> None:

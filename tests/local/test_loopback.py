@@ -21,7 +21,7 @@ from batchplane_local.moto_channel import Channel
 from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
 
-from tests.local.conftest import JOB_DEF, Env
+from tests.local.conftest import JOB_DEF, Env, alive
 
 TABLE = "loopback-test"  # moto's state is the process's: a name no other test uses
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -192,17 +192,9 @@ def test_a_moto_child_ends_when_the_stack_process_dies() -> None:
     parent.wait()
     # THEN the child notices and ends within a few seconds
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and _alive(child):
+    while time.monotonic() < deadline and alive(child):
         time.sleep(0.2)
-    assert not _alive(child)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1].split()[0] != "Z"  # a zombie has ended
-    except FileNotFoundError:
-        return False
+    assert not alive(child)
 
 
 def _same_answers(over_tcp: Any, in_process: Any, loopback: Loopback) -> None:
