@@ -17,6 +17,7 @@ with moto's own in-process dispatch.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import urlparse
@@ -45,6 +46,42 @@ class _Seen:
 
     def __init__(self, headers: Any) -> None:
         self.headers = headers
+
+
+_NO_IAM_KEY: set[str] = set()  # access keys moto's IAM did not know: its DEFAULT_ACCOUNT_ID's
+
+
+def _account(handler: Any) -> str:
+    """``handler.get_current_account()``, without walking every IAM backend on each call for an access key it has
+    already not found (moto makes access key ids at random: a key unknown now is not made later)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    chosen = bool(os.environ.get("MOTO_ACCOUNT_ID")) or "x-moto-account-id" in handler.headers
+    if not chosen and handler.access_key in _NO_IAM_KEY:
+        return DEFAULT_ACCOUNT_ID
+    account: str = handler.get_current_account()
+    if not chosen and account == DEFAULT_ACCOUNT_ID:
+        _NO_IAM_KEY.add(handler.access_key)
+    return account
+
+
+def fast_request_ids() -> None:
+    """moto's request id (52 letters and digits, on every answer) drawn in one ``choices`` call, not 52 ``choice``
+    calls: 4% of moto's time on a DynamoDB call. The same generator (moto's seedable one), the same alphabet."""
+    import string
+
+    from moto.core import responses
+    from moto.moto_api._internal import mock_random
+
+    alphabet = string.ascii_letters + string.digits
+
+    def request_id(headerdict: dict[str, Any] | None = None) -> str:
+        req_id = "".join(mock_random.choices(alphabet, k=52))
+        if headerdict is not None and isinstance(headerdict, dict):
+            headerdict.update({"x-amzn-requestid": req_id})
+        return req_id
+
+    responses.gen_amzn_requestid_long = request_id  # type: ignore[attr-defined]
 
 
 class Counts:
@@ -87,7 +124,7 @@ def answer(operation: str, url: str, headers: Any, body: bytes) -> Any:
     handler.response_headers = {"server": "amazon.com", "date": http_date(utcnow())}
     handler.params = json.loads(body) if body else {}
     handler.access_key = handler.get_access_key()
-    handler.current_account = handler.get_current_account()
+    handler.current_account = _account(handler)
     mark_account_as_visited(
         account_id=handler.current_account,
         access_key=handler.access_key,

@@ -399,6 +399,7 @@ def _patch_moto() -> None:
     unsorted_query_candidates()
     linear_item_size()
     projected_attributes_only()
+    moto_direct.fast_request_ids()
     from batchplane_local.moto_index import index_queries  # it imports this module
 
     index_queries()

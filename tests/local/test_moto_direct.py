@@ -4,6 +4,8 @@ byte (status, headers but the date and request id, body), errors included; what 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 from typing import Any
 
 import boto3
@@ -12,6 +14,7 @@ from batchplane_local import moto_direct, moto_glue
 from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
 
 from tests.tables import key_table
 
@@ -170,3 +173,42 @@ def test_what_the_direct_way_cannot_take_goes_motos_way() -> None:
     assert moto_direct.answer("PutItem", "http://x/", headers, b'{"Item": {"b": {"B": "AA=="}}}') is None
     assert moto_direct.answer("PutItem", "http://x/", headers, b'{"Item": {"b": {"BS" : ["AA=="]}}}') is None
     assert moto_direct.answer("PutItem", "http://x/", {**headers, "Content-Encoding": "gzip"}, b"") is None
+
+
+def test_request_ids_keep_motos_form() -> None:
+    from moto.core import responses
+
+    moto_direct.fast_request_ids()
+    headers: dict[str, str] = {}
+    first = responses.gen_amzn_requestid_long(headers)
+    assert re.fullmatch(r"[A-Za-z0-9]{52}", first)
+    assert headers == {"x-amzn-requestid": first}
+    assert responses.gen_amzn_requestid_long() != first
+
+
+class _Handler:
+    """What moto_direct._account reads of a handler; counts the lookups it asks moto for."""
+
+    def __init__(self, access_key: str, headers: dict[str, str]) -> None:
+        self.access_key, self.headers, self.lookups = access_key, headers, 0
+
+    def get_current_account(self) -> str:
+        self.lookups += 1
+        return os.environ.get("MOTO_ACCOUNT_ID") or self.headers.get("x-moto-account-id") or DEFAULT_ACCOUNT_ID
+
+
+def test_an_unknown_keys_account_is_looked_up_once_and_a_chosen_account_still_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
+    # GIVEN an access key moto's IAM does not know, looked up once
+    plain = _Handler("AKIDUNKNOWNTOIAM0001", {})
+    assert moto_direct._account(plain) == DEFAULT_ACCOUNT_ID
+    # WHEN it is used again THEN the default account is answered without walking IAM's backends again
+    assert moto_direct._account(plain) == DEFAULT_ACCOUNT_ID
+    assert plain.lookups == 1
+    # AND an account chosen by moto's header or environment variable still decides
+    with_header = _Handler("AKIDUNKNOWNTOIAM0001", {"x-moto-account-id": "111111111111"})
+    assert moto_direct._account(with_header) == "111111111111"
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "222222222222")
+    assert moto_direct._account(_Handler("AKIDUNKNOWNTOIAM0001", {})) == "222222222222"
