@@ -174,7 +174,7 @@ class _Stale:
         self._store = store
         self._stale = stale
 
-    def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
+    def queued(self, limit: int, *, since_ms: int | None = None, known: Any = None) -> list[Any]:
         return list(self._stale)[:limit]
 
     def __getattr__(self, name: str) -> Any:

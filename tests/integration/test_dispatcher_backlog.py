@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.apigw import response_json
+from tests.apigw import http_event, response_json
 from tests.conftest import Stack
 from tests.integration.conftest import Plane
 from tests.integration.test_admission import ADMIN, BOB, _post, _quota
@@ -63,6 +63,54 @@ def test_the_recent_end_lists_what_entered_the_queue_since(plane: Plane, stack: 
     assert {old, new, moved, held} <= set(_recent(stack, 0))
 
 
+def test_a_read_given_the_jobs_held_lists_brief_and_reads_whole_only_the_new_and_the_changed(
+    plane: Plane, stack: Stack
+) -> None:
+    from batchplane import wiring
+    from batchplane.adapters.dynamo.admission import QUEUED_SHARDS
+
+    # GIVEN three QUEUED jobs as a dispatcher read them
+    same, moved, gone = (response_json(_post(plane, {"name": n, "command": ["true"]}))["jobId"] for n in "abc")
+    store = wiring.admission_store()
+    with stack.acting_as("dispatcher"):
+        held = {j.job_id: j for j in store.queued(10)}
+    assert set(held) == {same, moved, gone}
+    # WHEN one is re-prioritised, one cancelled (it leaves the queue), and a fourth submitted
+    assert urgent(plane, moved)["action"] == "moved"
+    cancel = http_event(
+        "POST", f"/jobs/{gone}/cancel", route="POST /jobs/{jobId}/cancel", path_parameters={"jobId": gone}
+    )
+    assert response_json(plane.gateway.lambda_handler(cancel, plane.ctx))["status"] == "CANCELLED"
+    new = response_json(_post(plane, {"name": "d", "command": ["true"]}))["jobId"]
+    stack.calls.reset()
+    with stack.acting_as("dispatcher"):
+        again = {j.job_id: j for j in store.queued(10, known=held)}
+    # THEN the listing was read brief, and only the moved and the new jobs were read whole, in one consistent read
+    queries = [p for op, p in stack.calls.requests if op == "dynamodb.Query"]
+    assert len(queries) == QUEUED_SHARDS + 1
+    assert all(q["ProjectionExpression"] == "pk, gsi2sk, #v, #u, #c" for q in queries)
+    (read,) = [p for op, p in stack.calls.requests if op == "dynamodb.BatchGetItem"]
+    (table,) = read["RequestItems"].values()
+    assert table["ConsistentRead"] is True
+    assert {k["pk"]["S"] for k in table["Keys"]} == {f"JOB#{moved}", f"JOB#{new}"}
+    # AND the answer is the queue as it is: the unchanged job is the record held, the moved one as it is now
+    assert set(again) == {same, moved, new}
+    assert again[same] is held[same]
+    assert again[moved].priority == "urgent"
+    assert again[moved].version > held[moved].version
+    # AND a job whose cancel was asked for while it stays QUEUED (a pipeline's) is read again, not answered as held
+    with stack.acting_as("dispatcher"):
+        store.queued(10)  # whole: the records as they are
+    stale = {**again, same: copy.replace(again[same], cancel_requested=True)}
+    stack.calls.reset()
+    with stack.acting_as("dispatcher"):
+        fresh = {j.job_id: j for j in store.queued(10, known=stale)}
+    (read,) = [p for op, p in stack.calls.requests if op == "dynamodb.BatchGetItem"]
+    assert [k["pk"]["S"] for k in next(iter(read["RequestItems"].values()))["Keys"]] == [f"JOB#{same}"]
+    assert fresh[same].cancel_requested is False
+    assert fresh[moved] is stale[moved]
+
+
 class _Recording:
     """The admission store, each QUEUED read recorded: (since_ms, how many jobs it returned)."""
 
@@ -80,8 +128,8 @@ class _Recording:
         self.tenant_reads += 1
         return self._store.accounts()
 
-    def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
-        found = self._store.queued(limit, since_ms=since_ms)
+    def queued(self, limit: int, *, since_ms: int | None = None, known: Any = None) -> list[Any]:
+        found = self._store.queued(limit, since_ms=since_ms, known=known)
         self.reads.append((since_ms, len(found)))
         return found
 
@@ -168,9 +216,9 @@ def test_ticks_reach_back_over_the_recent_end_at_most_once_a_recent_read_period(
     times: list[int] = []
     real = recording.queued
 
-    def timed(limit: int, *, since_ms: int | None = None) -> list[Any]:
+    def timed(limit: int, *, since_ms: int | None = None, known: Any = None) -> list[Any]:
         times.append(int(time.time() * 1000))
-        return real(limit, since_ms=since_ms)
+        return real(limit, since_ms=since_ms, known=known)
 
     recording.queued = timed  # type: ignore[method-assign]
     # WHEN an invocation ticks every 0.05 s for 2 s, and alice submits a job 0.8 s into it
@@ -201,7 +249,7 @@ def test_a_lost_admission_is_read_again_and_admitted_as_the_job_now_is(
     served = {"stale": False}
 
     class StaleOnce(_Recording):
-        def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
+        def queued(self, limit: int, *, since_ms: int | None = None, known: Any = None) -> list[Any]:
             if not served["stale"]:
                 served["stale"] = True
                 return list(stale)
@@ -304,8 +352,8 @@ def test_a_lagging_index_that_still_lists_an_admitted_job_costs_nothing(plane: P
         (stale,) = store.queued(10)
 
     class Lagging(_Recording):
-        def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
-            found = store.queued(limit, since_ms=since_ms)
+        def queued(self, limit: int, *, since_ms: int | None = None, known: Any = None) -> list[Any]:
+            found = store.queued(limit, since_ms=since_ms, known=known)
             return found if any(j.job_id == job for j in found) else [*found, stale]
 
     dispatcher = copy.copy(wiring.dispatcher())

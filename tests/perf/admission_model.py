@@ -107,7 +107,7 @@ class ModelStore:
             self._items[job.job_id] = item
             self._tenants[job.tenant].queued += 1
 
-    def queued(self, limit: int, *, since_ms: int | None = None) -> list[Any]:
+    def queued(self, limit: int, *, since_ms: int | None = None, known: Any = None) -> list[Any]:
         from batchplane.adapters.dynamo.items import job_from_item
 
         after = "" if since_ms is None else f"{max(0, since_ms):013d}"

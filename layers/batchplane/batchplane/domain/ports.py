@@ -10,7 +10,7 @@ from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
-    from collections.abc import Callable, Collection, Iterable
+    from collections.abc import Callable, Collection, Iterable, Mapping
 
     from batchplane.domain.containers import DefinitionSpec
     from batchplane.domain.dispatch import PoolState, Reservation, TenantAccount
@@ -399,7 +399,12 @@ class AdmissionStore(Protocol):
 
     def release_lease_with_window(self, name: str, owner: str, sent_ms: list[int]) -> None: ...
 
-    def queued(self, limit: int, *, since_ms: int | None = None) -> list[JobRecord]: ...
+    def queued(
+        self, limit: int, *, since_ms: int | None = None, known: Mapping[str, JobRecord] | None = None
+    ) -> list[JobRecord]:
+        """About the oldest ``limit`` QUEUED jobs (those listed after ``since_ms``), in enqueue order; a job listed
+        as it is in ``known`` is answered with that record (only the others are read whole)."""
+        ...
 
     def queued_page(self, after: dict[str, str | None], limit: int) -> QueuedPage:
         """About ``limit`` QUEUED jobs past ``after`` (a shard's last place read; a shard not named is read from its

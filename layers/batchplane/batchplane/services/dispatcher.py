@@ -374,7 +374,7 @@ class Dispatcher:
         now = epoch_ms(self._clock())
         if backlog is None or self._whole_read_due(backlog, now):
             report.count("full_reads")
-            jobs = self._store.queued(self._queued_limit)
+            jobs = self._store.queued(self._queued_limit, known=None if backlog is None else backlog.jobs)
             if backlog is None:
                 return jobs
             found = {j: backlog.jobs[j] for j in backlog.deep if j in backlog.jobs}
@@ -396,7 +396,7 @@ class Dispatcher:
         reach = min(RECENT_SHORT_MS, RECENT_MS)
         if now - backlog.recent_ms >= RECENT_READ_SECONDS * 1000:
             reach, backlog.recent_ms = RECENT_MS, now
-        backlog.take(self._store.queued(self._queued_limit, since_ms=backlog.read_ms - reach), now)
+        backlog.take(self._store.queued(self._queued_limit, since_ms=backlog.read_ms - reach, known=backlog.jobs), now)
         backlog.read_ms = now
         return list(backlog.jobs.values())
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -16,6 +16,7 @@ from batchplane.adapters.dynamo.items import (
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
     TENANT_PREFIX,
+    batch_get,
     conditional,
     error_code,
     expires_at,
@@ -50,23 +51,19 @@ class DynamoDependencies:
     def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
         """jobId -> (status, tenant), one BatchGetItem per 100 ids."""
         out: dict[str, tuple[str, str]] = {}
-        for i in range(0, len(job_ids), 100):
-            keys = [job_key(j) for j in dict.fromkeys(job_ids[i : i + 100])]
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": keys,
-                    # compact items (items.job_to_item) hold the id in pk and the tenant in gsi1pk only
-                    "ProjectionExpression": "pk, jobId, #st, tenant, gsi1pk",
-                    "ExpressionAttributeNames": {"#st": "status"},
-                }
-            }
-            while request:
-                page = self._db.batch_get_item(RequestItems=request)
-                for item in page.get("Responses", {}).get(self._table, []):
-                    job_id = get_attr(item, "jobId") or str(get_attr(item, "pk")).removeprefix("JOB#")
-                    tenant = get_attr(item, "tenant") or str(get_attr(item, "gsi1pk")).removeprefix(TENANT_PREFIX)
-                    out[job_id] = (get_attr(item, "status"), tenant)
-                request = page.get("UnprocessedKeys") or {}
+        keys = [job_key(j) for j in dict.fromkeys(job_ids)]
+        # compact items (items.job_to_item) hold the id in pk and the tenant in gsi1pk only
+        names = {"#st": "status"}
+        for item in batch_get(
+            self._db,
+            self._table,
+            keys,
+            ProjectionExpression="pk, jobId, #st, tenant, gsi1pk",
+            ExpressionAttributeNames=names,
+        ):
+            job_id = get_attr(item, "jobId") or str(get_attr(item, "pk")).removeprefix("JOB#")
+            tenant = get_attr(item, "tenant") or str(get_attr(item, "gsi1pk")).removeprefix(TENANT_PREFIX)
+            out[job_id] = (get_attr(item, "status"), tenant)
         return out
 
     def release(self, job: JobRecord, now: str) -> bool:

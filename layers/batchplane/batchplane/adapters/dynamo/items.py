@@ -98,12 +98,43 @@ def job_key(job_id: str) -> Item:
     return {"pk": {"S": job_pk(job_id)}, "sk": {"S": "JOB"}}
 
 
+def batch_get(db: Any, table: str, keys: list[Item], **options: Any) -> list[Item]:
+    """The items of ``keys`` that exist (BatchGetItem, 100 keys a call, its unprocessed keys asked again; ``options``:
+    ConsistentRead, ProjectionExpression, ExpressionAttributeNames), in no particular order."""
+    found: list[Item] = []
+    for first in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": keys[first : first + 100], **options}}
+        while request:
+            page = db.batch_get_item(RequestItems=request)
+            found += page.get("Responses", {}).get(table, [])
+            request = dict(page.get("UnprocessedKeys") or {})
+    return found
+
+
 def attr_value(value: Any) -> Item:
     """``value`` as a DynamoDB attribute value (as ``put_attr`` stores it)."""
     item: Item = {}
     put_attr(item, "v", value)
     out: Item = item["v"]
     return out
+
+
+# what a brief read of the QUEUED listing returns of each entry (admission.DynamoAdmission.queued, with ``known``)
+BRIEF = {
+    "ProjectionExpression": "pk, gsi2sk, #v, #u, #c",
+    "ExpressionAttributeNames": {"#v": "version", "#u": "updatedAt", "#c": "cancelRequested"},
+}
+
+
+def listed_as(job: JobRecord | None, entry: Item) -> bool:
+    """Whether a QUEUED listing entry read ``BRIEF`` names ``job`` as it is held: every write to a QUEUED job that
+    admission cares about (a cancel, a re-prioritisation, a move) sets its ``updatedAt`` or counts its version."""
+    return (
+        job is not None
+        and (get_attr(entry, "version") or 1) == job.version
+        and get_attr(entry, "updatedAt") == job.updated_at
+        and bool(get_attr(entry, "cancelRequested")) == job.cancel_requested
+    )
 
 
 def job_to_item(job: JobRecord, sweep: SweepIndex = DEFAULT_SWEEP_INDEX, *, listed: bool = True) -> Item:

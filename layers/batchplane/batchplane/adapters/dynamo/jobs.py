@@ -19,6 +19,7 @@ from batchplane.adapters.dynamo.items import (
     RETRY,
     TENANT_PREFIX,
     Item,
+    batch_get,
     conditional,
     error_code,
     expires_at,
@@ -170,13 +171,7 @@ class DynamoJobStore:
         listing items, or by a path that lists the job itself), a listing item by its job's item (BatchGetItem,
         100 keys a call; a listing item whose job is gone is passed over), kept when it has ``status``."""
         wanted = [job_key(get_attr(e, "pk").removeprefix("JOB#")) for e in entries if is_listing_item(e)]
-        items: dict[str, Item] = {}
-        for first in range(0, len(wanted), 100):
-            request: dict[str, Any] = {self._table: {"Keys": wanted[first : first + 100]}}
-            while request:
-                out = self._db.batch_get_item(RequestItems=request)
-                items.update({i["pk"]["S"]: i for i in out.get("Responses", {}).get(self._table, [])})
-                request = out.get("UnprocessedKeys") or {}
+        items = {i["pk"]["S"]: i for i in batch_get(self._db, self._table, wanted)}
         found: list[tuple[Item, JobRecord]] = []
         for entry in entries:
             item = items.get(entry["pk"]["S"]) if is_listing_item(entry) else entry

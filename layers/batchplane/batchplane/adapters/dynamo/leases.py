@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from batchplane.adapters.dynamo.items import ACTIVE, Item, conditional, error_code, job_from_item
+from batchplane.adapters.dynamo.items import ACTIVE, Item, batch_get, conditional, error_code, job_from_item
 from batchplane.domain.records import JobRecord
 from batchplane.domain.sweep_keys import SweepIndex
 
@@ -96,14 +96,9 @@ class LeasesAndBuckets:
         ``parts`` items; a part that has not swept since says nothing)."""
         keys = [{"pk": {"S": HEADS_PK}, "sk": {"S": str(n)}} for n in range(parts)]
         heads: dict[str, str] = {}
-        for chunk in (keys[i : i + 100] for i in range(0, len(keys), 100)):
-            request: dict[str, Any] = {self._table: {"Keys": chunk}}
-            while request:
-                got = self._db.batch_get_item(RequestItems=request)
-                for item in got.get("Responses", {}).get(self._table, []):
-                    if int(item.get("seenAt", {}).get("N", "0")) >= since_ms:
-                        heads.update({q: v["S"] for q, v in item.get("heads", {}).get("M", {}).items()})
-                request = dict(got.get("UnprocessedKeys") or {})
+        for item in batch_get(self._db, self._table, keys):
+            if int(item.get("seenAt", {}).get("N", "0")) >= since_ms:
+                heads.update({q: v["S"] for q, v in item.get("heads", {}).get("M", {}).items()})
         return heads
 
     def bucket(self, name: str, upto: str | None = None, *, part: int = 0, parts: int = 1) -> list[JobRecord]:
