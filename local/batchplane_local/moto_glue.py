@@ -27,7 +27,12 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from batchplane_local import moto_direct
 from batchplane_local.moto_expressions import cached_condition_lexing, cached_condition_parsing, fast_update_validation
-from batchplane_local.moto_items import linear_item_size, projected_attributes_only
+from batchplane_local.moto_items import (
+    fast_sizes,
+    linear_item_size,
+    no_copy_before_projection,
+    projected_attributes_only,
+)
 from batchplane_local.moto_updates import fast_updates
 
 SUPPORTED = ("5.2",)  # the moto minor versions this glue was written against
@@ -403,6 +408,8 @@ def _patch_moto() -> None:
     from batchplane_local.moto_index import index_queries  # it imports this module
 
     index_queries()
+    fast_sizes()
+    no_copy_before_projection()  # around every other Query patch
     cap_inline_map_concurrency()
     keep_stopped_executions_aborted()
     abort_at_once_on_stop()

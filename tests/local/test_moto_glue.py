@@ -671,3 +671,107 @@ def test_projections_answer_the_same_from_the_attributes_they_name() -> None:
     assert ours[3]["m"] == {"M": {"inner": {"S": "v"}, "deeper": {"M": {"l": {"L": [{"B": b"\x04"}]}}}}}
     assert ours[-2] == ("stored", 405_000 - 7)
     assert ours[-1][0] == "ValidationException"
+
+
+def test_sizes_are_counted_as_moto_counts_them() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    moto_items.fast_sizes()
+    own_size, own_item_size, own_setitem = DynamoType.size._batchplane_real  # type: ignore[attr-defined]
+    # GIVEN every attribute type, nested maps and lists, sets, numbers written long, text beyond ASCII
+    values = [
+        *EVERY_TYPE.values(),
+        {"S": "ünïcødé ✓ 𝄞"},
+        {"N": "123456789012345678901234567890.5"},
+        {"SS": ["ü", "", "long" * 50]},
+        {"BS": [b"", bytes(range(256))]},
+        {"M": {"ключ": {"SS": ["a"]}, "l": {"L": [{"M": {"x": {"NS": ["1", "-0.25"]}}}, {"NULL": True}]}}},
+    ]
+    for value in values:
+        typed = DynamoType(value)
+        # THEN each is as many bytes as moto's own count, typed or in its dict form
+        assert moto_items.value_size(typed) == own_size(typed) == moto_items.value_size(value), value
+    item = Item(DynamoType({"S": "a"}), DynamoType({"S": "x"}), {**EVERY_TYPE, "ü": {"S": "✓"}})
+    assert Item.size(item) == own_item_size(item) > 0
+    # AND an attribute set on an item at the limit is refused exactly where moto refuses it
+    for setitem in (own_setitem, LimitedSizeDict.__setitem__):
+        attrs = LimitedSizeDict({"pk": DynamoType({"S": "p"})})
+        setitem(attrs, "f", DynamoType({"S": "x" * (405_000 - 4)}))
+        with pytest.raises(ItemSizeTooLarge):
+            setitem(attrs, "g", DynamoType({"BOOL": True}))
+        assert set(attrs) == {"pk", "f"}
+
+
+def _projected_query_answers() -> list[Any]:
+    """Queries of a table and of an index, with and without projections, a filter, a limit and its next page."""
+    from moto import mock_aws
+
+    answers: list[Any] = []
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        key_table(ddb, indexes=[("gsi1", "gsi1pk", "gsi1sk")])
+        for i in range(6):
+            ddb.put_item(
+                TableName="t",
+                Item={**EVERY_TYPE, "sk": {"S": f"x{i}"}, "gsi1pk": {"S": "G"}, "gsi1sk": {"S": f"{i:03d}"}},
+            )
+        asks: list[dict[str, Any]] = [
+            {"KeyConditionExpression": "pk = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}},
+            {"IndexName": "gsi1", "KeyConditionExpression": "gsi1pk = :g AND gsi1sk > :s", "Limit": 2},
+            {"IndexName": "gsi1", "KeyConditionExpression": "gsi1pk = :g", "FilterExpression": "n < :z"},
+        ]
+        for ask in asks:
+            ask.setdefault("ExpressionAttributeValues", {":g": {"S": "G"}, ":s": {"S": "001"}, ":z": {"N": "0"}})
+            for projection in ({}, {"ProjectionExpression": "pk, sk, m.deeper, l[0], ns"}):
+                page = ddb.query(TableName="t", **ask, **projection)
+                answers.append(page)
+                if "LastEvaluatedKey" in page:
+                    answers.append(
+                        ddb.query(TableName="t", **ask, **projection, ExclusiveStartKey=page["LastEvaluatedKey"])
+                    )
+        # an answer is the item as it was: a write after a projected read changes nothing already answered
+        first = ddb.query(TableName="t", **asks[0], ProjectionExpression="m")["Items"][0]
+        ddb.update_item(
+            TableName="t",
+            Key={"pk": {"S": "a"}, "sk": {"S": "x0"}},
+            UpdateExpression="SET m.#i = :w",
+            ExpressionAttributeNames={"#i": "inner"},
+            ExpressionAttributeValues={":w": {"S": "changed"}},
+        )
+        answers.append(first)
+        answers.append(ddb.query(TableName="t", **asks[0], ProjectionExpression="m")["Items"][0])
+    for page in answers:
+        if isinstance(page, dict):
+            page.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_projected_queries_answer_the_same_without_copying_their_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models import table as table_module
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    moto_glue._patch_moto()
+    copies = {"items": 0}
+    real_deepcopy = Item.__deepcopy__
+
+    def counting(self: Any, memo: Any) -> Any:
+        copies["items"] += 1
+        return real_deepcopy(self, memo)
+
+    monkeypatch.setattr(Item, "__deepcopy__", counting)
+    # GIVEN queries with and without projections
+    ours = _projected_query_answers()
+    ours_copied, copies["items"] = copies["items"], 0
+    # WHEN moto answers them its own way (every answer copied whole first)
+    monkeypatch.setattr(Table, "query", Table.query._batchplane_uncopied)  # type: ignore[attr-defined]
+    monkeypatch.setattr(table_module, "copy", moto_items.copy)
+    theirs = _projected_query_answers()
+    # THEN every answer is the same, and a projected answer is as it was when it was read
+    assert ours == theirs
+    assert ours[-2]["m"]["M"]["inner"] == {"S": "v"}
+    assert ours[-1]["m"]["M"]["inner"] == {"S": "changed"}
+    # AND the six projected queries no longer copied the items they answer (6 + 2 + 2 + 6 + 6 + 6), the others did
+    assert copies["items"] - ours_copied == 28
+    assert ours_copied >= 6 + 2 + 2 + 6
