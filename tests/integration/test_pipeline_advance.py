@@ -394,6 +394,35 @@ def test_an_ended_job_costs_its_own_item_two_writes(service: Any, stack: Stack) 
     assert len(sfn.answers) == answered
 
 
+def test_an_end_told_inline_to_its_dependants_costs_its_own_item_one_write(service: Any, stack: Stack) -> None:
+    from batchplane import wiring
+
+    svc, sfn, _ = service
+    # GIVEN a diamond run by its Finish token alone (no job has a token of its own to answer)
+    pid = _create(svc)
+    assert svc.on_token(pid, 1, "__finish__", "t-finish") == "RUNNING"
+    a = svc._store.get(pid).jobs["a"]
+    stack.calls.requests.clear()
+    # WHEN a succeeds
+    svc.on_job_terminal(pid, "a", a.job_id, "SUCCEEDED", False)
+    # THEN its own item is written once, its state: telling b and c is not remembered by a second write
+    own = [p for name, p in stack.calls.requests if name == "dynamodb.UpdateItem" and p["Key"]["sk"]["S"] == "PJOB#a"]
+    assert len(own) == 1
+    assert _states(svc, pid) == {"a": "SUCCEEDED", "b": "SUBMITTED", "c": "SUBMITTED", "d": "WAITING"}
+    started = {k: j.job_id for k, j in svc._store.get(pid).jobs.items()}
+    with stack.acting_as("dispatcher"):
+        queued = wiring.admission_store().account("alice").queued
+    assert queued == 3  # a (never admitted here: its end is told directly), b and c
+    # WHEN the event comes again (at-least-once): b and c are told again
+    svc.on_job_terminal(pid, "a", a.job_id, "SUCCEEDED", False)
+    # THEN nothing changes: the same jobs, none started or queued twice, nothing answered
+    assert _states(svc, pid) == {"a": "SUCCEEDED", "b": "SUBMITTED", "c": "SUBMITTED", "d": "WAITING"}
+    assert {k: j.job_id for k, j in svc._store.get(pid).jobs.items()} == started
+    with stack.acting_as("dispatcher"):
+        assert wiring.admission_store().account("alice").queued == queued
+    assert sfn.answers == []
+
+
 def test_a_creation_without_a_key_that_fails_midway_does_not_stay_running(service: Any) -> None:
     from batchplane.domain.errors import UpstreamUnavailableError
     from batchplane.domain.pipelines import PipelineRequest

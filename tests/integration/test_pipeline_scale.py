@@ -158,8 +158,10 @@ def test_a_fan_out_then_a_fan_in_start_each_job_once_and_end_the_run_once(
         svc.on_job_terminal(pid, key, jobs[key].job_id, "SUCCEEDED", False)
     queued_join = stack.calls.total
     assert _dispatch_all(stack) == 1
-    # THEN the join is submitted exactly once; each leaf lowered its bucket's count once (a duplicate finds its leaf
-    # already passed on and writes nothing), and each of the 2 buckets (64 + 56 leaves) lowered the join's count once
+    # THEN the join is submitted exactly once; each leaf lowered its bucket's count once and each of the 2 buckets
+    # (64 + 56 leaves) lowered the join's count once. A duplicate tells its bucket again (nothing remembers that a
+    # leaf's end was passed on: telling is idempotent), its conditional write changing nothing, and one that comes
+    # after its bucket emptied tells the join again, with the same effect
     assert list(_submissions(stack).values()) == [1]
     join = svc._store.get(pid).jobs["join"]
     assert join.state == "SUBMITTED"
@@ -168,17 +170,29 @@ def test_a_fan_out_then_a_fan_in_start_each_job_once_and_end_the_run_once(
         for name, p in stack.calls.requests
         if name == "dynamodb.UpdateItem" and "#m" in p.get("ExpressionAttributeNames", {})
     )
-    assert counted == {"LEFT#0": 64, "LEFT#1": 56, "PJOB#join": 2}
-    # AND no item the fan-in writes holds more than 64 markers: every write stays about one write unit
+    assert (counted["LEFT#0"], counted["LEFT#1"]) == (2 * 64, 2 * 56)
+    assert 2 <= counted["PJOB#join"] <= 2 + LEAVES
+    # AND no item the fan-in writes holds more than 64 markers: every write stays about one write unit; each bucket
+    # holds its leaves' markers and is at 0, the join holds its buckets' two
     items = boto3.client("dynamodb", region_name=REGION).query(
         TableName=stack.table_name,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"PIPELINE#{pid}"}},
     )["Items"]
     assert max(sum(1 for a in i if a[0] in "mb" and a[1:].isdigit()) for i in items) <= 64
-    # AND each leaf event cost 3 calls (the pipeline's head, the leaf's state, then its bucket's count and "told" for
-    # the first delivery; a duplicate stops at its state), plus the buckets' counts and the join's start
-    assert queued_join <= 3 * 2 * LEAVES + 8, stack.calls.counts
+    markers = {
+        i["sk"]["S"]: (sorted(a for a in i if a[0] in "mb" and a[1:].isdigit()), i.get("left", {}).get("N"))
+        for i in items
+        if i["sk"]["S"].startswith("LEFT#1#join#") or i["sk"]["S"] == "PJOB#join"
+    }
+    assert [(len(m), left) for sk, (m, left) in sorted(markers.items()) if sk.startswith("LEFT#")] == [
+        (64, "0"),
+        (56, "0"),
+    ]
+    assert markers["PJOB#join"][0] == ["b0", "b1"]
+    # AND each leaf event cost 3 calls (the pipeline's head, the leaf's state, its bucket's count; a duplicate the
+    # same, its count changing nothing), plus the join's counts and its start
+    assert queued_join <= 3 * 2 * LEAVES + counted["PJOB#join"] + 8, stack.calls.counts
     assert sfn.answers == []
 
     # WHEN the join, the run's only sink, succeeds (twice)

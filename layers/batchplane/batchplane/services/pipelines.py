@@ -333,19 +333,25 @@ class PipelineService:
             self._store.set_mode(pid, head.run, "full")  # from now on this run reads everything, `step` decides
             return self.advance(pid)
         propagate = bool(plan.dag.children[key]) and not job.propagated
+        sent = False
         if propagate:
             children = plan.dag.children[key]
             if self._releases is not None and len(children) > INLINE_STARTS:
                 # a wide fan-out: durable release work (the stage queue's consumer meets and starts each), sent
                 # before `propagated` is remembered, so an invocation that ends midway is retried and re-sends
                 self._releases.send(pid, head.run, list(children), key)
+                sent = True
             else:
                 for child in children:
                     self._meet_and_start(head, plan, child, key)
         answer = unanswered(job)
         if answer:
             self._send(job)
-        if propagate or answer:  # both remembered in one write, each only after it was done
+        # remembered in one write, each only after it was done, where a repeat would cost: release work sent (a
+        # message per INLINE_STARTS dependants), a token answered. Telling a few dependants inline is idempotent (a
+        # count lowered once per marker, a start once per key): a duplicate event tells them again, two calls or
+        # so, rather than every job's end paying a write to remember it
+        if sent or answer:
             self._store.mark_done(pid, head.run, key, propagated=propagate, reported=answer)
         if plan.is_sink(key) and self._sink_done(head, plan, key) == 0:
             return self.advance(pid)  # the run's last sink: one full read decides the outcome, answers Finish
