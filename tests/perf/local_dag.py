@@ -134,6 +134,28 @@ def run_fresh(module: str, args: list[str], timeout: float) -> dict[str, float |
     return result
 
 
+def compare(n: int, repeats: int, log: Any = print) -> tuple[list[tuple[float | None, float, float | None]], Any]:
+    """The local stack (a fresh interpreter each time), make -j2 and Snakemake, one after another, ``repeats`` times:
+    a run varies by a third between runs on a shared 2-core machine, so the three are interleaved and compared by
+    their medians. (every run's seconds: local stack, make, Snakemake; the transitions per job of the last run)"""
+    runs: list[tuple[float | None, float, float | None]] = []
+    transitions = None
+    for repeat in range(repeats):
+        log(f"local DAG {repeat + 1}/{repeats}: {n:,} jobs on the local stack, make -j2, {snakemake_bin()}")
+        local = local_stack_run_fresh(n)
+        transitions = local["transitions_per_job"]
+        runs.append((local["seconds"], make_run(n), snakemake_run(n)))
+    return runs, transitions
+
+
+def medians(runs: list[tuple[float | None, float, float | None]]) -> list[float | None]:
+    """The median of each column (local stack, make, Snakemake); None for a column with a run missing."""
+    import statistics
+
+    columns = [[r[i] for r in runs] for i in range(3)]
+    return [round(statistics.median(c), 3) if c and None not in c else None for c in columns]  # type: ignore[type-var]
+
+
 if __name__ == "__main__":
     import json
     import sys
@@ -142,4 +164,11 @@ if __name__ == "__main__":
     if "--local-only" in sys.argv:
         print("RESULT " + json.dumps(local_stack_run(size)), flush=True)
     else:
-        print(size, local_stack_run(size), make_run(size), snakemake_run(size))
+        # --repeat N: the three interleaved N times, each run and the medians printed
+        repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 1
+        all_runs, _ = compare(size, repeat)
+        for run in all_runs:
+            print(size, *run)
+        local_s, make_s, snake_s = medians(all_runs)
+        ratios = [round(local_s / other, 2) if local_s and other else None for other in (make_s, snake_s)]
+        print("medians", local_s, make_s, snake_s, "local/make", ratios[0], "local/snakemake", ratios[1])
