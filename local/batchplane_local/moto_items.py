@@ -13,6 +13,8 @@ import re
 import threading
 from typing import Any
 
+from moto.dynamodb.models.dynamo_type import DynamoType
+
 ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict: "the actual limit is between 409 and 410KB"
 
 
@@ -25,7 +27,7 @@ def linear_item_size(limit: int = ITEM_SIZE_LIMIT) -> None:
     passes the limit at some attribute exactly when the total does). Later sets of one attribute (an update) keep
     moto's own check. Idempotent."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
 
     real = Item.__init__
@@ -99,8 +101,6 @@ def _bytes(value: Any) -> int:
 def value_size(attribute: Any) -> int:
     """``DynamoType(attribute).size()``, the same number: an attribute value (a DynamoType, or its dict form) in
     bytes as moto counts it, without building a DynamoType for every value of a set or a map on the way."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
     if type(attribute) is DynamoType:
         kind, value = attribute.type, attribute.value
     else:
@@ -128,14 +128,15 @@ def fast_sizes(limit: int = ITEM_SIZE_LIMIT) -> None:
     ``Item.size`` and the per-attribute check use it, with the same limit and the same ``ItemSizeTooLarge``.
     tests/local/test_moto_glue.py compares both on every attribute type. Idempotent."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 
     if getattr(DynamoType.size, "_batchplane_real", None):
         return
     real = (DynamoType.size, Item.size, LimitedSizeDict.__setitem__)
 
     def item_size(self: Any) -> int:
-        sizes: dict[int, tuple[Any, int]] | None = getattr(_UNCOPIED, "sizes", None)
+        # within a Query (no_copy_before_projection's wrapper keeps its sizes), each item is sized once
+        sizes: dict[int, tuple[Any, int]] | None = getattr(_IN_QUERY, "sizes", None)
         if sizes is not None and (known := sizes.get(id(self))) is not None:
             return known[1]
         size = sum(_bytes(key) + value_size(value) for key, value in self.attrs.items())
@@ -159,7 +160,7 @@ def fast_sizes(limit: int = ITEM_SIZE_LIMIT) -> None:
     LimitedSizeDict.__setitem__ = setitem  # type: ignore[method-assign,assignment]
 
 
-_UNCOPIED = threading.local()
+_IN_QUERY = threading.local()  # the Query being answered, in this thread: copy its results? the sizes of its items
 
 
 class _CopyUnlessProjected:
@@ -171,8 +172,8 @@ class _CopyUnlessProjected:
 
     @staticmethod
     def deepcopy(value: Any, memo: Any = None) -> Any:
-        if getattr(_UNCOPIED, "query", False) and type(value) is list:
-            _UNCOPIED.query = False  # once: the copy of the results
+        if getattr(_IN_QUERY, "query", False) and type(value) is list:
+            _IN_QUERY.query = False  # once: the copy of the results
             return list(value)
         return copy.deepcopy(value, memo)
 
@@ -181,7 +182,9 @@ def no_copy_before_projection() -> None:
     """moto's Query deep-copies every item it answers, then, with a ProjectionExpression, builds new items of the
     attributes named (``Item.project``): the copy of a whole job item, to keep three attributes of it, was most of
     what a brief read of the dispatcher's QUEUED listing cost the emulator. With a projection the copy is skipped;
-    without one it is made as before. The answers are the same (tests/local/test_moto_glue.py). Idempotent."""
+    without one it is made as before. The answers are the same (tests/local/test_moto_glue.py). The wrapper also
+    keeps the sizes of the items a Query looks at, for ``fast_sizes`` (a Query sized each up to three times).
+    Idempotent."""
     from moto.dynamodb.models import table as table_module
     from moto.dynamodb.models.table import Table
 
@@ -197,11 +200,11 @@ def no_copy_before_projection() -> None:
             projected = bool(signature.bind(self, *args, **kwargs).arguments.get("projection_expressions"))
         except TypeError:
             projected = False
-        _UNCOPIED.query, _UNCOPIED.sizes = projected, {}
+        _IN_QUERY.query, _IN_QUERY.sizes = projected, {}
         try:
             return real(self, *args, **kwargs)
         finally:
-            _UNCOPIED.query, _UNCOPIED.sizes = False, None
+            _IN_QUERY.query, _IN_QUERY.sizes = False, None
 
     for attr in ("_batchplane_real", "_batchplane_unsorted", "_batchplane_indexed", "_batchplane_next"):
         if hasattr(real, attr):

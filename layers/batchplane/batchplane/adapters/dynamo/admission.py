@@ -280,10 +280,9 @@ class DynamoAdmission(LeasesAndBuckets):
         queued there during an upgrade waits for the next whole read (every FULL_READ_SECONDS), as one an eventually
         consistent read missed does. An idle tick makes 4 Queries, not 5.
 
-        With ``known`` (the caller's jobs by id), the Queries return only what tells a job's version
-        (``items.listed_as``): a listed job held as it is comes from ``known``, the others are read from the table
-        (a consistent BatchGetItem; one no longer QUEUED is left out). The recent end is read every tick, each entry
-        many times: parsed whole each time, it cost a dispatcher more than the rest of its tick."""
+        With ``known`` (the caller's jobs by id), the Queries return only what tells a job's version (``BRIEF``):
+        a job held as listed comes from ``known``, the others from the table (a consistent BatchGetItem; one no
+        longer QUEUED is left out). Each tick re-reads entries read before, which cost more than the rest of it."""
         per_shard = -(-limit * 5 // (4 * QUEUED_SHARDS))  # a quarter more than an even share: shards are uneven
         keys = QUEUED_KEYS if since_ms is None else SHARD_KEYS
         brief = known is not None
@@ -297,13 +296,14 @@ class DynamoAdmission(LeasesAndBuckets):
         if known is None:
             return [job_from_item(i) for i in items[:limit]]
         listed = [(str(get_attr(i, "pk")).removeprefix("JOB#"), i) for i in items[:limit]]
-        unread = [job_key(j) for j, i in listed if not listed_as(known.get(j), i)]
+        held = {j: known[j] for j, i in listed if listed_as(known.get(j), i)}
+        unread = [job_key(j) for j, _ in listed if j not in held]
         fresh = {
             job.job_id: job
             for job in map(job_from_item, batch_get(self._db, self._table, unread, ConsistentRead=True))
             if job.status is JobStatus.QUEUED
         }
-        return [job for j, i in listed if (job := known[j] if listed_as(known.get(j), i) else fresh.get(j))]
+        return [job for j, _ in listed if (job := held.get(j) or fresh.get(j))]
 
     def _queued_items(self, key: str, limit: int, since_ms: int | None, brief: bool = False) -> list[Item]:
         condition = "gsi2pk = :q"
