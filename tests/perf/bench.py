@@ -109,6 +109,8 @@ HANDLERS_MEASURED = ("gateway", "job_events", "sweeper")
 DAG_SIZE = 1000  # split -> 998 work -> merge
 DAG_REPEATS = 3  # each of the three run this often, interleaved; the medians are compared
 WHY = {
+    "control_plane_usd_floor_exact_quotas": "the least a design keeping #14's exact quotas writes (cost_floor.py)",
+    "control_plane_usd_floor_counted_late": "the same with counts derived late (stream): exact quotas given up",
     "submitjob_max_in_any_second": "most SubmitJob calls in any 1 s window (100 tenants, 4 dispatcher invocations)",
     "submitjob_sustained_share": "share of the default 50/s sustained on moto in one process: moto-bound, see README",
     "moto_10_submitjob_max_in_any_second": "the same at a budget of 10/s, on moto",
@@ -309,8 +311,9 @@ def admission_measures(sizes: Sizes, results: dict[str, Any], details: dict[str,
 
 def control_plane_cost(results: dict[str, Any]) -> tuple[float, list[str]]:
     """Issue #15: the control plane's own AWS cost per million standalone jobs, from the calls the bench counts (on
-    moto, with DynamoDB items sized) x the us-east-1 list prices of tests/perf/aws_prices.json. (total, report lines)"""
-    from tests.perf import costs
+    moto, with DynamoDB items sized) x the us-east-1 list prices of tests/perf/aws_prices.json. (total, report lines)
+    Adds to ``results`` the floor of each design (cost_floor.py)."""
+    from tests.perf import cost_floor, costs
 
     _log("control-plane cost: call profile with DynamoDB items sized, x us-east-1 list prices (aws_prices.json)")
     profile = costs.measure()
@@ -319,6 +322,9 @@ def control_plane_cost(results: dict[str, Any]) -> tuple[float, list[str]]:
         profile = replace(profile, sfn_transitions_per_pipeline_job=Decimal(str(transitions)))
     prices = costs.load_prices()
     breakdown = costs.per_million(profile, prices)
+    for design in cost_floor.DESIGNS:  # what the goal is measured against: the least each design could cost
+        key = "control_plane_usd_floor_" + design.name.replace(" ", "_")
+        results[key] = float(cost_floor.floor_usd(design, prices.usd).quantize(Decimal("0.01")))
     return float(breakdown.total), costs.render(breakdown, profile, prices)
 
 
@@ -452,6 +458,8 @@ def report(
         *DAG_KEYS,
         *PIPELINE_KEYS,
         "control_plane_usd_per_million_jobs",
+        "control_plane_usd_floor_exact_quotas",
+        "control_plane_usd_floor_counted_late",
     ]
     for key in order:
         value = results[key]

@@ -39,6 +39,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
+from tests.perf import cost_floor
+
 PRICES = Path(__file__).with_name("aws_prices.json")
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 MILLION = Decimal(1_000_000)
@@ -617,6 +619,10 @@ def render(breakdown: Breakdown, profile: CallProfile, prices: Prices) -> list[s
     lines += [f"  {x.service:<30} {x.usage:<70} ${x.usd:>8}" for x in breakdown.lines]
     verdict = "within" if breakdown.met else "OVER"
     lines.append(f"  {'total':<30} {'':<70} ${breakdown.total:>8}  ({verdict} the ${TARGET_USD_PER_MILLION} goal)")
+    lambda_and_logs = sum(
+        (x.usd for x in breakdown.lines if x.service in ("Lambda duration", "CloudWatch Logs ingestion")), Decimal(0)
+    )
+    lines += cost_floor.render(prices.usd, lambda_and_logs, TARGET_USD_PER_MILLION)
     if breakdown.pipeline_extra_per_million is not None:
         lines.append(
             f"  pipeline jobs add Step Functions: {profile.sfn_transitions_per_pipeline_job} transitions/job = "

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.perf import costs
+from tests.perf import cost_floor, costs
 
 pytestmark = pytest.mark.unit
 
@@ -195,3 +195,54 @@ def test_bill_sums_the_table_and_each_index_apart() -> None:
     # THEN the table bills 2 x 2 + 2, gsi1 (keys only, keys unchanged) 1 then 0, gsi2 (ALL, key moved) 2 then 2 + 2
     assert (out.table, out.index, out.writes) == (6, {"gsi1": 1, "gsi2": 6}, 2)
     assert out.total == 13
+
+
+# ---- the floor of a design (cost_floor.py): its writes billed by the same rules as the measure ---------------
+
+LISTING = costs.IndexSpec("listing", ("tk", "ts"), "KEYS_ONLY")  # a tenant's jobs
+WATCH = costs.IndexSpec("watch", ("wk", "ws"), "KEYS_ONLY")  # the dispatcher's queue, then the sweeper's buckets
+
+
+def _job(**keys: str) -> dict[str, dict[str, str]]:
+    return changed({**BASE, "status": {"S": "QUEUED"}, "request": {"S": "x" * 700}}, tk="T#a", ts="1", **keys)
+
+
+COUNTER = {"pk": {"S": "QUOTA#T#a"}, "sk": {"S": "QUOTA"}, "queued": {"S": "1"}}
+
+
+def _floor_writes(exact: bool) -> dict[str, list[list[costs.Write]]]:
+    """A design's writes of one job, on items under 1 KB and keys-only indexes: with exact quotas, the submission
+    and the end are transactions with the tenant's counter; counted late, the job's writes alone."""
+    queued, active = _job(wk="QUEUED#3", ws="1"), _job(wk="ACTIVE#3", ws="2", status="SUBMITTED")
+    running, ended = changed(active, status="RUNNING"), without(changed(active, status="SUCCEEDED"), "wk", "ws")
+    counted = [costs.Write("Update", None, COUNTER, True)] if exact else []
+    released = [costs.Write("Update", COUNTER, changed(COUNTER, queued="0"), True)] if exact else []
+    return {
+        "submission": [[costs.Write("Put", None, queued, transactional=exact), *counted]],
+        "admission": [[costs.Write("Update", queued, active, transactional=exact)]],
+        "events": [[costs.Write("Update", active, running)] for _ in range(3)],
+        "end": [[costs.Write("Update", running, ended, transactional=exact), *released]],
+        "rollup": [[costs.Write("Update", None, {"pk": {"S": "COST#2026-12-01"}, "sk": {"S": "T#a"}})]],
+    }
+
+
+@pytest.mark.parametrize(("design", "wru"), [(cost_floor.EXACT, 19), (cost_floor.LATE, 12)])
+def test_a_floor_is_what_the_billing_rules_bill_for_its_writes(design: cost_floor.Design, wru: int) -> None:
+    # GIVEN a design's writes of one job as real items (all under 1 KB) and keys-only indexes
+    writes = _floor_writes(exact=design is cost_floor.EXACT)
+    billed = {step: costs.bill(requests, (LISTING, WATCH)) for step, requests in writes.items()}
+    # THEN each step bills what cost_floor.py says it does, and the whole is the design's WRU
+    floor = {w.step: w for w in design.writes}
+    for step, bill in billed.items():
+        assert (bill.table, sum(bill.index.values())) == (floor[step].table, floor[step].index), step
+    assert sum(b.total for b in billed.values()) == design.wru == wru
+
+
+def test_the_floors_at_the_listed_prices() -> None:
+    usd = costs.load_prices().usd
+    # 19 WRU at $0.625, one HTTP API request at $1.00, five Lambda requests at $0.20
+    assert cost_floor.floor_usd(cost_floor.EXACT, usd) == Decimal("13.875")
+    assert cost_floor.floor_usd(cost_floor.LATE, usd) == Decimal("9.500")
+    text = "\n".join(cost_floor.render(usd, Decimal("2.45"), costs.TARGET_USD_PER_MILLION))
+    assert "exact quotas  19 WRU/job  $ 13.88 (over $10)" in text
+    assert "counted late  12 WRU/job  $  9.50 (under $10); with today's durations and logs $ 11.95" in text
