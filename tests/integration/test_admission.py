@@ -197,11 +197,11 @@ def test_admission_costs_counted(plane: Plane, stack: Stack) -> None:
     stack.calls.reset()
     # WHEN one tick admits them
     plane.dispatch()
-    # THEN each admission is one transaction and one SubmitJob, plus a few calls for the whole tick
+    # THEN each admission is one SubmitJob, the tick's admissions one transaction, plus a few calls for the tick
     counts = dict(stack.calls.counts)
     assert counts["batch.SubmitJob"] == 20
-    assert counts["dynamodb.TransactWriteItems"] == 20
-    per_tick = stack.calls.total - 40
+    assert counts["dynamodb.TransactWriteItems"] == 1
+    per_tick = stack.calls.total - 21
     assert per_tick <= 8, counts  # lease, queue read, counters, budget, lease back
 
 

@@ -114,7 +114,7 @@ def test_a_submission_batch_rejects_ends_failed_once_and_frees_its_usage(plane: 
     assert attempt["statusReason"] == shown["statusReason"]
     assert attempt["batchJobId"] is None
     # AND its usage was given back in the same tick (one release transaction): alice runs nothing
-    assert stack.calls.counts["dynamodb.TransactWriteItems"] == 3  # 2 admissions, 1 release
+    assert stack.calls.counts["dynamodb.TransactWriteItems"] == 2  # both admissions in one, 1 release
     assert _usage(plane, ALICE)["runningVcpus"] == 0
     # AND the next tick admits her waiting job; the sweeper never submits the rejected one again
     stack.calls.reset()

@@ -195,35 +195,56 @@ class ModelStore:
         _pause(BATCH_GET_MS * max(1, math.ceil(keys / 100)))
         return accounts, admitted
 
-    def admit(self, job: Any, pool: str, need: Any, quota: Any, now: str) -> bool:
+    def admit(self, grants: Any, now: str) -> list[bool]:
+        """As the adapter (adapters/dynamo/admit.py): one transaction for all the grants, else one each."""
         _pause(TRANSACT_MS / 2)
         with self._lock:
             self.calls["TransactWriteItems"] += 1
-            item = self._items.get(job.job_id)
-            ok = (
-                item is not None
-                and item.get("gsi2pk", {}).get("S", "").startswith("QUEUED")
-                and _job(item).queue_arn == job.queue_arn
-                and not item.get("cancelRequested", {}).get("BOOL", False)
-            )
-            counters = self._tenants[job.tenant]
-            amounts = (need.vcpus, need.memory_mib, need.gpus)
-            held = [sum(r[i] for r in counters.running.values()) for i in range(3)]
-            for i, resource in enumerate(("vcpus", "memory_mib", "gpus")):
-                limit = quota.running_limit(resource)
-                if amounts[i] > 0 and limit is not None and held[i] > limit - amounts[i]:
-                    ok = False
+            ok = self._fits(grants)
             if ok:
-                assert item is not None
-                item["gsi2pk"] = {"S": "ACTIVE"}
-                item["status"] = {"S": "SUBMITTED"}
-                counters.queued -= 1
-                mine = counters.running.setdefault(job.priority, [0, 0, 0])
-                for i in range(3):
-                    mine[i] += amounts[i]
-                    self._pools[pool][i] += amounts[i]
+                for grant in grants:
+                    self._apply(grant)
         _pause(TRANSACT_MS / 2)
-        return ok
+        if ok or len(grants) == 1:
+            return [ok] * len(grants)
+        return [self.admit([grant], now)[0] for grant in grants]
+
+    def _fits(self, grants: Any) -> bool:
+        """Every job still QUEUED on its queue, not cancelled; every tenant's running quota has room for its sum."""
+        asked: dict[str, list[int]] = {}
+        for grant in grants:
+            job, need = grant.job, grant.need
+            item = self._items.get(job.job_id)
+            if (
+                item is None
+                or not item.get("gsi2pk", {}).get("S", "").startswith("QUEUED")
+                or _job(item).queue_arn != job.queue_arn
+                or item.get("cancelRequested", {}).get("BOOL", False)
+            ):
+                return False
+            mine = asked.setdefault(job.tenant, [0, 0, 0])
+            for i, amount in enumerate((need.vcpus, need.memory_mib, need.gpus)):
+                mine[i] += amount
+        for grant in grants:
+            held = [sum(r[i] for r in self._tenants[grant.job.tenant].running.values()) for i in range(3)]
+            for i, resource in enumerate(("vcpus", "memory_mib", "gpus")):
+                limit = grant.quota.running_limit(resource)
+                amount = asked[grant.job.tenant][i]
+                if amount > 0 and limit is not None and held[i] > limit - amount:
+                    return False
+        return True
+
+    def _apply(self, grant: Any) -> None:
+        job, need = grant.job, grant.need
+        item = self._items[job.job_id]
+        item["gsi2pk"] = {"S": "ACTIVE"}
+        item["status"] = {"S": "SUBMITTED"}
+        counters = self._tenants[job.tenant]
+        counters.queued -= 1
+        mine = counters.running.setdefault(job.priority, [0, 0, 0])
+        for i, amount in enumerate((need.vcpus, need.memory_mib, need.gpus)):
+            mine[i] += amount
+            self._pools[grant.pool][i] += amount
 
     def fall_back(self, job: Any, *, queue_arn: str, why: str, now: str) -> bool:
         """The move of a QUEUED job and its attempt to an On-Demand queue (the bench's jobs fit their queues: it is

@@ -1,9 +1,9 @@
-"""The dispatcher's send window (services/dispatcher.py, SendWindow): whatever the lateness of the calls let through,
+"""The dispatcher's send window (services/send_window.py): whatever the lateness of the calls let through,
 no span of one second (plus its margin) holds more than the rate's calls; punctual calls are never held back."""
 
 from __future__ import annotations
 
-from batchplane.services.dispatcher import SendWindow
+from batchplane.services.send_window import SendWindow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

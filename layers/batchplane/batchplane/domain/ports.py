@@ -10,7 +10,7 @@ from batchplane.domain.models import Capacity, JobStatus
 from batchplane.domain.records import AttemptRecord, JobRecord
 
 if TYPE_CHECKING:  # names for the signatures only: a handler importing the ports loads no model it does not use
-    from collections.abc import Callable, Collection, Iterable, Mapping
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
     from batchplane.domain.containers import DefinitionSpec
     from batchplane.domain.dispatch import PoolState, Reservation, TenantAccount
@@ -373,6 +373,20 @@ class QueuedPage:
     ends: dict[str, str | None]
 
 
+GRANTS_PER_ADMIT = 25  # one admission write: its jobs, and at most as many tenants and pools (75 of 100 items)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One planned admission: the job (as the snapshot read it), the pool it fills, what it holds while it runs, and
+    its tenant's quota (the same for every grant of a tenant in one write)."""
+
+    job: JobRecord
+    pool: str
+    need: Resources
+    quota: Quota
+
+
 class AdmissionStore(Protocol):
     """Where QUEUED jobs, tenants' counters and quotas, and pools' counters live (the dispatcher's state)."""
 
@@ -421,8 +435,9 @@ class AdmissionStore(Protocol):
 
     def put_quota(self, tenant: str, quota: Quota, weight: float | None) -> TenantAccount: ...
 
-    def admit(self, job: JobRecord, pool: str, need: Resources, quota: Quota, now: str) -> bool:
-        """QUEUED → SUBMITTED once, counters up, the tenant's running quotas as conditions (one transaction)."""
+    def admit(self, grants: Sequence[Grant], now: str) -> list[bool]:
+        """Each job QUEUED → SUBMITTED once, its tenant's and pool's counters up, the tenants' running quotas as
+        conditions: one transaction for all (at most GRANTS_PER_ADMIT), else one each. Whether each was admitted."""
         ...
 
     def fall_back(self, job: JobRecord, *, queue_arn: str, why: str, now: str) -> bool:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from batchplane.adapters.dynamo.admit import Admitter
 from batchplane.adapters.dynamo.counters import (
     QUOTA_ATTRS,
     QUOTAS_KEYS,
@@ -31,7 +32,6 @@ from batchplane.adapters.dynamo.counters import (
     tenant_key,
 )
 from batchplane.adapters.dynamo.items import (
-    ACTIVE,
     BRIEF,
     DEFAULT_SWEEP_INDEX,
     IN_BUCKET,
@@ -54,11 +54,10 @@ from batchplane.adapters.dynamo.leases import LeasesAndBuckets
 from batchplane.domain.dispatch import PoolState, TenantAccount
 from batchplane.domain.errors import QuotaExceededError
 from batchplane.domain.models import Capacity, JobStatus
-from batchplane.domain.ports import QueuedPage
+from batchplane.domain.ports import Grant, QueuedPage
 from batchplane.domain.quotas import Quota, QuotaName, Resources
 from batchplane.domain.records import JobRecord
 from batchplane.domain.sweep_keys import SweepIndex, bucket_key, bucket_keys
-from batchplane.domain.timestamps import iso_to_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -447,84 +446,13 @@ class DynamoAdmission(LeasesAndBuckets):
             buckets=(QUEUED,),
         )
 
-    def admit(self, job: JobRecord, pool: str, need: Resources, quota: Quota, now: str) -> bool:
-        """QUEUED → SUBMITTED, once: one TransactWriteItems of the job (still QUEUED, not cancelled), its tenant's
-        counters (queued down, running up; each running quota the job asks against is a condition, so two admissions
-        raced past a stale snapshot cannot both pass it) and its pool's counter. False when the job is no longer
-        QUEUED, was cancelled, or its tenant's quota no longer has room."""
-        priority = job.priority
-        adm = {"pool": pool, "priority": priority, "vcpus": need.vcpus, "memoryMiB": need.memory_mib, "gpus": need.gpus}
-        adds = ["queued :minus"]
-        values: dict[str, Any] = {":minus": number(-1)}
-        conditions: list[str] = []
-        for attr, resource in RESOURCE_ATTRS:
-            amount = need.get(resource)
-            if amount <= 0:
-                continue
-            adds += [f"{attr} :{attr}", f"{attr}_{priority} :{attr}"]
-            values[f":{attr}"] = number(amount)
-            limit = quota.running_limit(resource)
-            if limit is not None:
-                values[f":max_{attr}"] = number(limit - amount)
-                conditions.append(f"(attribute_not_exists({attr}) OR {attr} <= :max_{attr})")
-        tenant_update: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": tenant_key(job.tenant),
-            "UpdateExpression": "ADD " + ", ".join(adds),
-            "ExpressionAttributeValues": values,
-        }
-        if conditions:
-            tenant_update["ConditionExpression"] = " AND ".join(conditions)
-        pool_adds = [f"{a} :{a}" for a, r in RESOURCE_ATTRS if need.get(r) > 0]
-        pool_values = {f":{a}": number(need.get(r)) for a, r in RESOURCE_ATTRS if need.get(r) > 0}
-        items: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": job_key(job.job_id),
-                    "UpdateExpression": (
-                        "SET #st = :sub, gsi2pk = :active, gsi2sk = :created, updatedAt = :now, adm = :adm "
-                        "REMOVE statusReason"
-                    ),
-                    # and on the queue the snapshot read: a job re-prioritised meanwhile waits for the next tick
-                    "ConditionExpression": f"{IS_QUEUED.format(':queued')} AND queueArn = :qa AND {NOT_CANCELLED}",
-                    "ExpressionAttributeNames": {"#st": "status"},
-                    "ExpressionAttributeValues": {
-                        **NOT_CANCELLED_VALUES,
-                        ":sub": {"S": JobStatus.SUBMITTED.value},
-                        # filed in its sweeper shard, due a repair window from now (nothing may reach Batch)
-                        ":active": {"S": self._sweep.key(ACTIVE, job.job_id)},
-                        ":created": {"S": self._sweep.active_sort_key(iso_to_ms(now), job.job_id, heard=False)},
-                        ":now": {"S": now},
-                        ":queued": {"S": QUEUED},
-                        ":qa": {"S": job.queue_arn},
-                        ":adm": {"M": {k: {"S": str(v)} for k, v in adm.items()}},
-                    },
-                }
-            },
-            {"Update": tenant_update},
-        ]
-        if pool_adds:
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": pool_key(pool),
-                        "UpdateExpression": "ADD " + ", ".join(pool_adds),
-                        "ExpressionAttributeValues": pool_values,
-                    }
-                }
-            )
-        try:
-            self._db.transact_write_items(
-                TransactItems=items,  # type: ignore[arg-type]
-                ClientRequestToken=f"admit-{job.job_id}"[:36],
-            )
-        except ClientError as err:
-            if error_code(err) == "TransactionCanceledException":
-                return False
-            raise
-        return True
+    def admit(self, grants: Sequence[Grant], now: str) -> list[bool]:
+        """QUEUED → SUBMITTED, once each: one TransactWriteItems of the jobs (each still QUEUED, not cancelled), their
+        tenants' counters (queued down, running up; each running quota the jobs ask against is a condition, so two
+        admissions raced past a stale snapshot cannot both pass it) and their pools' counters; if it is refused,
+        one transaction a job (admit.py). False for a job no longer QUEUED, cancelled, or whose tenant's quota no
+        longer has room."""
+        return Admitter(self._db, self._table, self._sweep).admit(grants, now)
 
     def release(self, job: JobRecord) -> bool:
         """Give back what an admitted job held, once: the job's ``admReleased`` flag (set only if the job holds an
