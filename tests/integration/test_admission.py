@@ -377,40 +377,89 @@ def test_submitjob_never_passes_the_rate_in_any_second_under_concurrent_invocati
     assert sum(1 for r in reports if not r.skipped) >= 1
 
 
-def test_tenants_counters_are_listed_from_sharded_keys_and_the_bare_key_they_leave(plane: Plane, stack: Stack) -> None:
+def test_tenants_are_listed_by_registry_items_under_sharded_keys_and_old_counters_too(
+    plane: Plane, stack: Stack
+) -> None:
     import boto3
     from batchplane.adapters.dynamo.counters import QUOTAS_SHARDS, quotas_index_key, tenant_key
 
-    # GIVEN 12 tenants with a job each, and one tenant's counter item as written before the listing was sharded
+    # GIVEN 11 tenants with a job each, and a 12th whose counter item was written by an earlier version: listed by
+    # itself in gsi1, under the bare key of before sharding, and no registry item
     tenants = [f"arn:aws:iam::123456789012:user/t{i}" for i in range(12)]
-    for tenant in tenants:
+    for tenant in tenants[1:]:
         assert _post(plane, {"name": "j", "command": ["true"]}, tenant)["statusCode"] == 202
+    old = tenants[0]
     ddb = boto3.client("dynamodb", region_name="us-east-1")
+    registry = {t: {"pk": {"S": f"QUOTA#{t}"}, "sk": {"S": "LISTED"}} for t in tenants}
     with stack.observing():
-        keys = {t: ddb.get_item(TableName=stack.table_name, Key=tenant_key(t))["Item"]["gsi1pk"]["S"] for t in tenants}
-        ddb.update_item(
+        ddb.put_item(
             TableName=stack.table_name,
-            Key=tenant_key(tenants[0]),
-            UpdateExpression="SET gsi1pk = :bare",
-            ExpressionAttributeValues={":bare": {"S": "QUOTAS"}},
+            Item={**tenant_key(old), "tenant": {"S": old}, "queued": {"N": "1"}, "gsi1pk": {"S": "QUOTAS"}}
+            | {"gsi1sk": {"S": old}},
         )
-    # THEN each counter item is listed under its tenant's shard key, more than one of them
-    assert keys == {t: quotas_index_key(t) for t in tenants}
+        listed = {t: ddb.get_item(TableName=stack.table_name, Key=registry[t]).get("Item") for t in tenants}
+        counters = {t: ddb.get_item(TableName=stack.table_name, Key=tenant_key(t))["Item"] for t in tenants}
+    # THEN each new tenant is listed by its registry item under its shard key, more than one key among them, and
+    # its counter item, rewritten at every submission, admission and release, is in no index
+    assert listed[old] is None
+    keys = {t: item["gsi1pk"]["S"] for t, item in listed.items() if item}
+    assert keys == {t: quotas_index_key(t) for t in tenants[1:]}
     assert all(0 <= int(k.split("#")[1]) < QUOTAS_SHARDS for k in keys.values())
     assert len(set(keys.values())) > 1
-    # AND GET /quotas lists every tenant once, the one under the bare key too, reading every key
+    assert all("gsi1pk" not in counters[t] for t in tenants[1:])
+    # AND GET /quotas lists every tenant once, the old one too, reading every key and the counters it lists
     stack.calls.reset()
-    listed = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
-    assert sorted(t["tenant"] for t in listed["tenants"]) == sorted(tenants)
+    shown = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
+    assert sorted(t["tenant"] for t in shown["tenants"]) == sorted(tenants)
+    assert {t["usage"]["queuedJobs"] for t in shown["tenants"]} == {1}
     assert stack.calls.counts["dynamodb.Query"] == QUOTAS_SHARDS + 1
-    # AND the tenant's next submission moves its item to its shard, where it is still listed once
-    assert _post(plane, {"name": "k", "command": ["true"]}, tenants[0])["statusCode"] == 202
+    assert stack.calls.counts["dynamodb.BatchGetItem"] == 1
+    # AND the old tenant's next submission lists it by a registry item and takes its counter item out of gsi1,
+    # where it is still listed once
+    assert _post(plane, {"name": "k", "command": ["true"]}, old)["statusCode"] == 202
     with stack.observing():
-        moved = ddb.get_item(TableName=stack.table_name, Key=tenant_key(tenants[0]))["Item"]
-    assert moved["gsi1pk"]["S"] == quotas_index_key(tenants[0])
+        moved = ddb.get_item(TableName=stack.table_name, Key=tenant_key(old))["Item"]
+        entry = ddb.get_item(TableName=stack.table_name, Key=registry[old])["Item"]
+    assert "gsi1pk" not in moved
     assert moved["queued"]["N"] == "2"
-    listed = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
-    assert sorted(t["tenant"] for t in listed["tenants"]) == sorted(tenants)
+    assert entry["gsi1pk"]["S"] == quotas_index_key(old)
+    shown = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
+    assert sorted(t["tenant"] for t in shown["tenants"]) == sorted(tenants)
+
+
+def test_a_tenant_is_listed_by_its_containers_first_write_and_by_a_held_jobs_release(
+    plane: Plane, stack: Stack
+) -> None:
+    import boto3
+
+    # GIVEN a tenant's first and second submissions to one container
+    stack.calls.reset()
+    dep = plane.submit({"name": "dep", "command": ["true"]})
+    plane.submit({"name": "second", "command": ["true"]}, dispatch=False)
+    writes = [p["TransactItems"] for op, p in stack.calls.requests if op == "dynamodb.TransactWriteItems"]
+    # THEN each is one transaction; only the first lists the tenant (its registry item)
+    enqueues = [w for w in writes if any("Put" in i for i in w)]
+    assert [len(w) for w in enqueues] == [4, 3]
+    assert enqueues[0][3]["Put"]["Item"]["sk"] == {"S": "LISTED"}
+    # GIVEN a job of theirs held on the first, and their registry item gone (as before the registry existed)
+    held = plane.submit({"name": "held", "dependsOn": [{"jobId": dep["jobId"]}]}, dispatch=False)["jobId"]
+    tenant = enqueues[0][3]["Put"]["Item"]["tenant"]["S"]
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    registry = {"pk": {"S": f"QUOTA#{tenant}"}, "sk": {"S": "LISTED"}}
+    with stack.observing():
+        ddb.delete_item(TableName=stack.table_name, Key=registry)
+    # WHEN the first succeeds and the sweeper releases the held job
+    dep_job = plane.job(dep["jobId"])
+    dep_job["attempts"][0]["batchJobId"] = dep["batchJobId"]
+    for i, kind in enumerate(("RUNNABLE", "RUNNING", "SUCCEEDED")):
+        plane.deliver(plane.event(kind, dep_job, seconds=i))
+    stack.calls.reset()
+    assert plane.sweep()["released"] == [held]
+    # THEN the release's transaction (the sweeper container's first for the tenant) lists the tenant again
+    with stack.observing():
+        assert ddb.get_item(TableName=stack.table_name, Key=registry)["Item"]["tenant"] == {"S": tenant}
+    shown = response_json(plane.gateway.lambda_handler(http_event("GET", "/quotas", caller=ADMIN), plane.ctx))
+    assert tenant in {t["tenant"] for t in shown["tenants"]}
 
 
 @pytest.mark.parametrize("end", ["SUCCEEDED", "FAILED"])

@@ -28,13 +28,16 @@ def test_a_submission_costs_one_aws_call(plane: Plane) -> None:
     assert found.per_unit == 1
 
 
-def test_an_admission_costs_two_aws_calls_plus_a_few_per_tick(plane: Plane) -> None:
+def test_an_admission_costs_its_submitjob_and_a_share_of_the_ticks_writes(plane: Plane) -> None:
+    from batchplane.domain.ports import GRANTS_PER_ADMIT
+
     # GIVEN 30 queued jobs of 10 tenants
     # WHEN one dispatcher tick admits them
     found, per_tick = admission.calls_per_admission(plane, 30)
-    # THEN each admission was one transaction and one SubmitJob, and the tick itself a few calls, whatever it admits
+    # THEN each admission was one SubmitJob, the tick's admissions one transaction per GRANTS_PER_ADMIT jobs (2), and
+    # the tick itself a few calls, whatever it admits
     assert found.units == 30
-    assert found.calls["dynamodb.TransactWriteItems"] == 30
+    assert found.calls["dynamodb.TransactWriteItems"] == -(-30 // GRANTS_PER_ADMIT) == 2
     assert found.calls["batch.SubmitJob"] == 30
     from batchplane.adapters.dynamo.admission import QUEUED_KEYS
 

@@ -7,7 +7,8 @@ Keys (see README, "Data model"):
   listing    pk=JOB#<jobId>            sk=LISTED    a job's entry in gsi1, written once with it (items.listing_item)
   gsi1       gsi1pk=TENANT#<tenant>    gsi1sk=<createdAt>#<jobId>    the tenant's jobs, newest first: listing items,
              and job items that list themselves (held and pipeline jobs, jobs written before listing items)
-             gsi1pk=QUOTAS#<shard>     gsi1sk=<tenant>    every tenant's counter item (admission.py; legacy: QUOTAS)
+             gsi1pk=QUOTAS#<shard>     gsi1sk=<tenant>    every tenant's registry item (pk=QUOTA#<tenant>,
+             sk=LISTED: counters.registry_item); counter items written before (sk=TENANT; legacy key: QUOTAS)
   gsi2       gsi2pk=<ACTIVE|RUNNABLE|RETRY|HELD>#<shard>  (domain/sweep_keys.py; legacy items: the bare bucket)
              gsi2sk=<due ms>#<jobId> (ACTIVE, RETRY) | <runnable since ms> (RUNNABLE) | <createdAt> (HELD)
              jobs not yet terminal, by what the sweeper watches them for (sparse: terminal jobs leave the index)

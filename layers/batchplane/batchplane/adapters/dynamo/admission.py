@@ -23,11 +23,13 @@ from batchplane.adapters.dynamo.admit import Admitter
 from batchplane.adapters.dynamo.counters import (
     QUOTA_ATTRS,
     QUOTAS_KEYS,
+    REGISTRY_SK,
     RESOURCE_ATTRS,
     account_from_item,
     number,
     pool_key,
-    quotas_index_key,
+    registered,
+    registry_item,
     release_counter_updates,
     tenant_key,
 )
@@ -112,6 +114,7 @@ class DynamoAdmission(LeasesAndBuckets):
         self._table = table_name
         self._retention_days = retention_days
         self._sweep = sweep
+        self._registered: set[str] = set()  # tenants this container has listed (registry_item): once each
 
     # ---- enqueue (the gateway) ---------------------------------------------------------------------------------
 
@@ -123,11 +126,7 @@ class DynamoAdmission(LeasesAndBuckets):
         item = job_to_item(job, listed=False)
         item["gsi2pk"] = {"S": queued_key(job.job_id)}
         item["gsi2sk"] = {"S": queued_sort_key(enqueued_ms, job.job_id)}
-        values: dict[str, Any] = {
-            ":one": number(1),
-            ":t": {"S": job.tenant},
-            ":qs": {"S": quotas_index_key(job.tenant)},
-        }
+        values: dict[str, Any] = {":one": number(1), ":t": {"S": job.tenant}}
         condition = "attribute_not_exists(qQ) OR queued < qQ"
         if default_max_queued is not None:
             values[":dq"] = number(default_max_queued)
@@ -147,13 +146,17 @@ class DynamoAdmission(LeasesAndBuckets):
                         "Update": {
                             "TableName": self._table,
                             "Key": tenant_key(job.tenant),
-                            "UpdateExpression": "SET tenant = :t, gsi1pk = :qs, gsi1sk = :t ADD queued :one",
+                            "UpdateExpression": "SET tenant = :t ADD queued :one REMOVE gsi1pk, gsi1sk",
                             "ConditionExpression": condition,
                             "ExpressionAttributeValues": values,
                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                         }
                     },
                     {"Put": {"TableName": self._table, "Item": listing_item(job, self._retention_days)}},
+                    # the tenant listed among the tenants, by this container's first write for it (the same item
+                    # every time: another container's write changes nothing an index holds); its counter item,
+                    # listed by itself before, leaves gsi1 above
+                    *registered(self._registered, self._table, job.tenant),
                 ],
                 # an SDK retry of a write whose answer was lost is recognised by DynamoDB (for 10 minutes)
                 ClientRequestToken=(job.claim_token or job.job_id)[:36],
@@ -183,6 +186,7 @@ class DynamoAdmission(LeasesAndBuckets):
                     used=used,
                 ) from err
             raise
+        self._registered.add(job.tenant)
         return None
 
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -374,10 +378,12 @@ class DynamoAdmission(LeasesAndBuckets):
         return accounts, admitted
 
     def accounts(self) -> list[TenantAccount]:
-        """Every tenant that has submitted or has a quota set (gsi1 ``QUOTAS#<n>``, and the bare ``QUOTAS`` of items
-        not rewritten since it was sharded): one Query per key. A tenant whose item is moving between keys may be
-        listed under both by the eventually consistent index: it is listed once."""
+        """Every tenant that has submitted or has a quota set: its registry item (or, written before, its counter
+        item) in gsi1 ``QUOTAS#<n>`` or the bare ``QUOTAS``, one Query per key; then the counters of those listed by
+        a registry item, one consistent BatchGetItem per 100. A tenant listed twice by the eventually consistent
+        index (an item moving between keys, a counter item not yet out of it) is listed once."""
         out: dict[str, TenantAccount] = {}
+        listed: set[str] = set()
         for key in QUOTAS_KEYS:
             kwargs: dict[str, Any] = {
                 "TableName": self._table,
@@ -388,11 +394,18 @@ class DynamoAdmission(LeasesAndBuckets):
             while True:
                 page = self._db.query(**kwargs)
                 for item in page.get("Items", []):
-                    account = account_from_item(item)
-                    out.setdefault(account.tenant, account)
+                    if get_attr(item, "sk") == REGISTRY_SK:
+                        listed.add(str(get_attr(item, "tenant")))
+                    else:
+                        account = account_from_item(item)
+                        out.setdefault(account.tenant, account)
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        counted, _ = self.counters(listed, ())
+        out.update(counted)  # the counter item read consistently is the newer
+        for tenant in listed - out.keys():
+            out[tenant] = TenantAccount(tenant)  # listed, nothing counted yet
         return list(out.values())
 
     def account(self, tenant: str) -> TenantAccount:
@@ -402,9 +415,12 @@ class DynamoAdmission(LeasesAndBuckets):
 
     def put_quota(self, tenant: str, quota: Quota, weight: float | None) -> TenantAccount:
         """An admin's override: the tenant's whole quota (None: no limit) and weight (None: the default)."""
-        sets = ["tenant = :t", "gsi1pk = :qs", "gsi1sk = :t", "queued = if_not_exists(queued, :zero)"]
-        removes: list[str] = []
-        values: dict[str, Any] = {":t": {"S": tenant}, ":qs": {"S": quotas_index_key(tenant)}, ":zero": number(0)}
+        if tenant not in self._registered:  # listed by its registry item (its counter item leaves gsi1 below)
+            self._db.put_item(TableName=self._table, Item=registry_item(tenant))
+            self._registered.add(tenant)
+        sets = ["tenant = :t", "queued = if_not_exists(queued, :zero)"]
+        removes: list[str] = ["gsi1pk", "gsi1sk"]  # listed by its registry item
+        values: dict[str, Any] = {":t": {"S": tenant}, ":zero": number(0)}
         fields = (*QUOTA_ATTRS, ("qQ", "max_queued_jobs"))
         for attr, name in fields:
             value = getattr(quota, name)

@@ -1,11 +1,12 @@
 """The admission's counter items in the lineage table: a tenant's (``QUOTA#<tenant>``/``TENANT``: its queued count,
-running usage per resource and class, an admin's quota and weight; listed by gsi1 ``QUOTAS#<shard>``) and a pool's
+running usage per resource and class, an admin's quota and weight; the tenant listed in gsi1 ``QUOTAS#<shard>`` by
+its registry item, ``QUOTA#<tenant>``/``LISTED``) and a pool's
 (``POOL#<name>``/``POOL``: its admitted usage), and the counter updates that give an admitted job's usage back (one
 transaction with the job's own ``admReleased``: admission.py's release, attempts.py's end-and-release)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters.dynamo.items import Item, get_attr
 from batchplane.domain.dispatch import TenantAccount
@@ -14,12 +15,16 @@ from batchplane.domain.quotas import Quota, Resources
 from batchplane.domain.records import JobRecord
 from batchplane.domain.sweep_keys import bucket_key, bucket_keys
 
-QUOTAS_INDEX_KEY = "QUOTAS"  # gsi1: every tenant's counter item, for GET /quotas ...
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+QUOTAS_INDEX_KEY = "QUOTAS"  # gsi1: every tenant's registry item (legacy: its counter item), for GET /quotas ...
 # ... split into QUOTAS_SHARDS partition keys "QUOTAS#<n>" (n: the tenant's CRC-32). Every enqueue, admission and
 # release rewrites its tenant's counter item, and gsi1 projects the whole item: under one key, 1,000 submissions a
 # second were ~3,000 index writes a second on one partition (three times its limit). Each tenant's item moves to its
 # shard at its next enqueue or quota change; the bare key is still read until then.
 QUOTAS_SHARDS = 16
+REGISTRY_SK = "LISTED"  # a tenant's item in the list of tenants (registry_item)
 QUOTAS_KEYS = bucket_keys(QUOTAS_INDEX_KEY, QUOTAS_SHARDS)
 QUOTA_ATTRS = (("qV", "max_running_vcpus"), ("qM", "max_running_memory_mib"), ("qG", "max_running_gpus"))
 RESOURCE_ATTRS = (("rv", "vcpus"), ("rm", "memory_mib"), ("rg", "gpus"))
@@ -34,8 +39,28 @@ def tenant_key(tenant: str) -> Item:
     return {"pk": {"S": f"QUOTA#{tenant}"}, "sk": {"S": "TENANT"}}
 
 
+def registry_item(tenant: str) -> Item:
+    """The tenant's entry in the list of tenants (gsi1 ``QUOTAS#<shard>``, for GET /quotas and the dispatcher's look
+    at who has jobs queued): an item of its own beside its counters (``QUOTA#<tenant>``/``LISTED``), written the same
+    every time, so that the counter item, rewritten at every submission, admission and release, is in no index.
+    Counter items written before carry the gsi1 keys themselves until their tenant's next submission removes them."""
+    return {
+        "pk": {"S": f"QUOTA#{tenant}"},
+        "sk": {"S": REGISTRY_SK},
+        "tenant": {"S": tenant},
+        "gsi1pk": {"S": quotas_index_key(tenant)},
+        "gsi1sk": {"S": tenant},
+    }
+
+
 def pool_key(pool: str) -> Item:
     return {"pk": {"S": f"POOL#{pool}"}, "sk": {"S": "POOL"}}
+
+
+def registered(known: set[str], table: str, tenant: str) -> list[TransactWriteItemTypeDef]:
+    """The Put of the tenant's registry item, unless ``known`` (a container's tenants already written) holds it: the
+    caller writes it in the transaction that counts the tenant's job, and adds the tenant once that is written."""
+    return [] if tenant in known else [{"Put": {"TableName": table, "Item": registry_item(tenant)}}]
 
 
 def number(value: int | float) -> Item:

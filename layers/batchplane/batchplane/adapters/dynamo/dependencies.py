@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from batchplane.adapters.dynamo.admission import QUEUED, queued_key, queued_sort_key
-from batchplane.adapters.dynamo.counters import quotas_index_key, tenant_key
+from batchplane.adapters.dynamo.counters import registered, tenant_key
 from batchplane.adapters.dynamo.items import (
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SWEEP_INDEX,
@@ -47,6 +47,7 @@ class DynamoDependencies:
         self._table = table_name
         self._retention_days = retention_days
         self._sweep = sweep
+        self._registered: set[str] = set()  # tenants this container has listed (counters.registry_item)
 
     def statuses(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
         """jobId -> (status, tenant), one BatchGetItem per 100 ids."""
@@ -101,20 +102,18 @@ class DynamoDependencies:
                         "Update": {
                             "TableName": self._table,
                             "Key": tenant_key(job.tenant),
-                            "UpdateExpression": "SET tenant = :t, gsi1pk = :qs, gsi1sk = :t ADD queued :one",
-                            "ExpressionAttributeValues": {
-                                ":t": {"S": job.tenant},
-                                ":qs": {"S": quotas_index_key(job.tenant)},
-                                ":one": {"N": "1"},
-                            },
+                            "UpdateExpression": "SET tenant = :t ADD queued :one REMOVE gsi1pk, gsi1sk",
+                            "ExpressionAttributeValues": {":t": {"S": job.tenant}, ":one": {"N": "1"}},
                         }
                     },
+                    *registered(self._registered, self._table, job.tenant),  # listed by its registry item
                 ]
             )
         except ClientError as err:
             if error_code(err) == "TransactionCanceledException":
                 return False
             raise
+        self._registered.add(job.tenant)
         return True
 
     def fail_held(self, job: JobRecord, reason: str, now: str) -> bool:
