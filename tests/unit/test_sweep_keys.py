@@ -109,9 +109,25 @@ def test_an_active_job_is_due_after_the_repair_window_until_batch_is_heard_from(
     # GIVEN windows of 120 s and 900 s
     index = SweepIndex(8, repair_seconds=120, reconcile_seconds=900)
     # WHEN a job is written unheard of, or after an event
-    # THEN it is due 120 s, or 900 s, later
+    # THEN it is due 120 s, or 900 s later rounded up to the minute (a fifteenth of the window)
     assert index.active_sort_key(1_000_000, "j-1", heard=False) == due_key(1_120_000, "j-1")
-    assert index.active_sort_key(1_000_000, "j-1", heard=True) == due_key(1_900_000, "j-1")
+    assert index.active_sort_key(1_020_000, "j-1", heard=True) == due_key(1_920_000, "j-1")
+    assert index.active_sort_key(1_000_000, "j-1", heard=True) == due_key(1_920_000, "j-1")
+    assert index.active_sort_key(1_020_001, "j-1", heard=True) == due_key(1_980_000, "j-1")
+
+
+@given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=1, max_value=10**7))
+def test_events_heard_within_a_step_file_a_job_under_one_key_never_before_its_window(now: int, window: int) -> None:
+    # GIVEN any reconcile window; WHEN a job is heard from at two times a step apart at most, and in the same step
+    index = SweepIndex(4, reconcile_seconds=window / 1000)
+    step = max(1, index.reconcile_ms // 15)
+    first = index.active_sort_key(now, "j", heard=True)
+    due = int(first.split("#")[0])
+    # THEN it is never due before the window, nor more than a step after it
+    assert now + index.reconcile_ms <= due < now + index.reconcile_ms + step
+    # AND a later event in the same step files it under the same key (no index key moves)
+    later = now + (due - index.reconcile_ms - now)
+    assert index.active_sort_key(later, "j", heard=True) == first
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ BUCKETS = ("ACTIVE", "RUNNABLE", "RETRY", "HELD", RELEASE_BUCKET)
 DEFAULT_SHARDS = 16
 MAX_SHARDS = 256
 DUE_DIGITS = 13  # epoch milliseconds, zero-padded, so the sort key orders as the time does
+HEARD_STEPS = 15  # a job heard from is due after the reconcile window, rounded up to a fifteenth of it
 
 
 def shard_of(job_id: str, shards: int) -> int:
@@ -105,6 +106,12 @@ class SweepIndex:
         return due_key(ended_ms + self.repair_ms, job_id)
 
     def active_sort_key(self, now_ms: int, job_id: str, *, heard: bool) -> str:
-        """An ACTIVE job's sort key after a write at ``now_ms``: due ``reconcile`` later when Batch was just heard
-        from (an event), else ``repair`` later (nothing may have reached Batch, or a decision is pending)."""
-        return due_key(now_ms + (self.reconcile_ms if heard else self.repair_ms), job_id)
+        """An ACTIVE job's sort key after a write at ``now_ms``: due ``repair`` later when nothing may have reached
+        Batch or a decision is pending; when Batch was just heard from (an event), ``reconcile`` later, rounded up to
+        a step of a fifteenth of it (a minute of the default 15): a job's STARTING and RUNNING, seconds apart, file it
+        under one key, so the second event's write moves nothing in gsi2 (an index key changed is billed twice, a
+        delete and a put). The sweeper looks at most a step later than it would."""
+        if not heard:
+            return due_key(now_ms + self.repair_ms, job_id)
+        step = max(1, self.reconcile_ms // HEARD_STEPS)
+        return due_key(-(-(now_ms + self.reconcile_ms) // step) * step, job_id)
