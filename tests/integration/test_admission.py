@@ -462,6 +462,31 @@ def test_a_tenant_is_listed_by_its_containers_first_write_and_by_a_held_jobs_rel
     assert tenant in {t["tenant"] for t in shown["tenants"]}
 
 
+def test_a_success_and_its_release_answer_the_job_as_stored_without_a_second_read(
+    plane: Plane, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from batchplane.adapters.dynamo import attempts
+
+    made: list[Any] = []
+    real = attempts.applied
+    monkeypatch.setattr(attempts, "applied", lambda item, update: made.append(real(item, update)) or made[-1])
+    # GIVEN an admitted job, running
+    job = plane.submit({"name": "s", "command": ["true"]})
+    for i, kind in enumerate(("RUNNABLE", "STARTING", "RUNNING")):
+        plane.deliver(plane.event(kind, job, seconds=i))
+    stack.calls.reset()
+    # WHEN it succeeds (its end and its release in one transaction)
+    assert plane.deliver(plane.event("SUCCEEDED", job, seconds=3)) == "succeeded"
+    # THEN the job was read once, before the transaction, and the job acted on is the job as stored
+    key = {"pk": {"S": f"JOB#{job['jobId']}"}, "sk": {"S": "JOB"}}
+    reads = [p for op, p in stack.calls.requests if op == "dynamodb.GetItem" and p["Key"] == key]
+    assert len(reads) == 1
+    with stack.observing():
+        stored = boto3.client("dynamodb", region_name="us-east-1").get_item(TableName=stack.table_name, Key=key)
+    assert made == [stored["Item"]]
+
+
 @pytest.mark.parametrize("end", ["SUCCEEDED", "FAILED"])
 def test_a_released_job_keeps_nothing_of_what_it_held(plane: Plane, stack: Stack, end: str) -> None:
     import boto3

@@ -31,12 +31,12 @@ def test_a_successful_run_is_recorded_with_one_write_per_event(plane: Plane, sta
     for i, kind in enumerate(["RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]):
         assert plane.deliver(plane.event(kind, job, seconds=i)) in {"recorded", "succeeded"}
     # THEN each event cost exactly one guarded write, and nothing polled Batch: the last one is a transaction that
-    # also gives back the job's admission (the job read before it, for what it holds, and after it), plus the ended
-    # attempt's cost added to the per-day rollup (the action it triggers)
+    # also gives back the job's admission (the job read before it, for what it holds; the job after it is that read
+    # with the write applied), plus the ended attempt's cost added to the per-day rollup (the action it triggers)
     assert dict(stack.calls.counts) == {
         "dynamodb.UpdateItem": 4,
         "dynamodb.TransactWriteItems": 1,
-        "dynamodb.GetItem": 2,
+        "dynamodb.GetItem": 1,
     }
     # AND the job and its attempt show the outcome
     shown = plane.job(job["jobId"])

@@ -16,6 +16,7 @@ from batchplane.adapters.dynamo.items import (
     RETRY,
     RUNNABLE_BUCKET,
     Item,
+    applied,
     attempt_to_item,
     attr_value,
     conditional,
@@ -90,8 +91,9 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
         """A job's SUCCEEDED event and the release of its admission in one transaction: the job recorded SUCCEEDED,
         given back (``admReleased``) and out of the sweeper's index at once; its tenant's and pool's counters lowered.
         Before, the event filed the job in RELEASE and a second transaction released it: the job item written twice
-        at its end (2 WRU on the table and 3 on gsi2, then 4 and 2). The job is read first (what its admission holds)
-        and after (the transaction returns nothing), strongly consistent: two reads, cheaper than the write saved.
+        at its end (2 WRU on the table and 3 on gsi2, then 4 and 2). The job is read first (what its admission holds),
+        strongly consistent, and the job after the write is that read with the write applied (``items.applied``: a
+        transaction returns nothing, and a second read cost a call and a read unit a job).
         None (nothing written) when the job holds no admission to give back, or when the transaction is refused: the
         plain conditional write then decides (a stale or duplicate event, a job changed since the read), and the
         release follows as before."""
@@ -115,7 +117,9 @@ class DynamoLifecycleStore(DynamoJobStore, LeasesAndBuckets):
             if error_code(err) in ("TransactionCanceledException", "IdempotentParameterMismatchException"):
                 return None
             raise
-        after = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)["Item"]
+        # the job as the write left it: the item read, with what the write set and removed (its condition held; a
+        # write by another between the two, a cancel asked for, changes nothing an ended job's actions read)
+        after = applied(found, record) or self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)["Item"]
         return Applied(True, job_from_item(after))
 
     def _observation_update(

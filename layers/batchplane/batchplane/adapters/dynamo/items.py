@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import re
 from collections.abc import Callable
@@ -109,6 +110,36 @@ def batch_get(db: Any, table: str, keys: list[Item], **options: Any) -> list[Ite
             found += page.get("Responses", {}).get(table, [])
             request = dict(page.get("UnprocessedKeys") or {})
     return found
+
+
+def applied(item: Item, update: dict[str, Any]) -> Item | None:
+    """``item`` as an UpdateItem of ``update`` (its UpdateExpression, ExpressionAttributeNames and -Values) leaves it,
+    when the expression only sets paths to values and removes paths (``SET a.#b = :v, ... REMOVE c, ...``); None for
+    anything else (a function, arithmetic, ADD, a map on the way that is missing): the caller reads the item instead.
+    For a write whose answer carries nothing (a transaction's), made on the condition that ``item`` is as read."""
+    expression: str = update["UpdateExpression"]
+    names: dict[str, str] = update.get("ExpressionAttributeNames", {})
+    values: dict[str, Any] = update.get("ExpressionAttributeValues", {})
+    head, _, removes = expression.partition(" REMOVE ")
+    if not head.startswith("SET ") or "(" in expression or " ADD " in expression or " DELETE " in expression:
+        return None
+    out: Item = copy.deepcopy(item)
+    for clause, is_set in [(c, True) for c in head[4:].split(", ")] + [(c, False) for c in removes.split(", ") if c]:
+        path, _, value = clause.partition(" = ")
+        steps = [names.get(step, step) for step in path.strip().split(".")]
+        parent = out
+        for step in steps[:-1]:
+            inner = parent.get(step, {}).get("M")
+            if inner is None:
+                return None if is_set else out
+            parent = inner
+        if is_set:
+            if value.strip() not in values:
+                return None
+            parent[steps[-1]] = values[value.strip()]
+        else:
+            parent.pop(steps[-1], None)
+    return out
 
 
 def attr_value(value: Any) -> Item:
