@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 
 import psutil
@@ -122,6 +124,21 @@ def test_a_job_sent_to_a_fork_server_that_just_died_starts_on_a_new_one(forks: F
     assert runner.poll() is None
     os.killpg(runner.pid, signal.SIGKILL)
     assert runner.wait(10) == -signal.SIGKILL
+
+
+def test_a_job_sent_to_a_server_that_dies_before_answering_starts_on_a_new_one(forks: ForkServer) -> None:
+    # GIVEN a server whose end of the socket is still open (a job it had just forked held it) as it dies: the
+    # request goes through, and the server is found gone with no answer
+    ours, theirs = socket.socketpair()
+    forks._conn = ours
+    forks.starts += 1
+    threading.Thread(target=forks._read, args=(ours, forks.starts), daemon=True).start()
+    threading.Timer(0.2, theirs.close).start()
+    # WHEN a job is sent to it
+    child = forks.spawn(["true"], dict(os.environ), os.getcwd())
+    # THEN it is sent again to a new server, once, and runs
+    assert child.wait(10) == 0
+    assert forks.starts == 2
 
 
 def test_the_engine_starts_every_job_from_one_fork_server(env: Env) -> None:

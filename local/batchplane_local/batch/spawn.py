@@ -101,23 +101,28 @@ class ForkServer:
     def _request(self, payload: bytes, out: int) -> Child:
         """Send one request (``out``, the output pipe's write end, alongside) and wait for its answer."""
         with self._lock:
-            conn = self._conn or self._start()
-            with self._answered:
-                before = self._answers
-            try:
-                socket.send_fds(conn, [_HEADER.pack(len(payload))], [out])
-                conn.sendall(payload)
-            except OSError:  # a server that died before its reader noticed: a new one, once
-                self._lost(conn, self.starts)
-                conn = self._start()
-                socket.send_fds(conn, [_HEADER.pack(len(payload))], [out])
-                conn.sendall(payload)
-            with self._answered:
-                self._answered.wait_for(lambda: self._answers > before or self._conn is not conn, START_TIMEOUT_S)
-                child = self._last if self._answers > before else None
-        if child is None:
-            raise OSError("the local Batch fork server did not start the job")
-        return child
+            for _ in range(2):  # a server that died before it answered: a new one, once
+                conn = self._conn or self._start()
+                with self._answered:
+                    before = self._answers
+                try:
+                    socket.send_fds(conn, [_HEADER.pack(len(payload))], [out])
+                    conn.sendall(payload)
+                except OSError:  # it died before its reader noticed
+                    self._lost(conn, self.starts)
+                    continue
+                # it may also die after the request was sent: a job it had just forked still held its end of the
+                # socket, so the send went through, and the server is found gone (its reader's end) unanswered
+                with self._answered:
+                    sent = before, conn
+                    self._answered.wait_for(
+                        lambda sent=sent: self._answers > sent[0] or self._conn is not sent[1], START_TIMEOUT_S
+                    )
+                    if self._answers > before and self._last is not None:
+                        return self._last
+                    if self._conn is conn:
+                        break  # alive, and no answer in time: not sent again
+        raise OSError("the local Batch fork server did not start the job")
 
     def _read(self, conn: socket.socket, server: int) -> None:
         try:
