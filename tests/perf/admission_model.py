@@ -32,6 +32,7 @@ from tests.perf.sweeper_model import PAGE_BYTES, QUERY_PAGE_MS, WRITE_MS
 # Assumptions (AWS, same Region, from a Lambda function), beside those of sweeper_model (a 1 MB Query page 25 ms,
 # a conditional UpdateItem 6 ms):
 TRANSACT_MS = 15.0  # a TransactWriteItems of 3 updates (DynamoDB runs a transaction in two phases: ~2x a write)
+TRANSACT_ITEM_MS = 0.5  # each item past 3 (a tick's write of 25 jobs: 27 ms); a guess, AWS publishes none
 BATCH_GET_MS = 8.0
 GET_MS = 5.0  # a strongly consistent GetItem  # a BatchGetItem of up to 100 small counter items, strongly consistent
 SUBMIT_JOB_MS = (60.0, 100.0)  # batch:SubmitJob, uniformly within (the brief's figure: not published by AWS)
@@ -197,14 +198,16 @@ class ModelStore:
 
     def admit(self, grants: Any, now: str) -> list[bool]:
         """As the adapter (adapters/dynamo/admit.py): one transaction for all the grants, else one each."""
-        _pause(TRANSACT_MS / 2)
+        items = len(grants) + len({g.job.tenant for g in grants}) + len({g.pool for g in grants})
+        latency = TRANSACT_MS + TRANSACT_ITEM_MS * max(0, items - 3)
+        _pause(latency / 2)
         with self._lock:
             self.calls["TransactWriteItems"] += 1
             ok = self._fits(grants)
             if ok:
                 for grant in grants:
                     self._apply(grant)
-        _pause(TRANSACT_MS / 2)
+        _pause(latency / 2)
         if ok or len(grants) == 1:
             return [ok] * len(grants)
         return [self.admit([grant], now)[0] for grant in grants]
