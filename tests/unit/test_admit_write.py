@@ -79,18 +79,22 @@ def test_one_job_writes_what_it_wrote_alone() -> None:
     updates = _updates(counter_actions("t", [grant]))
     values = {k: int(v["N"]) for k, v in updates["QUOTA#alice"]["ExpressionAttributeValues"].items()}
     assert values == {":queued": -1, ":rv": 2, ":rv_normal": 2, ":rm": 1024, ":rm_normal": 1024, ":max_rv": 0}
-    assert request_token([grant]) == "admit-j1"
+    assert request_token([grant], "2026-12-03T10:00:01Z").startswith("admit-")
     action = job_action("t", SweepIndex(), grant, "2026-12-03T10:00:01Z")["Update"]
     assert action["Key"]["pk"]["S"] == "JOB#j1"
     assert "queueArn = :qa" in action["ConditionExpression"]
 
 
-def test_a_writes_token_is_short_and_names_its_jobs() -> None:
+def test_a_writes_token_is_short_and_names_its_jobs_and_its_time() -> None:
     grants = [Grant(_job(f"job-{i:032d}", "alice"), "spot", Resources(1), Quota()) for i in range(GRANTS_PER_ADMIT)]
-    token = request_token(grants)
+    now = "2026-12-03T10:00:01Z"
+    token = request_token(grants, now)
     assert len(token) <= 36  # TransactWriteItems' ClientRequestToken
-    assert token == request_token(list(grants))
-    assert token != request_token(grants[:-1])
+    assert token == request_token(list(grants), now)  # an SDK retry of the same write
+    assert token != request_token(grants[:-1], now)
+    # a later tick's write of the same jobs (with another time in its values) has a token of its own
+    assert token != request_token(grants, "2026-12-03T10:00:02Z")
+    assert request_token(grants[:1], now) != request_token(grants[:1], "2026-12-03T10:00:02Z")
 
 
 class _NoCalls:

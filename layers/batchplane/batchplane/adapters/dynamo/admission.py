@@ -39,6 +39,7 @@ from batchplane.adapters.dynamo.items import (
     IN_BUCKET,
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
+    QUEUED,
     RELEASE,
     Item,
     batch_get,
@@ -64,8 +65,8 @@ from batchplane.domain.sweep_keys import SweepIndex, bucket_key, bucket_keys
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-QUEUED = "QUEUED"  # the gsi2 bucket of jobs waiting for admission, by "<enqueued ms>#<job id>"
-# ... split into QUEUED_SHARDS partition keys "QUEUED#<n>" (n: the job id's CRC-32, as the sweeper's buckets are):
+# QUEUED (items.py), the gsi2 bucket of jobs waiting for admission, is split into QUEUED_SHARDS partition keys
+# "QUEUED#<n>" (n: the job id's CRC-32, as the sweeper's buckets are):
 # at 1,000 submissions a second of ~2-3 KB items one key would take ~3,000 write units a second on the index, three
 # times a partition's 1,000; four keys take ~750 each. Items enqueued before sharding keep the bare "QUEUED" key,
 # which is read too until they are admitted or cancelled.
@@ -115,6 +116,7 @@ class DynamoAdmission(LeasesAndBuckets):
         self._retention_days = retention_days
         self._sweep = sweep
         self._registered: set[str] = set()  # tenants this container has listed (registry_item): once each
+        self._admitter = Admitter(client, table_name, sweep)
 
     # ---- enqueue (the gateway) ---------------------------------------------------------------------------------
 
@@ -468,7 +470,7 @@ class DynamoAdmission(LeasesAndBuckets):
         admissions raced past a stale snapshot cannot both pass it) and their pools' counters; if it is refused,
         one transaction a job (admit.py). False for a job no longer QUEUED, cancelled, or whose tenant's quota no
         longer has room."""
-        return Admitter(self._db, self._table, self._sweep).admit(grants, now)
+        return self._admitter.admit(grants, now)
 
     def release(self, job: JobRecord) -> bool:
         """Give back what an admitted job held, once: the job's ``admReleased`` flag (set only if the job holds an

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from batchplane.adapters.dynamo.counters import RESOURCE_ATTRS, number, pool_key, tenant_key
-from batchplane.adapters.dynamo.items import ACTIVE, IN_BUCKET, NOT_CANCELLED, NOT_CANCELLED_VALUES, error_code, job_key
+from batchplane.adapters.dynamo.items import (
+    ACTIVE,
+    IN_BUCKET,
+    NOT_CANCELLED,
+    NOT_CANCELLED_VALUES,
+    QUEUED,
+    error_code,
+    job_key,
+)
 from batchplane.domain.models import JobStatus
 from batchplane.domain.ports import GRANTS_PER_ADMIT, Grant
 from batchplane.domain.sweep_keys import SweepIndex
@@ -26,8 +34,6 @@ from batchplane.domain.timestamps import iso_to_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-QUEUED = "QUEUED"  # the gsi2 bucket a job is admitted from (admission.py's QUEUED)
 
 
 def job_action(table: str, sweep: SweepIndex, grant: Grant, now: str) -> dict[str, Any]:
@@ -113,13 +119,13 @@ def counter_actions(table: str, grants: Sequence[Grant]) -> list[dict[str, Any]]
     return actions
 
 
-def request_token(grants: Sequence[Grant]) -> str:
-    """The transaction's idempotency token (36 characters at most): a retry of the same write is answered, not
-    made again. One job: ``admit-<job id>``, as before; several: a digest of their ids."""
-    if len(grants) == 1:
-        return f"admit-{grants[0].job.job_id}"[:36]
-    digest = hashlib.blake2b("|".join(g.job.job_id for g in grants).encode(), digest_size=15).hexdigest()
-    return f"admit-{digest}"
+def request_token(grants: Sequence[Grant], now: str) -> str:
+    """The transaction's idempotency token (36 characters at most): an SDK retry of this very write is answered, not
+    made again. A digest of the write's time and jobs: a later tick's write of the same jobs (after one refused) has
+    a token of its own, where reusing one within DynamoDB's 10 minutes with other values (its time) would be refused
+    as IdempotentParameterMismatch."""
+    text = "|".join([now, *(g.job.job_id for g in grants)])
+    return f"admit-{hashlib.blake2b(text.encode(), digest_size=15).hexdigest()}"
 
 
 class Admitter:
@@ -145,7 +151,7 @@ class Admitter:
     def _transact(self, grants: Sequence[Grant], now: str) -> bool:
         items = [job_action(self._table, self._sweep, g, now) for g in grants] + counter_actions(self._table, grants)
         try:
-            self._db.transact_write_items(TransactItems=items, ClientRequestToken=request_token(grants))  # type: ignore[arg-type]
+            self._db.transact_write_items(TransactItems=items, ClientRequestToken=request_token(grants, now))  # type: ignore[arg-type]
         except ClientError as err:
             if error_code(err) == "TransactionCanceledException":
                 return False

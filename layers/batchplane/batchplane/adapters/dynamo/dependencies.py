@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from batchplane.adapters.dynamo.admission import QUEUED, queued_key, queued_sort_key
+from batchplane.adapters.dynamo.admission import queued_key, queued_sort_key
 from batchplane.adapters.dynamo.counters import registered, tenant_key
 from batchplane.adapters.dynamo.items import (
     DEFAULT_RETENTION_DAYS,
@@ -15,6 +15,7 @@ from batchplane.adapters.dynamo.items import (
     IN_BUCKET,
     NOT_CANCELLED,
     NOT_CANCELLED_VALUES,
+    QUEUED,
     TENANT_PREFIX,
     batch_get,
     conditional,

@@ -22,6 +22,7 @@ from batchplane.domain.timestamps import iso_to_epoch_seconds, iso_to_ms
 
 Item = dict[str, Any]
 ACTIVE = "ACTIVE"
+QUEUED = "QUEUED"  # waiting for admission, by "<enqueued ms>#<job id>" (admission.py: its shards)
 HELD = "HELD"  # waiting for its dependencies (batchplane holds the job; Batch never sees it until they succeed)
 RETRY = "RETRY"  # a recorded attempt due at its notBefore (a retry's backoff, a submission to try again)
 RUNNABLE_BUCKET = "RUNNABLE"  # a RUNNABLE attempt, by when it became RUNNABLE (the sweeper's stuck-RUNNABLE watch)
