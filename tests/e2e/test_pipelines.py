@@ -282,3 +282,40 @@ def test_more_roots_than_the_inline_map_runs_at_once_all_start_without_waiting_f
         assert states(api.http.get(f"/pipelines/{pid}").json())["after"] == "WAITING"
     finally:
         api.http.post(f"/pipelines/{pid}/cancel")
+
+
+def test_an_array_stage_runs_every_child_once_and_its_dependant_after_all_of_them(api: Api, tmp_path: Any) -> None:
+    # GIVEN split -> an array stage of 30 children (one SubmitJob: Batch's answer to its 50 SubmitJob/s quota) ->
+    # merge, each child writing its own index, merge checking that all 30 (and no other) wrote before it started
+    size = 30
+    out = tmp_path / "children"
+    out.mkdir()
+    check = f'test "$(ls {out} | sort -n | tr "\\n" " ")" = "{" ".join(str(i) for i in range(size))} "'
+    p = create(
+        api,
+        {
+            "name": "array-stage",
+            "jobs": [
+                {"id": "split", "command": sh("true")},
+                {
+                    "id": "work",
+                    "command": sh(f"touch {out}/$AWS_BATCH_JOB_ARRAY_INDEX"),
+                    "dependsOn": ["split"],
+                    "arraySize": size,
+                },
+                {"id": "merge", "command": sh(check), "dependsOn": ["work"]},
+            ],
+        },
+    )
+    # WHEN it runs
+    done = wait_pipeline(api, p["pipelineId"], timeout=120)
+    # THEN it succeeds: merge saw every child's index (it exits 1 otherwise), and the stage is one job of 30 children
+    assert done["status"] == "SUCCEEDED", done
+    assert len(done["jobs"]) == 3
+    assert sorted(int(f.name) for f in out.iterdir()) == list(range(size))
+    jobs = jobs_of(api, done)
+    work = jobs["work"]["attempts"]
+    assert len(work) == 1
+    assert work[0]["arraySummary"]["SUCCEEDED"] == size
+    assert jobs["merge"]["attempts"][0]["startedAt"] >= work[0]["stoppedAt"]
+    assert len(jobs["merge"]["attempts"]) == 1

@@ -13,23 +13,37 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from batchplane.domain.ratelimit import ACCOUNT_SUBMIT_JOBS_PER_SECOND
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def dag(n: int) -> dict[str, Any]:
+def dag(n: int, *, array: bool = False) -> dict[str, Any]:
+    """split -> n-2 work jobs -> merge. The work stage as a ``map`` (n-2 jobs, one SubmitJob each), or with ``array``
+    as one array job of n-2 children (one SubmitJob; Batch runs, and reports, each child as a job of its own)."""
+    work: dict[str, Any] = {"id": "work", "command": ["true"], "dependsOn": ["split"]}
+    if array:
+        work["arraySize"] = n - 2
+    else:
+        work["map"] = [{"i": str(i)} for i in range(n - 2)]
     return {
         "name": f"dag{n}",
         "onFailure": "fail-fast",
         "jobs": [
             {"id": "split", "command": ["true"]},
-            {"id": "work", "command": ["true"], "dependsOn": ["split"], "map": [{"i": str(i)} for i in range(n - 2)]},
+            work,
             {"id": "merge", "command": ["true"], "dependsOn": ["work"]},
         ],
     }
 
 
-def local_stack_run(n: int, timeout: float = 900.0) -> dict[str, float | None]:
+def submit_floor_s(n: int) -> float:
+    """The least time AWS allows an n-job DAG submitted one SubmitJob per job: Batch's fixed quota of 50 SubmitJob
+    calls a second per account (AWS Batch User Guide, "Service quotas"), the split and merge one each."""
+    return round(n / ACCOUNT_SUBMIT_JOBS_PER_SECOND, 2)
+
+
+def local_stack_run(n: int, timeout: float = 900.0, *, array: bool = False) -> dict[str, float | None]:
     """Wall seconds for an n-job DAG on the local stack, and state transitions per job of its execution."""
     from batchplane_local.stack.runtime import LocalStack
 
@@ -40,7 +54,7 @@ def local_stack_run(n: int, timeout: float = 900.0) -> dict[str, float | None]:
         base = stack.serve_api(0)
         client = httpx.Client(base_url=base, timeout=60)
         started = time.perf_counter()
-        pid = client.post("/pipelines", json=dag(n)).json()["pipelineId"]
+        pid = client.post("/pipelines", json=dag(n, array=array)).json()["pipelineId"]
         status = "RUNNING"
         while status == "RUNNING" and time.perf_counter() - started < timeout:
             time.sleep(0.5)
@@ -110,10 +124,10 @@ def snakemake_run(n: int) -> float | None:
         return round(time.perf_counter() - started, 3)
 
 
-def local_stack_run_fresh(n: int, timeout: float = 900.0) -> dict[str, float | None]:
+def local_stack_run_fresh(n: int, timeout: float = 900.0, *, array: bool = False) -> dict[str, float | None]:
     """`local_stack_run` in a fresh interpreter: a local stack is one per process (moto's state and the functions'
     warm clients live in it), as one deployment is one per account."""
-    return run_fresh("tests.perf.local_dag", [str(n), "--local-only"], timeout)
+    return run_fresh("tests.perf.local_dag", [str(n), "--local-only", *(["--array"] if array else [])], timeout)
 
 
 def run_fresh(module: str, args: list[str], timeout: float) -> dict[str, float | None]:
@@ -134,25 +148,32 @@ def run_fresh(module: str, args: list[str], timeout: float) -> dict[str, float |
     return result
 
 
-def compare(n: int, repeats: int, log: Any = print) -> tuple[list[tuple[float | None, float, float | None]], Any]:
-    """The local stack (a fresh interpreter each time), make -j2 and Snakemake, one after another, ``repeats`` times:
-    a run varies by a third between runs on a shared 2-core machine, so the three are interleaved and compared by
-    their medians. (every run's seconds: local stack, make, Snakemake; the transitions per job of the last run)"""
-    runs: list[tuple[float | None, float, float | None]] = []
+Run = tuple[float | None, float | None, float, float | None]  # local stack (map), local stack (array), make, Snakemake
+
+
+def compare(n: int, repeats: int, log: Any = print) -> tuple[list[Run], Any]:
+    """The local stack (a fresh interpreter each time) with the work stage as a map and as an array, make -j2 and
+    Snakemake, one after another, ``repeats`` times: a run varies by a third between runs on a shared 2-core machine,
+    so the four are interleaved and compared by their medians. (every run's seconds; the transitions per job of the
+    last map run)"""
+    runs: list[Run] = []
     transitions = None
     for repeat in range(repeats):
-        log(f"local DAG {repeat + 1}/{repeats}: {n:,} jobs on the local stack, make -j2, {snakemake_bin()}")
+        log(
+            f"local DAG {repeat + 1}/{repeats}: {n:,} jobs on the local stack (map, array), make -j2, {snakemake_bin()}"
+        )
         local = local_stack_run_fresh(n)
         transitions = local["transitions_per_job"]
-        runs.append((local["seconds"], make_run(n), snakemake_run(n)))
+        array = local_stack_run_fresh(n, array=True)["seconds"]
+        runs.append((local["seconds"], array, make_run(n), snakemake_run(n)))
     return runs, transitions
 
 
-def medians(runs: list[tuple[float | None, float, float | None]]) -> list[float | None]:
-    """The median of each column (local stack, make, Snakemake); None for a column with a run missing."""
+def medians(runs: list[Run]) -> list[float | None]:
+    """The median of each column; None for a column with a run missing."""
     import statistics
 
-    columns = [[r[i] for r in runs] for i in range(3)]
+    columns = [[r[i] for r in runs] for i in range(len(runs[0]) if runs else 0)]
     return [round(statistics.median(c), 3) if c and None not in c else None for c in columns]  # type: ignore[type-var]
 
 
@@ -162,13 +183,16 @@ if __name__ == "__main__":
 
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     if "--local-only" in sys.argv:
-        print("RESULT " + json.dumps(local_stack_run(size)), flush=True)
+        print("RESULT " + json.dumps(local_stack_run(size, array="--array" in sys.argv)), flush=True)
     else:
         # --repeat N: the three interleaved N times, each run and the medians printed
         repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 1
         all_runs, _ = compare(size, repeat)
         for run in all_runs:
             print(size, *run)
-        local_s, make_s, snake_s = medians(all_runs)
-        ratios = [round(local_s / other, 2) if local_s and other else None for other in (make_s, snake_s)]
-        print("medians", local_s, make_s, snake_s, "local/make", ratios[0], "local/snakemake", ratios[1])
+        local_s, array_s, make_s, snake_s = medians(all_runs)
+        print("medians: map", local_s, "array", array_s, "make", make_s, "snakemake", snake_s)
+        for form, seconds in (("map", local_s), ("array", array_s)):
+            ratios = [round(seconds / other, 2) if seconds and other else None for other in (make_s, snake_s)]
+            print(form, "local/make", ratios[0], "local/snakemake", ratios[1])
+        print("SubmitJob floor of the map form", submit_floor_s(size), "s")
