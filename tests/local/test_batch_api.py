@@ -168,3 +168,75 @@ def test_a_fargate_environment_is_described_as_aws_describes_one(env: Env, clien
     assert ce["computeResources"]["type"] == "FARGATE_SPOT"
     assert "desiredvCpus" not in ce["computeResources"]
     assert "instanceTypes" not in ce["computeResources"]
+
+
+def test_submitjob_over_the_accounts_rate_is_a_429_that_botocore_retries_as_a_throttle(env: Env, endpoint: str) -> None:
+    # GIVEN a client that does not retry, and the account's SubmitJob rate at 2 a second (AWS's is 50: the same
+    # bucket) on a clock that stands still, so a burst is a burst however slow the machine
+    from batchplane_local.batch.throttle import SubmitRate
+    from botocore.config import Config
+
+    now = [0.0]
+    env.batch.submit_rate = SubmitRate(2, clock=lambda: now[0])
+
+    def client(attempts: int) -> Any:
+        return boto3.client(
+            "batch",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - fake credentials for a local server
+            config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
+        )
+
+    once = client(1)
+    # WHEN 5 SubmitJob calls come at once (to a queue that does not exist: refused after the rate is counted)
+    outcomes = []
+    for i in range(5):
+        with pytest.raises(ClientError) as raised:
+            once.submit_job(jobName=f"burst-{i}", jobQueue="no-such-queue", jobDefinition=JOB_DEF)
+        outcomes.append(
+            (raised.value.response["ResponseMetadata"]["HTTPStatusCode"], raised.value.response["Error"]["Code"])
+        )
+    # THEN the first 2 were looked at (and refused for their queue), the rest throttled as AWS answers them
+    assert outcomes == [(400, "ClientException")] * 2 + [(429, "TooManyRequestsException")] * 3
+    assert env.batch.submit_rate.refused == 3
+
+    # AND botocore's standard retry mode takes that answer for a throttle: with the clock moving 0.1 s per call
+    # (a fifth of a token), the first tries are refused and a retry gets through
+    def ticking() -> float:
+        now[0] += 0.1
+        return now[0]
+
+    env.batch.submit_rate = SubmitRate(2, clock=ticking)
+    for _ in range(2):
+        env.batch.submit_rate.take()
+    job_id = client(10).submit_job(jobName="after", jobQueue="normal-spot", jobDefinition=JOB_DEF)["jobId"]
+    assert once.describe_jobs(jobs=[job_id])["jobs"][0]["jobName"] == "after"
+    assert env.batch.submit_rate.refused >= 1
+
+
+def test_the_submit_rate_is_a_bucket_of_one_seconds_worth_refilled_at_the_rate() -> None:
+    from batchplane_local.batch.throttle import SubmitRate, TooManyRequestsError
+
+    now = [0.0]
+    rate = SubmitRate(50, clock=lambda: now[0])
+    for _ in range(50):
+        rate.take()
+    with pytest.raises(TooManyRequestsError):
+        rate.take()
+    now[0] = 0.1  # 5 tokens back
+    for _ in range(5):
+        rate.take()
+    with pytest.raises(TooManyRequestsError):
+        rate.take()
+    now[0] = 60.0  # a quiet minute saves up one second's worth, not sixty
+    for _ in range(50):
+        rate.take()
+    with pytest.raises(TooManyRequestsError):
+        rate.take()
+    assert rate.refused == 3
+    now[0] = 60.02  # the dispatcher's pace, one call per 20 ms, is never refused
+    for step in range(500):
+        now[0] = 60.021 + step * 0.0201
+        rate.take()

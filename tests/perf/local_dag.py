@@ -44,7 +44,8 @@ def submit_floor_s(n: int) -> float:
 
 
 def local_stack_run(n: int, timeout: float = 900.0, *, array: bool = False) -> dict[str, float | None]:
-    """Wall seconds for an n-job DAG on the local stack, and state transitions per job of its execution."""
+    """Wall seconds for an n-job DAG on the local stack, state transitions per job of its execution, and how many
+    SubmitJob calls Batch's account rate refused (the dispatcher keeps under it: 0)."""
     from batchplane_local.stack.runtime import LocalStack
 
     # The sweeper at the template's own rate (it is a safety net: a pipeline never waits on it).
@@ -63,10 +64,12 @@ def local_stack_run(n: int, timeout: float = 900.0, *, array: bool = False) -> d
             status = next((p["status"] for p in listed if p["pipelineId"] == pid), "RUNNING")
         elapsed = time.perf_counter() - started
         if status != "SUCCEEDED":
-            return {"seconds": None, "transitions_per_job": None}
+            return {"seconds": None, "transitions_per_job": None, "throttled": None}
         history = stack.execution_history(pid) or {"runs": []}
         entered = sum(r["stateEntered"] for r in history["runs"])
-        return {"seconds": round(elapsed, 2), "transitions_per_job": round(entered / n, 3)}
+        # SubmitJob calls the local Batch refused as over the account's 50 a second (AWS's TooManyRequestsException)
+        throttled = stack.batch.submit_rate.refused if stack.batch.submit_rate is not None else None
+        return {"seconds": round(elapsed, 2), "transitions_per_job": round(entered / n, 3), "throttled": throttled}
     finally:
         stack.stop()
 
@@ -149,24 +152,29 @@ def run_fresh(module: str, args: list[str], timeout: float) -> dict[str, float |
 
 
 Run = tuple[float | None, float | None, float, float | None]  # local stack (map), local stack (array), make, Snakemake
+Compared = tuple[list[Run], Any, int | None]  # every run, the last map run's transitions per job, SubmitJob throttled
 
 
-def compare(n: int, repeats: int, log: Any = print) -> tuple[list[Run], Any]:
+def compare(n: int, repeats: int, log: Any = print) -> Compared:
     """The local stack (a fresh interpreter each time) with the work stage as a map and as an array, make -j2 and
     Snakemake, one after another, ``repeats`` times: a run varies by a third between runs on a shared 2-core machine,
     so the four are interleaved and compared by their medians. (every run's seconds; the transitions per job of the
-    last map run)"""
+    last map run; SubmitJob calls refused as over Batch's rate, over all local runs)"""
     runs: list[Run] = []
     transitions = None
+    throttled: int | None = 0
     for repeat in range(repeats):
         log(
             f"local DAG {repeat + 1}/{repeats}: {n:,} jobs on the local stack (map, array), make -j2, {snakemake_bin()}"
         )
         local = local_stack_run_fresh(n)
         transitions = local["transitions_per_job"]
-        array = local_stack_run_fresh(n, array=True)["seconds"]
-        runs.append((local["seconds"], array, make_run(n), snakemake_run(n)))
-    return runs, transitions
+        array = local_stack_run_fresh(n, array=True)
+        for run in (local, array):
+            refused = run.get("throttled")
+            throttled = None if throttled is None or refused is None else throttled + int(refused)
+        runs.append((local["seconds"], array["seconds"], make_run(n), snakemake_run(n)))
+    return runs, transitions, throttled
 
 
 def medians(runs: list[Run]) -> list[float | None]:
@@ -187,7 +195,7 @@ if __name__ == "__main__":
     else:
         # --repeat N: the three interleaved N times, each run and the medians printed
         repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 1
-        all_runs, _ = compare(size, repeat)
+        all_runs, _, refused = compare(size, repeat)
         for run in all_runs:
             print(size, *run)
         local_s, array_s, make_s, snake_s = medians(all_runs)
@@ -195,4 +203,4 @@ if __name__ == "__main__":
         for form, seconds in (("map", local_s), ("array", array_s)):
             ratios = [round(seconds / other, 2) if seconds and other else None for other in (make_s, snake_s)]
             print(form, "local/make", ratios[0], "local/snakemake", ratios[1])
-        print("SubmitJob floor of the map form", submit_floor_s(size), "s")
+        print("SubmitJob floor of the map form", submit_floor_s(size), "s; SubmitJob throttled", refused)

@@ -136,7 +136,7 @@ class BatchApi:
     @staticmethod
     def _error(start_response: StartResponse, exc: _ApiError) -> list[bytes]:
         data = json.dumps({"__type": exc.code, "message": exc.message}).encode()
-        reason = "Bad Request" if exc.status == 400 else "Internal Server Error"
+        reason = {400: "Bad Request", 429: "Too Many Requests"}.get(exc.status, "Internal Server Error")
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(data))),

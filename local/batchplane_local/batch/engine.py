@@ -87,6 +87,7 @@ from batchplane_local.batch.shapes import (
     queue_detail,
 )
 from batchplane_local.batch.state import BatchState
+from batchplane_local.batch.throttle import ACCOUNT_SUBMIT_JOBS_PER_SECOND, SubmitRate
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,11 @@ class LocalBatch:
         work_dir: str | os.PathLike[str] | None = None,
         base_env: Mapping[str, str] | None = None,
         publish_pending: bool = False,
+        submit_jobs_per_second: float | None = ACCOUNT_SUBMIT_JOBS_PER_SECOND,
     ) -> None:
         self.on_event = on_event
+        # AWS Batch's fixed SubmitJob quota per account (None: unlimited, for tests of the engine alone)
+        self.submit_rate = SubmitRate(submit_jobs_per_second) if submit_jobs_per_second else None
         self._state = BatchState(region=region, account=account)
         self._runner = Runner(
             self._state,
@@ -288,7 +292,10 @@ class LocalBatch:
     # ------------------------------------------------------------------ submit
 
     def submit_job(self, **request: Any) -> dict[str, str]:
-        """SubmitJob with the API's own request members; returns {"jobArn", "jobName", "jobId"}."""
+        """SubmitJob with the API's own request members; returns {"jobArn", "jobName", "jobId"}. Over the account's
+        SubmitJob rate it raises TooManyRequestsError (429 TooManyRequestsException), before looking at the request."""
+        if self.submit_rate is not None:
+            self.submit_rate.take()
         size = len(json.dumps(request, separators=(",", ":")).encode())
         if size > MAX_JOB_SIZE_BYTES:  # AWS: "Job size must be less than 30 KiB, got 47 KiB" (ClientException)
             raise BatchClientError(f"Job size must be less than 30 KiB, got {(size + 1023) // 1024} KiB")

@@ -120,7 +120,9 @@ class LocalApi:
                 return _problem(404, "Not found", f"no execution for pipeline {pid}")
             return _json(200, found)
         if path == "/_local/batch/jobs" and method == "GET":
-            return _json(200, {"jobs": self.stack.batch.submitted()})
+            rate = self.stack.batch.submit_rate
+            refused = rate.refused if rate is not None else 0
+            return _json(200, {"jobs": self.stack.batch.submitted(), "submitJobThrottled": refused})
         if path == "/_local/faults" and method == "GET":
             faults = self.stack.faults
             injected = dict(faults.injected) if faults is not None else {}
