@@ -319,3 +319,78 @@ def test_an_array_stage_runs_every_child_once_and_its_dependant_after_all_of_the
     assert work[0]["arraySummary"]["SUCCEEDED"] == size
     assert jobs["merge"]["attempts"][0]["startedAt"] >= work[0]["stoppedAt"]
     assert len(jobs["merge"]["attempts"]) == 1
+
+
+def test_cancelling_a_pipeline_in_its_array_stage_ends_every_child_and_skips_the_rest(api: Api) -> None:
+    # GIVEN a pipeline whose array stage of 6 long children is running
+    p = create(
+        api,
+        {
+            "name": "cancel-array",
+            "jobs": [
+                {"id": "work", "command": sh("sleep 30"), "arraySize": 6},
+                {"id": "merge", "command": sh("true"), "dependsOn": ["work"]},
+            ],
+        },
+    )
+    pid = p["pipelineId"]
+    deadline = time.monotonic() + 30
+    work: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        work = next(j for j in api.http.get(f"/pipelines/{pid}").json()["jobs"] if j["id"] == "work")
+        if work["jobId"] and api.job(work["jobId"])["status"] == "RUNNING":
+            break
+        time.sleep(0.2)
+    # WHEN the pipeline is cancelled
+    r = api.http.post(f"/pipelines/{pid}/cancel", json={"reason": "not needed"})
+    assert r.status_code == 200, r.text
+    # THEN the array job ends CANCELLED, none of its children still runs or waits, and merge never starts
+    job = api.wait(work["jobId"], {"CANCELLED"})
+    assert job["cancelRequested"]
+    unended = {"RUNNING", "STARTING", "RUNNABLE", "PENDING", "SUBMITTED"}
+    deadline = time.monotonic() + 20
+    summary: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        summary = api.job(work["jobId"])["attempts"][-1].get("arraySummary") or {}
+        if summary and not any(summary.get(status) for status in unended):
+            break
+        time.sleep(0.3)
+    assert summary, "the array's children were never summarised"
+    assert not any(summary.get(status) for status in unended), summary
+    assert summary.get("FAILED") == 6, summary  # Batch reports a cancelled or terminated child FAILED
+    assert states(api.http.get(f"/pipelines/{pid}").json())["merge"] == "SKIPPED"
+
+
+def test_resuming_a_pipeline_whose_array_stage_failed_runs_the_array_again_then_its_dependant(
+    api: Api, tmp_path: Any
+) -> None:
+    # GIVEN a pipeline whose array stage fails in child 2 until a file exists
+    flag = tmp_path / "fixed"
+    p = create(
+        api,
+        {
+            "name": "resume-array",
+            "jobs": [
+                {
+                    "id": "work",
+                    "command": sh(f'test "$AWS_BATCH_JOB_ARRAY_INDEX" != 2 || test -e {flag}'),
+                    "arraySize": 4,
+                },
+                {"id": "merge", "command": sh("true"), "dependsOn": ["work"]},
+            ],
+        },
+    )
+    first = wait_pipeline(api, p["pipelineId"], timeout=120)
+    assert first["status"] == "FAILED", first
+    assert states(first) == {"work": "FAILED", "merge": "SKIPPED"}
+    failed = api.job(next(j["jobId"] for j in first["jobs"] if j["id"] == "work"))
+    assert failed["attempts"][-1]["failedChildren"] == [2]
+    # WHEN the cause is fixed and the pipeline resumed
+    flag.write_text("ok")
+    r = api.http.post(f"/pipelines/{p['pipelineId']}/resume")
+    assert r.status_code == 200, r.text
+    # THEN the array runs again, all 4 children succeed, and merge runs after it
+    second = wait_pipeline(api, p["pipelineId"], timeout=120)
+    assert second["status"] == "SUCCEEDED", second
+    work = api.job(next(j["jobId"] for j in second["jobs"] if j["id"] == "work"))
+    assert work["attempts"][-1]["arraySummary"]["SUCCEEDED"] == 4
