@@ -944,6 +944,23 @@ def test_status_shows_what_the_job_depends_on(mock_api) -> None:
     assert any(line.startswith("depends on") and other in line for line in result.stdout.splitlines())
 
 
+def test_status_of_an_array_job_counts_its_children_and_names_the_failed_ones(mock_api) -> None:
+    summary = {"SUBMITTED": 0, "PENDING": 0, "RUNNABLE": 0, "STARTING": 0, "RUNNING": 1, "SUCCEEDED": 3, "FAILED": 1}
+    attempts = [{"attempt": 1, "status": "RUNNING", "arraySummary": summary, "failedChildren": [4]}]
+    mock_api(_ok(_job("RUNNING", attempts)))
+    result = runner.invoke(cli.app, ["status", JOB_ID])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if line.startswith("children"))
+    assert "1 FAILED, 1 RUNNING, 3 SUCCEEDED, failed indexes 4" in line
+
+
+def test_status_of_a_job_that_is_no_array_has_no_children_line(mock_api) -> None:
+    mock_api(_ok(_job("SUCCEEDED", [{"attempt": 1, "status": "SUCCEEDED"}])))
+    result = runner.invoke(cli.app, ["status", JOB_ID])
+    assert result.exit_code == 0, result.output
+    assert not any(line.startswith("children") for line in result.stdout.splitlines())
+
+
 def test_watch_of_a_failed_job_says_why(mock_api) -> None:
     attempts = [{"attempt": 1, "status": "FAILED", "exitCode": 3, "failureClass": "app-error"}]
     mock_api(_ok(_job("FAILED", attempts)))

@@ -193,6 +193,8 @@ def status(
         rows.append(("image", esc(f"{job['image']} ({job.get('platform') or 'ec2'})")))
     if job.get("dependsOn"):
         rows.append(("depends on", esc(", ".join(str(d.get("jobId")) for d in job["dependsOn"]))))
+    if children := children_line((job.get("attempts") or [{}])[-1]):
+        rows.append(("children", esc(children)))
     if job.get("cancelRequested"):
         rows.append(("cancel", "requested"))
     if job.get("waiting"):
@@ -203,6 +205,16 @@ def status(
         head.add_row(label, value)
     console.print(head)
     console.print(_attempts_table(job))
+
+
+def children_line(attempt: dict[str, Any]) -> str:
+    """An array attempt's children by status (the ones with any), then which failed: "3 RUNNING, 2 SUCCEEDED"."""
+    summary = attempt.get("arraySummary") or {}
+    counts = [f"{n} {status}" for status, n in sorted(summary.items()) if isinstance(n, int) and n > 0]
+    failed = attempt.get("failedChildren") or []
+    if failed:
+        counts.append("failed indexes " + ", ".join(str(i) for i in failed))
+    return ", ".join(counts)
 
 
 def waiting_line(waiting: dict[str, Any]) -> str:
