@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from batchplane_local.batch.api import BatchApi
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
 
@@ -30,15 +31,20 @@ def endpoint(env: Env) -> Iterator[str]:
         thread.join(5)
 
 
-@pytest.fixture
-def client(endpoint: str) -> Any:
+def batch_client(endpoint: str, config: Config | None = None) -> Any:
     return boto3.client(
         "batch",
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - fake credentials for a local server
+        config=config,
     )
+
+
+@pytest.fixture
+def client(endpoint: str) -> Any:
+    return batch_client(endpoint)
 
 
 def test_submit_describe_list_terminate_round_trip(env: Env, client: Any) -> None:
@@ -174,20 +180,12 @@ def test_submitjob_over_the_accounts_rate_is_a_429_that_botocore_retries_as_a_th
     # GIVEN a client that does not retry, and the account's SubmitJob rate at 2 a second (AWS's is 50: the same
     # bucket) on a clock that stands still, so a burst is a burst however slow the machine
     from batchplane_local.batch.throttle import SubmitRate
-    from botocore.config import Config
 
     now = [0.0]
     env.batch.submit_rate = SubmitRate(2, clock=lambda: now[0])
 
     def client(attempts: int) -> Any:
-        return boto3.client(
-            "batch",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - fake credentials for a local server
-            config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
-        )
+        return batch_client(endpoint, Config(retries={"mode": "standard", "total_max_attempts": attempts}))
 
     once = client(1)
     # WHEN 5 SubmitJob calls come at once (to a queue that does not exist: refused after the rate is counted)
