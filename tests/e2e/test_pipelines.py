@@ -39,6 +39,18 @@ def states(pipeline: dict[str, Any]) -> dict[str, str]:
     return {j["id"]: j["state"] for j in pipeline["jobs"]}
 
 
+def running(api: Api, pid: str, job: str, timeout: float = 30) -> str:
+    """The jobId of pipeline job ``job`` once it is RUNNING (fails if it does not get there in ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job_id = next(j["jobId"] for j in api.http.get(f"/pipelines/{pid}").json()["jobs"] if j["id"] == job)
+        if job_id and api.job(job_id)["status"] == "RUNNING":
+            return str(job_id)
+        time.sleep(0.2)
+    msg = f"pipeline {pid}: {job} was not RUNNING within {timeout} s"
+    raise AssertionError(msg)
+
+
 def sh(text: str) -> list[str]:
     return ["sh", "-c", text]
 
@@ -143,14 +155,7 @@ def test_an_interrupted_spot_stage_completes_through_fallback(api: Api) -> None:
         },
     )
     pid = p["pipelineId"]
-    deadline = time.monotonic() + 30
-    job_id = None
-    while time.monotonic() < deadline:
-        job_id = next(j["jobId"] for j in api.http.get(f"/pipelines/{pid}").json()["jobs"] if j["id"] == "work")
-        if job_id and api.job(job_id)["attempts"][0]["status"] == "RUNNING":
-            break
-        time.sleep(0.2)
-    assert job_id
+    job_id = running(api, pid, "work")
     assert api.http.post("/_local/interrupt", json={"jobId": job_id}).status_code == 200
     done = wait_pipeline(api, pid)
     assert done["status"] == "SUCCEEDED"
@@ -201,16 +206,11 @@ def test_cancel_stops_everything(api: Api) -> None:
         },
     )
     pid = p["pipelineId"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        long = next(j for j in api.http.get(f"/pipelines/{pid}").json()["jobs"] if j["id"] == "long")
-        if long["jobId"] and api.job(long["jobId"])["status"] == "RUNNING":
-            break
-        time.sleep(0.2)
+    long = running(api, pid, "long")
     r = api.http.post(f"/pipelines/{pid}/cancel")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELLED"
-    job = api.wait(long["jobId"], {"CANCELLED"})
+    job = api.wait(long, {"CANCELLED"})
     assert job["cancelRequested"]
     assert states(api.http.get(f"/pipelines/{pid}").json())["next"] == "SKIPPED"
     # AND its execution was stopped: ABORTED, as StopExecution leaves it in AWS (not FAILED)
@@ -219,6 +219,7 @@ def test_cancel_stops_everything(api: Api) -> None:
 
 
 def test_a_fan_out_of_50_stages_completes(api: Api) -> None:
+    throttled_before = api.http.get("/_local/batch/jobs").json()["submitJobThrottled"]
     p = create(
         api,
         {
@@ -238,6 +239,8 @@ def test_a_fan_out_of_50_stages_completes(api: Api) -> None:
     done = wait_pipeline(api, p["pipelineId"], timeout=120)
     assert done["status"] == "SUCCEEDED", done
     assert len(done["jobs"]) == 52
+    # AND the dispatcher kept under Batch's 50 SubmitJob calls a second: the local Batch refused none of its calls
+    assert api.http.get("/_local/batch/jobs").json()["submitJobThrottled"] == throttled_before
     assert all(j["state"] == "SUCCEEDED" for j in done["jobs"])
 
 
@@ -334,24 +337,18 @@ def test_cancelling_a_pipeline_in_its_array_stage_ends_every_child_and_skips_the
         },
     )
     pid = p["pipelineId"]
-    deadline = time.monotonic() + 30
-    work: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        work = next(j for j in api.http.get(f"/pipelines/{pid}").json()["jobs"] if j["id"] == "work")
-        if work["jobId"] and api.job(work["jobId"])["status"] == "RUNNING":
-            break
-        time.sleep(0.2)
+    work = running(api, pid, "work")
     # WHEN the pipeline is cancelled
     r = api.http.post(f"/pipelines/{pid}/cancel", json={"reason": "not needed"})
     assert r.status_code == 200, r.text
     # THEN the array job ends CANCELLED, none of its children still runs or waits, and merge never starts
-    job = api.wait(work["jobId"], {"CANCELLED"})
+    job = api.wait(work, {"CANCELLED"})
     assert job["cancelRequested"]
     unended = {"RUNNING", "STARTING", "RUNNABLE", "PENDING", "SUBMITTED"}
     deadline = time.monotonic() + 20
     summary: dict[str, int] = {}
     while time.monotonic() < deadline:
-        summary = api.job(work["jobId"])["attempts"][-1].get("arraySummary") or {}
+        summary = api.job(work)["attempts"][-1].get("arraySummary") or {}
         if summary and not any(summary.get(status) for status in unended):
             break
         time.sleep(0.3)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 from batchplane_local.batch.model import BatchClientError
 
+# AWS's number, written here again on purpose: the emulator must not take it from the code it checks
+# (batchplane.domain.ratelimit), or a wrong rate there would be a wrong rate here too, and go unnoticed
 ACCOUNT_SUBMIT_JOBS_PER_SECOND = 50.0
 
 
